@@ -1,0 +1,267 @@
+"""The `evalsite` command.
+
+Exit status: 0 success; 1 an unexpected failure (a bug: please report it); 2 bad input or bad usage
+(the message names the file, the record and the problem). Nothing is written when the status is not 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import sys
+from pathlib import Path
+
+import click
+
+from generator import __version__
+from generator.errors import InputError
+from generator.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
+from generator.progress import Console
+from generator.site.build import SiteBuildError
+
+EXIT_INPUT = 2
+_MAX_WARNINGS = 20
+
+LANG_OPTION = click.option(
+    "--lang", type=click.Choice(LANGUAGES), default=None,
+    help="Language of the pages: zh (Chinese, the default) or en. Overrides the manifest's `language`.")
+QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress output (warnings and errors still go to stderr).")
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
+def guarded(command):
+    """Turn input errors into one line on stderr and exit status 2; anything else into status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as exc:
+            _fail(exc.one_line(), EXIT_INPUT)
+        except SiteBuildError as exc:
+            _fail(f"the site did not build (a bug in evalsite {__version__}): {exc}", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was written", 130)
+        except OSError as exc:
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}", 1)
+
+    return wrapper
+
+
+def _report_notices(console: Console, notices) -> None:
+    for notice in notices[:_MAX_WARNINGS]:
+        console.warn(notice.one_line())
+    if len(notices) > _MAX_WARNINGS:
+        console.warn(f"... and {len(notices) - _MAX_WARNINGS} more (all listed on the Data & method page)")
+
+
+def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[TaskSpec]:
+    given = {k: v for k, v in fields.items() if v is not None}
+    if manifests and given:
+        raise click.UsageError("give either manifest files or the --name/--type/... options, not both")
+    if manifests:
+        return [load_manifest(path, lang) for path in manifests]
+    missing = [f"--{k.replace('_', '-')}" for k in ("name", "images", "ground_truth", "predictions")
+               if k not in given]
+    if missing:
+        raise click.UsageError(f"give a manifest file, or all of {', '.join(missing)}")
+    data = {"name": given["name"], "type": given.get("type", "classification"), "images": str(given["images"]),
+            "ground_truth": {"path": str(given["ground_truth"]), "format": given.get("gt_format")},
+            "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
+    if "labels" in given:
+        data["labels"] = str(given["labels"])
+    return [spec_from_dict(data, Path.cwd(), None, lang)]
+
+
+def _task_fields(command):
+    options = [
+        click.option("--name", help="Task name (title of the report and its folder name), instead of a manifest."),
+        click.option("--type", "type_", type=click.Choice(["classification", "detection", "segmentation"]),
+                     default=None, help="Task type (default classification)."),
+        click.option("--images", type=click.Path(path_type=Path), help="Folder that image paths are relative to."),
+        click.option("--ground-truth", type=click.Path(path_type=Path), help="Ground-truth file or class-folder root."),
+        click.option("--gt-format", type=click.Choice(["csv", "jsonl", "folders"]), default=None,
+                     help="Ground-truth format (default: from the file name)."),
+        click.option("--predictions", type=click.Path(path_type=Path), help="Predictions file."),
+        click.option("--pred-format", type=click.Choice(["csv", "jsonl"]), default=None,
+                     help="Predictions format (default: from the file name)."),
+        click.option("--labels", type=click.Path(path_type=Path), default=None,
+                     help="Optional labels file, one name per line, in the order that breaks score ties."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _fields(kwargs: dict) -> dict:
+    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels")
+    return {k.rstrip("_"): kwargs.pop(k) for k in keys}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="evalsite")
+def main() -> None:
+    """Turn a computer-vision evaluation (ground truth, predictions, images) into an offline report site.
+
+    \b
+    Quick start:
+      evalsite demo -o out            # a complete example report, from scikit-learn's digits
+      evalsite build task.yaml -o out # your task: out/<name>/index.html and out/index.html
+    Exit status: 0 success, 2 bad input or usage (one line says file, record and problem),
+    1 unexpected failure. A failed build writes nothing and leaves earlier output untouched.
+    """
+
+
+@main.command()
+@click.argument("manifests", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output root: each task's site goes to OUT/<task name>/, the task overview to OUT/overview/.")
+@click.option("--no-overview", is_flag=True, help="Do not refresh the task overview in OUT.")
+@_task_fields
+@LANG_OPTION
+@QUIET_OPTION
+@guarded
+def build(manifests, out, no_overview, lang, quiet, **kwargs):
+    """Build the report site of one or more tasks.
+
+    MANIFESTS are task.yaml files (see the README); instead of one, the same fields can be given as
+    options.
+
+    \b
+    Examples:
+      evalsite build task.yaml -o reports
+      evalsite build a.yaml b.yaml -o reports --lang en
+      evalsite build -o reports --name digits --images imgs --ground-truth gt.csv --predictions scores.csv
+    """
+    from generator.pipeline import build_report_site, evaluate
+    from generator.site.overview import build_overview
+
+    console = Console(quiet)
+    specs = _specs(manifests, lang, _fields(kwargs))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError(f"two manifests use the same task name: {sorted({n for n in names if names.count(n) > 1})}")
+    reports = []
+    for spec in specs:  # evaluate everything first: bad input anywhere writes nothing
+        console.step(f"evaluating {spec.name}")
+        report = evaluate(spec, console.progress)
+        _report_notices(console, report.notices)
+        reports.append((spec, report))
+    for spec, report in reports:
+        console.step(f"building the site of {spec.name}")
+        site = build_report_site(report, spec.images, out / spec.name, console.progress)
+        click.echo(str((site / "index.html").resolve()))
+    if not no_overview:
+        index, _, notices = build_overview(out, lang or specs[0].language)
+        _report_notices(console, notices)
+        click.echo(str(index))
+
+
+@main.command()
+@click.argument("manifest", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Where to write report.json ('-' for standard output).")
+@_task_fields
+@LANG_OPTION
+@QUIET_OPTION
+@guarded
+def evaluate(manifest, out, lang, quiet, **kwargs):
+    """Compute the metrics only and write report.json (no site): for pipelines and benchmarks.
+
+    \b
+    Example:
+      evalsite evaluate task.yaml -o report.json
+    """
+    from generator.pipeline import evaluate as run
+    from generator.report.model import to_json
+
+    console = Console(quiet)
+    (spec,) = _specs((manifest,) if manifest else (), lang, _fields(kwargs))
+    report = run(spec, console.progress)
+    _report_notices(console, report.notices)
+    text = to_json(report)
+    if str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    console.step(f"wrote {out}")
+
+
+@main.command()
+@click.argument("root", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--lang", type=click.Choice(LANGUAGES), default="zh", show_default=True,
+              help="Language of the overview pages.")
+@QUIET_OPTION
+@guarded
+def overview(root, lang, quiet):
+    """Build the task overview of every report under ROOT (ROOT/<task>/report.json).
+
+    Writes ROOT/overview/ and ROOT/index.html, which opens it.
+
+    \b
+    Example:
+      evalsite overview reports --lang en
+    """
+    from generator.site.overview import build_overview
+
+    if not root.is_dir():
+        raise InputError("folder not found", root)
+    index, entries, notices = build_overview(root, lang)
+    _report_notices(Console(quiet), notices)
+    Console(quiet).step(f"{len(entries)} task(s) listed")
+    click.echo(str(index))
+
+
+@main.command()
+@click.option("-o", "--out", "out", default=Path("evalsite-demo"), show_default=True,
+              type=click.Path(path_type=Path),
+              help="Output root: the demo's inputs go to OUT/inputs, its report to OUT/<task>/.")
+@LANG_OPTION
+@QUIET_OPTION
+@guarded
+def demo(out, lang, quiet):
+    """Train a small classifier on scikit-learn's digits and build its report and the overview.
+
+    Everything is local: the digits ship with scikit-learn. Prints the path of index.html to open.
+
+    \b
+    Example:
+      evalsite demo -o demo --lang en
+    """
+    from generator.demo import run_demo
+
+    index = run_demo(out, lang or "zh", Console(quiet))
+    click.echo(str(index))
+
+
+@main.command()
+@click.argument("site", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+def serve(site, port):
+    """Preview a built site (a report or an output root) at http://127.0.0.1:PORT/ until Ctrl-C.
+
+    The sites also open directly from disk (file://); this is only for a preview over HTTP.
+
+    \b
+    Example:
+      evalsite serve reports
+    """
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", EXIT_INPUT)
+    click.echo(f"serving {site.resolve()} at http://127.0.0.1:{port}/ (Ctrl-C stops)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

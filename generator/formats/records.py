@@ -1,0 +1,101 @@
+"""Line-numbered records from CSV and JSONL files, and the checks every reader shares."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from generator.errors import InputError
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("expected a file, found a folder", path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path) from None
+
+
+def csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and the (line number, cells) of every non-empty row, every row as wide as the header."""
+    text = read_text(path)
+    reader = csv.reader(text.splitlines(), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", path, "line 1") from None
+    if not header or not any(cell.strip() for cell in header):
+        raise InputError("empty CSV file: expected a header row", path, "line 1")
+    header = [cell.strip() for cell in header]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"malformed CSV: {exc}", path, f"line {reader.line_num}") from None
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise InputError(f"expected {len(header)} columns as in the header, found {len(row)}",
+                                 path, f"line {reader.line_num}")
+            yield reader.line_num, [cell.strip() for cell in row]
+
+    return header, rows()
+
+
+def jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; each line must be a JSON object."""
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", path, f"line {number}") from None
+        if not isinstance(record, dict):
+            raise InputError("each line must be a JSON object", path, f"line {number}")
+        yield number, record
+
+
+def parse_score(value: object, path: Path, record: str, what: str) -> float:
+    """A finite score. Scores need not be probabilities (logits, decision values) but must be numbers."""
+    if isinstance(value, bool):
+        raise InputError(f"{what}: expected a number, found {value!r}", path, record)
+    try:
+        score = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected a number, found {value!r}", path, record) from None
+    if not math.isfinite(score):
+        raise InputError(f"{what}: score must be finite, found {value!r}", path, record)
+    return score
+
+
+def normalise_image_path(raw: object, images_root: Path, path: Path, record: str) -> str:
+    """The image's path relative to the images root, in POSIX form. Paths may not leave the root."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InputError("missing image path", path, record)
+    text = raw.strip().replace("\\", "/")
+    if any(ord(ch) < 32 for ch in text):
+        raise InputError(f"image path {raw!r} contains control characters", path, record)
+    candidate = PurePosixPath(text)
+    if candidate.is_absolute():
+        root = images_root.resolve()
+        try:
+            candidate = PurePosixPath(Path(text).resolve().relative_to(root).as_posix())
+        except ValueError:
+            raise InputError(f"image path {raw!r} is outside the images root {root}", path, record) from None
+    parts = [p for p in candidate.parts if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise InputError(f"image path {raw!r} escapes the images root", path, record)
+    return "/".join(parts)

@@ -1,0 +1,138 @@
+"""The task manifest (task.yaml): what to evaluate, read and checked once.
+
+Relative paths in a manifest are relative to the manifest's own folder (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from generator.errors import InputError
+
+TASK_TYPES = ("classification", "detection", "segmentation")
+IMPLEMENTED_TYPES = ("classification",)
+LANGUAGES = ("zh", "en")
+RESERVED_NAMES = ("overview",)
+_KNOWN_KEYS = {
+    "name", "type", "images", "ground_truth", "predictions", "language", "labels",
+    "iou_threshold", "small_set_threshold", "metadata",
+}
+# A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
+_NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
+
+
+@dataclass
+class InputSpec:
+    format: str | None
+    path: Path
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    type: str
+    images: Path
+    ground_truth: InputSpec
+    predictions: InputSpec
+    language: str = "zh"
+    labels: list[str] | None = None
+    labels_file: Path | None = None
+    small_set_threshold: int = 100
+    iou_threshold: float = 0.5
+    source: Path | None = None  # the manifest file, when there is one
+    extra: dict = field(default_factory=dict)
+
+
+def check_name(name: object, file: str | Path | None = None) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or name.strip() != name:
+        raise InputError(
+            f"task name {name!r} cannot be a folder name: use letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit, at most 100 characters", file, "key 'name'")
+    if name.lower() in RESERVED_NAMES:
+        raise InputError(f"task name {name!r} is reserved for the task overview", file, "key 'name'")
+    return name
+
+
+def _input(value: object, key: str, base: Path, file: Path) -> InputSpec:
+    if isinstance(value, str):
+        return InputSpec(None, base / value)
+    if isinstance(value, dict) and isinstance(value.get("path"), str):
+        unknown = set(value) - {"format", "path"}
+        if unknown:
+            raise InputError(f"unknown field(s) {sorted(unknown)} (allowed: format, path)", file, f"key '{key}'")
+        fmt = value.get("format")
+        if fmt is not None and not isinstance(fmt, str):
+            raise InputError("'format' must be a string", file, f"key '{key}'")
+        return InputSpec(fmt, base / value["path"])
+    raise InputError("expected a path or {format: ..., path: ...}", file, f"key '{key}'")
+
+
+def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
+    """Read and check a task manifest. `language` (from --lang) overrides the manifest's."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("manifest not found", file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read manifest: {exc}", file) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        record = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"malformed YAML: {problem}", file, record) from None
+    if not isinstance(data, dict):
+        raise InputError("a manifest must be a YAML mapping (name: ..., type: ..., ...)", file)
+    return spec_from_dict(data, file.resolve().parent, file, language)
+
+
+def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: str | None = None) -> TaskSpec:
+    unknown = set(data) - _KNOWN_KEYS
+    if unknown:
+        raise InputError(f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_KNOWN_KEYS)}", file)
+    for key in ("name", "type", "images", "ground_truth", "predictions"):
+        if key not in data:
+            raise InputError(f"missing required key '{key}'", file)
+    name = check_name(data["name"], file)
+    task_type = data["type"]
+    if task_type not in TASK_TYPES:
+        raise InputError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}",
+                         file, "key 'type'")
+    if task_type not in IMPLEMENTED_TYPES:
+        raise InputError(f"task type {task_type!r} is not supported yet by this version of evalsite",
+                         file, "key 'type'")
+    lang = language or data.get("language", "zh")
+    if lang not in LANGUAGES:
+        raise InputError(f"unknown language {lang!r}; expected zh or en", file, "key 'language'")
+    if not isinstance(data["images"], str):
+        raise InputError("'images' must be a folder path", file, "key 'images'")
+    labels, labels_file = None, None
+    raw_labels = data.get("labels")
+    if isinstance(raw_labels, list):
+        if not all(isinstance(x, (str, int)) for x in raw_labels):
+            raise InputError("'labels' must be a list of names", file, "key 'labels'")
+        labels = [str(x) for x in raw_labels]
+    elif isinstance(raw_labels, str):
+        labels_file = base / raw_labels
+    elif raw_labels is not None:
+        raise InputError("'labels' must be a list of names or a file path", file, "key 'labels'")
+    small = data.get("small_set_threshold", 100)
+    if not isinstance(small, int) or isinstance(small, bool) or small < 0:
+        raise InputError("'small_set_threshold' must be a non-negative integer", file,
+                         "key 'small_set_threshold'")
+    iou = data.get("iou_threshold", 0.5)
+    if not isinstance(iou, (int, float)) or isinstance(iou, bool) or not 0 < iou <= 1:
+        raise InputError("'iou_threshold' must be a number in (0, 1]", file, "key 'iou_threshold'")
+    return TaskSpec(
+        name=name, type=task_type, images=base / data["images"],
+        ground_truth=_input(data["ground_truth"], "ground_truth", base, file),
+        predictions=_input(data["predictions"], "predictions", base, file),
+        language=lang, labels=labels, labels_file=labels_file,
+        small_set_threshold=small, iou_threshold=float(iou), source=file,
+    )

@@ -1,0 +1,107 @@
+"""The whole pipeline for one task: read → evaluate → report → render → site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+from generator import __version__
+from generator.errors import InputError, Notice
+from generator.formats.classification import read_classification
+from generator.formats.images import inspect_images
+from generator.manifest import TaskSpec
+from generator.render.i18n import Messages
+from generator.render.pages import render_classification
+from generator.render.thumbnails import make_assets
+from generator.report.classification import build_classification_report
+from generator.report.model import InputFile, Report, TaskInfo
+from generator.site.build import build_site
+
+Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
+
+
+def _silent(label: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    if path.is_dir():  # class folders: hash the sorted list of files
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\n")
+        return digest.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shown_path(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def evaluation_date() -> str:
+    """Today (UTC), or the day of SOURCE_DATE_EPOCH when set, so that builds can be reproduced."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).date().isoformat()
+        except (ValueError, OverflowError, OSError):
+            raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds") from None
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report:
+    """Read the inputs, check the images and compute the report (no files written)."""
+    if spec.type != "classification":
+        raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
+    if not spec.images.is_dir():
+        raise InputError("images root not found or not a folder", spec.images)
+    inputs = read_classification(spec)
+    infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
+
+    notices = list(inputs.notices)
+    if inputs.labels_only_predicted:
+        notices.append(Notice("labels_only_predicted", str(spec.predictions.path), None,
+                              ", ".join(inputs.labels_only_predicted)))
+    for image, info in zip(inputs.images, infos):
+        if info.status != "ok":
+            notices.append(Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or ""))
+
+    base = spec.source.resolve().parent if spec.source else None
+    files = [("ground_truth", spec.ground_truth), ("predictions", spec.predictions)]
+    inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
+                             _sha256(s.path)) for role, s in files]
+    if spec.labels_file:
+        inputs_info.append(InputFile("labels", "txt", _shown_path(spec.labels_file, base), _sha256(spec.labels_file)))
+    task = TaskInfo(
+        name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
+        date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
+        label_source=inputs.label_source, prediction_kind="scores" if inputs.scores is not None else "topk",
+        small_set_threshold=spec.small_set_threshold)
+    return build_classification_report(inputs, infos, task, notices)
+
+
+def build_report_site(report: Report, images_root: Path, out: Path, progress: Progress = _silent) -> Path:
+    """Render and build one task's site into `out` (replaced only when the build succeeds)."""
+    t = Messages(report.task.language)
+
+    def write_docs(docs: Path) -> tuple[list, list]:
+        shown = [e.image for e in report.errors]
+        ok = {r.image for r in report.images if r.status == "ok"}
+        to_make = [image for image in shown if image in ok]
+        assets = make_assets(images_root, to_make, docs, progress("thumbnails", len(to_make)))
+        render_classification(report, docs, assets)
+        nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
+               (t("nav_errors"), "errors/index.md"), (t("nav_data"), "data.md")]
+        return nav, ["/errors/label-*.md"]
+
+    return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)

@@ -1,0 +1,1 @@
+"""Rendering: charts, thumbnails and Markdown pages from a Report. Computes no metrics."""

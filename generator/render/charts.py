@@ -1,0 +1,89 @@
+"""Charts (matplotlib, Agg) from report data. Text inside charts is limited to label names and numbers;
+titles and axis explanations are in the page around the chart, in the page's language."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+ANNOTATE_UP_TO = 30  # write counts into confusion cells up to this many labels
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "WenQuanYi Zen Hei",
+              "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei", "Microsoft YaHei", "PingFang SC")
+_BLUE = "#1f6feb"
+
+
+@lru_cache(maxsize=1)
+def _setup() -> None:
+    """Deterministic output and a CJK fallback font where the machine has one (label names may be Chinese)."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    families = ["DejaVu Sans"] + [name for name in _CJK_FONTS if name in installed]
+    plt.rcParams.update({
+        "font.family": families, "svg.hashsalt": "evalsite", "axes.spines.top": False,
+        "axes.spines.right": False, "figure.dpi": 100, "savefig.bbox": "tight",
+    })
+    # Without a CJK font, matplotlib warns once per missing glyph; the box it draws is the honest result.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def confusion_chart(rows: list[str], columns: list[str], counts: np.ndarray, normalised: np.ndarray,
+                    path: Path) -> None:
+    """Heat map coloured by row share with counts written in (up to ANNOTATE_UP_TO labels)."""
+    _setup()
+    n_rows, n_cols = counts.shape
+    cell = 0.55 if n_cols <= ANNOTATE_UP_TO else 0.22
+    width = max(4.0, 1.8 + cell * n_cols)
+    height = max(3.2, 1.4 + cell * n_rows)
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    tick_size = 9 if n_cols <= ANNOTATE_UP_TO else 6
+    ax.set_xticks(range(n_cols), labels=columns, rotation=90 if n_cols > 6 else 0, fontsize=tick_size)
+    ax.set_yticks(range(n_rows), labels=rows, fontsize=tick_size)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if n_cols <= ANNOTATE_UP_TO:
+        for r in range(n_rows):
+            for c in range(n_cols):
+                if counts[r, c]:
+                    dark = normalised[r, c] > 0.5
+                    ax.text(c, r, str(int(counts[r, c])), ha="center", va="center", fontsize=8,
+                            color="white" if dark else "#1b1f24")
+    _save(fig, path)
+
+
+def topk_chart(ks: list[int], accuracy: list[float], path: Path) -> None:
+    _setup()
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.0 + 0.8 * len(ks)), 2.8))
+    bars = ax.bar([f"top-{k}" for k in ks], accuracy, color=_BLUE, width=0.6)
+    ax.set_ylim(0, 1.08)
+    ax.bar_label(bars, labels=[f"{v:.1%}" for v in accuracy], fontsize=8, padding=2)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    _save(fig, path)
+
+
+def per_label_chart(labels: list[str], values: list[float], path: Path) -> None:
+    """Horizontal bars, one per label, in label order (top to bottom)."""
+    _setup()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(6.0, max(1.6, 0.6 + 0.24 * n)))
+    y = np.arange(n)
+    ax.barh(y, values, color=_BLUE, height=0.7)
+    ax.set_yticks(y, labels=labels, fontsize=9 if n <= ANNOTATE_UP_TO else 6)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.tick_params(axis="y", length=0)
+    _save(fig, path)

@@ -1,0 +1,139 @@
+"""Markdown pages from a Report through the Jinja2 templates in templates/pages/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from generator.render import charts
+from generator.render.i18n import Messages
+from generator.render.text import h, md, title
+from generator.render.thumbnails import ImageAsset
+from generator.report.findings import FEW_EXAMPLES
+from generator.report.model import ClassificationError, Report, to_json
+from generator.resources import templates_dir
+
+GALLERY_PAGE = 120  # thumbnails per gallery page
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=False,  # Markdown, not HTML: untrusted text goes through |md, |h or |title explicitly
+        undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"], keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num)
+    return env
+
+
+@dataclass
+class GalleryItem:
+    error: ClassificationError
+    asset: ImageAsset | None
+
+
+@dataclass
+class GalleryPage:
+    label: str
+    file: str  # docs-relative path, e.g. errors/label-003.md (index-based: label names never reach URLs)
+    number: int
+    pages: int
+    items: list[GalleryItem]
+    errors: int  # errors of this label, all pages
+    support: int
+
+
+def gallery_pages(report: Report, assets: dict[str, ImageAsset | None]) -> list[GalleryPage]:
+    by_label: dict[str, list[ClassificationError]] = {}
+    for error in report.errors:
+        by_label.setdefault(error.true, []).append(error)
+    support = {c.label: c.images for c in report.dataset.counts}
+    pages: list[GalleryPage] = []
+    for index, label in enumerate(report.dataset.labels, start=1):
+        errors = by_label.get(label, [])
+        chunks = [errors[i:i + GALLERY_PAGE] for i in range(0, len(errors), GALLERY_PAGE)]
+        for number, chunk in enumerate(chunks, start=1):
+            suffix = "" if number == 1 else f"-{number}"
+            pages.append(GalleryPage(
+                label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number, pages=len(chunks),
+                items=[GalleryItem(e, assets.get(e.image)) for e in chunk], errors=len(errors),
+                support=support.get(label, 0)))
+    return pages
+
+
+def _results_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", "true", "predicted", "score", "correct", "true_rank", "status"])
+    for r in report.images:
+        writer.writerow([r.image, r.true, "" if r.predicted is None else r.predicted,
+                         "" if r.confidence is None else repr(r.confidence), int(r.correct), r.true_rank, r.status])
+    return out.getvalue()
+
+
+def _confusion_csv(report: Report, t: Messages) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    c = report.confusion
+    writer.writerow(["true \\ predicted"] + [t("no_prediction") if x is None else x for x in c.columns])
+    for label, row in zip(c.rows, c.counts):
+        writer.writerow([label] + row)
+    return out.getvalue()
+
+
+def render_classification(report: Report, docs: Path, assets: dict[str, ImageAsset | None]) -> list[str]:
+    """Write every page, chart and download of a classification report into `docs`.
+
+    Returns the docs-relative paths of pages kept out of the navigation (the galleries).
+    """
+    t = Messages(report.task.language)
+    env = environment()
+    c = report.confusion
+    columns = [t("no_prediction") if x is None else x for x in c.columns]
+    charts.confusion_chart(c.rows, columns, np.array(c.counts), np.array(c.normalised), docs / "charts/confusion.png")
+    if report.curves.topk:
+        charts.topk_chart([p.k for p in report.curves.topk], [p.accuracy for p in report.curves.topk],
+                          docs / "charts/topk.png")
+    charts.per_label_chart([m.label for m in report.per_label], [m.f1 for m in report.per_label],
+                           docs / "charts/f1.png")
+
+    galleries = gallery_pages(report, assets)
+    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
+                   large=len(c.columns) > charts.ANNOTATE_UP_TO, no_prediction=t("no_prediction"))
+    pages = {
+        "index.md": "pages/classification/index.md.j2",
+        "details.md": "pages/classification/details.md.j2",
+        "errors/index.md": "pages/classification/errors_index.md.j2",
+        "data.md": "pages/classification/data.md.j2",
+    }
+    for target, template in pages.items():
+        _write(docs / target, env.get_template(template).render(**context))
+    gallery = env.get_template("pages/classification/errors_label.md.j2")
+    for page in galleries:
+        siblings = [g for g in galleries if g.label == page.label]
+        _write(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
+
+    _write(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
+    _write(docs / "downloads/results.csv", _results_csv(report))
+    _write(docs / "downloads/confusion.csv", _confusion_csv(report, t))
+    return [g.file for g in galleries]
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

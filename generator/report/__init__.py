@@ -1,0 +1,2 @@
+"""The report model: plain dataclasses, written as report.json, the one contract between computing and
+rendering. Everything a page shows is in it."""

@@ -1,0 +1,92 @@
+"""Assemble a classification Report from the inputs, the image checks and the metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generator.errors import Notice
+from generator.formats.classification import ClassificationInputs
+from generator.formats.images import ImageInfo
+from generator.metrics.classification import (
+    MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
+)
+from generator.report.findings import classification_findings
+from generator.report.model import (
+    SCHEMA, ClassificationError, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
+    LabelMetrics, Report, TaskInfo, TopK,
+)
+
+
+def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
+    """(n, K) ranked label indices and their scores, best first, -1 / NaN padding."""
+    if inputs.scores is not None:
+        return rank_from_scores(inputs.scores, MAX_K)
+    return inputs.topk_labels, inputs.topk_scores  # type: ignore[return-value]
+
+
+def build_classification_report(inputs: ClassificationInputs, infos: list[ImageInfo], task: TaskInfo,
+                                notices: list[Notice]) -> Report:
+    ranked, ranked_scores = rankings(inputs)
+    ranked = np.where(inputs.has_prediction[:, None], ranked, -1)
+    labels = inputs.labels
+    m = evaluate_classification(inputs.y_true, ranked, len(labels))
+    name = labels.__getitem__
+
+    per_label = [
+        LabelMetrics(label=name(int(i)), precision=float(p), recall=float(r), f1=float(f), support=int(s),
+                     predicted=int(c), errors=int(s - m.confusion[row, row]))
+        for row, (i, p, r, f, s, c) in enumerate(zip(m.present, m.per_label_precision, m.per_label_recall,
+                                                     m.per_label_f1, m.per_label_support, m.per_label_predicted))
+    ]
+    columns: list[str | None] = [name(int(i)) for i in m.present] + [None]
+    support = m.confusion.sum(axis=1)
+    pairs = [ConfusedPair(true=name(int(m.present[r])), predicted=columns[c], count=n,
+                          share=n / int(support[r]))
+             for r, c, n in top_confused_pairs(m.confusion)]
+    has_no_prediction_column = bool(m.confusion[:, -1].any())
+    confusion = Confusion(
+        rows=[name(int(i)) for i in m.present],
+        columns=columns if has_no_prediction_column else columns[:-1],
+        counts=(m.confusion if has_no_prediction_column else m.confusion[:, :-1]).tolist(),
+        normalised=(m.confusion_normalised if has_no_prediction_column
+                    else m.confusion_normalised[:, :-1]).tolist(),
+        top_pairs=pairs,
+    )
+
+    y_pred = ranked[:, 0]
+    confidence = ranked_scores[:, 0]
+    true_rank = rank_of_true(inputs.y_true, ranked)
+    images = []
+    for i, (image, info) in enumerate(zip(inputs.images, infos)):
+        predicted = name(int(y_pred[i])) if y_pred[i] >= 0 else None
+        images.append(ImageResult(
+            image=image, true=name(int(inputs.y_true[i])), predicted=predicted,
+            confidence=float(confidence[i]) if predicted is not None else None,
+            true_rank=int(true_rank[i]), correct=bool(y_pred[i] == inputs.y_true[i]),
+            status=info.status, width=info.width, height=info.height, problem=info.problem))
+
+    # Errors by true label (label order), most confident mistakes first: likely labelling errors.
+    wrong = [r for r in images if not r.correct]
+    order = {label: i for i, label in enumerate(labels)}
+    wrong.sort(key=lambda r: (order[r.true], -(r.confidence if r.confidence is not None else -np.inf), r.image))
+    errors = [ClassificationError(image=r.image, true=r.true, predicted=r.predicted, confidence=r.confidence)
+              for r in wrong]
+
+    counts = np.bincount(inputs.y_true, minlength=len(labels))
+    metrics: dict[str, float | None] = {"accuracy": m.accuracy, "precision": m.precision,
+                                        "recall": m.recall, "f1": m.f1}
+    metrics.update({f"top{k}": v for k, v in m.topk.items()})
+    dataset = Dataset(
+        images=len(images), labels=list(labels),
+        counts=[LabelCount(label, int(c)) for label, c in zip(labels, counts)],
+        images_without_prediction=int((~inputs.has_prediction).sum()),
+        images_missing=sum(1 for info in infos if info.status == "missing"),
+        images_unreadable=sum(1 for info in infos if info.status == "unreadable"),
+        labels_only_predicted=list(inputs.labels_only_predicted),
+        small_set=len(images) < task.small_set_threshold,
+    )
+    findings = classification_findings(metrics, per_label, pairs, dataset)
+    return Report(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
+                  confusion=confusion, curves=Curves([TopK(k, v) for k, v in m.topk.items() if v is not None]),
+                  errors=errors, images=images, findings=findings, notices=notices)
+

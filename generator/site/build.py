@@ -1,0 +1,117 @@
+"""Build a MkDocs Material site from a folder of Markdown, atomically.
+
+The site is built in a temporary folder beside the output and moved into place only when the build
+succeeded, so a failed build leaves the previous site untouched (DESIGN.md §7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import jinja2
+
+from generator import __version__
+from generator.resources import site_src_dir, templates_dir
+
+
+class SiteBuildError(Exception):
+    """MkDocs refused the generated site (a bug in evalsite: its pages must build without warnings)."""
+
+
+@contextlib.contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A fresh folder beside `out`; on success its content replaces `out` in one move."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        yield tmp
+        publish(tmp / "site", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(built: Path, out: Path) -> None:
+    """Replace `out` with `built`: the old site moves aside, the new one in, then the old one goes."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out, old)
+    try:
+        os.replace(built, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_config(project: Path, site_name: str, language: str, nav: list[tuple[str, str]],
+                 not_in_nav: list[str]) -> Path:
+    """mkdocs.yml and the theme assets (site_src/) into a build project folder whose docs/ is written."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    text = env.get_template("mkdocs.yml.j2").render(
+        site_name=site_name, language=language, nav=nav, not_in_nav=not_in_nav, version=__version__)
+    config = project / "mkdocs.yml"
+    config.write_text(text, encoding="utf-8")
+    src = site_src_dir()
+    shutil.copytree(src / "assets", project / "docs" / "assets", dirs_exist_ok=True)
+    shutil.copytree(src / "overrides", project / "overrides", dirs_exist_ok=True)
+    return config
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_mkdocs(config: Path) -> None:
+    """`mkdocs build --strict` in-process; any warning is a SiteBuildError with the warnings."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    mkdocs_log = logging.getLogger("mkdocs")
+    collect = _Collect()
+    mkdocs_log.addHandler(collect)
+    propagate = mkdocs_log.propagate
+    mkdocs_log.propagate = False  # our CLI reports the problems itself, once
+    try:
+        import jieba  # Material segments Chinese text for search with it; its start-up chatter is noise
+
+        jieba.setLogLevel(logging.WARNING)
+        cfg = load_config(str(config), strict=True)
+        build(cfg)
+    except MkDocsException as exc:
+        raise SiteBuildError("; ".join(collect.messages) or str(exc)) from None
+    finally:
+        mkdocs_log.removeHandler(collect)
+        mkdocs_log.propagate = propagate
+
+
+def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[Path], tuple[list, list]]) -> Path:
+    """Write docs with `write_docs(docs) -> (nav, not_in_nav)`, build, and move the site to `out`."""
+    with staging(out) as tmp:
+        project = tmp / "project"
+        docs = project / "docs"
+        docs.mkdir(parents=True)
+        nav, not_in_nav = write_docs(docs)
+        config = write_config(project, site_name, language, nav, not_in_nav)
+        run_mkdocs(config)
+        os.replace(project / "site", tmp / "site")
+    return out
