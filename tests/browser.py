@@ -140,10 +140,18 @@ def open_page(
     return page, audit
 
 
-def audit_site(browser: Browser, site_dir: Path) -> dict[str, PageAudit]:
-    """Open every *.html under ``site_dir``; return {relative path: audit} (contexts closed)."""
+def audit_site(
+    browser: Browser, site_dir: Path, skip: tuple[str, ...] = ("404.html",)
+) -> dict[str, PageAudit]:
+    """Open every *.html under ``site_dir``; return {relative path: audit} (contexts closed).
+
+    404.html is skipped by default: without ``site_url`` Material renders it with
+    root-absolute URLs (``/assets/...``), which only work when served over HTTP.
+    """
     results = {}
     for html in sorted(Path(site_dir).rglob("*.html")):
+        if html.relative_to(site_dir).as_posix() in skip:
+            continue
         _page, audit = open_page(browser, html)
         audit.close()
         results[html.relative_to(site_dir).as_posix()] = audit
@@ -158,9 +166,11 @@ def search(page: Page, query: str, timeout_ms: int = 10000) -> list[str]:
     Returns [] when nothing matches.
     """
     box = page.locator("input.md-search__input")
-    if not box.is_visible():  # narrow layout: open the search overlay first
-        page.locator("label.md-header__button[for='__search']").click()
-    box.click()
+    opener = page.locator("label.md-header__button[for='__search']")
+    if opener.is_visible():  # narrow layout: the header icon opens the search overlay
+        opener.click()
+    else:
+        box.click()
     box.fill(query)
     box.press("End")
     config = json.loads(page.locator("#__config").text_content() or "{}")

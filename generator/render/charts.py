@@ -27,7 +27,7 @@ def _setup() -> None:
     families = ["DejaVu Sans"] + [name for name in _CJK_FONTS if name in installed]
     plt.rcParams.update({
         "font.family": families, "svg.hashsalt": "evalsite", "axes.spines.top": False,
-        "axes.spines.right": False, "figure.dpi": 100, "savefig.bbox": "tight",
+        "axes.spines.right": False, "figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight",
     })
     # Without a CJK font, matplotlib warns once per missing glyph; the box it draws is the honest result.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -113,5 +113,9 @@ def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[P
         nav, not_in_nav = write_docs(docs)
         config = write_config(project, site_name, language, nav, not_in_nav)
         run_mkdocs(config)
+        # Without a site_url these only work at a web server's root (404.html uses root-absolute asset
+        # URLs, the sitemap has no addresses): useless from file:// and wrong under a sub-path, so dropped.
+        for unusable in ("404.html", "sitemap.xml", "sitemap.xml.gz"):
+            (project / "site" / unusable).unlink(missing_ok=True)
         os.replace(project / "site", tmp / "site")
     return out

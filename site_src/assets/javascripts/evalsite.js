@@ -11,8 +11,11 @@
   function open(link) {
     var box = overlay();
     if (!box) return false;
-    box.querySelector("img").src = link.getAttribute("href");
-    box.querySelector("img").alt = link.getAttribute("data-caption") || "";
+    var figure = box.querySelector("figure");
+    // The <img> exists only while open: an <img> without a source would count as a broken image.
+    var image = figure.querySelector("img") || figure.insertBefore(document.createElement("img"), figure.firstChild);
+    image.src = link.getAttribute("href");
+    image.alt = link.getAttribute("data-caption") || "";
     box.querySelector("figcaption").textContent = link.getAttribute("data-caption") || "";
     box.hidden = false;
     return true;
@@ -22,7 +25,8 @@
     var box = overlay();
     if (box && !box.hidden) {
       box.hidden = true;
-      box.querySelector("img").removeAttribute("src");
+      var image = box.querySelector("img");
+      if (image) image.remove();
     }
   }
 

@@ -1,0 +1,68 @@
+"""Shared fixtures: small classification tasks written to a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def write_task(folder: Path, labels: list[str], n_images: int = 30, seed: int = 0, *,
+               name: str = "task", language: str = "en", missing: int = 0, extra_yaml: str = "") -> Path:
+    """A classification task with `n_images` PNGs, ground truth CSV and a score table; returns the manifest.
+
+    The first `missing` images are listed in the ground truth but not written (missing files).
+    """
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows, preds = [], []
+    for i in range(n_images):
+        image = f"img-{i:03d}.png"
+        true = labels[i % len(labels)]
+        if i >= missing:
+            pixels = rng.integers(0, 255, size=(24, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / "images" / image)
+        scores = rng.random(len(labels))
+        if rng.random() < 0.7:  # mostly right, so both correct and wrong images exist
+            scores[labels.index(true)] += 1.0
+        rows.append((image, true))
+        preds.append((image, *[f"{s:.4f}" for s in scores]))
+    with open(folder / "gt.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "label"])
+        writer.writerows(rows)
+    with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", *labels])
+        writer.writerows(preds)
+    manifest = folder / "task.yaml"
+    manifest.write_text(
+        f"name: {name}\ntype: classification\nimages: images\n"
+        "ground_truth: {format: csv, path: gt.csv}\npredictions: {format: csv, path: pred.csv}\n"
+        f"language: {language}\n{extra_yaml}", encoding="utf-8")
+    return manifest
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Path:
+    return write_task(tmp_path / "inputs", ["cat", "dog", "bird"])
+
+
+def evalsite_command() -> list[str]:
+    """The installed `evalsite` script next to this Python (what users run), else the module."""
+    script = Path(sys.executable).parent / "evalsite"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "generator"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does this)")
+    return path

@@ -1,0 +1,34 @@
+"""Screenshots of the demo report for the README, made with the browser test harness.
+
+Usage: python tests/screenshot.py [OUT_FOLDER]   (default: docs/)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from browser import launch_browser, screenshot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, launch_browser() as browser:
+        for lang in ("zh", "en"):
+            subprocess.run([sys.executable, "-m", "generator", "demo", "-o", f"{tmp}/{lang}", "--lang", lang,
+                            "--quiet"], check=True, cwd=ROOT)
+            site = Path(tmp) / lang / "digits"
+            screenshot(browser, site / "index.html", out / f"demo-overview-{lang}.png", height=1000)
+            screenshot(browser, site / "details.html", out / f"demo-details-{lang}.png", height=1000)
+            gallery = sorted((site / "errors").glob("label-*.html"))[-2]
+            screenshot(browser, gallery, out / f"demo-errors-{lang}.png", height=800)
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()
