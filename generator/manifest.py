@@ -115,8 +115,14 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     labels, labels_file = None, None
     raw_labels = data.get("labels")
     if isinstance(raw_labels, list):
-        if not all(isinstance(x, (str, int)) for x in raw_labels):
-            raise InputError("'labels' must be a list of names", file, "key 'labels'")
+        if not raw_labels:
+            raise InputError("'labels' is an empty list; leave it out to take the labels from the data",
+                             file, "key 'labels'")
+        # YAML reads yes/no/on/off/true as booleans and 1.0 as a number: such names must be quoted.
+        odd = [x for x in raw_labels if isinstance(x, bool) or not isinstance(x, (str, int))]
+        if odd:
+            raise InputError(f"'labels' must be a list of names; quote {odd[0]!r} (YAML reads it as "
+                             f"{type(odd[0]).__name__}, not as a name)", file, "key 'labels'")
         labels = [str(x) for x in raw_labels]
     elif isinstance(raw_labels, str):
         labels_file = base / raw_labels

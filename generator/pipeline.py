@@ -69,9 +69,6 @@ def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report:
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
 
     notices = list(inputs.notices)
-    if inputs.labels_only_predicted:
-        notices.append(Notice("labels_only_predicted", str(spec.predictions.path), None,
-                              ", ".join(inputs.labels_only_predicted)))
     for image, info in zip(inputs.images, infos):
         if info.status != "ok":
             notices.append(Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or ""))

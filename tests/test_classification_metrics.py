@@ -302,8 +302,11 @@ def test_property_label_permutation_invariance(data):
     b = evaluate_classification(perm[y_true], rank_from_scores(new_scores, MAX_K)[0], n_labels)
     for name in ("accuracy", "precision", "recall", "f1"):
         assert getattr(a, name) == pytest.approx(getattr(b, name), abs=1e-12)
-    assert a.topk == pytest.approx(b.topk) if n_labels > MAX_K else all(
-        (a.topk[k] is None and b.topk[k] is None) or a.topk[k] == pytest.approx(b.topk[k]) for k in a.topk)
+    for k, value in a.topk.items():
+        if value is None:
+            assert b.topk[k] is None
+        else:
+            assert b.topk[k] == pytest.approx(value, abs=1e-12)
 
 
 @HYPOTHESIS
@@ -580,5 +583,21 @@ def test_end_to_end_jsonl_topk_against_sklearn(tmp_path):
     assert report.metrics["accuracy"] == pytest.approx(accuracy_score(true_names, y_pred_names))
     assert (report.metrics["precision"], report.metrics["recall"], report.metrics["f1"]) == pytest.approx(
         (p.mean(), r.mean(), f.mean()))
-    assert report.dataset.images_without_prediction == 1  # 6.png; 5.png has a (empty) line
-    assert report.dataset.labels_only_predicted == ["e"]
+    assert report.dataset.images_without_prediction == 2  # 6.png (no line) and 5.png (an empty list)
+    assert "e" in report.dataset.labels_only_predicted  # the top-1 of 4.png, never a true label
+
+
+def test_score_column_that_never_wins_is_not_a_label_only_predicted(tmp_path):
+    """Only labels that are someone's top-1 take part in the metrics, so only they are reported."""
+    (tmp_path / "images").mkdir()
+    for image in ("a.png", "b.png"):
+        write_png(tmp_path / "images" / image)
+    (tmp_path / "gt.csv").write_text("image,label\na.png,cat\nb.png,dog\n")
+    (tmp_path / "pred.csv").write_text("image,cat,dog,wolf,fox\na.png,0.9,0.1,0.5,0.0\nb.png,0.1,0.2,0.1,0.7\n")
+    spec = spec_from_dict({"name": "t", "type": "classification", "images": "images",
+                           "ground_truth": "gt.csv", "predictions": "pred.csv"}, tmp_path)
+    report = evaluate(spec)
+    assert report.dataset.labels_only_predicted == ["fox"]
+    assert [m.label for m in report.per_label] == ["cat", "dog", "fox"]
+    (notice,) = [n for n in report.notices if n.code == "labels_only_predicted"]
+    assert notice.detail == "'fox'"

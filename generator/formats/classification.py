@@ -15,7 +15,7 @@ import numpy as np
 
 from generator.errors import InputError, Notice
 from generator.formats.records import (
-    csv_rows, jsonl_records, normalise_image_path, parse_score, read_text,
+    csv_rows, jsonl_records, lines, normalise_image_path, parse_score, read_text,
 )
 from generator.manifest import TaskSpec
 
@@ -41,11 +41,10 @@ class ClassificationInputs:
     scores: np.ndarray | None = None
     topk_labels: np.ndarray | None = None
     topk_scores: np.ndarray | None = None
-    labels_only_predicted: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
 
-def _listing(names: list[str]) -> str:
+def listing(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:_SHOWN])
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
@@ -68,7 +67,7 @@ def _detect(spec_format: str | None, path: Path, allowed: tuple[str, ...], what:
 def read_labels_file(path: Path) -> list[str]:
     labels: list[str] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    for number, line in enumerate(lines(read_text(path)), start=1):
         name = line.strip()
         if not name:
             continue
@@ -81,20 +80,23 @@ def read_labels_file(path: Path) -> list[str]:
     return labels
 
 
-def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], Path]:
-    """(image paths, true labels, file) in file order; duplicates are an error."""
+def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], dict[str, str], Path, list[Notice]]:
+    """(image paths, true labels, record of each image, file, notices) in file order; duplicates are an error."""
     path = spec.ground_truth.path
     fmt = _detect(spec.ground_truth.format, path, GROUND_TRUTH_FORMATS, "ground truth")
     images: list[str] = []
     labels: list[str] = []
     where: dict[str, str] = {}
+    notices: list[Notice] = []
 
     def add(raw_image: object, raw_label: object, record: str) -> None:
         image = normalise_image_path(raw_image, spec.images, path, record)
         if isinstance(raw_label, int) and not isinstance(raw_label, bool):
             raw_label = str(raw_label)
-        if not isinstance(raw_label, str) or not raw_label.strip():
+        if raw_label is None or (isinstance(raw_label, str) and not raw_label.strip()):
             raise InputError("missing label", path, record)
+        if not isinstance(raw_label, str):
+            raise InputError(f"a label must be a name (a string), found {raw_label!r}", path, record)
         if image in where:
             raise InputError(f"duplicate image {image!r} (first at {where[image]})", path, record)
         where[image] = record
@@ -114,6 +116,10 @@ def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], Path]:
         if not path.is_dir():
             raise InputError("expected a folder of class folders", path)
         root = spec.images.resolve()
+        loose = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if loose:
+            notices.append(Notice("images_outside_class_folders", str(path),
+                                  detail=f"{len(loose)} image(s) not in a class folder, ignored: {listing(loose)}"))
         for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for file in sorted(folder.rglob("*")):
                 if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
@@ -124,13 +130,13 @@ def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], Path]:
                     add(rel, folder.name, f"folder {folder.name!r}")
     if not images:
         raise InputError("empty evaluation set: the ground truth lists no images", path)
-    return images, labels, path
+    return images, labels, where, path, notices
 
 
-def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], Path]:
+def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], dict[str, str], Path]:
     """Predictions keyed by image path: a {label: score} dict per image, or a ranked [(label, score)] list.
 
-    Returns (kind, by_image, score columns in file order, file).
+    Returns (kind, by_image, score columns in file order, record of each image, file).
     """
     path = spec.predictions.path
     fmt = _detect(spec.predictions.format, path, PREDICTION_FORMATS, "predictions")
@@ -154,21 +160,25 @@ def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], Pat
         columns = header[1:]
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes or not all(columns):
-            problem = f"repeated label column(s) {_listing(dupes)}" if dupes else "empty label column name"
+            problem = f"repeated label column(s) {listing(dupes)}" if dupes else "empty label column name"
             raise InputError(problem, path, "line 1")
         for number, row in rows:
             record = f"line {number}"
             image = claim(row[0], record)
             by_image[image] = {label: parse_score(cell, path, record, f"column {label!r}")
                                for label, cell in zip(columns, row[1:])}
-        return kind, by_image, columns, path
+        if not by_image:
+            raise InputError("no predictions: the file has a header but no rows", path)
+        return kind, by_image, columns, where, path
 
     kinds: set[str] = set()
     for number, record in jsonl_records(path):
         line = f"line {number}"
+        if "scores" in record and "topk" in record:
+            raise InputError("has both 'scores' and 'topk'; give one of them", path, line)
         if "scores" in record and isinstance(record["scores"], dict):
             kinds.add("scores")
-            scores = {str(label): parse_score(value, path, line, f"score of {label!r}")
+            scores = {str(label): parse_score(value, path, line, f"score of {label!r}", text_allowed=False)
                       for label, value in record["scores"].items()}
             for label in scores:
                 if label not in columns:
@@ -181,7 +191,8 @@ def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], Pat
                 if (not isinstance(entry, (list, tuple)) or len(entry) != 2
                         or not isinstance(entry[0], (str, int)) or isinstance(entry[0], bool)):
                     raise InputError(f"topk entry {i + 1} must be [label, score]", path, line)
-                ranked.append((str(entry[0]), parse_score(entry[1], path, line, f"topk entry {i + 1}")))
+                ranked.append((str(entry[0]), parse_score(entry[1], path, line, f"topk entry {i + 1}",
+                                                          text_allowed=False)))
             names = [name for name, _ in ranked]
             if len(set(names)) != len(names):
                 raise InputError("a label appears twice in the topk list", path, line)
@@ -191,33 +202,37 @@ def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], Pat
                              "[label, score], best first)", path, line)
         if len(kinds) > 1:
             raise InputError("mixes 'scores' and 'topk' lines; use one kind per file", path, line)
-    kind = kinds.pop() if kinds else "scores"
-    return kind, by_image, columns, path
+    if not by_image:
+        raise InputError("no predictions: the file has no records", path)
+    kind = kinds.pop()
+    return kind, by_image, columns, where, path
+
+
+def _names(prediction: object) -> list[str]:
+    """The labels one image's prediction names (score dict or ranked list)."""
+    if isinstance(prediction, dict):
+        return list(prediction)
+    if isinstance(prediction, list):
+        return [name for name, _ in prediction]
+    return []
 
 
 def read_classification(spec: TaskSpec) -> ClassificationInputs:
-    images, true_names, gt_path = _ground_truth(spec)
-    kind, predictions, columns, pred_path = _predictions(spec)
-    notices: list[Notice] = []
+    images, true_names, gt_where, gt_path, notices = _ground_truth(spec)
+    kind, predictions, columns, pred_where, pred_path = _predictions(spec)
 
     # Predictions for images without ground truth are ignored, and said so.
     known = set(images)
     extra = [image for image in predictions if image not in known]
     if extra:
         notices.append(Notice("prediction_without_ground_truth", str(pred_path),
-                              detail=f"{len(extra)} image(s) ignored: {_listing(extra)}"))
+                              detail=f"{len(extra)} image(s) ignored: {listing(extra)}"))
     missing = [image for image in images if image not in predictions]
     if missing:
         notices.append(Notice("ground_truth_without_prediction", str(pred_path),
-                              detail=f"{len(missing)} image(s) counted as wrong: {_listing(missing)}"))
+                              detail=f"{len(missing)} image(s) counted as wrong: {listing(missing)}"))
 
-    predicted_names: list[str] = []
-    for image in images:
-        pred = predictions.get(image)
-        if isinstance(pred, dict):
-            predicted_names.extend(pred)
-        elif isinstance(pred, list):
-            predicted_names.extend(name for name, _ in pred)
+    predicted_names = [name for image in images for name in _names(predictions.get(image))]
 
     # Label order decides score ties (first in label order wins), so it is fixed here, once.
     declared = spec.labels or (read_labels_file(spec.labels_file) if spec.labels_file else None)
@@ -227,11 +242,18 @@ def read_classification(spec: TaskSpec) -> ClassificationInputs:
         allowed = set(declared)
         unknown_true = sorted({name for name in true_names if name not in allowed})
         if unknown_true:
-            raise InputError(f"label(s) not in the declared labels: {_listing(unknown_true)}", gt_path)
+            first = next(image for image, name in zip(images, true_names) if name not in allowed)
+            raise InputError(f"label(s) not in the declared labels: {listing(unknown_true)}", gt_path,
+                             f"first at {gt_where[first]}")
         unknown_pred = sorted({name for name in [*columns, *predicted_names] if name not in allowed})
         if unknown_pred:
-            raise InputError(f"predicted label(s) not in the declared labels: {_listing(unknown_pred)}",
-                             pred_path)
+            if _detect(spec.predictions.format, pred_path, PREDICTION_FORMATS, "predictions") == "csv":
+                first_record = "line 1 (the header)"
+            else:
+                first_record = next(pred_where[image] for image, pred in predictions.items()
+                                    if any(name not in allowed for name in _names(pred)))
+            raise InputError(f"predicted label(s) not in the declared labels: {listing(unknown_pred)}",
+                             pred_path, f"first at {first_record}")
         labels, source = list(declared), "declared"
     elif kind == "scores" and columns:
         labels = list(columns) + sorted(set(true_names) - set(columns))
@@ -243,10 +265,8 @@ def read_classification(spec: TaskSpec) -> ClassificationInputs:
     n = len(images)
     y_true = np.array([index[name] for name in true_names], dtype=np.int64)
     has_prediction = np.array([image in predictions for image in images], dtype=bool)
-    only_predicted = sorted(set(predicted_names) - set(true_names), key=index.__getitem__)
     result = ClassificationInputs(labels=labels, label_source=source, images=images, y_true=y_true,
-                                  has_prediction=has_prediction, labels_only_predicted=only_predicted,
-                                  notices=notices)
+                                  has_prediction=has_prediction, notices=notices)
     if kind == "scores":
         scores = np.full((n, len(labels)), np.nan)
         for row, image in enumerate(images):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path, PurePosixPath
@@ -24,10 +25,16 @@ def read_text(path: Path) -> str:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
 
 
+def lines(text: str) -> list[str]:
+    """Lines split at \\n (and \\r\\n) only: str.splitlines() would also split at U+2028, U+0085, form feeds
+    and other characters that are ordinary text inside a CSV cell or a JSON string."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and the (line number, cells) of every non-empty row, every row as wide as the header."""
     text = read_text(path)
-    reader = csv.reader(text.splitlines(), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -56,7 +63,7 @@ def csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 
 def jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line; each line must be a JSON object."""
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    for number, line in enumerate(lines(read_text(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -68,9 +75,11 @@ def jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
-def parse_score(value: object, path: Path, record: str, what: str) -> float:
-    """A finite score. Scores need not be probabilities (logits, decision values) but must be numbers."""
-    if isinstance(value, bool):
+def parse_score(value: object, path: Path, record: str, what: str, text_allowed: bool = True) -> float:
+    """A finite score. Scores need not be probabilities (logits, decision values) but must be numbers.
+
+    CSV cells are text by nature; in JSON (`text_allowed=False`) a score must be a JSON number."""
+    if isinstance(value, bool) or (not text_allowed and not isinstance(value, (int, float))):
         raise InputError(f"{what}: expected a number, found {value!r}", path, record)
     try:
         score = float(value)  # type: ignore[arg-type]

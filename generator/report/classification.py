@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from generator.errors import Notice
-from generator.formats.classification import ClassificationInputs
+from generator.formats.classification import ClassificationInputs, listing
 from generator.formats.images import ImageInfo
 from generator.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
@@ -27,7 +27,6 @@ def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
 def build_classification_report(inputs: ClassificationInputs, infos: list[ImageInfo], task: TaskInfo,
                                 notices: list[Notice]) -> Report:
     ranked, ranked_scores = rankings(inputs)
-    ranked = np.where(inputs.has_prediction[:, None], ranked, -1)
     labels = inputs.labels
     m = evaluate_classification(inputs.y_true, ranked, len(labels))
     name = labels.__getitem__
@@ -73,16 +72,20 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
               for r in wrong]
 
     counts = np.bincount(inputs.y_true, minlength=len(labels))
+    # Labels that take part in the metrics (top-1 predicted) without being in the ground truth.
+    only_predicted = [name(int(i)) for i in m.present if counts[i] == 0]
+    if only_predicted:
+        notices = [*notices, Notice("labels_only_predicted", None, None, listing(only_predicted))]
     metrics: dict[str, float | None] = {"accuracy": m.accuracy, "precision": m.precision,
                                         "recall": m.recall, "f1": m.f1}
     metrics.update({f"top{k}": v for k, v in m.topk.items()})
     dataset = Dataset(
         images=len(images), labels=list(labels),
         counts=[LabelCount(label, int(c)) for label, c in zip(labels, counts)],
-        images_without_prediction=int((~inputs.has_prediction).sum()),
+        images_without_prediction=int((ranked[:, 0] < 0).sum()),  # no line, or a line without scores
         images_missing=sum(1 for info in infos if info.status == "missing"),
         images_unreadable=sum(1 for info in infos if info.status == "unreadable"),
-        labels_only_predicted=list(inputs.labels_only_predicted),
+        labels_only_predicted=only_predicted,
         small_set=len(images) < task.small_set_threshold,
     )
     findings = classification_findings(metrics, per_label, pairs, dataset)
