@@ -218,39 +218,23 @@ def test_yaml_boolean_label_names_are_not_silently_renamed(tmp_path):
 
 # ------------------------------------------------------------------------------ bad CSV / JSONL records
 
-def test_csv_ground_truth_wrong_column_count(tmp_path):
-    gt = write(tmp_path / "gt.csv", "image,label\na.png,cat\nb.png,dog,extra\n")
-    write(tmp_path / "pred.csv", "image,cat\na.png,1\n")
-    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), gt, "line 3",
-                 "expected 2 columns as in the header, found 3")
+PRED_OK = "image,cat\na.png,1\n"
 
 
-def test_csv_predictions_wrong_column_count(tmp_path):
-    write(tmp_path / "gt.csv", GT_CSV)
-    pred = write(tmp_path / "pred.csv", "image,cat,dog\na.png,0.1,0.9\n\nb.png,0.3\n")
-    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), pred, "line 4",
-                 "expected 3 columns as in the header, found 2")
-
-
-def test_csv_bad_quoting(tmp_path):
-    gt = write(tmp_path / "gt.csv", 'image,label\na.png,cat\n"b.png"x,dog\n')
-    write(tmp_path / "pred.csv", "image,cat\na.png,1\n")
-    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), gt, "line 3",
-                 "malformed CSV")
-
-
-def test_csv_ground_truth_wrong_header(tmp_path):
-    gt = write(tmp_path / "gt.csv", "file,class\na.png,cat\n")
-    write(tmp_path / "pred.csv", "image,cat\na.png,1\n")
-    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), gt, "line 1",
-                 "expected the header 'image,label'")
-
-
-def test_csv_predictions_repeated_label_column(tmp_path):
-    write(tmp_path / "gt.csv", GT_CSV)
-    pred = write(tmp_path / "pred.csv", "image,cat,dog,cat\na.png,1,2,3\n")
-    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), pred, "line 1",
-                 "repeated label column(s) 'cat'")
+@pytest.mark.parametrize("gt_text, pred_text, bad, record, problem", [
+    ("image,label\na.png,cat\nb.png,dog,extra\n", PRED_OK, "gt.csv", "line 3",
+     "expected 2 columns as in the header, found 3"),
+    (GT_CSV, "image,cat,dog\na.png,0.1,0.9\n\nb.png,0.3\n", "pred.csv", "line 4",
+     "expected 3 columns as in the header, found 2"),
+    ('image,label\na.png,cat\n"b.png"x,dog\n', PRED_OK, "gt.csv", "line 3", "malformed CSV"),
+    ("file,class\na.png,cat\n", PRED_OK, "gt.csv", "line 1", "expected the header 'image,label'"),
+    (GT_CSV, "image,cat,dog,cat\na.png,1,2,3\n", "pred.csv", "line 1", "repeated label column(s) 'cat'"),
+], ids=["gt-columns", "pred-columns", "quoting", "gt-header", "pred-repeated-column"])
+def test_bad_csv(tmp_path, gt_text, pred_text, bad, record, problem):
+    write(tmp_path / "gt.csv", gt_text)
+    write(tmp_path / "pred.csv", pred_text)
+    expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.csv")), tmp_path / bad, record,
+                 problem)
 
 
 def test_malformed_jsonl_line(tmp_path):
