@@ -178,3 +178,46 @@ def test_same_task_name_twice_is_refused(tmp_path: Path) -> None:
     b = write_task(tmp_path / "b", ["x", "y"], name="same")
     result = run("build", a, b, "-o", tmp_path / "out")
     assert result.exit_code == 2 and "same task name" in result.stderr
+
+
+def test_a_folder_that_is_not_an_evalsite_site_is_never_replaced(task: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "task").mkdir(parents=True)
+    (out / "task" / "thesis.tex").write_text("precious")
+    (out / "index.html").write_text("<html>my own page</html>")
+    result = run("build", task, "-o", out, "--quiet")
+    assert result.exit_code == 2 and "is not an evalsite site; refusing to replace it" in result.stderr
+    assert (out / "task" / "thesis.tex").read_text() == "precious"
+    # The overview does not take over a foreign index.html either.
+    (out / "task" / "thesis.tex").unlink()
+    assert run("build", task, "-o", out, "--quiet").exit_code == 0
+    assert (out / "index.html").read_text() == "<html>my own page</html>"
+    assert (out / "overview" / "index.html").is_file()
+
+
+def test_serve_previews_over_http_on_loopback(task: Path, tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    out = tmp_path / "out"
+    assert run("build", task, "-o", out, "--quiet").exit_code == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([*evalsite_command(), "serve", str(out), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/task/details.html", timeout=2) as response:
+                    body = response.read().decode("utf-8")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("serve did not answer")
+        assert "cat" in body and response.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import jinja2
 
 from generator import __version__
+from generator.errors import InputError
 from generator.resources import site_src_dir, templates_dir
 
 
@@ -24,10 +25,22 @@ class SiteBuildError(Exception):
     """MkDocs refused the generated site (a bug in evalsite: its pages must build without warnings)."""
 
 
+# Every site evalsite builds has this file; a folder without it is not ours to replace.
+SITE_MARKER = "assets/javascripts/evalsite.js"
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace a folder that holds something other than an evalsite site."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / SITE_MARKER).is_file())):
+        raise InputError("exists and is not an evalsite site; refusing to replace it (choose another output "
+                         "folder or task name, or remove it)", out)
+
+
 @contextlib.contextmanager
 def staging(out: Path) -> Iterator[Path]:
     """A fresh folder beside `out`; on success its content replaces `out` in one move."""
     out = out.resolve()
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:

@@ -55,8 +55,12 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
 def _write_redirect(root: Path) -> None:
     """<root>/index.html sends the browser to the overview (also from file://)."""
     target = f"{OVERVIEW_DIR}/index.html"
-    html = (f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
+    html = (f'<!doctype html><meta charset="utf-8"><meta name="generator" content="evalsite">'
+            f'<meta http-equiv="refresh" content="0; url={target}">'
             f'<title>evalsite</title><a href="{target}">{target}</a>\n')
+    existing = root / "index.html"
+    if existing.exists() and 'content="evalsite"' not in existing.read_text(encoding="utf-8", errors="replace"):
+        return  # the user's own index.html stays; the overview is still at overview/index.html
     tmp = root / ".index.html.tmp"
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, root / "index.html")
