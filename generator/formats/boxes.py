@@ -1,0 +1,53 @@
+"""The in-memory model of a detection (or segmentation) evaluation: column arrays, no dict per object.
+
+Readers (COCO, VOC, YOLO, predictions JSONL) fill it; the metrics read it. Conventions:
+
+* images are ordered by ascending image id (pycocotools evaluates images in sorted id order, and its tie
+  orders depend on it); `image_ids` holds the ids (for VOC/YOLO: 0..n-1 in sorted file-name order);
+* labels are ordered by ascending category id (COCO) or as declared / sorted (VOC, YOLO: class index);
+* ground truth and detections keep their file order inside each image: pycocotools breaks score ties by it;
+* boxes are [x, y, w, h] in absolute pixels, float64, continuous coordinates (no VOC "+1").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generator.errors import Notice
+
+
+@dataclass
+class DetectionData:
+    labels: list[str]  # category names, metric order
+    label_ids: np.ndarray  # (L,) int64 original category ids (COCO ids; class index for YOLO/VOC)
+    images: list[str]  # file names relative to the images root, aligned with image_ids
+    image_ids: np.ndarray  # (I,) int64, strictly ascending
+    widths: np.ndarray  # (I,) int64 image width in pixels (0 when unknown)
+    heights: np.ndarray  # (I,) int64
+    # ground truth, one entry per object
+    gt_image: np.ndarray  # (G,) int64 index into images
+    gt_label: np.ndarray  # (G,) int64 index into labels
+    gt_box: np.ndarray  # (G, 4) float64 xywh
+    gt_area: np.ndarray  # (G,) float64: COCO's "area" field (segment area), else w*h
+    gt_crowd: np.ndarray  # (G,) bool iscrowd
+    gt_difficult: np.ndarray  # (G,) bool VOC "difficult" (never counted, never penalised)
+    gt_id: np.ndarray  # (G,) int64 annotation id (may be 0)
+    # detections (predictions)
+    dt_image: np.ndarray  # (D,) int64
+    dt_label: np.ndarray  # (D,) int64
+    dt_box: np.ndarray  # (D, 4) float64 xywh
+    dt_score: np.ndarray  # (D,) float64, finite
+    image_matching: str = "id"  # "id" or "file name": how predictions found their images
+    label_matching: str = "id"  # "id" or "name": how predictions found their categories
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def dt_area(self) -> np.ndarray:
+        """A detection's area for COCO's area ranges: its box area (w*h)."""
+        return self.dt_box[:, 2] * self.dt_box[:, 3]
+
+
+def empty_boxes() -> np.ndarray:
+    return np.zeros((0, 4), dtype=np.float64)
