@@ -1,4 +1,4 @@
-"""`evalsite demo`: a real, small evaluation made from scratch, with nothing to download.
+"""`evalsite demo`: real, small evaluations made from scratch, with nothing to download.
 
 It trains a classifier on the handwritten digits that ship with scikit-learn, evaluates it on a held-out
 split, writes the held-out images and the model's scores in evalsite's own input formats (CSV), and builds
@@ -71,17 +71,22 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED) -> Path:
 
 
 def run_demo(out: Path, language: str, console: Console) -> Path:
+    """Both demo tasks (digits classification, shapes detection), their reports and the overview."""
+    from generator.demo_detection import write_detection_inputs
     from generator.pipeline import build_report_site, evaluate
     from generator.site.overview import build_overview
 
     console.step("training a classifier on scikit-learn's digits")
-    manifest = write_inputs(out / "inputs", language)
-    spec = load_manifest(manifest, language)
-    console.step(f"evaluating {spec.name}")
-    report = evaluate(spec, console.progress)
-    console.step(f"building the site of {spec.name}")
-    site = build_report_site(report, spec.images, out / spec.name, console.progress)
-    console.step(f"report: {(site / 'index.html').resolve()}")
+    manifests = [write_inputs(out / "inputs" / "digits", language)]
+    console.step("generating shape scenes and training a small detector on them")
+    manifests.append(write_detection_inputs(out / "inputs" / "shapes", language))
+    for manifest in manifests:
+        spec = load_manifest(manifest, language)
+        console.step(f"evaluating {spec.name}")
+        report = evaluate(spec, console.progress)
+        console.step(f"building the site of {spec.name}")
+        site = build_report_site(report, spec.images, out / spec.name, console.progress)
+        console.step(f"report: {(site / 'index.html').resolve()}")
     index, _, _ = build_overview(out, language)
     console.step("open this file in a browser:")
     return index

@@ -14,12 +14,12 @@ import yaml
 from generator.errors import InputError
 
 TASK_TYPES = ("classification", "detection", "segmentation")
-IMPLEMENTED_TYPES = ("classification",)
+IMPLEMENTED_TYPES = ("classification", "detection")
 LANGUAGES = ("zh", "en")
 RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
     "name", "type", "images", "ground_truth", "predictions", "language", "labels",
-    "iou_threshold", "small_set_threshold", "metadata",
+    "iou_threshold", "small_set_threshold", "metadata", "annotation_url",
 }
 # A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
 _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
@@ -43,6 +43,7 @@ class TaskSpec:
     labels_file: Path | None = None
     small_set_threshold: int = 100
     iou_threshold: float = 0.5
+    annotation_url: str | None = None  # e.g. https://label.example/edit?image={file_name}&id={image_id}
     source: Path | None = None  # the manifest file, when there is one
     extra: dict = field(default_factory=dict)
 
@@ -55,6 +56,26 @@ def check_name(name: object, file: str | Path | None = None) -> str:
     if name.lower() in RESERVED_NAMES:
         raise InputError(f"task name {name!r} is reserved for the task overview", file, "key 'name'")
     return name
+
+
+ANNOTATION_FIELDS = ("file_name", "image_id", "annotation_id", "label")
+
+
+def check_annotation_url(template: object, file: Path | None) -> None:
+    """An http(s) URL template whose {fields} are among ANNOTATION_FIELDS."""
+    import string
+
+    record = "key 'annotation_url'"
+    if not isinstance(template, str) or not template.lower().startswith(("http://", "https://")):
+        raise InputError("'annotation_url' must be an http:// or https:// URL template", file, record)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise InputError(f"'annotation_url' is not a valid template: {exc}", file, record) from None
+    unknown = sorted(set(fields) - set(ANNOTATION_FIELDS))
+    if unknown:
+        raise InputError(f"'annotation_url' uses unknown field(s) {unknown}; available: "
+                         f"{', '.join('{' + f + '}' for f in ANNOTATION_FIELDS)}", file, record)
 
 
 def _input(value: object, key: str, base: Path, file: Path) -> InputSpec:
@@ -135,8 +156,11 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     iou = data.get("iou_threshold", 0.5)
     if not isinstance(iou, (int, float)) or isinstance(iou, bool) or not 0 < iou <= 1:
         raise InputError("'iou_threshold' must be a number in (0, 1]", file, "key 'iou_threshold'")
+    annotation_url = data.get("annotation_url")
+    if annotation_url is not None:
+        check_annotation_url(annotation_url, file)
     return TaskSpec(
-        name=name, type=task_type, images=base / data["images"],
+        name=name, annotation_url=annotation_url, type=task_type, images=base / data["images"],
         ground_truth=_input(data["ground_truth"], "ground_truth", base, file),
         predictions=_input(data["predictions"], "predictions", base, file),
         language=lang, labels=labels, labels_file=labels_file,

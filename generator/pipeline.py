@@ -14,9 +14,11 @@ from generator.formats.classification import read_classification
 from generator.formats.images import inspect_images
 from generator.manifest import TaskSpec
 from generator.render.i18n import Messages
+from generator.render.detection_pages import render_detection
 from generator.render.pages import render_classification
 from generator.render.thumbnails import make_assets
 from generator.report.classification import build_classification_report
+from generator.report.detection_model import DetectionReport
 from generator.report.model import InputFile, Report, TaskInfo
 from generator.site.build import build_site
 
@@ -59,44 +61,67 @@ def evaluation_date() -> str:
     return dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
-def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report:
-    """Read the inputs, check the images and compute the report (no files written)."""
-    if spec.type != "classification":
-        raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
-    if not spec.images.is_dir():
-        raise InputError("images root not found or not a folder", spec.images)
-    inputs = read_classification(spec)
-    infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
+def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
+    return [Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or "")
+            for image, info in zip(images, infos) if info.status != "ok"]
 
-    notices = list(inputs.notices)
-    for image, info in zip(inputs.images, infos):
-        if info.status != "ok":
-            notices.append(Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or ""))
 
+def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra) -> TaskInfo:
     base = spec.source.resolve().parent if spec.source else None
     files = [("ground_truth", spec.ground_truth), ("predictions", spec.predictions)]
     inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
                              _sha256(s.path)) for role, s in files]
     if spec.labels_file:
         inputs_info.append(InputFile("labels", "txt", _shown_path(spec.labels_file, base), _sha256(spec.labels_file)))
-    task = TaskInfo(
+    return TaskInfo(
         name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
         date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
-        label_source=inputs.label_source, prediction_kind="scores" if inputs.scores is not None else "topk",
-        small_set_threshold=spec.small_set_threshold)
+        label_source=label_source, prediction_kind=prediction_kind,
+        small_set_threshold=spec.small_set_threshold, **extra)
+
+
+def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report | DetectionReport:
+    """Read the inputs, check the images and compute the report (no files written)."""
+    if not spec.images.is_dir():
+        raise InputError("images root not found or not a folder", spec.images)
+    if spec.type == "detection":
+        return _evaluate_detection(spec, progress)
+    if spec.type != "classification":
+        raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
+    inputs = read_classification(spec)
+    infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
+    notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
+    task = _task_info(spec, inputs.label_source, "scores" if inputs.scores is not None else "topk")
     return build_classification_report(inputs, infos, task, notices)
 
 
-def build_report_site(report: Report, images_root: Path, out: Path, progress: Progress = _silent) -> Path:
+def _evaluate_detection(spec: TaskSpec, progress: Progress) -> DetectionReport:
+    from generator.formats.detection import read_detection
+    from generator.report.detection import build_detection_report
+
+    data = read_detection(spec)
+    infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
+    notices = list(data.notices) + _image_notices(spec, data.images, infos)
+    task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", "boxes",
+                      image_matching=data.image_matching, label_matching=data.label_matching,
+                      iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
+    return build_detection_report(data, infos, task, notices)
+
+
+def build_report_site(report: Report | DetectionReport, images_root: Path, out: Path,
+                      progress: Progress = _silent) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds)."""
     t = Messages(report.task.language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
-        shown = [e.image for e in report.errors]
-        ok = {r.image for r in report.images if r.status == "ok"}
-        to_make = [image for image in shown if image in ok]
-        assets = make_assets(images_root, to_make, docs, progress("thumbnails", len(to_make)))
-        render_classification(report, docs, assets)
+        if isinstance(report, DetectionReport):
+            render_detection(report, images_root, docs, progress("pictures", len(report.errors)))
+        else:
+            shown = [e.image for e in report.errors]
+            ok = {r.image for r in report.images if r.status == "ok"}
+            to_make = [image for image in shown if image in ok]
+            assets = make_assets(images_root, to_make, docs, progress("thumbnails", len(to_make)))
+            render_classification(report, docs, assets)
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
                (t("nav_errors"), "errors/index.md"), (t("nav_data"), "data.md")]
         return nav, ["/errors/label-*.md"]

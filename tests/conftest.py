@@ -66,3 +66,12 @@ def chromium() -> str:
     if not os.path.exists(path):
         pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does this)")
     return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str):
+    """One headless Debian chromium for all browser tests."""
+    from browser import launch_browser
+
+    with launch_browser() as b:
+        yield b

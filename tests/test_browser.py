@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from browser import audit_site, launch_browser, open_page, search
+from browser import audit_site, open_page, search
 from conftest import write_task
 from generator.cli import main
 
@@ -25,12 +25,6 @@ def sites(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Path:
     result = CliRunner().invoke(main, ["build", str(en), str(zh), "-o", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     return out
-
-
-@pytest.fixture(scope="module")
-def browser(sites: Path):
-    with launch_browser() as b:
-        yield b
 
 
 @pytest.mark.parametrize("site", ["birds-en", "birds-zh", "overview"])

@@ -87,3 +87,32 @@ def per_label_chart(labels: list[str], values: list[float], path: Path) -> None:
     ax.set_xlim(0, 1)
     ax.tick_params(axis="y", length=0)
     _save(fig, path)
+
+
+def f1_threshold_chart(overall: tuple[list[float], list[float]], per_label: list[tuple[str, list[float], list[float]]],
+                       threshold: float | None, path: Path) -> None:
+    """F1 against the score threshold: the overall curve thick, each label thin, t* dashed."""
+    _setup()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, x, y in per_label:
+        ax.plot(x, y, linewidth=0.9, alpha=0.75, label=label)
+    ax.plot(overall[0], overall[1], color="#1b1f24", linewidth=2.4)
+    if threshold is not None:
+        ax.axvline(threshold, color="#1b1f24", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1.02)
+    if per_label and len(per_label) <= 12:
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save(fig, path)
+
+
+def pr_chart(curves: list[tuple[str, list[float], list[float]]], path: Path) -> None:
+    """Precision (y) against recall (x), one line per label."""
+    _setup()
+    fig, ax = plt.subplots(figsize=(5.0, 4.0))
+    for label, recall, precision in curves:
+        ax.plot(recall, precision, linewidth=1.2, label=label, drawstyle="steps-post")
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.02)
+    if curves and len(curves) <= 12:
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _save(fig, path)

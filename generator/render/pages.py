@@ -122,18 +122,18 @@ def render_classification(report: Report, docs: Path, assets: dict[str, ImageAss
         "data.md": "pages/classification/data.md.j2",
     }
     for target, template in pages.items():
-        _write(docs / target, env.get_template(template).render(**context))
+        write_text(docs / target, env.get_template(template).render(**context))
     gallery = env.get_template("pages/classification/errors_label.md.j2")
     for page in galleries:
         siblings = [g for g in galleries if g.label == page.label]
-        _write(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
+        write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
 
-    _write(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
-    _write(docs / "downloads/results.csv", _results_csv(report))
-    _write(docs / "downloads/confusion.csv", _confusion_csv(report, t))
+    write_text(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
+    write_text(docs / "downloads/results.csv", _results_csv(report))
+    write_text(docs / "downloads/confusion.csv", _confusion_csv(report, t))
     return [g.file for g in galleries]
 
 
-def _write(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -35,9 +35,13 @@ class TaskInfo:
     date: str  # YYYY-MM-DD of the evaluation (SOURCE_DATE_EPOCH when set, for reproducible builds)
     images_root: str
     inputs: list[InputFile]
-    label_source: str  # declared | score columns | data
-    prediction_kind: str  # scores | topk
+    label_source: str  # classification: declared | score columns | data; detection: categories | declared
+    prediction_kind: str  # classification: scores | topk; detection: boxes
     small_set_threshold: int
+    image_matching: str | None = None  # detection: "id" or "file name"
+    label_matching: str | None = None  # detection: "id" or "name"
+    iou_threshold: float | None = None  # detection: IoU for the headline mAP, operating point and errors
+    annotation_url: str | None = None  # detection: template linking an error to the annotation tool
 
 
 @dataclass
@@ -147,9 +151,13 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
+        _check_schema(data)
         return _build(cls, data)
+
+
+def _check_schema(data: dict) -> None:
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
 
 
 def _clean(value: object) -> object:

@@ -1,0 +1,311 @@
+"""The detection part of `evalsite demo`: generated scenes of shapes and a small, real detector trained on them.
+
+Nothing is downloaded. Scenes of circles, squares, triangles and rings are drawn with Pillow on plain,
+gradient and textured backgrounds (some dark, some objects touching or overlapping, some tiny); the ground
+truth is the exact box of each drawn shape. The detector is classical and honest (its outputs are never
+jittered towards or away from the answers):
+
+1. foreground = colour distance from a background plane fitted to the image border, at two thresholds;
+2. candidates = connected components of each foreground (both thresholds, near-identical boxes merged);
+3. features of each candidate's mask (size, aspect, fill, holes, corner and half occupancy, contrast...);
+4. a scikit-learn random forest, trained on the training scenes' candidates labelled by IoU >= 0.5 with
+   a ground-truth box (else "background"), gives each evaluation candidate its label and score.
+
+Its mistakes come from the method itself: texture blobs become background false positives, touching
+objects merge into one badly localised box, an object seen at both thresholds (or split by an occluder)
+is detected twice, small or merged masks get the wrong label, and tiny or low-contrast objects are missed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+# scipy is not a direct dependency of evalsite: it comes with scikit-learn (which requires it), so
+# scipy.ndimage is always installed alongside.
+from scipy import ndimage
+
+DEMO_SEED = 0
+N_TRAIN = 200
+N_EVAL = 120
+WIDTH, HEIGHT = 160, 120
+LABELS = ["circle", "square", "triangle", "ring"]  # category ids 1..4
+OBJECT_COLOURS = np.array([
+    (215, 45, 40), (40, 170, 70), (45, 85, 215), (230, 200, 40), (150, 65, 195), (235, 135, 35),
+    (30, 160, 170), (120, 120, 120)], dtype=np.float64)
+BACKGROUND_COLOURS = np.array([
+    (235, 235, 230), (200, 205, 210), (240, 225, 200), (190, 215, 235), (90, 95, 100), (205, 225, 195),
+    (150, 140, 130), (60, 70, 60)], dtype=np.float64)
+
+RING_THICKNESS = (0.14, 0.42)  # a ring's line width, as a fraction of its diameter
+TOUCHING = 0.2  # the chance that an object is placed against the previous one
+BLURRED = 0.3  # the fraction of out-of-focus scenes
+BLUR_SIGMA = (0.8, 1.8)
+
+MIN_PIXELS = 20  # candidates with fewer foreground pixels are ignored
+MIN_SCORE = 0.05  # a candidate is reported when its best object label reaches this probability
+SECOND_LABEL_SCORE = 0.25  # ... and also with its second-best label when that one reaches this
+SAME_CANDIDATE_IOU = 0.85  # candidates of the two thresholds closer than this are one candidate
+
+
+# --------------------------------------------------------------------------------------------- scenes
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) float background: a plain colour, a gradient between two colours, or a texture."""
+    base = BACKGROUND_COLOURS[rng.integers(len(BACKGROUND_COLOURS))]
+    kind = rng.choice(["plain", "gradient", "texture"], p=[0.35, 0.3, 0.35])
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
+    if kind == "plain":
+        return np.broadcast_to(base, (HEIGHT, WIDTH, 3)).copy()
+    if kind == "gradient":
+        other = BACKGROUND_COLOURS[rng.integers(len(BACKGROUND_COLOURS))]
+        angle = rng.uniform(0, 2 * np.pi)
+        t = np.cos(angle) * xx / WIDTH + np.sin(angle) * yy / HEIGHT
+        t = (t - t.min()) / max(t.max() - t.min(), 1e-9)
+        if rng.random() < 0.4:  # a curved gradient the border plane cannot follow exactly
+            t = t ** 2
+        return base + (other - base) * t[..., None] * rng.uniform(0.4, 1.0)
+    # texture: smooth low-frequency noise plus a few blotches of a nearby colour
+    grid = rng.normal(0, 1, size=(4, 5, 3))
+    smooth = np.asarray(Image.fromarray(((grid - grid.min()) / np.ptp(grid) * 255).astype(np.uint8))
+                        .resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC), dtype=np.float64) / 255 - 0.5
+    image = base + smooth * rng.uniform(15, 45)
+    blotches = Image.new("L", (WIDTH, HEIGHT), 0)
+    draw = ImageDraw.Draw(blotches)
+    for _ in range(rng.integers(1, 7)):
+        cx, cy = rng.integers(0, WIDTH), rng.integers(0, HEIGHT)
+        rx, ry = rng.integers(3, 16), rng.integers(3, 16)
+        draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
+    mask = np.asarray(blotches, dtype=np.float64)[..., None] / 255
+    shift = rng.normal(0, 1, size=3)
+    shift = shift / np.linalg.norm(shift) * rng.uniform(25, 70)
+    return image + mask * shift
+
+
+def _shape_mask(label: str, x: int, y: int, w: int, h: int, flip: bool, thickness: float) -> Image.Image:
+    mask = Image.new("L", (WIDTH, HEIGHT), 0)
+    draw = ImageDraw.Draw(mask)
+    x1, y1 = x + w - 1, y + h - 1
+    if label == "circle":
+        draw.ellipse([x, y, x1, y1], fill=255)
+    elif label == "square":
+        draw.rectangle([x, y, x1, y1], fill=255)
+    elif label == "triangle":
+        apex, base = (y1, y) if flip else (y, y1)
+        draw.polygon([(x, base), (x1, base), ((x + x1) // 2, apex)], fill=255)
+    else:  # ring: thin to thick (a thick ring has a small hole)
+        draw.ellipse([x, y, x1, y1], outline=255, width=max(2, int(round(w * thickness))))
+    return mask
+
+
+def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[int]]]]:
+    """One image (H, W, 3) uint8 and its objects as (label index, [x, y, w, h]) exact drawn boxes."""
+    image = _background(rng)
+    objects: list[tuple[int, list[int]]] = []
+    owner = np.full((HEIGHT, WIDTH), -1)  # which object each pixel shows (-1: background)
+    drawn: list[int] = []  # each object's pixel count when drawn
+    for _ in range(rng.integers(1, 6)):
+        label = int(rng.integers(len(LABELS)))
+        size = int(rng.integers(4, 8)) if rng.random() < 0.12 else int(rng.integers(12, 38))
+        w = size
+        h = size if LABELS[label] != "triangle" else max(4, int(round(size * rng.uniform(0.8, 1.0))))
+        if objects and rng.random() < TOUCHING:  # next to (touching or overlapping) the previous object
+            px, py, pw, ph = objects[-1][1]
+            gap = int(rng.integers(-5, 1))
+            if rng.random() < 0.5:
+                x, y = px + pw + gap, py + int(rng.integers(-h // 2, ph // 2 + 1))
+            else:
+                x, y = px + int(rng.integers(-w // 2, pw // 2 + 1)), py + ph + gap
+        else:  # somewhere free, if a few tries find a free place
+            for _ in range(8):
+                x, y = int(rng.integers(0, WIDTH - w + 1)), int(rng.integers(0, HEIGHT - h + 1))
+                if not objects or _box_iou(np.array([x - 2, y - 2, w + 4, h + 4]),
+                                           np.array([box for _, box in objects])).max() == 0:
+                    break
+        x, y = min(max(x, 0), WIDTH - w), min(max(y, 0), HEIGHT - h)
+        mask = _shape_mask(LABELS[label], x, y, w, h, flip=bool(rng.random() < 0.3),
+                           thickness=float(rng.uniform(*RING_THICKNESS)))
+        box = mask.getbbox()
+        colour = OBJECT_COLOURS[rng.integers(len(OBJECT_COLOURS))] * rng.uniform(0.85, 1.1)
+        covered = np.asarray(mask) > 0
+        # an object may hide part of another, but not most of it: nobody annotates what cannot be seen
+        hidden = np.bincount(owner[covered & (owner >= 0)], minlength=len(objects))
+        if box is None or any(hidden[j] > 0.4 * drawn[j] for j in range(len(objects))):
+            continue
+        image[covered] = colour
+        owner[covered] = len(objects)
+        drawn.append(int(covered.sum()))
+        objects.append((label, [box[0], box[1], box[2] - box[0], box[3] - box[1]]))
+    if rng.random() < BLURRED:  # out of focus: small holes close up, corners round off
+        image = ndimage.gaussian_filter(image, sigma=(*[rng.uniform(*BLUR_SIGMA)] * 2, 0))
+    if rng.random() < 0.2:  # a dark, low-contrast photograph
+        image = image * rng.uniform(0.12, 0.3)
+    else:
+        image = image * rng.uniform(0.8, 1.1)
+    image = image + rng.normal(0, rng.uniform(2, 6), size=image.shape)
+    return np.clip(image, 0, 255).round().astype(np.uint8), objects
+
+
+# ------------------------------------------------------------------------------------------- detector
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xywh boxes."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(
+        a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(
+        a[:, None, 1], b[None, :, 1])
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def _foreground_distance(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-pixel colour distance from a background plane fitted to the border, and the border noise."""
+    pixels = image.astype(np.float64)
+    border = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    border[:3], border[-3:], border[:, :3], border[:, -3:] = True, True, True, True
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64) / max(WIDTH, HEIGHT)
+    design = np.stack([np.ones_like(xx), xx, yy], axis=-1)
+    coef, *_ = np.linalg.lstsq(design[border], pixels[border], rcond=None)
+    # one refit without the border pixels farthest from the first plane (objects touching the border)
+    residual = np.linalg.norm(pixels[border] - design[border] @ coef, axis=1)
+    keep = residual <= np.quantile(residual, 0.8)
+    coef, *_ = np.linalg.lstsq(design[border][keep], pixels[border][keep], rcond=None)
+    distance = np.linalg.norm(pixels - design @ coef, axis=-1)
+    noise = float(np.median(distance[border]))
+    return distance, noise
+
+
+def _features(mask: np.ndarray, distance: np.ndarray, pixels: np.ndarray, threshold: float) -> list[float]:
+    h, w = mask.shape
+    count = float(mask.sum())
+    filled = ndimage.binary_fill_holes(mask)
+    eroded = ndimage.binary_erosion(mask)
+    cells = []
+    for rows in (slice(0, max(1, h // 3)), slice(h // 3, max(h // 3 + 1, 2 * h // 3)), slice(2 * h // 3, h)):
+        for cols in (slice(0, max(1, w // 3)), slice(w // 3, max(w // 3 + 1, 2 * w // 3)),
+                     slice(2 * w // 3, w)):
+            cell = mask[rows, cols]
+            cells.append(float(cell.mean()) if cell.size else 0.0)
+    top, bottom = mask[: max(1, h // 2)].mean(), mask[h // 2:].mean() if h > 1 else 0.0
+    colour = pixels[mask].mean(axis=0) / 255
+    return [
+        np.log(w), np.log(h), w / h, np.log(count), count / (w * h),
+        (filled.sum() - count) / max(filled.sum(), 1.0),
+        (count - eroded.sum()) / np.sqrt(count),
+        float(top) - float(bottom),
+        *cells,
+        float(distance[mask].mean()) / threshold,
+        *colour,
+    ]
+
+
+def _candidates(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate boxes (N, 4) xywh and their features (N, F) for one image."""
+    distance, noise = _foreground_distance(image)
+    low = max(22.0, 4.0 * noise)
+    boxes: list[list[int]] = []
+    features: list[list[float]] = []
+    for threshold in (low, 2.2 * low):
+        labelled, _ = ndimage.label(distance > threshold, structure=np.ones((3, 3)))
+        level_boxes, level_features = [], []
+        for index, where in enumerate(ndimage.find_objects(labelled), start=1):
+            if where is None:
+                continue
+            mask = labelled[where] == index
+            if mask.sum() < MIN_PIXELS:
+                continue
+            box = [where[1].start, where[0].start, where[1].stop - where[1].start, where[0].stop - where[0].start]
+            if boxes and _box_iou(np.array(box), np.array(boxes)).max() >= SAME_CANDIDATE_IOU:
+                continue  # already a candidate at the lower threshold
+            level_boxes.append(box)
+            level_features.append(_features(mask, distance[where], image[where], threshold))
+        boxes += level_boxes
+        features += level_features
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(features, dtype=np.float64)
+
+
+def _train(rng: np.random.Generator, n_train: int, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+
+    xs, ys = [], []
+    for _ in range(n_train):
+        image, objects = _scene(rng)
+        boxes, features = _candidates(image)
+        if not len(boxes):
+            continue
+        target = np.full(len(boxes), len(LABELS))  # the last class is "background"
+        if objects:
+            iou = _box_iou(boxes, [box for _, box in objects])
+            best = iou.argmax(axis=1)
+            matched = iou[np.arange(len(boxes)), best] >= 0.5
+            target[matched] = np.array([label for label, _ in objects])[best[matched]]
+        xs.append(features)
+        ys.append(target)
+    model = RandomForestClassifier(n_estimators=60, min_samples_leaf=3, max_features=0.5,
+                                   random_state=seed, n_jobs=1)
+    model.fit(np.concatenate(xs), np.concatenate(ys))
+    return model
+
+
+def _predict(model, image: np.ndarray) -> list[tuple[int, list[float], float]]:
+    """(label index, xywh, score) of the detections in one image, in candidate order."""
+    boxes, features = _candidates(image)
+    if not len(boxes):
+        return []
+    proba = np.zeros((len(boxes), len(LABELS) + 1))
+    proba[:, model.classes_] = model.predict_proba(features)
+    found = []
+    for box, p in zip(boxes, proba):
+        order = np.argsort(-p[:-1], kind="stable")
+        if p[order[0]] >= MIN_SCORE:
+            found.append((int(order[0]), box.tolist(), float(p[order[0]])))
+        if p[order[1]] >= SECOND_LABEL_SCORE:
+            found.append((int(order[1]), box.tolist(), float(p[order[1]])))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+def write_detection_inputs(folder: Path, language: str, seed: int = DEMO_SEED, *,
+                           n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> Path:
+    """The detection demo task (evaluation images, COCO ground truth and results, manifest); returns the
+    manifest path. Deterministic given `seed`; only the evaluation images are written."""
+    model = _train(np.random.default_rng([seed, 1]), n_train, seed)
+    rng = np.random.default_rng([seed, 2])
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations, results = [], [], []
+    for i in range(n_eval):
+        image, objects = _scene(rng)
+        name = f"scene-{i:04d}.png"
+        Image.fromarray(image, mode="RGB").save(folder / "images" / name)
+        image_id = i + 1
+        images.append({"id": image_id, "file_name": name, "width": WIDTH, "height": HEIGHT})
+        for label, box in objects:
+            # annotation ids start at 0 on purpose: 0 is a valid COCO id that readers must not treat as "none"
+            annotations.append({"id": len(annotations), "image_id": image_id, "category_id": label + 1,
+                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+        for label, box, score in _predict(model, image):
+            results.append({"image_id": image_id, "category_id": label + 1,
+                            "bbox": [round(v, 4) for v in box], "score": round(score, 4)})
+    categories = [{"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(LABELS)]
+    (folder / "ground_truth.json").write_text(json.dumps(
+        {"info": {"description": "evalsite demo: generated shapes"}, "images": images,
+         "annotations": annotations, "categories": categories}, indent=1) + "\n", encoding="utf-8")
+    (folder / "predictions.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    manifest = folder / "detection.yaml"
+    manifest.write_text(
+        "# The detection demo task, written by `evalsite demo`: generated shapes and a small detector\n"
+        "# (colour segmentation, connected components and a random forest) trained on other such scenes.\n"
+        "name: shapes\n"
+        "type: detection\n"
+        "images: images\n"
+        "ground_truth: {format: coco, path: ground_truth.json}\n"
+        "predictions: {format: coco, path: predictions.json}\n"
+        f"language: {language}\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,417 @@
+"""COCO detection metrics (DESIGN.md §3): pycocotools' `COCOeval` with default parameters, in numpy.
+
+Equal to pycocotools (`COCOeval(gt, dt, "bbox")`, `evaluate()`, `accumulate()`, `summarize()`) on every
+input that pycocotools accepts, with one intended difference: a ground truth whose annotation id is 0 is a
+real ground truth here (pycocotools stores the matched gt *id* and tests it for truth, so a detection
+matched to gt id 0 counts as a false positive there). The arrays carry no annotation ids, so the bug has
+nowhere to live.
+
+Definitions (pycocotools' default `Params`, bbox):
+
+* IoU thresholds t = 0.50, 0.55, ..., 0.95 (`np.linspace`, as pycocotools), compared as
+  `iou >= min(t, 1 - 1e-10)`; 101 recall thresholds 0, 0.01, ..., 1; maxDets 1, 10, 100; area ranges
+  all [0, 1e10], small [0, 32²], medium [32², 96²], large [96², 1e10], both ends inclusive.
+* Evaluation is per (image, label). Detections are ranked by score, highest first; equal scores keep
+  their input order (pycocotools' mergesort). Only the first 100 take part at all.
+* A ground truth is *ignored* in an area range if it is crowd or its `area` (COCO's segment area, not the
+  box area) lies outside the range. Ignored ground truth is never counted as missed.
+* Matching, for each area range and IoU threshold separately, detections in rank order: a detection takes
+  the free, non-ignored ground truth with the highest IoU >= t (equal IoU: the later ground truth in input
+  order); only if there is none, the ignored one with the highest IoU >= t (same tie rule). A crowd
+  ground truth is never used up (it can absorb any number of detections); any other one is, once taken,
+  ignored or not. Crowd IoU = intersection / detection area.
+* A detection matched to a non-ignored ground truth is a true positive; matched to an ignored one, it is
+  ignored; unmatched, it is ignored if its own area (`dt_area`, by default the box area w*h) lies outside
+  the range, and a false positive otherwise.
+* maxDets 1 and 10 reuse the matching done with 100 and keep each (image, label)'s first 1 or 10.
+* Per label, area range and maxDets: all detections of the label over all images, by score (equal scores:
+  images in ascending id order, then rank inside the image); cumulative TP and FP; recall = TP / number of
+  non-ignored ground truth; precision = TP / (TP + FP + eps). Precision is made non-increasing from the
+  right (the envelope) and read at the first point whose recall >= each recall threshold (0 where the
+  recall is never reached). A label without non-ignored ground truth in that area range gets -1.
+* Each of the 12 stats is the mean of the entries > -1 of its slice of `precision` (T, R, K, A, M) or
+  `recall` (T, K, A, M), exactly as `COCOeval.summarize()`; -1 if there is none.
+
+Everything is vectorised: one IoU call for all (detection, ground truth) pairs of the same image and
+label, matching in one pass per "level" (the n-th detection of each (image, label) that overlaps any
+ground truth at IoU >= 0.5, all images at once; at most 100 passes), and accumulation from the matched
+detections only, with cumulative sums and `np.maximum.reduceat`. Memory is linear in the number of
+detections and in the number of (detection, ground truth) pairs of the same image and label (at most 100
+per ground truth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from generator.metrics.iou import pair_iou
+
+#: pycocotools' default parameters (same expressions, so the same floating-point values).
+IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
+MAX_DETS = (1, 10, 100)
+AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
+AREA_NAMES = ("all", "small", "medium", "large")
+#: The 12 numbers of `COCOeval.summarize()`, in its order.
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+PairIouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# Upper bound on (detection, ground truth) pairs whose IoU is computed in one call (bounds peak memory).
+_PAIR_CHUNK = 1 << 18
+
+
+@dataclass
+class CocoResult:
+    """The outcome of `coco_evaluate`.
+
+    stats: (12,) in `STAT_NAMES` order, -1 where pycocotools gives -1.
+    per_label_ap: (K,) AP@[.50:.95], area all, maxDets 100, per label: the mean of
+        `precision[:, :, k, 0, -1]`; -1 for a label without non-ignored ground truth.
+    per_label_ap50: (K,) the same at IoU 0.50 only (`precision[0, :, k, 0, -1]`).
+    precision: (T=10, R=101, K, A=4, M=3) as pycocotools' `eval["precision"]`.
+    recall: (T, K, A, M) as pycocotools' `eval["recall"]`.
+    """
+
+    stats: np.ndarray
+    per_label_ap: np.ndarray
+    per_label_ap50: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+
+    def as_dict(self) -> dict[str, float]:
+        """The 12 stats by name (`STAT_NAMES`)."""
+        return {name: float(value) for name, value in zip(STAT_NAMES, self.stats)}
+
+
+def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+                  n_labels: int, dt_area=None, pair_iou_fn: PairIouFn | None = None) -> CocoResult:
+    """COCO evaluation of detections against ground truth (see the module docstring for the definitions).
+
+    gt_image, gt_label: (G,) int, 0-based image and label index of each ground truth object.
+    gt_box: (G, 4) [x, y, w, h]. gt_area: (G,) COCO's `area` (decides the area ranges). gt_crowd: (G,) bool.
+    dt_image, dt_label: (D,) int; dt_box: (D, 4) [x, y, w, h]; dt_score: (D,) finite.
+    n_labels: K, the number of labels; label indices are in [0, K).
+    dt_area: (D,) a detection's area for the area ranges; default the box area w*h (bbox results). For
+        segmentation pass the mask area.
+    pair_iou_fn: `f(dt_idx, gt_idx) -> iou` for index arrays of equal length (pairs of the same image and
+        label); default box IoU (`generator.metrics.iou.pair_iou`, crowd rule included). For segmentation
+        pass mask IoU with the same crowd rule.
+
+    Image index order must be ascending image id order (it breaks score ties across images). Within an
+    image, the arrays' order is the input (file) order: it breaks score ties between detections and IoU
+    ties between ground truths.
+    """
+    K = int(n_labels)
+    gt_image = np.asarray(gt_image, dtype=np.int64).reshape(-1)
+    gt_label = np.asarray(gt_label, dtype=np.int64).reshape(-1)
+    gt_box = np.asarray(gt_box, dtype=np.float64).reshape(-1, 4)
+    gt_area = np.asarray(gt_area, dtype=np.float64).reshape(-1)
+    gt_crowd = np.asarray(gt_crowd, dtype=bool).reshape(-1)
+    dt_image = np.asarray(dt_image, dtype=np.int64).reshape(-1)
+    dt_label = np.asarray(dt_label, dtype=np.int64).reshape(-1)
+    dt_box = np.asarray(dt_box, dtype=np.float64).reshape(-1, 4)
+    dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
+    dt_area = dt_box[:, 2] * dt_box[:, 3] if dt_area is None else np.asarray(dt_area, np.float64).reshape(-1)
+    _check_inputs(K, gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+                  dt_area)
+    if pair_iou_fn is None:
+        def pair_iou_fn(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+            return pair_iou(dt_box[d], gt_box[g], gt_crowd[g])
+
+    dets = _rank_detections(dt_image, dt_label, dt_score, K, MAX_DETS[-1])
+    gt_ignored = np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])  # (A, G)
+    cand = _candidate_pairs(dets, gt_image * K + gt_label, pair_iou_fn)
+    code = _match(cand, gt_crowd, gt_ignored, len(gt_label))
+    dt_out = np.stack([(dt_area[dets.det] < lo) | (dt_area[dets.det] > hi) for lo, hi in AREA_RANGES])
+    n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
+    precision, recall = _accumulate(dets, cand.column_position, code, dt_out, n_positive, K)
+    return CocoResult(stats=summarize(precision, recall), per_label_ap=_per_label(precision, None),
+                      per_label_ap50=_per_label(precision, 0), precision=precision, recall=recall)
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    """The 12 numbers of `COCOeval.summarize()` from its precision and recall arrays (same slicing, same
+    `np.mean`, so the same floating-point result)."""
+    def one(ap: bool, iou_thr: float | None = None, area: str = "all", max_dets: int = 100) -> float:
+        aind = [AREA_NAMES.index(area)]
+        mind = [MAX_DETS.index(max_dets)]
+        s = precision if ap else recall
+        if iou_thr is not None:
+            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
+        s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
+        kept = s[s > -1]
+        return -1.0 if len(kept) == 0 else float(np.mean(kept))
+
+    return np.array([
+        one(True), one(True, .5), one(True, .75),
+        one(True, area="small"), one(True, area="medium"), one(True, area="large"),
+        one(False, max_dets=1), one(False, max_dets=10), one(False),
+        one(False, area="small"), one(False, area="medium"), one(False, area="large"),
+    ])
+
+
+# ------------------------------------------------------------------------------------------------ internals
+
+def _check_inputs(K, gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+                  dt_area) -> None:
+    n_gt, n_dt = len(gt_image), len(dt_image)
+    if not (len(gt_label) == len(gt_box) == len(gt_area) == len(gt_crowd) == n_gt):
+        raise ValueError("ground truth arrays differ in length")
+    if not (len(dt_label) == len(dt_box) == len(dt_score) == len(dt_area) == n_dt):
+        raise ValueError("detection arrays differ in length")
+    if K < 0:
+        raise ValueError("n_labels must be >= 0")
+    for name, labels in (("gt_label", gt_label), ("dt_label", dt_label)):
+        if labels.size and (labels.min() < 0 or labels.max() >= K):
+            raise ValueError(f"{name} must lie in [0, n_labels)")
+    for name, images in (("gt_image", gt_image), ("dt_image", dt_image)):
+        if images.size and images.min() < 0:
+            raise ValueError(f"{name} must be >= 0")
+    if not np.isfinite(dt_score).all():
+        raise ValueError("dt_score must be finite")
+
+
+@dataclass
+class _Detections:
+    """The detections that take part (the first 100 per (image, label)), in accumulation order: by label,
+    then score descending, then image, then rank inside the (image, label)."""
+
+    det: np.ndarray  # (n,) index into the input detection arrays
+    label: np.ndarray  # (n,)
+    rank: np.ndarray  # (n,) rank inside its (image, label), 0 = highest score
+    group_order: np.ndarray  # (n,) the same detections' positions, listed by (image, label, rank)
+    group_key: np.ndarray  # (n,) image * K + label, in group order
+
+
+def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Boolean mask: True where a run of equal keys begins."""
+    first = np.ones(sorted_keys.size, dtype=bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return first
+
+
+def _position_in_run(first: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... restarting at every True of `first`."""
+    idx = np.arange(first.size)
+    return idx - np.maximum.accumulate(np.where(first, idx, 0)) if first.size else idx
+
+
+def _stable_argsort(values: np.ndarray) -> np.ndarray:
+    """Stable argsort; small non-negative integers go through uint16 (numpy's radix sort)."""
+    if values.dtype.kind in "iu" and values.size and 0 <= values.min() and values.max() < 1 << 16:
+        values = values.astype(np.uint16)
+    return np.argsort(values, kind="stable")
+
+
+def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
+    # One float sort: score descending, ties by image, then input order (stable sorts throughout, as
+    # pycocotools' mergesort).
+    by_image = _stable_argsort(dt_image)
+    by_score = by_image[np.argsort(-dt_score[by_image], kind="stable")]
+    # Group order: (image, label), then score, then input order; rank inside the group; keep the first 100.
+    key = dt_image * K + dt_label
+    by_group = by_score[_stable_argsort(key[by_score])]
+    key_g = key[by_group]
+    rank_g = _position_in_run(_group_starts(key_g))
+    keep_g = rank_g < max_det
+    # Accumulation order: label, then score, then image, then rank (= input order among equal scores).
+    keep = np.zeros(dt_score.size, dtype=bool)
+    keep[by_group[keep_g]] = True
+    rank = np.empty(dt_score.size, dtype=np.int64)
+    rank[by_group] = rank_g
+    kept_by_score = by_score[keep[by_score]]
+    det = kept_by_score[_stable_argsort(dt_label[kept_by_score])]
+    position = np.empty(dt_score.size, dtype=np.int64)
+    position[det] = np.arange(det.size)
+    kept_g = by_group[keep_g]
+    return _Detections(det=det, label=dt_label[det], rank=rank[det], group_order=position[kept_g],
+                       group_key=key_g[keep_g])
+
+
+@dataclass
+class _Candidates:
+    """(detection, ground truth) pairs of the same image and label with IoU >= the lowest threshold, sorted
+    by matching level, then detection, then IoU ascending, then ground-truth input order."""
+
+    column: np.ndarray  # (P,) the detection's column in the match table
+    gt: np.ndarray  # (P,) ground-truth index
+    iou: np.ndarray  # (P,)
+    level_bounds: np.ndarray  # (L+1,) pair offsets of each level
+    column_position: np.ndarray  # (C,) accumulation position of each column, ascending
+
+
+def _candidate_pairs(dets: _Detections, gt_key: np.ndarray, pair_iou_fn: PairIouFn) -> _Candidates:
+    thr_min = min(float(IOU_THRESHOLDS.min()), 1 - 1e-10)
+    g_order = np.argsort(gt_key, kind="stable")  # input order inside each (image, label)
+    g_keys, g_start, g_count = np.unique(gt_key[g_order], return_index=True, return_counts=True)
+    n = dets.group_key.size
+    if g_keys.size and n:
+        where = np.minimum(np.searchsorted(g_keys, dets.group_key), g_keys.size - 1)
+        n_pairs = np.where(g_keys[where] == dets.group_key, g_count[where], 0)
+        first_gt = g_start[where]
+    else:
+        n_pairs = np.zeros(n, dtype=np.int64)
+        first_gt = n_pairs
+    det_g = dets.det[dets.group_order]  # input index of each detection, in group order
+    # IoU of every pair of the same (image, label), in chunks of whole detections.
+    ends = np.cumsum(n_pairs)
+    parts_d, parts_g, parts_iou = [], [], []
+    lo = 0
+    while lo < n:
+        hi = max(int(np.searchsorted(ends, ends[lo] - n_pairs[lo] + _PAIR_CHUNK, side="right")), lo + 1)
+        counts = n_pairs[lo:hi]
+        total = int(counts.sum())
+        if total:
+            p_d = np.repeat(np.arange(lo, hi), counts)
+            offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            p_g = g_order[np.repeat(first_gt[lo:hi], counts) + offset]
+            iou = np.asarray(pair_iou_fn(det_g[p_d], p_g), dtype=np.float64)
+            hit = iou >= thr_min
+            parts_d.append(p_d[hit])
+            parts_g.append(p_g[hit])
+            parts_iou.append(iou[hit])
+        lo = hi
+    p_d = np.concatenate(parts_d) if parts_d else np.zeros(0, np.int64)
+    p_g = np.concatenate(parts_g) if parts_g else np.zeros(0, np.int64)
+    p_iou = np.concatenate(parts_iou) if parts_iou else np.zeros(0, np.float64)
+
+    # Candidate detections (group order) and their level: the n-th candidate of its (image, label).
+    cand_det, pair_cand = np.unique(p_d, return_inverse=True)
+    level = _position_in_run(_group_starts(dets.group_key[cand_det]))
+    # Columns of the match table follow accumulation order.
+    position = np.asarray(dets.group_order[cand_det])
+    col_order = np.argsort(position, kind="stable")
+    column_of_cand = np.empty_like(col_order)
+    column_of_cand[col_order] = np.arange(col_order.size)
+    # Pairs: by level, detection, IoU ascending; equal IoU keep ground-truth input order (stable sort).
+    pair_level = level[pair_cand]
+    order = np.lexsort((p_iou, pair_cand, pair_level))
+    n_levels = int(level.max()) + 1 if level.size else 0
+    return _Candidates(column=column_of_cand[pair_cand[order]], gt=p_g[order], iou=p_iou[order],
+                       level_bounds=np.searchsorted(pair_level[order], np.arange(n_levels + 1)),
+                       column_position=position[col_order])
+
+
+def _match(cand: _Candidates, gt_crowd: np.ndarray, gt_ignored: np.ndarray, n_gt: int) -> np.ndarray:
+    """The match table (A, T, C) int8: 0 unmatched, 1 matched to a non-ignored ground truth (true
+    positive), 2 matched to an ignored one. One pass per level; a level holds at most one detection per
+    (image, label), so its detections never compete with each other."""
+    A, T = len(AREA_RANGES), IOU_THRESHOLDS.size
+    thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[None, :, None]  # (1, T, 1)
+    taken = np.zeros((A, T, n_gt), dtype=bool)
+    code = np.zeros((A, T, cand.column_position.size), dtype=np.int8)
+    bounds = cand.level_bounds
+    for lv in range(bounds.size - 1):
+        s, e = int(bounds[lv]), int(bounds[lv + 1])
+        col, g, iou = cand.column[s:e], cand.gt[s:e], cand.iou[s:e]
+        n = e - s
+        seg = np.flatnonzero(_group_starts(col))
+        crowd = gt_crowd[g]
+        free = ~taken[:, :, g] | crowd  # (A, T, n)
+        ok = free & (iou >= thr)
+        # Preference: any non-ignored pair beats every ignored one; then the later pair (higher IoU, then
+        # later ground truth) wins. Encoded as one integer so one max per detection decides.
+        pref = np.arange(n) + n * (~gt_ignored[:, g]).astype(np.int64)[:, None, :]  # (A, 1, n)
+        best = np.maximum.reduceat(np.where(ok, pref, -1), seg, axis=2)  # (A, T, dets)
+        found = best >= 0
+        regular = best >= n
+        chosen = np.where(regular, best - n, np.maximum(best, 0))
+        code[:, :, col[seg]] = np.where(found, np.where(regular, 1, 2), 0)
+        a, t, d = np.nonzero(found)
+        gi = g[chosen[a, t, d]]
+        use = ~gt_crowd[gi]
+        taken[a[use], t[use], gi[use]] = True
+    return code
+
+
+def _segmented_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Inclusive cumulative sum of integer `values`, restarting where `first` is True."""
+    c = np.cumsum(values, dtype=np.int64)
+    before = (c - values)[first]
+    return c - np.repeat(before, np.diff(np.append(np.flatnonzero(first), values.size)))
+
+
+def _first_count_reaching(n_positive: np.ndarray) -> np.ndarray:
+    """(K, R): the smallest TP count c >= 1 with c / n_positive >= each recall threshold, in the same float
+    arithmetic as pycocotools' `np.searchsorted(tp / npig, recThrs, 'left')`; labels without positives get a
+    count no sequence reaches."""
+    npig = n_positive.astype(np.float64)[:, None]
+    safe = np.maximum(npig, 1.0)
+    c = np.maximum(np.ceil(RECALL_THRESHOLDS[None, :] * safe), 1.0)
+    for _ in range(4):  # ceil() of a rounded product is off by at most one; settle on the exact count
+        down = (c > 1) & ((c - 1) / safe >= RECALL_THRESHOLDS)
+        up = c / safe < RECALL_THRESHOLDS
+        c = c - down + up
+    big = np.iinfo(np.int64).max // 4
+    return np.where(npig > 0, c, big).astype(np.int64)
+
+
+def _accumulate(dets: _Detections, column_position: np.ndarray, code: np.ndarray, dt_out: np.ndarray,
+                n_positive: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' `accumulate()` from the matched detections only.
+
+    Precision only rises at a true positive, so the envelope read at a recall threshold is the highest
+    precision among the true positives from the first one that reaches the threshold on. For the k-th true
+    positive of a label, FP so far = (not-ignored detections up to it) - (matched, not-ignored detections up
+    to it): unmatched detections only matter through that count.
+    """
+    T, R, A, M = IOU_THRESHOLDS.size, RECALL_THRESHOLDS.size, len(AREA_RANGES), len(MAX_DETS)
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    n = dets.det.size
+    label_start = np.searchsorted(dets.label, np.arange(K + 1))
+    col_label = dets.label[column_position]
+    eps = np.spacing(1)
+    for mi, max_det in enumerate(MAX_DETS):
+        in_m = dets.rank < max_det
+        col_in = in_m[column_position]
+        col_pos = column_position[col_in]
+        col_lab = col_label[col_in]
+        code_m = code[:, :, col_in]
+        for a in range(A):
+            has_pos = n_positive[a] > 0
+            counted = ~dt_out[a] & in_m  # detections that are not ignored when unmatched
+            counted_before = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(counted, out=counted_before[1:])
+            t, j = np.nonzero(code_m[a])
+            kind = code_m[a][t, j]
+            pos, lab = col_pos[j], col_lab[j]
+            seg = t * K + lab  # events are sorted by (threshold, label, position)
+            first = _group_starts(seg)
+            tp = kind == 1
+            tp_count = _segmented_cumsum(tp.astype(np.int64), first)
+            matched_counted = _segmented_cumsum(counted[pos].astype(np.int64), first)
+            fp = counted_before[pos + 1] - counted_before[label_start[lab]] - matched_counted
+            c, fp, seg = tp_count[tp].astype(np.float64), fp[tp].astype(np.float64), seg[tp]
+            pr = c / (fp + c + eps)
+            n_tp = np.bincount(seg, minlength=T * K)
+            start = np.cumsum(n_tp) - n_tp
+            recall[:, :, a, mi] = np.where(has_pos, n_tp.reshape(T, K) / np.maximum(n_positive[a], 1), -1.0)
+            # Envelope at each recall threshold: max of pr from the c_r-th true positive to the label's end,
+            # as block maxima between consecutive thresholds, then a running max from the right.
+            c_r = np.tile(_first_count_reaching(n_positive[a]), (T, 1))  # (T*K, R)
+            reach = c_r <= n_tp[:, None]
+            end = (start + n_tp)[:, None]
+            idx = np.where(reach, start[:, None] + c_r - 1, end)
+            idx = np.concatenate([idx, end], axis=1).reshape(-1)
+            block = np.maximum.reduceat(np.append(pr, 0.0), idx).reshape(T * K, R + 1)[:, :R]
+            block = np.where(reach, block, 0.0)
+            q = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1].reshape(T, K, R)
+            precision[:, :, :, a, mi] = np.where(has_pos[None, :, None], q, -1.0).transpose(0, 2, 1)
+    return precision, recall
+
+
+def _per_label(precision: np.ndarray, t: int | None) -> np.ndarray:
+    """Per label: the mean of `precision[:, :, k, 0, -1]` (or of threshold `t` only) over entries > -1."""
+    K = precision.shape[2]
+    out = np.full(K, -1.0)
+    for k in range(K):
+        s = precision[:, :, k, 0, -1] if t is None else precision[t, :, k, 0, -1]
+        s = s[s > -1]
+        if s.size:
+            out[k] = np.mean(s)
+    return out

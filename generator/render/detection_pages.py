@@ -1,0 +1,187 @@
+"""Markdown pages, charts, pictures and downloads of a detection report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import string
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from generator.render import charts
+from generator.render.i18n import Messages
+from generator.render.overlays import full_path, make_detection_assets, thumb_path
+from generator.render.pages import GALLERY_PAGE, environment, write_text
+from generator.report.detection_model import BoxError, DetectionReport
+from generator.report.findings import FEW_EXAMPLES
+from generator.report.model import to_json
+
+ERROR_TYPE_ORDER = ("background", "wrong_label", "localisation", "label_and_localisation", "duplicate",
+                    "mask_quality", "below_threshold", "no_detection")
+
+
+@dataclass
+class DetGalleryItem:
+    error: BoxError
+    thumb: str | None
+    full: str | None
+    link: str | None
+
+
+@dataclass
+class DetGalleryPage:
+    label: str
+    file: str
+    number: int
+    pages: int
+    items: list[DetGalleryItem]
+    fp: int
+    fn: int
+    kinds: dict[str, int] = field(default_factory=dict)
+    types: dict[str, int] = field(default_factory=dict)
+
+
+class _Quoted(string.Formatter):
+    """Fills an annotation_url template; every value is percent-encoded (file names are untrusted)."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        return urllib.parse.quote(str(value), safe="")
+
+
+def annotation_link(template: str | None, error: BoxError) -> str | None:
+    if not template:
+        return None
+    return _Quoted().format(template, file_name=error.image, image_id=error.image_id,
+                            annotation_id="" if error.annotation_id is None else error.annotation_id,
+                            label=error.label)
+
+
+def _error_order(error: BoxError) -> tuple:
+    # False positives first, most confident first (likely annotation mistakes); then missed objects.
+    return (error.kind != "false_positive", -(error.score if error.score is not None else -1.0), error.id)
+
+
+def detection_galleries(report: DetectionReport, readable: set[str]) -> list[DetGalleryPage]:
+    by_label: dict[str, list[BoxError]] = {}
+    for error in report.errors:
+        by_label.setdefault(error.label, []).append(error)
+    pages: list[DetGalleryPage] = []
+    for index, label in enumerate(report.dataset.labels, start=1):
+        errors = sorted(by_label.get(label, []), key=_error_order)
+        if not errors:
+            continue
+        kinds = {k: sum(e.kind == k for e in errors) for k in ("false_positive", "missed")}
+        kinds = {k: n for k, n in kinds.items() if n}
+        types = {ty: sum(e.type == ty for e in errors) for ty in ERROR_TYPE_ORDER}
+        types = {ty: n for ty, n in types.items() if n}
+        chunks = [errors[i:i + GALLERY_PAGE] for i in range(0, len(errors), GALLERY_PAGE)]
+        for number, chunk in enumerate(chunks, start=1):
+            suffix = "" if number == 1 else f"-{number}"
+            items = [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
+                                    full_path(e.image) if e.image in readable else None,
+                                    annotation_link(report.task.annotation_url, e)) for e in chunk]
+            pages.append(DetGalleryPage(label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number,
+                                        pages=len(chunks), items=items, fp=kinds.get("false_positive", 0),
+                                        fn=kinds.get("missed", 0), kinds=kinds, types=types))
+    return pages
+
+
+def _cell_links(report: DetectionReport, first_page: dict[str, str]) -> list[list[str | None]]:
+    """Where each confusion cell's errors are: the gallery of the label concerned, filtered."""
+    c = report.confusion
+    links: list[list[str | None]] = []
+    for row in c.rows:
+        line: list[str | None] = []
+        for col in c.columns:
+            if row is not None and col is None and row in first_page:
+                line.append(first_page[row].replace(".md", ".html") + "#show=missed")
+            elif row is None and col is not None and col in first_page:
+                line.append(first_page[col].replace(".md", ".html") + "#show=false_positive")
+            elif row is not None and col is not None and row != col and col in first_page:
+                line.append(first_page[col].replace(".md", ".html") + "#show=false_positive:wrong_label")
+            else:
+                line.append(None)
+        links.append(line)
+    return links
+
+
+def _results_csv(report: DetectionReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", "image_id", "objects", "predictions_at_threshold", "false_positives", "missed",
+                     "status"])
+    for r in report.images:
+        writer.writerow([r.image, r.image_id, r.objects, r.predictions, r.false_positives, r.missed, r.status])
+    return out.getvalue()
+
+
+def _errors_csv(report: DetectionReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["error", "kind", "type", "image", "image_id", "label", "x", "y", "w", "h", "score", "iou",
+                     "related_label", "annotation_id", "annotation_url"])
+    for e in sorted(report.errors, key=lambda e: e.id):
+        writer.writerow([e.id, e.kind, e.type, e.image, e.image_id, e.label, *(repr(v) for v in e.box),
+                         "" if e.score is None else repr(e.score), "" if e.iou is None else repr(e.iou),
+                         e.related_label or "", "" if e.annotation_id is None else e.annotation_id,
+                         annotation_link(report.task.annotation_url, e) or ""])
+    return out.getvalue()
+
+
+def _relabel_coco(report: DetectionReport) -> str:
+    """A COCO file of what a reviewer should look at: every missed object, and every false positive of
+    type background or wrong label (a confident one may be a missing or wrong annotation)."""
+    label_id = dict(zip(report.dataset.labels, report.dataset.label_ids))
+    chosen = [e for e in sorted(report.errors, key=lambda e: e.id)
+              if e.kind == "missed" or e.type in ("background", "wrong_label")]
+    sizes = {r.image: (r.width, r.height) for r in report.images}
+    images = {e.image: e.image_id for e in chosen}
+    data = {
+        "info": {"description": f"evalsite: objects to review in {report.task.name}",
+                 "version": report.task.evalsite_version},
+        "images": [{"id": image_id, "file_name": image, "width": sizes[image][0], "height": sizes[image][1]}
+                   for image, image_id in sorted(images.items(), key=lambda kv: kv[1])],
+        "annotations": [{"id": e.id, "image_id": e.image_id, "category_id": label_id[e.label], "bbox": e.box,
+                         "area": e.box[2] * e.box[3], "iscrowd": 0,
+                         "attributes": {"evalsite_kind": e.kind, "evalsite_type": e.type, "score": e.score,
+                                        "original_annotation_id": e.annotation_id}}
+                        for e in chosen],
+        "categories": [{"id": i, "name": n} for n, i in label_id.items()],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+
+def render_detection(report: DetectionReport, images_root: Path, docs: Path,
+                     progress: Callable[[int], None] | None = None) -> None:
+    """Write every page, chart, picture and download of a detection report into `docs`."""
+    t = Messages(report.task.language)
+    env = environment()
+    m = report.metrics
+    boxes = {r.image: r.boxes for r in report.images}
+    ok = {r.image for r in report.images if r.status == "ok"}
+    readable = make_detection_assets(images_root, [e for e in report.errors if e.image in ok], boxes, docs, progress)
+
+    overall, *per_label = report.curves.f1_vs_threshold
+    charts.f1_threshold_chart((overall.x, overall.y), [(c.label, c.x, c.y) for c in per_label],
+                              m.get("threshold"), docs / "charts/f1_threshold.png")
+    charts.pr_chart([(c.label, c.x, c.y) for c in report.curves.pr], docs / "charts/pr.png")
+
+    galleries = detection_galleries(report, readable)
+    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
+                   row_totals=[sum(row) for row in report.confusion.counts],
+                   cell_links=_cell_links(report, first_page))
+    for target, template in {"index.md": "index", "details.md": "details", "errors/index.md": "errors_index",
+                             "data.md": "data"}.items():
+        write_text(docs / target, env.get_template(f"pages/detection/{template}.md.j2").render(**context))
+    gallery = env.get_template("pages/detection/errors_label.md.j2")
+    for page in galleries:
+        siblings = [g for g in galleries if g.label == page.label]
+        write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
+    write_text(docs / "report.json", to_json(report))
+    write_text(docs / "downloads/results.csv", _results_csv(report))
+    write_text(docs / "downloads/errors.csv", _errors_csv(report))
+    write_text(docs / "downloads/relabel.json", _relabel_coco(report))

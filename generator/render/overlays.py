@@ -1,0 +1,114 @@
+"""Detection pictures: error thumbnails cropped around the object, and whole images with every box.
+
+Colours (also in the page legends, evalsite.css): false positive (误识别) red, missed object (漏识别) orange,
+correct prediction blue, ground truth green. Boxes are drawn after scaling, so lines stay crisp.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PIL import Image, ImageDraw, ImageOps
+
+from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
+from generator.report.detection_model import BoxError, DrawnBox
+
+COLOURS = {
+    "false_positive": (220, 38, 38),
+    "missed": (245, 140, 0),
+    "correct": (37, 99, 235),
+    "ground_truth": (22, 163, 74),
+}
+MARGIN = 0.5  # crop margin around the object, as a share of its size on each side
+MIN_CROP = 24  # pixels: tiny objects get at least this much context
+
+
+def thumb_path(error: BoxError) -> str:
+    return f"thumbs/e{error.id:06d}.png"
+
+
+def full_path(image: str) -> str:
+    return f"full/{asset_name(image)}.png"
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _draw(draw: ImageDraw.ImageDraw, box: Sequence[float], scale: float, offset: tuple[float, float],
+          colour: tuple[int, int, int], width: int) -> None:
+    x, y, w, h = box
+    x0, y0 = (x - offset[0]) * scale, (y - offset[1]) * scale
+    x1, y1 = x0 + max(w * scale, 1), y0 + max(h * scale, 1)
+    draw.rectangle([x0, y0, x1, y1], outline=colour, width=width)
+
+
+def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
+    """The object with a margin around it, scaled to at most THUMB_SIZE, its box (and the box it was
+    confused with, thinner, in green) drawn on top."""
+    x, y, w, h = error.box
+    pad_x, pad_y = max(w * MARGIN, MIN_CROP / 2), max(h * MARGIN, MIN_CROP / 2)
+    left, top = max(0.0, x - pad_x), max(0.0, y - pad_y)
+    right, bottom = min(float(image.width), x + w + pad_x), min(float(image.height), y + h + pad_y)
+    if right - left < 1 or bottom - top < 1:  # defensive: a degenerate box still gets a picture
+        left, top, right, bottom = 0.0, 0.0, float(image.width), float(image.height)
+    region = image.crop((int(left), int(top), int(round(right)), int(round(bottom))))
+    scale = THUMB_SIZE / max(region.width, region.height)
+    size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
+    region = region.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(region)
+    offset = (int(left), int(top))
+    if error.related_box is not None:
+        _draw(draw, error.related_box, scale, offset, COLOURS["ground_truth"] if error.kind == "false_positive"
+              else COLOURS["correct"], 1)
+    _draw(draw, error.box, scale, offset, COLOURS[error.kind], 3)
+    return region
+
+
+def draw_full(image: Image.Image, boxes: list[DrawnBox]) -> Image.Image:
+    """The whole image (at most FULL_SIZE) with ground truth and predictions at t*; errors drawn last."""
+    scale = min(1.0, FULL_SIZE / max(image.width, image.height))
+    if image.width * scale < 384:  # small images: enlarge for the viewer
+        scale = 384 / max(image.width, image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(canvas)
+    order = {"ground_truth": 0, "correct": 1, "missed": 2, "false_positive": 3}
+    for box in sorted(boxes, key=lambda b: order[b.kind]):
+        _draw(draw, box.box, scale, (0, 0), COLOURS[box.kind], 3 if box.kind in ("missed", "false_positive") else 2)
+    return canvas
+
+
+def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict[str, list[DrawnBox]],
+                          docs: Path, progress: Callable[[int], None] | None = None) -> set[str]:
+    """Thumbnails of `errors` and annotated full views of their images; returns the images that could be
+    read (the others are shown as placeholders)."""
+    by_image: dict[str, list[BoxError]] = {}
+    for error in errors:
+        by_image.setdefault(error.image, []).append(error)
+    (docs / "thumbs").mkdir(parents=True, exist_ok=True)
+    (docs / "full").mkdir(parents=True, exist_ok=True)
+
+    def work(item: tuple[str, list[BoxError]]) -> tuple[str, bool, int]:
+        name, own = item
+        try:
+            with Image.open(images_root / name) as opened:
+                image = _rgb(opened)
+                for error in own:
+                    crop_error(image, error).save(docs / thumb_path(error), format="PNG")
+                draw_full(image, boxes.get(name, [])).save(docs / full_path(name), format="PNG")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            return name, False, len(own)
+        return name, True, len(own)
+
+    readable: set[str] = set()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for name, ok, count in pool.map(work, by_image.items()):
+            if ok:
+                readable.add(name)
+            if progress:
+                progress(count)
+    return readable

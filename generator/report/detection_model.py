@@ -1,0 +1,154 @@
+"""report.json for detection (and, later, segmentation): the same schema "evalsite.report/1", the same top
+level (task, dataset, metrics, per_label, confusion, curves, errors, images, findings, notices), with
+object-level content. Documented field by field in the README."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generator.errors import Notice
+from generator.report.model import TaskInfo, _build, _check_schema
+
+ERROR_KINDS = ("false_positive", "missed")
+# Types of a false positive (误识别) and of a missed object (漏识别); see generator/metrics/detection.py.
+
+
+@dataclass
+class DetLabelCount:
+    label: str
+    images: int  # images with at least one ground-truth object of this label
+    objects: int  # ground-truth objects (crowd and difficult ones not counted)
+    predictions: int  # predicted objects (any score)
+
+
+@dataclass
+class DetDataset:
+    images: int
+    labels: list[str]
+    label_ids: list[int]  # the category ids of the inputs (COCO ids; class index for YOLO; position for VOC)
+    counts: list[DetLabelCount]
+    objects: int  # counted ground-truth objects
+    ignored_objects: int  # crowd regions and VOC "difficult" objects: never counted, never penalised
+    predictions: int
+    images_missing: int
+    images_unreadable: int
+    images_without_objects: int
+    small_set: bool
+
+
+@dataclass
+class DetLabelMetrics:
+    label: str
+    ap50: float | None  # VOC all-point AP at IoU 0.5; None without ground truth
+    ap50_11pt: float | None
+    ap: float | None  # COCO AP@[.5:.95]; None where pycocotools gives -1
+    precision: float  # at the report's threshold t*, IoU 0.5
+    recall: float
+    f1: float
+    tp: int
+    fp: int
+    fn: int
+    best_threshold: float | None  # this label's own F1-maximising threshold
+    best_f1: float
+    objects: int
+    predictions: int
+
+
+@dataclass
+class DetConfusion:
+    """At t*, class-agnostic matching. Rows: ground-truth labels then None (background: predictions that
+    match nothing); columns: predicted labels then None (missed: ground truth that nothing matched)."""
+
+    rows: list[str | None]
+    columns: list[str | None]
+    counts: list[list[int]]
+
+
+@dataclass
+class Curve:
+    label: str | None  # None: all labels together
+    x: list[float]
+    y: list[float]
+
+
+@dataclass
+class DetCurves:
+    f1_vs_threshold: list[Curve]  # first the overall F1(t), then one per label
+    pr: list[Curve]  # per label: x recall, y precision
+
+
+@dataclass
+class BoxError:
+    id: int  # stable number of the error in this report
+    kind: str  # false_positive (误识别) | missed (漏识别)
+    type: str  # see generator/metrics/detection.py
+    image: str
+    image_id: int
+    label: str  # the predicted label (false positive) or the true label (missed)
+    box: list[float]  # x, y, w, h
+    score: float | None  # the prediction's score; for missed: the best related prediction's, if any
+    iou: float | None  # IoU with the related object
+    related_label: str | None
+    related_box: list[float] | None
+    annotation_id: int | None  # the ground truth concerned (missed, or the one a prediction confused)
+
+
+@dataclass
+class DrawnBox:
+    kind: str  # correct | false_positive | ground_truth | missed
+    label: str
+    box: list[float]
+    score: float | None = None
+
+
+@dataclass
+class DetImage:
+    image: str
+    image_id: int
+    width: int | None
+    height: int | None
+    status: str  # ok | missing | unreadable
+    problem: str | None
+    objects: int
+    predictions: int  # at t*
+    false_positives: int
+    missed: int
+    boxes: list[DrawnBox] = field(default_factory=list)  # every box at t*, for images with errors
+
+
+@dataclass
+class DetPair:
+    true: str | None  # None: background
+    predicted: str | None  # None: missed
+    count: int
+
+
+@dataclass
+class DetFindings:
+    rating: str
+    rated_metric: str  # mAP50
+    weakest: list[str]
+    confused: list[DetPair]
+    error_types: dict[str, int]  # type -> count, over all errors
+    few_examples: list[str]
+    collect_more: list[str]
+
+
+@dataclass
+class DetectionReport:
+    schema: str
+    task: TaskInfo
+    dataset: DetDataset
+    metrics: dict[str, object]  # mAP50, mAP50_11pt, precision, recall, f1, threshold, iou_threshold, coco
+    per_label: list[DetLabelMetrics]
+    confusion: DetConfusion
+    curves: DetCurves
+    errors: list[BoxError]
+    images: list[DetImage]
+    findings: DetFindings
+    notices: list[Notice] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DetectionReport":
+        _check_schema(data)
+        return _build(cls, data)
