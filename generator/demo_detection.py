@@ -40,8 +40,13 @@ BACKGROUND_COLOURS = np.array([
     (235, 235, 230), (200, 205, 210), (240, 225, 200), (190, 215, 235), (90, 95, 100), (205, 225, 195),
     (150, 140, 130), (60, 70, 60)], dtype=np.float64)
 
-RING_THICKNESS = (0.14, 0.42)  # a ring's line width, as a fraction of its diameter
+# a ring's line width, as a fraction of its diameter: most rings are thin, some thick with a small hole
+THIN_RING, THICK_RING, THICK_RINGS = (0.12, 0.25), (0.36, 0.46), 0.35
+SHADOWED = 0.3  # the fraction of scenes where objects cast shadows
+SHADOW_LENGTH = (0.15, 0.5)  # a shadow's offset, as a fraction of the object's size
+SHADOW_DARKNESS = (0.3, 0.55)
 TOUCHING = 0.2  # the chance that an object is placed against the previous one
+DISTRACTORS = 0.3  # the chance that a scene has unannotated objects of other kinds
 BLURRED = 0.3  # the fraction of out-of-focus scenes
 BLUR_SIGMA = (0.8, 1.8)
 
@@ -107,6 +112,10 @@ def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[i
     objects: list[tuple[int, list[int]]] = []
     owner = np.full((HEIGHT, WIDTH), -1)  # which object each pixel shows (-1: background)
     drawn: list[int] = []  # each object's pixel count when drawn
+    shadow = None  # under a lamp, objects cast shadows: direction (x, y) and darkness
+    if rng.random() < SHADOWED:
+        angle = rng.uniform(0, 2 * np.pi)
+        shadow = np.array([np.cos(angle), np.sin(angle), rng.uniform(*SHADOW_DARKNESS)])
     for _ in range(rng.integers(1, 6)):
         label = int(rng.integers(len(LABELS)))
         size = int(rng.integers(4, 8)) if rng.random() < 0.12 else int(rng.integers(12, 38))
@@ -126,8 +135,10 @@ def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[i
                                            np.array([box for _, box in objects])).max() == 0:
                     break
         x, y = min(max(x, 0), WIDTH - w), min(max(y, 0), HEIGHT - h)
-        mask = _shape_mask(LABELS[label], x, y, w, h, flip=bool(rng.random() < 0.3),
-                           thickness=float(rng.uniform(*RING_THICKNESS)))
+        thick = rng.random() < THICK_RINGS
+        thickness = float(rng.uniform(*(THICK_RING if thick else THIN_RING)))
+        flip = bool(rng.random() < 0.3)
+        mask = _shape_mask(LABELS[label], x, y, w, h, flip, thickness)
         box = mask.getbbox()
         colour = OBJECT_COLOURS[rng.integers(len(OBJECT_COLOURS))] * rng.uniform(0.85, 1.1)
         covered = np.asarray(mask) > 0
@@ -135,10 +146,30 @@ def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[i
         hidden = np.bincount(owner[covered & (owner >= 0)], minlength=len(objects))
         if box is None or any(hidden[j] > 0.4 * drawn[j] for j in range(len(objects))):
             continue
+        if shadow is not None:  # cast on the background only; nobody annotates shadows
+            dx, dy = np.round(shadow[:2] * size * rng.uniform(*SHADOW_LENGTH)).astype(int)
+            cast = np.asarray(_shape_mask(LABELS[label], x + dx, y + dy, w, h, flip, thickness), dtype=np.float64)
+            cast = ndimage.gaussian_filter(cast / 255, 1.0) * (owner == -1)
+            image *= 1 - shadow[2] * cast[..., None]
         image[covered] = colour
         owner[covered] = len(objects)
         drawn.append(int(covered.sum()))
         objects.append((label, [box[0], box[1], box[2] - box[0], box[3] - box[1]]))
+    # clutter: things of kinds outside the label set (pentagons, hexagons, octagons), in free places only;
+    # nobody annotates them, so a detection on one is a background false positive
+    for _ in range(int(rng.integers(1, 3)) if rng.random() < DISTRACTORS else 0):
+        size = int(rng.integers(12, 34))
+        x, y = int(rng.integers(0, WIDTH - size + 1)), int(rng.integers(0, HEIGHT - size + 1))
+        sides, rotation = int(rng.choice([5, 6, 8])), float(rng.uniform(0, 360))
+        colour = OBJECT_COLOURS[rng.integers(len(OBJECT_COLOURS))] * rng.uniform(0.85, 1.1)
+        if (owner[max(0, y - 2):y + size + 2, max(0, x - 2):x + size + 2] != -1).any():
+            continue
+        mask = Image.new("L", (WIDTH, HEIGHT), 0)
+        ImageDraw.Draw(mask).regular_polygon((x + size / 2, y + size / 2, size / 2), sides, rotation=rotation,
+                                             fill=255)
+        covered = np.asarray(mask) > 0
+        image[covered] = colour
+        owner[covered] = -2
     if rng.random() < BLURRED:  # out of focus: small holes close up, corners round off
         image = ndimage.gaussian_filter(image, sigma=(*[rng.uniform(*BLUR_SIGMA)] * 2, 0))
     if rng.random() < 0.2:  # a dark, low-contrast photograph

@@ -75,3 +75,33 @@ def browser(chromium: str):
 
     with launch_browser() as b:
         yield b
+
+
+def write_detection_task(folder: Path, *, name: str = "det", language: str = "en") -> Path:
+    """Three 64x48 images, COCO ground truth (ids from 0) and COCO results with a hit, a miss, a false alarm."""
+    import json
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in range(3):
+        Image.new("RGB", (64, 48), (30 * i, 90, 160)).save(folder / "images" / f"im{i}.png")
+        images.append({"id": i, "file_name": f"im{i}.png", "width": 64, "height": 48})
+    annotations = [
+        {"id": 0, "image_id": 0, "category_id": 0, "bbox": [4, 4, 20, 20], "area": 400, "iscrowd": 0},
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [30, 10, 16, 16], "area": 256, "iscrowd": 0},
+        {"id": 2, "image_id": 2, "category_id": 0, "bbox": [10, 10, 12, 12], "area": 144, "iscrowd": 0},
+    ]
+    gt = {"images": images, "annotations": annotations,
+          "categories": [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"}]}
+    results = [
+        {"image_id": 0, "category_id": 0, "bbox": [5, 4, 20, 19], "score": 0.9},
+        {"image_id": 1, "category_id": 0, "bbox": [2, 30, 10, 10], "score": 0.8},
+        {"image_id": 2, "category_id": 0, "bbox": [11, 10, 12, 12], "score": 0.4},
+    ]
+    (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
+    manifest = folder / "task.yaml"
+    manifest.write_text(f"name: {name}\ntype: detection\nimages: images\n"
+                        "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n"
+                        f"language: {language}\n", encoding="utf-8")
+    return manifest

@@ -211,6 +211,15 @@ def test_boxes_outside_the_image_are_clipped_or_dropped(tmp_path):
     assert codes(kept) == ["box_not_clipped", "box_not_clipped"]
 
 
+def test_rounding_at_the_border_is_left_alone(tmp_path):
+    """float32 detector output clipped to 640 can reach 640.00003 in float64: not clipped, not reported."""
+    results = [{"image_id": 0, "category_id": 0, "bbox": [10.5, 0, 39.50003, 40.0002], "score": 0.5},
+               {"image_id": 0, "category_id": 0, "bbox": [-0.0005, 0, 5, 5], "score": 0.5}]
+    data = read_detection(coco_task(tmp_path, results=results))
+    np.testing.assert_array_equal(data.dt_box, [r["bbox"] for r in results])
+    assert data.notices == []
+
+
 def test_images_without_a_size_are_not_clipped(tmp_path):
     gt = copy.deepcopy(GT)
     del gt["images"][1]["width"]

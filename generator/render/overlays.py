@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from PIL import Image, ImageDraw, ImageOps
 
 from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
-from generator.report.detection_model import BoxError, DrawnBox
+from generator.report.detection_model import BoxError, DrawnBoxes
 
 COLOURS = {
     "false_positive": (220, 38, 38),
@@ -68,7 +68,7 @@ def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
     return region
 
 
-def draw_full(image: Image.Image, boxes: list[DrawnBox]) -> Image.Image:
+def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
     """The whole image (at most FULL_SIZE) with ground truth and predictions at t*; errors drawn last."""
     scale = min(1.0, FULL_SIZE / max(image.width, image.height))
     if image.width * scale < 384:  # small images: enlarge for the viewer
@@ -77,12 +77,12 @@ def draw_full(image: Image.Image, boxes: list[DrawnBox]) -> Image.Image:
     canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(canvas)
     order = {"ground_truth": 0, "correct": 1, "missed": 2, "false_positive": 3}
-    for box in sorted(boxes, key=lambda b: order[b.kind]):
-        _draw(draw, box.box, scale, (0, 0), COLOURS[box.kind], 3 if box.kind in ("missed", "false_positive") else 2)
+    for kind, _, box, _ in sorted(boxes or (), key=lambda b: order[b[0]]):
+        _draw(draw, box, scale, (0, 0), COLOURS[kind], 3 if kind in ("missed", "false_positive") else 2)
     return canvas
 
 
-def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict[str, list[DrawnBox]],
+def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict[str, DrawnBoxes | None],
                           docs: Path, progress: Callable[[int], None] | None = None) -> set[str]:
     """Thumbnails of `errors` and annotated full views of their images; returns the images that could be
     read (the others are shown as placeholders)."""
@@ -99,7 +99,7 @@ def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict
                 image = _rgb(opened)
                 for error in own:
                     crop_error(image, error).save(docs / thumb_path(error), format="PNG")
-                draw_full(image, boxes.get(name, [])).save(docs / full_path(name), format="PNG")
+                draw_full(image, boxes.get(name)).save(docs / full_path(name), format="PNG")
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             return name, False, len(own)
         return name, True, len(own)

@@ -13,7 +13,7 @@ from generator.metrics.coco import STAT_NAMES, coco_evaluate
 from generator.metrics.detection import evaluate_detection
 from generator.report.detection_model import (
     BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetFindings, DetImage, DetLabelCount,
-    DetLabelMetrics, DetPair, DrawnBox,
+    DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
 from generator.report.model import SCHEMA, TaskInfo
@@ -29,10 +29,6 @@ def _opt(value: float) -> float | None:
 
 
 def _floats(values: np.ndarray) -> list[float]:
-    return [float(v) for v in values]
-
-
-def _box(values: np.ndarray) -> list[float]:
     return [float(v) for v in values]
 
 
@@ -93,23 +89,34 @@ def _errors(data: DetectionData, ev) -> list[BoxError]:
     e = ev.errors
     labels = data.labels
     rows = []
-    for d in np.flatnonzero(e.dt_type != ""):
-        g = int(e.dt_related_gt[d])
-        rows.append((int(data.dt_image[d]), 0, int(d), BoxError(
-            id=0, kind="false_positive", type=str(e.dt_type[d]), image=data.images[data.dt_image[d]],
-            image_id=int(data.image_ids[data.dt_image[d]]), label=labels[data.dt_label[d]],
-            box=_box(data.dt_box[d]), score=float(data.dt_score[d]), iou=_opt(e.dt_related_iou[d]),
-            related_label=labels[data.gt_label[g]] if g >= 0 else None,
-            related_box=_box(data.gt_box[g]) if g >= 0 else None,
-            annotation_id=int(data.gt_id[g]) if g >= 0 else None)))
-    for g in np.flatnonzero(e.gt_type != ""):
-        d = int(e.gt_related_dt[g])
-        rows.append((int(data.gt_image[g]), 1, int(g), BoxError(
-            id=0, kind="missed", type=str(e.gt_type[g]), image=data.images[data.gt_image[g]],
-            image_id=int(data.image_ids[data.gt_image[g]]), label=labels[data.gt_label[g]],
-            box=_box(data.gt_box[g]), score=float(data.dt_score[d]) if d >= 0 else None,
-            iou=_opt(e.gt_related_iou[g]), related_label=labels[data.dt_label[d]] if d >= 0 else None,
-            related_box=_box(data.dt_box[d]) if d >= 0 else None, annotation_id=int(data.gt_id[g]))))
+    fp = np.flatnonzero(e.dt_type != "")
+    rel = e.dt_related_gt[fp]
+    has = rel >= 0
+    rel_label = np.where(has, data.gt_label[np.maximum(rel, 0)], -1)
+    rel_box = data.gt_box[np.maximum(rel, 0)].tolist()
+    rel_id = data.gt_id[np.maximum(rel, 0)].tolist()
+    for k, (d, img, lab, box, score, iou, typ) in enumerate(zip(
+            fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
+            data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_type[fp].tolist())):
+        rows.append((img, 0, d, BoxError(
+            id=0, kind="false_positive", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
+            label=labels[lab], box=box, score=score, iou=None if math.isnan(iou) else iou,
+            related_label=labels[rel_label[k]] if has[k] else None, related_box=rel_box[k] if has[k] else None,
+            annotation_id=rel_id[k] if has[k] else None)))
+    fn = np.flatnonzero(e.gt_type != "")
+    rel = e.gt_related_dt[fn]
+    has = rel >= 0
+    rel_label = np.where(has, data.dt_label[np.maximum(rel, 0)], -1)
+    rel_box = data.dt_box[np.maximum(rel, 0)].tolist()
+    rel_score = data.dt_score[np.maximum(rel, 0)].tolist()
+    for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
+            fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
+            data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
+        rows.append((img, 1, g, BoxError(
+            id=0, kind="missed", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
+            label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
+            iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
+            related_box=rel_box[k] if has[k] else None, annotation_id=ann)))
     rows.sort(key=lambda row: row[:3])
     for number, row in enumerate(rows, start=1):
         row[3].id = number
@@ -127,25 +134,32 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     preds = np.bincount(data.dt_image[shown], minlength=n)
     fps = np.bincount(data.dt_image[is_fp], minlength=n)
     fns = np.bincount(data.gt_image[is_fn], minlength=n)
-    with_errors = {err.image for err in errors}
-    boxes: dict[int, list[DrawnBox]] = {}
-    labels = data.labels
-    for g in np.flatnonzero(m.gt_counted):
-        i = int(data.gt_image[g])
-        if data.images[i] in with_errors:
-            kind = "missed" if is_fn[g] else "ground_truth"
-            boxes.setdefault(i, []).append(DrawnBox(kind, labels[data.gt_label[g]], _box(data.gt_box[g])))
-    for d in np.flatnonzero(shown):
-        i = int(data.dt_image[d])
-        if data.images[i] in with_errors:
-            kind = "false_positive" if is_fp[d] else "correct"
-            boxes.setdefault(i, []).append(DrawnBox(kind, labels[data.dt_label[d]], _box(data.dt_box[d]),
-                                                    float(data.dt_score[d])))
-    return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]),
-                     width=int(data.widths[i]) or infos[i].width, height=int(data.heights[i]) or infos[i].height,
-                     status=infos[i].status, problem=infos[i].problem, objects=int(objects[i]),
-                     predictions=int(preds[i]), false_positives=int(fps[i]), missed=int(fns[i]),
-                     boxes=boxes.get(i, []))
+    # Every box of the images with errors (their full views draw them all), grouped by image in one sort.
+    with_errors = np.zeros(n, dtype=bool)
+    with_errors[data.dt_image[is_fp]] = True
+    with_errors[data.gt_image[is_fn]] = True
+    g = np.flatnonzero(m.gt_counted & with_errors[data.gt_image])
+    d = np.flatnonzero(shown & with_errors[data.dt_image])
+    image = np.concatenate([data.gt_image[g], data.dt_image[d]])
+    kind = np.concatenate([np.where(is_fn[g], "missed", "ground_truth"), np.where(is_fp[d], "false_positive", "correct")])
+    label = np.concatenate([data.gt_label[g], data.dt_label[d]])
+    xywh = np.concatenate([data.gt_box[g], data.dt_box[d]])
+    score = np.concatenate([np.full(len(g), np.nan), data.dt_score[d]])
+    order = np.argsort(image, kind="stable")
+    bounds = np.searchsorted(image[order], np.arange(n + 1))
+    kinds, labels_of, boxes_of, scores = (kind[order].tolist(), label[order].tolist(),
+                                          xywh[order].ravel().tolist(), score[order].tolist())
+    names = data.labels
+    drawn: dict[int, DrawnBoxes] = {}
+    for i in np.flatnonzero(with_errors).tolist():
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
+                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
+    widths, heights = data.widths.tolist(), data.heights.tolist()
+    return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
+                     height=heights[i] or infos[i].height, status=infos[i].status, problem=infos[i].problem,
+                     objects=int(objects[i]), predictions=int(preds[i]), false_positives=int(fps[i]),
+                     missed=int(fns[i]), boxes=drawn.get(i))
             for i in range(n)]
 
 

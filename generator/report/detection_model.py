@@ -94,11 +94,18 @@ class BoxError:
 
 
 @dataclass
-class DrawnBox:
-    kind: str  # correct | false_positive | ground_truth | missed
-    label: str
-    box: list[float]
-    score: float | None = None
+class DrawnBoxes:
+    """The boxes of one image at t*, as columns (compact in report.json): box i is kinds[i], labels[i],
+    xywh[4*i:4*i+4], scores[i] (None for ground truth)."""
+
+    kinds: list[str]  # correct | false_positive | ground_truth | missed
+    labels: list[str]
+    xywh: list[float]
+    scores: list[float | None]
+
+    def __iter__(self):
+        for i, (kind, label, score) in enumerate(zip(self.kinds, self.labels, self.scores)):
+            yield kind, label, self.xywh[4 * i:4 * i + 4], score
 
 
 @dataclass
@@ -113,7 +120,7 @@ class DetImage:
     predictions: int  # at t*
     false_positives: int
     missed: int
-    boxes: list[DrawnBox] = field(default_factory=list)  # every box at t*, for images with errors
+    boxes: DrawnBoxes | None = None  # every box at t* (ground truth and predictions), for images with errors
 
 
 @dataclass
