@@ -1,19 +1,23 @@
 """The detection demo task: valid COCO files, boxes inside the images, deterministic, and a detector whose
-predictions show every kind of error the report explains."""
+predictions show, at the report's threshold t*, every kind of error the report explains."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from generator.demo_detection import write_detection_inputs
+from generator.manifest import load_manifest
+from generator.pipeline import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -22,51 +26,16 @@ def demo(tmp_path_factory) -> Path:
     return write_detection_inputs(tmp_path_factory.mktemp("detection"), "en")
 
 
+@pytest.fixture(scope="module")
+def report(demo: Path):
+    """The demo task's report, through the real pipeline."""
+    return evaluate(load_manifest(demo))
+
+
 def _load(manifest: Path) -> tuple[dict, list[dict]]:
     folder = manifest.parent
     return (json.loads((folder / "ground_truth.json").read_text(encoding="utf-8")),
             json.loads((folder / "predictions.json").read_text(encoding="utf-8")))
-
-
-def _iou(box: list[float], boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xywh box with each row of `boxes`, written independently of the generator's."""
-    if not len(boxes):
-        return np.zeros(0)
-    x, y, w, h = box
-    ix = np.clip(np.minimum(x + w, boxes[:, 0] + boxes[:, 2]) - np.maximum(x, boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(y + h, boxes[:, 1] + boxes[:, 3]) - np.maximum(y, boxes[:, 1]), 0, None)
-    inter = ix * iy
-    return inter / (w * h + boxes[:, 2] * boxes[:, 3] - inter)
-
-
-def _error_kinds(gt: dict, predictions: list[dict]) -> dict[str, int]:
-    """TIDE-style kinds at IoU 0.5 (foreground) and 0.1 (background), greedy matching by score per image."""
-    counts = dict.fromkeys(["correct", "background", "wrong label", "localisation", "duplicate", "missed"], 0)
-    for image in gt["images"]:
-        objects = [a for a in gt["annotations"] if a["image_id"] == image["id"]]
-        found = sorted((p for p in predictions if p["image_id"] == image["id"]), key=lambda p: -p["score"])
-        boxes = np.array([a["bbox"] for a in objects], dtype=float).reshape(-1, 4)
-        labels = np.array([a["category_id"] for a in objects])
-        taken = np.zeros(len(objects), dtype=bool)
-        for p in found:
-            iou = _iou(p["bbox"], boxes)
-            same = labels == p["category_id"]
-            free = np.flatnonzero(same & ~taken & (iou >= 0.5))
-            if len(free):
-                taken[free[np.argmax(iou[free])]] = True
-                counts["correct"] += 1
-            elif (iou[same] >= 0.5).any():
-                counts["duplicate"] += 1
-            elif len(iou) and iou.max() >= 0.5:
-                counts["wrong label"] += 1
-            elif (iou[same] >= 0.1).any():
-                counts["localisation"] += 1
-            elif not len(iou) or iou.max() < 0.1:
-                counts["background"] += 1
-        for box in boxes:  # not even roughly found by any detection
-            overlap = _iou(list(box), np.array([p["bbox"] for p in found], dtype=float).reshape(-1, 4))
-            counts["missed"] += int(not (overlap >= 0.1).any())
-    return counts
 
 
 def test_files_and_manifest(demo: Path):
@@ -105,10 +74,6 @@ def test_boxes_inside_images(demo: Path):
 
 
 def test_valid_for_pycocotools(demo: Path):
-    pytest.importorskip("pycocotools")
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(demo.parent / "ground_truth.json"))
         dt = gt.loadRes(str(demo.parent / "predictions.json"))
@@ -120,11 +85,28 @@ def test_valid_for_pycocotools(demo: Path):
     assert 0.5 < ap50 < 0.9, ap50  # a real model, neither useless nor perfect
 
 
-def test_every_kind_of_error(demo: Path):
-    counts = _error_kinds(*_load(demo))
-    assert counts["correct"] > 100, counts
-    for kind in ("background", "wrong label", "localisation", "duplicate", "missed"):
-        assert counts[kind] >= 2, counts
+def test_every_kind_of_error_at_the_report_threshold(demo: Path, report):
+    """The report shows errors at its operating point t*, so every kind must occur at t*, not only below."""
+    threshold = report.metrics["threshold"]
+    assert 0 < threshold < 1, threshold
+    assert 0.6 < report.metrics["mAP50"] < 0.85, report.metrics["mAP50"]  # a real model, neither bad nor perfect
+    counts = collections.Counter((e.kind, e.type) for e in report.errors)
+    assert all(e.score is not None and e.score >= threshold for e in report.errors if e.kind == "false_positive")
+    assert counts["false_positive", "wrong_label"] >= 3, counts
+    for fp_type in ("background", "localisation", "duplicate"):
+        assert counts["false_positive", fp_type] >= 2, counts
+    for fn_type in ("wrong_label", "below_threshold", "localisation", "no_detection"):
+        assert counts["missed", fn_type] >= 2, counts
+
+    # the wrong labels are confident mistakes: each is its box's top-1 label, not a runner-up label
+    _, predictions = _load(demo)
+    best: dict[tuple, float] = {}
+    for p in predictions:
+        key = (p["image_id"], tuple(p["bbox"]))
+        best[key] = max(best.get(key, 0.0), p["score"])
+    top1 = [e for e in report.errors if e.kind == "false_positive" and e.type == "wrong_label"
+            and e.score == best[e.image_id, tuple(e.box)]]
+    assert len(top1) >= 3, top1
 
 
 def test_deterministic(tmp_path: Path):

@@ -126,7 +126,8 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     gt_ignored = np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])  # (A, G)
     cand = _candidate_pairs(dets, gt_image * K + gt_label, pair_iou_fn)
     code = _match(cand, gt_crowd, gt_ignored, len(gt_label))
-    dt_out = np.stack([(dt_area[dets.det] < lo) | (dt_area[dets.det] > hi) for lo, hi in AREA_RANGES])
+    area = dt_area[dets.det]
+    dt_out = np.stack([(area < lo) | (area > hi) for lo, hi in AREA_RANGES])  # (A, n)
     n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
     precision, recall = _accumulate(dets, cand.column_position, code, dt_out, n_positive, K)
     return CocoResult(stats=summarize(precision, recall), per_label_ap=_per_label(precision, None),
@@ -209,27 +210,30 @@ def _stable_argsort(values: np.ndarray) -> np.ndarray:
 
 def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
     # One float sort: score descending, ties by image, then input order (stable sorts throughout, as
-    # pycocotools' mergesort).
-    by_image = _stable_argsort(dt_image)
-    by_score = by_image[np.argsort(-dt_score[by_image], kind="stable")]
+    # pycocotools' mergesort). Inputs usually come grouped by image already: skip that sort then.
+    neg_score = -dt_score
+    if np.all(dt_image[1:] >= dt_image[:-1]):
+        by_score = np.argsort(neg_score, kind="stable")
+    else:
+        by_image = _stable_argsort(dt_image)
+        by_score = by_image[np.argsort(neg_score[by_image], kind="stable")]
     # Group order: (image, label), then score, then input order; rank inside the group; keep the first 100.
-    key = dt_image * K + dt_label
-    by_group = by_score[_stable_argsort(key[by_score])]
-    key_g = key[by_group]
+    key_s = (dt_image * K + dt_label)[by_score]
+    to_group = _stable_argsort(key_s)
+    by_group, key_g = by_score[to_group], key_s[to_group]
     rank_g = _position_in_run(_group_starts(key_g))
-    keep_g = rank_g < max_det
-    # Accumulation order: label, then score, then image, then rank (= input order among equal scores).
-    keep = np.zeros(dt_score.size, dtype=bool)
-    keep[by_group[keep_g]] = True
     rank = np.empty(dt_score.size, dtype=np.int64)
     rank[by_group] = rank_g
-    kept_by_score = by_score[keep[by_score]]
-    det = kept_by_score[_stable_argsort(dt_label[kept_by_score])]
+    if rank_g.size and rank_g.max() >= max_det:
+        keep_g = rank_g < max_det
+        by_group, key_g = by_group[keep_g], key_g[keep_g]
+        by_score = by_score[rank[by_score] < max_det]
+    # Accumulation order: label, then score, then image, then rank (= input order among equal scores).
+    det = by_score[_stable_argsort(dt_label[by_score])]
     position = np.empty(dt_score.size, dtype=np.int64)
     position[det] = np.arange(det.size)
-    kept_g = by_group[keep_g]
-    return _Detections(det=det, label=dt_label[det], rank=rank[det], group_order=position[kept_g],
-                       group_key=key_g[keep_g])
+    return _Detections(det=det, label=dt_label[det], rank=rank[det], group_order=position[by_group],
+                       group_key=key_g)
 
 
 @dataclass
