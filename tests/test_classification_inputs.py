@@ -506,7 +506,7 @@ def test_inspect_image_random_bytes(tmp_path):
     path = tmp_path / "noise.png"
     path.write_bytes(np.random.default_rng(1).bytes(300))
     info = inspect_image(path)
-    assert info.status == "unreadable" and info.problem.startswith("corrupt or not an image")
+    assert info.status == "unreadable" and info.problem.startswith("corrupt, truncated or not an image")
 
 
 def test_broken_images_are_notices_not_errors(tmp_path):
@@ -567,3 +567,14 @@ def test_images_outside_class_folders_are_a_notice(tmp_path):
     assert inputs.images == ["cat/1.png"]
     (notice,) = [n for n in inputs.notices if n.code == "images_outside_class_folders"]
     assert "stray.png" in notice.detail
+
+
+def test_inspect_image_truncated_jpeg(tmp_path):
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(noise).save(path, quality=90)
+    assert inspect_image(path).status == "ok"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    info = inspect_image(path)
+    assert info.status == "unreadable" and "truncated JPEG" in info.problem

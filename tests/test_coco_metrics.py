@@ -282,7 +282,8 @@ def test_more_than_100_detections_per_image():
     for image_id in (5, 9):
         for _ in range(260):
             a = anns[int(rng.integers(len(anns)))]
-            b = a["bbox"] if a["image_id"] == image_id and rng.random() < 0.3 else list(rng.uniform(0, 300, 4))
+            near = a["image_id"] == image_id and rng.random() < 0.3
+            b = a["bbox"] if near else list(rng.uniform(0, 300, 4))
             b = [v + float(rng.normal(0, 3)) for v in b]
             dets.append(det(image_id, int(rng.choice([3, 4])), b, round(float(rng.random()), 2)))
     ours, E, _ = check((images, categories, anns, dets))
@@ -295,7 +296,8 @@ def test_equal_scores_across_images():
     anns = [ann(1, 10, 1, [0, 0, 50, 50]), ann(2, 20, 1, [0, 0, 50, 50]), ann(3, 30, 1, [0, 0, 50, 50])]
     # same score everywhere: the order across images (ascending id) decides which comes first
     dets = [det(30, 1, [0, 0, 50, 50], 0.5), det(20, 1, [100, 100, 10, 10], 0.5),
-            det(10, 1, [0, 0, 50, 50], 0.5), det(10, 1, [200, 0, 10, 10], 0.5), det(20, 1, [0, 0, 50, 50], 0.5)]
+            det(10, 1, [0, 0, 50, 50], 0.5), det(10, 1, [200, 0, 10, 10], 0.5),
+            det(20, 1, [0, 0, 50, 50], 0.5)]
     check((images, categories, anns, dets))
 
 
@@ -350,14 +352,16 @@ def test_annotation_id_zero_is_a_real_ground_truth():
     images = [{"id": 0}, {"id": 1}]
     categories = [{"id": 0}]
     anns = [ann(0, 0, 0, [0, 0, 50, 50]), ann(1, 0, 0, [100, 100, 40, 40]), ann(2, 1, 0, [0, 0, 30, 30])]
-    dets = [det(0, 0, [0, 0, 50, 50], 0.9), det(0, 0, [100, 100, 40, 40], 0.8), det(1, 0, [0, 0, 30, 30], 0.7)]
+    dets = [det(0, 0, [0, 0, 50, 50], 0.9), det(0, 0, [100, 100, 40, 40], 0.8),
+            det(1, 0, [0, 0, 30, 30], 0.7)]
     shifted = copy.deepcopy(anns)
     for a in shifted:
         a["id"] += 1
     ours = coco_evaluate(**arrays((images, categories, anns, dets)))
     assert_same(ours, pycoco((images, categories, shifted, dets)), "ids from 1")
     buggy = pycoco((images, categories, anns, dets))
-    assert ours.stats[0] == pytest.approx(1.0) and buggy.stats[0] < 0.9  # pycocotools loses the match with gt id 0
+    # pycocotools loses the match with gt id 0 (that detection becomes a false positive)
+    assert ours.stats[0] == pytest.approx(1.0) and buggy.stats[0] < 0.9
     assert not np.allclose(ours.stats, buggy.stats)
 
 
@@ -389,7 +393,8 @@ def test_a_larger_realistic_case():
                             area=b[2] * b[3] * float(rng.uniform(0.5, 0.9))))
             if rng.random() < 0.8:
                 j = [v + float(rng.normal(0, 0.08)) * s for v, s in zip(b, [b[2], b[3], b[2], b[3]])]
-                dets.append(det(im["id"], c if rng.random() < 0.9 else int(rng.choice(cats)), j, rng.random()))
+                label = c if rng.random() < 0.9 else int(rng.choice(cats))
+                dets.append(det(im["id"], label, j, rng.random()))
         for _ in range(int(rng.integers(0, 100 - len(gts)))):
             w, h = np.exp(rng.uniform(np.log(4), np.log(300), 2))
             dets.append(det(im["id"], int(rng.choice(cats)),
@@ -401,4 +406,5 @@ def test_zz_bit_identical_share():
     """Report (and guard) how many random cases were bit-identical, not merely within 1e-9."""
     if not BIT_IDENTICAL:
         pytest.skip("random cases did not run in this session")
-    assert sum(BIT_IDENTICAL) == len(BIT_IDENTICAL), f"{sum(BIT_IDENTICAL)}/{len(BIT_IDENTICAL)} bit-identical"
+    n_same = sum(BIT_IDENTICAL)
+    assert n_same == len(BIT_IDENTICAL), f"{n_same}/{len(BIT_IDENTICAL)} bit-identical"

@@ -75,6 +75,9 @@ from __future__ import annotations
 
 import gc
 import json
+import operator
+
+import orjson
 import os
 import warnings
 import xml.etree.ElementTree as ET
@@ -119,6 +122,11 @@ def load_json(path: Path) -> object:
     text = read_text(path)
     try:
         with _gc_paused():
+            return orjson.loads(text)  # about twice as fast as json.loads: a large share of `evaluate`
+    except orjson.JSONDecodeError:
+        pass  # the standard parser gives the line and column, and accepts NaN (which is then reported by field)
+    try:
+        with _gc_paused():
             return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg}", path, f"line {exc.lineno}, column {exc.colno}") from None
@@ -126,6 +134,15 @@ def load_json(path: Path) -> object:
         raise InputError("malformed JSON: nested too deeply", path) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InputError(f"malformed JSON: {exc}", path) from None
+
+
+def _field(records: list[dict], key: str) -> list:
+    """One field of every record (_MISSING where absent). map(itemgetter) is the fast path for 400k records;
+    a record without the field falls back to the slower, forgiving .get."""
+    try:
+        return list(map(operator.itemgetter(key), records))
+    except KeyError:
+        return [r.get(key, _MISSING) for r in records]
 
 
 def _short(value: object) -> str:
@@ -902,10 +919,10 @@ def _coco_predictions_columns(path: Path, spec: TaskSpec) -> _Predictions:
                          f"found {type(data).__name__}", path)
     _records(entries, path, what)
     locate = lambda i: (file, f"{what} entry {i + 1}")  # noqa: E731
-    image_id = _int_column([r.get("image_id", _MISSING) for r in entries], locate, "image_id")
-    category_id = _int_column([r.get("category_id", _MISSING) for r in entries], locate, "category_id")
-    box = _box_column([r.get("bbox", _MISSING) for r in entries], locate)
-    score = _number_column([r.get("score", _MISSING) for r in entries], locate, "score")
+    image_id = _int_column(_field(entries, "image_id"), locate, "image_id")
+    category_id = _int_column(_field(entries, "category_id"), locate, "category_id")
+    box = _box_column(_field(entries, "bbox"), locate)
+    score = _number_column(_field(entries, "score"), locate, "score")
     if entries and id_names is None and "file_name" in entries[0]:
         # results that also name their image: matched by file name when the ids are not the ground truth's
         cache: dict[str, str] = {}

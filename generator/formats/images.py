@@ -3,6 +3,7 @@ a report is still useful when a few images are missing or broken (they show as p
 
 from __future__ import annotations
 
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +23,19 @@ class ImageInfo:
     problem: str | None = None
 
 
+def _has_jpeg_end(path: Path) -> bool:
+    """A complete JPEG ends with the EOI marker (some cameras append a little data after it)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - 4096))
+        return b"\xff\xd9" in handle.read()
+
+
 def inspect_image(path: Path) -> ImageInfo:
-    """Open and fully decode one image (a truncated file only fails on decode)."""
+    """Open one image and check its structure without decoding the pixels (decoding 5,000 photos would
+    double the time of `evaluate`): Pillow's verify() checks PNG chunks and their CRCs, so a truncated or
+    corrupt PNG is caught here; damaged pixel data in other formats is caught when a picture is drawn, and
+    that picture becomes a placeholder. A JPEG cut short is caught by its missing end marker."""
     if not path.is_file():
         return ImageInfo("missing", problem="file not found")
     try:
@@ -33,10 +45,12 @@ def inspect_image(path: Path) -> ImageInfo:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     return ImageInfo("unreadable", width, height, f"too large ({width}x{height} pixels)")
-                image.load()
+                image.verify()
+                if image.format == "JPEG" and not _has_jpeg_end(path):
+                    return ImageInfo("unreadable", width, height, "truncated JPEG (no end-of-image marker)")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as exc:
-        return ImageInfo("unreadable", problem=f"corrupt or not an image ({exc})")
+        return ImageInfo("unreadable", problem=f"corrupt, truncated or not an image ({exc})")
     return ImageInfo("ok", width, height)
 
 
@@ -44,10 +58,14 @@ def inspect_images(root: Path, images: Iterable[str],
                    progress: Callable[[int], None] | None = None) -> list[ImageInfo]:
     """Inspect many images in parallel (decoding releases the GIL); results in input order."""
     paths = [root / image for image in images]
-    results: list[ImageInfo] = []
+    present = [os.path.isfile(p) for p in paths]  # missing files need no thread (benchmarks have none)
+    results: list[ImageInfo] = [ImageInfo("missing", problem="file not found")] * len(paths)
+    todo = [i for i, ok in enumerate(present) if ok]
+    if progress and len(todo) < len(paths):
+        progress(len(paths) - len(todo))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for info in pool.map(inspect_image, paths, chunksize=16):
-            results.append(info)
+        for i, info in zip(todo, pool.map(inspect_image, [paths[i] for i in todo], chunksize=16)):
+            results[i] = info
             if progress:
                 progress(1)
     return results

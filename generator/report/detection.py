@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -36,9 +37,13 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            notices: list[Notice]) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
-    ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
-    coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
-                         data.dt_label, data.dt_box, data.dt_score, n_labels)
+    # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
+    # by side they overlap on a second core (about a third off `evaluate` at COCO scale).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
+                                  data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score, n_labels)
+        ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
+        coco = coco_future.result()
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {

@@ -7,7 +7,7 @@ site can be rebuilt from report.json and the images alone.
 from __future__ import annotations
 
 import dataclasses
-import json
+import orjson
 import types
 import typing
 from dataclasses import dataclass, field
@@ -159,31 +159,10 @@ def _check_schema(data: dict) -> None:
         raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_SCALARS = (str, int, float, bool)
-
-
-def _plain(value: object) -> object:
-    """Dataclasses to dicts (field order), recursively; cheaper than dataclasses.asdict, which deep-copies."""
-    kind = type(value)
-    if kind in (str, int, float, bool) or value is None:
-        return value
-    if kind is list or kind is tuple:
-        if value and type(value[0]) in _SCALARS:  # lists are homogeneous: numbers or names need no work
-            return list(value)
-        return [_plain(v) for v in value]
-    if kind is dict:
-        return {str(k): _plain(v) for k, v in value.items()}
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
-    return {name: _plain(getattr(value, name)) for name in names}
-
-
 def to_json(report: object) -> str:
-    """report.json text. NaN and infinity are not JSON: the report builders turn undefined numbers into None,
-    and a NaN that slipped through is a bug, which allow_nan=False makes loud."""
-    return json.dumps(_plain(report), ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+    """report.json text: dataclass fields in declaration order, compact. The report builders turn undefined
+    numbers into None (null); orjson would also write a stray NaN as null rather than invalid JSON."""
+    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
 
 
 def _build(tp: object, value: object) -> object:
