@@ -27,6 +27,10 @@ def main() -> None:
             screenshot(browser, site / "details.html", out / f"demo-details-{lang}.png", height=1000)
             gallery = sorted((site / "errors").glob("label-*.html"))[-2]
             screenshot(browser, gallery, out / f"demo-errors-{lang}.png", height=800)
+            shapes = Path(tmp) / lang / "shapes"
+            screenshot(browser, shapes / "index.html", out / f"demo-shapes-overview-{lang}.png", height=1000)
+            screenshot(browser, shapes / "errors" / "label-001.html", out / f"demo-shapes-errors-{lang}.png",
+                       height=1100)
     print(f"screenshots in {out}")
 
 

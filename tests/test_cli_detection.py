@@ -131,3 +131,20 @@ def test_voc_xml_not_well_formed(tmp_path: Path) -> None:
                                      "ground_truth: {format: voc, path: voc}\npredictions: p.jsonl\n")
     result = run("evaluate", tmp_path / "t.yaml", "-o", "-")
     assert result.exit_code == 2 and "a.xml" in result.stderr and "line 2" in result.stderr, result.stderr
+
+
+def test_report_json_reads_back_into_the_same_report(det: Path, task: Path) -> None:
+    """report.json is the contract: parsed back, it gives the very report that was written."""
+    from generator.manifest import load_manifest
+    from generator.pipeline import evaluate
+    from generator.report.detection_model import DetectionReport
+    from generator.report.model import Report, to_json
+
+    for manifest, kind in ((det, DetectionReport), (task, Report)):
+        report = evaluate(load_manifest(manifest))
+        assert isinstance(report, kind)
+        again = kind.from_dict(json.loads(to_json(report)))
+        assert again == report
+        assert to_json(again) == to_json(report)
+    with pytest.raises(ValueError, match="unknown report schema"):
+        Report.from_dict({"schema": "evalsite.report/0"})

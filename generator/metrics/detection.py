@@ -215,6 +215,22 @@ class Matching:
         return self.gt_matched_by >= 0
 
 
+def _prepare(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+             iou_threshold, pair_iou_fn, n_labels):
+    """The checked arrays, counts, pair geometry, label count and score ranks that the matchings share."""
+    gt_image, gt_label = _int(gt_image), _int(gt_label)
+    dt_image, dt_label = _int(dt_image), _int(dt_label)
+    dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
+    n_gt_objects, n_dt = len(gt_image), len(dt_image)
+    difficult = _bool(gt_difficult, n_gt_objects)
+    crowd = _bool(gt_crowd, n_gt_objects)
+    _check_iou_threshold(iou_threshold)
+    geometry = _Geometry(pair_iou_fn, dt_box, gt_box, crowd)
+    nl = _n_labels(gt_label, dt_label, n_labels=n_labels)
+    _, rank = _rank(dt_score)
+    return gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl, rank
+
+
 def match_detections(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
                      iou_threshold: float = IOU_THRESHOLD, pair_iou_fn: PairIoU | None = None,
                      n_labels: int | None = None) -> Matching:
@@ -238,16 +254,9 @@ def match_detections(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_imag
     that would be a false positive under that rule but lies in a crowd region of its label (crowd IoU =
     intersection / detection area >= `iou_threshold`) is ignored instead.
     """
-    gt_image, gt_label = _int(gt_image), _int(gt_label)
-    dt_image, dt_label = _int(dt_image), _int(dt_label)
-    dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
-    n_gt_objects, n_dt = len(gt_image), len(dt_image)
-    difficult = _bool(gt_difficult, n_gt_objects)
-    crowd = _bool(gt_crowd, n_gt_objects)
-    _check_iou_threshold(iou_threshold)
-    geometry = _Geometry(pair_iou_fn, dt_box, gt_box, crowd)
-    nl = _n_labels(gt_label, dt_label, n_labels=n_labels)
-    _, rank = _rank(dt_score)
+    (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
+     rank) = _prepare(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+                      iou_threshold, pair_iou_fn, n_labels)
 
     width = max(nl, 1)
     dt_key = dt_image * width + dt_label
@@ -603,16 +612,9 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
     This matching differs from the per-label VOC matching of `match_detections` (a detection of the wrong
     label may take a GT here), so its diagonal need not equal the per-label TP counts.
     """
-    gt_image, gt_label = _int(gt_image), _int(gt_label)
-    dt_image, dt_label = _int(dt_image), _int(dt_label)
-    dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
-    n_gt_objects, n_dt = len(gt_image), len(dt_image)
-    difficult = _bool(gt_difficult, n_gt_objects)
-    crowd = _bool(gt_crowd, n_gt_objects)
-    _check_iou_threshold(iou_threshold)
-    geometry = _Geometry(pair_iou_fn, dt_box, gt_box, crowd)
-    nl = _n_labels(gt_label, dt_label, n_labels=n_labels)
-    _, rank = _rank(dt_score)
+    (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
+     rank) = _prepare(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+                      iou_threshold, pair_iou_fn, n_labels)
     counted = ~difficult & ~crowd
 
     active = np.flatnonzero(dt_score >= threshold) if not np.isnan(threshold) else np.zeros(0, np.int64)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generator.errors import Notice
-from generator.report.model import TaskInfo, _build, _check_schema
+from generator.report.model import Loadable, TaskInfo
 
 ERROR_KINDS = ("false_positive", "missed")
 # Types of a false positive (误识别) and of a missed object (漏识别); see generator/metrics/detection.py.
@@ -142,7 +142,7 @@ class DetFindings:
 
 
 @dataclass
-class DetectionReport:
+class DetectionReport(Loadable):
     schema: str
     task: TaskInfo
     dataset: DetDataset
@@ -154,8 +154,3 @@ class DetectionReport:
     images: list[DetImage]
     findings: DetFindings
     notices: list[Notice] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "DetectionReport":
-        _check_schema(data)
-        return _build(cls, data)

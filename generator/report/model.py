@@ -134,8 +134,18 @@ class Findings:
     collect_more: list[str]  # labels to collect more data for
 
 
+class Loadable:
+    """A report that can be read back from parsed report.json."""
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
+        return _build(cls, data)
+
+
 @dataclass
-class Report:
+class Report(Loadable):
     schema: str
     task: TaskInfo
     dataset: Dataset
@@ -148,15 +158,6 @@ class Report:
     findings: Findings
     notices: list[Notice] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "Report":
-        _check_schema(data)
-        return _build(cls, data)
-
-
-def _check_schema(data: dict) -> None:
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
 
 
 def to_json(report: object) -> str:
