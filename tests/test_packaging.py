@@ -34,4 +34,5 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr
     assert (tmp_path / "demo" / "digits" / "index.html").is_file()
+    assert (tmp_path / "demo" / "shapes" / "errors" / "index.html").is_file()
     assert demo.stdout.strip() == str(tmp_path / "demo" / "overview" / "index.html")
