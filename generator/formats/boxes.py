@@ -6,7 +6,10 @@ Readers (COCO, VOC, YOLO, predictions JSONL) fill it; the metrics read it. Conve
   orders depend on it); `image_ids` holds the ids (for VOC/YOLO: 0..n-1 in sorted file-name order);
 * labels are ordered by ascending category id (COCO) or as declared / sorted (VOC, YOLO: class index);
 * ground truth and detections keep their file order inside each image: pycocotools breaks score ties by it;
-* boxes are [x, y, w, h] in absolute pixels, float64, continuous coordinates (no VOC "+1").
+* boxes are [x, y, w, h] in absolute pixels, float64, continuous coordinates (no VOC "+1");
+* masks (segmentation tasks only, else None) are RLE counts as pycocotools': one int64 array per object,
+  column-major runs of the image (heights[i] x widths[i]) starting with a run of 0s, aligned with the rows
+  of the ground truth / detections (see generator.metrics.masks).
 """
 
 from __future__ import annotations
@@ -42,10 +45,19 @@ class DetectionData:
     image_matching: str = "id"  # "id" or "file name": how predictions found their images
     label_matching: str = "id"  # "id" or "name": how predictions found their categories
     notices: list[Notice] = field(default_factory=list)
+    # segmentation tasks: RLE counts per object (None for box tasks)
+    gt_masks: list[np.ndarray] | None = None  # (G,) int64 counts, image heights[gt_image] x widths[gt_image]
+    dt_masks: list[np.ndarray] | None = None  # (D,) likewise
+    # (D,) float64 set pixels of dt_masks, when pycocotools' loadRes takes them as the areas (its first result
+    # has no 'bbox'; with one, it takes the box areas, and this stays None)
+    dt_mask_area: np.ndarray | None = None
 
     @property
     def dt_area(self) -> np.ndarray:
-        """A detection's area for COCO's area ranges: its box area (w*h)."""
+        """A detection's area for COCO's area ranges: its mask area when it has masks (as pycocotools'
+        loadRes for segmentation results), else its box area (w*h)."""
+        if self.dt_mask_area is not None:
+            return self.dt_mask_area
         return self.dt_box[:, 2] * self.dt_box[:, 3]
 
 

@@ -59,6 +59,20 @@ Decisions (binding for the readers; the README repeats the user-facing ones):
 * VOC ``<filename>`` is relative to the images root; for an XML file in a subfolder of the annotation
   folder, the image in the same subfolder of the images root is taken when it exists.
 * An empty predictions file (or folder) is not an error: ``Notice("no_predictions")``.
+* Segmentation tasks (``type: segmentation``) also read masks, into ``gt_masks`` / ``dt_masks`` (RLE counts
+  as pycocotools', see generator.metrics.masks): every COCO ground-truth annotation and every prediction
+  (COCO results or JSONL) needs ``segmentation``: polygons ``[[x0, y0, x1, y1, ...], ...]`` (rasterised
+  as pycocotools' frPyObjects + merge; self-intersecting ones too), uncompressed RLE ``{"size": [h, w],
+  "counts": [ints]}`` or compressed RLE ``{"size": [h, w], "counts": "..."}``. Errors: a ground truth or
+  prediction without ``segmentation`` (predictions with none at all: "segmentation task, but the
+  predictions have no masks"; YOLO predictions never have them), VOC or YOLO ground truth, counts not
+  summing to h*w, an RLE size other than the image's, polygons with fewer than 3 points or an odd number
+  of coordinates, an image without width/height. Empty masks (a polygon wholly outside the image) are kept,
+  as in pycocotools, with ``Notice("mask_empty")``. Masks are never clipped; a prediction without
+  ``bbox`` gets its mask's (toBbox), a ground truth without ``area`` its mask's area. A detection's area
+  (for the area ranges) follows pycocotools' loadRes, which looks at the first result: without ``bbox``,
+  every detection's is its mask area (``dt_mask_area``); with one (Detectron2 writes both), the box area. Compressed strings are decoded in
+  batches with numpy (all strings of a batch at once), not per character in Python.
 * Speed: JSON is parsed with the garbage collector paused until the parsed objects are freed (it
   otherwise walks the growing heap of dicts again and again: json.loads of a 59 MB, 408k-detection
   results file takes 1.6 s with it, 1.1 s without), then turned into column arrays with one comprehension
@@ -94,6 +108,7 @@ from generator.formats.boxes import DetectionData, empty_boxes
 from generator.formats.classification import IMAGE_SUFFIXES, listing, read_labels_file
 from generator.formats.records import jsonl_records, lines, normalise_image_path, read_text
 from generator.manifest import TaskSpec
+from generator.metrics.masks import rle_bbox, rle_from_polygons, validate_counts
 
 GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo")
 PREDICTION_FORMATS = ("coco", "yolo", "jsonl")
@@ -457,6 +472,8 @@ class _Truth:
     locate: Locator
     declared: bool = False
     notices: list[Notice] = field(default_factory=list)
+    gt_segm: list | None = None  # segmentation tasks: the raw 'segmentation' values
+    gt_area_missing: np.ndarray | None = None  # (G,) bool: no 'area' given (then the mask's area is taken)
 
 
 def _coco_ground_truth(path: Path, spec: TaskSpec, declared: list[str] | None) -> _Truth:
@@ -584,6 +601,13 @@ def _coco_ground_truth_columns(path: Path, spec: TaskSpec, declared: list[str] |
         i = next(i for i, v in enumerate(crowd_values) if not isinstance(v, (int, float)) or v not in (0, 1))
         raise InputError(f"'iscrowd' must be 0 or 1, found {_short(crowd_values[i])}", *locate(i))
     crowd = np.array(crowd_values, dtype=bool).reshape(len(anns))
+    segm = None
+    if spec.type == "segmentation":
+        segm = _field(anns, "segmentation")
+        for i, value in enumerate(segm):
+            if value is _MISSING or value is None:
+                raise InputError("missing 'segmentation': a segmentation task needs a mask (polygons or RLE) "
+                                 "for every ground-truth object", *locate(i))
     notices = []
     unknown_size = np.flatnonzero((widths == 0) | (heights == 0))
     if len(unknown_size):
@@ -593,7 +617,8 @@ def _coco_ground_truth_columns(path: Path, spec: TaskSpec, declared: list[str] |
     return _Truth(file=path, fmt="coco", has_ids=True, image_ids=image_ids, images=images, widths=widths,
                   heights=heights, labels=labels, label_ids=label_ids, gt_image=gt_image, gt_label=gt_label,
                   gt_box=box, gt_area=area, gt_crowd=crowd, gt_difficult=np.zeros(len(anns), dtype=bool),
-                  gt_id=ann_ids, locate=locate, declared=declared is not None, notices=notices)
+                  gt_id=ann_ids, locate=locate, declared=declared is not None, notices=notices, gt_segm=segm,
+                  gt_area_missing=missing_area)
 
 
 def _xml_root(file: Path) -> ET.Element:
@@ -876,6 +901,8 @@ class _Predictions:
     category_id_names: dict[int, str] | None = None  # id -> name where the predictions give both
     normalised: bool = False
     notices: list[Notice] = field(default_factory=list)
+    segm: list | None = None  # segmentation tasks: the raw 'segmentation' values
+    box_missing: np.ndarray | None = None  # (D,) bool: no 'bbox' given (segmentation: the mask's box is taken)
 
 
 def _coco_predictions(path: Path, spec: TaskSpec) -> _Predictions:
@@ -921,7 +948,13 @@ def _coco_predictions_columns(path: Path, spec: TaskSpec) -> _Predictions:
     locate = lambda i: (file, f"{what} entry {i + 1}")  # noqa: E731
     image_id = _int_column(_field(entries, "image_id"), locate, "image_id")
     category_id = _int_column(_field(entries, "category_id"), locate, "category_id")
-    box = _box_column(_field(entries, "bbox"), locate)
+    segm = box_missing = None
+    boxes = _field(entries, "bbox")
+    if spec.type == "segmentation":
+        segm = _field(entries, "segmentation")
+        _check_segm_present(segm, path, locate)
+        boxes, box_missing = _placeholder_boxes(boxes)
+    box = _box_column(boxes, locate)
     score = _number_column(_field(entries, "score"), locate, "score")
     if entries and id_names is None and "file_name" in entries[0]:
         # results that also name their image: matched by file name when the ids are not the ground truth's
@@ -939,7 +972,7 @@ def _coco_predictions_columns(path: Path, spec: TaskSpec) -> _Predictions:
         notices.append(Notice("no_predictions", file, None, "the predictions file lists no detections"))
     return _Predictions(file=path, fmt="coco", box=box, score=score, locate=locate, image_id=image_id,
                         id_names=id_names, category_id=category_id, category_id_names=category_id_names,
-                        notices=notices)
+                        notices=notices, segm=segm, box_missing=box_missing)
 
 
 def _jsonl_predictions(path: Path, spec: TaskSpec) -> _Predictions:
@@ -957,6 +990,7 @@ def _jsonl_prediction_columns(path: Path, spec: TaskSpec) -> _Predictions:
     labels: list[object] = []
     scores: list[object] = []
     boxes: list[object] = []
+    segms: list[object] = []
     for number, record in jsonl_records(path):
         line = f"line {number}"
         image = normalise_image_path(record.get("image"), spec.images, path, line)
@@ -980,6 +1014,7 @@ def _jsonl_prediction_columns(path: Path, spec: TaskSpec) -> _Predictions:
         labels += [p.get("label", _MISSING) for p in predictions]
         scores += [p.get("score", _MISSING) for p in predictions]
         boxes += [p.get("bbox", _MISSING) for p in predictions]
+        segms += [p.get("segmentation", _MISSING) for p in predictions]
     locate = lambda i: (file, f"line {det_line[i]}, prediction {det_number[i]}")  # noqa: E731
     codes: dict[str, int] = {}
     keys = []
@@ -992,7 +1027,12 @@ def _jsonl_prediction_columns(path: Path, spec: TaskSpec) -> _Predictions:
     notices = []
     if not image_names:
         notices.append(Notice("no_predictions", file, None, "the predictions file has no lines"))
-    return _Predictions(file=path, fmt="jsonl", box=_box_column(boxes, locate),
+    segm = box_missing = None
+    if spec.type == "segmentation":
+        segm = segms
+        _check_segm_present(segm, path, locate)
+        boxes, box_missing = _placeholder_boxes(boxes)
+    return _Predictions(file=path, fmt="jsonl", box=_box_column(boxes, locate), segm=segm, box_missing=box_missing,
                         score=_number_column(scores, locate, "score"), locate=locate,
                         image_key=np.array(det_image, dtype=np.int64), image_names=image_names,
                         image_records=[f"line {where[name]}" for name in image_names],
@@ -1001,6 +1041,9 @@ def _jsonl_prediction_columns(path: Path, spec: TaskSpec) -> _Predictions:
 
 
 def _yolo_predictions(path: Path, spec: TaskSpec) -> _Predictions:
+    if spec.type == "segmentation":
+        raise InputError(f"{_NO_MASKS}: YOLO prediction files give boxes only; give COCO results or JSONL "
+                         "with 'segmentation'", path)
     if not path.is_dir():
         raise InputError("expected a folder of YOLO .txt prediction files (class cx cy w h confidence)", path)
     classes = _classes_file(path, parent_too=False)
@@ -1133,12 +1176,202 @@ def _match_labels(truth: _Truth, pred: _Predictions) -> tuple[np.ndarray, str]:
     return index, "name"
 
 
+# ------------------------------------------------------------------------------------------ masks
+
+_NO_MASKS = "segmentation task, but the predictions have no masks"
+_RLE_BATCH = 1 << 18  # characters of compressed RLE decoded at once: arrays that stay in the allocator (measured)
+
+
+def _check_segm_present(segm: list, path: Path, locate: Locator) -> None:
+    """Every prediction has a 'segmentation'; none at all is the clear "no masks" error."""
+    missing = [i for i, v in enumerate(segm) if v is _MISSING or v is None]
+    if not missing:
+        return
+    if len(missing) == len(segm):
+        raise InputError(f"{_NO_MASKS} (no 'segmentation' in any prediction): give polygons or RLE masks "
+                         "(e.g. pycocotools' compressed {\"size\": [h, w], \"counts\": \"...\"})", path,
+                         locate(0)[1])
+    raise InputError(f"missing 'segmentation'{_more(len(missing))}: a segmentation task needs a mask for "
+                     "every prediction", *locate(missing[0]))
+
+
+def _placeholder_boxes(boxes: list) -> tuple[list, np.ndarray]:
+    """Missing boxes replaced by a placeholder (filled from the mask later), and where they were."""
+    missing = np.array([b is _MISSING for b in boxes], dtype=bool)
+    if missing.any():
+        boxes = [[0, 0, 1, 1] if b is _MISSING else b for b in boxes]
+    return boxes, missing
+
+
+def _decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
+                  locate: Locator, file: Path, kind: str) -> tuple[list[np.ndarray], np.ndarray, list[Notice]]:
+    """RLE counts of every 'segmentation' value in the image of its row; (counts, areas, notices)."""
+    n = len(values)
+    hs, ws = heights[image], widths[image]
+    unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
+    if len(unsized):
+        i = int(unsized[0])
+        raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
+                         f"decode masks{_more(len(unsized))}", *locate(i))
+    hs, ws = hs.tolist(), ws.tolist()
+    counts: list = [None] * n
+    area = np.zeros(n, dtype=np.float64)
+    strings, string_rows = [], []
+    for i, value in enumerate(values):
+        h, w = hs[i], ws[i]
+        if isinstance(value, dict):
+            size, raw = value.get("size", _MISSING), value.get("counts", _MISSING)
+            if (not isinstance(size, list) or len(size) != 2
+                    or any(type(v) is not int for v in size)):
+                raise InputError(f"an RLE mask needs 'size': [height, width], found {_short(size)}", *locate(i))
+            if size != [h, w]:
+                raise InputError(f"RLE size [{size[0]}, {size[1]}] (height, width) differs from the image's "
+                                 f"size [{h}, {w}] ({names[image[i]]!r})", *locate(i))
+            if isinstance(raw, str):
+                strings.append(raw)
+                string_rows.append(i)
+                continue
+            if not isinstance(raw, list) or any(type(v) is not int for v in raw):
+                raise InputError("RLE 'counts' must be a compressed string or a list of integers, found "
+                                 f"{_short(raw)}", *locate(i))
+            try:
+                counts[i] = validate_counts(np.array(raw, dtype=np.int64).reshape(len(raw)), h, w)
+            except (ValueError, OverflowError) as exc:
+                raise InputError(f"bad RLE mask: {exc}", *locate(i)) from None
+            area[i] = counts[i][1::2].sum()
+        elif isinstance(value, list):
+            if not value or any(not isinstance(p, list) for p in value):
+                raise InputError("'segmentation' polygons must be a non-empty list of lists [[x0, y0, x1, y1, "
+                                 f"...], ...], found {_short(value)}", *locate(i))
+            for k, polygon in enumerate(value, start=1):
+                if any(type(v) not in (int, float) for v in polygon):
+                    raise InputError(f"polygon {k} must be numbers [x0, y0, x1, y1, ...], found "
+                                     f"{_short(polygon)}", *locate(i))
+            try:
+                counts[i] = rle_from_polygons(value, h, w)
+            except (ValueError, OverflowError) as exc:
+                raise InputError(f"bad polygon: {exc}", *locate(i)) from None
+            area[i] = counts[i][1::2].sum()
+        else:
+            raise InputError("'segmentation' must be polygons [[x0, y0, x1, y1, ...], ...] or an RLE "
+                             f"{{\"size\": [h, w], \"counts\": ...}}, found {_short(value)}", *locate(i))
+    start = 0
+    while start < len(strings):
+        end, chars = start, 0
+        while end < len(strings) and (end == start or chars + len(strings[end]) <= _RLE_BATCH):
+            chars += len(strings[end])
+            end += 1
+        rows = string_rows[start:end]
+        try:
+            decoded, areas = _rle_strings(strings[start:end], [hs[i] * ws[i] for i in rows])
+        except _BadString as exc:
+            raise InputError(f"bad compressed RLE: {exc.problem}", *locate(rows[exc.index])) from None
+        for i, c in zip(rows, decoded):
+            counts[i] = c
+        area[rows] = areas
+        start = end
+    notices = []
+    empty = np.flatnonzero(area == 0)
+    if len(empty):
+        shown = []
+        for i in empty[:_EXAMPLES].tolist():
+            where, record = locate(i)
+            place = record if where == str(file) else f"{Path(where).name}, {record}"
+            shown.append(f"{place} in {names[image[i]]!r}")
+        more = f"; and {len(empty) - _EXAMPLES} more" if len(empty) > _EXAMPLES else ""
+        notices.append(Notice("mask_empty", str(file), None,
+                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. polygons "
+                              f"wholly outside it), kept as empty masks (they match nothing), e.g. "
+                              f"{'; '.join(shown)}{more}"))
+    return counts, area, notices
+
+
+class _BadString(Exception):
+    def __init__(self, index: int, problem: str):
+        super().__init__(problem)
+        self.index, self.problem = index, problem
+
+
+def _rle_strings(strings: list[str], totals: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Counts of pycocotools' compressed RLE strings (rleFrString), all at once, each checked to be
+    non-negative and to sum to its total (h*w), and their areas. Raises _BadString(index, problem).
+
+    Each character is a 5-bit chunk (value - 48) with 0x20 = "more chunks" (so a count ends at a character
+    below 80); a count's last chunk with 0x10 set makes it negative; from the fourth count on, a count is
+    the delta to the one two places before. Only a few passes go over the characters (as uint8); the rest
+    works per count: the values are gathered chunk by chunk, and the deltas summed with one running sum
+    over every other count (z[p] = x[p] + z[p - 2]) differenced at each chain's start."""
+    n = len(strings)
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+    try:
+        text = "".join(strings).encode("ascii")
+    except UnicodeEncodeError:
+        k = next(k for k, s in enumerate(strings) if not s.isascii())
+        raise _BadString(k, "a non-ASCII character") from None
+    str_end = np.cumsum(lengths)
+    b = np.frombuffer(text, dtype=np.uint8)
+    bad = (b < 48) | (b >= 112)
+    if bad.any():
+        pos = int(np.argmax(bad))
+        k = int(np.searchsorted(str_end, pos, side="right"))
+        raise _BadString(k, f"invalid character {chr(b[pos])!r} at position {pos - int(str_end[k] - lengths[k])}")
+    ends = b < 80
+    nonempty = np.flatnonzero(lengths > 0)
+    cut = ~ends[str_end[nonempty] - 1]
+    if cut.any():
+        raise _BadString(int(nonempty[np.argmax(cut)]), "the string ends inside a count")
+    end_pos = np.flatnonzero(ends)
+    m = len(end_pos)
+    start_pos = np.empty_like(end_pos)
+    start_pos[:1] = 0
+    start_pos[1:] = end_pos[:-1] + 1
+    chunks = end_pos - start_pos + 1
+    stop = np.searchsorted(end_pos, str_end)  # counts before each string's end
+    per_string = np.diff(stop, prepend=0)
+    first = stop - per_string
+    if m and chunks.max() > 12:
+        j = int(np.argmax(chunks > 12))
+        raise _BadString(int(np.searchsorted(stop, j, side="right")), "a count too long to be a pixel count")
+    x = ((b[start_pos] - 48) & 0x1F).astype(np.int64)
+    for j in range(1, int(chunks.max()) if m else 0):
+        more = np.flatnonzero(chunks > j)
+        x[more] |= ((b[start_pos[more] + j] - 48) & 0x1F).astype(np.int64) << (5 * j)
+    negative = np.flatnonzero(((b[end_pos] - 48) & 0x10) != 0)
+    x[negative] -= np.left_shift(np.int64(1), 5 * chunks[negative])
+    z = np.empty_like(x)
+    z[0::2] = np.cumsum(x[0::2])
+    z[1::2] = np.cumsum(x[1::2])
+    owner_first = np.repeat(first, per_string)
+    index = np.arange(m, dtype=np.int64) - owner_first
+    chain = owner_first + 2 - (index & 1)  # where a count's chain starts: count 1 (odd) or count 2 (even)
+    chain = np.minimum(chain, m - 1)
+    counts = np.where(index == 0, x, z - z[chain] + x[chain]) if m else x
+    below = np.flatnonzero(counts < 0)
+    if len(below):
+        j = int(below[0])
+        raise _BadString(int(np.searchsorted(stop, j, side="right")),
+                         f"negative count {int(counts[j])} (count {int(index[j]) + 1})")
+    total = np.concatenate(([0], np.cumsum(counts)))
+    got = total[stop] - total[first]
+    want = np.array(totals, dtype=np.int64)
+    wrong = np.flatnonzero(got != want)
+    if len(wrong):
+        k = int(wrong[0])
+        raise _BadString(k, f"the counts sum to {int(got[k])}, expected height*width = {int(want[k])}")
+    ones = np.concatenate(([0], np.cumsum(np.where(index & 1, counts, 0)))) if m else np.zeros(1, np.int64)
+    area = (ones[stop] - ones[first]).astype(np.float64)
+    return (np.split(counts, first[1:].tolist()) if n else []), area
+
+
 # ------------------------------------------------------------------------------------------ entry point
 
 def _read_ground_truth(spec: TaskSpec) -> _Truth:
     path = spec.ground_truth.path
     fmt = _detect(spec.ground_truth.format, path, GROUND_TRUTH_FORMATS, "ground truth")
     declared = _declared_labels(spec)
+    if spec.type == "segmentation" and fmt != "coco":
+        raise InputError(f"segmentation task, but {fmt.upper()} ground truth has boxes only: give a COCO "
+                         "instances .json with 'segmentation'", path)
     reader = {"coco": _coco_ground_truth, "voc": _voc_ground_truth, "yolo": _yolo_ground_truth}[fmt]
     return reader(path, spec, declared)
 
@@ -1151,7 +1384,7 @@ def _read_predictions(spec: TaskSpec) -> _Predictions:
 
 
 def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
-    """Ground truth and predictions of a detection (or segmentation, boxes only) task as column arrays.
+    """Ground truth and predictions of a detection (or segmentation: boxes and masks) task as column arrays.
 
     `clip=False` keeps boxes that reach outside their image as given (pycocotools' behaviour)."""
     truth = _read_ground_truth(spec)
@@ -1159,14 +1392,23 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
     notices = [*truth.notices, *pred.notices]
 
     # ground truth: clip, drop what lies wholly outside, group by image (stable: file order kept)
+    gt_masks = dt_masks = dt_mask_area = None
+    gt_area = truth.gt_area
+    if truth.gt_segm is not None:
+        gt_masks, gt_mask_area, more = _decode_masks(truth.gt_segm, truth.gt_image, truth.widths, truth.heights,
+                                                     truth.images, truth.locate, truth.file, "ground-truth")
+        notices += more
+        if gt_area is not None and truth.gt_area_missing is not None:
+            gt_area = np.where(truth.gt_area_missing, gt_mask_area, gt_area)
     gt_box, keep, more = _clip(truth.gt_box, truth.gt_image, truth.widths, truth.heights, truth.locate,
                                truth.images, truth.file, clip, "ground-truth")
     notices += more
     columns = [truth.gt_image, truth.gt_label, gt_box, truth.gt_crowd, truth.gt_difficult, truth.gt_id]
-    gt_area = truth.gt_area
     if keep is not None:
         columns = [c[keep] for c in columns]
         gt_area = gt_area[keep] if gt_area is not None else None
+        if gt_masks is not None:
+            gt_masks = [gt_masks[i] for i in np.flatnonzero(keep).tolist()]
     gt_image, gt_label, gt_box, gt_crowd, gt_difficult, gt_id = columns
     if gt_area is None:
         gt_area = gt_box[:, 2] * gt_box[:, 3]
@@ -1180,6 +1422,18 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
     dt_label, label_matching = _match_labels(truth, pred)
     widths, heights = truth.widths.copy(), truth.heights.copy()
     dt_box = pred.box
+    if spec.type == "segmentation":
+        assert pred.segm is not None and pred.box_missing is not None
+        dt_masks, dt_mask_area, more = _decode_masks(pred.segm, dt_image, widths, heights, truth.images,
+                                                     pred.locate, pred.file, "predicted")
+        notices += more
+        missing = np.flatnonzero(pred.box_missing)
+        if not pred.box_missing[:1].all():
+            dt_mask_area = None  # the first has a box: pycocotools' loadRes takes them as box results (w*h)
+        if len(missing):
+            dt_box = dt_box.copy()
+            for i in missing.tolist():
+                dt_box[i] = rle_bbox(dt_masks[i], int(heights[dt_image[i]]), int(widths[dt_image[i]]))
     if pred.normalised:
         unsized = np.unique(dt_image[(widths[dt_image] <= 0) | (heights[dt_image] <= 0)])
         for i in unsized.tolist():
@@ -1196,7 +1450,15 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
     dt_score = pred.score
     if keep is not None:
         dt_image, dt_label, dt_box, dt_score = dt_image[keep], dt_label[keep], dt_box[keep], dt_score[keep]
+        if dt_masks is not None:
+            dt_masks = [dt_masks[i] for i in np.flatnonzero(keep).tolist()]
+            dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
     dt_order = np.argsort(dt_image, kind="stable")
+    if gt_masks is not None:
+        gt_masks = [gt_masks[i] for i in order.tolist()]
+    if dt_masks is not None:
+        dt_masks = [dt_masks[i] for i in dt_order.tolist()]
+        dt_mask_area = dt_mask_area[dt_order] if dt_mask_area is not None else None
 
     return DetectionData(
         labels=list(truth.labels), label_ids=truth.label_ids.astype(np.int64), images=list(truth.images),
@@ -1207,4 +1469,5 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
         gt_difficult=gt_difficult[order].astype(bool), gt_id=gt_id[order].astype(np.int64),
         dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
-        image_matching=image_matching, label_matching=label_matching, notices=notices)
+        image_matching=image_matching, label_matching=label_matching, notices=notices,
+        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area)
