@@ -13,7 +13,7 @@ from conftest import evalsite_command, write_task
 from generator.cli import main
 
 
-def run(*args: str) -> "Result":
+def run(*args: str):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 

@@ -13,7 +13,7 @@ from conftest import write_detection_task
 from generator.cli import main
 
 
-def run(*args) -> "Result":
+def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 

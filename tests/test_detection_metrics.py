@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from generator.metrics import detection as det
-from generator.metrics.iou import iou_matrix
 
 HYPOTHESIS = settings(max_examples=100, deadline=None, database=None)
 

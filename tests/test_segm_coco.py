@@ -21,26 +21,18 @@ import io
 import numpy as np
 import pytest
 from pycocotools import mask as mu
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from generator.metrics.coco import coco_evaluate
 from generator.metrics.masks import rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs
 from generator.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
+from test_coco_metrics import make_coco  # the in-memory pycocotools reference, shared
 
 TOL = 1e-9
 N_RANDOM = 600
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-def make_coco(images, categories, annotations) -> COCO:
-    coco = COCO()
-    coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return coco
-
 
 def pycoco(case) -> COCOeval:
     images, categories, anns, dets = copy.deepcopy(case)
