@@ -24,6 +24,7 @@ from generator.metrics.masks import (
     rle_decode,
     rle_encode,
     rle_from_polygons,
+    rle_from_polygons_many,
     rle_from_string,
     rle_iou_matrix,
     rle_iou_pairs,
@@ -176,6 +177,33 @@ def test_polygons_large_image():
         counts = rle_from_polygons(polys, h, w)
         assert rle_to_string(counts) == ref["counts"].decode()
         assert rle_area(counts) == mu.area(ref)
+
+
+def test_polygons_many_like_pycocotools():
+    """The batch entry point: objects of different image sizes (and chunking) in one call."""
+    import generator.metrics.masks as masks_mod
+    rng = np.random.default_rng(77)
+    objs, hs, ws, refs = [], [], [], []
+    for _ in range(300):
+        h, w = random_size(rng) if rng.random() < 0.7 else (480, 640)
+        polys = [random_polygon(rng, h, w) for _ in range(int(rng.integers(1, 4)))]
+        objs.append(polys)
+        hs.append(h)
+        ws.append(w)
+        refs.append(mu.merge(mu.frPyObjects(polys, h, w))["counts"].decode())
+    for chunk in (masks_mod._CHUNK_POINTS, 1, 5000):
+        old = masks_mod._CHUNK_POINTS
+        masks_mod._CHUNK_POINTS = chunk
+        try:
+            out = rle_from_polygons_many(objs, hs, ws)
+        finally:
+            masks_mod._CHUNK_POINTS = old
+        assert [rle_to_string(c) for c in out] == refs
+    assert rle_from_polygons_many([], [], []) == []
+    with pytest.raises(ValueError):
+        rle_from_polygons_many([[[0, 0, 4, 0, 4, 4]], [[0, 0, 1, 1]]], [5, 5], [5, 5])
+    with pytest.raises(ValueError):
+        rle_from_polygons_many([[[0, 0, 4, 0, 4, float("nan")]]], [5], [5])
 
 
 def test_union_of_masks():
