@@ -113,20 +113,13 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
     from generator.render.detection_pages import render_detection
     from generator.render.i18n import Messages
     from generator.render.pages import render_classification
-    from generator.render.thumbnails import make_assets
     from generator.site.build import build_site
 
     t = Messages(report.task.language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
-        if isinstance(report, DetectionReport):
-            render_detection(report, images_root, docs, progress("pictures", len(report.errors)))
-        else:
-            shown = [e.image for e in report.errors]
-            ok = {r.image for r in report.images if r.status == "ok"}
-            to_make = [image for image in shown if image in ok]
-            assets = make_assets(images_root, to_make, docs, progress("thumbnails", len(to_make)))
-            render_classification(report, docs, assets)
+        render = render_detection if isinstance(report, DetectionReport) else render_classification
+        render(report, images_root, docs, progress("pictures", len(report.errors)))
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
                (t("nav_errors"), "errors/index.md"), (t("nav_data"), "data.md")]
         return nav, ["/errors/label-*.md"]

@@ -162,7 +162,10 @@ def render_detection(report: DetectionReport, images_root: Path, docs: Path,
     m = report.metrics
     boxes = {r.image: r.boxes for r in report.images}
     ok = {r.image for r in report.images if r.status == "ok"}
-    readable = make_detection_assets(images_root, [e for e in report.errors if e.image in ok], boxes, docs, progress)
+    shown = [e for e in report.errors if e.image in ok]
+    if progress:
+        progress(len(report.errors) - len(shown))  # placeholders need no picture
+    readable = make_detection_assets(images_root, shown, boxes, docs, progress)
 
     overall, *per_label = report.curves.f1_vs_threshold
     charts.f1_threshold_chart((overall.x, overall.y), [(c.label, c.x, c.y) for c in per_label],

@@ -7,6 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from generator.render import charts
 from generator.render.i18n import Messages
 from generator.render.text import h, md, title
-from generator.render.thumbnails import ImageAsset
+from generator.render.thumbnails import ImageAsset, make_assets
 from generator.report.findings import FEW_EXAMPLES
 from generator.report.model import ClassificationError, Report, to_json
 from generator.resources import templates_dir
@@ -95,11 +96,15 @@ def _confusion_csv(report: Report, t: Messages) -> str:
     return out.getvalue()
 
 
-def render_classification(report: Report, docs: Path, assets: dict[str, ImageAsset | None]) -> list[str]:
-    """Write every page, chart and download of a classification report into `docs`.
-
-    Returns the docs-relative paths of pages kept out of the navigation (the galleries).
-    """
+def render_classification(report: Report, images_root: Path, docs: Path,
+                          progress: Callable[[int], None] | None = None) -> None:
+    """Write every page, chart, picture and download of a classification report into `docs` (pictures only
+    of the misclassified images that can be read)."""
+    ok = {r.image for r in report.images if r.status == "ok"}
+    shown = [e.image for e in report.errors if e.image in ok]
+    if progress:
+        progress(len(report.errors) - len(shown))  # placeholders need no picture
+    assets = make_assets(images_root, shown, docs, progress)
     t = Messages(report.task.language)
     env = environment()
     c = report.confusion
@@ -131,7 +136,6 @@ def render_classification(report: Report, docs: Path, assets: dict[str, ImageAss
     write_text(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
     write_text(docs / "downloads/results.csv", _results_csv(report))
     write_text(docs / "downloads/confusion.csv", _confusion_csv(report, t))
-    return [g.file for g in galleries]
 
 
 def write_text(path: Path, text: str) -> None:
