@@ -14,7 +14,7 @@ import yaml
 from generator.errors import InputError
 
 TASK_TYPES = ("classification", "detection", "segmentation")
-IMPLEMENTED_TYPES = ("classification", "detection")
+IMPLEMENTED_TYPES = ("classification", "detection", "segmentation")
 LANGUAGES = ("zh", "en")
 RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {

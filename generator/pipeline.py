@@ -80,7 +80,7 @@ def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report | Detection
     """Read the inputs, check the images and compute the report (no files written)."""
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
-    if spec.type == "detection":
+    if spec.type in ("detection", "segmentation"):
         return _evaluate_detection(spec, progress)
     if spec.type != "classification":
         raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
@@ -101,7 +101,8 @@ def _evaluate_detection(spec: TaskSpec, progress: Progress) -> DetectionReport:
     data = read_detection(spec)
     infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
     notices = list(data.notices) + _image_notices(spec, data.images, infos)
-    task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", "boxes",
+    kind = "masks" if spec.type == "segmentation" else "boxes"
+    task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", kind,
                       image_matching=data.image_matching, label_matching=data.label_matching,
                       iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
     return build_detection_report(data, infos, task, notices)

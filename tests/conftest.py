@@ -105,3 +105,48 @@ def write_detection_task(folder: Path, *, name: str = "det", language: str = "en
                         "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n"
                         f"language: {language}\n", encoding="utf-8")
     return manifest
+
+
+def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = "en") -> Path:
+    """Three 80x60 images, COCO ground truth with polygons and COCO results with compressed RLE masks: a
+    hit (cat, im0), a box that is right around a wrong mask (dog, im1: "mask quality" both ways), a false
+    alarm on the background and a missed cat (im2). Numbers worked out in tests/test_cli_segmentation.py."""
+    import json
+
+    from generator.metrics.masks import rle_encode, rle_to_string
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in range(3):
+        Image.new("RGB", (80, 60), (40 * i, 120, 170)).save(folder / "images" / f"im{i}.png")
+        images.append({"id": i + 1, "file_name": f"im{i}.png", "width": 80, "height": 60})
+    square = [10, 10, 40, 10, 40, 40, 10, 40]
+    ell = [10, 10, 40, 10, 40, 14, 14, 14, 14, 40, 10, 40]  # an L along two sides of the same box
+    annotations = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0,
+         "segmentation": [square]},
+        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [10, 10, 30, 30], "area": 224, "iscrowd": 0,
+         "segmentation": [ell]},
+        {"id": 3, "image_id": 3, "category_id": 1, "bbox": [50, 30, 20, 20], "area": 400, "iscrowd": 0,
+         "segmentation": [[50, 30, 70, 30, 70, 50, 50, 50]]},
+    ]
+
+    def rle(x0: int, y0: int, x1: int, y1: int) -> dict:
+        mask = np.zeros((60, 80), dtype=np.uint8)
+        mask[y0:y1, x0:x1] = 1
+        return {"size": [60, 80], "counts": rle_to_string(rle_encode(mask))}
+
+    gt = {"images": images, "annotations": annotations,
+          "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+    results = [
+        {"image_id": 1, "category_id": 1, "segmentation": rle(10, 10, 40, 40), "score": 0.9},
+        {"image_id": 2, "category_id": 2, "segmentation": rle(10, 10, 40, 40), "score": 0.95},
+        {"image_id": 3, "category_id": 1, "segmentation": rle(5, 5, 20, 20), "score": 0.92},
+    ]
+    (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
+    manifest = folder / "task.yaml"
+    manifest.write_text(f"name: {name}\ntype: segmentation\nimages: images\n"
+                        "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n"
+                        f"language: {language}\n", encoding="utf-8")
+    return manifest

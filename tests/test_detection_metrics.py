@@ -458,8 +458,8 @@ def test_error_types_each_once_with_precedence():
                                   "no_detection", "", "wrong_label", "wrong_label"]
     assert e.gt_related_dt.tolist() == [-1, 2, 3, -1, 6, -1, -1, 7, 9]
     np.testing.assert_allclose(e.gt_related_iou[[1, 2, 4, 7, 8]], [1, 3 / 17, 1, 1, 1])
-    assert set(e.dt_type.tolist()) - {""} == set(det.FP_TYPES)
-    assert set(e.gt_type.tolist()) - {""} == set(det.FN_TYPES)
+    assert set(e.dt_type.tolist()) - {""} == set(det.FP_TYPES) - {"mask_quality"}  # box task: no mask type
+    assert set(e.gt_type.tolist()) - {""} == set(det.FN_TYPES) - {"mask_quality"}
 
 
 def test_errors_agree_with_operating_point_counts():
@@ -789,3 +789,51 @@ def test_larger_random_set_runs_and_is_consistent():
     assert s.point.tp == int(m.tp[ds >= s.point.threshold].sum())
     ap = det.average_precision_per_label(m, dl, ds)
     assert np.all((ap >= 0) & (ap <= 1))
+
+
+# ------------------------------------------------------------------------- segmentation: "mask_quality"
+
+def test_mask_quality_type_with_hand_given_mask_ious():
+    """Segmentation: IoU is mask IoU (given here by hand, per pair), boxes decide "mask_quality"."""
+    A, B = 0, 1
+    gt_box = np.array([[0, 0, 10, 10], [20, 0, 10, 10], [60, 0, 10, 10], [80, 0, 10, 10], [100, 0, 10, 10]], float)
+    gt_label = np.array([A, A, A, A, A])
+    dt_box = np.array([[0, 0, 10, 10],    # d0 on g0: box IoU 1, mask IoU .3 -> mask_quality (g0 too)
+                       [20, 0, 10, 10],   # d1 on g1: mask IoU .9 -> TP
+                       [21, 0, 10, 10],   # d2 on g1: mask IoU .6, g1 taken -> duplicate, not mask_quality
+                       [20, 0, 10, 10],   # d3 label B on g1: mask IoU .7 -> wrong_label
+                       [40, 0, 10, 10],   # d4 nothing near -> background
+                       [60, 0, 10, 10],   # d5 on g2: box IoU 1, masks disjoint (IoU 0) -> mask_quality
+                       [82, 0, 10, 10],   # d6 on g3: box IoU 8/12, mask IoU .2 -> mask_quality
+                       [105, 0, 10, 10]],  # d7 on g4: box IoU 5/15, mask IoU .3 -> localisation
+                      float)
+    dt_label = np.array([A, A, A, B, A, A, A, A])
+    dt_score = np.array([.9, .8, .7, .85, .75, .95, .65, .6])
+    mask_iou = {(0, 0): .3, (1, 1): .9, (2, 1): .6, (3, 1): .7, (6, 3): .2, (7, 4): .3}
+
+    def fn(d, g):
+        return np.array([mask_iou.get((int(i), int(j)), 0.0) for i, j in zip(d, g)])
+
+    n_gt, n_dt = len(gt_box), len(dt_box)
+    gt = (np.zeros(n_gt, int), gt_label, gt_box, np.zeros(n_gt, bool), np.zeros(n_gt, bool))
+    dt = (np.zeros(n_dt, int), dt_label, dt_box, dt_score)
+    m = det.match_detections(*gt, *dt, pair_iou_fn=fn, n_labels=2)
+    assert m.tp.tolist() == [False, True, False, False, False, False, False, False]
+    e = det.type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn,
+                        mask_quality_boxes=(dt_box, gt_box))
+    assert e.dt_type.tolist() == ["mask_quality", "", "duplicate", "wrong_label", "background", "mask_quality",
+                                  "mask_quality", "localisation"]
+    assert e.dt_related_gt.tolist() == [0, -1, 1, 1, -1, 2, 3, 4]
+    np.testing.assert_allclose(e.dt_related_iou[[0, 2, 3, 5, 6, 7]], [.3, .6, .7, 0, .2, .3])
+    np.testing.assert_allclose(e.dt_related_box_iou[[0, 2, 3, 5, 6, 7]], [1, 9 / 11, 1, 1, 8 / 12, 5 / 15])
+    assert np.isnan(e.dt_related_box_iou[[1, 4]]).all()
+    assert e.gt_type.tolist() == ["mask_quality", "", "mask_quality", "mask_quality", "localisation"]
+    assert e.gt_related_dt.tolist() == [0, -1, 5, 6, 7]
+    np.testing.assert_allclose(e.gt_related_iou[[0, 2, 3, 4]], [.3, 0, .2, .3])
+    np.testing.assert_allclose(e.gt_related_box_iou[[0, 2, 3, 4]], [1, 1, 8 / 12, 5 / 15])
+    # Without the boxes (a box task's call), the same errors fall back to the detection types.
+    plain = det.type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn)
+    assert plain.dt_type.tolist() == ["localisation", "", "duplicate", "wrong_label", "background",
+                                      "background", "localisation", "localisation"]
+    assert plain.gt_type.tolist() == ["localisation", "", "no_detection", "localisation", "localisation"]
+    assert plain.dt_related_box_iou is None

@@ -51,9 +51,10 @@ MAX_CURVE_POINTS = 500
 _PRUNE_FACTOR = 4  # prune pairs by box overlap when same-key pairs exceed this many per object
 
 # False-positive types, in order of precedence (the first that applies is the type); see `type_errors`.
-FP_TYPES = ("duplicate", "wrong_label", "localisation", "label_and_localisation", "background")
+FP_TYPES = ("duplicate", "wrong_label", "mask_quality", "localisation", "label_and_localisation", "background")
 # Missed-object (false-negative) types, in order of precedence; see `type_errors`.
-FN_TYPES = ("wrong_label", "below_threshold", "localisation", "no_detection")
+FN_TYPES = ("wrong_label", "below_threshold", "mask_quality", "localisation", "no_detection")
+# "mask_quality" only occurs in segmentation (type_errors given the boxes to compare the masks with).
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -654,11 +655,14 @@ class ErrorTypes:
     gt_related_dt: np.ndarray  # (G,) int64: the detection that explains it (-1: none)
     gt_related_iou: np.ndarray  # (G,) float64: IoU with that detection (NaN: none)
     threshold: float
+    dt_related_box_iou: np.ndarray | None = None  # segmentation: box IoU with the related GT (NaN: none)
+    gt_related_box_iou: np.ndarray | None = None
 
 
 def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_image, dt_label, dt_box,
                 dt_score, threshold: float, background_iou: float = BACKGROUND_IOU,
-                pair_iou_fn: PairIoU | None = None) -> ErrorTypes:
+                pair_iou_fn: PairIoU | None = None,
+                mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None) -> ErrorTypes:
     """Type every error at score threshold t* (false positive = 误识别, missed object = 漏识别).
 
     IoU thresholds: T = matching.iou_threshold (0.5), B = background_iou (0.1). "GT" below means the
@@ -691,6 +695,17 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     wrong_label comes first for missed objects because a confident prediction of the wrong label is the
     error that a user can see and fix; below_threshold then says that the right prediction exists.
     With threshold NaN (no counted detection), there is no false positive and every counted GT is missed.
+
+    Segmentation (IoU = mask IoU) passes `mask_quality_boxes` = (detection boxes, GT boxes), and one more
+    type comes in, for both kinds, right after wrong_label / below_threshold:
+
+    * "mask_quality": the box is right but the mask is not: a non-crowd GT of the same label has box IoU
+      >= T with the detection (for a missed object: a detection of its label with score >= t* has box IoU
+      >= T with it), while their mask IoU is < T. Related: the one of highest box IoU (ties: file order);
+      the related IoU is then their mask IoU, and `*_related_box_iou` their box IoU.
+
+    (For false positives the mask IoU of that pair is < T by then: otherwise the detection is a
+    duplicate.) `*_related_box_iou` is the box IoU of the related pair for every type in segmentation.
     """
     gt_image, gt_label = _int(gt_image), _int(gt_label)
     dt_image, dt_label = _int(dt_image), _int(dt_label)
@@ -709,6 +724,11 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     other = gt_label[pg] != dt_label[pd]
     o_best, o_gt = _group_best(pd[other], iou[other], pg[other], n_dt)
     same_best, same_gt = matching.best_iou, matching.best_gt
+    boxes = None if mask_quality_boxes is None else _BoxIoU(*mask_quality_boxes, crowd)
+    if boxes is not None:
+        bd, bg, biou = boxes.same_label_pairs(fp, dt_image, dt_label, real, gt_image, gt_label)
+        mq_best, mq_gt = _group_best(bd, biou, bg, n_dt)
+        mq_iou = boxes.lookup(np.arange(n_dt), mq_gt, pd, pg, iou)
 
     dt_type = np.full(n_dt, "", dtype=f"<U{max(map(len, FP_TYPES))}")
     dt_rel = np.full(n_dt, -1, dtype=np.int64)
@@ -718,6 +738,7 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     rules = [
         ("duplicate", (same_gt >= 0) & (same_best >= t_thr), same_gt, same_best),
         ("wrong_label", o_best >= t_thr, o_gt, o_best),
+        *([("mask_quality", mq_best >= t_thr, mq_gt, mq_iou)] if boxes is not None else []),
         ("localisation", (same_gt >= 0) & (same_best >= background_iou), same_gt, same_best),
         ("label_and_localisation", o_best >= background_iou, o_gt, o_best),
         ("background", np.ones(n_dt, dtype=bool), np.full(n_dt, -1), np.full(n_dt, np.nan)),
@@ -739,6 +760,10 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     sb, s_dt = _group_best(pg[same], iou[same], pd[same], n_gt_objects)
     below = matched_by >= 0
     below_iou = _take(matching.best_iou, matched_by, np.nan)
+    if boxes is not None:
+        bd, bg, biou = boxes.same_label_pairs(shown, dt_image, dt_label, missed, gt_image, gt_label)
+        mqg_best, mqg_dt = _group_best(bg, biou, bd, n_gt_objects)
+        mqg_iou = boxes.lookup(mqg_dt, np.arange(n_gt_objects), pd, pg, iou)
 
     gt_type = np.full(n_gt_objects, "", dtype=f"<U{max(map(len, FN_TYPES))}")
     gt_rel = np.full(n_gt_objects, -1, dtype=np.int64)
@@ -748,6 +773,7 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     rules = [
         ("wrong_label", ob >= t_thr, o_dt, ob),
         ("below_threshold", below, matched_by, below_iou),
+        *([("mask_quality", mqg_best >= t_thr, mqg_dt, mqg_iou)] if boxes is not None else []),
         ("localisation", sb >= background_iou, s_dt, sb),
         ("no_detection", np.ones(n_gt_objects, dtype=bool), np.full(n_gt_objects, -1),
          np.full(n_gt_objects, np.nan)),
@@ -756,8 +782,54 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
         pick = todo & cond
         gt_type[pick], gt_rel[pick], gt_rel_iou[pick] = name, rel[pick], rel_iou[pick]
         todo &= ~pick
+    dt_box_iou = gt_box_iou = None
+    if boxes is not None:
+        dt_box_iou = boxes.related(np.arange(n_dt), dt_rel)
+        gt_box_iou = boxes.related(gt_rel, np.arange(n_gt_objects))
     return ErrorTypes(dt_type=dt_type, dt_related_gt=dt_rel, dt_related_iou=dt_rel_iou, gt_type=gt_type,
-                      gt_related_dt=gt_rel, gt_related_iou=gt_rel_iou, threshold=float(threshold))
+                      gt_related_dt=gt_rel, gt_related_iou=gt_rel_iou, threshold=float(threshold),
+                      dt_related_box_iou=dt_box_iou, gt_related_box_iou=gt_box_iou)
+
+
+class _BoxIoU:
+    """Box IoU beside a mask IoU, for the "mask_quality" type of segmentation errors."""
+
+    def __init__(self, dt_box, gt_box, gt_crowd: np.ndarray):
+        self.dt_box = np.asarray(dt_box, dtype=np.float64).reshape(-1, 4)
+        self.gt_box = np.asarray(gt_box, dtype=np.float64).reshape(-1, 4)
+        self.geometry = _Geometry(None, self.dt_box, self.gt_box, gt_crowd)
+
+    def same_label_pairs(self, dt_idx, dt_image, dt_label, gt_idx, gt_image, gt_label):
+        """Pairs of the same image and label with box IoU > 0, and that IoU."""
+        n_labels = int(max(dt_label.max(initial=0), gt_label.max(initial=0))) + 1
+        return self.geometry.pairs(dt_idx, dt_image[dt_idx] * n_labels + dt_label[dt_idx],
+                                   gt_idx, gt_image[gt_idx] * n_labels + gt_label[gt_idx])
+
+    @staticmethod
+    def lookup(d: np.ndarray, g: np.ndarray, pd: np.ndarray, pg: np.ndarray, iou: np.ndarray) -> np.ndarray:
+        """The mask IoU of pairs (d[i], g[i]) from the listed pairs (pd, pg, iou); 0 when not listed (the
+        listed pairs are all those of mask IoU > 0), NaN where d or g is -1."""
+        out = np.full(len(d), np.nan)
+        has = (d >= 0) & (g >= 0)
+        out[has] = 0.0
+        if len(pd):
+            scale = int(max(pg.max(), g.max(initial=0))) + 1
+            listed = pd * scale + pg
+            order = np.argsort(listed)
+            wanted = d[has] * scale + g[has]
+            pos = np.minimum(np.searchsorted(listed[order], wanted), len(listed) - 1)
+            hit = listed[order][pos] == wanted
+            vals = out[has]
+            vals[hit] = iou[order][pos][hit]
+            out[has] = vals
+        return out
+
+    def related(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Box IoU of the pairs (d[i], g[i]); NaN where either is -1 (no related object)."""
+        has = (d >= 0) & (g >= 0)
+        out = np.full(len(d), np.nan)
+        out[has] = pair_iou(self.dt_box[d[has]], self.gt_box[g[has]])
+        return out
 
 
 # ----------------------------------------------------------------------------------------------- together
@@ -776,11 +848,17 @@ class DetectionEvaluation:
 
 def evaluate_detection(data: "DetectionData", iou_threshold: float = IOU_THRESHOLD,
                        pair_iou_fn: PairIoU | None = None,
-                       max_points: int = MAX_CURVE_POINTS) -> DetectionEvaluation:
-    """Everything of this module for one `DetectionData` (labels 0..len(data.labels)-1)."""
+                       max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
+                       mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None) -> DetectionEvaluation:
+    """Everything of this module for one `DetectionData` (labels 0..len(data.labels)-1).
+
+    Segmentation passes the mask IoU as `pair_iou_fn`, boxes that contain each mask as `prune_boxes`
+    (detections, GT; default: data's boxes) and the boxes to type "mask_quality" errors with.
+    """
     nl = len(data.labels)
-    gt = (data.gt_image, data.gt_label, data.gt_box, data.gt_difficult, data.gt_crowd)
-    dt = (data.dt_image, data.dt_label, data.dt_box, data.dt_score)
+    dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
+    gt = (data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd)
+    dt = (data.dt_image, data.dt_label, dt_box, data.dt_score)
     matching = match_detections(*gt, *dt, iou_threshold=iou_threshold, pair_iou_fn=pair_iou_fn, n_labels=nl)
     ap = average_precision_per_label(matching, data.dt_label, data.dt_score, "all")
     ap11 = average_precision_per_label(matching, data.dt_label, data.dt_score, "11point")
@@ -788,7 +866,7 @@ def evaluate_detection(data: "DetectionData", iou_threshold: float = IOU_THRESHO
     t_star = sweep.point.threshold
     confusion = confusion_at_threshold(*gt, *dt, threshold=t_star, iou_threshold=iou_threshold,
                                        pair_iou_fn=pair_iou_fn, n_labels=nl)
-    errors = type_errors(matching, data.gt_image, data.gt_label, data.gt_box, data.gt_crowd, *dt,
-                         threshold=t_star, pair_iou_fn=pair_iou_fn)
+    errors = type_errors(matching, data.gt_image, data.gt_label, gt_box, data.gt_crowd, *dt,
+                         threshold=t_star, pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
     return DetectionEvaluation(matching=matching, ap50=ap, ap50_11pt=ap11, map50=voc_map(ap),
                                map50_11pt=voc_map(ap11), sweep=sweep, confusion=confusion, errors=errors)

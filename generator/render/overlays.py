@@ -1,7 +1,11 @@
-"""Detection pictures: error thumbnails cropped around the object, and whole images with every box.
+"""Detection and segmentation pictures: error thumbnails cropped around the object, and whole images with
+every object at t*.
 
 Colours (also in the page legends, evalsite.css): false positive (误识别) red, missed object (漏识别) orange,
-correct prediction blue, ground truth green. Boxes are drawn after scaling, so lines stay crisp.
+correct prediction blue (segmentation: green), ground truth green. Boxes are drawn after scaling, so lines
+stay crisp. Segmentation draws masks instead of boxes: a translucent fill with an opaque outline for
+false positives, missed objects and correct predictions, an outline only for ground truth and for the
+object an error is related to; its thumbnails are cropped around the mask.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PIL import Image, ImageDraw, ImageOps
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from generator.metrics.masks import rle_decode, rle_from_string
 from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
 from generator.report.detection_model import BoxError, DrawnBoxes
 
@@ -21,6 +27,10 @@ COLOURS = {
     "correct": (37, 99, 235),
     "ground_truth": (22, 163, 74),
 }
+# Segmentation: correct predictions are green (the issue's palette), the related prediction of a missed
+# object stays blue.
+MASK_COLOURS = {**COLOURS, "correct": (22, 163, 74), "related_prediction": (37, 99, 235)}
+FILL_ALPHA = 0.4
 MARGIN = 0.5  # crop margin around the object, as a share of its size on each side
 MIN_CROP = 24  # pixels: tiny objects get at least this much context
 
@@ -46,21 +56,77 @@ def _draw(draw: ImageDraw.ImageDraw, box: Sequence[float], scale: float, offset:
     draw.rectangle([x0, y0, x1, y1], outline=colour, width=width)
 
 
+def _mask(rle: str | None, image: Image.Image) -> np.ndarray | None:
+    """The (h, w) bool mask of a compressed RLE in the image's size; None if absent or of another size (a
+    picture whose size differs from the annotated one is still shown, with boxes)."""
+    if rle is None:
+        return None
+    counts = rle_from_string(rle)
+    if int(counts.sum()) != image.width * image.height:
+        return None
+    return rle_decode(counts, image.height, image.width)
+
+
+def _mask_extent(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    cols = np.flatnonzero(mask.any(axis=0))
+    if cols.size == 0:
+        return None
+    rows = np.flatnonzero(mask.any(axis=1))
+    return float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)
+
+
+def _scaled(mask: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int]) -> Image.Image | None:
+    """The part `crop` (left, top, right, bottom, image pixels) of `mask`, scaled to `size`, as an "L"
+    image (255 = set); None when that part is empty."""
+    left, top, right, bottom = crop
+    part = mask[top:bottom, left:right]
+    if not part.any():
+        return None
+    return Image.fromarray(part.astype(np.uint8) * 255, mode="L").resize(size, Image.Resampling.NEAREST)
+
+
+def _fill(canvas: Image.Image, scaled: Image.Image | None, colour: tuple[int, int, int]) -> None:
+    if scaled is not None:
+        canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), scaled.point(lambda v: round(v * FILL_ALPHA)))
+
+
+def _outline(canvas: Image.Image, scaled: Image.Image | None, colour: tuple[int, int, int], width: int) -> None:
+    if scaled is not None:
+        inner = scaled.filter(ImageFilter.MinFilter(2 * width + 1))
+        edge = Image.fromarray(np.asarray(scaled) & ~np.asarray(inner), mode="L")
+        canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), edge)
+
+
 def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
     """The object with a margin around it, scaled to at most THUMB_SIZE, its box (and the box it was
-    confused with, thinner, in green) drawn on top."""
-    x, y, w, h = error.box
+    confused with, thinner, in green) drawn on top; for segmentation its mask (and the related mask, as an
+    outline), cropped around the mask."""
+    mask, related = _mask(error.mask, image), _mask(error.related_mask, image)
+    extent = _mask_extent(mask) if mask is not None else None
+    x, y, w, h = extent or error.box
     pad_x, pad_y = max(w * MARGIN, MIN_CROP / 2), max(h * MARGIN, MIN_CROP / 2)
     left, top = max(0.0, x - pad_x), max(0.0, y - pad_y)
     right, bottom = min(float(image.width), x + w + pad_x), min(float(image.height), y + h + pad_y)
     if right - left < 1 or bottom - top < 1:  # defensive: a degenerate box still gets a picture
         left, top, right, bottom = 0.0, 0.0, float(image.width), float(image.height)
-    region = image.crop((int(left), int(top), int(round(right)), int(round(bottom))))
+    crop = (int(left), int(top), int(round(right)), int(round(bottom)))
+    region = image.crop(crop)
     scale = THUMB_SIZE / max(region.width, region.height)
     size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
     region = region.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(region)
     offset = (int(left), int(top))
+    if mask is not None or related is not None:
+        if mask is not None:
+            own = _scaled(mask, crop, region.size)
+            _fill(region, own, MASK_COLOURS[error.kind])
+            _outline(region, own, MASK_COLOURS[error.kind], 2)
+        else:
+            _draw(ImageDraw.Draw(region), error.box, scale, offset, COLOURS[error.kind], 3)
+        if related is not None:  # an outline on top, so that both shapes stay visible
+            _outline(region, _scaled(related, crop, region.size),
+                     MASK_COLOURS["ground_truth" if error.kind == "false_positive" else "related_prediction"], 1)
+        return region
+    draw = ImageDraw.Draw(region)
     if error.related_box is not None:
         _draw(draw, error.related_box, scale, offset, COLOURS["ground_truth"] if error.kind == "false_positive"
               else COLOURS["correct"], 1)
@@ -69,7 +135,8 @@ def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
 
 
 def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
-    """The whole image (at most FULL_SIZE) with ground truth and predictions at t*; errors drawn last."""
+    """The whole image (at most FULL_SIZE) with ground truth and predictions at t*; errors drawn last.
+    Segmentation: masks (ground truth as outlines, predictions and missed objects filled)."""
     scale = min(1.0, FULL_SIZE / max(image.width, image.height))
     if image.width * scale < 384:  # small images: enlarge for the viewer
         scale = 384 / max(image.width, image.height)
@@ -77,8 +144,22 @@ def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
     canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(canvas)
     order = {"ground_truth": 0, "correct": 1, "missed": 2, "false_positive": 3}
-    for kind, _, box, _ in sorted(boxes or (), key=lambda b: order[b[0]]):
-        _draw(draw, box, scale, (0, 0), COLOURS[kind], 3 if kind in ("missed", "false_positive") else 2)
+    masks = boxes.masks if boxes is not None and boxes.masks is not None else None
+    items = sorted(((kind, box, masks[i] if masks else None) for i, (kind, _, box, _) in enumerate(boxes or ())),
+                   key=lambda b: order[b[0]])
+    whole = (0, 0, image.width, image.height)
+    outlines = []
+    for kind, box, rle in items:
+        mask = _mask(rle, image)
+        if mask is None:
+            _draw(draw, box, scale, (0, 0), COLOURS[kind], 3 if kind in ("missed", "false_positive") else 2)
+            continue
+        scaled = _scaled(mask, whole, canvas.size)
+        if kind != "ground_truth":
+            _fill(canvas, scaled, MASK_COLOURS[kind])
+        outlines.append((kind, scaled))
+    for kind, scaled in outlines:  # every outline after every fill, so that none is hidden
+        _outline(canvas, scaled, MASK_COLOURS[kind], 2 if kind in ("missed", "false_positive") else 1)
     return canvas
 
 

@@ -12,6 +12,9 @@ from generator.formats.boxes import DetectionData
 from generator.formats.images import ImageInfo
 from generator.metrics.coco import STAT_NAMES, coco_evaluate
 from generator.metrics.detection import evaluate_detection
+from generator.metrics.mask_matching import mask_geometry
+from generator.metrics.masks import rle_to_string
+from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
     BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetFindings, DetImage, DetLabelCount,
     DetLabelMetrics, DetPair, DrawnBoxes,
@@ -37,12 +40,23 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            notices: list[Notice]) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
+    segmentation = data.gt_masks is not None
     # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
     # by side they overlap on a second core (about a third off `evaluate` at COCO scale).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
-                                  data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score, n_labels)
-        ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
+        if segmentation:
+            hw = np.stack([data.heights, data.widths], axis=1)
+            coco_future = pool.submit(coco_evaluate_segm, data.gt_image, data.gt_label, data.gt_masks,
+                                      data.gt_area, data.gt_crowd, data.dt_image, data.dt_label, data.dt_masks,
+                                      data.dt_score, n_labels, hw)
+            geometry = mask_geometry(data)
+            ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5, pair_iou_fn=geometry.iou,
+                                    prune_boxes=geometry.prune_boxes, mask_quality_boxes=(data.dt_box, data.gt_box))
+        else:
+            coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
+                                      data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score,
+                                      n_labels)
+            ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
         coco = coco_future.result()
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
@@ -71,8 +85,9 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         pr=[Curve(labels[c], _floats(curve.recall), _floats(curve.precision))
             for c, curve in enumerate(sweep.pr_curves) if len(curve.recall)],
     )
-    errors = _errors(data, ev)
-    images = _images(data, ev, infos, errors)
+    strings = _MaskStrings(data) if segmentation else None
+    errors = _errors(data, ev, strings)
+    images = _images(data, ev, infos, errors, strings)
     counted = ev.matching.gt_counted
     images_with = [len(set(data.gt_image[counted & (data.gt_label == c)].tolist())) for c in range(n_labels)]
     dataset = DetDataset(
@@ -89,7 +104,23 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            findings=_findings(metrics, per_label, confusion, errors), notices=notices)
 
 
-def _errors(data: DetectionData, ev) -> list[BoxError]:
+class _MaskStrings:
+    """Compressed RLE strings of the masks that the report shows, each encoded once."""
+
+    def __init__(self, data: DetectionData):
+        self.masks = {"dt": data.dt_masks, "gt": data.gt_masks}
+        self.done: dict[tuple[str, int], str] = {}
+
+    def get(self, side: str, index: int) -> str | None:
+        if index < 0:
+            return None
+        key = (side, index)
+        if key not in self.done:
+            self.done[key] = rle_to_string(self.masks[side][index])
+        return self.done[key]
+
+
+def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxError]:
     """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
     e = ev.errors
     labels = data.labels
@@ -107,7 +138,7 @@ def _errors(data: DetectionData, ev) -> list[BoxError]:
             id=0, kind="false_positive", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
             label=labels[lab], box=box, score=score, iou=None if math.isnan(iou) else iou,
             related_label=labels[rel_label[k]] if has[k] else None, related_box=rel_box[k] if has[k] else None,
-            annotation_id=rel_id[k] if has[k] else None)))
+            annotation_id=rel_id[k] if has[k] else None, box_iou=_opt_at(e.dt_related_box_iou, d))))
     fn = np.flatnonzero(e.gt_type != "")
     rel = e.gt_related_dt[fn]
     has = rel >= 0
@@ -121,14 +152,28 @@ def _errors(data: DetectionData, ev) -> list[BoxError]:
             id=0, kind="missed", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
             label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
-            related_box=rel_box[k] if has[k] else None, annotation_id=ann)))
+            related_box=rel_box[k] if has[k] else None, annotation_id=ann,
+            box_iou=_opt_at(e.gt_related_box_iou, g))))
     rows.sort(key=lambda row: row[:3])
     for number, row in enumerate(rows, start=1):
         row[3].id = number
+    if strings is not None:
+        for _, kind, index, error in rows:
+            if kind == 0:
+                error.mask = strings.get("dt", index)
+                error.related_mask = strings.get("gt", int(e.dt_related_gt[index]))
+            else:
+                error.mask = strings.get("gt", index)
+                error.related_mask = strings.get("dt", int(e.gt_related_dt[index]))
     return [row[3] for row in rows]
 
 
-def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxError]) -> list[DetImage]:
+def _opt_at(values: np.ndarray | None, index: int) -> float | None:
+    return None if values is None else _opt(values[index])
+
+
+def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxError],
+            strings: _MaskStrings | None = None) -> list[DetImage]:
     n = len(data.images)
     m, e = ev.matching, ev.errors
     t = ev.sweep.point.threshold
@@ -150,16 +195,20 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     label = np.concatenate([data.gt_label[g], data.dt_label[d]])
     xywh = np.concatenate([data.gt_box[g], data.dt_box[d]])
     score = np.concatenate([np.full(len(g), np.nan), data.dt_score[d]])
+    side = ["gt"] * len(g) + ["dt"] * len(d)
+    index = np.concatenate([g, d]).tolist()
     order = np.argsort(image, kind="stable")
     bounds = np.searchsorted(image[order], np.arange(n + 1))
     kinds, labels_of, boxes_of, scores = (kind[order].tolist(), label[order].tolist(),
                                           xywh[order].ravel().tolist(), score[order].tolist())
     names = data.labels
     drawn: dict[int, DrawnBoxes] = {}
+    ordered = order.tolist()
     for i in np.flatnonzero(with_errors).tolist():
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
-                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
+                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]],
+                              masks=None if strings is None else [strings.get(side[k], index[k]) for k in ordered[lo:hi]])
     widths, heights = data.widths.tolist(), data.heights.tolist()
     return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
                      height=heights[i] or infos[i].height, status=infos[i].status, problem=infos[i].problem,

@@ -1,6 +1,7 @@
-"""report.json for detection (and, later, segmentation): the same schema "evalsite.report/1", the same top
-level (task, dataset, metrics, per_label, confusion, curves, errors, images, findings, notices), with
-object-level content. Documented field by field in the README."""
+"""report.json for detection and segmentation: the same schema "evalsite.report/1", the same top level
+(task, dataset, metrics, per_label, confusion, curves, errors, images, findings, notices), with
+object-level content. Segmentation adds masks (pycocotools' compressed RLE strings, column-major, in the
+image's height x width) and box IoU next to mask IoU. Documented field by field in the README."""
 
 from __future__ import annotations
 
@@ -91,17 +92,22 @@ class BoxError:
     related_label: str | None
     related_box: list[float] | None
     annotation_id: int | None  # the ground truth concerned (missed, or the one a prediction confused)
+    # segmentation only (None for detection): iou above is mask IoU; box_iou the boxes' IoU of the same pair
+    box_iou: float | None = None
+    mask: str | None = None  # this object's mask, compressed RLE in its image's size
+    related_mask: str | None = None
 
 
 @dataclass
 class DrawnBoxes:
     """The boxes of one image at t*, as columns (compact in report.json): box i is kinds[i], labels[i],
-    xywh[4*i:4*i+4], scores[i] (None for ground truth)."""
+    xywh[4*i:4*i+4], scores[i] (None for ground truth), and for segmentation masks[i] (compressed RLE)."""
 
     kinds: list[str]  # correct | false_positive | ground_truth | missed
     labels: list[str]
     xywh: list[float]
     scores: list[float | None]
+    masks: list[str] | None = None  # segmentation only
 
     def __iter__(self):
         for i, (kind, label, score) in enumerate(zip(self.kinds, self.labels, self.scores)):
