@@ -25,11 +25,15 @@ def _silent(label: str, total: int) -> Callable[[int], None]:
     return lambda n: None
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, contents: bool = True) -> str:
+    """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
+    sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
     digest = hashlib.sha256()
-    if path.is_dir():  # class folders: hash the sorted list of files
+    if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\n")
+            if contents:
+                digest.update(_sha256(file).encode("ascii") + b"\n")
         return digest.hexdigest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -66,7 +70,7 @@ def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra)
     base = spec.source.resolve().parent if spec.source else None
     files = [("ground_truth", spec.ground_truth), ("predictions", spec.predictions)]
     inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
-                             _sha256(s.path)) for role, s in files]
+                             _sha256(s.path, contents=spec.type != "classification")) for role, s in files]
     if spec.labels_file:
         inputs_info.append(InputFile("labels", "txt", _shown_path(spec.labels_file, base), _sha256(spec.labels_file)))
     return TaskInfo(

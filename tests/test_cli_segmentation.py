@@ -176,3 +176,22 @@ def test_self_intersecting_polygon_is_rasterised_not_rejected(seg: Path) -> None
     reference = maskUtils.merge(maskUtils.frPyObjects(bowtie, 60, 80))
     assert missed and np.array_equal(maskUtils.decode({"size": [60, 80], "counts": missed[0]["mask"].encode()}),
                                       maskUtils.decode(reference))
+
+
+def test_relabel_export_carries_the_masks(seg: Path, built: Path) -> None:
+    """relabel.json is a COCO file with the masks of what to review: pycocotools reads it back."""
+    from pycocotools.coco import COCO
+
+    truth, predicted = _reference_masks(seg)
+    coco = COCO(str(built / "downloads" / "relabel.json"))
+    anns = coco.loadAnns(coco.getAnnIds())
+    by_kind = {(a["attributes"]["evalsite_kind"], a["attributes"]["evalsite_type"]): a for a in anns}
+    missed = by_kind[("missed", "no_detection")]
+    assert np.array_equal(coco.annToMask(missed), maskUtils.decode(truth[3]))
+    assert missed["area"] == float(maskUtils.area(truth[3]))
+    background = by_kind[("false_positive", "background")]
+    assert np.array_equal(coco.annToMask(background), maskUtils.decode(predicted[2]))
+    with open(built / "downloads" / "errors.csv", encoding="utf-8") as handle:
+        rows = {r["type"]: r for r in csv.DictReader(handle) if r["kind"] == "false_positive"}
+    assert float(rows["mask_quality"]["box_iou"]) == pytest.approx(1.0) and rows["background"]["box_iou"] == ""
+    assert rows["mask_quality"]["mask_rle"] == predicted[1]["counts"].decode()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from generator.metrics.masks import rle_area, rle_from_string
 from generator.render import charts
 from generator.render.i18n import Messages
 from generator.render.overlays import full_path, make_detection_assets, thumb_path
@@ -121,14 +122,31 @@ def _results_csv(report: DetectionReport) -> str:
 def _errors_csv(report: DetectionReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    segmentation = report.task.type == "segmentation"
+    # Segmentation: iou is mask IoU, and box_iou follows (with the object's mask as compressed RLE).
     writer.writerow(["error", "kind", "type", "image", "image_id", "label", "x", "y", "w", "h", "score", "iou",
-                     "related_label", "annotation_id", "annotation_url"])
+                     "related_label", "annotation_id", "annotation_url",
+                     *(["box_iou", "mask_rle"] if segmentation else [])])
     for e in sorted(report.errors, key=lambda e: e.id):
         writer.writerow([e.id, e.kind, e.type, e.image, e.image_id, e.label, *(repr(v) for v in e.box),
                          "" if e.score is None else repr(e.score), "" if e.iou is None else repr(e.iou),
                          e.related_label or "", "" if e.annotation_id is None else e.annotation_id,
-                         annotation_link(report.task.annotation_url, e) or ""])
+                         annotation_link(report.task.annotation_url, e) or "",
+                         *([_blank(e.box_iou), e.mask or ""] if segmentation else [])])
     return out.getvalue()
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _annotation_shape(error: BoxError, size: tuple[int | None, int | None]) -> dict:
+    """COCO bbox and area of an error's object; with its mask (segmentation) the RLE and the mask's area."""
+    if error.mask is None:
+        return {"bbox": error.box, "area": error.box[2] * error.box[3]}
+    width, height = size
+    return {"bbox": error.box, "area": float(rle_area(rle_from_string(error.mask))),
+            "segmentation": {"size": [height, width], "counts": error.mask}}
 
 
 def _relabel_coco(report: DetectionReport) -> str:
@@ -144,8 +162,8 @@ def _relabel_coco(report: DetectionReport) -> str:
                  "version": report.task.evalsite_version},
         "images": [{"id": image_id, "file_name": image, "width": sizes[image][0], "height": sizes[image][1]}
                    for image, image_id in sorted(images.items(), key=lambda kv: kv[1])],
-        "annotations": [{"id": e.id, "image_id": e.image_id, "category_id": label_id[e.label], "bbox": e.box,
-                         "area": e.box[2] * e.box[3], "iscrowd": 0,
+        "annotations": [{"id": e.id, "image_id": e.image_id, "category_id": label_id[e.label],
+                         **_annotation_shape(e, sizes[e.image]), "iscrowd": 0,
                          "attributes": {"evalsite_kind": e.kind, "evalsite_type": e.type, "score": e.score,
                                         "original_annotation_id": e.annotation_id}}
                         for e in chosen],
