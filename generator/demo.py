@@ -71,8 +71,10 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED) -> Path:
 
 
 def run_demo(out: Path, language: str, console: Console) -> Path:
-    """Both demo tasks (digits classification, shapes detection), their reports and the overview."""
+    """The three demo tasks (digits classification, shapes detection, shapes-masks segmentation), their
+    reports and the overview."""
     from generator.demo_detection import write_detection_inputs
+    from generator.demo_segmentation import write_segmentation_inputs
     from generator.pipeline import build_report_site, evaluate
     from generator.site.overview import build_overview
 
@@ -80,6 +82,8 @@ def run_demo(out: Path, language: str, console: Console) -> Path:
     manifests = [write_inputs(out / "inputs" / "digits", language)]
     console.step("generating shape scenes and training a small detector on them")
     manifests.append(write_detection_inputs(out / "inputs" / "shapes", language))
+    console.step("generating shape scenes with masks and training a small segmentation model on them")
+    manifests.append(write_segmentation_inputs(out / "inputs" / "shapes-masks", language))
     for manifest in manifests:
         spec = load_manifest(manifest, language)
         console.step(f"evaluating {spec.name}")

@@ -114,8 +114,10 @@ def _shape_mask(label: str, x: int, y: int, w: int, h: int, flip: bool, thicknes
     return mask
 
 
-def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[int]]]]:
-    """One image (H, W, 3) uint8 and its objects as (label index, [x, y, w, h]) exact drawn boxes."""
+def _scene(rng: np.random.Generator, *, owners: bool = False):
+    """One image (H, W, 3) uint8 and its objects as (label index, [x, y, w, h]) exact drawn boxes; with
+    `owners`, also the (H, W) map of which object each pixel shows (k: objects[k], -1: background,
+    -2: clutter), before blur: the objects' visible pixels."""
     image = _background(rng)
     objects: list[tuple[int, list[int]]] = []
     owner = np.full((HEIGHT, WIDTH), -1)  # which object each pixel shows (-1: background, -2: clutter)
@@ -185,7 +187,8 @@ def _scene(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, list[i
     else:
         image = image * rng.uniform(0.8, 1.1)
     image = image + rng.normal(0, rng.uniform(2, 6), size=image.shape)
-    return np.clip(image, 0, 255).round().astype(np.uint8), objects
+    image = np.clip(image, 0, 255).round().astype(np.uint8)
+    return (image, objects, owner) if owners else (image, objects)
 
 
 # ------------------------------------------------------------------------------------------- detector
@@ -244,15 +247,17 @@ def _features(mask: np.ndarray, distance: np.ndarray, pixels: np.ndarray, thresh
     ]
 
 
-def _candidates(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate boxes (N, 4) xywh and their features (N, F) for one image."""
+def _candidates(image: np.ndarray, *, masks: bool = False):
+    """Candidate boxes (N, 4) xywh and their features (N, F) for one image; with `masks`, also each
+    candidate's connected component as a (H, W) bool mask."""
     distance, noise = _foreground_distance(image)
     low = max(22.0, 4.0 * noise)
     boxes: list[list[int]] = []
     features: list[list[float]] = []
+    components: list[np.ndarray] = []
     for threshold in (low, 2.2 * low):
         labelled, _ = ndimage.label(distance > threshold, structure=np.ones((3, 3)))
-        level_boxes, level_features = [], []
+        level_boxes, level_features, level_components = [], [], []
         for index, where in enumerate(ndimage.find_objects(labelled), start=1):
             if where is None:
                 continue
@@ -264,9 +269,14 @@ def _candidates(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 continue  # already a candidate at the lower threshold
             level_boxes.append(box)
             level_features.append(_features(mask, distance[where], image[where], threshold))
+            if masks:
+                level_components.append(labelled == index)
         boxes += level_boxes
         features += level_features
-    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(features, dtype=np.float64)
+        components += level_components
+    boxes_array = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    features_array = np.array(features, dtype=np.float64)
+    return (boxes_array, features_array, components) if masks else (boxes_array, features_array)
 
 
 def _train(rng: np.random.Generator, n_train: int, seed: int):
@@ -292,20 +302,25 @@ def _train(rng: np.random.Generator, n_train: int, seed: int):
     return model
 
 
-def _predict(model, image: np.ndarray) -> list[tuple[int, list[float], float]]:
-    """(label index, xywh, score) of the detections in one image, in candidate order."""
-    boxes, features = _candidates(image)
+def _predict(model, image: np.ndarray, *, masks: bool = False) -> list[tuple]:
+    """(label index, xywh, score) of the detections in one image, in candidate order; with `masks`,
+    (label index, xywh, score, (H, W) bool mask of the candidate's connected component)."""
+    if masks:
+        boxes, features, components = _candidates(image, masks=True)
+    else:
+        (boxes, features), components = _candidates(image), None
     if not len(boxes):
         return []
     proba = np.zeros((len(boxes), len(LABELS) + 1))
     proba[:, model.classes_] = model.predict_proba(features)
     found = []
-    for box, p in zip(boxes, proba):
+    for k, (box, p) in enumerate(zip(boxes, proba)):
         order = np.argsort(-p[:-1], kind="stable")
+        mask = (components[k],) if components is not None else ()
         if p[order[0]] >= MIN_SCORE:
-            found.append((int(order[0]), box.tolist(), float(p[order[0]])))
+            found.append((int(order[0]), box.tolist(), float(p[order[0]]), *mask))
         if p[order[1]] >= SECOND_LABEL_SCORE:
-            found.append((int(order[1]), box.tolist(), float(p[order[1]])))
+            found.append((int(order[1]), box.tolist(), float(p[order[1]]), *mask))
     return found
 
 
