@@ -31,6 +31,9 @@ def main() -> None:
             screenshot(browser, shapes / "index.html", out / f"demo-shapes-overview-{lang}.png", height=1000)
             screenshot(browser, shapes / "errors" / "label-001.html", out / f"demo-shapes-errors-{lang}.png",
                        height=1100)
+            masks = Path(tmp) / lang / "shapes-masks"
+            ring = sorted((masks / "errors").glob("label-*.html"))[-1]
+            screenshot(browser, ring, out / f"demo-masks-errors-{lang}.png", height=1100)
     print(f"screenshots in {out}")
 
 

@@ -115,7 +115,7 @@ def test_masks_are_drawn_red_orange_and_green(built: Path) -> None:
     fulls = sorted((built / "full").glob("*.png"))
     assert len(fulls) == 2 and all(count(f, RED) > 40 and count(f, ORANGE) > 40 for f in fulls)
     page = (built / "errors" / "label-002.html").read_text(encoding="utf-8")
-    assert "mask IoU 0.25" in page and "box IoU 1.00" in page and 'data-type="mask_quality"' in page
+    assert "mask IoU 0.25</span><span>box IoU 1.00</span>" in page and 'data-type="mask_quality"' in page
     assert "every IoU in this report is mask IoU" in (built / "index.html").read_text(encoding="utf-8")
 
 
@@ -195,3 +195,11 @@ def test_relabel_export_carries_the_masks(seg: Path, built: Path) -> None:
         rows = {r["type"]: r for r in csv.DictReader(handle) if r["kind"] == "false_positive"}
     assert float(rows["mask_quality"]["box_iou"]) == pytest.approx(1.0) and rows["background"]["box_iou"] == ""
     assert rows["mask_quality"]["mask_rle"] == predicted[1]["counts"].decode()
+
+
+def test_coco_numbers_do_not_depend_on_a_bbox_in_the_results(seg: Path) -> None:
+    """As detectron2: a prediction's area is its mask area whether or not the results carry a 'bbox'."""
+    first = json.loads(run("evaluate", seg, "-o", "-", "--quiet").stdout)["metrics"]
+    _edit(seg.parent / "pred.json", lambda d: [p.update(bbox=[0, 0, 80, 60]) for p in d])
+    second = json.loads(run("evaluate", seg, "-o", "-", "--quiet").stdout)["metrics"]
+    assert second["coco"] == first["coco"] and second["mAP50"] == first["mAP50"]
