@@ -347,17 +347,27 @@ def write_detection_inputs(folder: Path, language: str, seed: int = DEMO_SEED, *
         for label, box, score in _predict(model, image):
             results.append({"image_id": image_id, "category_id": label + 1,
                             "bbox": [round(v, 4) for v in box], "score": round(score, 4)})
-    categories = [{"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(LABELS)]
+    return write_coco_task(folder, "detection.yaml", language, name="shapes", task_type="detection",
+                           description="evalsite demo: generated shapes", images=images, annotations=annotations,
+                           results=results, comment=(
+                               "The detection demo task, written by `evalsite demo`: generated shapes and a small "
+                               "detector\n(colour segmentation, connected components and a random forest) trained "
+                               "on other such scenes."))
+
+
+def write_coco_task(folder: Path, manifest_name: str, language: str, *, name: str, task_type: str,
+                    description: str, images: list, annotations: list, results: list, comment: str) -> Path:
+    """A demo task's COCO ground truth and results, and its manifest (with `comment` on top); its path."""
+    categories = [{"id": k + 1, "name": label, "supercategory": "shape"} for k, label in enumerate(LABELS)]
     (folder / "ground_truth.json").write_text(json.dumps(
-        {"info": {"description": "evalsite demo: generated shapes"}, "images": images,
+        {"info": {"description": description}, "images": images,
          "annotations": annotations, "categories": categories}, indent=1) + "\n", encoding="utf-8")
     (folder / "predictions.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    manifest = folder / "detection.yaml"
+    manifest = folder / manifest_name
     manifest.write_text(
-        "# The detection demo task, written by `evalsite demo`: generated shapes and a small detector\n"
-        "# (colour segmentation, connected components and a random forest) trained on other such scenes.\n"
-        "name: shapes\n"
-        "type: detection\n"
+        "".join(f"# {line}\n" for line in comment.splitlines())
+        + f"name: {name}\n"
+        f"type: {task_type}\n"
         "images: images\n"
         "ground_truth: {format: coco, path: ground_truth.json}\n"
         "predictions: {format: coco, path: predictions.json}\n"

@@ -31,14 +31,13 @@ So its mask errors are the method's own, and the report's mask IoU sees them whe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from generator.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train
+from generator.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train, write_coco_task
 from generator.metrics.masks import rle_encode, rle_to_string
 
 DEMO_SEED = 0
@@ -121,19 +120,9 @@ def write_segmentation_inputs(folder: Path, language: str, seed: int = DEMO_SEED
             results.append({"image_id": image_id, "category_id": label + 1,
                             "segmentation": {"size": [HEIGHT, WIDTH], "counts": rle_to_string(rle_encode(mask))},
                             "bbox": [round(v, 4) for v in box], "score": round(score, 4)})
-    categories = [{"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(LABELS)]
-    (folder / "ground_truth.json").write_text(json.dumps(
-        {"info": {"description": "evalsite demo: generated shapes with masks"}, "images": images,
-         "annotations": annotations, "categories": categories}, indent=1) + "\n", encoding="utf-8")
-    (folder / "predictions.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    manifest = folder / "segmentation.yaml"
-    manifest.write_text(
-        "# The segmentation demo task, written by `evalsite demo`: generated shapes with masks and a small\n"
-        "# model (colour segmentation, connected components as masks, a random forest) trained on other scenes.\n"
-        "name: shapes-masks\n"
-        "type: segmentation\n"
-        "images: images\n"
-        "ground_truth: {format: coco, path: ground_truth.json}\n"
-        "predictions: {format: coco, path: predictions.json}\n"
-        f"language: {language}\n", encoding="utf-8")
-    return manifest
+    return write_coco_task(folder, "segmentation.yaml", language, name="shapes-masks", task_type="segmentation",
+                           description="evalsite demo: generated shapes with masks", images=images,
+                           annotations=annotations, results=results, comment=(
+                               "The segmentation demo task, written by `evalsite demo`: generated shapes with "
+                               "masks and a small\nmodel (colour segmentation, connected components as masks, a "
+                               "random forest) trained on other scenes."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import sys
@@ -79,8 +80,6 @@ def browser(chromium: str):
 
 def write_detection_task(folder: Path, *, name: str = "det", language: str = "en") -> Path:
     """Three 64x48 images, COCO ground truth (ids from 0) and COCO results with a hit, a miss, a false alarm."""
-    import json
-
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = []
     for i in range(3):
@@ -100,19 +99,39 @@ def write_detection_task(folder: Path, *, name: str = "det", language: str = "en
     ]
     (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
     (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
+    return _coco_manifest(folder, name, "detection", language)
+
+
+def _coco_manifest(folder: Path, name: str, task_type: str, language: str) -> Path:
     manifest = folder / "task.yaml"
-    manifest.write_text(f"name: {name}\ntype: detection\nimages: images\n"
+    manifest.write_text(f"name: {name}\ntype: {task_type}\nimages: images\n"
                         "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n"
                         f"language: {language}\n", encoding="utf-8")
     return manifest
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes (to show that a failed build changed nothing)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def assert_one_line_error(result, expected: str) -> None:
+    """Bad input: exit 2 and one line on stderr, "error: ..." with `expected` in it."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
 
 
 def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = "en") -> Path:
     """Three 80x60 images, COCO ground truth with polygons and COCO results with compressed RLE masks: a
     hit (cat, im0), a box that is right around a wrong mask (dog, im1: "mask quality" both ways), a false
     alarm on the background and a missed cat (im2). Numbers worked out in tests/test_cli_segmentation.py."""
-    import json
-
     from generator.metrics.masks import rle_encode, rle_to_string
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -145,8 +164,4 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
     ]
     (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
     (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
-    manifest = folder / "task.yaml"
-    manifest.write_text(f"name: {name}\ntype: segmentation\nimages: images\n"
-                        "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n"
-                        f"language: {language}\n", encoding="utf-8")
-    return manifest
+    return _coco_manifest(folder, name, "segmentation", language)

@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_detection_task
+from conftest import assert_one_line_error, edit_json, listing, write_detection_task
 from generator.cli import main
 
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def listing(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -75,12 +71,6 @@ def test_bad_annotation_url(det: Path, url: str, problem: str) -> None:
     assert result.exit_code == 2 and problem in result.stderr and "key 'annotation_url'" in result.stderr
 
 
-def _edit(path: Path, change) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-
-
 @pytest.mark.parametrize("file, change, expected", [
     ("gt.json", lambda d: d["annotations"][0].update(bbox=[4, 4, 0, 20]), "gt.json, annotation id 0"),
     ("gt.json", lambda d: d["annotations"][1].update(id=0), "annotation id 0 appears twice"),
@@ -96,11 +86,9 @@ def test_bad_detection_input_is_one_line_exit_2_and_keeps_the_site(det: Path, tm
     out = tmp_path / "out"
     assert run("build", det, "-o", out, "--quiet").exit_code == 0
     before = listing(out)
-    _edit(det.parent / file, change)
+    edit_json(det.parent / file, change)
     result = run("build", det, "-o", out, "--quiet")
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert_one_line_error(result, expected)
     assert listing(out) == before
 
 
@@ -111,7 +99,7 @@ def test_malformed_json_names_line_and_column(det: Path) -> None:
 
 
 def test_boxes_outside_the_image_are_clipped_with_a_warning(det: Path) -> None:
-    _edit(det.parent / "pred.json", lambda d: d[0].update(bbox=[50, 4, 30, 20]))
+    edit_json(det.parent / "pred.json", lambda d: d[0].update(bbox=[50, 4, 30, 20]))
     result = run("evaluate", det, "-o", "-", "--quiet")
     assert result.exit_code == 0
     assert "box_clipped" in result.stderr

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 from pycocotools import mask as maskUtils
 
-from conftest import write_segmentation_task
+from conftest import assert_one_line_error, edit_json, listing, write_segmentation_task
 from generator.cli import main
 
 RED, ORANGE, GREEN = (220, 38, 38), (245, 140, 0), (22, 163, 74)
@@ -21,10 +21,6 @@ RED, ORANGE, GREEN = (220, 38, 38), (245, 140, 0), (22, 163, 74)
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def listing(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def count(path: Path, colour: tuple[int, int, int]) -> int:
@@ -130,12 +126,6 @@ def test_report_json_reads_back(seg: Path) -> None:
     assert again == report and to_json(again) == to_json(report)
 
 
-def _edit(path: Path, change) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-
-
 def _rle_sum_wrong(d: list) -> None:
     d[0]["segmentation"] = {"size": [60, 80], "counts": [10, 20]}
 
@@ -157,17 +147,15 @@ def test_bad_segmentation_input_is_one_line_exit_2_and_keeps_the_site(seg: Path,
                                                                       expected: str) -> None:
     out = built.parent
     before = listing(out)
-    _edit(seg.parent / file, change)
+    edit_json(seg.parent / file, change)
     result = run("build", seg, "-o", out, "--quiet")
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert_one_line_error(result, expected)
     assert listing(out) == before
 
 
 def test_self_intersecting_polygon_is_rasterised_not_rejected(seg: Path) -> None:
     bowtie = [[10, 10, 25, 40, 25, 10, 10, 40]]  # two triangles meeting at (17.5, 25)
-    _edit(seg.parent / "gt.json", lambda d: d["annotations"][0].update(segmentation=bowtie))
+    edit_json(seg.parent / "gt.json", lambda d: d["annotations"][0].update(segmentation=bowtie))
     result = run("evaluate", seg, "-o", "-", "--quiet")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -200,6 +188,6 @@ def test_relabel_export_carries_the_masks(seg: Path, built: Path) -> None:
 def test_coco_numbers_do_not_depend_on_a_bbox_in_the_results(seg: Path) -> None:
     """As detectron2: a prediction's area is its mask area whether or not the results carry a 'bbox'."""
     first = json.loads(run("evaluate", seg, "-o", "-", "--quiet").stdout)["metrics"]
-    _edit(seg.parent / "pred.json", lambda d: [p.update(bbox=[0, 0, 80, 60]) for p in d])
+    edit_json(seg.parent / "pred.json", lambda d: [p.update(bbox=[0, 0, 80, 60]) for p in d])
     second = json.loads(run("evaluate", seg, "-o", "-", "--quiet").stdout)["metrics"]
     assert second["coco"] == first["coco"] and second["mAP50"] == first["mAP50"]

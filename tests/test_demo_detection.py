@@ -38,19 +38,25 @@ def _load(manifest: Path) -> tuple[dict, list[dict]]:
             json.loads((folder / "predictions.json").read_text(encoding="utf-8")))
 
 
-def test_files_and_manifest(demo: Path):
-    assert demo.name == "detection.yaml"
-    spec = yaml.safe_load(demo.read_text(encoding="utf-8"))
-    assert spec == {"name": "shapes", "type": "detection", "images": "images",
+def check_demo_files(manifest: Path, file: str, name: str, task_type: str, n_images: int) -> tuple[dict, list]:
+    """The manifest, the COCO files and the images of a shapes demo task as `evalsite demo` writes them."""
+    assert manifest.name == file
+    spec = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    assert spec == {"name": name, "type": task_type, "images": "images",
                     "ground_truth": {"format": "coco", "path": "ground_truth.json"},
                     "predictions": {"format": "coco", "path": "predictions.json"}, "language": "en"}
-    gt, predictions = _load(demo)
-    assert len(gt["images"]) == 120
+    gt, predictions = _load(manifest)
+    assert len(gt["images"]) == n_images
     assert {c["name"] for c in gt["categories"]} == {"circle", "square", "triangle", "ring"}
     for image in gt["images"]:
-        with Image.open(demo.parent / "images" / image["file_name"]) as picture:
+        with Image.open(manifest.parent / "images" / image["file_name"]) as picture:
             assert picture.format == "PNG"
             assert picture.size == (image["width"], image["height"])
+    return gt, predictions
+
+
+def test_files_and_manifest(demo: Path):
+    gt, predictions = check_demo_files(demo, "detection.yaml", "shapes", "detection", 120)
     assert min(a["id"] for a in gt["annotations"]) == 0  # 0 is a valid annotation id
     assert len({a["id"] for a in gt["annotations"]}) == len(gt["annotations"])
     assert predictions and all(set(p) == {"image_id", "category_id", "bbox", "score"} for p in predictions)
@@ -109,15 +115,20 @@ def test_every_kind_of_error_at_the_report_threshold(demo: Path, report):
     assert len(top1) >= 3, top1
 
 
-def test_deterministic(tmp_path: Path):
-    first = write_detection_inputs(tmp_path / "a", "zh", seed=3, n_train=30, n_eval=12)
-    second = write_detection_inputs(tmp_path / "b", "zh", seed=3, n_train=30, n_eval=12)
-    for name in ("ground_truth.json", "predictions.json", "detection.yaml"):
+def check_deterministic(write, tmp_path: Path, manifest_name: str) -> None:
+    """`write(folder, language, seed=..., n_train=..., n_eval=...)` gives the same bytes for the same seed."""
+    first = write(tmp_path / "a", "zh", seed=3, n_train=30, n_eval=12)
+    second = write(tmp_path / "b", "zh", seed=3, n_train=30, n_eval=12)
+    for name in ("ground_truth.json", "predictions.json", manifest_name):
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
     images = sorted(p.name for p in (first.parent / "images").iterdir())
     assert len(images) == 12 and images == sorted(p.name for p in (second.parent / "images").iterdir())
     assert all((first.parent / "images" / n).read_bytes() == (second.parent / "images" / n).read_bytes()
                for n in images)
     assert "language: zh" in first.read_text(encoding="utf-8")
-    other = write_detection_inputs(tmp_path / "c", "zh", seed=4, n_train=30, n_eval=12)
+    other = write(tmp_path / "c", "zh", seed=4, n_train=30, n_eval=12)
     assert (other.parent / "ground_truth.json").read_bytes() != (first.parent / "ground_truth.json").read_bytes()
+
+
+def test_deterministic(tmp_path: Path):
+    check_deterministic(write_detection_inputs, tmp_path, "detection.yaml")

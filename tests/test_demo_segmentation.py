@@ -7,18 +7,16 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
-import json
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from generator.demo_segmentation import write_segmentation_inputs
+from test_demo_detection import _load, check_demo_files, check_deterministic
 from generator.manifest import load_manifest
 from generator.pipeline import evaluate
 
@@ -42,12 +40,6 @@ def report(manifest: Path):
     return evaluate(load_manifest(manifest))
 
 
-def _load(manifest: Path) -> tuple[dict, list[dict]]:
-    folder = manifest.parent
-    return (json.loads((folder / "ground_truth.json").read_text(encoding="utf-8")),
-            json.loads((folder / "predictions.json").read_text(encoding="utf-8")))
-
-
 def test_fast_enough(demo):
     """`make demo` and these tests run it: generating, training and predicting stay a few seconds (CPU time of
     this process, so that other work on the machine does not count; about 4 s on a 2-core machine)."""
@@ -55,18 +47,7 @@ def test_fast_enough(demo):
 
 
 def test_files_and_manifest(manifest: Path):
-    assert manifest.name == "segmentation.yaml"
-    spec = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    assert spec == {"name": "shapes-masks", "type": "segmentation", "images": "images",
-                    "ground_truth": {"format": "coco", "path": "ground_truth.json"},
-                    "predictions": {"format": "coco", "path": "predictions.json"}, "language": "en"}
-    gt, predictions = _load(manifest)
-    assert len(gt["images"]) == 100
-    assert {c["name"] for c in gt["categories"]} == {"circle", "square", "triangle", "ring"}
-    for image in gt["images"]:
-        with Image.open(manifest.parent / "images" / image["file_name"]) as picture:
-            assert picture.format == "PNG"
-            assert picture.size == (image["width"], image["height"])
+    gt, predictions = check_demo_files(manifest, "segmentation.yaml", "shapes-masks", "segmentation", 100)
     assert len({a["id"] for a in gt["annotations"]}) == len(gt["annotations"])
     ring = next(c["id"] for c in gt["categories"] if c["name"] == "ring")
     for a in gt["annotations"]:  # rings (holes) as compressed RLE, the others mostly as polygons
@@ -132,14 +113,4 @@ def test_every_kind_of_error_at_the_report_threshold(report):
 
 
 def test_deterministic(tmp_path: Path):
-    first = write_segmentation_inputs(tmp_path / "a", "zh", seed=3, n_train=30, n_eval=12)
-    second = write_segmentation_inputs(tmp_path / "b", "zh", seed=3, n_train=30, n_eval=12)
-    for name in ("ground_truth.json", "predictions.json", "segmentation.yaml"):
-        assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
-    images = sorted(p.name for p in (first.parent / "images").iterdir())
-    assert len(images) == 12 and images == sorted(p.name for p in (second.parent / "images").iterdir())
-    assert all((first.parent / "images" / n).read_bytes() == (second.parent / "images" / n).read_bytes()
-               for n in images)
-    assert "language: zh" in first.read_text(encoding="utf-8")
-    other = write_segmentation_inputs(tmp_path / "c", "zh", seed=4, n_train=30, n_eval=12)
-    assert (other.parent / "ground_truth.json").read_bytes() != (first.parent / "ground_truth.json").read_bytes()
+    check_deterministic(write_segmentation_inputs, tmp_path, "segmentation.yaml")

@@ -18,7 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mu
 
+import generator.metrics.masks as masks_mod
 from generator.metrics.masks import (
+    MaskError,
+    MaskSet,
+    mask_iou_pairs,
     rle_area,
     rle_bbox,
     rle_decode,
@@ -181,7 +185,6 @@ def test_polygons_large_image():
 
 def test_polygons_many_like_pycocotools():
     """The batch entry point: objects of different image sizes (and chunking) in one call."""
-    import generator.metrics.masks as masks_mod
     rng = np.random.default_rng(77)
     objs, hs, ws, refs = [], [], [], []
     for _ in range(300):
@@ -313,6 +316,210 @@ def test_iou_speed():
     assert np.array_equal(ours, ref)
     print(f"\nIoU of 1,000 pairs of 640x480 masks: ours {1e3 * (t1 - t0):.1f} ms, "
           f"pycocotools (one call per pair) {1e3 * (t2 - t1):.1f} ms")
+
+
+# ------------------------------------------------------------------------------------------- mask sets
+
+def reference_from_string(s: str) -> list[int]:
+    """rleFrString transcribed from maskApi.c, one character at a time (independent of the code under test)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x = k = 0
+        more = True
+        while more:
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def edge_counts(rng: np.random.Generator) -> tuple[list[int], int, int]:
+    """Counts of a random mask, often non-canonical: zero-length runs (leading, inside, trailing), a
+    single count, no pair at all; sizes include 1 x N and N x 1."""
+    kind = int(rng.integers(0, 6))
+    h, w = [(1, int(rng.integers(1, 30))), (int(rng.integers(1, 30)), 1), random_size(rng)][int(rng.integers(0, 3))]
+    counts = [int(c) for c in rle_encode(random_mask(rng, h, w))]
+    if kind == 1 and len(counts) > 1:  # a zero-length pair inside a run
+        j = int(rng.integers(0, len(counts)))
+        if counts[j] >= 2:
+            a = int(rng.integers(1, counts[j]))
+            counts[j:j + 1] = [a, 0, counts[j] - a]
+    elif kind == 2:  # zero-length trailing counts
+        counts += [0] * int(rng.integers(1, 3))
+    elif kind == 3:  # everything in one count (no pair), or [h*w, 0]
+        counts = [h * w] if rng.random() < 0.5 else [h * w, 0]
+    elif kind == 4:  # leading zero-length run of 1s
+        counts = [0, 0] + counts
+    return counts, h, w
+
+
+@pytest.mark.parametrize("chunk", [None, 7, 64])
+def test_mask_set_matches_per_mask_functions_and_pycocotools(monkeypatch, chunk):
+    if chunk is not None:  # chunked passes: boundaries inside the set
+        monkeypatch.setattr(masks_mod, "_CHUNK_COUNTS", chunk)
+    rng = np.random.default_rng(500 + (chunk or 0))
+    cases = [edge_counts(rng) for _ in range(600)]
+    if chunk == 64:  # one image size for all: the scalar-division path of bboxes()
+        cases = [edge_counts(rng) for _ in range(2000)]
+        cases = [(c, h, w) for c, h, w in cases if (h, w) == (1, 7)] + [([7], 1, 7), ([0, 7], 1, 7), ([7, 0], 1, 7)]
+    hs = np.array([h for _, h, _ in cases])
+    ws = np.array([w for _, _, w in cases])
+    masks = MaskSet.from_counts([c for c, _, _ in cases], hs, ws)
+    assert len(masks) == len(cases) and masks.check() is None
+    boxes, areas = masks.bboxes(), masks.areas()
+    lo, hi = masks.extents()
+    for k, (c, h, w) in enumerate(cases):
+        assert masks[k].tolist() == c
+        ref = mu.frPyObjects({"counts": c, "size": [h, w]}, h, w)
+        assert np.array_equal(boxes[k], rle_bbox(c, h, w))
+        assert np.array_equal(boxes[k], mu.toBbox(ref))
+        assert areas[k] == rle_area(c) == mu.area(ref)
+        flat = rle_decode(c, h, w).ravel(order="F")
+        if flat.any():  # extents bound the set pixels
+            assert lo[k] <= np.argmax(flat) and hi[k] >= flat.size - np.argmax(flat[::-1])
+    # take (reordered, repeated, by bool mask), concat and the caches that follow them
+    order = rng.permutation(len(cases))[:len(cases) // 2].tolist() + [0, 0]
+    sub = masks.take(order)
+    assert [m.tolist() for m in sub] == [cases[i][0] for i in order]
+    assert np.array_equal(sub.bboxes(), boxes[order]) and np.array_equal(sub.areas(), areas[order])
+    assert np.array_equal(sub.h, hs[order]) and np.array_equal(sub.w, ws[order])
+    fresh = MaskSet.from_counts([cases[i][0] for i in order], hs[order], ws[order])
+    assert np.array_equal(fresh.bboxes(), boxes[order]) and np.array_equal(fresh.areas(), areas[order])
+    assert masks.take(np.arange(len(cases))) is masks
+    picked = masks.take(areas > 0)
+    assert len(picked) == int((areas > 0).sum())
+    both = MaskSet.concat([sub, masks])
+    assert [m.tolist() for m in both] == [m.tolist() for m in sub] + [c for c, _, _ in cases]
+    assert np.array_equal(both.bboxes(), np.concatenate([boxes[order], boxes]))
+    assert masks[-1].tolist() == cases[-1][0]
+    with pytest.raises(IndexError):
+        masks[len(cases)]
+
+
+def test_mask_set_validation_reports_the_first_bad_mask(monkeypatch):
+    monkeypatch.setattr(masks_mod, "_CHUNK_COUNTS", 16)
+    good = [[3, 2, 1], [6], [0, 6], [], [2, 0, 1, 1, 2]]
+    sizes = [(2, 3)] * 3 + [(0, 4)] + [(2, 3)]
+    hs, ws = zip(*sizes)
+    assert MaskSet.from_counts(good * 10, hs * 10, ws * 10).check() is None
+    for bad, fragment in [([3, 2], "sum to 5, expected h*w = 2*3 = 6"), ([7, -1], "negative count -1 at index 1"),
+                          ([-1, 7], "negative count -1 at index 0"), ([1 << 40, 6 - (1 << 40)], "negative count")]:
+        for where in (0, 17, 49):
+            counts = good * 10
+            counts[where] = bad
+            problem = MaskSet.from_counts(counts, hs * 10, ws * 10).check()
+            assert problem is not None and problem[0] == where and fragment in problem[1], (where, problem)
+            with pytest.raises(MaskError) as caught:
+                MaskSet.from_counts(counts, hs * 10, ws * 10).validate()
+            assert caught.value.index == where
+    # a one-off mask: validate_counts says the same
+    with pytest.raises(ValueError, match="negative count -1 at index 1"):
+        validate_counts([7, -1], 2, 3)
+
+
+@pytest.mark.parametrize("chunk", [None, 5, 100])
+def test_strings_decode_like_pycocotools(monkeypatch, chunk):
+    if chunk is not None:  # strings split over many decoding batches
+        monkeypatch.setattr(masks_mod, "_CHUNK_CHARS", chunk)
+    rng = np.random.default_rng(900 + (chunk or 0))
+    strings, sizes, expected = [], [], []
+    for k in range(400):
+        if k % 4 == 0:  # arbitrary counts: large values (several characters each), negative deltas; below
+            # 2**24, as pycocotools' rleToString overflows its buffer (6 characters per count) beyond
+            n = int(rng.integers(1, 20))
+            counts = rng.integers(0, int(rng.choice([3, 40, 5000, 2**20, 2**23])), n)  # see below
+            counts[1:][counts[1:] == 0] = 1
+            h = int(rng.integers(1, 50))
+            counts[-1] += (-counts.sum()) % h
+            w = int(counts.sum() // h)
+            if w == 0:
+                continue
+            counts = [int(c) for c in counts]
+        else:
+            counts, h, w = edge_counts(rng)
+        ref = mu.frPyObjects({"counts": counts, "size": [h, w]}, h, w)
+        text = ref["counts"].decode("ascii")
+        assert text == rle_to_string(counts)
+        assert reference_from_string(text) == counts
+        strings.append(text if k % 3 else ref["counts"])  # bytes too
+        sizes.append((h, w))
+        expected.append((counts, ref))
+    strings.append("")  # no counts: a 0 x 0 mask
+    sizes.append((0, 0))
+    expected.append(([], None))
+    hw = np.array(sizes)
+    masks = MaskSet.from_strings(strings, hw[:, 0], hw[:, 1])
+    assert len(masks) == len(strings)
+    for k, (counts, ref) in enumerate(expected):
+        assert masks[k].tolist() == counts
+        assert rle_from_string(strings[k]).tolist() == counts
+        if ref is not None:
+            assert masks.areas()[k] == mu.area(ref)
+            assert np.array_equal(masks.bboxes()[k], mu.toBbox(ref))
+            if sizes[k][0] * sizes[k][1] <= 10**5:
+                assert np.array_equal(rle_decode(masks[k], *sizes[k]), mu.decode(ref).astype(bool))
+    # a count of 2**40 pixels in a 2**20 x 2**20 image: int64 storage
+    big = MaskSet.from_strings([rle_to_string([2**40 - 3, 3])], 2**20, 2**20)
+    assert big.counts.dtype == np.int64 and big[0].tolist() == [2**40 - 3, 3]
+
+
+@pytest.mark.parametrize("chunk", [None, 9])
+def test_bad_strings_name_their_index(monkeypatch, chunk):
+    if chunk is not None:
+        monkeypatch.setattr(masks_mod, "_CHUNK_CHARS", chunk)
+    h, w = 4, 5
+    good = [rle_to_string(rle_encode(random_mask(np.random.default_rng(k), h, w))) for k in range(30)]
+    for bad, fragment in [("0 1", "invalid character ' ' at position 1"), ("1~", "invalid character '~'"),
+                          ("4P", "ends inside a count"), ("3", "sum to 3, expected h*w = 4*5 = 20"),
+                          (rle_to_string([5, -3, 18]), "negative count -3 at index 1"),
+                          ("a\u00e9", "non-ASCII"), ("o" * 13 + "0", "too long")]:
+        for where in (0, 13, 29):
+            strings = list(good)
+            strings[where] = bad
+            with pytest.raises(MaskError) as caught:
+                MaskSet.from_strings(strings, h, w)
+            assert caught.value.index == where and fragment in caught.value.problem, (bad, where, caught.value)
+    with pytest.raises(ValueError, match="invalid character"):
+        rle_from_string(b"0 1")
+
+
+def test_mask_iou_pairs_on_mask_sets():
+    """Sets of mixed sizes against pycocotools' iou; min_iou leaves every IoU >= min_iou exact."""
+    rng = np.random.default_rng(321)
+    sizes = [(17, 23), (23, 17), (1, 40), (40, 1), (30, 30)]
+
+    def masks_of(n):
+        out, hw = [], []
+        for _ in range(n):
+            h, w = sizes[int(rng.integers(0, len(sizes)))]
+            out.append(random_mask(rng, h, w))
+            hw.append((h, w))
+        return out, np.array(hw)
+
+    dms, dhw = masks_of(60)
+    gms, ghw = masks_of(25)
+    crowd = rng.random(25) < 0.3
+    dt = MaskSet.from_counts([rle_encode(m) for m in dms], dhw[:, 0], dhw[:, 1])
+    gt = MaskSet.from_counts([rle_encode(m) for m in gms], ghw[:, 0], ghw[:, 1])
+    ref = np.asarray(mu.iou([coco_rle(m) for m in dms], [coco_rle(m) for m in gms], crowd.astype(int).tolist()))
+    ref = np.where(ref < 0, 0.0, ref)  # pairs of different sizes: -1 there, 0 here
+    di, gi = np.repeat(np.arange(60), 25), np.tile(np.arange(25), 60)
+    got = mask_iou_pairs(dt, gt, di, gi, crowd).reshape(60, 25)
+    assert np.array_equal(got, ref)
+    assert (ref > 0).any()
+    for floor in (0.1, 0.5, 0.9):
+        pruned = mask_iou_pairs(dt, gt, di, gi, crowd, min_iou=floor).reshape(60, 25)
+        assert np.array_equal(pruned[ref >= floor], ref[ref >= floor])
+        assert np.all((pruned == ref) | (pruned == 0))
+    assert mask_iou_pairs(dt, gt, [], []).shape == (0,)
 
 
 # ---------------------------------------------------------------------------------------------- errors
