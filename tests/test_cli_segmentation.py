@@ -191,3 +191,12 @@ def test_coco_numbers_do_not_depend_on_a_bbox_in_the_results(seg: Path) -> None:
     edit_json(seg.parent / "pred.json", lambda d: [p.update(bbox=[0, 0, 80, 60]) for p in d])
     second = json.loads(run("evaluate", seg, "-o", "-", "--quiet").stdout)["metrics"]
     assert second["coco"] == first["coco"] and second["mAP50"] == first["mAP50"]
+
+
+def test_polygon_outside_the_image_end_to_end(seg: Path, built: Path) -> None:
+    out = built.parent
+    before = listing(out)
+    edit_json(seg.parent / "gt.json", lambda d: d["annotations"][2].update(segmentation=[[90, 5, 99, 5, 95, 9]]))
+    result = run("build", seg, "-o", out, "--quiet")
+    assert_one_line_error(result, "gt.json, annotation id 3: the polygon lies entirely outside its image 'im2.png'")
+    assert listing(out) == before

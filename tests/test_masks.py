@@ -466,6 +466,13 @@ def test_strings_decode_like_pycocotools(monkeypatch, chunk):
             assert np.array_equal(masks.bboxes()[k], mu.toBbox(ref))
             if sizes[k][0] * sizes[k][1] <= 10**5:
                 assert np.array_equal(rle_decode(masks[k], *sizes[k]), mu.decode(ref).astype(bool))
+    # and back (rleToString): the batch encoder, the one-mask encoder (a loop below 256 counts) and
+    # pycocotools agree, short and long masks alike
+    texts = [t if isinstance(t, str) else t.decode("ascii") for t in strings]
+    assert max(len(c) for c, _ in expected) > 256
+    assert masks.strings() == texts == [rle_to_string(c) for c, _ in expected]
+    pick = rng.integers(0, len(strings), 50)
+    assert masks.strings(pick) == [texts[i] for i in pick]
     # a count of 2**40 pixels in a 2**20 x 2**20 image: int64 storage
     big = MaskSet.from_strings([rle_to_string([2**40 - 3, 3])], 2**20, 2**20)
     assert big.counts.dtype == np.int64 and big[0].tolist() == [2**40 - 3, 3]

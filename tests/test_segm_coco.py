@@ -24,7 +24,8 @@ from pycocotools import mask as mu
 from pycocotools.cocoeval import COCOeval
 
 from generator.metrics.coco import coco_evaluate
-from generator.metrics.masks import rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs
+from generator.metrics.masks import (MaskSet, rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs,
+                                     rle_to_string)
 from generator.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
 from test_coco_metrics import make_coco  # the in-memory pycocotools reference, shared
 
@@ -378,3 +379,50 @@ def test_mask_size_must_match_image():
     a["height_width"] = a["height_width"] + 1
     with pytest.raises(ValueError):
         coco_evaluate_segm(**a)
+
+
+def as_mask_sets(a: dict) -> dict:
+    """The same inputs with MaskSets (as read_detection gives them): compressed strings decoded in batch."""
+    hw = a["height_width"]
+    gts = [rle_from_string(c) if isinstance(c, str) else c for c in a["gt_counts"]]
+    gh, dh = hw[a["gt_image"]], hw[a["dt_image"]]
+    return {**a, "gt_counts": MaskSet.from_counts(gts, gh[:, 0], gh[:, 1]),
+            "dt_counts": MaskSet.from_strings(a["dt_counts"], dh[:, 0], dh[:, 1])}
+
+
+def test_mask_sets_in_equal_lists_in():
+    for seed in range(40):
+        a = arrays(random_case(seed))
+        lists, sets = coco_evaluate_segm(**a), coco_evaluate_segm(**as_mask_sets(a))
+        np.testing.assert_array_equal(lists.stats, sets.stats)
+        np.testing.assert_array_equal(lists.precision, sets.precision)
+        np.testing.assert_array_equal(lists.recall, sets.recall)
+    # a mask set whose sizes are not the images': a clear error
+    b = as_mask_sets(arrays(random_case(3)))
+    b["height_width"] = b["height_width"] + 1
+    with pytest.raises(ValueError, match="differs from its image"):
+        coco_evaluate_segm(**b)
+
+
+def test_mask_pair_iou_fn_on_mask_sets_and_min_iou():
+    """Every pair of the same image, against pycocotools' iou; with min_iou, IoUs >= it stay exact and
+    the others are exact or 0."""
+    n_kept = n_low = 0
+    for seed in range(20):
+        a = as_mask_sets(arrays(random_case(seed)))
+        dt, gt, crowd, hw = a["dt_counts"], a["gt_counts"], a["gt_crowd"], a["height_width"]
+        di, gi = np.repeat(np.arange(len(dt)), len(gt)), np.tile(np.arange(len(gt)), len(dt))
+        same = a["dt_image"][di] == a["gt_image"][gi]
+        di, gi = di[same], gi[same]
+        iou = mask_pair_iou_fn(dt, gt, crowd)(di, gi)
+        for d, g, value in zip(di.tolist(), gi.tolist(), iou.tolist()):
+            h, w = (int(v) for v in hw[a["dt_image"][d]])
+            rles = [{"size": [h, w], "counts": rle_to_string(m).encode()} for m in (dt[d], gt[g])]
+            assert value == mu.iou([rles[0]], [rles[1]], [int(crowd[g])])[0, 0]
+        pruned = mask_pair_iou_fn(dt, gt, crowd, min_iou=0.5)(di, gi)
+        keep = iou >= 0.5
+        np.testing.assert_array_equal(pruned[keep], iou[keep])
+        assert np.all((pruned == iou) | (pruned == 0))
+        n_kept += int(keep.sum())
+        n_low += int(((iou > 0) & ~keep).sum())
+    assert n_kept and n_low

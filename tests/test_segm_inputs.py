@@ -102,7 +102,9 @@ def test_coco_masks_equal_pycocotools(tmp_path):
     gt_path = write(tmp_path / "gt.json", ground_truth(GT_ANNS))
     write(tmp_path / "pred.json", dets())
     data = read_detection(spec(tmp_path))
-    assert data.gt_masks is not None and data.dt_masks is not None
+    assert isinstance(data.gt_masks, MaskSet) and isinstance(data.dt_masks, MaskSet)
+    for masks, image in ((data.gt_masks, data.gt_image), (data.dt_masks, data.dt_image)):
+        assert masks.h.tolist() == data.heights[image].tolist() and masks.w.tolist() == data.widths[image].tolist()
     coco = COCO(str(gt_path))
     # ground truth: image 1 first (annotations 1-3), then image 2 (4, 5); equal to annToRLE
     assert data.gt_id.tolist() == [1, 2, 3, 4, 5]
@@ -181,12 +183,12 @@ def test_detection_task_ignores_masks(tmp_path):
     assert data.dt_area.tolist() == [25.0]
 
 
-def test_mask_outside_image_is_empty_with_notice(tmp_path):
-    outside = [[40, 30, 50, 30, 50, 40]]
-    write(tmp_path / "gt.json", ground_truth([{"segmentation": outside}, {"segmentation": SQUARE}]))
-    write(tmp_path / "pred.json", [{**dets()[1], "image_id": 1, "segmentation": outside}])
+def test_empty_mask_inside_the_image_is_kept_with_notice(tmp_path):
+    sliver = [[5, 5, 10, 5, 7.5, 5]]  # inside the image, but covers no pixel (pycocotools: area 0)
+    write(tmp_path / "gt.json", ground_truth([{"segmentation": sliver}, {"segmentation": SQUARE}]))
+    write(tmp_path / "pred.json", [{**dets()[1], "image_id": 1, "segmentation": sliver}])
     data = read_detection(spec(tmp_path))
-    reference = maskUtils.merge(maskUtils.frPyObjects(outside, H, W))
+    reference = maskUtils.merge(maskUtils.frPyObjects(sliver, H, W))
     assert maskUtils.area(reference) == 0
     assert rle_to_string(data.gt_masks[0]) == reference["counts"].decode("ascii")
     assert data.dt_mask_area.tolist() == [0.0]
@@ -194,6 +196,26 @@ def test_mask_outside_image_is_empty_with_notice(tmp_path):
     assert len(notices) == 2
     assert "1 ground-truth mask(s)" in notices[0].detail and "annotation id 1" in notices[0].detail
     assert "1 predicted mask(s)" in notices[1].detail and "results entry 1" in notices[1].detail
+
+
+@pytest.mark.parametrize("outside", [[[40, 30, 50, 30, 50, 40]], [[-9, 2, -1, 2, -5, 8]], [[2, 25, 9, 25, 5, 29]],
+                                     [[1, 1, 2, 1, 2, 2], [35, 1, 36, 1, 36, 2]]])
+def test_polygon_entirely_outside_the_image_is_an_error(tmp_path, outside):
+    """Image 1 is 30 wide and 20 high: the first three polygons lie wholly to the right, left or below it
+    (an error, for ground truth and predictions); the last has a part inside, so it is not an error."""
+    write(tmp_path / "gt.json", ground_truth([{"segmentation": SQUARE}, {"segmentation": outside}]))
+    write(tmp_path / "pred.json", [{**dets()[1], "image_id": 1, "segmentation": SQUARE}])
+    if outside[0][0] == 1:  # partly inside: not "entirely outside"
+        assert read_detection(spec(tmp_path)).gt_masks is not None
+        return
+    with pytest.raises(InputError) as err:
+        read_detection(spec(tmp_path))
+    assert "annotation id 2" in err.value.record and "lies entirely outside its image" in str(err.value)
+    write(tmp_path / "gt.json", ground_truth([{"segmentation": SQUARE}]))
+    write(tmp_path / "pred.json", [{**dets()[1], "image_id": 1, "segmentation": outside}])
+    with pytest.raises(InputError) as err:
+        read_detection(spec(tmp_path))
+    assert "results entry 1" in err.value.record and "(width 30, height 20)" in str(err.value)
 
 
 def test_rle_strings_batch_equals_pycocotools():
@@ -256,6 +278,22 @@ def test_ground_truth_mask_errors(tmp_path, segmentation, record, fragments):
     gt = write(tmp_path / "gt.json", ground_truth([{"segmentation": segmentation}]))
     write(tmp_path / "pred.json", dets()[:1])
     expect(lambda: read_detection(spec(tmp_path)), gt, record, *fragments)
+
+
+@pytest.mark.parametrize("segmentation, fragments", [
+    ([[1, 2, 3, 4]], ["at least 3 points"]),
+    ([[1, 2, 3, 4, 5, 6], [1, 2, 3, float("nan"), 5, 6]], ["finite"]),
+    ({"size": [H, W], "counts": [H * W - 1]}, ["sum to"]),
+    ({"size": [H, W], "counts": "0"}, ["compressed RLE", "sum to 0"]),
+])
+def test_bad_mask_among_good_ones_is_named(tmp_path, segmentation, fragments):
+    # polygons, counts and strings are converted in batches: the bad record is still the one named
+    anns = [{"segmentation": SQUARE}, {"segmentation": compressed(disc(H, W, 5, 5, 3))},
+            {"segmentation": uncompressed(disc(H, W, 8, 8, 4))}] * 3
+    anns[5] = {"segmentation": segmentation}
+    gt = write(tmp_path / "gt.json", ground_truth(anns))
+    write(tmp_path / "pred.json", dets()[:1])
+    expect(lambda: read_detection(spec(tmp_path)), gt, "annotation id 6", *fragments)
 
 
 def test_ground_truth_without_segmentation(tmp_path):

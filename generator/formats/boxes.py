@@ -7,9 +7,10 @@ Readers (COCO, VOC, YOLO, predictions JSONL) fill it; the metrics read it. Conve
 * labels are ordered by ascending category id (COCO) or as declared / sorted (VOC, YOLO: class index);
 * ground truth and detections keep their file order inside each image: pycocotools breaks score ties by it;
 * boxes are [x, y, w, h] in absolute pixels, float64, continuous coordinates (no VOC "+1");
-* masks (segmentation tasks only, else None) are RLE counts as pycocotools': one int64 array per object,
-  column-major runs of the image (heights[i] x widths[i]) starting with a run of 0s, aligned with the rows
-  of the ground truth / detections (see generator.metrics.masks).
+* masks (segmentation tasks only, else None) are RLE counts as pycocotools', column-major runs of the image
+  (heights[i] x widths[i]) starting with a run of 0s, held in a `MaskSet` (generator.metrics.masks: all
+  counts in one flat array; `masks[i]` is object i's counts, `masks.take(index)`, `masks.areas()`,
+  `masks.bboxes()`, `masks.h` / `masks.w`), aligned with the rows of the ground truth / detections.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from generator.errors import Notice
+from generator.metrics.masks import MaskSet
 
 
 @dataclass
@@ -46,8 +48,8 @@ class DetectionData:
     label_matching: str = "id"  # "id" or "name": how predictions found their categories
     notices: list[Notice] = field(default_factory=list)
     # segmentation tasks: RLE counts per object (None for box tasks)
-    gt_masks: list[np.ndarray] | None = None  # (G,) int64 counts, image heights[gt_image] x widths[gt_image]
-    dt_masks: list[np.ndarray] | None = None  # (D,) likewise
+    gt_masks: MaskSet | None = None  # G masks, mask i of size heights[gt_image[i]] x widths[gt_image[i]]
+    dt_masks: MaskSet | None = None  # D masks, likewise
     # (D,) float64 set pixels of dt_masks, when pycocotools' loadRes takes them as the areas (its first result
     # has no 'bbox'; with one, it takes the box areas, and this stays None)
     dt_mask_area: np.ndarray | None = None

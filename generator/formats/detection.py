@@ -3,7 +3,8 @@
 Formats (the manifest's ``format:``; left out, it is told from the path):
 
 * ground truth: ``coco`` (an instances ``.json``), ``voc`` (a Pascal VOC ``.xml`` or a folder of them),
-  ``yolo`` (a folder of ``.txt`` files ``class cx cy w h``, normalised, plus ``classes.txt``);
+  ``yolo`` (a folder of ``.txt`` files ``class cx cy w h``, normalised, plus ``classes.txt``); for
+  segmentation also ``png`` (a folder of PNG instance masks plus ``instances.csv``: generator.formats.png_masks);
 * predictions: ``coco`` (a results ``.json`` list ``{image_id, category_id, bbox, score}``, or a COCO
   dataset object whose ``annotations`` carry a ``score``), ``yolo`` (a folder of ``.txt`` files
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
@@ -97,6 +98,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -108,9 +110,9 @@ from generator.formats.boxes import DetectionData, empty_boxes
 from generator.formats.classification import IMAGE_SUFFIXES, listing, read_labels_file
 from generator.formats.records import jsonl_records, lines, normalise_image_path, read_text
 from generator.manifest import TaskSpec
-from generator.metrics.masks import rle_bbox, rle_from_polygons, validate_counts
+from generator.metrics.masks import MaskError, MaskSet, rle_from_polygons, rle_from_polygons_many
 
-GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo")
+GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png")  # png: instance masks, segmentation only (png_masks.py)
 PREDICTION_FORMATS = ("coco", "yolo", "jsonl")
 _EXAMPLES = 3  # examples a notice shows
 _SLACK = 1e-3  # pixels a box may reach outside its image (rounding: YOLO's normalised values, float32) unclipped
@@ -1179,7 +1181,7 @@ def _match_labels(truth: _Truth, pred: _Predictions) -> tuple[np.ndarray, str]:
 # ------------------------------------------------------------------------------------------ masks
 
 _NO_MASKS = "segmentation task, but the predictions have no masks"
-_RLE_BATCH = 1 << 18  # characters of compressed RLE decoded at once: arrays that stay in the allocator (measured)
+_NUMBER_TYPES = frozenset((int, float))  # polygon coordinates (not bool)
 
 
 def _check_segm_present(segm: list, path: Path, locate: Locator) -> None:
@@ -1204,29 +1206,28 @@ def _placeholder_boxes(boxes: list) -> tuple[list, np.ndarray]:
 
 
 def _decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
-                  locate: Locator, file: Path, kind: str) -> tuple[list[np.ndarray], np.ndarray, list[Notice]]:
-    """RLE counts of every 'segmentation' value in the image of its row; (counts, areas, notices)."""
-    n = len(values)
+                  locate: Locator, file: Path, kind: str) -> tuple[MaskSet, np.ndarray, list[Notice]]:
+    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices).
+
+    One pass in Python sorts the values by kind and checks their structure; then each kind is converted
+    in one vectorised batch: polygons (rle_from_polygons_many; only when that fails, row by row to name
+    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings)."""
     hs, ws = heights[image], widths[image]
     unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
     if len(unsized):
         i = int(unsized[0])
         raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
                          f"decode masks{_more(len(unsized))}", *locate(i))
-    hs, ws = hs.tolist(), ws.tolist()
-    counts: list = [None] * n
-    area = np.zeros(n, dtype=np.float64)
-    strings, string_rows = [], []
+    hl, wl = hs.tolist(), ws.tolist()
+    strings, string_rows, lists, list_rows, polygons, polygon_rows = [], [], [], [], [], []
     for i, value in enumerate(values):
-        h, w = hs[i], ws[i]
         if isinstance(value, dict):
             size, raw = value.get("size", _MISSING), value.get("counts", _MISSING)
-            if (not isinstance(size, list) or len(size) != 2
-                    or any(type(v) is not int for v in size)):
+            if not (type(size) is list and len(size) == 2 and type(size[0]) is int and type(size[1]) is int):
                 raise InputError(f"an RLE mask needs 'size': [height, width], found {_short(size)}", *locate(i))
-            if size != [h, w]:
+            if size[0] != hl[i] or size[1] != wl[i]:
                 raise InputError(f"RLE size [{size[0]}, {size[1]}] (height, width) differs from the image's "
-                                 f"size [{h}, {w}] ({names[image[i]]!r})", *locate(i))
+                                 f"size [{hl[i]}, {wl[i]}] ({names[image[i]]!r})", *locate(i))
             if isinstance(raw, str):
                 strings.append(raw)
                 string_rows.append(i)
@@ -1235,43 +1236,60 @@ def _decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: 
                 raise InputError("RLE 'counts' must be a compressed string or a list of integers, found "
                                  f"{_short(raw)}", *locate(i))
             try:
-                counts[i] = validate_counts(np.array(raw, dtype=np.int64).reshape(len(raw)), h, w)
+                lists.append(np.array(raw, dtype=np.int64).reshape(len(raw)))
             except (ValueError, OverflowError) as exc:
                 raise InputError(f"bad RLE mask: {exc}", *locate(i)) from None
-            area[i] = counts[i][1::2].sum()
+            list_rows.append(i)
         elif isinstance(value, list):
             if not value or any(not isinstance(p, list) for p in value):
                 raise InputError("'segmentation' polygons must be a non-empty list of lists [[x0, y0, x1, y1, "
                                  f"...], ...], found {_short(value)}", *locate(i))
-            for k, polygon in enumerate(value, start=1):
-                if any(type(v) not in (int, float) for v in polygon):
-                    raise InputError(f"polygon {k} must be numbers [x0, y0, x1, y1, ...], found "
-                                     f"{_short(polygon)}", *locate(i))
-            try:
-                counts[i] = rle_from_polygons(value, h, w)
-            except (ValueError, OverflowError) as exc:
-                raise InputError(f"bad polygon: {exc}", *locate(i)) from None
-            area[i] = counts[i][1::2].sum()
+            if not _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(value))):  # one C-level pass
+                k, polygon = next((k, p) for k, p in enumerate(value, start=1)
+                                  if any(type(v) not in _NUMBER_TYPES for v in p))
+                raise InputError(f"polygon {k} must be numbers [x0, y0, x1, y1, ...], found "
+                                 f"{_short(polygon)}", *locate(i))
+            polygons.append(value)
+            polygon_rows.append(i)
         else:
             raise InputError("'segmentation' must be polygons [[x0, y0, x1, y1, ...], ...] or an RLE "
                              f"{{\"size\": [h, w], \"counts\": ...}}, found {_short(value)}", *locate(i))
-    start = 0
-    while start < len(strings):
-        end, chars = start, 0
-        while end < len(strings) and (end == start or chars + len(strings[end]) <= _RLE_BATCH):
-            chars += len(strings[end])
-            end += 1
-        rows = string_rows[start:end]
+    parts, part_rows = [], []
+    if polygons:
+        rows = np.array(polygon_rows, dtype=np.int64)
         try:
-            decoded, areas = _rle_strings(strings[start:end], [hs[i] * ws[i] for i in rows])
-        except _BadString as exc:
-            raise InputError(f"bad compressed RLE: {exc.problem}", *locate(rows[exc.index])) from None
-        for i, c in zip(rows, decoded):
-            counts[i] = c
-        area[rows] = areas
-        start = end
+            counts = rle_from_polygons_many(polygons, hs[rows], ws[rows])
+        except (ValueError, OverflowError):
+            for i, value in zip(polygon_rows, polygons):  # the first bad one, named
+                try:
+                    rle_from_polygons(value, hl[i], wl[i])
+                except (ValueError, OverflowError) as exc:
+                    raise InputError(f"bad polygon: {exc}", *locate(i)) from None
+            raise
+        parts.append(MaskSet.from_counts(counts, hs[rows], ws[rows]))
+        part_rows.append(rows)
+    if lists:
+        rows = np.array(list_rows, dtype=np.int64)
+        masks = MaskSet.from_counts(lists, hs[rows], ws[rows])
+        bad = masks.check()
+        if bad is not None:
+            raise InputError(f"bad RLE mask: {bad[1]}", *locate(list_rows[bad[0]]))
+        parts.append(masks)
+        part_rows.append(rows)
+    if strings:
+        rows = np.array(string_rows, dtype=np.int64)
+        try:
+            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows]))
+        except MaskError as exc:
+            raise InputError(f"bad compressed RLE: {exc.problem}", *locate(string_rows[exc.index])) from None
+        part_rows.append(rows)
+    masks = MaskSet.concat(parts)
+    if len(parts) > 1:
+        masks = masks.take(np.argsort(np.concatenate(part_rows), kind="stable"))
+    area = masks.areas().astype(np.float64)
     notices = []
     empty = np.flatnonzero(area == 0)
+    _check_inside(values, empty, hl, wl, names, image, locate)
     if len(empty):
         shown = []
         for i in empty[:_EXAMPLES].tolist():
@@ -1283,96 +1301,45 @@ def _decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: 
                               f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. polygons "
                               f"wholly outside it), kept as empty masks (they match nothing), e.g. "
                               f"{'; '.join(shown)}{more}"))
-    return counts, area, notices
+    return masks, area, notices
 
 
-class _BadString(Exception):
-    def __init__(self, index: int, problem: str):
-        super().__init__(problem)
-        self.index, self.problem = index, problem
-
-
-def _rle_strings(strings: list[str], totals: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Counts of pycocotools' compressed RLE strings (rleFrString), all at once, each checked to be
-    non-negative and to sum to its total (h*w), and their areas. Raises _BadString(index, problem).
-
-    Each character is a 5-bit chunk (value - 48) with 0x20 = "more chunks" (so a count ends at a character
-    below 80); a count's last chunk with 0x10 set makes it negative; from the fourth count on, a count is
-    the delta to the one two places before. Only a few passes go over the characters (as uint8); the rest
-    works per count: the values are gathered chunk by chunk, and the deltas summed with one running sum
-    over every other count (z[p] = x[p] + z[p - 2]) differenced at each chain's start."""
-    n = len(strings)
-    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
-    try:
-        text = "".join(strings).encode("ascii")
-    except UnicodeEncodeError:
-        k = next(k for k, s in enumerate(strings) if not s.isascii())
-        raise _BadString(k, "a non-ASCII character") from None
-    str_end = np.cumsum(lengths)
-    b = np.frombuffer(text, dtype=np.uint8)
-    bad = (b < 48) | (b >= 112)
-    if bad.any():
-        pos = int(np.argmax(bad))
-        k = int(np.searchsorted(str_end, pos, side="right"))
-        raise _BadString(k, f"invalid character {chr(b[pos])!r} at position {pos - int(str_end[k] - lengths[k])}")
-    ends = b < 80
-    nonempty = np.flatnonzero(lengths > 0)
-    cut = ~ends[str_end[nonempty] - 1]
-    if cut.any():
-        raise _BadString(int(nonempty[np.argmax(cut)]), "the string ends inside a count")
-    end_pos = np.flatnonzero(ends)
-    m = len(end_pos)
-    start_pos = np.empty_like(end_pos)
-    start_pos[:1] = 0
-    start_pos[1:] = end_pos[:-1] + 1
-    chunks = end_pos - start_pos + 1
-    stop = np.searchsorted(end_pos, str_end)  # counts before each string's end
-    per_string = np.diff(stop, prepend=0)
-    first = stop - per_string
-    if m and chunks.max() > 12:
-        j = int(np.argmax(chunks > 12))
-        raise _BadString(int(np.searchsorted(stop, j, side="right")), "a count too long to be a pixel count")
-    x = ((b[start_pos] - 48) & 0x1F).astype(np.int64)
-    for j in range(1, int(chunks.max()) if m else 0):
-        more = np.flatnonzero(chunks > j)
-        x[more] |= ((b[start_pos[more] + j] - 48) & 0x1F).astype(np.int64) << (5 * j)
-    negative = np.flatnonzero(((b[end_pos] - 48) & 0x10) != 0)
-    x[negative] -= np.left_shift(np.int64(1), 5 * chunks[negative])
-    z = np.empty_like(x)
-    z[0::2] = np.cumsum(x[0::2])
-    z[1::2] = np.cumsum(x[1::2])
-    owner_first = np.repeat(first, per_string)
-    index = np.arange(m, dtype=np.int64) - owner_first
-    chain = owner_first + 2 - (index & 1)  # where a count's chain starts: count 1 (odd) or count 2 (even)
-    chain = np.minimum(chain, m - 1)
-    counts = np.where(index == 0, x, z - z[chain] + x[chain]) if m else x
-    below = np.flatnonzero(counts < 0)
-    if len(below):
-        j = int(below[0])
-        raise _BadString(int(np.searchsorted(stop, j, side="right")),
-                         f"negative count {int(counts[j])} (count {int(index[j]) + 1})")
-    total = np.concatenate(([0], np.cumsum(counts)))
-    got = total[stop] - total[first]
-    want = np.array(totals, dtype=np.int64)
-    wrong = np.flatnonzero(got != want)
-    if len(wrong):
-        k = int(wrong[0])
-        raise _BadString(k, f"the counts sum to {int(got[k])}, expected height*width = {int(want[k])}")
-    ones = np.concatenate(([0], np.cumsum(np.where(index & 1, counts, 0)))) if m else np.zeros(1, np.int64)
-    area = (ones[stop] - ones[first]).astype(np.float64)
-    return (np.split(counts, first[1:].tolist()) if n else []), area
+def _check_inside(values: list, empty: np.ndarray, hl: list, wl: list, names: list[str], image: np.ndarray,
+                  locate: Locator) -> None:
+    """A polygon mask lying entirely outside its image (all its points left of, right of, above or below
+    the image) is surely a coordinate mistake: an error. Only empty masks can be such, so only they are
+    looked at."""
+    for i in empty.tolist():
+        value = values[i]
+        if not isinstance(value, list):
+            continue
+        xs = [v for polygon in value for v in polygon[0::2]]
+        ys = [v for polygon in value for v in polygon[1::2]]
+        if max(xs) < 0 or min(xs) > wl[i] or max(ys) < 0 or min(ys) > hl[i]:
+            raise InputError(f"the polygon lies entirely outside its image {names[image[i]]!r} (width "
+                             f"{wl[i]}, height {hl[i]}): x from {min(xs):g} to {max(xs):g}, y from {min(ys):g} "
+                             f"to {max(ys):g}", *locate(i))
 
 
 # ------------------------------------------------------------------------------------------ entry point
 
 def _read_ground_truth(spec: TaskSpec) -> _Truth:
+    from generator.formats import png_masks  # it builds on this module's helpers
+
     path = spec.ground_truth.path
-    fmt = _detect(spec.ground_truth.format, path, GROUND_TRUTH_FORMATS, "ground truth")
+    fmt = spec.ground_truth.format
+    if fmt is None and png_masks.looks_like_png_masks(path):
+        fmt = "png"
+    fmt = _detect(fmt, path, GROUND_TRUTH_FORMATS, "ground truth")
     declared = _declared_labels(spec)
-    if spec.type == "segmentation" and fmt != "coco":
+    if fmt == "png" and spec.type != "segmentation":
+        raise InputError(f"PNG instance masks are segmentation ground truth, but this is a {spec.type} task: set "
+                         "type: segmentation, or give boxes as COCO, VOC or YOLO", path)
+    if spec.type == "segmentation" and fmt not in ("coco", "png"):
         raise InputError(f"segmentation task, but {fmt.upper()} ground truth has boxes only: give a COCO "
-                         "instances .json with 'segmentation'", path)
-    reader = {"coco": _coco_ground_truth, "voc": _voc_ground_truth, "yolo": _yolo_ground_truth}[fmt]
+                         "instances .json with 'segmentation', or PNG instance masks (format: png)", path)
+    reader = {"coco": _coco_ground_truth, "voc": _voc_ground_truth, "yolo": _yolo_ground_truth,
+              "png": png_masks.png_ground_truth}[fmt]
     return reader(path, spec, declared)
 
 
@@ -1408,7 +1375,7 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
         columns = [c[keep] for c in columns]
         gt_area = gt_area[keep] if gt_area is not None else None
         if gt_masks is not None:
-            gt_masks = [gt_masks[i] for i in np.flatnonzero(keep).tolist()]
+            gt_masks = gt_masks.take(keep)
     gt_image, gt_label, gt_box, gt_crowd, gt_difficult, gt_id = columns
     if gt_area is None:
         gt_area = gt_box[:, 2] * gt_box[:, 3]
@@ -1432,8 +1399,7 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
             dt_mask_area = None  # the first has a box: pycocotools' loadRes takes them as box results (w*h)
         if len(missing):
             dt_box = dt_box.copy()
-            for i in missing.tolist():
-                dt_box[i] = rle_bbox(dt_masks[i], int(heights[dt_image[i]]), int(widths[dt_image[i]]))
+            dt_box[missing] = dt_masks.bboxes()[missing]
     if pred.normalised:
         unsized = np.unique(dt_image[(widths[dt_image] <= 0) | (heights[dt_image] <= 0)])
         for i in unsized.tolist():
@@ -1451,13 +1417,13 @@ def read_detection(spec: TaskSpec, *, clip: bool = True) -> DetectionData:
     if keep is not None:
         dt_image, dt_label, dt_box, dt_score = dt_image[keep], dt_label[keep], dt_box[keep], dt_score[keep]
         if dt_masks is not None:
-            dt_masks = [dt_masks[i] for i in np.flatnonzero(keep).tolist()]
+            dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
     dt_order = np.argsort(dt_image, kind="stable")
     if gt_masks is not None:
-        gt_masks = [gt_masks[i] for i in order.tolist()]
+        gt_masks = gt_masks.take(order)
     if dt_masks is not None:
-        dt_masks = [dt_masks[i] for i in dt_order.tolist()]
+        dt_masks = dt_masks.take(dt_order)
         dt_mask_area = dt_mask_area[dt_order] if dt_mask_area is not None else None
 
     return DetectionData(

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from generator.metrics.masks import rle_area, rle_bbox
 from generator.metrics.segm import mask_pair_iou_fn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,18 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 class MaskGeometry:
     iou: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (dt_idx, gt_idx) -> mask IoU (crowd: over dt)
     prune_boxes: tuple[np.ndarray, np.ndarray]  # (D, 4), (G, 4) xywh, each containing mask and given box
-
-
-def _mask_boxes(masks, hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes xywh, areas) of the masks (rle_bbox / rle_area)."""
-    if hasattr(masks, "bboxes"):
-        return np.asarray(masks.bboxes(), dtype=np.float64), np.asarray(masks.areas(), dtype=np.float64)
-    boxes = np.zeros((len(masks), 4), dtype=np.float64)
-    areas = np.zeros(len(masks), dtype=np.float64)
-    for i, (c, (h, w)) in enumerate(zip(masks, hw.tolist())):
-        boxes[i] = rle_bbox(c, h, w)
-        areas[i] = rle_area(c)
-    return boxes, areas
 
 
 def enclosing_boxes(given: np.ndarray, mask_box: np.ndarray, mask_area: np.ndarray) -> np.ndarray:
@@ -51,11 +38,8 @@ def enclosing_boxes(given: np.ndarray, mask_box: np.ndarray, mask_area: np.ndarr
 
 
 def mask_geometry(data: "DetectionData") -> MaskGeometry:
-    """Mask IoU and pruning boxes of a segmentation task's `DetectionData` (masks in every object's image)."""
-    hw = np.stack([data.heights, data.widths], axis=1)
-    dt_hw, gt_hw = hw[data.dt_image], hw[data.gt_image]
-    fn = mask_pair_iou_fn(data.dt_masks, data.gt_masks, data.gt_crowd, dt_hw=dt_hw, gt_hw=gt_hw)
-    dt_box, dt_area = _mask_boxes(data.dt_masks, dt_hw)
-    gt_box, gt_area = _mask_boxes(data.gt_masks, gt_hw)
-    return MaskGeometry(iou=fn, prune_boxes=(enclosing_boxes(data.dt_box, dt_box, dt_area),
-                                             enclosing_boxes(data.gt_box, gt_box, gt_area)))
+    """Mask IoU and pruning boxes of a segmentation task's `DetectionData` (its masks are MaskSets)."""
+    dt, gt = data.dt_masks, data.gt_masks
+    fn = mask_pair_iou_fn(dt, gt, data.gt_crowd)
+    return MaskGeometry(iou=fn, prune_boxes=(enclosing_boxes(data.dt_box, dt.bboxes(), dt.areas()),
+                                             enclosing_boxes(data.gt_box, gt.bboxes(), gt.areas())))

@@ -25,12 +25,12 @@ definitions, as pycocotools with detectron2-style results (compressed RLE *witho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from generator.metrics.coco import CocoResult, coco_evaluate
-from generator.metrics.masks import rle_area, rle_bbox, rle_from_string, rle_iou_pairs, validate_counts
+from generator.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
+from generator.metrics.masks import MaskSet, mask_iou_pairs, rle_from_string
 
 __all__ = ["mask_pair_iou_fn", "coco_evaluate_segm"]
 
@@ -42,62 +42,49 @@ def _as_counts(c) -> np.ndarray:
     return np.asarray(c, dtype=np.int64).reshape(-1)
 
 
-def _size_keys(counts: list[np.ndarray], hw) -> np.ndarray:
-    """One int key per mask: its (h, w) when sizes are given, else its pixel total."""
+def _mask_set(masks, hw) -> MaskSet:
+    """A MaskSet as given, or one from a list of counts / compressed strings; sizes from `hw` ((N, 2)
+    (h, w)), without them a mask is h = its pixel total x w = 1 (masks then differ by pixel total only)."""
+    if isinstance(masks, MaskSet):
+        return masks
+    counts = [_as_counts(c) for c in masks]
     if hw is None:
-        return np.array([int(c.sum()) for c in counts], dtype=np.int64)
+        return MaskSet.from_counts(counts, [int(c.sum()) for c in counts], 1)
     hw = np.asarray(hw, dtype=np.int64).reshape(-1, 2)
     if len(hw) != len(counts):
         raise ValueError(f"need one (h, w) per mask ({len(counts)}), got {len(hw)}")
-    return hw[:, 0] * (1 << 31) + hw[:, 1]
+    return MaskSet.from_counts(counts, hw[:, 0], hw[:, 1])
 
 
-def mask_pair_iou_fn(dt_counts: Sequence, gt_counts: Sequence, gt_crowd, dt_hw=None,
-                     gt_hw=None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def mask_pair_iou_fn(dt_masks, gt_masks, gt_crowd, dt_hw=None, gt_hw=None, *,
+                     min_iou: float = 0.0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """`f(dt_idx, gt_idx) -> iou` (float64, one per pair) for `coco_evaluate` / `evaluate_detection`.
 
-    dt_counts, gt_counts: RLE counts per mask (int arrays, or compressed strings as pycocotools'
-        'counts', decoded once here). gt_crowd: (G,) bool, one flag per ground truth.
-    dt_hw, gt_hw: optional (N, 2) mask sizes (h, w). Without them masks are told apart by pixel total only.
+    dt_masks, gt_masks: MaskSets (`generator.metrics.masks`, as read_detection gives them); also accepted:
+        lists of RLE counts (int arrays, or compressed strings as pycocotools' 'counts'), converted once
+        here, with dt_hw, gt_hw their (N, 2) sizes (h, w) (without them masks differ by pixel total only).
+    gt_crowd: (G,) bool, one flag per ground truth.
+    min_iou: pairs whose IoU is provably below it may get 0 instead (`mask_iou_pairs`): pass the lowest
+        threshold the caller keeps (coco_evaluate: 0.5) to skip the intersections of hopeless pairs.
 
-    IoU is pycocotools' rleIou (bit-identical, via `rle_iou_pairs`): 0 when the intersection is empty,
+    IoU is pycocotools' rleIou (bit-identical, `mask_iou_pairs`): 0 when the intersection is empty,
     intersection / detection area for a crowd ground truth, else intersection / union. Pairs whose masks
     differ in size get 0 (pycocotools: -1; both are below every threshold). Box-disjoint pairs get 0, as
-    `evaluate_detection`'s pruning requires, when the boxes are the masks' `rle_bbox`.
+    `evaluate_detection`'s pruning requires, when the boxes are the masks' `rle_bbox`. Areas, extents and
+    boxes are computed here, once; a call costs in proportion to its pairs only.
     """
-    dts = [_as_counts(c) for c in dt_counts]
-    gts = [_as_counts(c) for c in gt_counts]
+    dt = _mask_set(dt_masks, dt_hw)
+    gt = _mask_set(gt_masks, gt_hw)
     crowd = np.asarray(gt_crowd, dtype=bool).reshape(-1)
-    if crowd.size != len(gts):
-        raise ValueError(f"gt_crowd needs one flag per ground truth ({len(gts)}), got {crowd.size}")
-    dt_key = _size_keys(dts, dt_hw)
-    gt_key = _size_keys(gts, gt_hw)
-    # Masks grouped by size; local index of each mask inside its group.
-    groups: dict[int, tuple[list, list, np.ndarray]] = {}
-    dt_local = np.zeros(len(dts), dtype=np.int64)
-    gt_local = np.zeros(len(gts), dtype=np.int64)
-    for key in np.union1d(dt_key, gt_key).tolist():
-        d_sel = np.flatnonzero(dt_key == key)
-        g_sel = np.flatnonzero(gt_key == key)
-        dt_local[d_sel] = np.arange(d_sel.size)
-        gt_local[g_sel] = np.arange(g_sel.size)
-        groups[key] = ([dts[i] for i in d_sel], [gts[i] for i in g_sel], crowd[g_sel])
+    if crowd.size != len(gt):
+        raise ValueError(f"gt_crowd needs one flag per ground truth ({len(gt)}), got {crowd.size}")
+    for masks in (dt, gt):  # computed once here, not in the first call
+        masks.areas()
+        masks.extents()
+        masks.bboxes()
 
     def fn(dt_idx, gt_idx) -> np.ndarray:
-        d = np.asarray(dt_idx, dtype=np.int64).reshape(-1)
-        g = np.asarray(gt_idx, dtype=np.int64).reshape(-1)
-        if d.shape != g.shape:
-            raise ValueError("dt_idx and gt_idx must have the same length")
-        out = np.zeros(d.size, dtype=np.float64)
-        if d.size == 0:
-            return out
-        kd, kg = dt_key[d], gt_key[g]
-        same = kd == kg
-        for key in np.unique(kd[same]).tolist():
-            sel = np.flatnonzero(same & (kd == key))
-            g_dts, g_gts, g_crowd = groups[key]
-            out[sel] = rle_iou_pairs(g_dts, g_gts, dt_local[d[sel]], gt_local[g[sel]], g_crowd)
-        return out
+        return mask_iou_pairs(dt, gt, dt_idx, gt_idx, crowd, min_iou=min_iou)
 
     return fn
 
@@ -108,15 +95,16 @@ def coco_evaluate_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_imag
     docstring for the definitions).
 
     gt_image, gt_label: (G,) int, 0-based image and label index of each ground truth object.
-    gt_counts: G RLE counts (int arrays or compressed strings), each of its image's size; polygons and
-        uncompressed RLE are converted by the caller (`rle_from_polygons`, as pycocotools' annToRLE).
+    gt_counts: the G masks, a MaskSet (as read_detection's gt_masks) or a list of RLE counts (int arrays
+        or compressed strings), each of its image's size; polygons and uncompressed RLE are converted by
+        the caller (`rle_from_polygons`, as pycocotools' annToRLE).
     gt_area: (G,) the annotation's `area` field (decides the area ranges; not the mask area).
     gt_crowd: (G,) bool.
-    dt_image, dt_label: (D,) int; dt_counts: D RLE counts, each of its image's size; dt_score: (D,) finite.
+    dt_image, dt_label: (D,) int; dt_counts: the D masks (likewise); dt_score: (D,) finite.
     n_labels: K; label indices are in [0, K).
     height_width: (n_images, 2) int, (h, w) of each image index (must cover every image index used).
 
-    Detection area = mask area (`rle_area`); boxes = `rle_bbox` of the masks (see the module docstring:
+    Detection area = mask area (`MaskSet.areas`); boxes = `MaskSet.bboxes` (see the module docstring:
     not used by the numbers). Image index order must be ascending image id order; within an image the
     arrays keep input order (ties), as `coco_evaluate`.
     """
@@ -131,21 +119,20 @@ def coco_evaluate_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_imag
         if images.size and (images.min() < 0 or images.max() >= len(hw)):
             raise ValueError(f"{name} must lie in [0, len(height_width)) = [0, {len(hw)})")
 
-    def prepare(counts_list, images):
-        counts, boxes = [], np.zeros((len(counts_list), 4), dtype=np.float64)
-        for i, (c, im) in enumerate(zip(counts_list, images.tolist())):
-            h, w = int(hw[im, 0]), int(hw[im, 1])
-            try:
-                arr = validate_counts(_as_counts(c), h, w)
-            except ValueError as e:
-                raise ValueError(f"mask {i} (image index {im}, {h}x{w}): {e}") from None
-            counts.append(arr)
-            boxes[i] = rle_bbox(arr, h, w)
-        return counts, boxes
+    def prepare(masks, images) -> MaskSet:
+        masks = _mask_set(masks, hw[images])
+        h, w = hw[images, 0], hw[images, 1]
+        wrong = np.flatnonzero((masks.h != h) | (masks.w != w))
+        bad = (int(wrong[0]), f"mask size {masks.h[wrong[0]]}x{masks.w[wrong[0]]} differs from its image's") \
+            if wrong.size else masks.check()
+        if bad is not None:
+            i, problem = bad
+            raise ValueError(f"mask {i} (image index {images[i]}, {h[i]}x{w[i]}): {problem}")
+        return masks
 
-    gts, gt_box = prepare(gt_counts, gt_image)
-    dts, dt_box = prepare(dt_counts, dt_image)
-    dt_area = np.array([rle_area(c) for c in dts], dtype=np.float64)
-    fn = mask_pair_iou_fn(dts, gts, gt_crowd, dt_hw=hw[dt_image], gt_hw=hw[gt_image])
-    return coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
-                         n_labels, dt_area=dt_area, pair_iou_fn=fn)
+    gts = prepare(gt_counts, gt_image)
+    dts = prepare(dt_counts, dt_image)
+    # coco_evaluate keeps the pairs with IoU >= this (its _candidate_pairs): lower ones need not be exact
+    fn = mask_pair_iou_fn(dts, gts, gt_crowd, min_iou=min(float(IOU_THRESHOLDS.min()), 1 - 1e-10))
+    return coco_evaluate(gt_image, gt_label, gts.bboxes(), gt_area, gt_crowd, dt_image, dt_label, dts.bboxes(),
+                         dt_score, n_labels, dt_area=dts.areas().astype(np.float64), pair_iou_fn=fn)

@@ -13,7 +13,6 @@ from generator.formats.images import ImageInfo
 from generator.metrics.coco import STAT_NAMES, coco_evaluate
 from generator.metrics.detection import evaluate_detection
 from generator.metrics.mask_matching import mask_geometry
-from generator.metrics.masks import rle_to_string
 from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
     BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetFindings, DetImage, DetLabelCount,
@@ -88,6 +87,8 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
     strings = _MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
     images = _images(data, ev, infos, errors, strings)
+    if strings is not None:
+        strings.encode()
     counted = ev.matching.gt_counted
     images_with = [len(set(data.gt_image[counted & (data.gt_label == c)].tolist())) for c in range(n_labels)]
     dataset = DetDataset(
@@ -105,19 +106,31 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
 
 
 class _MaskStrings:
-    """Compressed RLE strings of the masks that the report shows, each encoded once."""
+    """Compressed RLE strings of the masks that the report shows. `fill(target, key, side, index)` asks for
+    `target[key] = ` the string of mask `index` of `side` ("dt" or "gt"; -1: None); `encode()` then encodes
+    them all, in one vectorised batch per side, and fills every target."""
 
     def __init__(self, data: DetectionData):
         self.masks = {"dt": data.dt_masks, "gt": data.gt_masks}
-        self.done: dict[tuple[str, int], str] = {}
+        self.wanted: dict[str, set[int]] = {"dt": set(), "gt": set()}
+        self.targets: list[tuple[object, object, str, int]] = []
 
-    def get(self, side: str, index: int) -> str | None:
-        if index < 0:
-            return None
-        key = (side, index)
-        if key not in self.done:
-            self.done[key] = rle_to_string(self.masks[side][index])
-        return self.done[key]
+    def fill(self, target: object, key: object, side: str, index: int) -> None:
+        if index >= 0:
+            self.wanted[side].add(index)
+        self.targets.append((target, key, side, index))
+
+    def encode(self) -> None:
+        done: dict[tuple[str, int], str] = {}
+        for side, wanted in self.wanted.items():
+            index = sorted(wanted)
+            done.update(zip(((side, i) for i in index), self.masks[side].strings(index)))
+        for target, key, side, index in self.targets:
+            value = done[side, index] if index >= 0 else None
+            if isinstance(target, list):
+                target[key] = value
+            else:
+                setattr(target, key, value)
 
 
 def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxError]:
@@ -157,14 +170,11 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     rows.sort(key=lambda row: row[:3])
     for number, row in enumerate(rows, start=1):
         row[3].id = number
-    if strings is not None:
+    if strings is not None:  # the masks, filled in once they are all encoded
         for _, kind, index, error in rows:
-            if kind == 0:
-                error.mask = strings.get("dt", index)
-                error.related_mask = strings.get("gt", int(e.dt_related_gt[index]))
-            else:
-                error.mask = strings.get("gt", index)
-                error.related_mask = strings.get("dt", int(e.gt_related_dt[index]))
+            own, other = ("dt", "gt") if kind == 0 else ("gt", "dt")
+            strings.fill(error, "mask", own, index)
+            strings.fill(error, "related_mask", other, int((e.dt_related_gt if kind == 0 else e.gt_related_dt)[index]))
     return [row[3] for row in rows]
 
 
@@ -207,8 +217,11 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     for i in np.flatnonzero(with_errors).tolist():
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
-                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]],
-                              masks=None if strings is None else [strings.get(side[k], index[k]) for k in ordered[lo:hi]])
+                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
+        if strings is not None:
+            drawn[i].masks = [None] * (hi - lo)
+            for position, k in enumerate(ordered[lo:hi]):
+                strings.fill(drawn[i].masks, position, side[k], index[k])
     widths, heights = data.widths.tolist(), data.heights.tolist()
     return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
                      height=heights[i] or infos[i].height, status=infos[i].status, problem=infos[i].problem,
