@@ -78,6 +78,10 @@ def worker(tool: str, data: Path, segm: bool = False) -> dict:
 
 # -------------------------------------------------------------------------------------------------- driver
 
+def _seconds(value: float) -> str:
+    return "–" if value != value else f"{value:.2f}"
+
+
 def make_data(shared: Path, images: int, root: Path, extra: list[str], segm: bool = False) -> Path:
     """coco{N}[s][-extra-args]: generated once (s = with masks, make_coco.py --segm), then reused."""
     extra = [a for a in extra if a != "--segm"]
@@ -202,8 +206,8 @@ def main(argv=None) -> int:
         if tool != ref_tool and ref_tool != "pycocotools":
             agree += f" to {ref_tool}"
         print(f"| {n:,} | {nd:,} | {tool} | {r['wall_s']:.2f} | {ratio} | {r['cpu_s']:.2f} "
-              f"| {r['load_s']:.2f} "
-              f"| {r['core_s']:.2f} "
+              f"| {_seconds(r['load_s'])} "  # evalsite is one command: no split into load and eval
+              f"| {_seconds(r['core_s'])} "
               f"| {r['rss_mb']:.0f} |"
               + (f" {input_mb:.1f} | {r['rss_mb'] / input_mb:.1f} |" if a.segm else "")
               + f" {agree} |")
