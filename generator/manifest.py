@@ -19,7 +19,7 @@ LANGUAGES = ("zh", "en")
 RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
     "name", "type", "images", "ground_truth", "predictions", "language", "labels",
-    "iou_threshold", "small_set_threshold", "metadata", "annotation_url",
+    "iou_threshold", "small_set_threshold", "metadata", "annotation_url", "group", "model",
 }
 # A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
 _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
@@ -44,6 +44,8 @@ class TaskSpec:
     small_set_threshold: int = 100
     iou_threshold: float = 0.5
     annotation_url: str | None = None  # e.g. https://label.example/edit?image={file_name}&id={image_id}
+    group: str | None = None  # reports of one training task across model versions share a group (default: name)
+    model: str | None = None  # the model version this report evaluates, e.g. "v3" or a run id
     source: Path | None = None  # the manifest file, when there is one
     extra: dict = field(default_factory=dict)
 
@@ -159,10 +161,17 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     annotation_url = data.get("annotation_url")
     if annotation_url is not None:
         check_annotation_url(annotation_url, file)
+    group, model = data.get("group"), data.get("model")
+    for key, value in (("group", group), ("model", model)):
+        if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)
+                                  or not str(value).strip() or len(str(value)) > 100):
+            raise InputError(f"'{key}' must be a short name (at most 100 characters), found {value!r}",
+                             file, f"key '{key}'")
     return TaskSpec(
         name=name, annotation_url=annotation_url, type=task_type, images=base / data["images"],
         ground_truth=_input(data["ground_truth"], "ground_truth", base, file),
         predictions=_input(data["predictions"], "predictions", base, file),
         language=lang, labels=labels, labels_file=labels_file,
         small_set_threshold=small, iou_threshold=float(iou), source=file,
+        group=None if group is None else str(group), model=None if model is None else str(model),
     )

@@ -77,7 +77,7 @@ def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra)
         name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
         date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
         label_source=label_source, prediction_kind=prediction_kind,
-        small_set_threshold=spec.small_set_threshold, **extra)
+        small_set_threshold=spec.small_set_threshold, group=spec.group or spec.name, model=spec.model, **extra)
 
 
 def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report | DetectionReport:

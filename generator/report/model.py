@@ -41,6 +41,8 @@ class TaskInfo:
     label_matching: str | None = None  # detection: "id" or "name"
     iou_threshold: float | None = None  # detection: IoU for the headline mAP, operating point and errors
     annotation_url: str | None = None  # detection: template linking an error to the annotation tool
+    group: str | None = None  # the training task this report belongs to (default: name); see the overview
+    model: str | None = None  # the model version evaluated, when the manifest names it
 
 
 @dataclass
