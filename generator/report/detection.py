@@ -15,7 +15,8 @@ from generator.metrics.detection import evaluate_detection
 from generator.metrics.mask_matching import mask_geometry
 from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
-    BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetFindings, DetImage, DetLabelCount,
+    BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence, DetFindings, DetImage,
+    DetLabelCount,
     DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
@@ -102,7 +103,18 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
     )
     return DetectionReport(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
                            confusion=confusion, curves=curves, errors=errors, images=images,
-                           findings=_findings(metrics, per_label, confusion, errors), notices=notices)
+                           findings=_findings(metrics, per_label, confusion, errors), notices=notices,
+                           evidence=_evidence(data, ev))
+
+
+def _evidence(data: DetectionData, ev) -> DetEvidence:
+    m = ev.matching
+    counted = np.flatnonzero(~m.ignored)
+    order = counted[np.argsort(-data.dt_score[counted], kind="stable")]
+    gt = np.flatnonzero(m.gt_counted)
+    return DetEvidence(dt_image=data.dt_image[order].tolist(), dt_label=data.dt_label[order].tolist(),
+                       dt_score=data.dt_score[order].tolist(), dt_tp=m.tp[order].astype(np.int64).tolist(),
+                       gt_image=data.gt_image[gt].tolist(), gt_label=data.gt_label[gt].tolist())
 
 
 class _MaskStrings:
@@ -194,12 +206,10 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     preds = np.bincount(data.dt_image[shown], minlength=n)
     fps = np.bincount(data.dt_image[is_fp], minlength=n)
     fns = np.bincount(data.gt_image[is_fn], minlength=n)
-    # Every box of the images with errors (their full views draw them all), grouped by image in one sort.
-    with_errors = np.zeros(n, dtype=bool)
-    with_errors[data.dt_image[is_fp]] = True
-    with_errors[data.gt_image[is_fn]] = True
-    g = np.flatnonzero(m.gt_counted & with_errors[data.gt_image])
-    d = np.flatnonzero(shown & with_errors[data.dt_image])
+    # Every object at t* of every image (full views draw them all; comparisons draw both models' results
+    # of the same image), grouped by image in one sort.
+    g = np.flatnonzero(m.gt_counted)
+    d = np.flatnonzero(shown)
     image = np.concatenate([data.gt_image[g], data.dt_image[d]])
     kind = np.concatenate([np.where(is_fn[g], "missed", "ground_truth"), np.where(is_fp[d], "false_positive", "correct")])
     label = np.concatenate([data.gt_label[g], data.dt_label[d]])
@@ -214,7 +224,7 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     names = data.labels
     drawn: dict[int, DrawnBoxes] = {}
     ordered = order.tolist()
-    for i in np.flatnonzero(with_errors).tolist():
+    for i in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
                               xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]])

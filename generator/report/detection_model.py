@@ -126,7 +126,22 @@ class DetImage:
     predictions: int  # at t*
     false_positives: int
     missed: int
-    boxes: DrawnBoxes | None = None  # every box at t* (ground truth and predictions), for images with errors
+    boxes: DrawnBoxes | None = None  # every object at t* (ground truth and predictions); None: nothing to draw
+
+
+@dataclass
+class DetEvidence:
+    """What the headline numbers are made of, per image, so that they can be recomputed on resampled
+    images (the paired bootstrap of `evalsite compare`) without the inputs. Columns, one entry per
+    detection that counts (not ignored) under the VOC matching at the report's IoU, in descending score
+    order (ties: file order); and one entry per counted ground-truth object."""
+
+    dt_image: list[int]  # index into `images`
+    dt_label: list[int]  # index into `dataset.labels`
+    dt_score: list[float]
+    dt_tp: list[int]  # 1: true positive, 0: false positive
+    gt_image: list[int]
+    gt_label: list[int]
 
 
 @dataclass
@@ -160,3 +175,4 @@ class DetectionReport(Loadable):
     images: list[DetImage]
     findings: DetFindings
     notices: list[Notice] = field(default_factory=list)
+    evidence: DetEvidence | None = None
