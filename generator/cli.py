@@ -121,11 +121,13 @@ def main() -> None:
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output root: each task's site goes to OUT/<task name>/, the task overview to OUT/overview/.")
 @click.option("--no-overview", is_flag=True, help="Do not refresh the task overview in OUT.")
+@click.option("--archive", is_flag=True,
+              help="Also write each task's site as one reproducible zip, OUT/<task name>.zip (see `evalsite archive`).")
 @_task_fields
 @LANG_OPTION
 @QUIET_OPTION
 @guarded
-def build(manifests, out, no_overview, lang, quiet, **kwargs):
+def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
     """Build the report site of one or more tasks.
 
     MANIFESTS are task.yaml files (see the README); instead of one, the same fields can be given as
@@ -136,6 +138,7 @@ def build(manifests, out, no_overview, lang, quiet, **kwargs):
       evalsite build task.yaml -o reports
       evalsite build a.yaml b.yaml -o reports --lang en
       evalsite build -o reports --name digits --images imgs --ground-truth gt.csv --predictions scores.csv
+      evalsite build task.yaml -o reports --archive   # also reports/<name>.zip
     """
     from generator.pipeline import build_report_site, evaluate
     from generator.site.overview import build_overview
@@ -145,6 +148,11 @@ def build(manifests, out, no_overview, lang, quiet, **kwargs):
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"two manifests use the same task name: {sorted({n for n in names if names.count(n) > 1})}")
+    if archive:
+        from generator.site.archive import check_target
+
+        for name in names:
+            check_target(out / name, out / f"{name}.zip")
     reports = []
     for spec in specs:  # evaluate everything first: bad input anywhere writes nothing
         console.step(f"evaluating {spec.name}")
@@ -159,6 +167,11 @@ def build(manifests, out, no_overview, lang, quiet, **kwargs):
         index, _, notices = build_overview(out, lang or specs[0].language)
         _report_notices(console, notices)
         click.echo(str(index))
+    if archive:
+        from generator.site.archive import archive_site
+
+        for spec in specs:
+            click.echo(str(archive_site(out / spec.name)))
 
 
 @main.command()
@@ -195,6 +208,110 @@ def evaluate(manifest, out, lang, quiet, **kwargs):
 
 
 @main.command()
+@click.argument("report", type=click.Path(path_type=Path))
+@click.option("--require", "requires", multiple=True, metavar="'NAME OP VALUE'",
+              help="A rule on REPORT's metrics, e.g. \"mAP50>=0.6\" or \"recall >= 80%\": OP one of >= <= > < ==, "
+                   "VALUE a number or a percentage. NAME is a key of report.json `metrics` (dotted for "
+                   "COCO numbers: coco.AP). A metric without a value (null) fails. Repeatable.")
+@click.option("--max-drop", "max_drops", multiple=True, metavar="'NAME=VALUE'",
+              help="Fail when the baseline's value minus REPORT's exceeds VALUE (absolute, in the metric's "
+                   "unit; 1% = 0.01), e.g. \"mAP50=0.01\". Needs --baseline. Repeatable.")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="The report to compare with (a report folder or its report.json), e.g. the model in "
+                   "production. It must be the same evaluation: task type, images, labels, IoU threshold.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object instead of a table.")
+@guarded
+def check(report, requires, max_drops, baseline, as_json):
+    """Gate a release: check REPORT's metrics against rules; exit 0 when all hold, 1 when one fails.
+
+    REPORT and the --baseline are built report folders (OUT/<task name>/) or report.json files
+    (`evaluate -o`). Prints one row per rule and a verdict (or JSON with --json).
+
+    \b
+    Metric names (the keys of report.json `metrics`):
+      classification: accuracy precision recall f1 top1 top2 top3 top4 top5
+      detection, segmentation: mAP50 mAP50_11pt precision recall f1 threshold iou_threshold,
+        and the COCO numbers as coco.AP coco.AP50 coco.AP75 coco.APs ... coco.ARl
+
+    \b
+    Examples:
+      evalsite check reports/shapes --require "mAP50>=0.6" --require "recall>=0.8"
+      evalsite check new/report.json --baseline shipped/report.json --max-drop "mAP50=0.01" --json
+    Exit status: 0 every rule holds; 1 a rule fails; 2 bad rules, arguments or inputs (one line on
+    stderr). An unexpected failure of evalsite itself also exits non-zero (1, with an error on stderr),
+    never 0.
+    """
+    import json
+
+    from generator import gate
+    from generator.report.load import check_same_evaluation, load_report
+
+    rules = [gate.parse_require(text) for text in requires] + [gate.parse_max_drop(text) for text in max_drops]
+    if not rules:
+        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
+    if max_drops and baseline is None:
+        raise InputError(f"{rules[len(requires)].option} needs --baseline (the report to compare with)")
+    loaded, _ = load_report(report)
+    gate.check_metric_names(rules, loaded.task.type)
+    base_metrics = None
+    if baseline is not None:
+        base, _ = load_report(baseline)
+        check_same_evaluation(base, loaded, baseline, report)
+        base_metrics = base.metrics
+    outcomes = gate.evaluate_rules(rules, loaded.metrics, base_metrics)
+    if as_json:
+        data = gate.as_dict(outcomes, str(report), str(baseline) if baseline is not None else None, loaded.task.type)
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(gate.as_table(outcomes, baseline is not None), nl=False)
+    if not all(o.passed for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output root: the comparison site goes to OUT/<name>/ and the task overview is refreshed.")
+@click.option("--images", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The evaluation images (default: the images root recorded in BASE's report, when it exists).")
+@click.option("--name", default=None,
+              help="Folder name of the comparison (default: '<group> <candidate model> vs <base model>').")
+@click.option("--no-overview", is_flag=True, help="Do not refresh the task overview in OUT.")
+@LANG_OPTION
+@QUIET_OPTION
+@guarded
+def compare(base, candidate, out, images, name, no_overview, lang, quiet):
+    """Compare two models on the same evaluation set: a site with the differences and their intervals.
+
+    BASE (e.g. the model you ship) and CANDIDATE are built report folders (OUT/<task name>/) or
+    report.json files of the same task type, images and labels. Headline metrics get a paired bootstrap
+    95% interval of the change (1,000 resamples of the images, seeded) and a verdict (better, worse,
+    within noise); galleries show the images the candidate fixed and broke, with both models' results.
+
+    
+    Examples:
+      evalsite compare reports/shapes-v1 reports/shapes-v2 -o reports
+      evalsite compare old/report.json new/report.json -o cmp --images data/images --lang en
+    """
+    import json
+
+    from generator.pipeline import build_comparison_site
+    from generator.site.overview import build_overview
+
+    console = Console(quiet)
+    console.step("comparing")
+    site = build_comparison_site(base, candidate, out, images=images, name=name, language=lang,
+                                 progress=console.progress)
+    click.echo(str((site / "index.html").resolve()))
+    if not no_overview:
+        language = lang or json.loads((site / "compare.json").read_text(encoding="utf-8"))["language"]
+        index, _, notices = build_overview(out, language)
+        _report_notices(console, notices)
+        click.echo(str(index))
+
+
+@main.command()
 @click.argument("root", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--lang", type=click.Choice(LANGUAGES), default="zh", show_default=True,
               help="Language of the overview pages.")
@@ -217,6 +334,32 @@ def overview(root, lang, quiet):
     _report_notices(Console(quiet), notices)
     Console(quiet).step(f"{len(entries)} task(s) listed")
     click.echo(str(index))
+
+
+@main.command()
+@click.argument("site", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None,
+              help="The zip file to write (default: SITE.zip beside the SITE folder). Replaces an earlier zip.")
+@QUIET_OPTION
+@guarded
+def archive(site, out, quiet):
+    """Write a built site as one reproducible zip that opens offline after unzipping.
+
+    SITE is a report folder (OUT/<task name>; the zip holds <task name>/index.html and the rest) or an
+    output root (OUT: its index.html, the overview and every report, in one zip). The overview folder alone
+    is refused: its links lead to the reports beside it. The same site gives the same bytes (entries sorted,
+    dated SOURCE_DATE_EPOCH or else 1980-01-01). Prints the zip's path.
+
+    \b
+    Examples:
+      evalsite archive reports/digits                 # reports/digits.zip
+      evalsite archive reports -o review-2024-06.zip  # every report and the overview
+    """
+    from generator.site.archive import archive_site
+
+    target = archive_site(site, out)
+    Console(quiet).step(f"archived {site} ({target.stat().st_size / 1e6:.1f} MB)")
+    click.echo(str(target))
 
 
 @main.command()

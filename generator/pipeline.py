@@ -130,3 +130,63 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
         return nav, ["/errors/label-*.md"]
 
     return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+
+
+def build_comparison_site(base_path: Path, candidate_path: Path, out: Path, images: Path | None = None,
+                          name: str | None = None, language: str | None = None,
+                          progress: Progress = _silent) -> Path:
+    """`evalsite compare`: the comparison site of two reports of the same evaluation set, in OUT/<name>/."""
+    from generator.manifest import check_name
+    from generator.render.compare_pages import render_comparison
+    from generator.render.i18n import Messages
+    from generator.report.compare import build_comparison
+    from generator.report.load import check_same_evaluation, load_report
+    from generator.site.build import build_site
+
+    base, base_dir = load_report(base_path)
+    candidate, candidate_dir = load_report(candidate_path)
+    check_same_evaluation(base, candidate, base_path, candidate_path)
+    base_json = base_path if base_path.is_file() else base_dir / "report.json"
+    candidate_json = candidate_path if candidate_path.is_file() else candidate_dir / "report.json"
+    comparison = build_comparison(base, candidate, base_json, candidate_json)
+    if language:
+        comparison.language = language
+    root = images if images is not None else _images_root(base, base_dir)
+    if name is None:
+        group = base.task.group or base.task.name
+        name = f"{group} {candidate.task.model or candidate.task.name} vs {base.task.model or base.task.name}"
+        name = check_name(name) if _valid_name(name) else "comparison"
+    else:
+        check_name(name)
+    t = Messages(comparison.language)
+
+    def write_docs(docs: Path) -> tuple[list, list]:
+        render_comparison(comparison, base, candidate, root, docs,
+                          progress("pictures", min(len(comparison.fixed), 120) + min(len(comparison.broken), 120)))
+        nav = [(t("nav_overview"), "index.md"), (t("cmp_fixed_title"), "fixed.md"),
+               (t("cmp_broken_title"), "broken.md"), (t("nav_details"), "details.md"), (t("nav_data"), "data.md")]
+        return nav, ["/fixed.md", "/broken.md"]
+
+    return build_site(out / name, f"{name} · {t('cmp_site')}", comparison.language, write_docs)
+
+
+def _valid_name(name: str) -> bool:
+    from generator.manifest import check_name
+
+    try:
+        check_name(name)
+    except InputError:
+        return False
+    return True
+
+
+def _images_root(report, report_dir: Path) -> Path:
+    """The images of a report: its images root as recorded (absolute, or relative to the current folder or
+    to the report's folder); an InputError asks for --images when none exists."""
+    recorded = Path(report.task.images_root)
+    for candidate in ([recorded] if recorded.is_absolute() else [Path.cwd() / recorded, report_dir / recorded,
+                                                                 report_dir.parent / recorded]):
+        if candidate.is_dir():
+            return candidate
+    raise InputError(f"cannot find the images of this report ({report.task.images_root!r}); give --images DIR",
+                     report_dir)

@@ -61,7 +61,14 @@ def test_evaluate_to_stdout(task: Path) -> None:
     assert json.loads(result.stdout)["task"]["type"] == "classification"
 
 
-@pytest.mark.parametrize("command", ["build", "evaluate", "overview", "demo", "serve", None])
+def test_every_command_is_in_the_help_test() -> None:
+    assert set(main.commands) == set(HELP_COMMANDS) - {None}
+
+
+HELP_COMMANDS = ["build", "evaluate", "compare", "check", "archive", "overview", "demo", "serve", None]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS)
 def test_help_explains_every_option(command: str | None) -> None:
     args = [command, "--help"] if command else ["--help"]
     result = run(*args)

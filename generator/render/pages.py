@@ -31,13 +31,26 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _signed_pct(value: float | None) -> str:
+    """A change in percentage points: +3.2 pp, −1.0 pp, ±0.0 pp."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    points = value * 100
+    return "±0.0 pp" if round(points, 1) == 0 else f"{points:+.1f} pp".replace("-", "−")
+
+
+def _signed_num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:+.{digits}f}".replace("-", "−")
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=False,  # Markdown, not HTML: untrusted text goes through |md, |h or |title explicitly
         undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"], keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num)
+    env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num, signed_pct=_signed_pct, signed_num=_signed_num,
+                       metric_name=lambda metric, t: t("cmp_metric_" + metric.replace(".", "_")))
     return env
 
 

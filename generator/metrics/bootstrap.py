@@ -1,0 +1,195 @@
+"""The image-level bootstrap: headline metrics recomputed on resampled evaluation sets, without re-running
+the evaluation.
+
+Definitions:
+
+* A resample draws n images with replacement from the n evaluation images (seeded). It is given by
+  weights: `weights[r, i]` = how many times image i was drawn in resample r (each row sums to n).
+* A metric on a resample is the metric of the evaluation set made of those images, each as many times as
+  drawn. Per-image results (a classification image's true and predicted label; a detection's image,
+  label, score and TP/FP outcome, and the counted objects of each image) do not change when images are
+  repeated, because matching never crosses images; so every metric is a function of weighted per-image
+  counts, computed here for all resamples at once.
+* Paired bootstrap of a difference: both models' metrics on the *same* resamples; the interval of
+  `candidate - base` is the 2.5th to 97.5th percentile of the resampled differences (percentile method).
+  "better" when the whole interval is above 0, "worse" when below 0, else "within noise".
+
+Score ties across images are broken by image order as in the full evaluation (a weighted detection is one
+step of the ranking, which gives the same AP as its copies: consecutive copies of a TP raise precision,
+so the precision envelope is the same at each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RESAMPLES = 1000
+SEED = 0
+_CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
+
+
+def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """(resamples, n_images) int64 counts: how many times each image is drawn in each resample."""
+    if n_images == 0:
+        return np.zeros((resamples, 0), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_images, size=(resamples, n_images))
+    flat = draws + (np.arange(resamples)[:, None] * n_images)
+    return np.bincount(flat.ravel(), minlength=resamples * n_images).reshape(resamples, n_images)
+
+
+def _chunks(weights: np.ndarray, width: int):
+    step = max(1, _CELLS // max(1, width))
+    for start in range(0, len(weights), step):
+        yield start, weights[start:start + step].astype(np.float64)
+
+
+def _indicator(index: np.ndarray, n_rows: int, n_cols: int, rows: np.ndarray) -> np.ndarray:
+    """(n_rows, n_cols) counts of (rows[k], index[k]) pairs; index < 0 is left out."""
+    out = np.zeros((n_rows, n_cols), dtype=np.float64)
+    keep = index >= 0
+    np.add.at(out, (rows[keep], index[keep]), 1.0)
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+
+def _macro(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    count = present.sum(axis=1)
+    return np.divide((values * present).sum(axis=1), count, out=np.zeros(len(values)), where=count > 0)
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank: np.ndarray, n_labels: int,
+                             weights: np.ndarray) -> dict[str, np.ndarray]:
+    """accuracy, macro precision / recall / F1 and top1..top5 (k < n_labels) on every resample.
+
+    true: (n,) label index; predicted: (n,) top-1 label index, -1 for an image without a prediction;
+    true_rank: (n,) 1-based rank of the true label among the scores, 0 when not ranked. The definitions are
+    those of the report (scikit-learn's, zero_division=0, macro over the labels that occur among the true
+    or the predicted labels of the resample)."""
+    true, predicted, true_rank = (np.asarray(a, dtype=np.int64) for a in (true, predicted, true_rank))
+    n = len(true)
+    rows = np.arange(n)
+    a_true = _indicator(true, n, n_labels, rows)
+    a_pred = _indicator(predicted, n, n_labels, rows)
+    a_hit = a_true * a_pred
+    correct = (true == predicted).astype(np.float64)
+    ks = [k for k in range(1, 6) if k < n_labels]
+    hits = np.stack([((true_rank >= 1) & (true_rank <= k)).astype(np.float64) for k in ks], axis=1) \
+        if ks else np.zeros((n, 0))
+    out = {name: np.zeros(len(weights)) for name in ("accuracy", "precision", "recall", "f1", *(f"top{k}" for k in ks))}
+    for start, w in _chunks(weights, n * max(1, n_labels)):
+        stop = start + len(w)
+        total = w.sum(axis=1)
+        out["accuracy"][start:stop] = _ratio(w @ correct, total)
+        tp, support, pred = w @ a_hit, w @ a_true, w @ a_pred
+        present = (support + pred) > 0
+        out["precision"][start:stop] = _macro(_ratio(tp, pred), present)
+        out["recall"][start:stop] = _macro(_ratio(tp, support), present)
+        out["f1"][start:stop] = _macro(_ratio(2 * tp, pred + support), present)
+        top = w @ hits
+        for j, k in enumerate(ks):
+            out[f"top{k}"][start:stop] = _ratio(top[:, j], total)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- detection
+
+def _segmented_reverse_cummax(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per row, the running maximum from the right, restarting at each segment (segment ids ascending
+    along the columns; values in [0, 1])."""
+    offset = 2.0 * (segment.max(initial=0) - segment)  # later segments get smaller offsets
+    shifted = values + offset
+    return np.maximum.accumulate(shifted[:, ::-1], axis=1)[:, ::-1] - offset
+
+
+def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
+                        threshold: float | None, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """mAP50 (VOC all-point) and precision / recall / F1 at the fixed threshold `threshold` (the report's
+    t*) on every resample, from the report's evidence: the counted detections in descending score order
+    (ties in file order) with their TP/FP outcome, and the counted ground truth.
+
+    Per label c and resample: n_gt = weighted counted objects; AP = all-point interpolated AP of the
+    weighted ranking (NaN when n_gt = 0; mAP is the mean over labels with n_gt > 0, NaN without any).
+    At t: TP_c, FP_c = weighted detections with score >= t; precision = ΣTP / Σ(TP+FP), recall =
+    ΣTP / Σn_gt, F1 = mean over labels with ground truth or predictions of 2TP / (2TP + FP + FN)."""
+    dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
+                                              (dt_image, dt_label, gt_image, gt_label))
+    dt_score = np.asarray(dt_score, dtype=np.float64)
+    dt_tp = np.asarray(dt_tp, dtype=np.float64)
+    gt_counts = _indicator(gt_label, n_images, n_labels, gt_image)
+    above = dt_score >= threshold if threshold is not None else np.zeros(len(dt_score), dtype=bool)
+    tp_at = _indicator(np.where(above & (dt_tp > 0), dt_label, -1), n_images, n_labels, dt_image)
+    fp_at = _indicator(np.where(above & (dt_tp == 0), dt_label, -1), n_images, n_labels, dt_image)
+    order = np.argsort(dt_label, kind="stable")  # by label, score order kept inside each label
+    image, label, tp = dt_image[order], dt_label[order], dt_tp[order]
+    first = np.searchsorted(label, np.arange(n_labels))  # where each label's detections start
+    out = {name: np.zeros(len(weights)) for name in ("mAP50", "precision", "recall", "f1")}
+    for start, w in _chunks(weights, max(len(image), n_images * max(1, n_labels))):
+        stop = start + len(w)
+        n_gt = w @ gt_counts  # (r, L)
+        tp_c, fp_c = w @ tp_at, w @ fp_at
+        out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
+        out["recall"][start:stop] = _ratio(tp_c.sum(axis=1), n_gt.sum(axis=1))
+        present = (n_gt + tp_c + fp_c) > 0
+        out["f1"][start:stop] = _macro(_ratio(2 * tp_c, tp_c + fp_c + n_gt), present)
+        out["mAP50"][start:stop] = _map50(w, image, label, tp, first, n_gt)
+    return out
+
+
+def _map50(w: np.ndarray, image: np.ndarray, label: np.ndarray, tp: np.ndarray, first: np.ndarray,
+           n_gt: np.ndarray) -> np.ndarray:
+    r, n_labels = n_gt.shape
+    ap = np.full((r, n_labels), np.nan)
+    has_gt = n_gt > 0
+    if len(image):
+        wd = w[:, image]  # (r, D): each detection's weight in each resample
+        ctp = np.cumsum(wd * tp, axis=1)
+        cfp = np.cumsum(wd * (1 - tp), axis=1)
+        start = first[label]  # the column where each detection's label starts
+        base_tp = np.where(start > 0, ctp[:, np.maximum(start - 1, 0)], 0.0)
+        base_fp = np.where(start > 0, cfp[:, np.maximum(start - 1, 0)], 0.0)
+        ctp -= base_tp
+        cfp -= base_fp
+        precision = _ratio(ctp, ctp + cfp)
+        envelope = _segmented_reverse_cummax(precision, label)
+        gained = wd * tp  # recall gained at each detection, times n_gt
+        area = np.zeros((r, n_labels))
+        for row in range(r):  # per resample: sum per label (bincount is the fast segmented sum)
+            area[row] = np.bincount(label, weights=gained[row] * envelope[row], minlength=n_labels)
+        ap = np.where(has_gt, _ratio(area, n_gt), np.nan)
+    else:
+        ap = np.where(has_gt, 0.0, np.nan)
+    count = has_gt.sum(axis=1)
+    return np.divide(np.nansum(np.where(has_gt, ap, 0.0), axis=1), count, out=np.full(r, np.nan), where=count > 0)
+
+
+# ------------------------------------------------------------------------------------------------ paired
+
+@dataclass
+class PairedDifference:
+    base: float | None  # the metric on the full evaluation set
+    candidate: float | None
+    difference: float | None  # candidate - base
+    low: float | None  # 2.5th percentile of the resampled differences
+    high: float | None  # 97.5th percentile
+    verdict: str  # better | worse | within_noise | undefined
+
+
+def paired_difference(base: float | None, candidate: float | None, base_resampled: np.ndarray,
+                      candidate_resampled: np.ndarray) -> PairedDifference:
+    if base is None or candidate is None:
+        return PairedDifference(base, candidate, None, None, None, "undefined")
+    diff = np.asarray(candidate_resampled, dtype=np.float64) - np.asarray(base_resampled, dtype=np.float64)
+    diff = diff[~np.isnan(diff)]
+    if diff.size == 0:
+        return PairedDifference(base, candidate, candidate - base, None, None, "undefined")
+    low, high = (float(v) for v in np.percentile(diff, [2.5, 97.5]))
+    verdict = "better" if low > 0 else "worse" if high < 0 else "within_noise"
+    return PairedDifference(base, candidate, candidate - base, low, high, verdict)

@@ -1,0 +1,114 @@
+"""Pages, pictures and downloads of a comparison site (`evalsite compare`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from generator.render.i18n import Messages
+from generator.render.overlays import _rgb, draw_full
+from generator.render.pages import environment, write_text
+from generator.render.thumbnails import THUMB_SIZE, asset_name, make_assets
+from generator.report.compare_model import Comparison, ImageChange
+from generator.report.detection_model import DetectionReport, DrawnBoxes
+from generator.report.model import Report, to_json
+
+SHOWN = 120  # images per gallery (fixed, broken); all of them are in the CSV
+
+
+@dataclass
+class Picture:
+    thumb: str
+    full: str
+
+
+@dataclass
+class ChangeItem:
+    change: ImageChange
+    base: Picture | None  # detection: each model's drawing; classification: the same picture twice
+    candidate: Picture | None
+
+
+def _detection_pictures(images_root: Path, changes: list[ImageChange], base: DetectionReport,
+                        candidate: DetectionReport, docs: Path, progress: Callable[[int], None] | None):
+    """Each changed image drawn twice, with each model's objects at its own t*."""
+    drawn = {side: {r.image: r.boxes for r in report.images} for side, report in
+             (("base", base), ("candidate", candidate))}
+    (docs / "pics").mkdir(parents=True, exist_ok=True)
+
+    def work(change: ImageChange) -> tuple[str, dict[str, Picture] | None]:
+        name = asset_name(change.image)
+        out: dict[str, Picture] = {}
+        try:
+            with Image.open(images_root / change.image) as opened:
+                image = _rgb(opened)
+                for side in ("base", "candidate"):
+                    boxes: DrawnBoxes | None = drawn[side].get(change.image)
+                    full = draw_full(image, boxes)
+                    picture = Picture(thumb=f"pics/{name}-{side}-thumb.png", full=f"pics/{name}-{side}.png")
+                    full.save(docs / picture.full, format="PNG")
+                    thumb = full.copy()
+                    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
+                    thumb.save(docs / picture.thumb, format="PNG")
+                    out[side] = picture
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            return change.image, None
+        return change.image, out
+
+    result: dict[str, dict[str, Picture] | None] = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for image, pictures in pool.map(work, changes):
+            result[image] = pictures
+            if progress:
+                progress(1)
+    return result
+
+
+def _changes_csv(comparison: Comparison) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", "change", "base_errors", "candidate_errors", "base", "candidate"])
+    for kind, items in (("fixed", comparison.fixed), ("broken", comparison.broken)):
+        for c in items:
+            writer.writerow([c.image, kind, c.base_errors, c.candidate_errors, c.base_summary, c.candidate_summary])
+    return out.getvalue()
+
+
+def render_comparison(comparison: Comparison, base: Report | DetectionReport, candidate: Report | DetectionReport,
+                      images_root: Path, docs: Path, progress: Callable[[int], None] | None = None) -> None:
+    """Write every page, picture and download of a comparison into `docs`."""
+    t = Messages(comparison.language)
+    shown = comparison.fixed[:SHOWN] + comparison.broken[:SHOWN]
+    status = {r.image: r.status for r in base.images}
+    readable = [c for c in shown if status.get(c.image) == "ok"]
+    if progress:
+        progress(len(shown) - len(readable))
+    if isinstance(base, DetectionReport):
+        pictures = _detection_pictures(images_root, readable, base, candidate, docs, progress)
+    else:
+        assets = make_assets(images_root, [c.image for c in readable], docs, progress)
+        pictures = {image: None if a is None else {side: Picture(a.thumb, a.full) for side in ("base", "candidate")}
+                    for image, a in assets.items()}
+
+    def items(changes: list[ImageChange]) -> list[ChangeItem]:
+        out = []
+        for c in changes[:SHOWN]:
+            p = pictures.get(c.image)
+            out.append(ChangeItem(c, p["base"] if p else None, p["candidate"] if p else None))
+        return out
+
+    env = environment()
+    context = dict(c=comparison, t=t, fixed=items(comparison.fixed), broken=items(comparison.broken), shown=SHOWN,
+                   detection=isinstance(base, DetectionReport),
+                   headline={m.metric: m for m in comparison.headline})
+    for target, template in {"index.md": "index", "details.md": "details", "fixed.md": "fixed",
+                             "broken.md": "broken", "data.md": "data"}.items():
+        write_text(docs / target, env.get_template(f"pages/compare/{template}.md.j2").render(**context))
+    write_text(docs / "compare.json", to_json(comparison))
+    write_text(docs / "downloads/changed_images.csv", _changes_csv(comparison))

@@ -1,0 +1,172 @@
+"""Assemble a Comparison of two reports of the same evaluation set (checked by the caller)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from generator import __version__
+from generator.errors import InputError
+from generator.metrics.bootstrap import (
+    RESAMPLES, SEED, classification_resampled, detection_resampled, paired_difference, resample_weights,
+)
+from generator.report.compare_model import (
+    COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
+)
+from generator.report.detection_model import DetectionReport
+from generator.report.model import Report
+
+CLASSIFICATION_HEADLINE = ("accuracy", "f1", "precision", "recall", "top1", "top2", "top3", "top4", "top5")
+DETECTION_HEADLINE = ("mAP50", "precision", "recall", "f1")
+
+
+def _ref(report: Report | DetectionReport, path: Path) -> ReportRef:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return ReportRef(name=report.task.name, model=report.task.model, path=str(path), sha256=digest,
+                     date=report.task.date)
+
+
+def build_comparison(base: Report | DetectionReport, candidate: Report | DetectionReport, base_json: Path,
+                     candidate_json: Path, resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
+    """`base` and `candidate` must be reports of the same task type and evaluation set."""
+    names = [r.image for r in base.images]
+    position = {name: i for i, name in enumerate(names)}
+    weights = resample_weights(len(names), resamples, seed)
+    if isinstance(base, DetectionReport):
+        headline, labels, pairs, fixed, broken, same = _detection(base, candidate, position, weights)
+        label_metric = "ap50"
+        thresholds = (base.metrics.get("threshold"), candidate.metrics.get("threshold"))
+    else:
+        headline, labels, pairs, fixed, broken, same = _classification(base, candidate, position, weights)
+        label_metric = "f1"
+        thresholds = (None, None)
+    labels.sort(key=lambda c: (-abs(c.difference or 0.0), c.label))
+    return Comparison(
+        schema=COMPARE_SCHEMA, type=base.task.type, group=base.task.group or base.task.name,
+        language=base.task.language, evalsite_version=__version__, base=_ref(base, base_json),
+        candidate=_ref(candidate, candidate_json), images=len(names), resamples=resamples, seed=seed,
+        headline=headline, labels=labels, label_metric=label_metric, threshold_base=thresholds[0],
+        threshold_candidate=thresholds[1], confusion=pairs, fixed=fixed, broken=broken, unchanged_errors=same)
+
+
+def _changes(base_values: dict, candidate_values: dict, base_metrics: dict, candidate_metrics: dict,
+             names: tuple[str, ...]) -> list[MetricChange]:
+    out = []
+    for name in names:
+        if name not in base_values or base_metrics.get(name) is None and candidate_metrics.get(name) is None:
+            continue
+        d = paired_difference(base_metrics.get(name), candidate_metrics.get(name), base_values[name],
+                              candidate_values[name])
+        out.append(MetricChange(name, d.base, d.candidate, d.difference, d.low, d.high, d.verdict))
+    return out
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def _pairs(base_counts: dict, candidate_counts: dict) -> list[PairChange]:
+    keys = set(base_counts) | set(candidate_counts)
+    changes = [PairChange(t, p, base_counts.get((t, p), 0), candidate_counts.get((t, p), 0)) for t, p in keys]
+    changes = [c for c in changes if c.base != c.candidate]
+    changes.sort(key=lambda c: (-abs(c.candidate - c.base), str(c.true), str(c.predicted)))
+    return changes
+
+
+def _split(changes: list[ImageChange]) -> tuple[list[ImageChange], list[ImageChange], int]:
+    fixed = [c for c in changes if c.candidate_errors < c.base_errors]
+    broken = [c for c in changes if c.candidate_errors > c.base_errors]
+    same = sum(1 for c in changes if c.candidate_errors == c.base_errors and c.base_errors > 0)
+    fixed.sort(key=lambda c: (c.candidate_errors - c.base_errors, c.image))
+    broken.sort(key=lambda c: (c.base_errors - c.candidate_errors, c.image))
+    return fixed, broken, same
+
+
+# --------------------------------------------------------------------------------------- classification
+
+def _classification_inputs(report: Report, position: dict[str, int]):
+    index = {label: k for k, label in enumerate(report.dataset.labels)}
+    n = len(position)
+    true = np.zeros(n, dtype=np.int64)
+    predicted = np.full(n, -1, dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
+    for r in report.images:
+        i = position[r.image]
+        true[i] = index[r.true]
+        predicted[i] = index[r.predicted] if r.predicted is not None else -1
+        rank[i] = r.true_rank
+    return true, predicted, rank
+
+
+def _classification(base: Report, candidate: Report, position: dict[str, int], weights: np.ndarray):
+    n_labels = len(base.dataset.labels)
+    resampled = [classification_resampled(*_classification_inputs(r, position), n_labels, weights)
+                 for r in (base, candidate)]
+    headline = _changes(*resampled, base.metrics, candidate.metrics, CLASSIFICATION_HEADLINE)
+    cand_by_label = {m.label: m for m in candidate.per_label}
+    labels = [LabelChange(m.label, m.f1, cand_by_label[m.label].f1, cand_by_label[m.label].f1 - m.f1, m.recall,
+                          cand_by_label[m.label].recall, m.support)
+              for m in base.per_label if m.label in cand_by_label]
+
+    def pair_counts(report: Report) -> dict:
+        counts: dict = {}
+        for r in report.images:
+            if not r.correct:
+                counts[r.true, r.predicted] = counts.get((r.true, r.predicted), 0) + 1
+        return counts
+
+    cand_images = {r.image: r for r in candidate.images}
+    changes = []
+    for b in base.images:
+        c = cand_images[b.image]
+        changes.append(ImageChange(
+            image=b.image, base_errors=int(not b.correct), candidate_errors=int(not c.correct),
+            base_summary=b.predicted or "", candidate_summary=c.predicted or "", base_score=b.confidence,
+            candidate_score=c.confidence, true=b.true))
+    return (headline, labels, _pairs(pair_counts(base), pair_counts(candidate)), *_split(changes))
+
+
+# --------------------------------------------------------------------------------------------- detection
+
+def _evidence(report: DetectionReport, position: dict[str, int], label_position: dict[str, int], path_hint: str):
+    e = report.evidence
+    if e is None:
+        raise InputError("this report.json has no 'evidence' (it was written by an older evalsite): evaluate "
+                         "the task again to compare it", path_hint)
+    remap = np.array([position[r.image] for r in report.images], dtype=np.int64)
+    image = remap[np.asarray(e.dt_image, dtype=np.int64)] if e.dt_image else np.zeros(0, np.int64)
+    gt_image = remap[np.asarray(e.gt_image, dtype=np.int64)] if e.gt_image else np.zeros(0, np.int64)
+    labels = np.array([label_position[name] for name in report.dataset.labels], dtype=np.int64)
+    return dict(dt_image=image, dt_label=labels[np.asarray(e.dt_label, dtype=np.int64)], dt_score=e.dt_score,
+                dt_tp=e.dt_tp, gt_image=gt_image, gt_label=labels[np.asarray(e.gt_label, dtype=np.int64)])
+
+
+def _detection(base: DetectionReport, candidate: DetectionReport, position: dict[str, int], weights: np.ndarray):
+    n_labels = len(base.dataset.labels)
+    label_position = {name: k for k, name in enumerate(base.dataset.labels)}
+    resampled = [detection_resampled(**_evidence(r, position, label_position, r.task.name), n_images=len(position),
+                                     n_labels=n_labels, threshold=r.metrics.get("threshold"), weights=weights)
+                 for r in (base, candidate)]
+    headline = _changes(*resampled, base.metrics, candidate.metrics, DETECTION_HEADLINE)
+    ap_base, ap_cand = base.metrics["coco"]["AP"], candidate.metrics["coco"]["AP"]
+    headline.append(MetricChange("coco.AP", ap_base, ap_cand, ap_cand - ap_base, None, None, "not_resampled"))
+    cand_by_label = {m.label: m for m in candidate.per_label}
+    labels = [LabelChange(m.label, m.ap50, cand_by_label[m.label].ap50, _diff(m.ap50, cand_by_label[m.label].ap50),
+                          m.recall, cand_by_label[m.label].recall, m.objects)
+              for m in base.per_label if m.label in cand_by_label]
+
+    def pair_counts(report: DetectionReport) -> dict:
+        c = report.confusion
+        return {(row, col): n for row, line in zip(c.rows, c.counts) for col, n in zip(c.columns, line)
+                if n and not (row is not None and row == col)}
+
+    cand_images = {r.image: r for r in candidate.images}
+    changes = []
+    for b in base.images:
+        c = cand_images[b.image]
+        changes.append(ImageChange(
+            image=b.image, base_errors=b.false_positives + b.missed, candidate_errors=c.false_positives + c.missed,
+            base_summary=f"{b.false_positives}/{b.missed}", candidate_summary=f"{c.false_positives}/{c.missed}"))
+    return (headline, labels, _pairs(pair_counts(base), pair_counts(candidate)), *_split(changes))

@@ -1,0 +1,194 @@
+"""The image-level bootstrap (generator/metrics/bootstrap.py): a resampled metric equals the metric of the
+evaluation set with the drawn images really repeated (scikit-learn for classification, the full VOC
+matching of the duplicated images for detection), the unresampled metric equals the report's, identical
+models differ by exactly 0, and a two-image case worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from generator.metrics import bootstrap as bs
+from generator.metrics import detection as det
+
+
+def test_resample_weights_draw_n_images_each_time_and_are_seeded():
+    w = bs.resample_weights(37, resamples=200, seed=5)
+    assert w.shape == (200, 37) and (w.sum(axis=1) == 37).all() and (w >= 0).all()
+    assert np.array_equal(w, bs.resample_weights(37, resamples=200, seed=5))
+    assert not np.array_equal(w, bs.resample_weights(37, resamples=200, seed=6))
+    # every image is drawn 1 time on average
+    assert abs(w.mean() - 1) < 0.02
+
+
+# ----------------------------------------------------------------------------------------- classification
+
+def _classification_case(rng, n: int, n_labels: int):
+    true = rng.integers(0, n_labels, n)
+    scores = rng.random((n, n_labels)) + np.eye(n_labels)[true] * rng.random((n, 1)) * 1.5
+    order = np.argsort(-scores, axis=1, kind="stable")
+    predicted = order[:, 0].copy()
+    predicted[rng.random(n) < 0.05] = -1  # no prediction
+    rank = np.argmax(order == true[:, None], axis=1) + 1
+    rank[predicted < 0] = 0
+    return true, predicted, rank
+
+
+def _sklearn(true, predicted, rank, n_labels):
+    pred = np.where(predicted < 0, n_labels, predicted)  # "no prediction" is never right
+    present = sorted(set(true.tolist()) | set(pred.tolist()) - {n_labels})
+    p, r, f, _ = precision_recall_fscore_support(true, pred, labels=present, zero_division=0)
+    out = {"accuracy": accuracy_score(true, pred), "precision": p.mean(), "recall": r.mean(), "f1": f.mean()}
+    for k in range(1, 6):
+        if k < n_labels:
+            out[f"top{k}"] = float(np.mean((rank >= 1) & (rank <= k)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_classification_resample_equals_repeated_images(seed):
+    rng = np.random.default_rng(seed)
+    n_labels = int(rng.integers(2, 9))
+    true, predicted, rank = _classification_case(rng, int(rng.integers(5, 60)), n_labels)
+    weights = bs.resample_weights(len(true), resamples=25, seed=seed)
+    weights = np.vstack([np.ones(len(true), dtype=np.int64), weights])  # row 0: the set itself
+    got = bs.classification_resampled(true, predicted, rank, n_labels, weights)
+    for r, w in enumerate(weights):
+        idx = np.repeat(np.arange(len(true)), w)
+        expected = _sklearn(true[idx], predicted[idx], rank[idx], n_labels)
+        for name, value in expected.items():
+            assert got[name][r] == pytest.approx(value, abs=1e-12), (name, r)
+
+
+# ----------------------------------------------------------------------------------------------- detection
+
+def _detection_case(rng, n_images: int, n_labels: int):
+    gt, dt = [], []
+    for i in range(n_images):
+        for _ in range(int(rng.integers(0, 4))):
+            x, y = rng.uniform(0, 80, 2)
+            box = [x, y, rng.uniform(5, 20), rng.uniform(5, 20)]
+            gt.append((i, int(rng.integers(0, n_labels)), box, bool(rng.random() < 0.1)))
+            for _ in range(int(rng.integers(0, 3))):  # detections near it, some of another label
+                jitter = np.array(box) + rng.normal(0, 3, 4) * [1, 1, 0.5, 0.5]
+                label = gt[-1][1] if rng.random() < 0.8 else int(rng.integers(0, n_labels))
+                dt.append((i, label, [jitter[0], jitter[1], max(1, jitter[2]), max(1, jitter[3])], rng.random()))
+        for _ in range(int(rng.integers(0, 3))):  # background
+            dt.append((i, int(rng.integers(0, n_labels)), [*rng.uniform(0, 80, 2), 8, 8], rng.random()))
+    return gt, dt
+
+
+def _arrays(gt, dt):
+    g = (np.array([x[0] for x in gt], dtype=np.int64), np.array([x[1] for x in gt], dtype=np.int64),
+         np.array([x[2] for x in gt], dtype=np.float64).reshape(-1, 4), np.array([x[3] for x in gt], dtype=bool),
+         np.zeros(len(gt), dtype=bool))
+    d = (np.array([x[0] for x in dt], dtype=np.int64), np.array([x[1] for x in dt], dtype=np.int64),
+         np.array([x[2] for x in dt], dtype=np.float64).reshape(-1, 4), np.array([x[3] for x in dt]))
+    return g, d
+
+
+def _evidence(gt, dt, n_labels):
+    """As report.json's evidence, built here from the VOC matching."""
+    g, d = _arrays(gt, dt)
+    m = det.match_detections(*g, *d, n_labels=n_labels)
+    counted = np.flatnonzero(~m.ignored)
+    order = counted[np.argsort(-d[3][counted], kind="stable")]
+    return dict(dt_image=d[0][order], dt_label=d[1][order], dt_score=d[3][order], dt_tp=m.tp[order].astype(int),
+                gt_image=g[0][m.gt_counted], gt_label=g[1][m.gt_counted])
+
+
+def _repeated(gt, dt, w):
+    """The evaluation set with image i repeated w[i] times (copies are new images, in image order)."""
+    new_gt, new_dt, new_image = [], [], 0
+    for i, times in enumerate(w.tolist()):
+        for _ in range(times):
+            new_gt += [(new_image, *x[1:]) for x in gt if x[0] == i]
+            new_dt += [(new_image, *x[1:]) for x in dt if x[0] == i]
+            new_image += 1
+    return new_gt, new_dt
+
+
+def _direct(gt, dt, n_labels, threshold):
+    """mAP50 and P/R/F1 at `threshold` of a set, by the detection module's own VOC code and plain counting."""
+    g, d = _arrays(gt, dt)
+    m = det.match_detections(*g, *d, n_labels=n_labels)
+    ap = det.average_precision_per_label(m, d[1], d[3], "all")
+    above = (d[3] >= threshold) & ~m.ignored
+    tp = np.bincount(d[1][above & m.tp], minlength=n_labels)
+    fp = np.bincount(d[1][above & ~m.tp], minlength=n_labels)
+    n_gt = m.n_gt
+    present = (n_gt + tp + fp) > 0
+    f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + (n_gt - tp), 1), 0.0)
+    return {"mAP50": det.voc_map(ap), "precision": tp.sum() / max(1, tp.sum() + fp.sum()),
+            "recall": tp.sum() / max(1, n_gt.sum()), "f1": f1[present].mean() if present.any() else 0.0}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_detection_resample_equals_repeated_images(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_images, n_labels = int(rng.integers(3, 12)), int(rng.integers(1, 4))
+    gt, dt = _detection_case(rng, n_images, n_labels)
+    threshold = float(rng.uniform(0.2, 0.7))
+    weights = np.vstack([np.ones(n_images, dtype=np.int64), bs.resample_weights(n_images, resamples=15, seed=seed)])
+    got = bs.detection_resampled(**_evidence(gt, dt, n_labels), n_images=n_images, n_labels=n_labels,
+                                 threshold=threshold, weights=weights)
+    for r, w in enumerate(weights):
+        expected = _direct(*_repeated(gt, dt, w), n_labels, threshold)
+        for name, value in expected.items():
+            if np.isnan(value):
+                assert np.isnan(got[name][r]), (name, r)
+            else:
+                assert got[name][r] == pytest.approx(value, abs=1e-12), (name, r, w)
+
+
+def test_detection_without_threshold_has_no_operating_point():
+    gt = [(0, 0, [0, 0, 10, 10], False)]
+    got = bs.detection_resampled(**_evidence(gt, [], 1), n_images=1, n_labels=1, threshold=None,
+                                 weights=np.ones((3, 1), dtype=np.int64))
+    assert got["mAP50"].tolist() == [0.0] * 3 and got["recall"].tolist() == [0.0] * 3
+
+
+# ------------------------------------------------------------------------------------------------- paired
+
+def test_identical_models_differ_by_exactly_zero():
+    rng = np.random.default_rng(1)
+    true, predicted, rank = _classification_case(rng, 50, 4)
+    weights = bs.resample_weights(50, resamples=300)
+    a = bs.classification_resampled(true, predicted, rank, 4, weights)
+    b = bs.classification_resampled(true, predicted, rank, 4, weights)
+    for name in a:
+        d = bs.paired_difference(0.5, 0.5, a[name], b[name])
+        assert (d.difference, d.low, d.high, d.verdict) == (0.0, 0.0, 0.0, "within_noise")
+
+
+def test_two_images_by_hand():
+    """Base right on image 0 only, candidate right on both. A resample draws image 1 k = 0, 1 or 2 times
+    (probability 1/4, 1/2, 1/4); the accuracy difference is then k/2: 0, 1/2 or 1. The 2.5th and 97.5th
+    percentiles are 0 and 1: the interval touches 0, so "within noise" (two images prove nothing)."""
+    true = np.array([0, 1])
+    base_pred, cand_pred = np.array([0, 0]), np.array([0, 1])
+    ranks_base, ranks_cand = np.array([1, 2]), np.array([1, 1])
+    weights = bs.resample_weights(2, resamples=4000, seed=3)
+    a = bs.classification_resampled(true, base_pred, ranks_base, 2, weights)["accuracy"]
+    b = bs.classification_resampled(true, cand_pred, ranks_cand, 2, weights)["accuracy"]
+    diff = b - a
+    assert np.array_equal(diff, weights[:, 1] / 2)
+    shares = [np.mean(diff == v) for v in (0, 0.5, 1)]
+    assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.03)
+    d = bs.paired_difference(0.5, 1.0, a, b)
+    assert (d.difference, d.low, d.high, d.verdict) == (0.5, 0.0, 1.0, "within_noise")
+
+
+def test_clear_improvement_is_better_and_clear_loss_is_worse():
+    n = 400
+    true = np.zeros(n, dtype=np.int64)
+    good = np.zeros(n, dtype=np.int64)
+    bad = np.where(np.arange(n) % 2 == 0, 0, 1)  # half wrong
+    ranks_good, ranks_bad = np.ones(n, dtype=np.int64), np.where(bad == 0, 1, 2)
+    w = bs.resample_weights(n)
+    a = bs.classification_resampled(true, bad, ranks_bad, 2, w)["accuracy"]
+    b = bs.classification_resampled(true, good, ranks_good, 2, w)["accuracy"]
+    assert bs.paired_difference(0.5, 1.0, a, b).verdict == "better"
+    assert bs.paired_difference(1.0, 0.5, b, a).verdict == "worse"
+    assert bs.paired_difference(None, 1.0, a, b).verdict == "undefined"
