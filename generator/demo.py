@@ -2,7 +2,8 @@
 
 It trains a classifier on the handwritten digits that ship with scikit-learn, evaluates it on a held-out
 split, writes the held-out images and the model's scores in evalsite's own input formats (CSV), and builds
-the report and the task overview from them, through the same pipeline as any user's task.
+the report and the task overview from them, through the same pipeline as any user's task. Two versions of
+the digits model are trained (a modest v1 and a stronger v2, on the same held-out images) and compared.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from generator.progress import Console
 DEMO_SEED = 0
 TEST_SHARE = 0.3
 PIXEL_SCALE = 4  # the 8x8 digits are written as 32x32 PNGs
+# The two versions of the digits model: (training images, None = all; inverse regularisation strength C).
+# v1 is deliberately modest (few training images, strong regularisation) so its report has mistakes to show;
+# v2 learns from every training image with weak regularisation: better beyond noise, yet it breaks a few
+# images that v1 got right, so the comparison has both fixed and broken images to show.
+MODELS = {"v1": (300, 0.02), "v2": (None, 1.0)}
 
 
-def _train_and_score(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _train_and_score(seed: int, model_version: str = "v1") -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(test images 8x8, true label indices, (n, 10) class probabilities, label names)."""
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
@@ -33,15 +39,16 @@ def _train_and_score(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, lis
     x_train, x_test, y_train, y_test, _, img_test = train_test_split(
         digits.data, digits.target, digits.images, test_size=TEST_SHARE, random_state=seed,
         stratify=digits.target)
-    # Deliberately modest (few training images, strong regularisation) so the report has mistakes to show.
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.02, max_iter=2000))
-    model.fit(x_train[:300], y_train[:300])
+    n_train, strength = MODELS[model_version]
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=strength, max_iter=2000))
+    model.fit(x_train[:n_train], y_train[:n_train])
     return img_test, y_test, model.predict_proba(x_test), [str(c) for c in digits.target_names]
 
 
-def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED) -> Path:
-    """The demo task's images, ground truth, predictions and manifest; returns the manifest path."""
-    images, y_true, proba, labels = _train_and_score(seed)
+def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_version: str = "v1") -> Path:
+    """The demo task's images, ground truth, predictions and manifest; returns the manifest path. Model v1 is
+    the task `digits`, v2 the task `digits-v2`: the same held-out images, one group (`digits`)."""
+    images, y_true, proba, labels = _train_and_score(seed, model_version)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     names = []
     for i, pixels in enumerate(images):
@@ -58,10 +65,15 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["image", *labels])
         writer.writerows([name, *(f"{p:.6f}" for p in row)] for name, row in zip(names, proba))
-    manifest = folder / "digits.yaml"
+    name = "digits" if model_version == "v1" else f"digits-{model_version}"
+    n_train, strength = MODELS[model_version]
+    manifest = folder / f"{name}.yaml"
     manifest.write_text(
-        "# The demo task, written by `evalsite demo`: a logistic regression on scikit-learn's digits.\n"
-        "name: digits\n"
+        "# The demo task, written by `evalsite demo`: a logistic regression on scikit-learn's digits\n"
+        f"# (model {model_version}: {'all' if n_train is None else n_train} training images, C = {strength}).\n"
+        f"name: {name}\n"
+        "group: digits\n"
+        f"model: {model_version}\n"
         "type: classification\n"
         "images: images\n"
         "ground_truth: {format: csv, path: ground_truth.csv}\n"
@@ -71,15 +83,16 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED) -> Path:
 
 
 def run_demo(out: Path, language: str, console: Console) -> Path:
-    """The three demo tasks (digits classification, shapes detection, shapes-masks segmentation), their
-    reports and the overview."""
+    """The demo tasks (digits and digits-v2 classification, shapes detection, shapes-masks segmentation),
+    their reports, the comparison of the two digits models and the overview."""
     from generator.demo_detection import write_detection_inputs
     from generator.demo_segmentation import write_segmentation_inputs
-    from generator.pipeline import build_report_site, evaluate
+    from generator.pipeline import build_comparison_site, build_report_site, evaluate
     from generator.site.overview import build_overview
 
-    console.step("training a classifier on scikit-learn's digits")
-    manifests = [write_inputs(out / "inputs" / "digits", language)]
+    console.step("training two classifiers on scikit-learn's digits (a modest v1 and a stronger v2)")
+    manifests = [write_inputs(out / "inputs" / "digits", language),
+                 write_inputs(out / "inputs" / "digits-v2", language, model_version="v2")]
     console.step("generating shape scenes and training a small detector on them")
     manifests.append(write_detection_inputs(out / "inputs" / "shapes", language))
     console.step("generating shape scenes with masks and training a small segmentation model on them")
@@ -91,6 +104,10 @@ def run_demo(out: Path, language: str, console: Console) -> Path:
         console.step(f"building the site of {spec.name}")
         site = build_report_site(report, spec.images, out / spec.name, console.progress)
         console.step(f"report: {(site / 'index.html').resolve()}")
+    console.step("comparing digits v2 with v1")
+    site = build_comparison_site(out / "digits", out / "digits-v2", out, images=out / "inputs" / "digits" / "images",
+                                 progress=console.progress)
+    console.step(f"comparison: {(site / 'index.html').resolve()}")
     index, _, _ = build_overview(out, language)
     console.step("open this file in a browser:")
     return index

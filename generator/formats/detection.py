@@ -1298,8 +1298,8 @@ def _decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: 
             shown.append(f"{place} in {names[image[i]]!r}")
         more = f"; and {len(empty) - _EXAMPLES} more" if len(empty) > _EXAMPLES else ""
         notices.append(Notice("mask_empty", str(file), None,
-                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. polygons "
-                              f"wholly outside it), kept as empty masks (they match nothing), e.g. "
+                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
+                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), e.g. "
                               f"{'; '.join(shown)}{more}"))
     return masks, area, notices
 

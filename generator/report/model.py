@@ -7,6 +7,7 @@ site can be rebuilt from report.json and the images alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import orjson
 import types
 import typing
@@ -168,17 +169,25 @@ def to_json(report: object) -> str:
     return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
 
 
+@functools.lru_cache(maxsize=None)
+def _fields_of(tp: type) -> dict[str, object]:
+    """A dataclass's field types (typing.get_type_hints is slow: once per class, not once per object)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
+
+
 def _build(tp: object, value: object) -> object:
     """Rebuild a value of type `tp` (dataclass, list[...], dict[...], X | None) from parsed JSON."""
     if value is None:
         return None
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in names})  # type: ignore[union-attr]
+        hints = _fields_of(tp)
+        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})  # type: ignore[union-attr]
     if origin is list:
         (item,) = typing.get_args(tp)
+        if item in (int, float, str, bool):  # plain columns (e.g. detection evidence): nothing to rebuild
+            return list(value)  # type: ignore[call-overload]
         return [_build(item, v) for v in value]  # type: ignore[union-attr]
     if origin is dict:
         _, item = typing.get_args(tp)
