@@ -165,3 +165,17 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
     (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
     (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
     return _coco_manifest(folder, name, "segmentation", language)
+
+
+def write_shapes_pair(root: Path, language: str = "en", n_eval: int = 16) -> list[Path]:
+    """Two detection tasks on the same demo scenes: a weak model (few training scenes) and a stronger one,
+    as shapes-weak / shapes-strong (models "weak", "strong"); their manifests."""
+    from generator.demo_detection import write_detection_inputs
+
+    manifests = []
+    for model, n_train in (("weak", 20), ("strong", 80)):
+        m = write_detection_inputs(root / f"in-{model}", language, n_train=n_train, n_eval=n_eval)
+        m.write_text(m.read_text(encoding="utf-8").replace("name: shapes\n", f"name: shapes-{model}\nmodel: {model}\n"),
+                     encoding="utf-8")
+        manifests.append(m)
+    return manifests

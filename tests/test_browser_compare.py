@@ -10,18 +10,13 @@ from click.testing import CliRunner
 
 from browser import audit_site, open_page
 from generator.cli import main
-from generator.demo_detection import write_detection_inputs
+from conftest import write_shapes_pair
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("compare")
-    manifests = []
-    for model, n_train in (("weak", 20), ("strong", 80)):
-        m = write_detection_inputs(root / f"in-{model}", "zh", n_train=n_train, n_eval=24)
-        m.write_text(m.read_text(encoding="utf-8").replace("name: shapes\n", f"name: shapes-{model}\nmodel: {model}\n"),
-                     encoding="utf-8")
-        manifests.append(m)
+    manifests = write_shapes_pair(root, "zh", n_eval=24)
     out = root / "out"
     runner = CliRunner()
     assert runner.invoke(main, ["build", *map(str, manifests), "-o", str(out), "--quiet"]).exit_code == 0

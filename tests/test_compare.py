@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import assert_one_line_error, write_task
+from conftest import assert_one_line_error, write_shapes_pair, write_task
 from generator.cli import main
 
 TRUE = ["cat", "cat", "cat", "dog", "dog", "dog"]
@@ -92,14 +92,7 @@ def test_identical_models_differ_by_zero(pets: Path, tmp_path: Path) -> None:
 
 
 def test_detection_pair_agrees_with_both_reports(tmp_path: Path) -> None:
-    from generator.demo_detection import write_detection_inputs
-
-    manifests = []
-    for model, n_train in (("weak", 20), ("strong", 80)):
-        m = write_detection_inputs(tmp_path / f"in-{model}", "en", n_train=n_train, n_eval=16)
-        m.write_text(m.read_text(encoding="utf-8").replace("name: shapes\n", f"name: shapes-{model}\nmodel: {model}\n"),
-                     encoding="utf-8")
-        manifests.append(m)
+    manifests = write_shapes_pair(tmp_path, "en", n_eval=16)
     out = tmp_path / "out"
     assert run("build", *manifests, "-o", out, "--quiet", "--no-overview").exit_code == 0
     result = run("compare", out / "shapes-weak", out / "shapes-strong", "-o", out, "--name", "cmp", "--quiet",
@@ -154,3 +147,17 @@ def test_compare_of_an_unused_fixture_classification_task(tmp_path: Path) -> Non
     assert run("build", a, b, "-o", tmp_path / "out", "--quiet", "--no-overview").exit_code == 0
     result = run("compare", tmp_path / "out" / "a", tmp_path / "out" / "b", "-o", tmp_path / "out", "--quiet")
     assert_one_line_error(result, "1 only in")
+
+
+def test_comparison_sites_are_reproducible(pets: Path, tmp_path: Path) -> None:
+    """The same two reports compared twice, into two output roots: byte-identical sites."""
+    import hashlib
+
+    sites = []
+    for out in (tmp_path / "one", tmp_path / "two"):
+        result = run("compare", pets / "pets-a", pets / "pets-b", "-o", out, "--name", "cmp", "--quiet",
+                     "--no-overview", "--images", pets.parent / "in-a" / "images")
+        assert result.exit_code == 0, result.output
+        sites.append({p.relative_to(out / "cmp").as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                      for p in sorted((out / "cmp").rglob("*")) if p.is_file()})
+    assert sites[0] == sites[1] and len(sites[0]) > 10

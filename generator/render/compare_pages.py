@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,9 +11,9 @@ from typing import Callable
 from PIL import Image
 
 from generator.render.i18n import Messages
-from generator.render.overlays import _rgb, draw_full
+from generator.render.overlays import draw_full, to_rgb
 from generator.render.pages import environment, write_text
-from generator.render.thumbnails import THUMB_SIZE, asset_name, make_assets
+from generator.render.thumbnails import THUMB_SIZE, asset_name, make_assets, parallel
 from generator.report.compare_model import Comparison, ImageChange
 from generator.report.detection_model import DetectionReport, DrawnBoxes
 from generator.report.model import Report, to_json
@@ -47,7 +46,7 @@ def _detection_pictures(images_root: Path, changes: list[ImageChange], base: Det
         out: dict[str, Picture] = {}
         try:
             with Image.open(images_root / change.image) as opened:
-                image = _rgb(opened)
+                image = to_rgb(opened)
                 for side in ("base", "candidate"):
                     boxes: DrawnBoxes | None = drawn[side].get(change.image)
                     full = draw_full(image, boxes)
@@ -61,13 +60,7 @@ def _detection_pictures(images_root: Path, changes: list[ImageChange], base: Det
             return change.image, None
         return change.image, out
 
-    result: dict[str, dict[str, Picture] | None] = {}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for image, pictures in pool.map(work, changes):
-            result[image] = pictures
-            if progress:
-                progress(1)
-    return result
+    return dict(parallel(work, changes, progress))
 
 
 def _changes_csv(comparison: Comparison) -> str:

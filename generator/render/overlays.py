@@ -10,7 +10,6 @@ object an error is related to; its thumbnails are cropped around the mask.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generator.metrics.masks import rle_decode, rle_from_string
-from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
+from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name, parallel
 from generator.report.detection_model import BoxError, DrawnBoxes
 
 COLOURS = {
@@ -43,7 +42,7 @@ def full_path(image: str) -> str:
     return f"full/{asset_name(image)}.png"
 
 
-def _rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     image = ImageOps.exif_transpose(image)
     return image.convert("RGB") if image.mode != "RGB" else image
 
@@ -177,7 +176,7 @@ def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict
         name, own = item
         try:
             with Image.open(images_root / name) as opened:
-                image = _rgb(opened)
+                image = to_rgb(opened)
                 for error in own:
                     crop_error(image, error).save(docs / thumb_path(error), format="PNG")
                 draw_full(image, boxes.get(name)).save(docs / full_path(name), format="PNG")
@@ -185,11 +184,5 @@ def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict
             return name, False, len(own)
         return name, True, len(own)
 
-    readable: set[str] = set()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for name, ok, count in pool.map(work, by_image.items()):
-            if ok:
-                readable.add(name)
-            if progress:
-                progress(count)
-    return readable
+    results = parallel(work, by_image.items(), progress, step=lambda item: len(item[1]))
+    return {name for name, ok, _ in results if ok}

@@ -6,10 +6,12 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 from PIL import Image, ImageOps
 
+T = TypeVar("T")
+R = TypeVar("R")
 THUMB_SIZE = 192  # longest side of a thumbnail
 FULL_SIZE = 1600  # longest side of the enlarged view
 MIN_VIEW = 384  # tiny images (e.g. 8x8 digits) are enlarged, pixel-exact, to at least this
@@ -62,19 +64,27 @@ def _make(source: Path, docs: Path, asset: ImageAsset) -> bool:
     return True
 
 
+def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int], None] | None = None,
+             step: Callable[[T], int] = lambda item: 1) -> list[R]:
+    """`work` of every item, in order, on a few threads (Pillow releases the GIL while it decodes, resizes
+    and encodes), advancing `progress` by `step(item)` as each is done."""
+    done = []
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for item, value in zip(items, pool.map(work, items)):
+            done.append(value)
+            if progress:
+                progress(step(item))
+    return done
+
+
 def make_assets(images_root: Path, images: Iterable[str], docs: Path,
                 progress: Callable[[int], None] | None = None) -> dict[str, ImageAsset | None]:
     """Thumbnails and full views for `images` (paths under `images_root`); None for unreadable ones."""
     unique = list(dict.fromkeys(images))
-    result: dict[str, ImageAsset | None] = {}
 
-    def work(image: str) -> tuple[str, ImageAsset | None]:
+    def work(image: str) -> ImageAsset | None:
         asset = asset_for(image)
-        return image, (asset if _make(images_root / image, docs, asset) else None)
+        return asset if _make(images_root / image, docs, asset) else None
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for image, asset in pool.map(work, unique):
-            result[image] = asset
-            if progress:
-                progress(1)
-    return result
+    return dict(zip(unique, parallel(work, unique, progress)))
