@@ -67,7 +67,9 @@ def _macro(values: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank: np.ndarray, n_labels: int,
                              weights: np.ndarray) -> dict[str, np.ndarray]:
-    """accuracy, macro precision / recall / F1 and top1..top5 (k < n_labels) on every resample.
+    """accuracy, macro precision / recall / F1 and top1..top5 (k < n_labels) on every resample, and per
+    label ("label_precision", "label_recall", "label_f1": (resamples, labels); recall NaN where the label
+    has no image in the resample, F1 NaN where it is neither true nor predicted).
 
     true: (n,) label index; predicted: (n,) top-1 label index, -1 for an image without a prediction;
     true_rank: (n,) 1-based rank of the true label among the scores, 0 when not ranked. The definitions are
@@ -84,6 +86,7 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
     hits = np.stack([((true_rank >= 1) & (true_rank <= k)).astype(np.float64) for k in ks], axis=1) \
         if ks else np.zeros((n, 0))
     out = {name: np.zeros(len(weights)) for name in ("accuracy", "precision", "recall", "f1", *(f"top{k}" for k in ks))}
+    out.update({name: np.zeros((len(weights), n_labels)) for name in ("label_precision", "label_recall", "label_f1")})
     for start, w in _chunks(weights, n * max(1, n_labels)):
         stop = start + len(w)
         total = w.sum(axis=1)
@@ -93,6 +96,9 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
         out["precision"][start:stop] = _macro(_ratio(tp, pred), present)
         out["recall"][start:stop] = _macro(_ratio(tp, support), present)
         out["f1"][start:stop] = _macro(_ratio(2 * tp, pred + support), present)
+        out["label_precision"][start:stop] = _ratio(tp, pred)
+        out["label_recall"][start:stop] = np.where(support > 0, _ratio(tp, support), np.nan)
+        out["label_f1"][start:stop] = np.where(present, _ratio(2 * tp, pred + support), np.nan)
         top = w @ hits
         for j, k in enumerate(ks):
             out[f"top{k}"][start:stop] = _ratio(top[:, j], total)
@@ -118,59 +124,111 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     Per label c and resample: n_gt = weighted counted objects; AP = all-point interpolated AP of the
     weighted ranking (NaN when n_gt = 0; mAP is the mean over labels with n_gt > 0, NaN without any).
     At t: TP_c, FP_c = weighted detections with score >= t; precision = ΣTP / Σ(TP+FP), recall =
-    ΣTP / Σn_gt, F1 = mean over labels with ground truth or predictions of 2TP / (2TP + FP + FN)."""
+    ΣTP / Σn_gt, F1 = mean over labels with ground truth or predictions of 2TP / (2TP + FP + FN).
+    Also per label ("label_ap50", "label_precision", "label_recall", "label_f1": (resamples, labels)).
+
+    AP needs the precision at true positives only (after a false positive precision only falls, so the
+    precision envelope's maxima lie at true positives): each true positive's precision is its weighted
+    rank among true positives over that plus the weighted false positives ranked before it. The false
+    positives between two true positives of a label are summed per resample with one sparse product, so
+    the cost grows with the true positives, not with the (often far more numerous) false positives.
+    """
     dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
                                               (dt_image, dt_label, gt_image, gt_label))
     dt_score = np.asarray(dt_score, dtype=np.float64)
-    dt_tp = np.asarray(dt_tp, dtype=np.float64)
+    dt_tp = np.asarray(dt_tp, dtype=np.int64) > 0
     gt_counts = _indicator(gt_label, n_images, n_labels, gt_image)
     above = dt_score >= threshold if threshold is not None else np.zeros(len(dt_score), dtype=bool)
-    tp_at = _indicator(np.where(above & (dt_tp > 0), dt_label, -1), n_images, n_labels, dt_image)
-    fp_at = _indicator(np.where(above & (dt_tp == 0), dt_label, -1), n_images, n_labels, dt_image)
-    order = np.argsort(dt_label, kind="stable")  # by label, score order kept inside each label
-    image, label, tp = dt_image[order], dt_label[order], dt_tp[order]
-    first = np.searchsorted(label, np.arange(n_labels))  # where each label's detections start
-    out = {name: np.zeros(len(weights)) for name in ("mAP50", "precision", "recall", "f1")}
-    for start, w in _chunks(weights, max(len(image), n_images * max(1, n_labels))):
+    tp_at = _indicator(np.where(above & dt_tp, dt_label, -1), n_images, n_labels, dt_image)
+    fp_at = _indicator(np.where(above & ~dt_tp, dt_label, -1), n_images, n_labels, dt_image)
+    ranking = _TruePositiveRanking(dt_image, dt_label, dt_tp, n_images, n_labels)
+    r_all = len(weights)
+    out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
+    out.update({name: np.zeros((r_all, n_labels)) for name in
+                ("label_ap50", "label_precision", "label_recall", "label_f1")})
+    for start, w in _chunks(weights, max(ranking.size, n_images * max(1, n_labels))):
         stop = start + len(w)
         n_gt = w @ gt_counts  # (r, L)
         tp_c, fp_c = w @ tp_at, w @ fp_at
         out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
         out["recall"][start:stop] = _ratio(tp_c.sum(axis=1), n_gt.sum(axis=1))
         present = (n_gt + tp_c + fp_c) > 0
-        out["f1"][start:stop] = _macro(_ratio(2 * tp_c, tp_c + fp_c + n_gt), present)
-        out["mAP50"][start:stop] = _map50(w, image, label, tp, first, n_gt)
+        f1 = _ratio(2 * tp_c, tp_c + fp_c + n_gt)
+        out["f1"][start:stop] = _macro(f1, present)
+        ap = ranking.average_precision(w, n_gt)
+        has_gt = n_gt > 0
+        count = has_gt.sum(axis=1)
+        out["mAP50"][start:stop] = np.divide(np.where(has_gt, ap, 0.0).sum(axis=1), count,
+                                             out=np.full(len(w), np.nan), where=count > 0)
+        out["label_ap50"][start:stop] = ap
+        out["label_precision"][start:stop] = _ratio(tp_c, tp_c + fp_c)
+        out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
+        out["label_f1"][start:stop] = np.where(present, f1, np.nan)
     return out
 
 
-def _map50(w: np.ndarray, image: np.ndarray, label: np.ndarray, tp: np.ndarray, first: np.ndarray,
-           n_gt: np.ndarray) -> np.ndarray:
-    r, n_labels = n_gt.shape
-    ap = np.full((r, n_labels), np.nan)
-    has_gt = n_gt > 0
-    if len(image):
-        wd = w[:, image]  # (r, D): each detection's weight in each resample
-        ctp = np.cumsum(wd * tp, axis=1)
-        cfp = np.cumsum(wd * (1 - tp), axis=1)
-        start = first[label]  # the column where each detection's label starts
-        base_tp = np.where(start > 0, ctp[:, np.maximum(start - 1, 0)], 0.0)
-        base_fp = np.where(start > 0, cfp[:, np.maximum(start - 1, 0)], 0.0)
-        ctp -= base_tp
-        cfp -= base_fp
-        precision = _ratio(ctp, ctp + cfp)
-        envelope = _segmented_reverse_cummax(precision, label)
-        gained = wd * tp  # recall gained at each detection, times n_gt
-        area = np.zeros((r, n_labels))
-        for row in range(r):  # per resample: sum per label (bincount is the fast segmented sum)
-            area[row] = np.bincount(label, weights=gained[row] * envelope[row], minlength=n_labels)
-        ap = np.where(has_gt, _ratio(area, n_gt), np.nan)
-    else:
-        ap = np.where(has_gt, 0.0, np.nan)
-    count = has_gt.sum(axis=1)
-    return np.divide(np.nansum(np.where(has_gt, ap, 0.0), axis=1), count, out=np.full(r, np.nan), where=count > 0)
+class _TruePositiveRanking:
+    """The true positives of every label in ranking order, and which images' false positives rank before
+    each (see `detection_resampled`)."""
+
+    def __init__(self, image: np.ndarray, label: np.ndarray, tp: np.ndarray, n_images: int, n_labels: int):
+        from scipy import sparse  # scikit-learn's own dependency
+
+        order = np.argsort(label, kind="stable")  # by label; ranking order kept inside each label
+        image, label, tp = image[order], label[order], tp[order]
+        tps_before = np.cumsum(tp) - tp  # true positives ranked before, all labels
+        label_first = np.searchsorted(label, np.arange(n_labels))
+        n_tp = np.bincount(label[tp], minlength=n_labels)
+        tp_first = np.concatenate(([0], np.cumsum(n_tp)))[:-1]  # global index of each label's first TP
+        own_before = tps_before - tps_before[label_first[label]]  # ... of the same label
+        fp = np.flatnonzero(~tp & (own_before < n_tp[label]))  # FPs followed by a TP of their label
+        gap = tp_first[label[fp]] + own_before[fp]  # the TP each of them ranks before
+        self.size = int(tp.sum())
+        self.image = image[tp]
+        self.label = label[tp]
+        self.first = tp_first[self.label]  # column where each TP's label starts
+        self.gaps = sparse.csr_matrix((np.ones(len(fp)), (gap, image[fp])), shape=(self.size, n_images))
+        self.labels = sparse.csr_matrix((np.ones(self.size), (np.arange(self.size), self.label)),
+                                        shape=(self.size, n_labels))
+        self.n_labels = n_labels
+
+    def average_precision(self, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+        """(r, L) all-point AP of every label in every resample (NaN where n_gt is 0)."""
+        if self.size == 0:
+            return np.where(n_gt > 0, 0.0, np.nan)
+        weight = w[:, self.image]  # (r, T): each TP's weight
+        ctp = np.cumsum(weight, axis=1)
+        cfp = np.cumsum(np.asarray(self.gaps @ w.T).T, axis=1)  # weighted FPs ranked before each TP
+        start = self.first
+        ctp -= np.where(start > 0, ctp[:, np.maximum(start - 1, 0)], 0.0)
+        cfp -= np.where(start > 0, cfp[:, np.maximum(start - 1, 0)], 0.0)
+        envelope = _segmented_reverse_cummax(_ratio(ctp, ctp + cfp), self.label)
+        area = np.asarray((self.labels.T @ (weight * envelope).T).T)
+        return np.where(n_gt > 0, _ratio(area, n_gt), np.nan)
 
 
 # ------------------------------------------------------------------------------------------------ paired
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    """The central `level` interval of the resampled values (NaN, undefined resamples, left out)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion successes / n (95% for the default z)."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
 
 @dataclass
 class PairedDifference:
@@ -186,10 +244,10 @@ def paired_difference(base: float | None, candidate: float | None, base_resample
                       candidate_resampled: np.ndarray) -> PairedDifference:
     if base is None or candidate is None:
         return PairedDifference(base, candidate, None, None, None, "undefined")
-    diff = np.asarray(candidate_resampled, dtype=np.float64) - np.asarray(base_resampled, dtype=np.float64)
-    diff = diff[~np.isnan(diff)]
-    if diff.size == 0:
+    interval = percentile_interval(np.asarray(candidate_resampled, dtype=np.float64)
+                                   - np.asarray(base_resampled, dtype=np.float64))
+    if interval is None:
         return PairedDifference(base, candidate, candidate - base, None, None, "undefined")
-    low, high = (float(v) for v in np.percentile(diff, [2.5, 97.5]))
+    low, high = interval
     verdict = "better" if low > 0 else "worse" if high < 0 else "within_noise"
     return PairedDifference(base, candidate, candidate - base, low, high, verdict)
