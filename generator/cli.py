@@ -365,14 +365,16 @@ def archive(site, out, quiet):
 @main.command()
 @click.option("-o", "--out", "out", default=Path("evalsite-demo"), show_default=True,
               type=click.Path(path_type=Path),
-              help="Output root: the demo's inputs go to OUT/inputs, its report to OUT/<task>/.")
+              help="Output root: the demo's inputs go to OUT/inputs, each report to OUT/<task>/.")
 @LANG_OPTION
 @QUIET_OPTION
 @guarded
 def demo(out, lang, quiet):
-    """Train a small classifier on scikit-learn's digits and build its report and the overview.
+    """Train small real models and build their reports, a model comparison and the overview.
 
-    Everything is local: the digits ship with scikit-learn. Prints the path of index.html to open.
+    digits (classification, models v1 and v2 on scikit-learn's digits, compared: OUT/"digits v2 vs v1"),
+    shapes (object detection) and shapes-masks (instance segmentation) on generated scenes. Everything
+    is local: nothing is downloaded. Prints the path of index.html to open.
 
     \b
     Example:

@@ -82,12 +82,21 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_versi
     return manifest
 
 
+def compare_digits(out: Path, console: Console) -> Path:
+    """The comparison site of the demo's digits v2 (candidate) with v1 (base), built in `out` beside their
+    reports (OUT/digits, OUT/digits-v2); its folder."""
+    from generator.pipeline import build_comparison_site
+
+    return build_comparison_site(out / "digits", out / "digits-v2", out, images=out / "inputs" / "digits" / "images",
+                                 progress=console.progress)
+
+
 def run_demo(out: Path, language: str, console: Console) -> Path:
     """The demo tasks (digits and digits-v2 classification, shapes detection, shapes-masks segmentation),
     their reports, the comparison of the two digits models and the overview."""
     from generator.demo_detection import write_detection_inputs
     from generator.demo_segmentation import write_segmentation_inputs
-    from generator.pipeline import build_comparison_site, build_report_site, evaluate
+    from generator.pipeline import build_report_site, evaluate
     from generator.site.overview import build_overview
 
     console.step("training two classifiers on scikit-learn's digits (a modest v1 and a stronger v2)")
@@ -105,8 +114,7 @@ def run_demo(out: Path, language: str, console: Console) -> Path:
         site = build_report_site(report, spec.images, out / spec.name, console.progress)
         console.step(f"report: {(site / 'index.html').resolve()}")
     console.step("comparing digits v2 with v1")
-    site = build_comparison_site(out / "digits", out / "digits-v2", out, images=out / "inputs" / "digits" / "images",
-                                 progress=console.progress)
+    site = compare_digits(out, console)
     console.step(f"comparison: {(site / 'index.html').resolve()}")
     index, _, _ = build_overview(out, language)
     console.step("open this file in a browser:")

@@ -137,19 +137,19 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
                                               (dt_image, dt_label, gt_image, gt_label))
     dt_score = np.asarray(dt_score, dtype=np.float64)
     dt_tp = np.asarray(dt_tp, dtype=np.int64) > 0
-    gt_counts = _indicator(gt_label, n_images, n_labels, gt_image)
     above = dt_score >= threshold if threshold is not None else np.zeros(len(dt_score), dtype=bool)
-    tp_at = _indicator(np.where(above & dt_tp, dt_label, -1), n_images, n_labels, dt_image)
-    fp_at = _indicator(np.where(above & ~dt_tp, dt_label, -1), n_images, n_labels, dt_image)
+    # per image and label: counted objects, and TP / FP at t (sparse: most images hold few labels)
+    gt_counts = _sparse_counts(gt_image, gt_label, n_images, n_labels)
+    tp_at = _sparse_counts(dt_image[above & dt_tp], dt_label[above & dt_tp], n_images, n_labels)
+    fp_at = _sparse_counts(dt_image[above & ~dt_tp], dt_label[above & ~dt_tp], n_images, n_labels)
     ranking = _TruePositiveRanking(dt_image, dt_label, dt_tp, n_images, n_labels)
     r_all = len(weights)
     out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
     out.update({name: np.zeros((r_all, n_labels)) for name in
                 ("label_ap50", "label_precision", "label_recall", "label_f1")})
-    for start, w in _chunks(weights, max(ranking.size, n_images * max(1, n_labels))):
+    for start, w in _chunks(weights, max(ranking.size, n_images, n_labels)):
         stop = start + len(w)
-        n_gt = w @ gt_counts  # (r, L)
-        tp_c, fp_c = w @ tp_at, w @ fp_at
+        n_gt, tp_c, fp_c = (np.asarray(m.T @ w.T).T for m in (gt_counts, tp_at, fp_at))  # (r, L) each
         out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
         out["recall"][start:stop] = _ratio(tp_c.sum(axis=1), n_gt.sum(axis=1))
         present = (n_gt + tp_c + fp_c) > 0
@@ -165,6 +165,12 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
         out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
         out["label_f1"][start:stop] = np.where(present, f1, np.nan)
     return out
+
+
+def _sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int):
+    from scipy import sparse  # scikit-learn's own dependency
+
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, n_cols))
 
 
 class _TruePositiveRanking:

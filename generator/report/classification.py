@@ -11,6 +11,7 @@ from generator.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
 )
 from generator.report.findings import classification_findings
+from generator.report.intervals import classification_intervals
 from generator.report.model import (
     SCHEMA, ClassificationError, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
     LabelMetrics, Report, TaskInfo, TopK,
@@ -88,8 +89,14 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         labels_only_predicted=only_predicted,
         small_set=len(images) < task.small_set_threshold,
     )
+    intervals, label_intervals = classification_intervals(inputs.y_true, y_pred, true_rank, len(labels))
+    for metrics_of, i in zip(per_label, m.present):
+        bounds = label_intervals[int(i)]
+        metrics_of.precision_interval = bounds["precision"]
+        metrics_of.recall_interval = bounds["recall"]
+        metrics_of.f1_interval = bounds["f1"]
     findings = classification_findings(metrics, per_label, pairs, dataset)
     return Report(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
                   confusion=confusion, curves=Curves([TopK(k, v) for k, v in m.topk.items() if v is not None]),
-                  errors=errors, images=images, findings=findings, notices=notices)
+                  errors=errors, images=images, findings=findings, notices=notices, intervals=intervals)
 

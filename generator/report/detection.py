@@ -20,6 +20,7 @@ from generator.report.detection_model import (
     DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
+from generator.report.intervals import detection_intervals
 from generator.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
@@ -38,12 +39,12 @@ def _floats(values: np.ndarray) -> list[float]:
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
                            notices: list[Notice]) -> DetectionReport:
-    labels = data.labels
-    n_labels = len(labels)
+    n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
     # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
-    # by side they overlap on a second core (about a third off `evaluate` at COCO scale).
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # by side they overlap on a second core (about a third off `evaluate` at COCO scale). So do the intervals
+    # (numpy and sparse products) and the assembly of the errors and pictures (mostly Python).
+    with ThreadPoolExecutor(max_workers=2) as pool:
         if segmentation:
             hw = np.stack([data.heights, data.widths], axis=1)
             coco_future = pool.submit(coco_evaluate_segm, data.gt_image, data.gt_label, data.gt_masks,
@@ -57,7 +58,19 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                                       data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score,
                                       n_labels)
             ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
-        coco = coco_future.result()
+        evidence = _evidence(data, ev)
+        intervals_future = pool.submit(
+            detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
+            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(ev.sweep.point.threshold))
+        return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future)
+
+
+def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
+              evidence: DetEvidence, coco_future, intervals_future) -> DetectionReport:
+    labels = data.labels
+    n_labels = len(labels)
+    segmentation = data.gt_masks is not None
+    coco = coco_future.result()
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {
@@ -101,10 +114,16 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
+    intervals, label_intervals = intervals_future.result()
+    for label_metrics, bounds in zip(per_label, label_intervals):
+        label_metrics.ap50_interval = bounds["ap50"]
+        label_metrics.precision_interval = bounds["precision"]
+        label_metrics.recall_interval = bounds["recall"]
+        label_metrics.f1_interval = bounds["f1"]
     return DetectionReport(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
                            confusion=confusion, curves=curves, errors=errors, images=images,
                            findings=_findings(metrics, per_label, confusion, errors), notices=notices,
-                           evidence=_evidence(data, ev))
+                           evidence=evidence, intervals=intervals)
 
 
 def _evidence(data: DetectionData, ev) -> DetEvidence:

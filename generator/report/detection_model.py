@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generator.errors import Notice
-from generator.report.model import Loadable, TaskInfo
+from generator.report.model import Intervals, Loadable, TaskInfo
 
 ERROR_KINDS = ("false_positive", "missed")
 # Types of a false positive (误识别) and of a missed object (漏识别); see generator/metrics/detection.py.
@@ -53,6 +53,11 @@ class DetLabelMetrics:
     best_f1: float
     objects: int
     predictions: int
+    # 95% bootstrap intervals [low, high] (see report.model.Intervals); None when undefined
+    ap50_interval: list[float] | None = None
+    precision_interval: list[float] | None = None
+    recall_interval: list[float] | None = None
+    f1_interval: list[float] | None = None
 
 
 @dataclass
@@ -176,3 +181,4 @@ class DetectionReport(Loadable):
     findings: DetFindings
     notices: list[Notice] = field(default_factory=list)
     evidence: DetEvidence | None = None
+    intervals: Intervals | None = None

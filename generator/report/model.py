@@ -73,6 +73,24 @@ class LabelMetrics:
     support: int  # images of this label in the ground truth
     predicted: int  # images predicted as this label (top-1)
     errors: int  # images of this label whose top-1 is another label or missing
+    # 95% bootstrap intervals [low, high] (see Intervals); None when undefined
+    precision_interval: list[float] | None = None
+    recall_interval: list[float] | None = None
+    f1_interval: list[float] | None = None
+
+
+@dataclass
+class Intervals:
+    """95% intervals of the headline metrics: the percentile bootstrap over images (`resamples` draws of the
+    evaluation images with replacement, fixed `seed`), from the per-image results. `metrics` maps a key of
+    the report's `metrics` ("coco.AP" style for nested ones) to [low, high], or None when undefined."""
+
+    method: str  # "percentile bootstrap over images"
+    resamples: int
+    seed: int
+    level: float
+    metrics: dict[str, list[float] | None]
+    accuracy_wilson: list[float] | None = None  # classification: Wilson score interval of the accuracy
 
 
 @dataclass
@@ -160,6 +178,7 @@ class Report(Loadable):
     images: list[ImageResult]
     findings: Findings
     notices: list[Notice] = field(default_factory=list)
+    intervals: Intervals | None = None
 
 
 

@@ -1,20 +1,26 @@
-"""The task overview: one site listing every task report (folders with a report.json) under a root."""
+"""The task overview: one site listing every task report (folders with a report.json) under a root, grouped
+by training task (`task.group`, else the task name) across model versions, each group followed by the
+comparisons of its models (folders with a compare.json, written by `evalsite compare`)."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import Notice
 from generator.render.i18n import Messages
 from generator.render.pages import environment
+from generator.report.compare_model import COMPARE_SCHEMA
 from generator.report.model import SCHEMA
 from generator.site.build import build_site
 
 OVERVIEW_DIR = "overview"
 HEADLINE = {"classification": "accuracy", "detection": "mAP50", "segmentation": "mAP50"}
+VERDICTS = ("better", "worse", "within_noise", "undefined", "not_resampled")
+COMPARE_FILE = "compare.json"
 
 
 @dataclass
@@ -27,6 +33,62 @@ class TaskEntry:
     images: int
     date: str
     language: str
+    group: str = ""  # the training task this report belongs to (task.group, else its name)
+    model: str | None = None  # the model version it evaluates (task.model), if given
+
+
+@dataclass
+class ComparisonEntry:
+    folder: str  # folder under the root, used only in a URL (percent-encoded by the template)
+    group: str
+    type: str
+    base: str  # the base model's version label (else its task name)
+    candidate: str
+    metric: str  # the headline metric of the task type
+    before: float | None
+    after: float | None
+    difference: float | None
+    low: float | None  # the 95% interval of the difference (None: not resampled)
+    high: float | None
+    verdict: str  # one of VERDICTS
+    fixed: int
+    broken: int
+    date: str  # the candidate report's date
+
+
+@dataclass
+class Group:
+    name: str
+    tasks: list[TaskEntry] = field(default_factory=list)  # newest first, then by model version (highest first)
+    comparisons: list[ComparisonEntry] = field(default_factory=list)  # newest candidate first
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, found {type(value).__name__}")
+    return value or None
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, found {type(value).__name__}")
+    return float(value)
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, found {type(value).__name__}")
+    return len(value)
+
+
+def _natural(text: str) -> list[tuple]:
+    """A sort key that orders "v10" after "v9"."""
+    return [(0, int(part), "") if part[0] in "0123456789" else (1, 0, part.lower())
+            for part in re.split(r"([0-9]+)", text) if part]
 
 
 def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
@@ -45,11 +107,59 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
             entries.append(TaskEntry(folder=path.parent.name, name=task["name"], type=task["type"],
                                      headline_metric=metric, headline=metrics.get(metric),
                                      images=int(data["dataset"]["images"]), date=task["date"],
-                                     language=task["language"]))
+                                     language=task["language"],
+                                     group=_optional_text(task.get("group")) or str(task["name"]),
+                                     model=_optional_text(task.get("model"))))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             notices.append(Notice("report_skipped", str(path), None, str(exc)))
     entries.sort(key=lambda e: (e.name.lower(), e.folder))
     return entries, notices
+
+
+def find_comparisons(root: Path) -> tuple[list[ComparisonEntry], list[Notice]]:
+    """Every <root>/<folder>/compare.json that is an evalsite comparison; others are skipped with a notice."""
+    entries: list[ComparisonEntry] = []
+    notices: list[Notice] = []
+    for path in sorted(root.glob(f"*/{COMPARE_FILE}")):
+        if path.parent.name == OVERVIEW_DIR or path.parent.name.startswith("."):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("schema") != COMPARE_SCHEMA:
+                raise ValueError(f"unknown schema {data.get('schema') if isinstance(data, dict) else None!r}")
+            metric = HEADLINE[data["type"]]
+            lead = next((m for m in data["headline"] if isinstance(m, dict) and m.get("metric") == metric), None)
+            if lead is None:
+                raise ValueError(f"no {metric} in its headline")
+            if lead["verdict"] not in VERDICTS:
+                raise ValueError(f"unknown verdict {lead['verdict']!r}")
+            base, candidate = data["base"], data["candidate"]
+            entries.append(ComparisonEntry(
+                folder=path.parent.name, group=_optional_text(data["group"]) or str(base["name"]),
+                type=data["type"], base=_optional_text(base.get("model")) or str(base["name"]),
+                candidate=_optional_text(candidate.get("model")) or str(candidate["name"]), metric=metric,
+                before=_number(lead["base"]), after=_number(lead["candidate"]),
+                difference=_number(lead["difference"]), low=_number(lead["low"]), high=_number(lead["high"]),
+                verdict=lead["verdict"], fixed=_count(data["fixed"]), broken=_count(data["broken"]),
+                date=str(candidate["date"])))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            notices.append(Notice("comparison_skipped", str(path), None, str(exc)))
+    return entries, notices
+
+
+def group_entries(tasks: list[TaskEntry], comparisons: list[ComparisonEntry]) -> list[Group]:
+    """One group per training task, by name; its reports newest first (then the highest model version
+    first), its comparisons newest candidate first."""
+    groups: dict[str, Group] = {}
+    for task in tasks:
+        groups.setdefault(task.group, Group(task.group)).tasks.append(task)
+    for comparison in comparisons:
+        groups.setdefault(comparison.group, Group(comparison.group)).comparisons.append(comparison)
+    for group in groups.values():
+        group.tasks.sort(key=lambda e: (e.date, _natural(e.model or e.name), e.folder), reverse=True)
+        group.comparisons.sort(key=lambda c: (c.date, _natural(c.candidate), _natural(c.base), c.folder),
+                               reverse=True)
+    return sorted(groups.values(), key=lambda g: (g.name.lower(), g.name))
 
 
 def _write_redirect(root: Path) -> None:
@@ -70,10 +180,13 @@ def build_overview(root: Path, language: str) -> tuple[Path, list[TaskEntry], li
     """Build <root>/overview/ from the reports under `root`; returns the index.html path."""
     root = root.resolve()
     entries, notices = find_reports(root)
+    comparisons, skipped = find_comparisons(root)
+    notices += skipped
+    groups = group_entries(entries, comparisons)
     t = Messages(language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
-        text = environment().get_template("pages/overview/index.md.j2").render(t=t, tasks=entries)
+        text = environment().get_template("pages/overview/index.md.j2").render(t=t, groups=groups)
         (docs / "index.md").write_text(text, encoding="utf-8")
         return [(t("overview_title"), "index.md")], []
 

@@ -1,0 +1,48 @@
+"""95% intervals of a report's headline and per-label numbers (generator.metrics.bootstrap), as report data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generator.metrics.bootstrap import (
+    RESAMPLES, SEED, classification_resampled, detection_resampled, percentile_interval, resample_weights,
+    wilson_interval,
+)
+from generator.report.model import Intervals
+
+METHOD = "percentile bootstrap over images"
+LEVEL = 0.95
+PER_LABEL = {"label_precision": "precision", "label_recall": "recall", "label_f1": "f1", "label_ap50": "ap50"}
+
+
+def _pair(values: np.ndarray) -> list[float] | None:
+    interval = percentile_interval(values, LEVEL)
+    return None if interval is None else [interval[0], interval[1]]
+
+
+def _split(resampled: dict[str, np.ndarray], n_labels: int) -> tuple[dict, list[dict[str, list[float] | None]]]:
+    headline = {k: _pair(v) for k, v in resampled.items() if k not in PER_LABEL}
+    per_label = [{PER_LABEL[k]: _pair(v[:, c]) for k, v in resampled.items() if k in PER_LABEL}
+                 for c in range(n_labels)]
+    return headline, per_label
+
+
+def classification_intervals(true: np.ndarray, predicted: np.ndarray, true_rank: np.ndarray,
+                             n_labels: int) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
+    """(Intervals of accuracy, macro P/R/F1 and top-k, per label {precision, recall, f1} by label index)."""
+    weights = resample_weights(len(true), RESAMPLES, SEED)
+    headline, per_label = _split(classification_resampled(true, predicted, true_rank, n_labels, weights), n_labels)
+    wilson = wilson_interval(int((np.asarray(true) == np.asarray(predicted)).sum()), len(true))
+    return (Intervals(method=METHOD, resamples=RESAMPLES, seed=SEED, level=LEVEL, metrics=headline,
+                      accuracy_wilson=None if wilson is None else list(wilson)), per_label)
+
+
+def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
+                        threshold: float | None) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
+    """(Intervals of mAP50 and P/R/F1 at t*, per label {ap50, precision, recall, f1} by label index). COCO AP
+    has none: resampling it needs the matches at ten IoU thresholds."""
+    weights = resample_weights(n_images, RESAMPLES, SEED)
+    resampled = detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images, n_labels,
+                                    threshold, weights)
+    headline, per_label = _split(resampled, n_labels)
+    return Intervals(method=METHOD, resamples=RESAMPLES, seed=SEED, level=LEVEL, metrics=headline), per_label
