@@ -43,6 +43,20 @@ def _signed_num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:+.{digits}f}".replace("-", "−")
 
 
+def _range_pct(interval: list[float] | None) -> str:
+    """A 95% interval of a share: 83.0–90.0%."""
+    if not interval:
+        return ""
+    return f"{interval[0] * 100:.1f}–{interval[1] * 100:.1f}%"
+
+
+def _range_num(interval: list[float] | None, digits: int = 2) -> str:
+    """A 95% interval after a table value: (0.83–0.90), empty when there is none."""
+    if not interval:
+        return ""
+    return f" <small class=\"es-ci\">({interval[0]:.{digits}f}–{interval[1]:.{digits}f})</small>"
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -50,7 +64,8 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"], keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num, signed_pct=_signed_pct, signed_num=_signed_num,
-                       metric_name=lambda metric, t: t("cmp_metric_" + metric.replace(".", "_")))
+                       metric_name=lambda metric, t: t("cmp_metric_" + metric.replace(".", "_")),
+                       range_pct=_range_pct, range_num=_range_num)
     return env
 
 
