@@ -21,6 +21,7 @@ so the precision envelope is the same at each).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +36,9 @@ def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED
     if n_images == 0:
         return np.zeros((resamples, 0), dtype=np.int64)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_images, size=(resamples, n_images))
-    flat = draws + (np.arange(resamples)[:, None] * n_images)
-    return np.bincount(flat.ravel(), minlength=resamples * n_images).reshape(resamples, n_images)
+    draws = rng.integers(0, n_images, size=(resamples, n_images), dtype=np.int64)
+    draws += np.arange(0, resamples * n_images, n_images)[:, None]
+    return np.bincount(draws.ravel(), minlength=resamples * n_images).reshape(resamples, n_images)
 
 
 def _chunks(weights: np.ndarray, width: int):
@@ -107,14 +108,6 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
 
 # ----------------------------------------------------------------------------------------------- detection
 
-def _segmented_reverse_cummax(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Per row, the running maximum from the right, restarting at each segment (segment ids ascending
-    along the columns; values in [0, 1])."""
-    offset = 2.0 * (segment.max(initial=0) - segment)  # later segments get smaller offsets
-    shifted = values + offset
-    return np.maximum.accumulate(shifted[:, ::-1], axis=1)[:, ::-1] - offset
-
-
 def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
                         threshold: float | None, weights: np.ndarray) -> dict[str, np.ndarray]:
     """mAP50 (VOC all-point) and precision / recall / F1 at the fixed threshold `threshold` (the report's
@@ -147,7 +140,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
     out.update({name: np.zeros((r_all, n_labels)) for name in
                 ("label_ap50", "label_precision", "label_recall", "label_f1")})
-    for start, w in _chunks(weights, max(ranking.size, n_images, n_labels)):
+    def chunk(start: int, w: np.ndarray) -> None:  # fills rows start.. of `out` (disjoint per chunk)
         stop = start + len(w)
         n_gt, tp_c, fp_c = (np.asarray(m.T @ w.T).T for m in (gt_counts, tp_at, fp_at))  # (r, L) each
         out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
@@ -164,6 +157,10 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
         out["label_precision"][start:stop] = _ratio(tp_c, tp_c + fp_c)
         out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
         out["label_f1"][start:stop] = np.where(present, f1, np.nan)
+
+    # numpy and scipy release the GIL: chunks run on both cores
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda item: chunk(*item), _chunks(weights, max(ranking.size, n_images, n_labels))))
     return out
 
 
@@ -174,42 +171,45 @@ def _sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int)
 
 
 class _TruePositiveRanking:
-    """The true positives of every label in ranking order, and which images' false positives rank before
-    each (see `detection_resampled`)."""
+    """The true positives of every label in ranking order, grouped into runs (consecutive true positives of
+    a label, no false positive between them), and which images' false positives rank before each run (see
+    `detection_resampled`).
+
+    Within a run precision only rises (each step adds the same weight above and below the fraction line),
+    so the precision envelope is the same at every true positive of a run: a run is one step of the
+    ranking, of its summed weight, at its precision after its last true positive."""
 
     def __init__(self, image: np.ndarray, label: np.ndarray, tp: np.ndarray, n_images: int, n_labels: int):
         from scipy import sparse  # scikit-learn's own dependency
 
         order = np.argsort(label, kind="stable")  # by label; ranking order kept inside each label
         image, label, tp = image[order], label[order], tp[order]
-        tps_before = np.cumsum(tp) - tp  # true positives ranked before, all labels
-        label_first = np.searchsorted(label, np.arange(n_labels))
-        n_tp = np.bincount(label[tp], minlength=n_labels)
-        tp_first = np.concatenate(([0], np.cumsum(n_tp)))[:-1]  # global index of each label's first TP
-        own_before = tps_before - tps_before[label_first[label]]  # ... of the same label
-        fp = np.flatnonzero(~tp & (own_before < n_tp[label]))  # FPs followed by a TP of their label
-        gap = tp_first[label[fp]] + own_before[fp]  # the TP each of them ranks before
-        self.size = int(tp.sum())
-        self.image = image[tp]
-        self.label = label[tp]
-        self.first = tp_first[self.label]  # column where each TP's label starts
-        self.gaps = sparse.csr_matrix((np.ones(len(fp)), (gap, image[fp])), shape=(self.size, n_images))
-        self.labels = sparse.csr_matrix((np.ones(self.size), (np.arange(self.size), self.label)),
-                                        shape=(self.size, n_labels))
-        self.n_labels = n_labels
+        same_label = np.r_[False, label[1:] == label[:-1]]
+        starts = tp & ~(np.r_[False, tp[:-1]] & same_label)  # a TP that opens a run
+        run = np.cumsum(starts) - 1  # at a TP: its run; at a FP: the last run opened before it (any label)
+        self.size = int(starts.sum())
+        runs_per_label = np.bincount(label[starts], minlength=n_labels)
+        self.bounds = np.concatenate(([0], np.cumsum(runs_per_label)))  # label c: runs bounds[c]:bounds[c+1]
+        # the run a FP ranks before: the next run of its label, if there is one
+        next_run = run + 1
+        fp = np.flatnonzero(~tp & (next_run < self.bounds[label + 1]))
+        self.runs = sparse.csr_matrix((np.ones(int(tp.sum())), (run[tp], image[tp])), shape=(self.size, n_images))
+        self.gaps = sparse.csr_matrix((np.ones(len(fp)), (next_run[fp], image[fp])), shape=(self.size, n_images))
 
     def average_precision(self, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
         """(r, L) all-point AP of every label in every resample (NaN where n_gt is 0)."""
-        if self.size == 0:
-            return np.where(n_gt > 0, 0.0, np.nan)
-        weight = w[:, self.image]  # (r, T): each TP's weight
-        ctp = np.cumsum(weight, axis=1)
-        cfp = np.cumsum(np.asarray(self.gaps @ w.T).T, axis=1)  # weighted FPs ranked before each TP
-        start = self.first
-        ctp -= np.where(start > 0, ctp[:, np.maximum(start - 1, 0)], 0.0)
-        cfp -= np.where(start > 0, cfp[:, np.maximum(start - 1, 0)], 0.0)
-        envelope = _segmented_reverse_cummax(_ratio(ctp, ctp + cfp), self.label)
-        area = np.asarray((self.labels.T @ (weight * envelope).T).T)
+        area = np.zeros(n_gt.shape)
+        if self.size:
+            weight = np.asarray(self.runs @ w.T).T  # (r, runs): each run's weighted true positives
+            fp_before = np.asarray(self.gaps @ w.T).T  # weighted FPs ranked right before each run
+            for c, (a, b) in enumerate(zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist())):
+                if a == b:
+                    continue
+                wt = weight[:, a:b]
+                ctp = np.cumsum(wt, axis=1)
+                precision = _ratio(ctp, ctp + np.cumsum(fp_before[:, a:b], axis=1))
+                envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+                area[:, c] = np.einsum("ij,ij->i", wt, envelope)
         return np.where(n_gt > 0, _ratio(area, n_gt), np.nan)
 
 

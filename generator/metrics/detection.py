@@ -846,23 +846,39 @@ class DetectionEvaluation:
     errors: ErrorTypes  # at t*
 
 
+def evaluate_matching(data: "DetectionData", iou_threshold: float = IOU_THRESHOLD,
+                      pair_iou_fn: PairIoU | None = None, max_points: int = MAX_CURVE_POINTS,
+                      prune_boxes: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
+    """The first half of `evaluate_detection`: the VOC matching, per-label AP (all-point, 11-point) and the
+    operating point with its curves."""
+    dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
+    matching = match_detections(data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd,
+                                data.dt_image, data.dt_label, dt_box, data.dt_score, iou_threshold=iou_threshold,
+                                pair_iou_fn=pair_iou_fn, n_labels=len(data.labels))
+    ap = average_precision_per_label(matching, data.dt_label, data.dt_score, "all")
+    ap11 = average_precision_per_label(matching, data.dt_label, data.dt_score, "11point")
+    sweep = operating_point(matching, data.dt_label, data.dt_score, max_points=max_points)
+    return matching, ap, ap11, sweep
+
+
 def evaluate_detection(data: "DetectionData", iou_threshold: float = IOU_THRESHOLD,
                        pair_iou_fn: PairIoU | None = None,
                        max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
-                       mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None) -> DetectionEvaluation:
+                       mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,
+                       first_half: tuple | None = None) -> DetectionEvaluation:
     """Everything of this module for one `DetectionData` (labels 0..len(data.labels)-1).
 
     Segmentation passes the mask IoU as `pair_iou_fn`, boxes that contain each mask as `prune_boxes`
     (detections, GT; default: data's boxes) and the boxes to type "mask_quality" errors with.
+    `first_half`: the result of `evaluate_matching` with the same arguments, when the caller has it already.
     """
     nl = len(data.labels)
     dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
+    matching, ap, ap11, sweep = first_half or evaluate_matching(data, iou_threshold, pair_iou_fn, max_points,
+                                                                prune_boxes)
     gt = (data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd)
     dt = (data.dt_image, data.dt_label, dt_box, data.dt_score)
-    matching = match_detections(*gt, *dt, iou_threshold=iou_threshold, pair_iou_fn=pair_iou_fn, n_labels=nl)
-    ap = average_precision_per_label(matching, data.dt_label, data.dt_score, "all")
-    ap11 = average_precision_per_label(matching, data.dt_label, data.dt_score, "11point")
-    sweep = operating_point(matching, data.dt_label, data.dt_score, max_points=max_points)
     t_star = sweep.point.threshold
     confusion = confusion_at_threshold(*gt, *dt, threshold=t_star, iou_threshold=iou_threshold,
                                        pair_iou_fn=pair_iou_fn, n_labels=nl)

@@ -11,7 +11,7 @@ from generator.errors import Notice
 from generator.formats.boxes import DetectionData
 from generator.formats.images import ImageInfo
 from generator.metrics.coco import STAT_NAMES, coco_evaluate
-from generator.metrics.detection import evaluate_detection
+from generator.metrics.detection import Matching, evaluate_detection, evaluate_matching
 from generator.metrics.mask_matching import mask_geometry
 from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
@@ -45,23 +45,27 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
     # by side they overlap on a second core (about a third off `evaluate` at COCO scale). So do the intervals
     # (numpy and sparse products) and the assembly of the errors and pictures (mostly Python).
     with ThreadPoolExecutor(max_workers=2) as pool:
+        options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
         if segmentation:
             hw = np.stack([data.heights, data.widths], axis=1)
             coco_future = pool.submit(coco_evaluate_segm, data.gt_image, data.gt_label, data.gt_masks,
                                       data.gt_area, data.gt_crowd, data.dt_image, data.dt_label, data.dt_masks,
                                       data.dt_score, n_labels, hw)
             geometry = mask_geometry(data)
-            ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5, pair_iou_fn=geometry.iou,
-                                    prune_boxes=geometry.prune_boxes, mask_quality_boxes=(data.dt_box, data.gt_box))
+            options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
         else:
             coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
                                       data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score,
                                       n_labels)
-            ev = evaluate_detection(data, iou_threshold=task.iou_threshold or 0.5)
-        evidence = _evidence(data, ev)
+        first_half = evaluate_matching(data, **options)
+        matching, sweep = first_half[0], first_half[3]
+        evidence = _evidence(data, matching)
+        # the intervals need only the matching and t*: they run while the errors are typed
         intervals_future = pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(ev.sweep.point.threshold))
+            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold))
+        ev = evaluate_detection(data, **options, first_half=first_half,
+                                mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
         return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future)
 
 
@@ -126,8 +130,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
                            evidence=evidence, intervals=intervals)
 
 
-def _evidence(data: DetectionData, ev) -> DetEvidence:
-    m = ev.matching
+def _evidence(data: DetectionData, m: Matching) -> DetEvidence:
     counted = np.flatnonzero(~m.ignored)
     order = counted[np.argsort(-data.dt_score[counted], kind="stable")]
     gt = np.flatnonzero(m.gt_counted)
