@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("pycocotools", "faster-coco-eval", "hotcoco", "evalsite")
+TOOLS = ("pycocotools", "faster-coco-eval", "hotcoco", "evalsite", "evalsite-no-intervals")
 SLOW = {"pycocotools"}
 
 
@@ -99,8 +99,9 @@ def make_data(shared: Path, images: int, root: Path, extra: list[str], segm: boo
     return out
 
 
-def run_evalsite(data: Path, segm: bool = False) -> dict:
-    """`evalsite evaluate` as users run it: a manifest, the whole process, report.json written."""
+def run_evalsite(data: Path, segm: bool = False, extra: tuple[str, ...] = ()) -> dict:
+    """`evalsite evaluate` as users run it: a manifest, the whole process, report.json written (`extra`:
+    more options, e.g. --no-intervals)."""
     gt, dt = inputs(data, segm)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "images").mkdir()  # the benchmark data has no image files: all are reported missing
@@ -112,7 +113,7 @@ def run_evalsite(data: Path, segm: bool = False) -> dict:
         t0 = time.perf_counter()
         with tempfile.TemporaryFile("w+") as err:
             p = subprocess.Popen([sys.executable, "-m", "generator", "evaluate", str(manifest), "-o", str(report),
-                                  "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
+                                  "--quiet", *extra], cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
             _, status, usage = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t0
             if os.waitstatus_to_exitcode(status):
@@ -129,6 +130,8 @@ def run_evalsite(data: Path, segm: bool = False) -> dict:
 def run_once(tool: str, data: Path, segm: bool = False) -> dict:
     if tool == "evalsite":
         return run_evalsite(data, segm)
+    if tool == "evalsite-no-intervals":
+        return run_evalsite(data, segm, ("--no-intervals",))
     with tempfile.TemporaryFile("w+") as f:
         t0 = time.perf_counter()
         p = subprocess.Popen([sys.executable, __file__, "--worker", tool, "--data", str(data),

@@ -80,12 +80,13 @@ def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra)
         small_set_threshold=spec.small_set_threshold, group=spec.group or spec.name, model=spec.model, **extra)
 
 
-def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report | DetectionReport:
-    """Read the inputs, check the images and compute the report (no files written)."""
+def evaluate(spec: TaskSpec, progress: Progress = _silent, intervals: bool = True) -> Report | DetectionReport:
+    """Read the inputs, check the images and compute the report (no files written); `intervals=False`
+    leaves out the bootstrap intervals (report.intervals None)."""
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
     if spec.type in ("detection", "segmentation"):
-        return _evaluate_detection(spec, progress)
+        return _evaluate_detection(spec, progress, intervals)
     if spec.type != "classification":
         raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
     from generator.formats.classification import read_classification
@@ -95,10 +96,10 @@ def evaluate(spec: TaskSpec, progress: Progress = _silent) -> Report | Detection
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
     task = _task_info(spec, inputs.label_source, "scores" if inputs.scores is not None else "topk")
-    return build_classification_report(inputs, infos, task, notices)
+    return build_classification_report(inputs, infos, task, notices, intervals)
 
 
-def _evaluate_detection(spec: TaskSpec, progress: Progress) -> DetectionReport:
+def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = True) -> DetectionReport:
     from generator.formats.detection import read_detection
     from generator.report.detection import build_detection_report
 
@@ -109,7 +110,7 @@ def _evaluate_detection(spec: TaskSpec, progress: Progress) -> DetectionReport:
     task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", kind,
                       image_matching=data.image_matching, label_matching=data.label_matching,
                       iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
-    return build_detection_report(data, infos, task, notices)
+    return build_detection_report(data, infos, task, notices, intervals)
 
 
 def build_report_site(report: Report | DetectionReport, images_root: Path, out: Path,

@@ -5,6 +5,8 @@ models differ by exactly 0, and a two-image case worked out by hand."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -240,3 +242,18 @@ def test_report_intervals_hold_the_point_estimates(tmp_path):
     report = evaluate(load_manifest(tmp_path / "c" / "task.yaml"))
     n_right = sum(r.correct for r in report.images)
     assert report.intervals.accuracy_wilson == pytest.approx(list(bs.wilson_interval(n_right, len(report.images))))
+
+
+def test_evaluate_without_intervals(tmp_path):
+    from click.testing import CliRunner
+
+    from conftest import write_detection_task
+    from generator.cli import main
+
+    manifest = write_detection_task(tmp_path / "d")
+    with_them = json.loads(CliRunner().invoke(main, ["evaluate", str(manifest), "-o", "-", "--quiet"]).stdout)
+    without = json.loads(CliRunner().invoke(main, ["evaluate", str(manifest), "-o", "-", "--quiet",
+                                                   "--no-intervals"]).stdout)
+    assert with_them["intervals"]["metrics"]["mAP50"] is not None and without["intervals"] is None
+    assert without["metrics"] == with_them["metrics"]
+    assert all(row["ap50_interval"] is None for row in without["per_label"])

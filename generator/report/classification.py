@@ -26,7 +26,7 @@ def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_classification_report(inputs: ClassificationInputs, infos: list[ImageInfo], task: TaskInfo,
-                                notices: list[Notice]) -> Report:
+                                notices: list[Notice], with_intervals: bool = True) -> Report:
     ranked, ranked_scores = rankings(inputs)
     labels = inputs.labels
     m = evaluate_classification(inputs.y_true, ranked, len(labels))
@@ -89,8 +89,9 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         labels_only_predicted=only_predicted,
         small_set=len(images) < task.small_set_threshold,
     )
-    intervals, label_intervals = classification_intervals(inputs.y_true, y_pred, true_rank, len(labels))
-    for metrics_of, i in zip(per_label, m.present):
+    intervals, label_intervals = (classification_intervals(inputs.y_true, y_pred, true_rank, len(labels))
+                                  if with_intervals else (None, []))
+    for metrics_of, i in zip(per_label if with_intervals else [], m.present):
         bounds = label_intervals[int(i)]
         metrics_of.precision_interval = bounds["precision"]
         metrics_of.recall_interval = bounds["recall"]

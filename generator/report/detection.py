@@ -38,7 +38,7 @@ def _floats(values: np.ndarray) -> list[float]:
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
-                           notices: list[Notice]) -> DetectionReport:
+                           notices: list[Notice], with_intervals: bool = True) -> DetectionReport:
     n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
     # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
@@ -61,7 +61,7 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         matching, sweep = first_half[0], first_half[3]
         evidence = _evidence(data, matching)
         # the intervals need only the matching and t*: they run while the errors are typed
-        intervals_future = pool.submit(
+        intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
             evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold))
         ev = evaluate_detection(data, **options, first_half=first_half,
@@ -118,7 +118,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
-    intervals, label_intervals = intervals_future.result()
+    intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     for label_metrics, bounds in zip(per_label, label_intervals):
         label_metrics.ap50_interval = bounds["ap50"]
         label_metrics.precision_interval = bounds["precision"]
