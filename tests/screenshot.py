@@ -31,6 +31,10 @@ def main() -> None:
             screenshot(browser, shapes / "index.html", out / f"demo-shapes-overview-{lang}.png", height=1000)
             screenshot(browser, shapes / "errors" / "label-001.html", out / f"demo-shapes-errors-{lang}.png",
                        height=1100)
+            comparison = Path(tmp) / lang / "digits v2 vs v1"
+            screenshot(browser, comparison / "index.html", out / f"demo-compare-{lang}.png", height=1100)
+            screenshot(browser, Path(tmp) / lang / "overview" / "index.html", out / f"demo-tasks-{lang}.png",
+                       height=900)
             masks = Path(tmp) / lang / "shapes-masks"
             ring = sorted((masks / "errors").glob("label-*.html"))[-1]
             screenshot(browser, ring, out / f"demo-masks-errors-{lang}.png", height=1100)
