@@ -316,6 +316,57 @@ def compare(base, candidate, out, images, name, no_overview, lang, quiet):
 
 
 @main.command()
+@click.argument("site", type=click.Path(path_type=Path))
+@click.option("--images", required=True, type=click.Path(path_type=Path),
+              help="Folder of new images to try the model on (searched recursively; no ground truth needed).")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="JSONL file of the model's predictions on the new images, in the report's prediction schema "
+                   "(DESIGN.md §2), matched by path below --images or by file name.")
+@click.option("--predictor", default=None, metavar="MODULE:FUNCTION",
+              help="Your Python callable (image path -> one JSONL record, as a dict or JSON string), e.g. "
+                   "mypkg.infer:predict; run in a separate process, importable from the current folder or "
+                   "PYTHONPATH.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds each image may take with --predictor; a slower image is reported as timed out "
+                   "(the predictor process is restarted for the next one).")
+@click.option("--report-images", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The evaluation images of the report, to rebuild its pages (default: the images root "
+                   "recorded in report.json, when it exists).")
+@LANG_OPTION
+@QUIET_OPTION
+@guarded
+def verify(site, images, predictions, predictor, timeout, report_images, lang, quiet):
+    """Try the report's model on new images: adds a Verification page to the report site SITE.
+
+    SITE is a built report folder (OUT/<task name>/). Give the predictions on the images in --images either
+    as a file (--predictions) or as your own predictor (--predictor). Each image is shown with its
+    predictions (detection: the boxes at the report's threshold t*; classification: the top-1 label), with
+    a summary table. An image the predictor fails on (exception, output breaking the schema, timeout) is
+    listed on the page with its problem; the others are still shown, and the status is 0. SITE is rebuilt
+    with the extra page; the results are also in SITE/verification.json. A later `evalsite build` of the
+    task replaces the site without the page.
+
+    \b
+    Examples:
+      evalsite verify reports/shapes --images new-photos --predictions new-preds.jsonl
+      evalsite verify reports/shapes --images new-photos --predictor mypkg.infer:predict --timeout 10
+      EVALSITE_DIGITS_MODEL=demo/inputs/digits/model.pkl \\
+        evalsite verify demo/digits --images new-digits --predictor generator.demo_predictor:predict_digits
+    Exit status: 0 the page was added (even if some images failed: they are on the page); 2 bad input
+    (no report, malformed predictions file, predictor that cannot be imported).
+    """
+    from generator.verify import run_verify
+
+    console = Console(quiet)
+    console.step("checking the new images")
+    site, totals = run_verify(site, images, predictions, predictor, timeout, report_images, lang,
+                              console.progress, console.warn)
+    console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "
+                 f"{totals['timeout']} timed out")
+    click.echo(str((site / "verification.html").resolve()))
+
+
+@main.command()
 @click.argument("root", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--lang", type=click.Choice(LANGUAGES), default="zh", show_default=True,
               help="Language of the overview pages.")

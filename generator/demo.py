@@ -27,8 +27,10 @@ PIXEL_SCALE = 4  # the 8x8 digits are written as 32x32 PNGs
 MODELS = {"v1": (300, 0.02), "v2": (None, 1.0)}
 
 
-def _train_and_score(seed: int, model_version: str = "v1") -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(test images 8x8, true label indices, (n, 10) class probabilities, label names)."""
+def _train_and_score(seed: int, model_version: str = "v1", model_file: Path | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(test images 8x8, true label indices, (n, 10) class probabilities, label names); the trained model is
+    pickled to `model_file` when given (the predictor of `evalsite verify`, generator/demo_predictor.py)."""
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -42,13 +44,18 @@ def _train_and_score(seed: int, model_version: str = "v1") -> tuple[np.ndarray, 
     n_train, strength = MODELS[model_version]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=strength, max_iter=2000))
     model.fit(x_train[:n_train], y_train[:n_train])
+    if model_file is not None:
+        import pickle
+
+        model_file.parent.mkdir(parents=True, exist_ok=True)
+        model_file.write_bytes(pickle.dumps(model, protocol=4))
     return img_test, y_test, model.predict_proba(x_test), [str(c) for c in digits.target_names]
 
 
 def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_version: str = "v1") -> Path:
     """The demo task's images, ground truth, predictions and manifest; returns the manifest path. Model v1 is
     the task `digits`, v2 the task `digits-v2`: the same held-out images, one group (`digits`)."""
-    images, y_true, proba, labels = _train_and_score(seed, model_version)
+    images, y_true, proba, labels = _train_and_score(seed, model_version, folder / "model.pkl")
     (folder / "images").mkdir(parents=True, exist_ok=True)
     names = []
     for i, pixels in enumerate(images):

@@ -114,8 +114,10 @@ def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = Tr
 
 
 def build_report_site(report: Report | DetectionReport, images_root: Path, out: Path,
-                      progress: Progress = _silent) -> Path:
-    """Render and build one task's site into `out` (replaced only when the build succeeds)."""
+                      progress: Progress = _silent,
+                      extra_pages: Callable[[Path], list] | None = None) -> Path:
+    """Render and build one task's site into `out` (replaced only when the build succeeds).
+    `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
     from generator.render.detection_pages import render_detection
     from generator.render.i18n import Messages
     from generator.render.pages import render_classification
@@ -127,7 +129,10 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
         render = render_detection if isinstance(report, DetectionReport) else render_classification
         render(report, images_root, docs, progress("pictures", len(report.errors)))
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
-               (t("nav_errors"), "errors/index.md"), (t("nav_data"), "data.md")]
+               (t("nav_errors"), "errors/index.md"), (t("nav_suspects"), "errors/suspects.md"),
+               (t("nav_data"), "data.md")]
+        if extra_pages is not None:
+            nav += extra_pages(docs)
         return nav, ["/errors/label-*.md"]
 
     return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)

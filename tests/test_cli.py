@@ -65,7 +65,8 @@ def test_every_command_is_in_the_help_test() -> None:
     assert set(main.commands) == set(HELP_COMMANDS) - {None}
 
 
-HELP_COMMANDS = ["build", "evaluate", "compare", "check", "archive", "overview", "demo", "serve", None]
+HELP_COMMANDS = ["build", "evaluate", "compare", "check", "archive", "overview", "demo", "serve", "verify",
+                 None]
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS)

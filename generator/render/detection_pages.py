@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from generator.metrics.masks import rle_area, rle_from_string
+from generator.metrics.threshold_table import threshold_table
+from generator.metrics.label_errors import suspect_order
 from generator.render import charts
 from generator.render.i18n import Messages
 from generator.render.overlays import full_path, make_detection_assets, thumb_path
@@ -90,6 +92,20 @@ def detection_galleries(report: DetectionReport, readable: set[str]) -> list[Det
     return pages
 
 
+def detection_suspects(report: DetectionReport, readable: set[str]) -> dict[str, list[DetGalleryItem]]:
+    """The likely label errors by reason (REASONS order), most suspicious first in each."""
+    flagged = [e for e in report.errors if e.suspect]
+    order = suspect_order([e.suspect for e in flagged], [e.suspicion for e in flagged],
+                          [e.box[2] * e.box[3] for e in flagged])
+    found: dict[str, list[DetGalleryItem]] = {}
+    for i in order:
+        e = flagged[i]
+        found.setdefault(e.suspect, []).append(DetGalleryItem(  # type: ignore[arg-type]
+            e, thumb_path(e) if e.image in readable else None, full_path(e.image) if e.image in readable else None,
+            annotation_link(report.task.annotation_url, e)))
+    return found
+
+
 def _cell_links(report: DetectionReport, first_page: dict[str, str]) -> list[list[str | None]]:
     """Where each confusion cell's errors are: the gallery of the label concerned, filtered."""
     c = report.confusion
@@ -126,13 +142,14 @@ def _errors_csv(report: DetectionReport) -> str:
     # Segmentation: iou is mask IoU, and box_iou follows (with the object's mask as compressed RLE).
     writer.writerow(["error", "kind", "type", "image", "image_id", "label", "x", "y", "w", "h", "score", "iou",
                      "related_label", "annotation_id", "annotation_url",
-                     *(["box_iou", "mask_rle"] if segmentation else [])])
+                     *(["box_iou", "mask_rle"] if segmentation else []), "suspect", "suspicion"])
     for e in sorted(report.errors, key=lambda e: e.id):
         writer.writerow([e.id, e.kind, e.type, e.image, e.image_id, e.label, *(repr(v) for v in e.box),
                          "" if e.score is None else repr(e.score), "" if e.iou is None else repr(e.iou),
                          e.related_label or "", "" if e.annotation_id is None else e.annotation_id,
                          annotation_link(report.task.annotation_url, e) or "",
-                         *([_blank(e.box_iou), e.mask or ""] if segmentation else [])])
+                         *([_blank(e.box_iou), e.mask or ""] if segmentation else []),
+                         e.suspect or "", _blank(e.suspicion)])
     return out.getvalue()
 
 
@@ -172,6 +189,21 @@ def _relabel_coco(report: DetectionReport) -> str:
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
+def _thresholds_js(report: DetectionReport) -> str | None:
+    """The threshold explorer's table (generator/metrics/threshold_table.py) as a script setting
+    window.ES_THRESHOLDS: pages opened from file:// cannot fetch JSON. None without evidence."""
+    e = report.evidence
+    if e is None:
+        return None
+    t_star = report.metrics.get("threshold")
+    t_star = t_star if isinstance(t_star, (int, float)) and t_star == t_star else None
+    table = threshold_table(e.dt_label, e.dt_score, e.dt_tp, e.gt_label, len(report.dataset.labels),
+                            keep=[t_star] if t_star is not None else [])
+    table.update(t_star=t_star, names=list(report.dataset.labels))
+    return ("/* evalsite: the threshold explorer's precomputed counts (generated). */\n"
+            f"window.ES_THRESHOLDS = {json.dumps(table, ensure_ascii=True, separators=(',', ':'))};\n")
+
+
 def render_detection(report: DetectionReport, images_root: Path, docs: Path,
                      progress: Callable[[int], None] | None = None) -> None:
     """Write every page, chart, picture and download of a detection report into `docs`."""
@@ -195,6 +227,10 @@ def render_detection(report: DetectionReport, images_root: Path, docs: Path,
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
                    row_totals=[sum(row) for row in report.confusion.counts],
                    cell_links=_cell_links(report, first_page))
+    thresholds_js = _thresholds_js(report)
+    if thresholds_js:
+        write_text(docs / "thresholds.js", thresholds_js)
+    context["explorer"] = thresholds_js is not None
     for target, template in {"index.md": "index", "details.md": "details", "errors/index.md": "errors_index",
                              "data.md": "data"}.items():
         write_text(docs / target, env.get_template(f"pages/detection/{template}.md.j2").render(**context))
@@ -202,6 +238,10 @@ def render_detection(report: DetectionReport, images_root: Path, docs: Path,
     for page in galleries:
         siblings = [g for g in galleries if g.label == page.label]
         write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
+    suspects = detection_suspects(report, readable)
+    write_text(docs / "errors/suspects.md", env.get_template("pages/detection/suspects.md.j2").render(
+        suspects={k: v[:GALLERY_PAGE] for k, v in suspects.items()},
+        suspects_total={k: len(v) for k, v in suspects.items()}, **context))
     write_text(docs / "report.json", to_json(report))
     write_text(docs / "downloads/results.csv", _results_csv(report))
     write_text(docs / "downloads/errors.csv", _errors_csv(report))

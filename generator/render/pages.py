@@ -114,6 +114,27 @@ def _results_csv(report: Report) -> str:
     return out.getvalue()
 
 
+def suspects_of(report: Report) -> list[ClassificationError]:
+    """The likely label errors, most suspicious first (largest margin; ties: error order)."""
+    return sorted((e for e in report.errors if e.suspect), key=lambda e: -(e.suspicion or 0.0))
+
+
+def _suspects_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "image", "true", "predicted", "score", "true_label_score", "margin", "threshold",
+                     "suspect"])
+    for rank, e in enumerate(suspects_of(report), start=1):
+        own = None if e.confidence is None or e.suspicion is None else round(e.confidence - e.suspicion, 12)
+        writer.writerow([rank, e.image, e.true, e.predicted or "", _blank(e.confidence), _blank(own),
+                         _blank(e.suspicion), _blank(e.suspect_threshold), e.suspect])
+    return out.getvalue()
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
 def _confusion_csv(report: Report, t: Messages) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -160,10 +181,14 @@ def render_classification(report: Report, images_root: Path, docs: Path,
     for page in galleries:
         siblings = [g for g in galleries if g.label == page.label]
         write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
+    suspects = [GalleryItem(e, assets.get(e.image)) for e in suspects_of(report)]
+    write_text(docs / "errors/suspects.md", env.get_template("pages/classification/suspects.md.j2").render(
+        suspects=suspects[:GALLERY_PAGE], suspects_total=len(suspects), **context))
 
     write_text(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
     write_text(docs / "downloads/results.csv", _results_csv(report))
     write_text(docs / "downloads/confusion.csv", _confusion_csv(report, t))
+    write_text(docs / "downloads/suspects.csv", _suspects_csv(report))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -10,6 +10,7 @@ from generator.formats.images import ImageInfo
 from generator.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
 )
+from generator.metrics.label_errors import classification_suspects
 from generator.report.findings import classification_findings
 from generator.report.intervals import classification_intervals
 from generator.report.model import (
@@ -71,6 +72,7 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
     wrong.sort(key=lambda r: (order[r.true], -(r.confidence if r.confidence is not None else -np.inf), r.image))
     errors = [ClassificationError(image=r.image, true=r.true, predicted=r.predicted, confidence=r.confidence)
               for r in wrong]
+    _mark_suspects(errors, inputs, ranked, ranked_scores)
 
     counts = np.bincount(inputs.y_true, minlength=len(labels))
     # Labels that take part in the metrics (top-1 predicted) without being in the ground truth.
@@ -101,3 +103,16 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
                   confusion=confusion, curves=Curves([TopK(k, v) for k, v in m.topk.items() if v is not None]),
                   errors=errors, images=images, findings=findings, notices=notices, intervals=intervals)
 
+
+def _mark_suspects(errors: list[ClassificationError], inputs: ClassificationInputs, ranked: np.ndarray,
+                   ranked_scores: np.ndarray) -> None:
+    """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
+    found = classification_suspects(inputs.y_true, ranked, ranked_scores, len(inputs.labels), inputs.scores)
+    position = {image: i for i, image in enumerate(inputs.images)}
+    top = ranked[:, 0]
+    for error in errors:
+        i = position[error.image]
+        if found.flagged[i]:
+            error.suspect = "confident_other_label"
+            error.suspicion = float(found.suspicion[i])
+            error.suspect_threshold = float(found.thresholds[top[i]])

@@ -12,6 +12,7 @@ from generator.formats.boxes import DetectionData
 from generator.formats.images import ImageInfo
 from generator.metrics.coco import STAT_NAMES, coco_evaluate
 from generator.metrics.detection import Matching, evaluate_detection, evaluate_matching
+from generator.metrics.label_errors import box_suspect, max_iou, score_thresholds
 from generator.metrics.mask_matching import mask_geometry
 from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
@@ -104,6 +105,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     )
     strings = _MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
+    _mark_suspects(data, ev, errors, evidence, sweep.label_recall)
     images = _images(data, ev, infos, errors, strings)
     if strings is not None:
         strings.encode()
@@ -210,6 +212,31 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
             strings.fill(error, "mask", own, index)
             strings.fill(error, "related_mask", other, int((e.dt_related_gt if kind == 0 else e.gt_related_dt)[index]))
     return [row[3] for row in rows]
+
+
+def _mark_suspects(data: DetectionData, ev, errors: list[BoxError], evidence: DetEvidence,
+                   label_recall: np.ndarray) -> None:
+    """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
+    t = ev.sweep.point.threshold
+    if math.isnan(t):
+        return
+    dt_score, dt_tp = np.asarray(evidence.dt_score), np.asarray(evidence.dt_tp, dtype=bool)
+    tp = dt_tp & (dt_score >= t)
+    thresholds = score_thresholds(np.asarray(evidence.dt_label)[tp], dt_score[tp], len(data.labels))
+    index = {name: c for c, name in enumerate(data.labels)}
+    image_of = {name: i for i, name in enumerate(data.images)}
+    shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
+    shown = shown[np.argsort(data.dt_image[shown], kind="stable")]  # grouped by image
+    bounds = np.searchsorted(data.dt_image[shown], np.arange(len(data.images) + 1))
+    for error in errors:
+        near = recall = None
+        if error.kind == "missed" and error.type == "no_detection":
+            i = image_of[error.image]
+            near = max_iou(error.box, data.dt_box[shown[bounds[i]:bounds[i + 1]]])
+            recall = float(label_recall[index[error.label]])
+        found = box_suspect(error.kind, error.type, index[error.label], error.score, thresholds, recall, near)
+        if found is not None:
+            error.suspect, error.suspicion, error.suspect_threshold = found.reason, found.suspicion, found.threshold
 
 
 def _opt_at(values: np.ndarray | None, index: int) -> float | None:

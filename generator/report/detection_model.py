@@ -101,6 +101,12 @@ class BoxError:
     box_iou: float | None = None
     mask: str | None = None  # this object's mask, compressed RLE in its image's size
     related_mask: str | None = None
+    # likely label error (generator/metrics/label_errors.py): missing_annotation | swapped_label |
+    # spurious_annotation, or None; suspicion = the score (false positives) or the label's recall (missed);
+    # suspect_threshold = the bar it passed (the label's median true-positive score, or the minimum recall)
+    suspect: str | None = None
+    suspicion: float | None = None
+    suspect_threshold: float | None = None
 
 
 @dataclass

@@ -141,6 +141,11 @@ class ClassificationError:
     true: str
     predicted: str | None
     confidence: float | None
+    # likely label error (generator/metrics/label_errors.py): reason code or None; suspicion = top-1 score
+    # minus the given label's score; suspect_threshold = t_j, the bar the top-1 score passed
+    suspect: str | None = None
+    suspicion: float | None = None
+    suspect_threshold: float | None = None
 
 
 @dataclass

@@ -38,15 +38,50 @@
     panel.querySelectorAll("input[type=checkbox]").forEach(function (box) {
       ticked[box.getAttribute("data-filter") + "=" + box.value] = box.checked;
     });
-    var shown = 0;
+    var shown = 0, below = 0, limit = galleryThreshold();
     document.querySelectorAll(".es-gallery [data-kind]").forEach(function (item) {
       var visible = ticked["kind=" + item.getAttribute("data-kind")] !== false &&
                     ticked["type=" + item.getAttribute("data-type")] !== false;
+      // The threshold explorer's choice (#t=…): false positives scored below it are not errors there.
+      if (limit !== null && item.hasAttribute("data-score") && parseFloat(item.getAttribute("data-score")) < limit) {
+        below += 1;
+        visible = false;
+      }
       item.hidden = !visible;
       if (visible) shown += 1;
     });
     var count = panel.querySelector(".es-filter-count");
     if (count) count.textContent = String(shown);
+    var note = document.querySelector("[data-es-threshold-note]");
+    if (note) {
+      note.hidden = limit === null;
+      if (limit !== null) {
+        note.querySelector("[data-es-note-t]").textContent = limit.toFixed(3);
+        note.querySelector("[data-es-note-hidden]").textContent = String(below);
+      }
+    }
+  }
+
+  /* The threshold chosen in the explorer, from "#t=0.42" (with or without show=) on a gallery that has the
+   * threshold note; null when absent or equal to the report's t*. */
+  function hashParam(name) {
+    var match = new RegExp("(?:^#|&)" + name + "=([^&]*)").exec(window.location.hash);
+    return match ? decodeURIComponent(match[1]) : null;
+  }
+
+  function galleryThreshold() {
+    var note = document.querySelector("[data-es-threshold-note]");
+    var value = parseFloat(hashParam("t"));
+    if (!note || !isFinite(value)) return null;
+    return value === parseFloat(note.getAttribute("data-t-star")) ? null : value;
+  }
+
+  function withHashParam(hash, name, value) {
+    var parts = hash.replace(/^#/, "").split("&").filter(function (p) {
+      return p && p.indexOf(name + "=") !== 0;
+    });
+    if (value !== null) parts.push(name + "=" + encodeURIComponent(value));
+    return parts.length ? "#" + parts.join("&") : "";
   }
 
   function presetFilters(panel) {
@@ -70,12 +105,95 @@
       window.addEventListener("hashchange", function () { presetFilters(panel); applyFilters(panel); });
       applyFilters(panel);
     });
+    var back = document.querySelector("[data-es-threshold-back]");
+    if (back) {
+      back.addEventListener("click", function (event) {
+        event.preventDefault();
+        var hash = withHashParam(window.location.hash, "t", null);
+        window.location.hash = hash || "#";
+      });
+    }
+  }
+
+  /* The threshold explorer (details page of detection/segmentation reports): counts precomputed by the
+   * generator in thresholds.js (window.ES_THRESHOLDS, see generator/metrics/threshold_table.py); at a
+   * threshold t, a label counts its detections scored >= t, i.e. the entry of the next grid score >= t. */
+  function countsAt(table, t, only) {
+    var grid = table.thresholds, g = Infinity, i;
+    for (i = 0; i < grid.length; i++) if (grid[i] >= t && grid[i] < g) g = grid[i];
+    var tp = 0, fp = 0, fn = 0, f1sum = 0, f1n = 0;
+    table.labels.forEach(function (entry, c) {
+      var k = 0;
+      while (k < entry.score.length && entry.score[k] >= g) k++;
+      var a = k ? entry.tp[k - 1] : 0, b = k ? entry.fp[k - 1] : 0, f = entry.n_gt - a;
+      var f1 = 2 * a + b + f ? 2 * a / (2 * a + b + f) : 0;
+      if (only === null || only === c) { tp += a; fp += b; fn += f; }
+      if (only === c) { f1sum = f1; f1n = 1; }
+      if (only === null && entry.in_mean) { f1sum += f1; f1n += 1; }
+    });
+    return {threshold: g, tp: tp, fp: fp, fn: fn, precision: tp + fp ? tp / (tp + fp) : 0,
+            recall: tp + fn ? tp / (tp + fn) : 0, f1: f1n ? f1sum / f1n : 0};
+  }
+
+  function bindExplorer() {
+    var box = document.querySelector("[data-es-explorer]");
+    var table = window.ES_THRESHOLDS;
+    if (!box || !table) return;
+    var range = box.querySelector("[data-es-range]"), number = box.querySelector("[data-es-number]");
+    var select = box.querySelector("[data-es-label]"), gallery = box.querySelector("[data-es-gallery]");
+    var grid = table.thresholds, tStar = table.t_star;
+    var low = Math.min(0, grid.length ? grid[grid.length - 1] : 0), high = Math.max(1, grid.length ? grid[0] : 1);
+    [range, number].forEach(function (input) { input.min = String(low); input.max = String(high); });
+    if (!table.complete) {
+      box.querySelector("[data-es-grid-size]").textContent = String(grid.length);
+      box.querySelector("[data-es-thinned]").hidden = false;
+    }
+    var start = tStar === null ? low : tStar;
+    function show(t, source) {
+      if (!isFinite(t)) return;
+      var only = select.value === "" ? null : parseInt(select.value, 10);
+      var r = countsAt(table, t, only);
+      var shownT = table.complete || !isFinite(r.threshold) ? t : r.threshold;
+      r.threshold = shownT;
+      Object.keys(r).forEach(function (key) {
+        var cell = box.querySelector('[data-es-out="' + key + '"]');
+        if (!cell) return;
+        cell.setAttribute("data-value", String(r[key]));
+        cell.textContent = key === "tp" || key === "fp" || key === "fn" ? String(r[key]) : r[key].toFixed(3);
+      });
+      if (source !== range) range.value = String(t);
+      if (source !== number) number.value = t.toFixed(3);
+      box.setAttribute("data-threshold", String(t));
+      // Galleries follow the chosen threshold: every gallery link of this page carries it (#t=…).
+      var value = t === tStar ? null : String(t);
+      document.querySelectorAll('a[href*="errors/label-"]').forEach(function (a) {
+        var href = a.getAttribute("href"), at = href.indexOf("#");
+        var base = at < 0 ? href : href.slice(0, at), hash = at < 0 ? "" : href.slice(at);
+        a.setAttribute("href", base + withHashParam(hash, "t", value));
+      });
+      var option = select.options[select.selectedIndex];
+      var target = option && option.getAttribute("data-gallery");
+      gallery.hidden = !target;
+      if (target) gallery.setAttribute("href", target + withHashParam("", "t", value));
+      if (source !== undefined && window.history && window.history.replaceState) {
+        window.history.replaceState(null, "", withHashParam(window.location.hash, "t", value) ||
+                                    window.location.pathname + window.location.search);
+      }
+    }
+    range.addEventListener("input", function () { show(parseFloat(range.value), range); });
+    number.addEventListener("change", function () { show(parseFloat(number.value), number); });
+    number.addEventListener("input", function () { show(parseFloat(number.value), number); });
+    select.addEventListener("change", function () { show(parseFloat(box.getAttribute("data-threshold")), select); });
+    box.querySelector("[data-es-reset]").addEventListener("click", function () { show(start, null); });
+    var fromHash = parseFloat(hashParam("t"));
+    show(isFinite(fromHash) ? fromHash : start);
   }
 
   function bind() {
     if (document.body.dataset.esBound) return;
     document.body.dataset.esBound = "1";
     bindFilters();
+    bindExplorer();
     document.addEventListener("click", function (event) {
       var link = event.target.closest ? event.target.closest("a.es-lightbox") : null;
       if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey && open(link)) {
