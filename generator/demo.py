@@ -4,11 +4,21 @@ It trains a classifier on the handwritten digits that ship with scikit-learn, ev
 split, writes the held-out images and the model's scores in evalsite's own input formats (CSV), and builds
 the report and the task overview from them, through the same pipeline as any user's task. Two versions of
 the digits model are trained (a modest v1 and a stronger v2, on the same held-out images) and compared.
+
+Planted annotation mistakes: the held-out ground truth (shared by v1 and v2) gives a wrong digit to
+PLANTED_DIGITS images, as a hurried annotator might (the look-alike digit of LOOK_ALIKE: a 1 written
+down as a 7...). They are clear digits that both models classify correctly and confidently (top-1 score
+>= PLANTED_CONFIDENCE of each model), chosen at random among those with a generator seeded by the demo
+seed, one per true digit; so the report's "check these annotations" page must list them, and the v1 -> v2
+comparison is unchanged by them (both models "miss" them alike). They are recorded in
+planted_mistakes.json beside ground_truth.csv (image, given label, true label, kind "wrong_label"). The
+images, the scores and the models are never changed: only the ground truth is.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +35,9 @@ PIXEL_SCALE = 4  # the 8x8 digits are written as 32x32 PNGs
 # v2 learns from every training image with weak regularisation: better beyond noise, yet it breaks a few
 # images that v1 got right, so the comparison has both fixed and broken images to show.
 MODELS = {"v1": (300, 0.02), "v2": (None, 1.0)}
+PLANTED_DIGITS = 4  # held-out images given a wrong digit in the ground truth (see the module docstring)
+PLANTED_CONFIDENCE = {"v1": 0.8, "v2": 0.99}  # ... which every model classifies right at least this sure
+LOOK_ALIKE = {0: 6, 1: 7, 2: 3, 3: 8, 4: 9, 5: 6, 6: 5, 7: 1, 8: 3, 9: 4}  # the wrong digit written down
 
 
 def _train_and_score(seed: int, model_version: str = "v1", model_file: Path | None = None,
@@ -52,6 +65,23 @@ def _train_and_score(seed: int, model_version: str = "v1", model_file: Path | No
     return img_test, y_test, model.predict_proba(x_test), [str(c) for c in digits.target_names]
 
 
+def planted_digits(seed: int = DEMO_SEED) -> dict[int, int]:
+    """The planted annotation mistakes of the held-out images: {image index: the wrong label index given}.
+    The same for every model version (see the module docstring)."""
+    sure = None
+    for version in MODELS:
+        _, y_true, proba, _ = _train_and_score(seed, version)
+        right = (proba.argmax(axis=1) == y_true) & (proba.max(axis=1) >= PLANTED_CONFIDENCE[version])
+        sure = right if sure is None else sure & right
+    rng = np.random.default_rng([seed, 5])
+    planted: dict[int, int] = {}
+    for i in rng.permutation(np.flatnonzero(sure)):
+        digit = int(y_true[i])
+        if len(planted) < PLANTED_DIGITS and all(int(y_true[j]) != digit for j in planted):
+            planted[int(i)] = LOOK_ALIKE[digit]
+    return dict(sorted(planted.items()))
+
+
 def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_version: str = "v1") -> Path:
     """The demo task's images, ground truth, predictions and manifest; returns the manifest path. Model v1 is
     the task `digits`, v2 the task `digits-v2`: the same held-out images, one group (`digits`)."""
@@ -64,10 +94,15 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_versi
         Image.fromarray(gray, mode="L").resize((8 * PIXEL_SCALE,) * 2, Image.Resampling.NEAREST).save(
             folder / "images" / name)
         names.append(name)
+    planted = planted_digits(seed)
+    given = [planted.get(i, int(y)) for i, y in enumerate(y_true)]
     with open(folder / "ground_truth.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "label"])
-        writer.writerows((name, labels[y]) for name, y in zip(names, y_true))
+        writer.writerows((name, labels[y]) for name, y in zip(names, given))
+    (folder / "planted_mistakes.json").write_text(json.dumps({"mistakes": [
+        {"image": names[i], "kind": "wrong_label", "given_label": labels[wrong], "true_label": labels[int(y_true[i])]}
+        for i, wrong in planted.items()]}, indent=1) + "\n", encoding="utf-8")
     with open(folder / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", *labels])

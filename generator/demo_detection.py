@@ -21,6 +21,19 @@ Its mistakes come from the method and the data themselves, many of them confiden
 * localisation: a shadow joins its object's mask (a loose box), touching objects merge into one box;
 * duplicate: an object whose boxes differ at the two thresholds (blur, shadow) is detected twice;
 * missed: tiny or low-contrast objects, objects merged with a neighbour, low scores.
+
+Planted annotation mistakes (in the ground truth only; the images and the detector's outputs are never
+changed). Among the objects that are clearly visible (at least PLANTED_SIZE pixels wide and high), stand
+alone (IoU < 0.1 with every other object) and that the detector finds clearly (a box of the right label
+with IoU >= 0.7, no box of another label on it, a score >= PLANTED_SCORE and >= the median best score of
+the objects of that label found that sure), a generator seeded by the demo seed picks, in different
+images, PLANTED_DROPPED objects whose annotation is left out (an annotator who overlooked them: the
+detection becomes a background false positive, "missing_annotation" on the report's "check these
+annotations" page) and PLANTED_SWAPPED objects annotated with the look-alike label of SWAPPED_LABEL (a
+circle filed as a ring...: the detection becomes a wrong-label false positive, "swapped_label"). Fewer
+are planted when fewer objects qualify (small evaluation sets). They are recorded in planted_mistakes.json
+beside ground_truth.json (image, image id, box, kind, annotation id and given label (none for a dropped
+one), true label).
 """
 
 from __future__ import annotations
@@ -62,6 +75,12 @@ MIN_PIXELS = 20  # candidates with fewer foreground pixels are ignored
 MIN_SCORE = 0.05  # a candidate is reported when its best object label reaches this probability
 SECOND_LABEL_SCORE = 0.25  # ... and also with its second-best label when that one reaches this
 SAME_CANDIDATE_IOU = 0.75  # candidates of the two thresholds closer than this are one candidate
+
+# planted annotation mistakes (see the module docstring)
+PLANTED_DROPPED, PLANTED_SWAPPED = 2, 2
+PLANTED_SCORE = 0.85  # only objects detected with the right label at least this sure (and as the usual)
+PLANTED_SIZE = 16  # ... and at least this wide and high (clearly visible)
+SWAPPED_LABEL = {"circle": "ring", "ring": "circle", "square": "triangle", "triangle": "square"}
 
 
 # --------------------------------------------------------------------------------------------- scenes
@@ -334,25 +353,80 @@ def write_detection_inputs(folder: Path, language: str, seed: int = DEMO_SEED, *
     rng = np.random.default_rng([seed, 2])
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images, annotations, results = [], [], []
+    scenes = []
     for i in range(n_eval):
         image, objects = _scene(rng)
         name = f"scene-{i:04d}.png"
         Image.fromarray(image, mode="RGB").save(folder / "images" / name)
+        images.append({"id": i + 1, "file_name": name, "width": WIDTH, "height": HEIGHT})
+        scenes.append((objects, _predict(model, image)))
+    planted = _plant_mistakes(scenes, np.random.default_rng([seed, 6]))
+    mistakes = []
+    for i, (objects, found) in enumerate(scenes):
         image_id = i + 1
-        images.append({"id": image_id, "file_name": name, "width": WIDTH, "height": HEIGHT})
-        for label, box in objects:
-            # annotation ids start at 0 on purpose: 0 is a valid COCO id that readers must not treat as "none"
-            annotations.append({"id": len(annotations), "image_id": image_id, "category_id": label + 1,
-                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
-        for label, box, score in _predict(model, image):
+        for k, (label, box) in enumerate(objects):
+            kind = planted.get((i, k))
+            record = {"image": images[i]["file_name"], "image_id": image_id, "bbox": box, "kind": kind,
+                      "annotation_id": None, "given_label": None, "true_label": LABELS[label]}
+            if kind == "swapped_label":
+                label = LABELS.index(SWAPPED_LABEL[LABELS[label]])
+            if kind != "missing_annotation":
+                # annotation ids start at 0 on purpose: 0 is a valid COCO id that readers must not treat as "none"
+                record.update(annotation_id=len(annotations), given_label=LABELS[label])
+                annotations.append({"id": len(annotations), "image_id": image_id, "category_id": label + 1,
+                                    "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+            if kind is not None:
+                mistakes.append(record)
+        for label, box, score in found:
             results.append({"image_id": image_id, "category_id": label + 1,
                             "bbox": [round(v, 4) for v in box], "score": round(score, 4)})
+    (folder / "planted_mistakes.json").write_text(json.dumps({"mistakes": mistakes}, indent=1) + "\n",
+                                                  encoding="utf-8")
     return write_coco_task(folder, "detection.yaml", language, name="shapes", task_type="detection",
                            description="evalsite demo: generated shapes", images=images, annotations=annotations,
                            results=results, comment=(
                                "The detection demo task, written by `evalsite demo`: generated shapes and a small "
                                "detector\n(colour segmentation, connected components and a random forest) trained "
                                "on other such scenes."))
+
+
+def _plant_mistakes(scenes: list[tuple[list, list]], rng: np.random.Generator) -> dict[tuple[int, int], str]:
+    """{(scene index, object index): "missing_annotation" | "swapped_label"}: the planted annotation
+    mistakes (see the module docstring), in different scenes. `scenes`: each scene's objects and the
+    detector's outputs on it."""
+    # how sure the detector usually is when it finds an object of each label: the median of the objects'
+    # best right-label scores (boxes with IoU >= 0.5, scores >= PLANTED_SCORE)
+    best: list[list[float]] = [[] for _ in LABELS]
+    for objects, found in scenes:
+        for label, box in objects:
+            scores = [score for c, b, score in found
+                      if c == label and _box_iou(np.array(box), np.array(b))[0, 0] >= 0.5]
+            if scores and max(scores) >= PLANTED_SCORE:
+                best[label].append(max(scores))
+    usual = [float(np.median(scores)) if scores else 1.0 for scores in best]
+    eligible = []
+    for i, (objects, found) in enumerate(scenes):
+        if not found:
+            continue
+        boxes = np.array([box for _, box in objects], dtype=np.float64).reshape(-1, 4)
+        found_boxes = np.array([box for _, box, _ in found], dtype=np.float64).reshape(-1, 4)
+        for k, (label, box) in enumerate(objects):
+            iou = _box_iou(np.array(box), found_boxes)[0]
+            right = [j for j, (c, _, score) in enumerate(found) if c == label and iou[j] >= 0.7
+                     and score >= max(PLANTED_SCORE, usual[label])]
+            other = [j for j, (c, _, _) in enumerate(found) if c != label and iou[j] >= 0.5]
+            alone = all(_box_iou(found_boxes[j], np.delete(boxes, k, axis=0)).max(initial=0.0) < 0.1
+                        for j in right)
+            apart = _box_iou(np.array(box), np.delete(boxes, k, axis=0)).max(initial=0.0) < 0.1
+            if min(box[2:]) >= PLANTED_SIZE and right and not other and alone and apart:
+                eligible.append((i, k))
+    planted: dict[tuple[int, int], str] = {}
+    kinds = ["missing_annotation"] * PLANTED_DROPPED + ["swapped_label"] * PLANTED_SWAPPED
+    for pick in rng.permutation(len(eligible)):
+        i, k = eligible[pick]
+        if len(planted) < len(kinds) and all(i != j for j, _ in planted):
+            planted[i, k] = kinds[len(planted)]
+    return planted
 
 
 def write_coco_task(folder: Path, manifest_name: str, language: str, *, name: str, task_type: str,

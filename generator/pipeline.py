@@ -131,11 +131,26 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
                (t("nav_errors"), "errors/index.md"), (t("nav_suspects"), "errors/suspects.md"),
                (t("nav_data"), "data.md")]
+        nav.insert(4, (t("nav_traits"), _write_traits(report, images_root, docs, progress)))  # reads the images
         if extra_pages is not None:
             nav += extra_pages(docs)
         return nav, ["/errors/label-*.md"]
 
     return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+
+
+def _write_traits(report: Report | DetectionReport, images_root: Path, docs: Path, progress: Progress) -> str:
+    """The "Shared traits" page (reads every evaluation image once, at build time); returns its docs path."""
+    from generator.render.detection_pages import detection_galleries
+    from generator.render.pages import environment, gallery_pages
+    from generator.render.traits_pages import PAGE, render_traits
+
+    galleries = (detection_galleries(report, set()) if isinstance(report, DetectionReport)
+                 else gallery_pages(report, {}))
+    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    ok = sum(1 for r in report.images if r.status == "ok")
+    render_traits(report, images_root, docs, environment(), first_page, progress("image traits", ok))
+    return PAGE
 
 
 def build_comparison_site(base_path: Path, candidate_path: Path, out: Path, images: Path | None = None,
