@@ -44,6 +44,7 @@ class TaskSpec:
     small_set_threshold: int = 100
     iou_threshold: float = 0.5
     annotation_url: str | None = None  # e.g. https://label.example/edit?image={file_name}&id={image_id}
+    metadata_file: Path | None = None  # CSV image,<column>...: per-image metadata for the shared-traits page
     group: str | None = None  # reports of one training task across model versions share a group (default: name)
     model: str | None = None  # the model version this report evaluates, e.g. "v3" or a run id
     source: Path | None = None  # the manifest file, when there is one
@@ -161,6 +162,9 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     annotation_url = data.get("annotation_url")
     if annotation_url is not None:
         check_annotation_url(annotation_url, file)
+    metadata = data.get("metadata")
+    if metadata is not None and (not isinstance(metadata, str) or not metadata.strip()):
+        raise InputError("'metadata' must be the path of a CSV file (image,<column>,...)", file, "key 'metadata'")
     group, model = data.get("group"), data.get("model")
     for key, value in (("group", group), ("model", model)):
         if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)
@@ -174,4 +178,5 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
         language=lang, labels=labels, labels_file=labels_file,
         small_set_threshold=small, iou_threshold=float(iou), source=file,
         group=None if group is None else str(group), model=None if model is None else str(model),
+        metadata_file=None if metadata is None else base / metadata,
     )

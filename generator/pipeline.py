@@ -83,6 +83,15 @@ def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra)
 def evaluate(spec: TaskSpec, progress: Progress = _silent, intervals: bool = True) -> Report | DetectionReport:
     """Read the inputs, check the images and compute the report (no files written); `intervals=False`
     leaves out the bootstrap intervals (report.intervals None)."""
+    report = _evaluate(spec, progress, intervals)
+    if spec.metadata_file is not None:
+        from generator.formats.traits import read_metadata
+
+        report.metadata = read_metadata(spec.metadata_file, spec.images, [r.image for r in report.images])
+    return report
+
+
+def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | DetectionReport:
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
     if spec.type in ("detection", "segmentation"):

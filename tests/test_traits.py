@@ -165,3 +165,53 @@ def test_camera_values_are_escaped() -> None:
     assert bucket_name("camera", "<b>|x*", t) == "&lt;b&gt;\\|x\\*"
     assert bucket_name("brightness", "dark", t) == "dark"
     assert bucket_name("camera", "other", t) == "other"
+
+
+def _metadata_task(tmp_path: Path, rows: list[list[str]]) -> Path:
+    """30 images, 'cat' errors on the 10 images taken with device "phone <b>" (hostile name, escaped)."""
+    manifest = write_task(tmp_path / "inputs", ["cat", "dog", "bird"], n_images=30)
+    folder = manifest.parent
+    with open(folder / "gt.csv", encoding="utf-8") as handle:
+        truth = dict(list(csv.reader(handle))[1:])
+    labels = ["cat", "dog", "bird"]
+    preds = []
+    for i, (image, true) in enumerate(sorted(truth.items())):
+        wrong = true == "cat" and i % 2 == 0  # 5 of the 10 'cat' images, all from phone <b>
+        scores = [0.1, 0.1, 0.1]
+        scores[labels.index(true) if not wrong else (labels.index(true) + 1) % 3] = 0.9
+        preds.append((image, *scores))
+    with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["image", *labels], *preds])
+    with open(folder / "meta.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows or [["image", "device"]] + [
+            [image, "phone <b>" if (truth[image] == "cat" and i % 2 == 0) else "camera"]
+            for i, image in enumerate(sorted(truth))])
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "metadata: meta.csv\n", encoding="utf-8")
+    return manifest
+
+
+def test_metadata_columns_are_traits(tmp_path: Path) -> None:
+    manifest = _metadata_task(tmp_path, [])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(out), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "task" / "report.json").read_text(encoding="utf-8"))
+    assert report["metadata"]["img-000.png"] == {"device": "phone <b>"}
+    html = (out / "task" / "traits.html").read_text(encoding="utf-8")
+    assert "device" in html and "phone &lt;b&gt;" in html and "phone <b>" not in html
+
+
+def test_bad_metadata_is_one_line_exit_2(tmp_path: Path) -> None:
+    from conftest import assert_one_line_error
+
+    cases = [
+        ([["picture", "device"], ["img-000.png", "x"]], "needs an 'image' column"),
+        ([["image"], ["img-000.png"]], "no column besides 'image'"),
+        ([["image", "device"], ["img-000.png", "x"], ["img-000.png", "y"]], "appears twice (first at line 2)"),
+        ([["image", "device"], ["nope.png", "x"]], "'nope.png' is not in the evaluation set"),
+    ]
+    for k, (rows, expected) in enumerate(cases):
+        manifest = _metadata_task(tmp_path / str(k), rows)
+        result = CliRunner().invoke(main, ["evaluate", str(manifest), "-o", "-", "--quiet"])
+        assert_one_line_error(result, expected)
+        assert "meta.csv" in result.stderr

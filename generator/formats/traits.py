@@ -93,3 +93,37 @@ def read_traits(images_root: Path, images: Iterable[str],
     """Traits of every image (paths under `images_root`), read in parallel."""
     unique = list(dict.fromkeys(images))
     return dict(zip(unique, parallel(lambda image: image_traits(images_root / image), unique, progress)))
+
+
+def read_metadata(path: Path, images_root: Path, images: list[str]) -> dict[str, dict[str, str]]:
+    """The user's per-image metadata CSV, `image,<column>,...` (image paths relative to the images root, as
+    in the ground truth): {image: {column: value}} for the evaluation images; empty values are left out.
+    InputError for a missing file, no `image` column, no other column, a duplicate column or image, and an
+    image that is not in the evaluation set."""
+    from generator.errors import InputError
+    from generator.formats.records import csv_rows, normalise_image_path
+
+    if not path.is_file():
+        raise InputError("metadata file not found", path)
+    header, rows = csv_rows(path)
+    if "image" not in header:
+        raise InputError(f"the metadata CSV needs an 'image' column, found {header}", path, "line 1")
+    columns = [c for c in header if c != "image"]
+    if not columns:
+        raise InputError("the metadata CSV has no column besides 'image'", path, "line 1")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated or any(not c for c in columns):
+        raise InputError(f"every column needs a name, once: {duplicated or 'an empty name'}", path, "line 1")
+    known = set(images)
+    out: dict[str, dict[str, str]] = {}
+    where: dict[str, int] = {}
+    at = header.index("image")
+    for line, cells in rows:
+        image = normalise_image_path(cells[at], images_root, path, f"line {line}")
+        if image not in known:
+            raise InputError(f"image {image!r} is not in the evaluation set", path, f"line {line}")
+        if image in out:
+            raise InputError(f"image {image!r} appears twice (first at line {where[image]})", path, f"line {line}")
+        where[image] = line
+        out[image] = {c: v for c, v in zip(header, cells) if c != "image" and v}
+    return out

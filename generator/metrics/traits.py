@@ -29,6 +29,7 @@ NUMERIC = (
     ("resolution", (1 / 3, 2 / 3), ("small", "medium", "large")),
 )
 CATEGORICAL = ("orientation", "camera", "time_of_day")
+META = "meta:"  # the user's metadata columns are categorical traits named meta:<column>
 
 
 @dataclass
@@ -113,7 +114,8 @@ def _bucketers(images: list[dict[str, object | None]]) -> list[tuple[str, bool, 
             return codes[-1]
 
         out.append((name, False, cutoffs, list(codes), key))
-    for name in CATEGORICAL:
+    meta = sorted({name for i in images for name in i if name.startswith(META)})
+    for name in (*CATEGORICAL, *meta):
         counts: dict[str, int] = {}
         for i in images:
             value = i.get(name)

@@ -188,3 +188,5 @@ class DetectionReport(Loadable):
     notices: list[Notice] = field(default_factory=list)
     evidence: DetEvidence | None = None
     intervals: Intervals | None = None
+    metadata: dict[str, dict[str, str]] | None = None  # the manifest's metadata CSV: image -> {column: value}
+

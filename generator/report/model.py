@@ -184,6 +184,7 @@ class Report(Loadable):
     findings: Findings
     notices: list[Notice] = field(default_factory=list)
     intervals: Intervals | None = None
+    metadata: dict[str, dict[str, str]] | None = None  # the manifest's metadata CSV: image -> {column: value}
 
 
 
