@@ -129,3 +129,12 @@ def test_shapes_suspects_are_the_planted_mistakes_first(shapes) -> None:
              if image in {m["image"] for m in planted}}
     assert set(ranks) == {m["image"] for m in planted}, ranks
     assert all(rank <= 2 for rank in ranks.values()), ranks
+
+
+def test_shapes_shared_traits_page_finds_the_blurred_scenes(shapes) -> None:
+    """The generator puts some scenes out of focus (demo_detection's docstring): blurred shapes look like
+    others, and the detector's confident mistakes gather there; the shared-traits page must say so."""
+    _, _, site = shapes
+    html = (site / "traits.html").read_text(encoding="utf-8")
+    named = [line for line in html.split("<li>") if " vs " in line and "blurry" in line]
+    assert named, "the shared-traits page does not name the blurred scenes"

@@ -189,3 +189,17 @@ def test_the_grouped_overview_in_the_browser(grouped: Path, browser) -> None:
     assert "v2 vs v1" in page.locator("h1").first.inner_text()
     assert audit.ok, audit.problems()
     audit.close()
+
+
+def test_overview_shows_the_headline_interval(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conftest import write_task
+    from generator.cli import main
+
+    manifest = write_task(tmp_path / "in", ["cat", "dog"], n_images=40)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["build", str(manifest), "-o", str(out), "--quiet"]).exit_code == 0
+    low, high = json.loads((out / "task" / "report.json").read_text(encoding="utf-8"))["intervals"]["metrics"]["accuracy"]
+    html = (out / "overview" / "index.html").read_text(encoding="utf-8")
+    assert f'<small class="es-ci">({low * 100:.1f}–{high * 100:.1f}%)</small>' in html

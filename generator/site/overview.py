@@ -35,6 +35,7 @@ class TaskEntry:
     language: str
     group: str = ""  # the training task this report belongs to (task.group, else its name)
     model: str | None = None  # the model version it evaluates (task.model), if given
+    interval: list[float] | None = None  # the headline's 95% interval, when the report has one
 
 
 @dataclass
@@ -109,7 +110,8 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
                                      images=int(data["dataset"]["images"]), date=task["date"],
                                      language=task["language"],
                                      group=_optional_text(task.get("group")) or str(task["name"]),
-                                     model=_optional_text(task.get("model"))))
+                                     model=_optional_text(task.get("model")),
+                                     interval=_interval(data.get("intervals"), metric)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             notices.append(Notice("report_skipped", str(path), None, str(exc)))
     entries.sort(key=lambda e: (e.name.lower(), e.folder))
@@ -174,6 +176,15 @@ def _write_redirect(root: Path) -> None:
     tmp = root / ".index.html.tmp"
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, root / "index.html")
+
+
+def _interval(intervals: object, metric: str) -> list[float] | None:
+    """The report's [low, high] for `metric`, if it holds two numbers."""
+    value = intervals.get("metrics", {}).get(metric) if isinstance(intervals, dict) else None
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        return [float(value[0]), float(value[1])]
+    return None
 
 
 def build_overview(root: Path, language: str) -> tuple[Path, list[TaskEntry], list[Notice]]:
