@@ -730,24 +730,14 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
         mq_best, mq_gt = _group_best(bd, biou, bg, n_dt)
         mq_iou = boxes.lookup(np.arange(n_dt), mq_gt, pd, pg, iou)
 
-    dt_type = np.full(n_dt, "", dtype=f"<U{max(map(len, FP_TYPES))}")
-    dt_rel = np.full(n_dt, -1, dtype=np.int64)
-    dt_rel_iou = np.full(n_dt, np.nan)
-    is_fp = np.zeros(n_dt, dtype=bool)
-    is_fp[fp] = True
-    rules = [
+    dt_type, dt_rel, dt_rel_iou = _first_rule(fp, n_dt, FP_TYPES, [
         ("duplicate", (same_gt >= 0) & (same_best >= t_thr), same_gt, same_best),
         ("wrong_label", o_best >= t_thr, o_gt, o_best),
         *([("mask_quality", mq_best >= t_thr, mq_gt, mq_iou)] if boxes is not None else []),
         ("localisation", (same_gt >= 0) & (same_best >= background_iou), same_gt, same_best),
         ("label_and_localisation", o_best >= background_iou, o_gt, o_best),
         ("background", np.ones(n_dt, dtype=bool), np.full(n_dt, -1), np.full(n_dt, np.nan)),
-    ]
-    todo = is_fp.copy()
-    for name, cond, rel, rel_iou in rules:
-        pick = todo & cond
-        dt_type[pick], dt_rel[pick], dt_rel_iou[pick] = name, rel[pick], rel_iou[pick]
-        todo &= ~pick
+    ])
 
     # Missed objects against every detection of their image with score >= t*.
     matched_by = matching.gt_matched_by
@@ -765,23 +755,14 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
         mqg_best, mqg_dt = _group_best(bg, biou, bd, n_gt_objects)
         mqg_iou = boxes.lookup(mqg_dt, np.arange(n_gt_objects), pd, pg, iou)
 
-    gt_type = np.full(n_gt_objects, "", dtype=f"<U{max(map(len, FN_TYPES))}")
-    gt_rel = np.full(n_gt_objects, -1, dtype=np.int64)
-    gt_rel_iou = np.full(n_gt_objects, np.nan)
-    todo = np.zeros(n_gt_objects, dtype=bool)
-    todo[missed] = True
-    rules = [
+    gt_type, gt_rel, gt_rel_iou = _first_rule(missed, n_gt_objects, FN_TYPES, [
         ("wrong_label", ob >= t_thr, o_dt, ob),
         ("below_threshold", below, matched_by, below_iou),
         *([("mask_quality", mqg_best >= t_thr, mqg_dt, mqg_iou)] if boxes is not None else []),
         ("localisation", sb >= background_iou, s_dt, sb),
         ("no_detection", np.ones(n_gt_objects, dtype=bool), np.full(n_gt_objects, -1),
          np.full(n_gt_objects, np.nan)),
-    ]
-    for name, cond, rel, rel_iou in rules:
-        pick = todo & cond
-        gt_type[pick], gt_rel[pick], gt_rel_iou[pick] = name, rel[pick], rel_iou[pick]
-        todo &= ~pick
+    ])
     dt_box_iou = gt_box_iou = None
     if boxes is not None:
         dt_box_iou = boxes.related(np.arange(n_dt), dt_rel)
@@ -789,6 +770,21 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
     return ErrorTypes(dt_type=dt_type, dt_related_gt=dt_rel, dt_related_iou=dt_rel_iou, gt_type=gt_type,
                       gt_related_dt=gt_rel, gt_related_iou=gt_rel_iou, threshold=float(threshold),
                       dt_related_box_iou=dt_box_iou, gt_related_box_iou=gt_box_iou)
+
+
+def _first_rule(errors: np.ndarray, n: int, types: tuple[str, ...], rules: list) -> tuple[np.ndarray, ...]:
+    """(type, related object, related IoU) of each of `errors` (indices among n objects): the first of
+    `rules` (name, condition, related, related IoU; arrays over the n objects) whose condition holds."""
+    kind = np.full(n, "", dtype=f"<U{max(map(len, types))}")
+    rel = np.full(n, -1, dtype=np.int64)
+    rel_iou = np.full(n, np.nan)
+    todo = np.zeros(n, dtype=bool)
+    todo[errors] = True
+    for name, cond, related, related_iou in rules:
+        pick = todo & cond
+        kind[pick], rel[pick], rel_iou[pick] = name, related[pick], related_iou[pick]
+        todo &= ~pick
+    return kind, rel, rel_iou
 
 
 class _BoxIoU:
