@@ -47,14 +47,6 @@ def _chunks(weights: np.ndarray, width: int):
         yield start, weights[start:start + step].astype(np.float64)
 
 
-def _indicator(index: np.ndarray, n_rows: int, n_cols: int, rows: np.ndarray) -> np.ndarray:
-    """(n_rows, n_cols) counts of (rows[k], index[k]) pairs; index < 0 is left out."""
-    out = np.zeros((n_rows, n_cols), dtype=np.float64)
-    keep = index >= 0
-    np.add.at(out, (rows[keep], index[keep]), 1.0)
-    return out
-
-
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
@@ -79,20 +71,22 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
     true, predicted, true_rank = (np.asarray(a, dtype=np.int64) for a in (true, predicted, true_rank))
     n = len(true)
     rows = np.arange(n)
-    a_true = _indicator(true, n, n_labels, rows)
-    a_pred = _indicator(predicted, n, n_labels, rows)
-    a_hit = a_true * a_pred
-    correct = (true == predicted).astype(np.float64)
+    has_pred = predicted >= 0
+    hit = true == predicted
+    a_true = _sparse_counts(rows, true, n, n_labels)
+    a_pred = _sparse_counts(rows[has_pred], predicted[has_pred], n, n_labels)
+    a_hit = _sparse_counts(rows[hit], true[hit], n, n_labels)
+    correct = hit.astype(np.float64)
     ks = [k for k in range(1, 6) if k < n_labels]
     hits = np.stack([((true_rank >= 1) & (true_rank <= k)).astype(np.float64) for k in ks], axis=1) \
         if ks else np.zeros((n, 0))
     out = {name: np.zeros(len(weights)) for name in ("accuracy", "precision", "recall", "f1", *(f"top{k}" for k in ks))}
     out.update({name: np.zeros((len(weights), n_labels)) for name in ("label_precision", "label_recall", "label_f1")})
-    for start, w in _chunks(weights, n * max(1, n_labels)):
+    for start, w in _chunks(weights, max(n, n_labels)):
         stop = start + len(w)
         total = w.sum(axis=1)
         out["accuracy"][start:stop] = _ratio(w @ correct, total)
-        tp, support, pred = w @ a_hit, w @ a_true, w @ a_pred
+        tp, support, pred = (_weighted(w, m) for m in (a_hit, a_true, a_pred))
         present = (support + pred) > 0
         out["precision"][start:stop] = _macro(_ratio(tp, pred), present)
         out["recall"][start:stop] = _macro(_ratio(tp, support), present)
@@ -142,7 +136,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
                 ("label_ap50", "label_precision", "label_recall", "label_f1")})
     def chunk(start: int, w: np.ndarray) -> None:  # fills rows start.. of `out` (disjoint per chunk)
         stop = start + len(w)
-        n_gt, tp_c, fp_c = (np.asarray(m.T @ w.T).T for m in (gt_counts, tp_at, fp_at))  # (r, L) each
+        n_gt, tp_c, fp_c = (_weighted(w, m) for m in (gt_counts, tp_at, fp_at))  # (r, L) each
         out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
         out["recall"][start:stop] = _ratio(tp_c.sum(axis=1), n_gt.sum(axis=1))
         present = (n_gt + tp_c + fp_c) > 0
@@ -165,9 +159,15 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
 
 
 def _sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int):
-    from scipy import sparse  # scikit-learn's own dependency
+    """(n_rows, n_cols) sparse counts of the (rows[k], cols[k]) pairs."""
+    from scipy import sparse
 
     return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, n_cols))
+
+
+def _weighted(w: np.ndarray, counts) -> np.ndarray:
+    """(r, n_cols) = w @ counts for resample weights w (r, n_rows) and sparse counts (n_rows, n_cols)."""
+    return np.asarray(counts.T @ w.T).T
 
 
 class _TruePositiveRanking:
@@ -180,8 +180,6 @@ class _TruePositiveRanking:
     ranking, of its summed weight, at its precision after its last true positive."""
 
     def __init__(self, image: np.ndarray, label: np.ndarray, tp: np.ndarray, n_images: int, n_labels: int):
-        from scipy import sparse  # scikit-learn's own dependency
-
         order = np.argsort(label, kind="stable")  # by label; ranking order kept inside each label
         image, label, tp = image[order], label[order], tp[order]
         same_label = np.r_[False, label[1:] == label[:-1]]
@@ -193,15 +191,15 @@ class _TruePositiveRanking:
         # the run a FP ranks before: the next run of its label, if there is one
         next_run = run + 1
         fp = np.flatnonzero(~tp & (next_run < self.bounds[label + 1]))
-        self.runs = sparse.csr_matrix((np.ones(int(tp.sum())), (run[tp], image[tp])), shape=(self.size, n_images))
-        self.gaps = sparse.csr_matrix((np.ones(len(fp)), (next_run[fp], image[fp])), shape=(self.size, n_images))
+        self.runs = _sparse_counts(run[tp], image[tp], self.size, n_images)
+        self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
     def average_precision(self, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
         """(r, L) all-point AP of every label in every resample (NaN where n_gt is 0)."""
         area = np.zeros(n_gt.shape)
         if self.size:
-            weight = np.asarray(self.runs @ w.T).T  # (r, runs): each run's weighted true positives
-            fp_before = np.asarray(self.gaps @ w.T).T  # weighted FPs ranked right before each run
+            weight = _weighted(w, self.runs.T)  # (r, runs): each run's weighted true positives
+            fp_before = _weighted(w, self.gaps.T)  # weighted FPs ranked right before each run
             for c, (a, b) in enumerate(zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist())):
                 if a == b:
                     continue
