@@ -153,12 +153,14 @@ def _write_traits(report: Report | DetectionReport, images_root: Path, docs: Pat
     from generator.render.detection_pages import detection_galleries
     from generator.render.pages import environment, gallery_pages
     from generator.render.traits_pages import PAGE, render_traits
+    from generator.report.traits import shared_traits
 
     galleries = (detection_galleries(report, set()) if isinstance(report, DetectionReport)
                  else gallery_pages(report, {}))
     first_page = {g.label: g.file for g in galleries if g.number == 1}
     ok = sum(1 for r in report.images if r.status == "ok")
-    render_traits(report, images_root, docs, environment(), first_page, progress("image traits", ok))
+    shared = shared_traits(report, images_root, progress("image traits", ok))
+    render_traits(report, shared, docs, environment(), first_page)
     return PAGE
 
 
