@@ -179,3 +179,16 @@ def write_shapes_pair(root: Path, language: str = "en", n_eval: int = 16) -> lis
                      encoding="utf-8")
         manifests.append(m)
     return manifests
+
+
+def build_shapes_site(root: Path, language: str) -> Path:
+    """The detection demo task at test size (80 training scenes, 40 evaluated), built; its site folder."""
+    from click.testing import CliRunner
+
+    from generator.cli import main
+    from generator.demo_detection import write_detection_inputs
+
+    manifest = write_detection_inputs(root / "inputs", language, n_train=80, n_eval=40)
+    result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return root / "out" / "shapes"

@@ -6,22 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from browser import audit_site, open_page
-from generator.cli import main
-from generator.demo_detection import write_detection_inputs
+from conftest import build_shapes_site
 
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => e.dataset.kind + ':' + e.dataset.type)"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("detection")
-    manifest = write_detection_inputs(root / "inputs", "zh", n_train=80, n_eval=40)
-    result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return root / "out" / "shapes"
+    return build_shapes_site(tmp_path_factory.mktemp("detection"), "zh")
 
 
 def test_every_page_is_clean_and_offline(site: Path, browser) -> None:

@@ -8,11 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from browser import open_page
-from generator.cli import main
-from generator.demo_detection import write_detection_inputs
+from conftest import build_shapes_site
 from generator.metrics.threshold_table import counts_at
 
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => [e.dataset.kind, e.dataset.score || null])"
@@ -20,11 +18,7 @@ VISIBLE = "els => els.filter(e => !e.hidden).map(e => [e.dataset.kind, e.dataset
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("explorer")
-    manifest = write_detection_inputs(root / "inputs", "en", n_train=80, n_eval=40)
-    result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return root / "out" / "shapes"
+    return build_shapes_site(tmp_path_factory.mktemp("explorer"), "en")
 
 
 def _table(site: Path) -> dict:
