@@ -169,7 +169,7 @@ def build_comparison_site(base_path: Path, candidate_path: Path, out: Path, imag
                           progress: Progress = _silent) -> Path:
     """`evalsite compare`: the comparison site of two reports of the same evaluation set, in OUT/<name>/."""
     from generator.manifest import check_name
-    from generator.render.compare_pages import render_comparison
+    from generator.render.compare_pages import SHOWN, render_comparison
     from generator.render.i18n import Messages
     from generator.report.compare import build_comparison
     from generator.report.load import check_same_evaluation, load_report
@@ -187,29 +187,22 @@ def build_comparison_site(base_path: Path, candidate_path: Path, out: Path, imag
     if name is None:
         group = base.task.group or base.task.name
         name = f"{group} {candidate.task.model or candidate.task.name} vs {base.task.model or base.task.name}"
-        name = check_name(name) if _valid_name(name) else "comparison"
+        try:
+            name = check_name(name)
+        except InputError:  # group or model names that cannot make a folder name
+            name = "comparison"
     else:
         check_name(name)
     t = Messages(comparison.language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
         render_comparison(comparison, base, candidate, root, docs,
-                          progress("pictures", min(len(comparison.fixed), 120) + min(len(comparison.broken), 120)))
+                          progress("pictures", min(len(comparison.fixed), SHOWN) + min(len(comparison.broken), SHOWN)))
         nav = [(t("nav_overview"), "index.md"), (t("cmp_fixed_title"), "fixed.md"),
                (t("cmp_broken_title"), "broken.md"), (t("nav_details"), "details.md"), (t("nav_data"), "data.md")]
         return nav, ["/fixed.md", "/broken.md"]
 
     return build_site(out / name, f"{name} · {t('cmp_site')}", comparison.language, write_docs)
-
-
-def _valid_name(name: str) -> bool:
-    from generator.manifest import check_name
-
-    try:
-        check_name(name)
-    except InputError:
-        return False
-    return True
 
 
 def _images_root(report, report_dir: Path) -> Path:
