@@ -1,7 +1,8 @@
 """The image-level bootstrap (generator/metrics/bootstrap.py): a resampled metric equals the metric of the
 evaluation set with the drawn images really repeated (scikit-learn for classification, the full VOC
-matching of the duplicated images for detection), the unresampled metric equals the report's, identical
-models differ by exactly 0, and a two-image case worked out by hand."""
+matching of the duplicated images for detection, pycocotools on the duplicated images for COCO AP), the
+unresampled metric equals the report's (COCO AP: pycocotools'), identical models differ by exactly 0, and a
+two-image case worked out by hand."""
 
 from __future__ import annotations
 
@@ -144,6 +145,130 @@ def test_detection_resample_equals_repeated_images(seed):
                 assert got[name][r] == pytest.approx(value, abs=1e-12), (name, r, w)
 
 
+# ------------------------------------------------------------------------------------------------ COCO AP
+
+def _coco_case(seed: int, distinct_scores: bool):
+    from test_coco_metrics import random_case
+
+    images, categories, anns, dets = random_case(seed)
+    if distinct_scores:  # see test_coco_resample_equals_pycocotools_on_repeated_images
+        for d, score in zip(dets, np.random.default_rng(seed).permutation(len(dets))):
+            d["score"] = float(score + 1) / (len(dets) + 1)
+    return images, categories, anns, dets
+
+
+def _coco_resampled(case, weights):
+    from test_coco_metrics import arrays
+
+    from generator.metrics.coco import coco_evaluate
+
+    a = arrays(case)
+    return bs.coco_resampled(coco_evaluate(**a).evidence, len(case[0]), a["n_labels"], weights)
+
+
+def _assert_coco_equal(got: dict, r: int, E, what) -> None:
+    """Resample r of `got` against pycocotools' COCOeval E (its -1 is our NaN)."""
+    for name, stat in (("coco.AP", 0), ("coco.AP50", 1), ("coco.AP75", 2)):
+        expected = E.stats[stat]
+        if expected == -1:
+            assert np.isnan(got[name][r]), (name, what)
+        else:
+            assert got[name][r] == pytest.approx(expected, abs=1e-12), (name, what)
+    precision = E.eval["precision"][:, :, :, 0, 2]  # (T, R, K): area all, 100 detections
+    for k in range(precision.shape[2]):
+        p = precision[:, :, k]
+        if (p > -1).any():
+            assert got["label_coco_ap"][r, k] == pytest.approx(p[p > -1].mean(), abs=1e-12), (k, what)
+        else:
+            assert np.isnan(got["label_coco_ap"][r, k]), (k, what)
+
+
+@pytest.mark.parametrize("first", range(0, 400, 100))
+def test_coco_unresampled_equals_pycocotools(first):
+    """All weights 1: the evaluation set itself (crowd regions, empty images, ties, labels without ground
+    truth: the random cases of test_coco_metrics)."""
+    from test_coco_metrics import pycoco
+
+    for seed in range(first, first + 100):
+        case = _coco_case(seed, distinct_scores=False)
+        got = _coco_resampled(case, np.ones((1, len(case[0])), dtype=np.int64))
+        _assert_coco_equal(got, 0, pycoco(case), f"seed {seed}")
+
+
+def _coco_repeated(case, w):
+    """The case with image i (in ascending id order) repeated w[i] times: copies get new ids in that order
+    and their annotations new ids."""
+    images, categories, anns, dets = case
+    new_images, new_anns, new_dets = [], [], []
+    for image_id, times in zip(sorted(im["id"] for im in images), w.tolist()):
+        for _ in range(times):
+            new_id = len(new_images) + 1
+            new_images.append({"id": new_id})
+            copies = [a for a in anns if a["image_id"] == image_id]
+            new_anns += [dict(a, image_id=new_id, id=len(new_anns) + 1 + n) for n, a in enumerate(copies)]
+            new_dets += [dict(d, image_id=new_id) for d in dets if d["image_id"] == image_id]
+    return new_images, categories, new_anns, new_dets
+
+
+@pytest.mark.parametrize("first", range(0, 120, 40))
+def test_coco_resample_equals_pycocotools_on_repeated_images(first):
+    """A resample is the evaluation set with the drawn images really repeated. With distinct scores: a tie
+    between a detection's copies and another detection of the same image and score is ranked by copy in
+    the repeated set but as one weighted step in the resample (see the module docstring)."""
+    from test_coco_metrics import pycoco
+
+    for seed in range(first, first + 40):
+        case = _coco_case(seed, distinct_scores=True)
+        n_images = len(case[0])
+        weights = bs.resample_weights(n_images, resamples=3, seed=seed)
+        weights[0, 0] = 0  # an image left out, and one drawn 3 times
+        weights[0, -1] += 3
+        got = _coco_resampled(case, weights)
+        for r, w in enumerate(weights):
+            repeated = _coco_repeated(case, w)
+            if not repeated[0]:
+                continue
+            _assert_coco_equal(got, r, pycoco(repeated), f"seed {seed}, weights {w}")
+
+
+def test_coco_interval_by_hand():
+    """One label, two images, one object each. Image 0: a detection (0.9) with IoU 0.82; image 1: a false
+    positive (0.8), then a detection (0.7) with IoU 0.62. Per IoU threshold t (0.50 ... 0.95):
+    t <= 0.60: TP, FP, TP: precision 1 up to recall 0.5, then 2/3 to recall 1; AP = (51 + 50 * 2/3) / 101.
+    0.60 < t <= 0.80: TP, FP, FP: AP = 51 / 101. t > 0.80: nothing matches: AP 0.
+    Resample (image 0 twice): only the first detection, twice: AP = 1 for t <= 0.8, else 0.
+    Resample (image 1 twice): both copies of the 0.8 false positive, then both of the 0.7 detection:
+    recall 0.5 at precision 1/3, recall 1 at 1/2; envelope 1/2 everywhere, AP = 0.5 for t <= 0.6, else 0."""
+    from generator.metrics.coco import coco_evaluate
+
+    gt_box = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], dtype=np.float64)
+    dt_box = np.array([[0, 0, 10, 8.2], [50, 50, 10, 10], [0, 0, 10, 6.2]])  # IoU 0.82, 0, 0.62
+    result = coco_evaluate(gt_image=[0, 1], gt_label=[0, 0], gt_box=gt_box, gt_area=[100, 100],
+                           gt_crowd=[False, False], dt_image=[0, 1, 1], dt_label=[0, 0, 0], dt_box=dt_box,
+                           dt_score=[0.9, 0.8, 0.7], n_labels=1)
+    got = bs.coco_resampled(result.evidence, 2, 1, np.array([[1, 1], [2, 0], [0, 2]]))
+    n_low, n_mid = 3, 7  # thresholds up to 0.60 and up to 0.80
+    full = (n_low * (51 + 50 * 2 / 3) / 101 + (n_mid - n_low) * 51 / 101) / 10
+    assert got["coco.AP"][0] == pytest.approx(full, abs=1e-12) == result.stats[0]
+    assert got["coco.AP"][1] == pytest.approx(n_mid / 10, abs=1e-12)
+    assert got["coco.AP"][2] == pytest.approx(n_low * 0.5 / 10, abs=1e-12)
+    assert got["coco.AP50"].tolist() == pytest.approx([(51 + 50 * 2 / 3) / 101, 1.0, 0.5], abs=1e-12)
+    assert got["coco.AP75"].tolist() == pytest.approx([51 / 101, 1.0, 0.0], abs=1e-12)
+
+
+def test_points_reached_counts_like_searchsorted():
+    from generator.metrics.coco import RECALL_THRESHOLDS
+
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 400, 20_000)
+    c = np.minimum(rng.integers(0, 400, 20_000), n)
+    recall = np.concatenate([c / n, RECALL_THRESHOLDS, np.nextafter(RECALL_THRESHOLDS, 2),
+                             np.nextafter(RECALL_THRESHOLDS, -1)[1:], np.arange(101) / 100, np.arange(101) * 0.01])
+    expected = np.searchsorted(RECALL_THRESHOLDS, recall, side="right")
+    assert (bs._points_reached(recall, RECALL_THRESHOLDS) == expected).all()
+    assert (bs._points_reached(recall.reshape(2, -1), RECALL_THRESHOLDS).reshape(-1) == expected).all()
+
+
 def test_detection_without_threshold_has_no_operating_point():
     gt = [(0, 0, [0, 0, 10, 10], False)]
     got = bs.detection_resampled(**_evidence(gt, [], 1), n_images=1, n_labels=1, threshold=None,
@@ -233,11 +358,16 @@ def test_report_intervals_hold_the_point_estimates(tmp_path):
         report = evaluate(load_manifest(manifest))
         assert report.intervals.resamples == bs.RESAMPLES and report.intervals.level == 0.95
         for key, bounds in report.intervals.metrics.items():
-            value = report.metrics[key]
+            section, _, name = key.partition(".")  # "coco.AP": metrics["coco"]["AP"]
+            value = report.metrics[section][name] if name else report.metrics[key]
             assert bounds is None or bounds[0] <= value + 1e-12 and value - 1e-12 <= bounds[1], (key, bounds, value)
         for row in report.per_label:
             if row.f1_interval is not None:
                 assert row.f1_interval[0] <= row.f1_interval[1]
+            if getattr(row, "ap", None) is not None:
+                assert row.ap_interval[0] - 1e-12 <= row.ap <= row.ap_interval[1] + 1e-12
+    assert set(report.intervals.metrics) >= {"mAP50", "precision", "recall", "f1", "coco.AP", "coco.AP50",
+                                             "coco.AP75"}
     # classification: the Wilson interval of the accuracy is there too
     report = evaluate(load_manifest(tmp_path / "c" / "task.yaml"))
     n_right = sum(r.correct for r in report.images)

@@ -91,21 +91,27 @@ def test_identical_models_differ_by_zero(pets: Path, tmp_path: Path) -> None:
     assert all(l["difference"] == 0 for l in c["labels"])
 
 
-def test_detection_pair_agrees_with_both_reports(tmp_path: Path) -> None:
-    manifests = write_shapes_pair(tmp_path, "en", n_eval=16)
-    out = tmp_path / "out"
-    assert run("build", *manifests, "-o", out, "--quiet", "--no-overview").exit_code == 0
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("shapes")
+    manifests = write_shapes_pair(root, "en", n_eval=16)
+    assert run("build", *manifests, "-o", root / "out", "--quiet", "--no-overview").exit_code == 0
+    return root
+
+
+def test_detection_pair_agrees_with_both_reports(shapes: Path) -> None:
+    out = shapes / "out"
     result = run("compare", out / "shapes-weak", out / "shapes-strong", "-o", out, "--name", "cmp", "--quiet",
-                 "--images", tmp_path / "in-weak" / "images")
+                 "--images", shapes / "in-weak" / "images")
     assert result.exit_code == 0, result.output
     c = json.loads((out / "cmp" / "compare.json").read_text(encoding="utf-8"))
     reports = [json.loads((out / n / "report.json").read_text(encoding="utf-8")) for n in ("shapes-weak", "shapes-strong")]
+    assert [m["metric"] for m in c["headline"]] == ["mAP50", "precision", "recall", "f1", "coco.AP"]
     for m in c["headline"]:
         key = m["metric"]
         values = [r["metrics"]["coco"]["AP"] if key == "coco.AP" else r["metrics"][key] for r in reports]
         assert [m["base"], m["candidate"]] == values and m["difference"] == pytest.approx(values[1] - values[0])
-        if key != "coco.AP":
-            assert m["low"] <= m["high"] and m["verdict"] in ("better", "worse", "within_noise")
+        assert m["low"] <= m["high"] and m["verdict"] in ("better", "worse", "within_noise")
     assert (c["threshold_base"], c["threshold_candidate"]) == tuple(r["metrics"]["threshold"] for r in reports)
     errors = [{i["image"]: i["false_positives"] + i["missed"] for i in r["images"]} for r in reports]
     assert {f["image"] for f in c["fixed"]} == {k for k in errors[0] if errors[1][k] < errors[0][k]}
@@ -114,6 +120,43 @@ def test_detection_pair_agrees_with_both_reports(tmp_path: Path) -> None:
     assert len(pictures) == 4 * (len(c["fixed"]) + len(c["broken"]))  # base and candidate, thumb and full
     # the overview lists the comparison's reports
     assert (out / "overview" / "index.html").is_file()
+
+
+def _compare_with_edited_copy(shapes: Path, tmp_path: Path, edit) -> tuple[object, Path]:
+    data = json.loads((shapes / "out" / "shapes-weak" / "report.json").read_text(encoding="utf-8"))
+    edit(data)
+    other = tmp_path / "report.json"
+    other.write_text(json.dumps(data), encoding="utf-8")
+    result = run("compare", shapes / "out" / "shapes-weak", other, "-o", tmp_path / "out", "--name", "cmp",
+                 "--quiet", "--no-overview", "--images", shapes / "in-weak" / "images")
+    return result, tmp_path / "out" / "cmp" / "compare.json"
+
+
+def test_identical_detection_models_differ_by_zero_coco_ap_included(shapes: Path, tmp_path: Path) -> None:
+    result, compare_json = _compare_with_edited_copy(shapes, tmp_path, lambda d: None)
+    assert result.exit_code == 0, result.output
+    c = json.loads(compare_json.read_text(encoding="utf-8"))
+    assert "coco.AP" in [m["metric"] for m in c["headline"]]
+    for m in c["headline"]:
+        assert (m["difference"], m["low"], m["high"], m["verdict"]) == (0, 0, 0, "within_noise"), m
+
+
+def test_report_without_coco_evidence_compares_coco_ap_without_interval(shapes: Path, tmp_path: Path) -> None:
+    result, compare_json = _compare_with_edited_copy(shapes, tmp_path, lambda d: d["evidence"].update(coco=None))
+    assert result.exit_code == 0, result.output
+    (coco,) = [m for m in json.loads(compare_json.read_text(encoding="utf-8"))["headline"] if m["metric"] == "coco.AP"]
+    assert (coco["difference"], coco["low"], coco["high"], coco["verdict"]) == (0, None, None, "not_resampled")
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda d: d["evidence"]["coco"]["tp"].pop(), "evidence.coco' is damaged: its lists differ in length"),
+    (lambda d: d["evidence"]["coco"]["dt_image"].__setitem__(0, 10**6), "index is out of range"),
+    (lambda d: d["evidence"]["coco"]["gt_label"].__setitem__(0, -1), "index is out of range"),
+])
+def test_damaged_coco_evidence_is_one_line_exit_2(shapes: Path, tmp_path: Path, edit, expected: str) -> None:
+    result, compare_json = _compare_with_edited_copy(shapes, tmp_path, edit)
+    assert_one_line_error(result, expected)
+    assert not compare_json.exists()
 
 
 @pytest.mark.parametrize("change, expected", [

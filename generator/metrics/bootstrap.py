@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEvidence
+
 RESAMPLES = 1000
 SEED = 0
 _CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
@@ -51,9 +53,11 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
-def _macro(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+def _macro(values: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """Per row: the mean of `values` over the `present` columns (`empty` when there is none)."""
     count = present.sum(axis=1)
-    return np.divide((values * present).sum(axis=1), count, out=np.zeros(len(values)), where=count > 0)
+    return np.divide(np.where(present, values, 0.0).sum(axis=1), count, out=np.full(len(values), empty),
+                     where=count > 0)
 
 
 # ------------------------------------------------------------------------------------------ classification
@@ -144,9 +148,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
         out["f1"][start:stop] = _macro(f1, present)
         ap = ranking.average_precision(w, n_gt)
         has_gt = n_gt > 0
-        count = has_gt.sum(axis=1)
-        out["mAP50"][start:stop] = np.divide(np.where(has_gt, ap, 0.0).sum(axis=1), count,
-                                             out=np.full(len(w), np.nan), where=count > 0)
+        out["mAP50"][start:stop] = _macro(ap, has_gt, np.nan)
         out["label_ap50"][start:stop] = ap
         out["label_precision"][start:stop] = _ratio(tp_c, tp_c + fp_c)
         out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
@@ -194,21 +196,92 @@ class _TruePositiveRanking:
         self.runs = _sparse_counts(run[tp], image[tp], self.size, n_images)
         self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
-    def average_precision(self, w: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-        """(r, L) all-point AP of every label in every resample (NaN where n_gt is 0)."""
-        area = np.zeros(n_gt.shape)
+    def average_precision(self, w: np.ndarray, n_gt: np.ndarray, recall_points: np.ndarray | None = None,
+                          eps: float = 0.0) -> np.ndarray:
+        """(r, L) AP of every label in every resample (NaN where n_gt is 0): all-point interpolated, or with
+        `recall_points` (0 to 1, evenly spaced) the mean of the precision envelope read at each point
+        (COCO's; `eps` is COCO's term in precision = TP / (TP + FP + eps)).
+
+        Reading at a recall point p: the first step of the ranking whose recall >= p; every step of run k
+        has the envelope of run k, so run k takes the points p with recall_{k-1} < p <= recall_k (and the
+        first run with weight also the point 0)."""
+        ap = np.zeros(n_gt.shape)
         if self.size:
-            weight = _weighted(w, self.runs.T)  # (r, runs): each run's weighted true positives
-            fp_before = _weighted(w, self.gaps.T)  # weighted FPs ranked right before each run
+            # (runs, r): runs down the rows, so that the running sums and maxima below are row operations
+            weight = np.asarray(self.runs @ w.T)  # each run's weighted true positives
+            fp_before = np.asarray(self.gaps @ w.T)  # weighted FPs ranked right before each run
             for c, (a, b) in enumerate(zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist())):
                 if a == b:
                     continue
-                wt = weight[:, a:b]
-                ctp = np.cumsum(wt, axis=1)
-                precision = _ratio(ctp, ctp + np.cumsum(fp_before[:, a:b], axis=1))
-                envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
-                area[:, c] = np.einsum("ij,ij->i", wt, envelope)
-        return np.where(n_gt > 0, _ratio(area, n_gt), np.nan)
+                wt = weight[a:b]
+                ctp = np.cumsum(wt, axis=0)
+                precision = _ratio(ctp, ctp + np.cumsum(fp_before[a:b], axis=0) + eps)
+                envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+                if recall_points is None:
+                    ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
+                    continue
+                reached = _points_reached(_ratio(ctp, n_gt[None, :, c]), recall_points)  # tp / npig as COCO
+                reached[ctp == 0] = 0
+                covered = np.diff(reached, axis=0, prepend=0)
+                ap[:, c] = np.einsum("ij,ij->j", covered, envelope) / len(recall_points)
+        return np.where(n_gt > 0, ap, np.nan)
+
+
+def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """How many of the evenly spaced `points` (points[0] = 0, points[-1] = 1) are <= each recall value, as
+    `np.searchsorted(points, recall, "right")` but without a search: the count from the spacing, then
+    checked against the points themselves where the recall lies within rounding of a point."""
+    steps = len(points) - 1
+    scaled = recall * steps
+    count = np.minimum(np.floor(scaled), steps).astype(np.int64) + 1
+    near = np.flatnonzero(np.abs(scaled - np.rint(scaled)) < 1e-6)
+    if near.size:
+        x, k = recall.reshape(-1)[near], count.reshape(-1)[near] - 1  # k: the last point taken so far
+        k -= points[k] > x
+        k += (k < steps) & (points[np.minimum(k + 1, steps)] <= x)
+        count.reshape(-1)[near] = k + 1
+    return count
+
+
+def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
+    ("label_coco_ap": (resamples, labels)), from the COCO matching (`generator.metrics.coco.CocoEvidence`:
+    the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
+    counted ground truth).
+
+    Per IoU threshold t, label c and resample: COCO's 101-point AP of the weighted ranking of the detections
+    not ignored at t (`_TruePositiveRanking` with the recall points); a label takes part when it has
+    weighted ground truth. "coco.AP" = mean over those labels of the mean over t (= the mean of
+    pycocotools' `precision[:, :, k, 0, 2]` entries > -1); NaN without any."""
+    e = evidence
+    dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
+                                              (e.dt_image, e.dt_label, e.gt_image, e.gt_label))
+    tp, ignored = np.asarray(e.tp, dtype=bool), np.asarray(e.ignored, dtype=bool)
+    gt_counts = _sparse_counts(gt_image, gt_label, n_images, n_labels)
+    rankings = [_TruePositiveRanking(dt_image[~ignored[t]], dt_label[~ignored[t]], tp[t][~ignored[t]], n_images,
+                                     n_labels) for t in range(IOU_THRESHOLDS.size)]
+    at = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
+          for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
+    r_all = len(weights)
+    out = {name: np.full(r_all, np.nan) for name in ("coco.AP", *at)}
+    out["label_coco_ap"] = np.full((r_all, n_labels), np.nan)
+    eps = np.spacing(1)
+
+    def chunk(start: int, w: np.ndarray) -> None:
+        stop = start + len(w)
+        n_gt = _weighted(w, gt_counts)
+        has_gt = n_gt > 0
+        per_t = [ranking.average_precision(w, n_gt, RECALL_THRESHOLDS, eps) for ranking in rankings]
+        label_ap = np.mean(per_t, axis=0)
+        out["label_coco_ap"][start:stop] = label_ap
+        out["coco.AP"][start:stop] = _macro(label_ap, has_gt, np.nan)
+        for name, t in at.items():
+            out[name][start:stop] = _macro(per_t[t], has_gt, np.nan)
+
+    width = max([ranking.size for ranking in rankings] + [n_images, n_labels])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda item: chunk(*item), _chunks(weights, width)))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ paired

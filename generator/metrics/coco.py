@@ -65,6 +65,23 @@ _PAIR_CHUNK = 1 << 18
 
 
 @dataclass
+class CocoEvidence:
+    """What AP@[.50:.95] (area all, maxDets 100) is made of, per image, so that it can be recomputed on
+    resampled images (`generator.metrics.bootstrap.coco_resampled`).
+
+    Detections: the first 100 of each (image, label), in accumulation order (by label, then score
+    descending, then image, then rank inside the image); those ignored at every IoU threshold are left out.
+    Ground truth: the objects that are not ignored in area "all" (not crowd, `area` within [0, 1e10])."""
+
+    dt_image: np.ndarray  # (n,) image index
+    dt_label: np.ndarray  # (n,) label index
+    tp: np.ndarray  # (T, n) bool: a true positive at IoU threshold t
+    ignored: np.ndarray  # (T, n) bool: ignored at t (matched to an ignored ground truth); else a false positive
+    gt_image: np.ndarray  # (G',) image index
+    gt_label: np.ndarray  # (G',) label index
+
+
+@dataclass
 class CocoResult:
     """The outcome of `coco_evaluate`.
 
@@ -81,6 +98,7 @@ class CocoResult:
     per_label_ap50: np.ndarray
     precision: np.ndarray
     recall: np.ndarray
+    evidence: "CocoEvidence | None" = None
 
     def as_dict(self) -> dict[str, float]:
         """The 12 stats by name (`STAT_NAMES`)."""
@@ -131,7 +149,9 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
     precision, recall = _accumulate(dets, cand.column_position, code, dt_out, n_positive, K)
     return CocoResult(stats=summarize(precision, recall), per_label_ap=_per_label(precision, None),
-                      per_label_ap50=_per_label(precision, 0), precision=precision, recall=recall)
+                      per_label_ap50=_per_label(precision, 0), precision=precision, recall=recall,
+                      evidence=_evidence(dets, cand.column_position, code, dt_out, dt_image, gt_image, gt_label,
+                                         gt_ignored))
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -407,6 +427,19 @@ def _accumulate(dets: _Detections, column_position: np.ndarray, code: np.ndarray
             q = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1].reshape(T, K, R)
             precision[:, :, :, a, mi] = np.where(has_pos[None, :, None], q, -1.0).transpose(0, 2, 1)
     return precision, recall
+
+
+def _evidence(dets: _Detections, column_position: np.ndarray, code: np.ndarray, dt_out: np.ndarray,
+              dt_image: np.ndarray, gt_image: np.ndarray, gt_label: np.ndarray,
+              gt_ignored: np.ndarray) -> CocoEvidence:
+    """The matching of area "all", maxDets 100 (every ranked detection: the ranking keeps 100 already)."""
+    full = np.zeros((IOU_THRESHOLDS.size, dets.det.size), dtype=np.int8)
+    full[:, column_position] = code[0]
+    ignored = (full == 2) | ((full == 0) & dt_out[0][None, :])  # unmatched: ignored when out of range
+    keep = ~ignored.all(axis=0)
+    counted = ~gt_ignored[0]
+    return CocoEvidence(dt_image=dt_image[dets.det[keep]], dt_label=dets.label[keep], tp=(full == 1)[:, keep],
+                        ignored=ignored[:, keep], gt_image=gt_image[counted], gt_label=gt_label[counted])
 
 
 def _per_label(precision: np.ndarray, t: int | None) -> np.ndarray:

@@ -10,11 +10,14 @@ import numpy as np
 from generator import __version__
 from generator.errors import InputError
 from generator.metrics.bootstrap import (
-    RESAMPLES, SEED, classification_resampled, detection_resampled, paired_difference, resample_weights,
+    RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
+    resample_weights,
 )
+from generator.metrics.coco import CocoEvidence
 from generator.report.compare_model import (
     COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
 )
+from generator.report.detection import coco_evidence_from_report
 from generator.report.detection_model import DetectionReport
 from generator.report.model import Report
 
@@ -140,18 +143,51 @@ def _evidence(report: DetectionReport, position: dict[str, int], label_position:
     gt_image = remap[np.asarray(e.gt_image, dtype=np.int64)] if e.gt_image else np.zeros(0, np.int64)
     labels = np.array([label_position[name] for name in report.dataset.labels], dtype=np.int64)
     return dict(dt_image=image, dt_label=labels[np.asarray(e.dt_label, dtype=np.int64)], dt_score=e.dt_score,
-                dt_tp=e.dt_tp, gt_image=gt_image, gt_label=labels[np.asarray(e.gt_label, dtype=np.int64)])
+                dt_tp=e.dt_tp, gt_image=gt_image, gt_label=labels[np.asarray(e.gt_label, dtype=np.int64)]), \
+        _coco_evidence(report, remap, labels, path_hint)
+
+
+def _coco_evidence(report: DetectionReport, image: np.ndarray, label: np.ndarray,
+                   path_hint: str) -> CocoEvidence | None:
+    """The COCO matching of report.json's `evidence.coco` in the comparison's image and label order; None in
+    reports written before it was kept."""
+    e = report.evidence.coco
+    if e is None:
+        return None
+    bad = None
+    if not len(e.dt_image) == len(e.dt_label) == len(e.tp) == len(e.ignored) or len(e.gt_image) != len(e.gt_label):
+        bad = "its lists differ in length"
+    elif any(v and not 0 <= min(v) <= max(v) < n for v, n in ((e.dt_image, len(image)), (e.gt_image, len(image)),
+                                                               (e.dt_label, len(label)), (e.gt_label, len(label)))):
+        bad = "an image or label index is out of range"
+    if bad:
+        raise InputError(f"'evidence.coco' is damaged: {bad}", path_hint)
+    return coco_evidence_from_report(e, image, label)
+
+
+def _flat(metrics: dict) -> dict:
+    """The report's metrics with COCO AP as "coco.AP" (None where COCO gives -1: no ground truth)."""
+    ap = metrics["coco"]["AP"]
+    return {**metrics, "coco.AP": ap if ap >= 0 else None}
 
 
 def _detection(base: DetectionReport, candidate: DetectionReport, position: dict[str, int], weights: np.ndarray):
     n_labels = len(base.dataset.labels)
     label_position = {name: k for k, name in enumerate(base.dataset.labels)}
-    resampled = [detection_resampled(**_evidence(r, position, label_position, r.task.name), n_images=len(position),
-                                     n_labels=n_labels, threshold=r.metrics.get("threshold"), weights=weights)
-                 for r in (base, candidate)]
-    headline = _changes(*resampled, base.metrics, candidate.metrics, DETECTION_HEADLINE)
-    ap_base, ap_cand = base.metrics["coco"]["AP"], candidate.metrics["coco"]["AP"]
-    headline.append(MetricChange("coco.AP", ap_base, ap_cand, ap_cand - ap_base, None, None, "not_resampled"))
+    resampled = []
+    for r in (base, candidate):
+        evidence, coco = _evidence(r, position, label_position, r.task.name)
+        values = detection_resampled(**evidence, n_images=len(position), n_labels=n_labels,
+                                     threshold=r.metrics.get("threshold"), weights=weights)
+        if coco is not None:
+            values.update(coco_resampled(coco, len(position), n_labels, weights))
+        resampled.append(values)
+    both_coco = all("coco.AP" in values for values in resampled)
+    headline = _changes(*resampled, _flat(base.metrics), _flat(candidate.metrics),
+                        DETECTION_HEADLINE + (("coco.AP",) if both_coco else ()))
+    if not both_coco:  # a report from before COCO AP was resampled
+        ap_base, ap_cand = base.metrics["coco"]["AP"], candidate.metrics["coco"]["AP"]
+        headline.append(MetricChange("coco.AP", ap_base, ap_cand, ap_cand - ap_base, None, None, "not_resampled"))
     cand_by_label = {m.label: m for m in candidate.per_label}
     labels = [LabelChange(m.label, m.ap50, cand_by_label[m.label].ap50, _diff(m.ap50, cand_by_label[m.label].ap50),
                           m.recall, cand_by_label[m.label].recall, m.objects)

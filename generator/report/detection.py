@@ -10,15 +10,14 @@ import numpy as np
 from generator.errors import Notice
 from generator.formats.boxes import DetectionData
 from generator.formats.images import ImageInfo
-from generator.metrics.coco import STAT_NAMES, coco_evaluate
+from generator.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from generator.metrics.detection import Matching, evaluate_detection, evaluate_matching
 from generator.metrics.label_errors import box_suspect, max_iou, score_thresholds
 from generator.metrics.mask_matching import mask_geometry
 from generator.metrics.segm import coco_evaluate_segm
 from generator.report.detection_model import (
-    BoxError, Curve, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence, DetFindings, DetImage,
-    DetLabelCount,
-    DetLabelMetrics, DetPair, DrawnBoxes,
+    BoxError, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,
+    DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
 from generator.report.intervals import detection_intervals
@@ -61,10 +60,12 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         first_half = evaluate_matching(data, **options)
         matching, sweep = first_half[0], first_half[3]
         evidence = _evidence(data, matching)
-        # the intervals need only the matching and t*: they run while the errors are typed
+        # the intervals need only the matchings and t*: they run while the errors are typed (COCO AP's
+        # once the COCO evaluation, running beside them, is done)
         intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold))
+            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),
+            lambda: coco_future.result().evidence)
         ev = evaluate_detection(data, **options, first_half=first_half,
                                 mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
         return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future)
@@ -76,6 +77,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
     coco = coco_future.result()
+    evidence.coco = coco_evidence_to_report(coco.evidence)
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {
@@ -126,6 +128,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         label_metrics.precision_interval = bounds["precision"]
         label_metrics.recall_interval = bounds["recall"]
         label_metrics.f1_interval = bounds["f1"]
+        label_metrics.ap_interval = bounds.get("ap")
     return DetectionReport(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
                            confusion=confusion, curves=curves, errors=errors, images=images,
                            findings=_findings(metrics, per_label, confusion, errors), notices=notices,
@@ -139,6 +142,30 @@ def _evidence(data: DetectionData, m: Matching) -> DetEvidence:
     return DetEvidence(dt_image=data.dt_image[order].tolist(), dt_label=data.dt_label[order].tolist(),
                        dt_score=data.dt_score[order].tolist(), dt_tp=m.tp[order].astype(np.int64).tolist(),
                        gt_image=data.gt_image[gt].tolist(), gt_label=data.gt_label[gt].tolist())
+
+
+def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
+    """report.json's form: the flags of the ten IoU thresholds packed into one integer each (bit t)."""
+    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
+    return DetCocoEvidence(dt_image=e.dt_image.tolist(), dt_label=e.dt_label.tolist(),
+                           tp=(e.tp * bits).sum(axis=0).tolist(), ignored=(e.ignored * bits).sum(axis=0).tolist(),
+                           gt_image=e.gt_image.tolist(), gt_label=e.gt_label.tolist())
+
+
+def coco_evidence_from_report(e: DetCocoEvidence, image: np.ndarray, label: np.ndarray) -> CocoEvidence:
+    """The arrays back from report.json's form, with image and label indices mapped through `image` and
+    `label` (old index -> new index)."""
+    bits = np.arange(IOU_THRESHOLDS.size, dtype=np.int64)[:, None]
+
+    def flags(packed: list[int]) -> np.ndarray:
+        return ((np.asarray(packed, dtype=np.int64).reshape(1, -1) >> bits) & 1).astype(bool)
+
+    def mapped(table: np.ndarray, values: list[int]) -> np.ndarray:
+        return table[np.asarray(values, dtype=np.int64)] if values else np.zeros(0, np.int64)
+
+    return CocoEvidence(dt_image=mapped(image, e.dt_image), dt_label=mapped(label, e.dt_label), tp=flags(e.tp),
+                        ignored=flags(e.ignored), gt_image=mapped(image, e.gt_image),
+                        gt_label=mapped(label, e.gt_label))
 
 
 class _MaskStrings:

@@ -58,6 +58,7 @@ class DetLabelMetrics:
     precision_interval: list[float] | None = None
     recall_interval: list[float] | None = None
     f1_interval: list[float] | None = None
+    ap_interval: list[float] | None = None  # COCO AP@[.5:.95]
 
 
 @dataclass
@@ -151,6 +152,23 @@ class DetEvidence:
     dt_label: list[int]  # index into `dataset.labels`
     dt_score: list[float]
     dt_tp: list[int]  # 1: true positive, 0: false positive
+    gt_image: list[int]
+    gt_label: list[int]
+    coco: DetCocoEvidence | None = None  # COCO AP@[.5:.95]'s own matching
+
+
+@dataclass
+class DetCocoEvidence:
+    """What COCO AP@[.5:.95] (area all, 100 detections) is made of (generator.metrics.coco.CocoEvidence):
+    the detections of the COCO matching in its ranking order (by label, score descending, image; those
+    ignored at every IoU threshold left out) with bit t of `tp` set when a true positive at the t-th IoU
+    threshold (0.50, 0.55, ... 0.95) and bit t of `ignored` when ignored there (else a false positive);
+    and the ground truth that COCO counts (not crowd)."""
+
+    dt_image: list[int]  # index into `images`
+    dt_label: list[int]  # index into `dataset.labels`
+    tp: list[int]
+    ignored: list[int]
     gt_image: list[int]
     gt_label: list[int]
 

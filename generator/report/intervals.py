@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Callable
+
 from generator.metrics.bootstrap import (
-    RESAMPLES, SEED, classification_resampled, detection_resampled, percentile_interval, resample_weights,
-    wilson_interval,
+    RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, percentile_interval,
+    resample_weights, wilson_interval,
 )
+from generator.metrics.coco import CocoEvidence
 from generator.report.model import Intervals
 
 METHOD = "percentile bootstrap over images"
 LEVEL = 0.95
-PER_LABEL = {"label_precision": "precision", "label_recall": "recall", "label_f1": "f1", "label_ap50": "ap50"}
+PER_LABEL = {"label_precision": "precision", "label_recall": "recall", "label_f1": "f1", "label_ap50": "ap50",
+             "label_coco_ap": "ap"}
 
 
 def _pair(values: np.ndarray) -> list[float] | None:
@@ -38,11 +42,16 @@ def classification_intervals(true: np.ndarray, predicted: np.ndarray, true_rank:
 
 
 def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
-                        threshold: float | None) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
-    """(Intervals of mAP50 and P/R/F1 at t*, per label {ap50, precision, recall, f1} by label index). COCO AP
-    has none: resampling it needs the matches at ten IoU thresholds."""
+                        threshold: float | None, coco: Callable[[], CocoEvidence] | None = None
+                        ) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
+    """(Intervals of mAP50 and P/R/F1 at t*, and of COCO AP, AP50 and AP75 when `coco` gives the COCO
+    matching; per label {ap50, precision, recall, f1, ap} by label index). `coco` is called once the VOC
+    numbers are resampled (the COCO evaluation may still be running)."""
     weights = resample_weights(n_images, RESAMPLES, SEED)
     resampled = detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images, n_labels,
                                     threshold, weights)
+    if coco is not None:
+        resampled.update(coco_resampled(coco(), n_images, n_labels, weights))
     headline, per_label = _split(resampled, n_labels)
     return Intervals(method=METHOD, resamples=RESAMPLES, seed=SEED, level=LEVEL, metrics=headline), per_label
+
