@@ -181,15 +181,23 @@ class _TruePositiveRanking:
     so the precision envelope is the same at every true positive of a run: a run is one step of the
     ranking, of its summed weight, at its precision after its last true positive."""
 
-    def __init__(self, image: np.ndarray, label: np.ndarray, tp: np.ndarray, n_images: int, n_labels: int):
+    def __init__(self, image: np.ndarray, label: np.ndarray, tp: np.ndarray, n_images: int, n_labels: int,
+                 segment: np.ndarray | None = None):
+        """`segment`: for rankings that leave out false positives counted elsewhere (`_SteadyFalsePositives`),
+        each item's segment; a run never spans two (a left-out false positive lies between them)."""
         order = np.argsort(label, kind="stable")  # by label; ranking order kept inside each label
         image, label, tp = image[order], label[order], tp[order]
-        same_label = np.r_[False, label[1:] == label[:-1]]
-        starts = tp & ~(np.r_[False, tp[:-1]] & same_label)  # a TP that opens a run
+        joined = np.r_[False, tp[:-1] & (label[1:] == label[:-1])]  # a TP right after a TP of its label
+        if segment is not None:
+            segment = segment[order]
+            joined[1:] &= segment[1:] == segment[:-1]
+        starts = tp & ~joined  # a TP that opens a run
         run = np.cumsum(starts) - 1  # at a TP: its run; at a FP: the last run opened before it (any label)
         self.size = int(starts.sum())
+        self.run_segment = None if segment is None else segment[starts]
         runs_per_label = np.bincount(label[starts], minlength=n_labels)
         self.bounds = np.concatenate(([0], np.cumsum(runs_per_label)))  # label c: runs bounds[c]:bounds[c+1]
+        self.has_runs = runs_per_label > 0
         # the run a FP ranks before: the next run of its label, if there is one
         next_run = run + 1
         fp = np.flatnonzero(~tp & (next_run < self.bounds[label + 1]))
@@ -197,34 +205,85 @@ class _TruePositiveRanking:
         self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
     def average_precision(self, w: np.ndarray, n_gt: np.ndarray, recall_points: np.ndarray | None = None,
-                          eps: float = 0.0) -> np.ndarray:
+                          eps: float = 0.0, fp_before_segment: np.ndarray | None = None) -> np.ndarray:
         """(r, L) AP of every label in every resample (NaN where n_gt is 0): all-point interpolated, or with
         `recall_points` (0 to 1, evenly spaced) the mean of the precision envelope read at each point
-        (COCO's; `eps` is COCO's term in precision = TP / (TP + FP + eps)).
+        (COCO's; `eps` is COCO's term in precision = TP / (TP + FP + eps)). `fp_before_segment`: (segments,
+        r) the left-out false positives ranked before each segment (`_SteadyFalsePositives.before`).
 
         Reading at a recall point p: the first step of the ranking whose recall >= p; every step of run k
         has the envelope of run k, so run k takes the points p with recall_{k-1} < p <= recall_k (and the
         first run with weight also the point 0)."""
         ap = np.zeros(n_gt.shape)
-        if self.size:
-            # (runs, r): runs down the rows, so that the running sums and maxima below are row operations
-            weight = np.asarray(self.runs @ w.T)  # each run's weighted true positives
-            fp_before = np.asarray(self.gaps @ w.T)  # weighted FPs ranked right before each run
-            for c, (a, b) in enumerate(zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist())):
-                if a == b:
-                    continue
-                wt = weight[a:b]
-                ctp = np.cumsum(wt, axis=0)
-                precision = _ratio(ctp, ctp + np.cumsum(fp_before[a:b], axis=0) + eps)
-                envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
-                if recall_points is None:
-                    ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
-                    continue
-                reached = _points_reached(_ratio(ctp, n_gt[None, :, c]), recall_points)  # tp / npig as COCO
-                reached[ctp == 0] = 0
-                covered = np.diff(reached, axis=0, prepend=0)
-                ap[:, c] = np.einsum("ij,ij->j", covered, envelope) / len(recall_points)
+        if not self.size:
+            return np.where(n_gt > 0, ap, np.nan)
+        # (runs, r): runs down the rows; running sums and maxima go row by row (`_running`), label by label
+        # (slices small enough to stay in cache)
+        w_t = np.ascontiguousarray(w.T)
+        weight = np.asarray(self.runs @ w_t)  # each run's weighted true positives
+        fp = np.asarray(self.gaps @ w_t)  # weighted FPs ranked right before each run
+        for c in np.flatnonzero(self.has_runs).tolist():
+            a, b = int(self.bounds[c]), int(self.bounds[c + 1])
+            wt = weight[a:b]
+            ctp = _running(np.add, wt.copy())
+            total = _running(np.add, fp[a:b])
+            if fp_before_segment is not None:
+                total += fp_before_segment[self.run_segment[a:b]]
+            total += ctp
+            if eps:
+                total += eps  # (tp + fp) + eps, in COCO's order
+                precision = np.divide(ctp, total, out=total)
+            else:
+                precision = _ratio(ctp, total)
+            envelope = _running(np.maximum, precision, reverse=True)
+            if recall_points is None:
+                ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
+                continue
+            # tp / npig as COCO computes it. Leading runs without weight reach the point 0 here: their
+            # envelope is the first weighted run's (their own precision is 0), so the AP is the same.
+            reached = _points_reached(np.divide(ctp, np.maximum(n_gt[:, c], 1.0), out=ctp), recall_points)
+            reached[1:] -= reached[:-1].copy()
+            ap[:, c] = np.einsum("ij,ij->j", reached, envelope) / len(recall_points)
         return np.where(n_gt > 0, ap, np.nan)
+
+
+def _running(op, x: np.ndarray, restart: np.ndarray | None = None, reverse: bool = False) -> np.ndarray:
+    """x[i] = op(x[i], x[i - 1]) down the rows, in place, except at the rows where `restart` is True (with
+    `reverse`: x[i] = op(x[i], x[i + 1]) up from the last row). Row by row: numpy's accumulate along the
+    first axis is about three times slower on these shapes."""
+    step = 1 if reverse else -1
+    rows = np.arange(len(x) - 1) if reverse else np.arange(1, len(x))
+    if restart is not None:
+        rows = rows[~restart[rows]]
+    for i in (rows[::-1] if reverse else rows).tolist():
+        op(x[i], x[i + step], out=x[i])
+    return x
+
+
+class _SteadyFalsePositives:
+    """COCO's detections that are false positives at every IoU threshold (most of them: nothing overlaps),
+    counted once for all thresholds. The other detections of a label, in ranking order, fall into
+    segments (a new one after each steady false positive); `before(w)` gives the weighted steady false
+    positives ranked before each segment, and the per-threshold rankings (`_TruePositiveRanking` over the
+    other detections, with `segment`) add them to their own."""
+
+    def __init__(self, image: np.ndarray, label: np.ndarray, steady: np.ndarray, n_images: int, n_labels: int):
+        # image, label, steady: in ranking order inside each label, labels ascending
+        first_of_label = np.r_[True, label[1:] != label[:-1]]
+        opens = ~steady & (first_of_label | np.r_[False, steady[:-1]])  # a non-steady item opening a segment
+        opened = np.cumsum(opens)
+        self.segment = opened - 1  # at a non-steady item: its segment
+        self.size = int(opened[-1]) if opened.size else 0
+        self.bounds = np.concatenate(([0], np.cumsum(np.bincount(label[opens], minlength=n_labels))))
+        self.first_segment = np.zeros(self.size, dtype=bool)
+        self.first_segment[self.bounds[:-1][self.bounds[:-1] < self.bounds[1:]]] = True
+        # a steady false positive ranks before the next segment of its label, if there is one
+        counted = np.flatnonzero(steady & (opened < self.bounds[label + 1]))
+        self.gaps = _sparse_counts(opened[counted], image[counted], self.size, n_images)
+
+    def before(self, w: np.ndarray) -> np.ndarray:
+        """(segments, r): weighted steady false positives of the label ranked before each segment."""
+        return _running(np.add, np.asarray(self.gaps @ np.ascontiguousarray(w.T)), self.first_segment)
 
 
 def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -233,8 +292,10 @@ def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
     checked against the points themselves where the recall lies within rounding of a point."""
     steps = len(points) - 1
     scaled = recall * steps
-    count = np.minimum(np.floor(scaled), steps).astype(np.int64) + 1
-    near = np.flatnonzero(np.abs(scaled - np.rint(scaled)) < 1e-6)
+    whole = np.floor(scaled)
+    count = np.minimum(whole, steps).astype(np.int64) + 1
+    scaled -= whole  # the fraction: near 0 or 1 means near a point
+    near = np.flatnonzero((scaled < 1e-6) | (scaled > 1 - 1e-6))
     if near.size:
         x, k = recall.reshape(-1)[near], count.reshape(-1)[near] - 1  # k: the last point taken so far
         k -= points[k] > x
@@ -257,9 +318,16 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
                                               (e.dt_image, e.dt_label, e.gt_image, e.gt_label))
     tp, ignored = np.asarray(e.tp, dtype=bool), np.asarray(e.ignored, dtype=bool)
+    order = np.argsort(dt_label, kind="stable")  # (the evidence's order already)
+    dt_image, dt_label, tp, ignored = dt_image[order], dt_label[order], tp[:, order], ignored[:, order]
     gt_counts = _sparse_counts(gt_image, gt_label, n_images, n_labels)
-    rankings = [_TruePositiveRanking(dt_image[~ignored[t]], dt_label[~ignored[t]], tp[t][~ignored[t]], n_images,
-                                     n_labels) for t in range(IOU_THRESHOLDS.size)]
+    is_steady = ~tp.any(axis=0) & ~ignored.any(axis=0)  # a false positive at every threshold
+    steady = _SteadyFalsePositives(dt_image, dt_label, is_steady, n_images, n_labels)
+    rankings = []
+    for t in range(IOU_THRESHOLDS.size):
+        keep = ~ignored[t] & ~is_steady
+        rankings.append(_TruePositiveRanking(dt_image[keep], dt_label[keep], tp[t][keep], n_images, n_labels,
+                                             segment=steady.segment[keep]))
     at = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
           for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
     r_all = len(weights)
@@ -271,7 +339,8 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
         stop = start + len(w)
         n_gt = _weighted(w, gt_counts)
         has_gt = n_gt > 0
-        per_t = [ranking.average_precision(w, n_gt, RECALL_THRESHOLDS, eps) for ranking in rankings]
+        before = steady.before(w)
+        per_t = [ranking.average_precision(w, n_gt, RECALL_THRESHOLDS, eps, before) for ranking in rankings]
         label_ap = np.mean(per_t, axis=0)
         out["label_coco_ap"][start:stop] = label_ap
         out["coco.AP"][start:stop] = _macro(label_ap, has_gt, np.nan)

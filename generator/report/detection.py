@@ -20,7 +20,7 @@ from generator.report.detection_model import (
     DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
-from generator.report.intervals import detection_intervals
+from generator.report.intervals import coco_intervals, detection_intervals
 from generator.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
@@ -60,19 +60,21 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         first_half = evaluate_matching(data, **options)
         matching, sweep = first_half[0], first_half[3]
         evidence = _evidence(data, matching)
-        # the intervals need only the matchings and t*: they run while the errors are typed (COCO AP's
-        # once the COCO evaluation, running beside them, is done)
+        # the intervals need only the matchings and t*: they run while the errors are typed, COCO AP's as
+        # soon as the COCO evaluation is done
         intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),
-            lambda: coco_future.result().evidence)
+            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold))
+        coco_intervals_future = None if not with_intervals else pool.submit(
+            lambda: coco_intervals(coco_future.result().evidence, len(data.images), n_labels))
         ev = evaluate_detection(data, **options, first_half=first_half,
                                 mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-        return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future)
+        return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future,
+                         coco_intervals_future)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, coco_future, intervals_future) -> DetectionReport:
+              evidence: DetEvidence, coco_future, intervals_future, coco_intervals_future) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -123,12 +125,17 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         small_set=len(data.images) < task.small_set_threshold,
     )
     intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
+    if coco_intervals_future:
+        coco_headline, coco_per_label = coco_intervals_future.result()
+        intervals.metrics.update(coco_headline)
+        for bounds, more in zip(label_intervals, coco_per_label):
+            bounds.update(more)
     for label_metrics, bounds in zip(per_label, label_intervals):
         label_metrics.ap50_interval = bounds["ap50"]
         label_metrics.precision_interval = bounds["precision"]
         label_metrics.recall_interval = bounds["recall"]
         label_metrics.f1_interval = bounds["f1"]
-        label_metrics.ap_interval = bounds.get("ap")
+        label_metrics.ap_interval = bounds["ap"]
     return DetectionReport(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
                            confusion=confusion, curves=curves, errors=errors, images=images,
                            findings=_findings(metrics, per_label, confusion, errors), notices=notices,

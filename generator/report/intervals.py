@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from collections.abc import Callable
-
 from generator.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, percentile_interval,
     resample_weights, wilson_interval,
@@ -42,16 +40,19 @@ def classification_intervals(true: np.ndarray, predicted: np.ndarray, true_rank:
 
 
 def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
-                        threshold: float | None, coco: Callable[[], CocoEvidence] | None = None
-                        ) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
-    """(Intervals of mAP50 and P/R/F1 at t*, and of COCO AP, AP50 and AP75 when `coco` gives the COCO
-    matching; per label {ap50, precision, recall, f1, ap} by label index). `coco` is called once the VOC
-    numbers are resampled (the COCO evaluation may still be running)."""
+                        threshold: float | None) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
+    """(Intervals of mAP50 and P/R/F1 at t*, per label {ap50, precision, recall, f1} by label index). COCO
+    AP's come from `coco_intervals`, on COCO's own matching."""
     weights = resample_weights(n_images, RESAMPLES, SEED)
     resampled = detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images, n_labels,
                                     threshold, weights)
-    if coco is not None:
-        resampled.update(coco_resampled(coco(), n_images, n_labels, weights))
     headline, per_label = _split(resampled, n_labels)
     return Intervals(method=METHOD, resamples=RESAMPLES, seed=SEED, level=LEVEL, metrics=headline), per_label
 
+
+def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int
+                   ) -> tuple[dict[str, list[float] | None], list[dict[str, list[float] | None]]]:
+    """({"coco.AP", "coco.AP50", "coco.AP75": interval}, per label {ap} by label index), on the same
+    resamples as `detection_intervals`."""
+    weights = resample_weights(n_images, RESAMPLES, SEED)
+    return _split(coco_resampled(evidence, n_images, n_labels, weights), n_labels)
