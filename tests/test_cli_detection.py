@@ -47,6 +47,20 @@ def test_build_detection_site_with_hand_checked_numbers(det: Path, tmp_path: Pat
     relabel = json.loads((out / "det" / "downloads" / "relabel.json").read_text(encoding="utf-8"))
     assert {a["category_id"] for a in relabel["annotations"]} == {0, 1}
     assert (out / "overview" / "index.html").read_text(encoding="utf-8").count("mAP@0.5") == 1
+    # COCO AP's interval is shown on its card, in the COCO table and per label
+    ci = report["intervals"]["metrics"]
+    low, high = ci["coco.AP"]
+    assert low <= m["coco"]["AP"] <= high
+    index = (out / "det" / "index.html").read_text(encoding="utf-8")
+    assert (f'<div class="es-card__interval">95% interval {low * 100:.1f}–{high * 100:.1f}%</div>'
+            f'<div class="es-card__label">COCO AP@[.5:.95]</div>') in index
+    text = (out / "det" / "details.html").read_text(encoding="utf-8")
+    for key in ("AP", "AP50", "AP75"):
+        a, b = ci[f"coco.{key}"]
+        assert f'{m["coco"][key]:.3f} <small class="es-ci">({a:.2f}–{b:.2f})</small>' in text, key
+    cat = next(row for row in report["per_label"] if row["label"] == "cat")
+    a, b = cat["ap_interval"]
+    assert f'{cat["ap"]:.3f} <small class="es-ci">({a:.2f}–{b:.2f})</small>' in text
 
 
 def test_annotation_url_links_every_error(det: Path, tmp_path: Path) -> None:
