@@ -49,6 +49,17 @@ def _chunks(weights: np.ndarray, width: int):
         yield start, weights[start:start + step].astype(np.float64)
 
 
+def _each_chunk(fn, weights: np.ndarray, width: int, threads: int) -> None:
+    """fn(start, w) for every chunk of resamples; numpy and scipy release the GIL, so with `threads` > 1
+    that many chunks run at once (each fills its own rows of the outputs)."""
+    if threads <= 1:
+        for start, w in _chunks(weights, width):
+            fn(start, w)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda item: fn(*item), _chunks(weights, width)))
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
@@ -107,7 +118,7 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
 # ----------------------------------------------------------------------------------------------- detection
 
 def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int, n_labels: int,
-                        threshold: float | None, weights: np.ndarray) -> dict[str, np.ndarray]:
+                        threshold: float | None, weights: np.ndarray, threads: int = 2) -> dict[str, np.ndarray]:
     """mAP50 (VOC all-point) and precision / recall / F1 at the fixed threshold `threshold` (the report's
     t*) on every resample, from the report's evidence: the counted detections in descending score order
     (ties in file order) with their TP/FP outcome, and the counted ground truth.
@@ -154,9 +165,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
         out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
         out["label_f1"][start:stop] = np.where(present, f1, np.nan)
 
-    # numpy and scipy release the GIL: chunks run on both cores
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda item: chunk(*item), _chunks(weights, max(ranking.size, n_images, n_labels))))
+    _each_chunk(chunk, weights, max(ranking.size, n_images, n_labels), threads)
     return out
 
 
@@ -304,7 +313,8 @@ def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
     return count
 
 
-def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray) -> dict[str, np.ndarray]:
+def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
+                   threads: int = 2) -> dict[str, np.ndarray]:
     """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
     ("label_coco_ap": (resamples, labels)), from the COCO matching (`generator.metrics.coco.CocoEvidence`:
     the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
@@ -347,9 +357,7 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
         for name, t in at.items():
             out[name][start:stop] = _macro(per_t[t], has_gt, np.nan)
 
-    width = max([ranking.size for ranking in rankings] + [n_images, n_labels])
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda item: chunk(*item), _chunks(weights, width)))
+    _each_chunk(chunk, weights, max([ranking.size for ranking in rankings] + [n_images, n_labels]), threads)
     return out
 
 

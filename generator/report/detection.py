@@ -61,10 +61,11 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         matching, sweep = first_half[0], first_half[3]
         evidence = _evidence(data, matching)
         # the intervals need only the matchings and t*: they run while the errors are typed, COCO AP's as
-        # soon as the COCO evaluation is done
+        # soon as the COCO evaluation is done. VOC's in one thread (it ends first: more would only add
+        # memory), COCO's in two (the longest job, alone at the end)
         intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold))
+            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold), 1)
         coco_intervals_future = None if not with_intervals else pool.submit(
             lambda: coco_intervals(coco_future.result().evidence, len(data.images), n_labels))
         ev = evaluate_detection(data, **options, first_half=first_half,
