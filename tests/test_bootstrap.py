@@ -256,6 +256,35 @@ def test_coco_interval_by_hand():
     assert got["coco.AP75"].tolist() == pytest.approx([51 / 101, 1.0, 0.0], abs=1e-12)
 
 
+def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
+    """The weighted counts are kept in float32 while every one stays below 2^24 (see bootstrap._Block); the
+    float64 path, taken above it, must give the very same numbers."""
+    from test_coco_metrics import arrays
+
+    from generator.metrics.coco import coco_evaluate
+
+    case = _coco_case(7, distinct_scores=False)
+    a = arrays(case)
+    evidence = coco_evaluate(**a).evidence
+    n_images = len(case[0])
+    weights = bs.resample_weights(n_images, resamples=50, seed=1)
+    rng = np.random.default_rng(3)
+    gt, dt = _detection_case(rng, 9, 3)
+    true, predicted, rank = _classification_case(rng, 40, 4)
+    assert bs._Block(weights.astype(np.float64), 1000).dtype == np.float32  # the default takes float32 here
+    runs = {}
+    for bound in (bs._FLOAT32_EXACT, 0):  # 0: float64 everywhere
+        monkeypatch.setattr(bs, "_FLOAT32_EXACT", bound)
+        runs[bound] = (bs.coco_resampled(evidence, n_images, a["n_labels"], weights),
+                       bs.detection_resampled(**_evidence(gt, dt, 3), n_images=9, n_labels=3, threshold=0.4,
+                                              weights=bs.resample_weights(9, resamples=50, seed=2)),
+                       bs.classification_resampled(true, predicted, rank, 4, bs.resample_weights(40, 50, 3)))
+    for f32, f64 in zip(runs[2 ** 24], runs[0]):
+        assert f32.keys() == f64.keys()
+        for key in f32:
+            np.testing.assert_array_equal(f32[key], f64[key], err_msg=key)
+
+
 def test_points_reached_counts_like_searchsorted():
     from generator.metrics.coco import RECALL_THRESHOLDS
 

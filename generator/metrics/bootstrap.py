@@ -31,6 +31,7 @@ from generator.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEviden
 RESAMPLES = 1000
 SEED = 0
 _CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
+_FLOAT32_EXACT = 2 ** 24  # float32 holds every integer below this exactly (see _Block)
 
 
 def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
@@ -65,14 +66,14 @@ class _Block:
     """One chunk of resamples: `w` (r, n_images) float64, and its transpose for the sparse products.
 
     Every weighted count here (a sum over at most `items` counted things: detections, objects, images,
-    each drawn at most max(w) times) is an integer. Below 2^24 float32 holds every integer exactly, so
-    while items * max(w) stays below it, the counts and all their partial sums are kept in float32: the
-    same numbers as in float64, with half the memory traffic (the sparse products run about 3.5x
-    faster). Ratios are taken in float64."""
+    each drawn at most max(w) times; or twice that, where two counts are added or one is doubled) is an
+    integer. Below 2^24 float32 holds every integer exactly, so while 2 * items * max(w) stays below it,
+    the counts and all their partial sums are kept in float32: the same numbers as in float64, with half
+    the memory traffic (the sparse products run about 3.5x faster). Ratios are taken in float64."""
 
     def __init__(self, w: np.ndarray, items: int):
         self.w = w
-        self.dtype = np.float32 if items * (float(w.max()) if w.size else 0.0) < 2 ** 24 else np.float64
+        self.dtype = np.float32 if 2 * items * (float(w.max()) if w.size else 0.0) < _FLOAT32_EXACT else np.float64
         self.t = np.ascontiguousarray(w.T, dtype=self.dtype)
 
 
@@ -197,7 +198,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
 
 
 def _sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int):
-    """(n_rows, n_cols) sparse counts of the (rows[k], cols[k]) pairs (float32: see `_times`)."""
+    """(n_rows, n_cols) sparse counts of the (rows[k], cols[k]) pairs (float32: see `_Block`)."""
     from scipy import sparse
 
     return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_cols))
@@ -300,7 +301,7 @@ def _running(op, x: np.ndarray, restart: np.ndarray | None = None, reverse: bool
 class _SteadyFalsePositives:
     """COCO's detections that are false positives at every IoU threshold (most of them: nothing overlaps),
     counted once for all thresholds. The other detections of a label, in ranking order, fall into
-    segments (a new one after each steady false positive); `before(w)` gives the weighted steady false
+    segments (a new one after each steady false positive); `before(block)` gives the weighted steady false
     positives ranked before each segment, and the per-threshold rankings (`_TruePositiveRanking` over the
     other detections, with `segment`) add them to their own."""
 
