@@ -94,32 +94,43 @@ def test_overall_buckets_have_wilson_intervals() -> None:
     assert dark.key == "dark" and dark.errors == 9 and dark.interval[0] < 0.45 < dark.interval[1]
 
 
-def test_build_page_names_dark_for_the_label_with_dark_errors(tmp_path: Path) -> None:
-    manifest = write_task(tmp_path / "inputs", ["cat", "dog", "bird"], n_images=90)
+def _task_with_cat_errors(tmp_path: Path, n_images: int, wrong) -> tuple[Path, dict[str, str], set[str]]:
+    """A classification task (cat, dog, bird) whose predictions are right except on the images where
+    `wrong(i, true label)` holds (i: position in name order); gives (manifest, image -> true label, the
+    misclassified images)."""
+    manifest = write_task(tmp_path / "inputs", ["cat", "dog", "bird"], n_images=n_images)
     folder = manifest.parent
     with open(folder / "gt.csv", encoding="utf-8") as handle:
         truth = dict(list(csv.reader(handle))[1:])
     labels = ["cat", "dog", "bird"]
-    preds = []
-    rng = np.random.default_rng(1)
+    preds, errors = [], set()
     for i, (image, true) in enumerate(sorted(truth.items())):
-        wrong = true == "cat" and i < 30  # 10 'cat' errors, all in dark images
         scores = [0.1, 0.1, 0.1]
-        scores[labels.index(true) if not wrong else (labels.index(true) + 1) % 3] = 0.9
+        if wrong(i, true):
+            errors.add(image)
+            scores[(labels.index(true) + 1) % 3] = 0.9
+        else:
+            scores[labels.index(true)] = 0.9
         preds.append((image, *scores))
-        level = 5 if wrong else 120 + int(rng.integers(0, 120))
+    with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["image", *labels], *preds])
+    return manifest, truth, errors
+
+
+def test_build_page_names_dark_for_the_label_with_dark_errors(tmp_path: Path) -> None:
+    # 10 'cat' errors, all in dark images
+    manifest, truth, errors = _task_with_cat_errors(tmp_path, 90, lambda i, true: true == "cat" and i < 30)
+    folder = manifest.parent
+    rng = np.random.default_rng(1)
+    for image in sorted(truth):
+        level = 5 if image in errors else 120 + int(rng.integers(0, 120))
         pixels = np.clip(rng.normal(level, 10, size=(24, 32, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / "images" / image)
-    with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", *labels])
-        writer.writerows(preds)
     (folder / "images" / "img-089.png").write_bytes(b"broken")
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(out), "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    page = (out / "task" / "traits.md")
-    html = (out / "task" / "traits.html").read_text(encoding="utf-8") if not page.exists() else ""
+    html = (out / "task" / "traits.html").read_text(encoding="utf-8")
     assert "Shared traits" in html
     assert "of misclassified" in html and "are dark (brightness)" in html
     assert "Fisher exact test" in html and "Bonferroni" in html
@@ -169,23 +180,11 @@ def test_camera_values_are_escaped() -> None:
 
 def _metadata_task(tmp_path: Path, rows: list[list[str]]) -> Path:
     """30 images, 'cat' errors on the 10 images taken with device "phone <b>" (hostile name, escaped)."""
-    manifest = write_task(tmp_path / "inputs", ["cat", "dog", "bird"], n_images=30)
-    folder = manifest.parent
-    with open(folder / "gt.csv", encoding="utf-8") as handle:
-        truth = dict(list(csv.reader(handle))[1:])
-    labels = ["cat", "dog", "bird"]
-    preds = []
-    for i, (image, true) in enumerate(sorted(truth.items())):
-        wrong = true == "cat" and i % 2 == 0  # 5 of the 10 'cat' images, all from phone <b>
-        scores = [0.1, 0.1, 0.1]
-        scores[labels.index(true) if not wrong else (labels.index(true) + 1) % 3] = 0.9
-        preds.append((image, *scores))
-    with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([["image", *labels], *preds])
-    with open(folder / "meta.csv", "w", newline="", encoding="utf-8") as handle:
+    # 5 of the 10 'cat' images, all from phone <b>
+    manifest, truth, errors = _task_with_cat_errors(tmp_path, 30, lambda i, true: true == "cat" and i % 2 == 0)
+    with open(manifest.parent / "meta.csv", "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows or [["image", "device"]] + [
-            [image, "phone <b>" if (truth[image] == "cat" and i % 2 == 0) else "camera"]
-            for i, image in enumerate(sorted(truth))])
+            [image, "phone <b>" if image in errors else "camera"] for image in sorted(truth)])
     manifest.write_text(manifest.read_text(encoding="utf-8") + "metadata: meta.csv\n", encoding="utf-8")
     return manifest
 
