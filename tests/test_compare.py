@@ -152,8 +152,10 @@ def test_report_without_coco_evidence_compares_coco_ap_without_interval(shapes: 
     (lambda d: d["evidence"]["coco"]["tp"].pop(), "evidence.coco' is damaged: its lists differ in length"),
     (lambda d: d["evidence"]["coco"]["dt_image"].__setitem__(0, 10**6), "index is out of range"),
     (lambda d: d["evidence"]["coco"]["gt_label"].__setitem__(0, -1), "index is out of range"),
+    (lambda d: d["evidence"]["dt_tp"].pop(), "'evidence' is damaged: its lists differ in length"),
+    (lambda d: d["evidence"]["gt_image"].__setitem__(0, 10**6), "'evidence' is damaged: an image or label index"),
 ])
-def test_damaged_coco_evidence_is_one_line_exit_2(shapes: Path, tmp_path: Path, edit, expected: str) -> None:
+def test_damaged_evidence_is_one_line_exit_2(shapes: Path, tmp_path: Path, edit, expected: str) -> None:
     result, compare_json = _compare_with_edited_copy(shapes, tmp_path, edit)
     assert_one_line_error(result, expected)
     assert not compare_json.exists()

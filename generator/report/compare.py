@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from generator.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
     resample_weights,
 )
-from generator.metrics.coco import CocoEvidence
 from generator.report.compare_model import (
     COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
 )
@@ -134,35 +134,43 @@ def _classification(base: Report, candidate: Report, position: dict[str, int], w
 # --------------------------------------------------------------------------------------------- detection
 
 def _evidence(report: DetectionReport, position: dict[str, int], label_position: dict[str, int], path_hint: str):
+    """The VOC evidence (as `detection_resampled`'s keyword arguments) and the COCO evidence (None in reports
+    written before it was kept), with indices in the comparison's image and label order."""
     e = report.evidence
     if e is None:
         raise InputError("this report.json has no 'evidence' (it was written by an older evalsite): evaluate "
                          "the task again to compare it", path_hint)
-    remap = np.array([position[r.image] for r in report.images], dtype=np.int64)
-    image = remap[np.asarray(e.dt_image, dtype=np.int64)] if e.dt_image else np.zeros(0, np.int64)
-    gt_image = remap[np.asarray(e.gt_image, dtype=np.int64)] if e.gt_image else np.zeros(0, np.int64)
-    labels = np.array([label_position[name] for name in report.dataset.labels], dtype=np.int64)
-    return dict(dt_image=image, dt_label=labels[np.asarray(e.dt_label, dtype=np.int64)], dt_score=e.dt_score,
-                dt_tp=e.dt_tp, gt_image=gt_image, gt_label=labels[np.asarray(e.gt_label, dtype=np.int64)]), \
-        _coco_evidence(report, remap, labels, path_hint)
+    image = np.array([position[r.image] for r in report.images], dtype=np.int64)
+    label = np.array([label_position[name] for name in report.dataset.labels], dtype=np.int64)
+    _check_evidence(e, ("dt_score", "dt_tp"), "evidence", len(image), len(label), path_hint)
+    voc = dict(dt_image=_mapped(image, e.dt_image), dt_label=_mapped(label, e.dt_label), dt_score=e.dt_score,
+               dt_tp=e.dt_tp, gt_image=_mapped(image, e.gt_image), gt_label=_mapped(label, e.gt_label))
+    if e.coco is None:
+        return voc, None
+    _check_evidence(e.coco, ("tp", "ignored"), "evidence.coco", len(image), len(label), path_hint)
+    coco = coco_evidence_from_report(e.coco)
+    return voc, dataclasses.replace(coco, dt_image=image[coco.dt_image], dt_label=label[coco.dt_label],
+                                    gt_image=image[coco.gt_image], gt_label=label[coco.gt_label])
 
 
-def _coco_evidence(report: DetectionReport, image: np.ndarray, label: np.ndarray,
-                   path_hint: str) -> CocoEvidence | None:
-    """The COCO matching of report.json's `evidence.coco` in the comparison's image and label order; None in
-    reports written before it was kept."""
-    e = report.evidence.coco
-    if e is None:
-        return None
+def _check_evidence(e, dt_columns: tuple[str, ...], where: str, n_images: int, n_labels: int,
+                    path_hint: str) -> None:
+    """An InputError unless the detection columns (dt_image, dt_label and `dt_columns`) are of one length,
+    gt_image and gt_label too, and every image and label index is in range."""
     bad = None
-    if not len(e.dt_image) == len(e.dt_label) == len(e.tp) == len(e.ignored) or len(e.gt_image) != len(e.gt_label):
+    if len({len(getattr(e, name)) for name in ("dt_image", "dt_label", *dt_columns)}) > 1 or \
+            len(e.gt_image) != len(e.gt_label):
         bad = "its lists differ in length"
-    elif any(v and not 0 <= min(v) <= max(v) < n for v, n in ((e.dt_image, len(image)), (e.gt_image, len(image)),
-                                                               (e.dt_label, len(label)), (e.gt_label, len(label)))):
+    elif any(v and not 0 <= min(v) <= max(v) < n for v, n in ((e.dt_image, n_images), (e.gt_image, n_images),
+                                                               (e.dt_label, n_labels), (e.gt_label, n_labels))):
         bad = "an image or label index is out of range"
     if bad:
-        raise InputError(f"'evidence.coco' is damaged: {bad}", path_hint)
-    return coco_evidence_from_report(e, image, label)
+        raise InputError(f"'{where}' is damaged: {bad}", path_hint)
+
+
+def _mapped(table: np.ndarray, values: list[int]) -> np.ndarray:
+    """table[values]: report.json indices in the comparison's order."""
+    return table[np.asarray(values, dtype=np.int64)]
 
 
 def _flat(metrics: dict) -> dict:

@@ -162,20 +162,18 @@ def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
                            gt_image=e.gt_image.tolist(), gt_label=e.gt_label.tolist())
 
 
-def coco_evidence_from_report(e: DetCocoEvidence, image: np.ndarray, label: np.ndarray) -> CocoEvidence:
-    """The arrays back from report.json's form, with image and label indices mapped through `image` and
-    `label` (old index -> new index)."""
+def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
+    """The arrays back from report.json's form (`coco_evidence_to_report`)."""
     bits = np.arange(IOU_THRESHOLDS.size, dtype=np.int64)[:, None]
 
     def flags(packed: list[int]) -> np.ndarray:
         return ((np.asarray(packed, dtype=np.int64).reshape(1, -1) >> bits) & 1).astype(bool)
 
-    def mapped(table: np.ndarray, values: list[int]) -> np.ndarray:
-        return table[np.asarray(values, dtype=np.int64)] if values else np.zeros(0, np.int64)
+    def indices(values: list[int]) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)
 
-    return CocoEvidence(dt_image=mapped(image, e.dt_image), dt_label=mapped(label, e.dt_label), tp=flags(e.tp),
-                        ignored=flags(e.ignored), gt_image=mapped(image, e.gt_image),
-                        gt_label=mapped(label, e.gt_label))
+    return CocoEvidence(dt_image=indices(e.dt_image), dt_label=indices(e.dt_label), tp=flags(e.tp),
+                        ignored=flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
 
 
 class _MaskStrings:
