@@ -20,7 +20,7 @@ from generator.report.detection_model import (
     DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from generator.report.findings import FEW_EXAMPLES, SHOWN
-from generator.report.intervals import coco_intervals, detection_intervals, detection_weights
+from generator.report.intervals import coco_intervals, detection_intervals, report_weights
 from generator.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
@@ -63,7 +63,7 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
         # the intervals need only the matchings and t*: they run while the errors are typed, COCO AP's as
         # soon as the COCO evaluation is done. VOC's in one thread (it ends first: more would only add
         # memory), COCO's in two (the longest job, alone at the end)
-        weights = detection_weights(len(data.images)) if with_intervals else None
+        weights = report_weights(len(data.images)) if with_intervals else None
         intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
             evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),

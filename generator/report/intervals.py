@@ -32,7 +32,7 @@ def _split(resampled: dict[str, np.ndarray], n_labels: int) -> tuple[dict, list[
 def classification_intervals(true: np.ndarray, predicted: np.ndarray, true_rank: np.ndarray,
                              n_labels: int) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
     """(Intervals of accuracy, macro P/R/F1 and top-k, per label {precision, recall, f1} by label index)."""
-    weights = resample_weights(len(true), RESAMPLES, SEED)
+    weights = report_weights(len(true))
     headline, per_label = _split(classification_resampled(true, predicted, true_rank, n_labels, weights), n_labels)
     wilson = wilson_interval(int((np.asarray(true) == np.asarray(predicted)).sum()), len(true))
     return (Intervals(method=METHOD, resamples=RESAMPLES, seed=SEED, level=LEVEL, metrics=headline,
@@ -43,9 +43,9 @@ def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
                         threshold: float | None, weights: np.ndarray | None = None, threads: int = 2
                         ) -> tuple[Intervals, list[dict[str, list[float] | None]]]:
     """(Intervals of mAP50 and P/R/F1 at t*, per label {ap50, precision, recall, f1} by label index). COCO
-    AP's come from `coco_intervals`, on COCO's own matching. `weights`: `detection_weights(n_images)`,
+    AP's come from `coco_intervals`, on COCO's own matching. `weights`: `report_weights(n_images)`,
     when already drawn."""
-    weights = detection_weights(n_images) if weights is None else weights
+    weights = report_weights(n_images) if weights is None else weights
     resampled = detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images, n_labels,
                                     threshold, weights, threads)
     headline, per_label = _split(resampled, n_labels)
@@ -56,10 +56,10 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
                    threads: int = 2) -> tuple[dict[str, list[float] | None], list[dict[str, list[float] | None]]]:
     """({"coco.AP", "coco.AP50", "coco.AP75": interval}, per label {ap} by label index), on the same
     resamples as `detection_intervals`."""
-    weights = detection_weights(n_images) if weights is None else weights
+    weights = report_weights(n_images) if weights is None else weights
     return _split(coco_resampled(evidence, n_images, n_labels, weights, threads), n_labels)
 
 
-def detection_weights(n_images: int) -> np.ndarray:
+def report_weights(n_images: int) -> np.ndarray:
     """The resamples of every interval of a report (`resample_weights` with the report's count and seed)."""
     return resample_weights(n_images, RESAMPLES, SEED)
