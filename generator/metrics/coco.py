@@ -91,6 +91,7 @@ class CocoResult:
     per_label_ap50: (K,) the same at IoU 0.50 only (`precision[0, :, k, 0, -1]`).
     precision: (T=10, R=101, K, A=4, M=3) as pycocotools' `eval["precision"]`.
     recall: (T, K, A, M) as pycocotools' `eval["recall"]`.
+    evidence: the matching behind AP@[.50:.95], for resampling (`CocoEvidence`).
     """
 
     stats: np.ndarray
@@ -98,7 +99,7 @@ class CocoResult:
     per_label_ap50: np.ndarray
     precision: np.ndarray
     recall: np.ndarray
-    evidence: "CocoEvidence | None" = None
+    evidence: CocoEvidence
 
     def as_dict(self) -> dict[str, float]:
         """The 12 stats by name (`STAT_NAMES`)."""
