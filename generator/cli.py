@@ -13,11 +13,10 @@ from pathlib import Path
 
 import click
 
-from generator import __version__
-from generator.errors import InputError
-from generator.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
-from generator.progress import Console
-from generator.site.build import SiteBuildError
+from evalsite import __version__
+from evalsite.core.errors import BuildError, InputError
+from evalsite.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
+from evalsite.core.progress import Console
 
 EXIT_INPUT = 2
 _MAX_WARNINGS = 20
@@ -42,7 +41,7 @@ def guarded(command):
             return command(*args, **kwargs)
         except InputError as exc:
             _fail(exc.one_line(), EXIT_INPUT)
-        except SiteBuildError as exc:
+        except BuildError as exc:
             _fail(f"the site did not build (a bug in evalsite {__version__}): {exc}", 1)
         except KeyboardInterrupt:
             _fail("interrupted; nothing was written", 130)
@@ -140,8 +139,8 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
       evalsite build -o reports --name digits --images imgs --ground-truth gt.csv --predictions scores.csv
       evalsite build task.yaml -o reports --archive   # also reports/<name>.zip
     """
-    from generator.pipeline import build_report_site, evaluate
-    from generator.site.overview import build_overview
+    from evalsite.pipeline import build_report_site, evaluate
+    from evalsite.site.overview import build_overview
 
     console = Console(quiet)
     specs = _specs(manifests, lang, _fields(kwargs))
@@ -149,7 +148,7 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
     if len(set(names)) != len(names):
         raise InputError(f"two manifests use the same task name: {sorted({n for n in names if names.count(n) > 1})}")
     if archive:
-        from generator.site.archive import check_target
+        from evalsite.site.archive import check_target
 
         for name in names:
             check_target(out / name, out / f"{name}.zip")
@@ -168,7 +167,7 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
         _report_notices(console, notices)
         click.echo(str(index))
     if archive:
-        from generator.site.archive import archive_site
+        from evalsite.site.archive import archive_site
 
         for spec in specs:
             click.echo(str(archive_site(out / spec.name)))
@@ -193,8 +192,8 @@ def evaluate(manifest, out, no_intervals, lang, quiet, **kwargs):
       evalsite evaluate task.yaml -o report.json
       evalsite evaluate task.yaml -o - --no-intervals | jq .metrics
     """
-    from generator.pipeline import evaluate as run
-    from generator.report.model import to_json
+    from evalsite.pipeline import evaluate as run
+    from evalsite.report.model import to_json
 
     console = Console(quiet)
     (spec,) = _specs((manifest,) if manifest else (), lang, _fields(kwargs))
@@ -247,8 +246,8 @@ def check(report, requires, max_drops, baseline, as_json):
     """
     import json
 
-    from generator import gate
-    from generator.report.load import check_same_evaluation, load_report
+    from evalsite import gate
+    from evalsite.report.load import check_same_evaluation, load_report
 
     rules = [gate.parse_require(text) for text in requires] + [gate.parse_max_drop(text) for text in max_drops]
     if not rules:
@@ -300,8 +299,8 @@ def compare(base, candidate, out, images, name, no_overview, lang, quiet):
     """
     import json
 
-    from generator.pipeline import build_comparison_site
-    from generator.site.overview import build_overview
+    from evalsite.pipeline import build_comparison_site
+    from evalsite.site.overview import build_overview
 
     console = Console(quiet)
     console.step("comparing")
@@ -351,11 +350,11 @@ def verify(site, images, predictions, predictor, timeout, report_images, lang, q
       evalsite verify reports/shapes --images new-photos --predictions new-preds.jsonl
       evalsite verify reports/shapes --images new-photos --predictor mypkg.infer:predict --timeout 10
       EVALSITE_DIGITS_MODEL=demo/inputs/digits/model.pkl \\
-        evalsite verify demo/digits --images new-digits --predictor generator.demo_predictor:predict_digits
+        evalsite verify demo/digits --images new-digits --predictor evalsite.demo_predictor:predict_digits
     Exit status: 0 the page was added (even if some images failed: they are on the page); 2 bad input
     (no report, malformed predictions file, predictor that cannot be imported).
     """
-    from generator.verify import run_verify
+    from evalsite.verify import run_verify
 
     console = Console(quiet)
     console.step("checking the new images")
@@ -381,7 +380,7 @@ def overview(root, lang, quiet):
     Example:
       evalsite overview reports --lang en
     """
-    from generator.site.overview import build_overview
+    from evalsite.site.overview import build_overview
 
     if not root.is_dir():
         raise InputError("folder not found", root)
@@ -410,7 +409,7 @@ def archive(site, out, quiet):
       evalsite archive reports/digits                 # reports/digits.zip
       evalsite archive reports -o review-2024-06.zip  # every report and the overview
     """
-    from generator.site.archive import archive_site
+    from evalsite.site.archive import archive_site
 
     target = archive_site(site, out)
     Console(quiet).step(f"archived {site} ({target.stat().st_size / 1e6:.1f} MB)")
@@ -435,7 +434,7 @@ def demo(out, lang, quiet):
     Example:
       evalsite demo -o demo --lang en
     """
-    from generator.demo import run_demo
+    from evalsite.demo import run_demo
 
     index = run_demo(out, lang or "zh", Console(quiet))
     click.echo(str(index))

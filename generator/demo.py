@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.manifest import load_manifest
-from generator.progress import Console
+from evalsite.manifest import load_manifest
+from evalsite.core.progress import Console
 
 DEMO_SEED = 0
 TEST_SHARE = 0.3
@@ -127,7 +127,7 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_versi
 def compare_digits(out: Path, console: Console) -> Path:
     """The comparison site of the demo's digits v2 (candidate) with v1 (base), built in `out` beside their
     reports (OUT/digits, OUT/digits-v2); its folder."""
-    from generator.pipeline import build_comparison_site
+    from evalsite.pipeline import build_comparison_site
 
     return build_comparison_site(out / "digits", out / "digits-v2", out, images=out / "inputs" / "digits" / "images",
                                  progress=console.progress)
@@ -136,10 +136,10 @@ def compare_digits(out: Path, console: Console) -> Path:
 def run_demo(out: Path, language: str, console: Console) -> Path:
     """The demo tasks (digits and digits-v2 classification, shapes detection, shapes-masks segmentation),
     their reports, the comparison of the two digits models and the overview."""
-    from generator.demo_detection import write_detection_inputs
-    from generator.demo_segmentation import write_segmentation_inputs
-    from generator.pipeline import build_report_site, evaluate
-    from generator.site.overview import build_overview
+    from evalsite.demo_detection import write_detection_inputs
+    from evalsite.demo_segmentation import write_segmentation_inputs
+    from evalsite.pipeline import build_report_site, evaluate
+    from evalsite.site.overview import build_overview
 
     console.step("training two classifiers on scikit-learn's digits (a modest v1 and a stronger v2)")
     manifests = [write_inputs(out / "inputs" / "digits", language),

@@ -2,7 +2,7 @@
 the same kind of small, real model, whose predicted mask of an object is its candidate's connected component.
 
 Nothing is downloaded. The scenes, the candidates and the random forest are those of
-`generator.demo_detection` (one piece of code per idea; see its docstring). The ground truth is each
+`evalsite.demo_detection` (one piece of code per idea; see its docstring). The ground truth is each
 shape's visible pixels as drawn (before blur, never its shadow), as COCO instances: a polygon along the
 pixel edges for most objects (it reproduces the drawn pixels exactly), and pycocotools' compressed RLE
 for the rings and any other object with a hole (which a polygon cannot hold). The model is honest (its
@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from generator.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train, write_coco_task
-from generator.metrics.masks import rle_encode, rle_to_string
+from evalsite.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train, write_coco_task
+from evalsite.metrics.masks import rle_encode, rle_to_string
 
 DEMO_SEED = 0
 N_TRAIN = 200

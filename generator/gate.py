@@ -23,8 +23,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from generator.errors import InputError
-from generator.metrics.coco import STAT_NAMES
+from evalsite.core.errors import InputError
+from evalsite.metrics.coco import STAT_NAMES
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "top1", "top2", "top3", "top4", "top5")
 DETECTION_METRICS = ("mAP50", "mAP50_11pt", "precision", "recall", "f1", "threshold", "iou_threshold",

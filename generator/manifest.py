@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from generator.errors import InputError
+from evalsite.core.errors import InputError
 
 TASK_TYPES = ("classification", "detection", "segmentation")
 IMPLEMENTED_TYPES = ("classification", "detection", "segmentation")

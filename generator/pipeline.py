@@ -8,12 +8,12 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from generator import __version__
-from generator.errors import InputError, Notice
-from generator.formats.images import inspect_images
-from generator.manifest import TaskSpec
-from generator.report.detection_model import DetectionReport
-from generator.report.model import InputFile, Report, TaskInfo
+from evalsite import __version__
+from evalsite.core.errors import InputError, Notice
+from evalsite.formats.images import inspect_images
+from evalsite.manifest import TaskSpec
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import InputFile, Report, TaskInfo
 
 # Each stage's heavy libraries (scikit-learn, matplotlib, MkDocs) are imported where the stage runs, so that
 # `evalsite evaluate` of a detection task starts fast: start-up is a visible share of its time.
@@ -85,7 +85,7 @@ def evaluate(spec: TaskSpec, progress: Progress = _silent, intervals: bool = Tru
     leaves out the bootstrap intervals (report.intervals None)."""
     report = _evaluate(spec, progress, intervals)
     if spec.metadata_file is not None:
-        from generator.formats.traits import read_metadata
+        from evalsite.formats.traits import read_metadata
 
         report.metadata = read_metadata(spec.metadata_file, spec.images, [r.image for r in report.images])
     return report
@@ -98,8 +98,8 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | D
         return _evaluate_detection(spec, progress, intervals)
     if spec.type != "classification":
         raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
-    from generator.formats.classification import read_classification
-    from generator.report.classification import build_classification_report
+    from evalsite.formats.classification import read_classification
+    from evalsite.report.classification import build_classification_report
 
     inputs = read_classification(spec)
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
@@ -109,8 +109,8 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | D
 
 
 def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = True) -> DetectionReport:
-    from generator.formats.detection import read_detection
-    from generator.report.detection import build_detection_report
+    from evalsite.formats.detection import read_detection
+    from evalsite.report.detection import build_detection_report
 
     data = read_detection(spec)
     infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
@@ -127,10 +127,10 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
                       extra_pages: Callable[[Path], list] | None = None) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds).
     `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
-    from generator.render.detection_pages import render_detection
-    from generator.render.i18n import Messages
-    from generator.render.pages import render_classification
-    from generator.site.build import build_site
+    from evalsite.render.detection_pages import render_detection
+    from evalsite.render.i18n import Messages
+    from evalsite.render.pages import render_classification
+    from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
 
@@ -150,10 +150,10 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
 
 def _write_traits(report: Report | DetectionReport, images_root: Path, docs: Path, progress: Progress) -> str:
     """The "Shared traits" page (reads every evaluation image once, at build time); returns its docs path."""
-    from generator.render.detection_pages import detection_galleries
-    from generator.render.pages import environment, gallery_pages
-    from generator.render.traits_pages import PAGE, render_traits
-    from generator.report.traits import shared_traits
+    from evalsite.render.detection_pages import detection_galleries
+    from evalsite.render.pages import environment, gallery_pages
+    from evalsite.render.traits_pages import PAGE, render_traits
+    from evalsite.report.traits import shared_traits
 
     galleries = (detection_galleries(report, set()) if isinstance(report, DetectionReport)
                  else gallery_pages(report, {}))
@@ -168,12 +168,12 @@ def build_comparison_site(base_path: Path, candidate_path: Path, out: Path, imag
                           name: str | None = None, language: str | None = None,
                           progress: Progress = _silent) -> Path:
     """`evalsite compare`: the comparison site of two reports of the same evaluation set, in OUT/<name>/."""
-    from generator.manifest import check_name
-    from generator.render.compare_pages import SHOWN, render_comparison
-    from generator.render.i18n import Messages
-    from generator.report.compare import build_comparison
-    from generator.report.load import check_same_evaluation, load_report
-    from generator.site.build import build_site
+    from evalsite.manifest import check_name
+    from evalsite.render.compare_pages import SHOWN, render_comparison
+    from evalsite.render.i18n import Messages
+    from evalsite.report.compare import build_comparison
+    from evalsite.report.load import check_same_evaluation, load_report
+    from evalsite.site.build import build_site
 
     base, base_dir = load_report(base_path)
     candidate, candidate_dir = load_report(candidate_path)

@@ -29,9 +29,9 @@ from typing import Callable
 
 from PIL import Image
 
-from generator.errors import InputError
-from generator.formats.classification import IMAGE_SUFFIXES
-from generator.formats.records import jsonl_records
+from evalsite.core.errors import InputError
+from evalsite.formats.classification import IMAGE_SUFFIXES
+from evalsite.formats.records import jsonl_records
 
 VERIFICATION_SCHEMA = "evalsite-verification/1"
 STARTUP_TIMEOUT = 120.0  # seconds for the predictor's module to import (deep-learning frameworks are slow)
@@ -182,7 +182,7 @@ class _Worker:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "generator.verify_runner", self.target], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "evalsite.verify_runner", self.target], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
@@ -294,9 +294,9 @@ class Shown:
 
 
 def _pictures(folder: Path, results: list[Checked], docs: Path, task_type: str, threshold: float | None) -> list[Shown]:
-    from generator.render.overlays import draw_full, to_rgb
-    from generator.render.thumbnails import THUMB_SIZE, asset_name, make_assets
-    from generator.report.detection_model import DrawnBoxes
+    from evalsite.render.overlays import draw_full, to_rgb
+    from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets
+    from evalsite.report.detection_model import DrawnBoxes
 
     if task_type == "classification":
         assets = make_assets(folder, [r.image for r in results], docs / "verify")
@@ -351,8 +351,8 @@ def verification_pages(report, results: list[Checked], folder: Path, source: tup
     `source` is ("predictions", file name) or ("predictor", module:function)."""
 
     def write(docs: Path) -> list:
-        from generator.render.i18n import Messages
-        from generator.render.pages import environment, write_text
+        from evalsite.render.i18n import Messages
+        from evalsite.render.pages import environment, write_text
 
         task_type = report.task.type
         threshold = report.metrics.get("threshold") if task_type != "classification" else None
@@ -377,7 +377,7 @@ def verification_pages(report, results: list[Checked], folder: Path, source: tup
 def _report_images(report, report_dir: Path) -> Path:
     """The report's evaluation images as `evalsite compare` finds them, or in the demo's layout
     (OUT/inputs/<task>/<images root>, beside OUT/<task>/)."""
-    from generator.pipeline import _images_root
+    from evalsite.pipeline import _images_root
 
     demo = report_dir.parent / "inputs" / report.task.name / report.task.images_root
     if not Path(report.task.images_root).is_absolute() and demo.is_dir():
@@ -388,8 +388,8 @@ def _report_images(report, report_dir: Path) -> Path:
 def run_verify(site: Path, images: Path, predictions: Path | None, predictor: str | None, timeout: float,
                report_images: Path | None, language: str | None, progress=None, warn=None) -> tuple[Path, dict]:
     """Check the new images and rebuild SITE with the Verification page; (site, summary)."""
-    from generator.pipeline import build_report_site
-    from generator.report.load import load_report
+    from evalsite.pipeline import build_report_site
+    from evalsite.report.load import load_report
 
     if (predictions is None) == (predictor is None):
         raise InputError("give either --predictions FILE or --predictor package.module:function")

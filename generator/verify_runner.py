@@ -1,6 +1,6 @@
 """The worker process of `evalsite verify --predictor MODULE:FUNCTION` (see generator/verify.py).
 
-    python -m generator.verify_runner MODULE:FUNCTION
+    python -m evalsite.verify_runner MODULE:FUNCTION
 
 imports the user's predictor and answers one JSON line on stdout per JSON line (an image path) on stdin:
 first `{"ready": true}` (or `{"import_error": "..."}`, then it exits), then per image `{"result": ...}` (what
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)  # the predictor's own output (print, C libraries) goes to stderr
     sys.stdout = sys.stderr
     if len(argv) != 1:
-        _send(channel, {"import_error": "usage: python -m generator.verify_runner MODULE:FUNCTION"})
+        _send(channel, {"import_error": "usage: python -m evalsite.verify_runner MODULE:FUNCTION"})
         return 2
     try:
         function = _load(argv[0])

@@ -132,7 +132,7 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
     """Three 80x60 images, COCO ground truth with polygons and COCO results with compressed RLE masks: a
     hit (cat, im0), a box that is right around a wrong mask (dog, im1: "mask quality" both ways), a false
     alarm on the background and a missed cat (im2). Numbers worked out in tests/test_cli_segmentation.py."""
-    from generator.metrics.masks import rle_encode, rle_to_string
+    from evalsite.metrics.masks import rle_encode, rle_to_string
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = []
@@ -170,7 +170,7 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
 def write_shapes_pair(root: Path, language: str = "en", n_eval: int = 16) -> list[Path]:
     """Two detection tasks on the same demo scenes: a weak model (few training scenes) and a stronger one,
     as shapes-weak / shapes-strong (models "weak", "strong"); their manifests."""
-    from generator.demo_detection import write_detection_inputs
+    from evalsite.demo_detection import write_detection_inputs
 
     manifests = []
     for model, n_train in (("weak", 20), ("strong", 80)):
@@ -185,8 +185,8 @@ def build_shapes_site(root: Path, language: str) -> Path:
     """The detection demo task at test size (80 training scenes, 40 evaluated), built; its site folder."""
     from click.testing import CliRunner
 
-    from generator.cli import main
-    from generator.demo_detection import write_detection_inputs
+    from evalsite.cli import main
+    from evalsite.demo_detection import write_detection_inputs
 
     manifest = write_detection_inputs(root / "inputs", language, n_train=80, n_eval=40)
     result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from conftest import (assert_one_line_error, evalsite_command, listing, write_detection_task,
                       write_segmentation_task, write_task)
-from generator.cli import main
-from generator.site import archive as archive_module
+from evalsite.cli import main
+from evalsite.site import archive as archive_module
 
 EPOCH = "1718000000"  # 2024-06-10 06:13:20 UTC
 EPOCH_DATE = (2024, 6, 10, 6, 13, 20)

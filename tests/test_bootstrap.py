@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from generator.metrics import bootstrap as bs
-from generator.metrics import detection as det
+from evalsite.metrics import bootstrap as bs
+from evalsite.metrics import detection as det
 
 
 def test_resample_weights_draw_n_images_each_time_and_are_seeded():
@@ -160,7 +160,7 @@ def _coco_case(seed: int, distinct_scores: bool):
 def _coco_resampled(case, weights):
     from test_coco_metrics import arrays
 
-    from generator.metrics.coco import coco_evaluate
+    from evalsite.metrics.coco import coco_evaluate
 
     a = arrays(case)
     return bs.coco_resampled(coco_evaluate(**a).evidence, len(case[0]), a["n_labels"], weights)
@@ -239,7 +239,7 @@ def test_coco_interval_by_hand():
     Resample (image 0 twice): only the first detection, twice: AP = 1 for t <= 0.8, else 0.
     Resample (image 1 twice): both copies of the 0.8 false positive, then both of the 0.7 detection:
     recall 0.5 at precision 1/3, recall 1 at 1/2; envelope 1/2 everywhere, AP = 0.5 for t <= 0.6, else 0."""
-    from generator.metrics.coco import coco_evaluate
+    from evalsite.metrics.coco import coco_evaluate
 
     gt_box = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], dtype=np.float64)
     dt_box = np.array([[0, 0, 10, 8.2], [50, 50, 10, 10], [0, 0, 10, 6.2]])  # IoU 0.82, 0, 0.62
@@ -261,7 +261,7 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
     float64 path, taken above it, must give the very same numbers."""
     from test_coco_metrics import arrays
 
-    from generator.metrics.coco import coco_evaluate
+    from evalsite.metrics.coco import coco_evaluate
 
     case = _coco_case(7, distinct_scores=False)
     a = arrays(case)
@@ -286,7 +286,7 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
 
 
 def test_points_reached_counts_like_searchsorted():
-    from generator.metrics.coco import RECALL_THRESHOLDS
+    from evalsite.metrics.coco import RECALL_THRESHOLDS
 
     rng = np.random.default_rng(0)
     n = rng.integers(1, 400, 20_000)
@@ -379,8 +379,8 @@ def test_bootstrap_intervals_cover_the_true_accuracy():
 
 def test_report_intervals_hold_the_point_estimates(tmp_path):
     from conftest import write_detection_task, write_task
-    from generator.manifest import load_manifest
-    from generator.pipeline import evaluate
+    from evalsite.manifest import load_manifest
+    from evalsite.pipeline import evaluate
 
     for manifest in (write_task(tmp_path / "c", ["cat", "dog", "bird"], n_images=60),
                      write_detection_task(tmp_path / "d")):
@@ -407,7 +407,7 @@ def test_evaluate_without_intervals(tmp_path):
     from click.testing import CliRunner
 
     from conftest import write_detection_task
-    from generator.cli import main
+    from evalsite.cli import main
 
     manifest = write_detection_task(tmp_path / "d")
     with_them = json.loads(CliRunner().invoke(main, ["evaluate", str(manifest), "-o", "-", "--quiet"]).stdout)

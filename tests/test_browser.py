@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from browser import audit_site, open_page, search
 from conftest import write_task
-from generator.cli import main
+from evalsite.cli import main
 
 LABELS = ["sparrow", "麻雀", "<script>window.__pwned=1</script>", "owl|hawk"]
 

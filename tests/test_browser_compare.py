@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from browser import audit_site, open_page
-from generator.cli import main
+from evalsite.cli import main
 from conftest import write_shapes_pair
 
 

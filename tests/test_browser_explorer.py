@@ -11,7 +11,7 @@ import pytest
 
 from browser import open_page
 from conftest import build_shapes_site
-from generator.metrics.threshold_table import counts_at
+from evalsite.metrics.threshold_table import counts_at
 
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => [e.dataset.kind, e.dataset.score || null])"
 

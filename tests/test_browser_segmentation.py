@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from browser import audit_site, open_page
-from generator.cli import main
-from generator.demo_segmentation import write_segmentation_inputs
+from evalsite.cli import main
+from evalsite.demo_segmentation import write_segmentation_inputs
 
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => e.dataset.kind + ':' + e.dataset.type)"
 RED, ORANGE = (220, 38, 38), (245, 140, 0)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.errors import InputError, Notice
-from generator.formats.classification import read_classification
-from generator.formats.images import inspect_image
-from generator.manifest import load_manifest, spec_from_dict
-from generator.pipeline import evaluate
+from evalsite.core.errors import InputError, Notice
+from evalsite.formats.classification import read_classification
+from evalsite.formats.images import inspect_image
+from evalsite.manifest import load_manifest, spec_from_dict
+from evalsite.pipeline import evaluate
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -31,11 +31,11 @@ from sklearn.metrics import (
     accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score,
 )
 
-from generator.manifest import spec_from_dict
-from generator.metrics.classification import (
+from evalsite.manifest import spec_from_dict
+from evalsite.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs, top_k_accuracy,
 )
-from generator.pipeline import evaluate
+from evalsite.pipeline import evaluate
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, database=None)
 

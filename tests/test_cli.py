@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import evalsite_command, write_task
-from generator.cli import main
+from evalsite.cli import main
 
 
 def run(*args: str):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import assert_one_line_error, edit_json, listing, write_detection_task
-from generator.cli import main
+from evalsite.cli import main
 
 
 def run(*args):
@@ -137,10 +137,10 @@ def test_voc_xml_not_well_formed(tmp_path: Path) -> None:
 
 def test_report_json_reads_back_into_the_same_report(det: Path, task: Path) -> None:
     """report.json is the contract: parsed back, it gives the very report that was written."""
-    from generator.manifest import load_manifest
-    from generator.pipeline import evaluate
-    from generator.report.detection_model import DetectionReport
-    from generator.report.model import Report, to_json
+    from evalsite.manifest import load_manifest
+    from evalsite.pipeline import evaluate
+    from evalsite.report.detection_model import DetectionReport
+    from evalsite.report.model import Report, to_json
 
     for manifest, kind in ((det, DetectionReport), (task, Report)):
         report = evaluate(load_manifest(manifest))

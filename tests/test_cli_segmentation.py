@@ -14,7 +14,7 @@ from PIL import Image
 from pycocotools import mask as maskUtils
 
 from conftest import assert_one_line_error, edit_json, listing, write_segmentation_task
-from generator.cli import main
+from evalsite.cli import main
 
 RED, ORANGE, GREEN = (220, 38, 38), (245, 140, 0), (22, 163, 74)
 
@@ -116,10 +116,10 @@ def test_masks_are_drawn_red_orange_and_green(built: Path) -> None:
 
 
 def test_report_json_reads_back(seg: Path) -> None:
-    from generator.manifest import load_manifest
-    from generator.pipeline import evaluate
-    from generator.report.detection_model import DetectionReport
-    from generator.report.model import to_json
+    from evalsite.manifest import load_manifest
+    from evalsite.pipeline import evaluate
+    from evalsite.report.detection_model import DetectionReport
+    from evalsite.report.model import to_json
 
     report = evaluate(load_manifest(seg))
     again = DetectionReport.from_dict(json.loads(to_json(report)))

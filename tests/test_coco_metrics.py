@@ -26,8 +26,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from generator.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
-from generator.metrics.iou import pair_iou
+from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
+from evalsite.metrics.iou import pair_iou
 
 TOL = 1e-9
 

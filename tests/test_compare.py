@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import assert_one_line_error, write_shapes_pair, write_task
-from generator.cli import main
+from evalsite.cli import main
 
 TRUE = ["cat", "cat", "cat", "dog", "dog", "dog"]
 BASE = ["cat", "cat", "dog", "dog", "dog", "cat"]  # wrong: img2, img5

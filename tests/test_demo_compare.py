@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.demo import compare_digits, write_inputs
-from generator.manifest import load_manifest
-from generator.pipeline import build_report_site, evaluate
-from generator.progress import Console
-from generator.site.overview import build_overview
+from evalsite.demo import compare_digits, write_inputs
+from evalsite.manifest import load_manifest
+from evalsite.pipeline import build_report_site, evaluate
+from evalsite.core.progress import Console
+from evalsite.site.overview import build_overview
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.demo import LOOK_ALIKE, PLANTED_DIGITS, write_inputs
-from generator.demo_detection import LABELS, PLANTED_DROPPED, PLANTED_SWAPPED, SWAPPED_LABEL, write_detection_inputs
-from generator.manifest import load_manifest
-from generator.pipeline import build_report_site, evaluate
-from generator.render.detection_pages import detection_suspects
+from evalsite.demo import LOOK_ALIKE, PLANTED_DIGITS, write_inputs
+from evalsite.demo_detection import LABELS, PLANTED_DROPPED, PLANTED_SWAPPED, SWAPPED_LABEL, write_detection_inputs
+from evalsite.manifest import load_manifest
+from evalsite.pipeline import build_report_site, evaluate
+from evalsite.render.detection_pages import detection_suspects
 
 
 def _planted(manifest: Path) -> list[dict]:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.errors import InputError
-from generator.formats.detection import read_detection
-from generator.manifest import InputSpec, TaskSpec
+from evalsite.core.errors import InputError
+from evalsite.formats.detection import read_detection
+from evalsite.manifest import InputSpec, TaskSpec
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from generator.metrics import detection as det
+from evalsite.metrics import detection as det
 
 HYPOTHESIS = settings(max_examples=100, deadline=None, database=None)
 
@@ -712,7 +712,7 @@ def test_invariant_to_detection_file_order_when_scores_differ(c, rnd):
 
 
 def test_evaluate_detection_on_detection_data():
-    from generator.formats.boxes import DetectionData
+    from evalsite.formats.boxes import DetectionData
     c = two_label_case()
     gi, gl, gb, gd, gc = c.gt_arrays
     di, dl, db, ds = c.dt_arrays

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from generator.metrics import detection as det
-from generator.metrics.iou import iou_matrix
+from evalsite.metrics import detection as det
+from evalsite.metrics.iou import iou_matrix
 from test_detection_metrics import _boxes
 
 

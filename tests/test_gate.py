@@ -1,5 +1,5 @@
 """`evalsite check`, the release gate, end to end on reports built by the real pipeline; and
-`generator.report.load` (reading reports back, checking two describe the same evaluation).
+`evalsite.report.load` (reading reports back, checking two describe the same evaluation).
 
 Expected numbers are read from the report.json files the pipeline wrote, never from the gate's output."""
 
@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import assert_one_line_error, edit_json, write_detection_task, write_segmentation_task, write_task
-from generator.cli import main
-from generator.errors import InputError
-from generator.report.detection_model import DetectionReport
-from generator.report.load import check_same_evaluation, load_report
-from generator.report.model import Report
+from evalsite.cli import main
+from evalsite.core.errors import InputError
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.load import check_same_evaluation, load_report
+from evalsite.report.model import Report
 
 
 def run(*args):
@@ -338,7 +338,7 @@ def test_help_explains_every_option() -> None:
 
 
 def test_an_internal_error_never_passes(reports, monkeypatch) -> None:
-    from generator import gate
+    from evalsite import gate
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

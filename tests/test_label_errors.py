@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import _coco_manifest, write_task
-from generator.cli import main
-from generator.metrics.label_errors import (
+from evalsite.cli import main
+from evalsite.metrics.label_errors import (
     MIN_RECALL, NEAR_IOU, REASONS, box_suspect, classification_suspects, max_iou, score_thresholds, suspect_order,
 )
-from generator.metrics.classification import rank_from_scores
+from evalsite.metrics.classification import rank_from_scores
 
 
 def run(*args):

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mu
 
-import generator.metrics.masks as masks_mod
-from generator.metrics.masks import (
+import evalsite.metrics.masks as masks_mod
+from evalsite.metrics.masks import (
     MaskError,
     MaskSet,
     mask_iou_pairs,

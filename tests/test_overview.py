@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_task
-from generator.cli import main
-from generator.site.overview import find_comparisons
+from evalsite.cli import main
+from evalsite.site.overview import find_comparisons
 
 LABELS = ["cat", "dog", "bird"]
 HOSTILE_GROUP = "<script>window.__pwned=1</script>"
@@ -195,7 +195,7 @@ def test_overview_shows_the_headline_interval(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from conftest import write_task
-    from generator.cli import main
+    from evalsite.cli import main
 
     manifest = write_task(tmp_path / "in", ["cat", "dog"], n_images=40)
     out = tmp_path / "out"

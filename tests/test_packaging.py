@@ -23,10 +23,10 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
         packaged = "generator/" + tracked
         assert packaged in names, f"{tracked} is missing from the wheel"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "evalsite = generator.cli:main" in (tmp_path / "unpacked" / entry_points).read_text()
+    assert "evalsite = evalsite.cli:main" in (tmp_path / "unpacked" / entry_points).read_text()
     # Run from the unpacked wheel alone (not the checkout): it finds its own templates and assets.
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "unpacked")}
-    code = "import generator.resources as r; print(r.templates_dir()); print(r.site_src_dir())"
+    code = "import evalsite.core.resources as r; print(r.templates_dir()); print(r.site_src_dir())"
     where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     assert all(Path(p).is_relative_to(tmp_path / "unpacked") for p in where), where

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from generator.cli import main
-from generator.errors import InputError
-from generator.formats.detection import read_detection
-from generator.formats.png_masks import instance_rles
-from generator.manifest import InputSpec, TaskSpec
-from generator.metrics.masks import rle_bbox, rle_decode, rle_encode, rle_from_polygons, rle_to_string
+from evalsite.cli import main
+from evalsite.core.errors import InputError
+from evalsite.formats.detection import read_detection
+from evalsite.formats.png_masks import instance_rles
+from evalsite.manifest import InputSpec, TaskSpec
+from evalsite.metrics.masks import rle_bbox, rle_decode, rle_encode, rle_from_polygons, rle_to_string
 
 W, H = 30, 20  # a/x.jpg, a/y.jpg, a/z.jpg
 W2, H2 = 12, 16  # b/w.png

@@ -23,10 +23,10 @@ import pytest
 from pycocotools import mask as mu
 from pycocotools.cocoeval import COCOeval
 
-from generator.metrics.coco import coco_evaluate
-from generator.metrics.masks import (MaskSet, rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs,
+from evalsite.metrics.coco import coco_evaluate
+from evalsite.metrics.masks import (MaskSet, rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs,
                                      rle_to_string)
-from generator.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
+from evalsite.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
 from test_coco_metrics import make_coco  # the in-memory pycocotools reference, shared
 
 TOL = 1e-9

@@ -11,10 +11,10 @@ import pytest
 from pycocotools import mask as maskUtils
 from pycocotools.coco import COCO
 
-from generator.errors import InputError
-from generator.formats.detection import read_detection
-from generator.manifest import InputSpec, TaskSpec
-from generator.metrics.masks import MaskSet, rle_encode, rle_to_string
+from evalsite.core.errors import InputError
+from evalsite.formats.detection import read_detection
+from evalsite.manifest import InputSpec, TaskSpec
+from evalsite.metrics.masks import MaskSet, rle_encode, rle_to_string
 
 H, W = 20, 30  # image 1
 H2, W2 = 16, 12  # image 2

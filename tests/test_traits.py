@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import write_task
-from generator.cli import main
-from generator.formats.traits import image_traits
-from generator.metrics.traits import Item, analyse, fisher_greater, time_of_day
+from evalsite.cli import main
+from evalsite.formats.traits import image_traits
+from evalsite.metrics.traits import Item, analyse, fisher_greater, time_of_day
 
 
 def test_flat_grey_image_has_no_contrast_and_no_edges(tmp_path: Path) -> None:
@@ -169,8 +169,8 @@ def test_detection_page_names_dark_for_missed_objects(tmp_path: Path) -> None:
 
 
 def test_camera_values_are_escaped() -> None:
-    from generator.render.i18n import Messages
-    from generator.render.traits_pages import bucket_name
+    from evalsite.render.i18n import Messages
+    from evalsite.render.traits_pages import bucket_name
 
     t = Messages("en")
     assert bucket_name("camera", "<b>|x*", t) == "&lt;b&gt;\\|x\\*"

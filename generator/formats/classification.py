@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.errors import InputError, Notice
-from generator.formats.records import (
+from evalsite.core.errors import InputError, Notice
+from evalsite.formats.records import (
     csv_rows, jsonl_records, lines, normalise_image_path, parse_score, read_text,
 )
-from generator.manifest import TaskSpec
+from evalsite.manifest import TaskSpec
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")

@@ -4,7 +4,7 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
 
 * ground truth: ``coco`` (an instances ``.json``), ``voc`` (a Pascal VOC ``.xml`` or a folder of them),
   ``yolo`` (a folder of ``.txt`` files ``class cx cy w h``, normalised, plus ``classes.txt``); for
-  segmentation also ``png`` (a folder of PNG instance masks plus ``instances.csv``: generator.formats.png_masks);
+  segmentation also ``png`` (a folder of PNG instance masks plus ``instances.csv``: evalsite.formats.png_masks);
 * predictions: ``coco`` (a results ``.json`` list ``{image_id, category_id, bbox, score}``, or a COCO
   dataset object whose ``annotations`` carry a ``score``), ``yolo`` (a folder of ``.txt`` files
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
@@ -61,7 +61,7 @@ Decisions (binding for the readers; the README repeats the user-facing ones):
   folder, the image in the same subfolder of the images root is taken when it exists.
 * An empty predictions file (or folder) is not an error: ``Notice("no_predictions")``.
 * Segmentation tasks (``type: segmentation``) also read masks, into ``gt_masks`` / ``dt_masks`` (RLE counts
-  as pycocotools', see generator.metrics.masks): every COCO ground-truth annotation and every prediction
+  as pycocotools', see evalsite.metrics.masks): every COCO ground-truth annotation and every prediction
   (COCO results or JSONL) needs ``segmentation``: polygons ``[[x0, y0, x1, y1, ...], ...]`` (rasterised
   as pycocotools' frPyObjects + merge; self-intersecting ones too), uncompressed RLE ``{"size": [h, w],
   "counts": [ints]}`` or compressed RLE ``{"size": [h, w], "counts": "..."}``. Errors: a ground truth or
@@ -105,12 +105,12 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from generator.errors import InputError, Notice
-from generator.formats.boxes import DetectionData, empty_boxes
-from generator.formats.classification import IMAGE_SUFFIXES, listing, read_labels_file
-from generator.formats.records import jsonl_records, lines, normalise_image_path, read_text
-from generator.manifest import TaskSpec
-from generator.metrics.masks import MaskError, MaskSet, rle_from_polygons, rle_from_polygons_many
+from evalsite.core.errors import InputError, Notice
+from evalsite.formats.boxes import DetectionData, empty_boxes
+from evalsite.formats.classification import IMAGE_SUFFIXES, listing, read_labels_file
+from evalsite.formats.records import jsonl_records, lines, normalise_image_path, read_text
+from evalsite.manifest import TaskSpec
+from evalsite.metrics.masks import MaskError, MaskSet, rle_from_polygons, rle_from_polygons_many
 
 GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png")  # png: instance masks, segmentation only (png_masks.py)
 PREDICTION_FORMATS = ("coco", "yolo", "jsonl")
@@ -1324,7 +1324,7 @@ def _check_inside(values: list, empty: np.ndarray, hl: list, wl: list, names: li
 # ------------------------------------------------------------------------------------------ entry point
 
 def _read_ground_truth(spec: TaskSpec) -> _Truth:
-    from generator.formats import png_masks  # it builds on this module's helpers
+    from evalsite.formats import png_masks  # it builds on this module's helpers
 
     path = spec.ground_truth.path
     fmt = spec.ground_truth.format

@@ -48,11 +48,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from generator.errors import InputError, Notice
-from generator.formats.classification import IMAGE_SUFFIXES, listing
-from generator.formats.detection import _Truth, _image_files, _stem, image_size
-from generator.formats.records import csv_rows, normalise_image_path
-from generator.manifest import TaskSpec
+from evalsite.core.errors import InputError, Notice
+from evalsite.formats.classification import IMAGE_SUFFIXES, listing
+from evalsite.formats.detection import _Truth, _image_files, _stem, image_size
+from evalsite.formats.records import csv_rows, normalise_image_path
+from evalsite.manifest import TaskSpec
 
 TABLE = "instances.csv"
 _REQUIRED = ("image", "instance", "label")

@@ -9,7 +9,7 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from generator.errors import InputError
+from evalsite.core.errors import InputError
 
 
 def read_text(path: Path) -> str:

@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
-from generator.render.thumbnails import parallel
+from evalsite.render.thumbnails import parallel
 
 TRAIT_SIZE = 256  # longest side of the grey image the statistics are computed on
 _EXIF_MAKE, _EXIF_MODEL, _EXIF_ORIENTATION, _EXIF_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
@@ -100,8 +100,8 @@ def read_metadata(path: Path, images_root: Path, images: list[str]) -> dict[str,
     in the ground truth): {image: {column: value}} for the evaluation images; empty values are left out.
     InputError for a missing file, no `image` column, no other column, a duplicate column or image, and an
     image that is not in the evaluation set."""
-    from generator.errors import InputError
-    from generator.formats.records import csv_rows, normalise_image_path
+    from evalsite.core.errors import InputError
+    from evalsite.formats.records import csv_rows, normalise_image_path
 
     if not path.is_file():
         raise InputError("metadata file not found", path)

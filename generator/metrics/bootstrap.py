@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEvidence
+from evalsite.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEvidence
 
 RESAMPLES = 1000
 SEED = 0
@@ -346,7 +346,7 @@ def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
 def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
                    threads: int = 2) -> dict[str, np.ndarray]:
     """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
-    ("label_coco_ap": (resamples, labels)), from the COCO matching (`generator.metrics.coco.CocoEvidence`:
+    ("label_coco_ap": (resamples, labels)), from the COCO matching (`evalsite.metrics.coco.CocoEvidence`:
     the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
     counted ground truth).
 

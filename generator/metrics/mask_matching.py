@@ -1,4 +1,4 @@
-"""What the VOC-style matching, operating point and error typing of `generator.metrics.detection` need for
+"""What the VOC-style matching, operating point and error typing of `evalsite.metrics.detection` need for
 segmentation: the mask IoU of a pair, and boxes that contain each mask so that pairs can be pruned.
 
 Pruning boxes: `detection.py` may skip pairs whose boxes do not overlap, so each object's pruning box must
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from generator.metrics.segm import mask_pair_iou_fn
+from evalsite.metrics.segm import mask_pair_iou_fn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from generator.formats.boxes import DetectionData
+    from evalsite.formats.boxes import DetectionData
 
 
 @dataclass

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evalsite.core.errors import MaskError
+
 _SCALE = 5.0  # rleFrPoly's upsampling factor
 
 
@@ -183,14 +185,6 @@ def rle_from_string(s) -> np.ndarray:
     except MaskError as exc:
         raise ValueError(exc.problem) from None
     return counts
-
-
-class MaskError(ValueError):
-    """A bad mask of a batch: `index` (its position in the batch) and `problem` (one line, no index)."""
-
-    def __init__(self, index: int, problem: str):
-        super().__init__(f"mask {index}: {problem}")
-        self.index, self.problem = index, problem
 
 
 def _join_ascii(strings: Sequence) -> bytes:

@@ -1,7 +1,7 @@
 """COCO instance-segmentation metrics: pycocotools' `COCOeval(gt, dt, "segm")` with default parameters, in
-numpy, on run-length encoded masks (`generator.metrics.masks`).
+numpy, on run-length encoded masks (`evalsite.metrics.masks`).
 
-This is `generator.metrics.coco.coco_evaluate` (all of its definitions hold: thresholds, area ranges,
+This is `evalsite.metrics.coco.coco_evaluate` (all of its definitions hold: thresholds, area ranges,
 matching, crowd rule, accumulation, the 12 stats) with mask IoU in place of box IoU. The segm-specific
 definitions, as pycocotools with detectron2-style results (compressed RLE *without* a 'bbox' key):
 
@@ -15,7 +15,7 @@ definitions, as pycocotools with detectron2-style results (compressed RLE *witho
   key). They play no part in the numbers: `coco_evaluate` only uses boxes for its default IoU and default
   detection area, and both are replaced here. It computes the IoU of *every* (detection, ground truth)
   pair of the same image and label (first 100 detections per image and label) and prunes nothing by box.
-  They are still valid pruning boxes for callers that do prune (e.g. `generator.metrics.detection`): a
+  They are still valid pruning boxes for callers that do prune (e.g. `evalsite.metrics.detection`): a
   non-empty mask lies inside its `rle_bbox` (x range tight; the y range is widened to the full height when
   a run of 1s crosses a column), so box-disjoint implies mask-disjoint implies IoU 0. An empty mask has
   IoU 0 with everything whatever its box.
@@ -29,8 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from generator.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
-from generator.metrics.masks import MaskSet, mask_iou_pairs, rle_from_string
+from evalsite.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
+from evalsite.metrics.masks import MaskSet, mask_iou_pairs, rle_from_string
 
 __all__ = ["mask_pair_iou_fn", "coco_evaluate_segm"]
 
@@ -60,7 +60,7 @@ def mask_pair_iou_fn(dt_masks, gt_masks, gt_crowd, dt_hw=None, gt_hw=None, *,
                      min_iou: float = 0.0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """`f(dt_idx, gt_idx) -> iou` (float64, one per pair) for `coco_evaluate` / `evaluate_detection`.
 
-    dt_masks, gt_masks: MaskSets (`generator.metrics.masks`, as read_detection gives them); also accepted:
+    dt_masks, gt_masks: MaskSets (`evalsite.metrics.masks`, as read_detection gives them); also accepted:
         lists of RLE counts (int arrays, or compressed strings as pycocotools' 'counts'), converted once
         here, with dt_hw, gt_hw their (N, 2) sizes (h, w) (without them masks differ by pixel total only).
     gt_crowd: (G,) bool, one flag per ground truth.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generator.metrics.bootstrap import wilson_interval
+from evalsite.metrics.bootstrap import wilson_interval
 
 ALPHA = 0.05
 MIN_ERRORS = 5

@@ -10,13 +10,13 @@ from typing import Callable
 
 from PIL import Image
 
-from generator.render.i18n import Messages
-from generator.render.overlays import draw_full, to_rgb
-from generator.render.pages import environment, write_text
-from generator.render.thumbnails import THUMB_SIZE, asset_name, make_assets, parallel
-from generator.report.compare_model import Comparison, ImageChange
-from generator.report.detection_model import DetectionReport, DrawnBoxes
-from generator.report.model import Report, to_json
+from evalsite.render.i18n import Messages
+from evalsite.render.overlays import draw_full, to_rgb
+from evalsite.render.pages import environment, write_text
+from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets, parallel
+from evalsite.report.compare_model import Comparison, ImageChange
+from evalsite.report.detection_model import DetectionReport, DrawnBoxes
+from evalsite.report.model import Report, to_json
 
 SHOWN = 120  # images per gallery (fixed, broken); all of them are in the CSV
 

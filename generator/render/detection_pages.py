@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from generator.metrics.masks import rle_area, rle_from_string
-from generator.metrics.threshold_table import threshold_table
-from generator.metrics.label_errors import suspect_order
-from generator.render import charts
-from generator.render.i18n import Messages
-from generator.render.overlays import full_path, make_detection_assets, thumb_path
-from generator.render.pages import GALLERY_PAGE, environment, write_text
-from generator.report.detection_model import BoxError, DetectionReport
-from generator.report.findings import FEW_EXAMPLES
-from generator.report.model import to_json
+from evalsite.metrics.masks import rle_area, rle_from_string
+from evalsite.metrics.threshold_table import threshold_table
+from evalsite.metrics.label_errors import suspect_order
+from evalsite.render import charts
+from evalsite.render.i18n import Messages
+from evalsite.render.overlays import full_path, make_detection_assets, thumb_path
+from evalsite.render.pages import GALLERY_PAGE, environment, write_text
+from evalsite.report.detection_model import BoxError, DetectionReport
+from evalsite.report.findings import FEW_EXAMPLES
+from evalsite.report.model import to_json
 
 ERROR_TYPE_ORDER = ("background", "wrong_label", "localisation", "label_and_localisation", "duplicate",
                     "mask_quality", "below_threshold", "no_detection")

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import yaml
 
-from generator.resources import templates_dir
+from evalsite.core.resources import templates_dir
 
 LANGUAGES = ("zh", "en")
 
@@ -25,7 +25,7 @@ def catalogue() -> dict[str, dict[str, str]]:
 class Messages:
     """`t(key, **values)`: the message in this language, with `{name}` placeholders filled.
 
-    Values must already be escaped for where the message goes (see generator.render.text).
+    Values must already be escaped for where the message goes (see evalsite.render.text).
     """
 
     def __init__(self, language: str):

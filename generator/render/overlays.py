@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from generator.metrics.masks import rle_decode, rle_from_string
-from generator.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name, parallel
-from generator.report.detection_model import BoxError, DrawnBoxes
+from evalsite.metrics.masks import rle_decode, rle_from_string
+from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name, parallel
+from evalsite.report.detection_model import BoxError, DrawnBoxes
 
 COLOURS = {
     "false_positive": (220, 38, 38),

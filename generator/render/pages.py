@@ -12,13 +12,13 @@ from typing import Callable
 import jinja2
 import numpy as np
 
-from generator.render import charts
-from generator.render.i18n import Messages
-from generator.render.text import h, md, title
-from generator.render.thumbnails import ImageAsset, make_assets
-from generator.report.findings import FEW_EXAMPLES
-from generator.report.model import ClassificationError, Report, to_json
-from generator.resources import templates_dir
+from evalsite.render import charts
+from evalsite.render.i18n import Messages
+from evalsite.render.text import h, md, title
+from evalsite.render.thumbnails import ImageAsset, make_assets
+from evalsite.report.findings import FEW_EXAMPLES
+from evalsite.report.model import ClassificationError, Report, to_json
+from evalsite.core.resources import templates_dir
 
 GALLERY_PAGE = 120  # thumbnails per gallery page
 

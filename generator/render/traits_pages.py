@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.metrics.traits import META, Finding, Trait
-from generator.render.i18n import Messages
-from generator.render.text import md
-from generator.report.detection_model import DetectionReport
-from generator.report.model import Report
-from generator.report.traits import SharedTraits
+from evalsite.metrics.traits import META, Finding, Trait
+from evalsite.render.i18n import Messages
+from evalsite.render.text import md
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import Report
+from evalsite.report.traits import SharedTraits
 
 PAGE = "traits.md"
 CATEGORY_VALUES = ("camera",)  # traits whose buckets are raw values (escaped), not bucket codes
@@ -54,8 +54,8 @@ def table_rows(traits: list[Trait], t: Messages) -> list[dict]:
 
 def render_traits(report: Report | DetectionReport, shared: SharedTraits, docs: Path, env,
                   first_page: dict[str, str]) -> None:
-    """Write docs/traits.md from the analyses of `shared` (generator.report.traits)."""
-    from generator.render.pages import write_text
+    """Write docs/traits.md from the analyses of `shared` (evalsite.report.traits)."""
+    from evalsite.render.pages import write_text
 
     t = Messages(report.task.language)
     analyses = shared.analyses

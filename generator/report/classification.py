@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.errors import Notice
-from generator.formats.classification import ClassificationInputs, listing
-from generator.formats.images import ImageInfo
-from generator.metrics.classification import (
+from evalsite.core.errors import Notice
+from evalsite.formats.classification import ClassificationInputs, listing
+from evalsite.formats.images import ImageInfo
+from evalsite.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
 )
-from generator.metrics.label_errors import classification_suspects
-from generator.report.findings import classification_findings
-from generator.report.intervals import classification_intervals
-from generator.report.model import (
+from evalsite.metrics.label_errors import classification_suspects
+from evalsite.report.findings import classification_findings
+from evalsite.report.intervals import classification_intervals
+from evalsite.report.model import (
     SCHEMA, ClassificationError, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
     LabelMetrics, Report, TaskInfo, TopK,
 )

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import __version__
-from generator.errors import InputError
-from generator.metrics.bootstrap import (
+from evalsite import __version__
+from evalsite.core.errors import InputError
+from evalsite.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
     resample_weights,
 )
-from generator.report.compare_model import (
+from evalsite.report.compare_model import (
     COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
 )
-from generator.report.detection import coco_evidence_from_report
-from generator.report.detection_model import DetectionReport
-from generator.report.model import Report
+from evalsite.report.detection import coco_evidence_from_report
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import Report
 
 CLASSIFICATION_HEADLINE = ("accuracy", "f1", "precision", "recall", "top1", "top2", "top3", "top4", "top5")
 DETECTION_HEADLINE = ("mAP50", "precision", "recall", "f1")

@@ -7,21 +7,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from generator.errors import Notice
-from generator.formats.boxes import DetectionData
-from generator.formats.images import ImageInfo
-from generator.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
-from generator.metrics.detection import Matching, evaluate_detection, evaluate_matching
-from generator.metrics.label_errors import box_suspect, max_iou, score_thresholds
-from generator.metrics.mask_matching import mask_geometry
-from generator.metrics.segm import coco_evaluate_segm
-from generator.report.detection_model import (
+from evalsite.core.errors import Notice
+from evalsite.formats.boxes import DetectionData
+from evalsite.formats.images import ImageInfo
+from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
+from evalsite.metrics.detection import Matching, evaluate_detection, evaluate_matching
+from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
+from evalsite.metrics.mask_matching import mask_geometry
+from evalsite.metrics.segm import coco_evaluate_segm
+from evalsite.report.detection_model import (
     BoxError, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,
     DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
 )
-from generator.report.findings import FEW_EXAMPLES, SHOWN
-from generator.report.intervals import coco_intervals, detection_intervals, report_weights
-from generator.report.model import SCHEMA, TaskInfo
+from evalsite.report.findings import FEW_EXAMPLES, SHOWN
+from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
+from evalsite.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
 DET_RATINGS = (("excellent", 0.90), ("good", 0.75), ("fair", 0.50), ("poor", 0.0))

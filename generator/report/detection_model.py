@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generator.errors import Notice
-from generator.report.model import Intervals, Loadable, TaskInfo
+from evalsite.core.errors import Notice
+from evalsite.report.model import Intervals, Loadable, TaskInfo
 
 ERROR_KINDS = ("false_positive", "missed")
 # Types of a false positive (误识别) and of a missed object (漏识别); see generator/metrics/detection.py.
@@ -159,7 +159,7 @@ class DetEvidence:
 
 @dataclass
 class DetCocoEvidence:
-    """What COCO AP@[.5:.95] (area all, 100 detections) is made of (generator.metrics.coco.CocoEvidence):
+    """What COCO AP@[.5:.95] (area all, 100 detections) is made of (evalsite.metrics.coco.CocoEvidence):
     the detections of the COCO matching in its ranking order (by label, score descending, image; those
     ignored at every IoU threshold left out) with bit t of `tp` set when a true positive at the t-th IoU
     threshold (0.50, 0.55, ... 0.95) and bit t of `ignored` when ignored there (else a false positive);

@@ -5,7 +5,7 @@ The thresholds are stated here once and quoted on the Data & method page.
 
 from __future__ import annotations
 
-from generator.report.model import ConfusedPair, Dataset, Findings, LabelMetrics
+from evalsite.report.model import ConfusedPair, Dataset, Findings, LabelMetrics
 
 # Rating of the headline metric: at least this value earns the rating.
 RATINGS = (("excellent", 0.95), ("good", 0.85), ("fair", 0.70), ("poor", 0.0))

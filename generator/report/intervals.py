@@ -1,15 +1,15 @@
-"""95% intervals of a report's headline and per-label numbers (generator.metrics.bootstrap), as report data."""
+"""95% intervals of a report's headline and per-label numbers (evalsite.metrics.bootstrap), as report data."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from generator.metrics.bootstrap import (
+from evalsite.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, percentile_interval,
     resample_weights, wilson_interval,
 )
-from generator.metrics.coco import CocoEvidence
-from generator.report.model import Intervals
+from evalsite.metrics.coco import CocoEvidence
+from evalsite.report.model import Intervals
 
 METHOD = "percentile bootstrap over images"
 LEVEL = 0.95

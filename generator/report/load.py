@@ -16,10 +16,10 @@ from pathlib import Path
 
 import orjson
 
-from generator import __version__
-from generator.errors import InputError
-from generator.report.detection_model import DetectionReport
-from generator.report.model import SCHEMA, Report
+from evalsite import __version__
+from evalsite.core.errors import InputError
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import SCHEMA, Report
 
 REPORT_FILE = "report.json"
 REPORT_TYPES = {"classification": Report, "detection": DetectionReport, "segmentation": DetectionReport}

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from generator.errors import Notice
+from evalsite.core.errors import Notice
 
 SCHEMA = "evalsite.report/1"
 

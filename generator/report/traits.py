@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from generator.formats.traits import ImageTraits, read_traits
-from generator.metrics.traits import META, Item, TraitsAnalysis, analyse_all, time_of_day
-from generator.report.detection_model import DetectionReport
-from generator.report.model import Report
+from evalsite.formats.traits import ImageTraits, read_traits
+from evalsite.metrics.traits import META, Item, TraitsAnalysis, analyse_all, time_of_day
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import Report
 
 
 @dataclass

@@ -24,10 +24,10 @@ import stat
 import zipfile
 from pathlib import Path
 
-from generator.errors import InputError
-from generator.site.build import SITE_MARKER
+from evalsite.core.errors import InputError
+from evalsite.site.build import SITE_MARKER
 
-OVERVIEW_DIR = "overview"  # as in generator.site.overview (not imported: that pulls in matplotlib)
+OVERVIEW_DIR = "overview"  # as in evalsite.site.overview (not imported: that pulls in matplotlib)
 ROOT_INDEX_MARK = 'content="evalsite"'  # the redirect OUT/index.html that the overview writes
 COMPRESS_LEVEL = 9
 DEFAULT_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold

@@ -16,13 +16,9 @@ from typing import Callable, Iterator
 
 import jinja2
 
-from generator import __version__
-from generator.errors import InputError
-from generator.resources import site_src_dir, templates_dir
-
-
-class SiteBuildError(Exception):
-    """MkDocs refused the generated site (a bug in evalsite: its pages must build without warnings)."""
+from evalsite import __version__
+from evalsite.core.errors import BuildError, InputError
+from evalsite.core.resources import site_src_dir, templates_dir
 
 
 # Every site evalsite builds has this file; a folder without it is not ours to replace.
@@ -93,7 +89,7 @@ class _Collect(logging.Handler):
 
 
 def run_mkdocs(config: Path) -> None:
-    """`mkdocs build --strict` in-process; any warning is a SiteBuildError with the warnings."""
+    """`mkdocs build --strict` in-process; any warning is a BuildError with the warnings."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -111,7 +107,7 @@ def run_mkdocs(config: Path) -> None:
         cfg = load_config(str(config), strict=True)
         build(cfg)
     except MkDocsException as exc:
-        raise SiteBuildError("; ".join(collect.messages) or str(exc)) from None
+        raise BuildError("; ".join(collect.messages) or str(exc)) from None
     finally:
         mkdocs_log.removeHandler(collect)
         mkdocs_log.propagate = propagate

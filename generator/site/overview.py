@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import Notice
-from generator.render.i18n import Messages
-from generator.render.pages import environment
-from generator.report.compare_model import COMPARE_SCHEMA
-from generator.report.model import SCHEMA
-from generator.site.build import build_site
+from evalsite.core.errors import Notice
+from evalsite.render.i18n import Messages
+from evalsite.render.pages import environment
+from evalsite.report.compare_model import COMPARE_SCHEMA
+from evalsite.report.model import SCHEMA
+from evalsite.site.build import build_site
 
 OVERVIEW_DIR = "overview"
 HEADLINE = {"classification": "accuracy", "detection": "mAP50", "segmentation": "mAP50"}

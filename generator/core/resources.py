@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent.parent  # the package folder (generator/ in a checkout)
 
 
 def _find(name: str) -> Path:
-    # A wheel installs them as generator/<name>; a source checkout keeps them next to generator/.
+    # A wheel installs them as evalsite/<name>; a source checkout keeps them next to generator/.
     for candidate in (_HERE / name, _HERE.parent / name):
         if candidate.is_dir():
             return candidate

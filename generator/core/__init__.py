@@ -1,0 +1,3 @@
+"""The bottom layer: data types and helpers every other layer shares (errors, resources, progress, …).
+
+Nothing here imports another evalsite layer."""
