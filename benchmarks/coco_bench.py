@@ -112,7 +112,7 @@ def run_evalsite(data: Path, segm: bool = False, extra: tuple[str, ...] = ()) ->
         report = Path(tmp) / "report.json"
         t0 = time.perf_counter()
         with tempfile.TemporaryFile("w+") as err:
-            p = subprocess.Popen([sys.executable, "-m", "generator", "evaluate", str(manifest), "-o", str(report),
+            p = subprocess.Popen([sys.executable, "-m", "evalsite", "evaluate", str(manifest), "-o", str(report),
                                   "--quiet", *extra], cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
             _, status, usage = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t0

@@ -58,7 +58,7 @@ def task(tmp_path: Path) -> Path:
 def evalsite_command() -> list[str]:
     """The installed `evalsite` script next to this Python (what users run), else the module."""
     script = Path(sys.executable).parent / "evalsite"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "generator"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "evalsite"]
 
 
 @pytest.fixture(scope="session")

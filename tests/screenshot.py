@@ -20,7 +20,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, launch_browser() as browser:
         for lang in ("zh", "en"):
-            subprocess.run([sys.executable, "-m", "generator", "demo", "-o", f"{tmp}/{lang}", "--lang", lang,
+            subprocess.run([sys.executable, "-m", "evalsite", "demo", "-o", f"{tmp}/{lang}", "--lang", lang,
                             "--quiet"], check=True, cwd=ROOT)
             site = Path(tmp) / lang / "digits"
             screenshot(browser, site / "index.html", out / f"demo-overview-{lang}.png", height=1000)

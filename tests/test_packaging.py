@@ -20,8 +20,13 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
         archive.extractall(tmp_path / "unpacked")
     for tracked in subprocess.run(["git", "ls-files", "templates", "site_src"], cwd=ROOT, capture_output=True,
                                   text=True, check=True).stdout.split():
-        packaged = "generator/" + tracked
+        packaged = "evalsite/" + tracked
         assert packaged in names, f"{tracked} is missing from the wheel"
+    # The import name is evalsite; the source folder's name (generator) must not be installed as a package.
+    assert not [n for n in names if n.startswith("generator/")], "the wheel installs a top-level 'generator'"
+    for source in (ROOT / "generator").rglob("*.py"):
+        packaged = "evalsite/" + source.relative_to(ROOT / "generator").as_posix()
+        assert packaged in names, f"{packaged} is missing from the wheel (its package is not listed in pyproject)"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "evalsite = evalsite.cli:main" in (tmp_path / "unpacked" / entry_points).read_text()
     # Run from the unpacked wheel alone (not the checkout): it finds its own templates and assets.
@@ -30,7 +35,7 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
     where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     assert all(Path(p).is_relative_to(tmp_path / "unpacked") for p in where), where
-    demo = subprocess.run([sys.executable, "-m", "generator", "demo", "-o", str(tmp_path / "demo"), "--quiet"],
+    demo = subprocess.run([sys.executable, "-m", "evalsite", "demo", "-o", str(tmp_path / "demo"), "--quiet"],
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr
     assert (tmp_path / "demo" / "digits" / "index.html").is_file()
