@@ -13,6 +13,9 @@ from browser import audit_site, open_page, search
 from conftest import write_task
 from evalsite.cli import main
 
+pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
+
+
 LABELS = ["sparrow", "麻雀", "<script>window.__pwned=1</script>", "owl|hawk"]
 
 

@@ -13,6 +13,9 @@ from evalsite.cli import main
 from conftest import write_shapes_pair
 
 
+pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("compare")

@@ -10,6 +10,9 @@ import pytest
 from browser import audit_site, open_page
 from conftest import build_shapes_site
 
+pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
+
+
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => e.dataset.kind + ':' + e.dataset.type)"
 
 

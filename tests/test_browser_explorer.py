@@ -13,6 +13,9 @@ from browser import open_page
 from conftest import build_shapes_site
 from evalsite.metrics.threshold_table import counts_at
 
+pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
+
+
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => [e.dataset.kind, e.dataset.score || null])"
 
 

@@ -15,6 +15,9 @@ from browser import audit_site, open_page
 from evalsite.cli import main
 from evalsite.demo_segmentation import write_segmentation_inputs
 
+pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
+
+
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => e.dataset.kind + ':' + e.dataset.type)"
 RED, ORANGE = (220, 38, 38), (245, 140, 0)
 
