@@ -20,8 +20,8 @@ from pycocotools import mask as mu
 
 import evalsite.core.masks.maskset as masks_mod
 import evalsite.core.masks.polygons as polygons_mod
+from evalsite.core.errors import MaskError
 from evalsite.core.masks import (
-    MaskError,
     MaskSet,
     mask_iou_pairs,
     rle_area,

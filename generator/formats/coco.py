@@ -18,12 +18,14 @@ from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.records import normalise_image_path
 
 
-def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> ParsedGroundTruth:
+def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
+                      segmentation: bool) -> ParsedGroundTruth:
     with gc_paused():  # see coco_predictions
         return _coco_ground_truth_columns(path, images_root, declared, segmentation)
 
 
-def _coco_ground_truth_columns(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> ParsedGroundTruth:
+def _coco_ground_truth_columns(path: Path, images_root: Path, declared: list[str] | None,
+                               segmentation: bool) -> ParsedGroundTruth:
     data = load_json(path)
     if isinstance(data, list):
         raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "

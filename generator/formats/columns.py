@@ -97,7 +97,8 @@ def int_column(values: list, locate: Locator, key: str) -> np.ndarray:
             pass
     for i, value in enumerate(values):
         if type(value) is not int:
-            problem = f"missing '{key}'" if value is MISSING else f"'{key}' must be an integer, found {short_repr(value)}"
+            problem = (f"missing '{key}'" if value is MISSING else
+                       f"'{key}' must be an integer, found {short_repr(value)}")
             raise InputError(problem, *locate(i))
         if not -(2 ** 63) <= value < 2 ** 63:
             raise InputError(f"'{key}' {value} is out of range", *locate(i))

@@ -15,7 +15,7 @@ from evalsite.formats.records import jsonl_records, normalise_image_path
 
 
 def jsonl_predictions(path: Path, images_root: Path, segmentation: bool) -> ParsedPredictions:
-    with gc_paused():  # see coco_predictions
+    with gc_paused():  # see evalsite.formats.coco.coco_predictions
         return _jsonl_prediction_columns(path, images_root, segmentation)
 
 

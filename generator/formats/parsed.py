@@ -14,6 +14,8 @@ from evalsite.formats.columns import Locator
 
 @dataclass
 class ParsedGroundTruth:
+    """Ground truth as one reader read it: images in id order, labels in label-id order, objects in file order."""
+
     file: Path
     fmt: str
     has_ids: bool  # real image ids (COCO) that predictions may refer to
@@ -39,6 +41,8 @@ class ParsedGroundTruth:
 
 @dataclass
 class ParsedPredictions:
+    """Predictions as one reader read them, in file order, with the keys that find their images and labels."""
+
     file: Path
     fmt: str
     box: np.ndarray  # (D, 4): xywh, or YOLO's normalised cx cy w h while `normalised`

@@ -217,7 +217,8 @@ def _read_table(table: Path, folder: Path, masks: set[str], images: dict[str, in
         elif rel in images:
             mask = mask_of.get(images[rel], "")
             if not mask:
-                raise InputError(f"image {rel!r} has no mask PNG (expected {folder / path_stem(rel)}.png)", table, record)
+                raise InputError(f"image {rel!r} has no mask PNG (expected {folder / path_stem(rel)}.png)", table,
+                                 record)
         else:
             raise InputError(f"{rel!r} is neither a mask PNG in {folder} nor an image under the images root",
                              table, record)
