@@ -38,7 +38,7 @@ from PIL import Image
 from scipy import ndimage
 
 from evalsite.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train, write_coco_task
-from evalsite.metrics.masks import rle_encode, rle_to_string
+from evalsite.core.masks.rle import rle_encode, rle_to_string
 
 DEMO_SEED = 0
 N_TRAIN = 200

@@ -101,7 +101,10 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | D
     from evalsite.formats.classification import read_classification
     from evalsite.report.classification import build_classification_report
 
-    inputs = read_classification(spec)
+    inputs = read_classification(ground_truth=spec.ground_truth.path, gt_format=spec.ground_truth.format,
+                                 predictions=spec.predictions.path, pred_format=spec.predictions.format,
+                                 images_root=spec.images, labels=spec.labels, labels_file=spec.labels_file,
+                                 manifest=spec.source)
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
     task = _task_info(spec, inputs.label_source, "scores" if inputs.scores is not None else "topk")
@@ -112,7 +115,10 @@ def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = Tr
     from evalsite.formats.detection import read_detection
     from evalsite.report.detection import build_detection_report
 
-    data = read_detection(spec)
+    data = read_detection(ground_truth=spec.ground_truth.path, gt_format=spec.ground_truth.format,
+                          predictions=spec.predictions.path, pred_format=spec.predictions.format,
+                          images_root=spec.images, labels=spec.labels, labels_file=spec.labels_file,
+                          manifest=spec.source, task_type=spec.type)
     infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
     notices = list(data.notices) + _image_notices(spec, data.images, infos)
     kind = "masks" if spec.type == "segmentation" else "boxes"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import queue
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Callable
 from PIL import Image
 
 from evalsite.core.errors import InputError
-from evalsite.formats.classification import IMAGE_SUFFIXES
+from evalsite.core.files import IMAGE_SUFFIXES, image_files
 from evalsite.formats.records import jsonl_records
 
 VERIFICATION_SCHEMA = "evalsite-verification/1"
@@ -58,12 +57,7 @@ def new_images(folder: Path) -> list[str]:
     """The images below `folder` (hidden folders skipped), relative POSIX paths, sorted."""
     if not folder.is_dir():
         raise InputError("images folder not found or not a folder", folder)
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = Path(root).relative_to(folder).as_posix()
-        found += [name if rel == "." else f"{rel}/{name}" for name in files
-                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")]
+    found = image_files(folder, hidden_files=False)
     if not found:
         raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder", folder)
     return sorted(found)

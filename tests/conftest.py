@@ -146,7 +146,7 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
     """Three 80x60 images, COCO ground truth with polygons and COCO results with compressed RLE masks: a
     hit (cat, im0), a box that is right around a wrong mask (dog, im1: "mask quality" both ways), a false
     alarm on the background and a missed cat (im2). Numbers worked out in tests/test_cli_segmentation.py."""
-    from evalsite.metrics.masks import rle_encode, rle_to_string
+    from evalsite.core.masks import rle_encode, rle_to_string
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = []

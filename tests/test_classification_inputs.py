@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from evalsite.core.errors import InputError, Notice
-from evalsite.formats.classification import read_classification
 from evalsite.formats.images import inspect_image
 from evalsite.manifest import load_manifest, spec_from_dict
 from evalsite.pipeline import evaluate
+from spec_readers import read_classification
 
 
 # ---------------------------------------------------------------------------------------------- helpers

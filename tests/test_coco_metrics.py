@@ -27,7 +27,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
-from evalsite.metrics.iou import pair_iou
+from evalsite.core.boxes import pair_iou
 
 TOL = 1e-9
 

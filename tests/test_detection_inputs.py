@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from evalsite.core.errors import InputError
-from evalsite.formats.detection import read_detection
 from evalsite.manifest import InputSpec, TaskSpec
+from spec_readers import read_detection
 
 
 # ---------------------------------------------------------------------------------------------- helpers

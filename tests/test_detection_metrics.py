@@ -712,7 +712,7 @@ def test_invariant_to_detection_file_order_when_scores_differ(c, rnd):
 
 
 def test_evaluate_detection_on_detection_data():
-    from evalsite.formats.boxes import DetectionData
+    from evalsite.core.detection_data import DetectionData
     c = two_label_case()
     gi, gl, gb, gd, gc = c.gt_arrays
     di, dl, db, ds = c.dt_arrays

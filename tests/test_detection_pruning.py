@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from evalsite.metrics import detection as det
-from evalsite.metrics.iou import iou_matrix
+from evalsite.core.boxes import iou_matrix
 from test_detection_metrics import _boxes
 
 

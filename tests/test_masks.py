@@ -1,4 +1,4 @@
-"""Masks (generator/metrics/masks.py) checked against pycocotools.mask, the reference.
+"""Masks (generator/core/masks/) checked against pycocotools.mask, the reference.
 
 Seeded random cases: binary masks (noise at any density, blobs with holes, empty, full, touching the
 border, single pixels, 1-pixel-wide and non-square images), polygons (several parts, self-intersecting
@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mu
 
-import evalsite.metrics.masks as masks_mod
-from evalsite.metrics.masks import (
-    MaskError,
+import evalsite.core.masks.maskset as masks_mod
+import evalsite.core.masks.polygons as polygons_mod
+from evalsite.core.errors import MaskError
+from evalsite.core.masks import (
     MaskSet,
     mask_iou_pairs,
     rle_area,
@@ -194,13 +195,13 @@ def test_polygons_many_like_pycocotools():
         hs.append(h)
         ws.append(w)
         refs.append(mu.merge(mu.frPyObjects(polys, h, w))["counts"].decode())
-    for chunk in (masks_mod._CHUNK_POINTS, 1, 5000):
-        old = masks_mod._CHUNK_POINTS
-        masks_mod._CHUNK_POINTS = chunk
+    for chunk in (polygons_mod._CHUNK_POINTS, 1, 5000):
+        old = polygons_mod._CHUNK_POINTS
+        polygons_mod._CHUNK_POINTS = chunk
         try:
             out = rle_from_polygons_many(objs, hs, ws)
         finally:
-            masks_mod._CHUNK_POINTS = old
+            polygons_mod._CHUNK_POINTS = old
         assert [rle_to_string(c) for c in out] == refs
     assert rle_from_polygons_many([], [], []) == []
     with pytest.raises(ValueError):

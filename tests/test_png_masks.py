@@ -15,10 +15,10 @@ from PIL import Image
 
 from evalsite.cli import main
 from evalsite.core.errors import InputError
-from evalsite.formats.detection import read_detection
+from evalsite.core.masks import rle_bbox, rle_decode, rle_encode, rle_from_polygons, rle_to_string
 from evalsite.formats.png_masks import instance_rles
 from evalsite.manifest import InputSpec, TaskSpec
-from evalsite.metrics.masks import rle_bbox, rle_decode, rle_encode, rle_from_polygons, rle_to_string
+from spec_readers import read_detection
 
 W, H = 30, 20  # a/x.jpg, a/y.jpg, a/z.jpg
 W2, H2 = 12, 16  # b/w.png

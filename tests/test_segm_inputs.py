@@ -12,9 +12,9 @@ from pycocotools import mask as maskUtils
 from pycocotools.coco import COCO
 
 from evalsite.core.errors import InputError
-from evalsite.formats.detection import read_detection
+from evalsite.core.masks import MaskSet, rle_encode, rle_to_string
 from evalsite.manifest import InputSpec, TaskSpec
-from evalsite.metrics.masks import MaskSet, rle_encode, rle_to_string
+from spec_readers import read_detection
 
 H, W = 20, 30  # image 1
 H2, W2 = 16, 12  # image 2

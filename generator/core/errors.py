@@ -7,6 +7,7 @@ and the tests agree on what a failure means.
 An :class:`InputError` names the file, the record (line, row or key) and the problem; the CLI prints it on one
 line and exits with status 2 without writing anything. A :class:`Notice` is a problem that does not stop the
 report (a missing image, a prediction for an unknown image): it is printed, counted and kept in report.json.
+`listing` writes the names a message or notice lists.
 """
 
 from __future__ import annotations
@@ -92,3 +93,12 @@ class Notice:
         where = ", ".join(part for part in (self.file, self.record) if part)
         text = f"{self.code}: {self.detail}" if self.detail else self.code
         return f"{where}: {text}" if where else text
+
+
+LISTED = 10  # how many names a message lists before "and N more"
+
+
+def listing(names: list[str]) -> str:
+    """Names for a message: the first LISTED quoted, then "and N more"."""
+    shown = ", ".join(repr(n) for n in names[:LISTED])
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")

@@ -8,89 +8,38 @@ Ground truth: CSV (`image,label`), JSONL (`{"image": ..., "label": ...}`) or cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from evalsite.core.errors import InputError, Notice
+from evalsite.core.classification_data import ClassificationInputs
+from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.files import IMAGE_SUFFIXES, sniff_format
 from evalsite.formats.records import (
-    csv_rows, jsonl_records, lines, normalise_image_path, parse_score, read_text,
+    csv_rows, jsonl_records, normalise_image_path, parse_score, read_labels_file,
 )
-from evalsite.manifest import TaskSpec
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")
 PREDICTION_FORMATS = ("csv", "jsonl")
-_SHOWN = 10  # how many names a notice lists before "and N more"
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
-@dataclass
-class ClassificationInputs:
-    """Everything a classification evaluation needs, as arrays aligned on `images`.
-
-    Exactly one of `scores` (n_images x n_labels, NaN where the model gave that label no score) and
-    `topk_labels`/`topk_scores` (n_images x K, best first, -1 / NaN padding) is set.
-    """
-
-    labels: list[str]
-    label_source: str  # "declared", "score columns" or "data"
-    images: list[str]
-    y_true: np.ndarray
-    has_prediction: np.ndarray
-    scores: np.ndarray | None = None
-    topk_labels: np.ndarray | None = None
-    topk_scores: np.ndarray | None = None
-    notices: list[Notice] = field(default_factory=list)
+def _format(given: str | None, path: Path, allowed: tuple[str, ...], what: str) -> str:
+    return sniff_format(given, path, allowed, what=what, task="classification", by_suffix=_SUFFIXES,
+                        folder="folders", told_from="file name", unknown_guess="unknown")
 
 
-def listing(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_SHOWN])
-    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
-
-
-def _detect(spec_format: str | None, path: Path, allowed: tuple[str, ...], what: str) -> str:
-    if spec_format is None:
-        if path.is_dir():
-            spec_format = "folders"
-        else:
-            spec_format = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower(), "")
-        if not spec_format:
-            raise InputError(f"cannot tell the {what} format from the file name; "
-                             f"set format to one of {', '.join(allowed)}", path)
-    if spec_format not in allowed:
-        raise InputError(f"unknown {what} format {spec_format!r} for classification; "
-                         f"expected one of {', '.join(allowed)}", path)
-    return spec_format
-
-
-def read_labels_file(path: Path) -> list[str]:
-    labels: list[str] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(lines(read_text(path)), start=1):
-        name = line.strip()
-        if not name:
-            continue
-        if name in seen:
-            raise InputError(f"label {name!r} repeats line {seen[name]}", path, f"line {number}")
-        seen[name] = number
-        labels.append(name)
-    if not labels:
-        raise InputError("the labels file lists no labels", path)
-    return labels
-
-
-def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], dict[str, str], Path, list[Notice]]:
+def _ground_truth(path: Path, fmt: str | None, images_root: Path,
+                  ) -> tuple[list[str], list[str], dict[str, str], Path, list[Notice]]:
     """(image paths, true labels, record of each image, file, notices) in file order; duplicates are an error."""
-    path = spec.ground_truth.path
-    fmt = _detect(spec.ground_truth.format, path, GROUND_TRUTH_FORMATS, "ground truth")
+    fmt = _format(fmt, path, GROUND_TRUTH_FORMATS, "ground truth")
     images: list[str] = []
     labels: list[str] = []
     where: dict[str, str] = {}
     notices: list[Notice] = []
 
     def add(raw_image: object, raw_label: object, record: str) -> None:
-        image = normalise_image_path(raw_image, spec.images, path, record)
+        image = normalise_image_path(raw_image, images_root, path, record)
         if isinstance(raw_label, int) and not isinstance(raw_label, bool):
             raw_label = str(raw_label)
         if raw_label is None or (isinstance(raw_label, str) and not raw_label.strip()):
@@ -115,7 +64,7 @@ def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], dict[str, str],
     else:  # class folders: <root>/<label>/<file>, images relative to the images root
         if not path.is_dir():
             raise InputError("expected a folder of class folders", path)
-        root = spec.images.resolve()
+        root = images_root.resolve()
         loose = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if loose:
             notices.append(Notice("images_outside_class_folders", str(path),
@@ -133,20 +82,20 @@ def _ground_truth(spec: TaskSpec) -> tuple[list[str], list[str], dict[str, str],
     return images, labels, where, path, notices
 
 
-def _predictions(spec: TaskSpec) -> tuple[str, dict[str, object], list[str], dict[str, str], Path]:
+def _predictions(path: Path, fmt: str | None, images_root: Path,
+                 ) -> tuple[str, dict[str, object], list[str], dict[str, str], Path]:
     """Predictions keyed by image path: a {label: score} dict per image, or a ranked [(label, score)] list.
 
     Returns (kind, by_image, score columns in file order, record of each image, file).
     """
-    path = spec.predictions.path
-    fmt = _detect(spec.predictions.format, path, PREDICTION_FORMATS, "predictions")
+    fmt = _format(fmt, path, PREDICTION_FORMATS, "predictions")
     by_image: dict[str, object] = {}
     where: dict[str, str] = {}
     columns: list[str] = []
     kind = "scores"
 
     def claim(raw_image: object, record: str) -> str:
-        image = normalise_image_path(raw_image, spec.images, path, record)
+        image = normalise_image_path(raw_image, images_root, path, record)
         if image in where:
             raise InputError(f"duplicate prediction for image {image!r} (first at {where[image]})", path, record)
         where[image] = record
@@ -217,28 +166,36 @@ def _names(prediction: object) -> list[str]:
     return []
 
 
-def read_classification(spec: TaskSpec) -> ClassificationInputs:
-    images, true_names, gt_where, gt_path, notices = _ground_truth(spec)
-    kind, predictions, columns, pred_where, pred_path = _predictions(spec)
+def read_classification(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
+                        pred_format: str | None = None, labels: list[str] | None = None,
+                        labels_file: Path | None = None, manifest: Path | None = None) -> ClassificationInputs:
+    """Ground truth and predictions of a classification task, aligned on the ground truth's images.
+
+    ground_truth, predictions: the input files (or class folders); gt_format, pred_format: their formats
+    (None: told from the path); images_root: the folder the image paths are relative to; labels (a list) or
+    labels_file (one name a line): the declared labels, if any; manifest: the file that declares them
+    inline, named in errors about them."""
+    images, true_names, gt_where, gt_path, notices = _ground_truth(ground_truth, gt_format, images_root)
+    kind, by_image, columns, pred_where, pred_path = _predictions(predictions, pred_format, images_root)
 
     # Predictions for images without ground truth are ignored, and said so.
     known = set(images)
-    extra = [image for image in predictions if image not in known]
+    extra = [image for image in by_image if image not in known]
     if extra:
         notices.append(Notice("prediction_without_ground_truth", str(pred_path),
                               detail=f"{len(extra)} image(s) ignored: {listing(extra)}"))
-    missing = [image for image in images if image not in predictions]
+    missing = [image for image in images if image not in by_image]
     if missing:
         notices.append(Notice("ground_truth_without_prediction", str(pred_path),
                               detail=f"{len(missing)} image(s) counted as wrong: {listing(missing)}"))
 
-    predicted_names = [name for image in images for name in _names(predictions.get(image))]
+    predicted_names = [name for image in images for name in _names(by_image.get(image))]
 
     # Label order decides score ties (first in label order wins), so it is fixed here, once.
-    declared = spec.labels or (read_labels_file(spec.labels_file) if spec.labels_file else None)
+    declared = labels or (read_labels_file(labels_file) if labels_file else None)
     if declared is not None:
         if len(set(declared)) != len(declared):
-            raise InputError("the labels list repeats a name", spec.source or spec.labels_file)
+            raise InputError("the labels list repeats a name", manifest or labels_file)
         allowed = set(declared)
         unknown_true = sorted({name for name in true_names if name not in allowed})
         if unknown_true:
@@ -247,10 +204,10 @@ def read_classification(spec: TaskSpec) -> ClassificationInputs:
                              f"first at {gt_where[first]}")
         unknown_pred = sorted({name for name in [*columns, *predicted_names] if name not in allowed})
         if unknown_pred:
-            if _detect(spec.predictions.format, pred_path, PREDICTION_FORMATS, "predictions") == "csv":
+            if _format(pred_format, pred_path, PREDICTION_FORMATS, "predictions") == "csv":
                 first_record = "line 1 (the header)"
             else:
-                first_record = next(pred_where[image] for image, pred in predictions.items()
+                first_record = next(pred_where[image] for image, pred in by_image.items()
                                     if any(name not in allowed for name in _names(pred)))
             raise InputError(f"predicted label(s) not in the declared labels: {listing(unknown_pred)}",
                              pred_path, f"first at {first_record}")
@@ -264,22 +221,22 @@ def read_classification(spec: TaskSpec) -> ClassificationInputs:
     index = {name: i for i, name in enumerate(labels)}
     n = len(images)
     y_true = np.array([index[name] for name in true_names], dtype=np.int64)
-    has_prediction = np.array([image in predictions for image in images], dtype=bool)
+    has_prediction = np.array([image in by_image for image in images], dtype=bool)
     result = ClassificationInputs(labels=labels, label_source=source, images=images, y_true=y_true,
                                   has_prediction=has_prediction, notices=notices)
     if kind == "scores":
         scores = np.full((n, len(labels)), np.nan)
         for row, image in enumerate(images):
-            for name, value in (predictions.get(image) or {}).items():  # type: ignore[union-attr]
+            for name, value in (by_image.get(image) or {}).items():  # type: ignore[union-attr]
                 scores[row, index[name]] = value
         result.scores = scores
     else:
-        width = max((len(predictions.get(image) or ()) for image in images), default=0)
+        width = max((len(by_image.get(image) or ()) for image in images), default=0)
         width = max(width, 1)
         topk_labels = np.full((n, width), -1, dtype=np.int64)
         topk_scores = np.full((n, width), np.nan)
         for row, image in enumerate(images):
-            for col, (name, value) in enumerate(predictions.get(image) or ()):  # type: ignore[misc]
+            for col, (name, value) in enumerate(by_image.get(image) or ()):  # type: ignore[misc]
                 topk_labels[row, col] = index[name]
                 topk_scores[row, col] = value
         result.topk_labels, result.topk_scores = topk_labels, topk_scores

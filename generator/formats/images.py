@@ -6,21 +6,14 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from PIL import Image
 
+from evalsite.core.image_info import ImageInfo
+
 MAX_PIXELS = 200_000_000  # larger images are reported as unreadable instead of exhausting memory
-
-
-@dataclass
-class ImageInfo:
-    status: str  # ok | missing | unreadable
-    width: int | None = None
-    height: int | None = None
-    problem: str | None = None
 
 
 def _has_jpeg_end(path: Path) -> bool:
@@ -69,3 +62,31 @@ def inspect_images(root: Path, images: Iterable[str],
             if progress:
                 progress(1)
     return results
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image header, as displayed (EXIF orientation applied). Raises OSError.
+
+    Only the header is read: EXIF from formats that keep it there (JPEG, WebP, TIFF), or a PNG's eXIf chunk
+    when it precedes the pixels (getexif() on a PNG would decode the whole image to look further)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                try:
+                    if image.format in ("JPEG", "MPO", "WEBP", "TIFF"):
+                        orientation = image.getexif().get(0x0112, 1)
+                    elif image.info.get("exif"):
+                        exif = Image.Exif()
+                        exif.load(image.info["exif"])
+                        orientation = exif.get(0x0112, 1)
+                    else:
+                        orientation = 1
+                except Exception:  # a broken EXIF block does not change the pixels
+                    orientation = 1
+        except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise OSError(str(exc)) from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return width, height

@@ -40,7 +40,6 @@ Decisions (the README repeats the user-facing ones):
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -48,11 +47,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from evalsite.core.errors import InputError, Notice
-from evalsite.formats.classification import IMAGE_SUFFIXES, listing
-from evalsite.formats.detection import _Truth, _image_files, _stem, image_size
+from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.files import image_files
+from evalsite.formats.images import image_size
+from evalsite.formats.matching import path_stem
+from evalsite.formats.parsed import ParsedGroundTruth
 from evalsite.formats.records import csv_rows, normalise_image_path
-from evalsite.manifest import TaskSpec
 
 TABLE = "instances.csv"
 _REQUIRED = ("image", "instance", "label")
@@ -83,20 +83,15 @@ def _where(path: Path) -> tuple[Path, Path]:
 
 
 def _mask_files(folder: Path) -> list[str]:
-    """The .png files under `folder` (hidden folders skipped), relative POSIX paths, sorted; any other
-    image file there is an error (masks must be lossless PNG)."""
-    found = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel = Path(current).relative_to(folder).as_posix()
-        for name in files:
-            suffix = Path(name).suffix.lower()
-            if suffix == ".png":
-                found.append(name if rel == "." else f"{rel}/{name}")
-            elif suffix in IMAGE_SUFFIXES:
-                raise InputError(f"not a PNG: instance masks must be PNG files (lossless; {suffix} is not accepted)",
-                                 Path(current) / name)
-    return sorted(found)
+    """The .png files under `folder` (hidden folders skipped: evalsite.core.files), relative POSIX paths,
+    sorted; any other image file there is an error (masks must be lossless PNG)."""
+    found = image_files(folder)
+    for rel in found:
+        suffix = Path(rel).suffix.lower()
+        if suffix != ".png":
+            raise InputError(f"not a PNG: instance masks must be PNG files (lossless; {suffix} is not accepted)",
+                             folder / rel)
+    return found
 
 
 def _inside(folder: Path, root: Path) -> str | None:
@@ -222,7 +217,8 @@ def _read_table(table: Path, folder: Path, masks: set[str], images: dict[str, in
         elif rel in images:
             mask = mask_of.get(images[rel], "")
             if not mask:
-                raise InputError(f"image {rel!r} has no mask PNG (expected {folder / _stem(rel)}.png)", table, record)
+                raise InputError(f"image {rel!r} has no mask PNG (expected {folder / path_stem(rel)}.png)", table,
+                                 record)
         else:
             raise InputError(f"{rel!r} is neither a mask PNG in {folder} nor an image under the images root",
                              table, record)
@@ -247,25 +243,25 @@ def _read_table(table: Path, folder: Path, masks: set[str], images: dict[str, in
     return found
 
 
-def png_ground_truth(path: Path, spec: TaskSpec, declared: list[str] | None) -> _Truth:
+def png_ground_truth(path: Path, images_root: Path, declared: list[str] | None) -> ParsedGroundTruth:
     folder, table = _where(path)
-    root = spec.images
+    root = images_root
     if not root.is_dir():
         raise InputError("images folder not found (PNG masks are matched to the images)", root)
     masks = _mask_files(folder)
     if not masks:
         raise InputError("no .png mask files in this folder", folder)
     inside = _inside(folder, root)
-    all_images = _image_files(root)
+    all_images = image_files(root)
     if inside is not None:
         all_images = [rel for rel in all_images if not (inside == "" or rel.startswith(inside + "/"))]
     image_index = {rel: i for i, rel in enumerate(all_images)}
     by_stem: dict[str, list[int]] = {}
     for i, rel in enumerate(all_images):
-        by_stem.setdefault(_stem(rel), []).append(i)
+        by_stem.setdefault(path_stem(rel), []).append(i)
     mask_of: dict[int, str] = {}
     for rel in masks:
-        stem = _stem(rel)
+        stem = path_stem(rel)
         hits = by_stem.get(stem, [])
         if not hits:
             raise InputError(f"no image for this mask under the images root {root} (looked for {stem}.*)",
@@ -364,7 +360,7 @@ def png_ground_truth(path: Path, spec: TaskSpec, declared: list[str] | None) -> 
             areas.append(a)
             where.append((str(file), f"instance {v}"))
     m = len(segm)
-    return _Truth(file=folder, fmt="png", has_ids=False, image_ids=np.arange(n, dtype=np.int64),
+    return ParsedGroundTruth(file=folder, fmt="png", has_ids=False, image_ids=np.arange(n, dtype=np.int64),
                   images=[all_images[i] for i in chosen], widths=widths, heights=heights, labels=labels,
                   label_ids=np.arange(len(labels), dtype=np.int64), gt_image=np.array(gt_image, dtype=np.int64),
                   gt_label=np.array(gt_label, dtype=np.int64),

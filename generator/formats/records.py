@@ -1,4 +1,4 @@
-"""Line-numbered records from CSV and JSONL files, and the checks every reader shares."""
+"""Line-numbered records from CSV and JSONL files, labels files, and the checks every reader shares."""
 
 from __future__ import annotations
 
@@ -108,3 +108,20 @@ def normalise_image_path(raw: object, images_root: Path, path: Path, record: str
     if not parts or ".." in parts:
         raise InputError(f"image path {raw!r} escapes the images root", path, record)
     return "/".join(parts)
+
+
+def read_labels_file(path: Path) -> list[str]:
+    """The names of a labels file, one a line (blank lines skipped); a repeated name is an error."""
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines(read_text(path)), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            raise InputError(f"label {name!r} repeats line {seen[name]}", path, f"line {number}")
+        seen[name] = number
+        labels.append(name)
+    if not labels:
+        raise InputError("the labels file lists no labels", path)
+    return labels

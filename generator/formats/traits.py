@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
-from evalsite.render.thumbnails import parallel
+from evalsite.core.parallel import parallel
 
 TRAIT_SIZE = 256  # longest side of the grey image the statistics are computed on
 _EXIF_MAKE, _EXIF_MODEL, _EXIF_ORIENTATION, _EXIF_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.iou import pair_iou
+from evalsite.core.boxes import pair_iou
 
 #: pycocotools' default parameters (same expressions, so the same floating-point values).
 IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
@@ -117,7 +117,7 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     dt_area: (D,) a detection's area for the area ranges; default the box area w*h (bbox results). For
         segmentation pass the mask area.
     pair_iou_fn: `f(dt_idx, gt_idx) -> iou` for index arrays of equal length (pairs of the same image and
-        label); default box IoU (`evalsite.metrics.iou.pair_iou`, crowd rule included). For segmentation
+        label); default box IoU (`evalsite.core.boxes.pair_iou`, crowd rule included). For segmentation
         pass mask IoU with the same crowd rule.
 
     Image index order must be ascending image id order (it breaks score ties across images). Within an

@@ -1,6 +1,6 @@
 """Detection metrics other than COCO (DESIGN.md §3 "Detection and segmentation"), on column arrays.
 
-Conventions (those of `evalsite.formats.boxes.DetectionData`):
+Conventions (those of `evalsite.core.detection_data.DetectionData`):
 
 * ground truth ("GT") g = 0..G-1 and detections d = 0..D-1 are rows of column arrays: image index, label
   index 0..L-1, box [x, y, w, h] (continuous coordinates, no VOC "+1"), and for GT the `difficult` and
@@ -9,7 +9,7 @@ Conventions (those of `evalsite.formats.boxes.DetectionData`):
 * detection order: descending score, equal scores in file order (a stable sort). Every greedy step below
   uses this order;
 * IoU comes from a `pair_iou_fn(dt_index, gt_index) -> iou` callback evaluated on index pairs of the same
-  image (by default `evalsite.metrics.iou.pair_iou` on the boxes, pycocotools' arithmetic; segmentation
+  image (by default `evalsite.core.boxes.pair_iou` on the boxes, pycocotools' arithmetic; segmentation
   passes mask IoU). For a crowd GT the callback returns pycocotools' crowd "IoU" (intersection over the
   detection's area), which is what crowd regions are tested with here;
 * only overlapping pairs matter (every threshold is > 0): when boxes are given, pairs whose boxes cannot
@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from evalsite.metrics.iou import pair_iou
+from evalsite.core.boxes import pair_iou
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalsite.formats.boxes import DetectionData
+    from evalsite.core.detection_data import DetectionData
 
 PairIoU = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -16,7 +16,7 @@ import numpy as np
 from evalsite.metrics.segm import mask_pair_iou_fn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from evalsite.formats.boxes import DetectionData
+    from evalsite.core.detection_data import DetectionData
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """COCO instance-segmentation metrics: pycocotools' `COCOeval(gt, dt, "segm")` with default parameters, in
-numpy, on run-length encoded masks (`evalsite.metrics.masks`).
+numpy, on run-length encoded masks (`evalsite.core.masks`).
 
 This is `evalsite.metrics.coco.coco_evaluate` (all of its definitions hold: thresholds, area ranges,
 matching, crowd rule, accumulation, the 12 stats) with mask IoU in place of box IoU. The segm-specific
@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from evalsite.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
-from evalsite.metrics.masks import MaskSet, mask_iou_pairs, rle_from_string
+from evalsite.core.masks import MaskSet, mask_iou_pairs, rle_from_string
 
 __all__ = ["mask_pair_iou_fn", "coco_evaluate_segm"]
 
@@ -60,7 +60,7 @@ def mask_pair_iou_fn(dt_masks, gt_masks, gt_crowd, dt_hw=None, gt_hw=None, *,
                      min_iou: float = 0.0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """`f(dt_idx, gt_idx) -> iou` (float64, one per pair) for `coco_evaluate` / `evaluate_detection`.
 
-    dt_masks, gt_masks: MaskSets (`evalsite.metrics.masks`, as read_detection gives them); also accepted:
+    dt_masks, gt_masks: MaskSets (`evalsite.core.masks`, as read_detection gives them); also accepted:
         lists of RLE counts (int arrays, or compressed strings as pycocotools' 'counts'), converted once
         here, with dt_hw, gt_hw their (N, 2) sizes (h, w) (without them masks differ by pixel total only).
     gt_crowd: (G,) bool, one flag per ground truth.

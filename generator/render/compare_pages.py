@@ -10,10 +10,11 @@ from typing import Callable
 
 from PIL import Image
 
+from evalsite.core.parallel import parallel
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import draw_full, to_rgb
 from evalsite.render.pages import environment, write_text
-from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets, parallel
+from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets
 from evalsite.report.compare_model import Comparison, ImageChange
 from evalsite.report.detection_model import DetectionReport, DrawnBoxes
 from evalsite.report.model import Report, to_json

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from evalsite.metrics.masks import rle_area, rle_from_string
+from evalsite.core.masks.rle import rle_area, rle_from_string
 from evalsite.metrics.threshold_table import threshold_table
 from evalsite.metrics.label_errors import suspect_order
 from evalsite.render import charts

@@ -16,8 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from evalsite.metrics.masks import rle_decode, rle_from_string
-from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name, parallel
+from evalsite.core.masks.rle import rle_decode, rle_from_string
+from evalsite.core.parallel import parallel
+from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
 from evalsite.report.detection_model import BoxError, DrawnBoxes
 
 COLOURS = {

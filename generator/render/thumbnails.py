@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable
 
 from PIL import Image, ImageOps
 
-T = TypeVar("T")
-R = TypeVar("R")
+from evalsite.core.parallel import parallel
+
 THUMB_SIZE = 192  # longest side of a thumbnail
 FULL_SIZE = 1600  # longest side of the enlarged view
 MIN_VIEW = 384  # tiny images (e.g. 8x8 digits) are enlarged, pixel-exact, to at least this
@@ -62,20 +61,6 @@ def _make(source: Path, docs: Path, asset: ImageAsset) -> bool:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return False
     return True
-
-
-def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int], None] | None = None,
-             step: Callable[[T], int] = lambda item: 1) -> list[R]:
-    """`work` of every item, in order, on a few threads (Pillow releases the GIL while it decodes, resizes
-    and encodes), advancing `progress` by `step(item)` as each is done."""
-    done = []
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for item, value in zip(items, pool.map(work, items)):
-            done.append(value)
-            if progress:
-                progress(step(item))
-    return done
 
 
 def make_assets(images_root: Path, images: Iterable[str], docs: Path,

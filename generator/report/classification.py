@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsite.core.errors import Notice
-from evalsite.formats.classification import ClassificationInputs, listing
-from evalsite.formats.images import ImageInfo
+from evalsite.core.classification_data import ClassificationInputs
+from evalsite.core.errors import Notice, listing
+from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
 )

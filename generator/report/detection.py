@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from evalsite.core.errors import Notice
-from evalsite.formats.boxes import DetectionData
-from evalsite.formats.images import ImageInfo
+from evalsite.core.detection_data import DetectionData
+from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import Matching, evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds

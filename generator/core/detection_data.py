@@ -8,7 +8,7 @@ Readers (COCO, VOC, YOLO, predictions JSONL) fill it; the metrics read it. Conve
 * ground truth and detections keep their file order inside each image: pycocotools breaks score ties by it;
 * boxes are [x, y, w, h] in absolute pixels, float64, continuous coordinates (no VOC "+1");
 * masks (segmentation tasks only, else None) are RLE counts as pycocotools', column-major runs of the image
-  (heights[i] x widths[i]) starting with a run of 0s, held in a `MaskSet` (evalsite.metrics.masks: all
+  (heights[i] x widths[i]) starting with a run of 0s, held in a `MaskSet` (evalsite.core.masks: all
   counts in one flat array; `masks[i]` is object i's counts, `masks.take(index)`, `masks.areas()`,
   `masks.bboxes()`, `masks.h` / `masks.w`), aligned with the rows of the ground truth / detections.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evalsite.core.errors import Notice
-from evalsite.metrics.masks import MaskSet
+from evalsite.core.masks.maskset import MaskSet
 
 
 @dataclass
@@ -61,7 +61,3 @@ class DetectionData:
         if self.dt_mask_area is not None:
             return self.dt_mask_area
         return self.dt_box[:, 2] * self.dt_box[:, 3]
-
-
-def empty_boxes() -> np.ndarray:
-    return np.zeros((0, 4), dtype=np.float64)

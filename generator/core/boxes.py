@@ -1,4 +1,4 @@
-"""Box IoU, elementwise over pairs or as a full matrix, with pycocotools' exact operation order.
+"""Boxes [x, y, w, h]: IoU elementwise over pairs or as a full matrix, with pycocotools' exact operation order.
 
 pycocotools' bbIou (maskApi.c): intersection of [x, y, w, h] boxes; for a crowd ground truth the
 "union" is the detection's own area (a crowd region may absorb any number of detections).
@@ -32,3 +32,8 @@ def iou_matrix(dt_boxes: np.ndarray, gt_boxes: np.ndarray, gt_crowd: np.ndarray 
     gi = np.tile(np.arange(len(g)), len(d))
     crowd = None if gt_crowd is None else np.asarray(gt_crowd, dtype=bool)[gi]
     return pair_iou(d[di], g[gi], crowd).reshape(len(d), len(g))
+
+
+def empty_boxes() -> np.ndarray:
+    """No boxes: a (0, 4) float64 array."""
+    return np.zeros((0, 4), dtype=np.float64)

@@ -1,0 +1,256 @@
+"""What the detection readers share: JSON loading, turning JSON values into checked column arrays, the
+checks on those arrays, and clipping boxes to their image (the rules: evalsite.formats.detection).
+
+Every check is vectorised over the arrays; the Python loops run only to name the first bad record.
+`Locator` maps a record's index to (file, record) for messages.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import operator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import orjson
+
+from evalsite.core.boxes import empty_boxes
+from evalsite.core.errors import InputError, Notice, listing
+from evalsite.formats.records import read_text
+
+EXAMPLES = 3  # examples a notice shows
+SLACK = 1e-3  # pixels a box may reach outside its image (rounding: YOLO's normalised values, float32) unclipped
+MISSING = object()  # a key that is not there (JSON null is None)
+
+Locator = Callable[[int], "tuple[str, str | None]"]  # record index -> (file, record)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_json(path: Path) -> object:
+    """The parsed JSON file; malformed JSON is an InputError with its line and column."""
+    text = read_text(path)
+    try:
+        with gc_paused():
+            return orjson.loads(text)  # about twice as fast as json.loads: a large share of `evaluate`
+    except orjson.JSONDecodeError:
+        pass  # the standard parser gives the line and column, and accepts NaN (which is then reported by field)
+    try:
+        with gc_paused():
+            return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc.msg}", path, f"line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply", path) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise InputError(f"malformed JSON: {exc}", path) from None
+
+
+def field_values(records: list[dict], key: str) -> list:
+    """One field of every record (MISSING where absent). map(itemgetter) is the fast path for 400k records;
+    a record without the field falls back to the slower, forgiving .get."""
+    try:
+        return list(map(operator.itemgetter(key), records))
+    except KeyError:
+        return [r.get(key, MISSING) for r in records]
+
+
+def short_repr(value: object) -> str:
+    text = "missing" if value is MISSING else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_box(box: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in box) + "]"
+
+
+def and_more(count: int) -> str:
+    return "" if count <= 1 else f" (and {count - 1} more like this)"
+
+
+def check_records(values: list, path: Path, what: str) -> None:
+    """Every element of a JSON list is an object."""
+    if values and set(map(type, values)) != {dict}:
+        i = next(i for i, v in enumerate(values) if not isinstance(v, dict))
+        raise InputError(f"each entry of '{what}' must be an object, found {short_repr(values[i])}", path,
+                         f"{what} entry {i + 1}")
+
+
+def int_column(values: list, locate: Locator, key: str) -> np.ndarray:
+    """int64 array of JSON integers (not booleans, not 1.0)."""
+    if set(map(type, values)) <= {int}:
+        try:
+            return np.array(values, dtype=np.int64).reshape(len(values))
+        except OverflowError:
+            pass
+    for i, value in enumerate(values):
+        if type(value) is not int:
+            problem = (f"missing '{key}'" if value is MISSING else
+                       f"'{key}' must be an integer, found {short_repr(value)}")
+            raise InputError(problem, *locate(i))
+        if not -(2 ** 63) <= value < 2 ** 63:
+            raise InputError(f"'{key}' {value} is out of range", *locate(i))
+    raise AssertionError("unreachable")
+
+
+def number_column(values: list, locate: Locator, key: str) -> np.ndarray:
+    """float64 array of JSON numbers (NaN and infinity pass here; callers check finiteness on the array)."""
+    if set(map(type, values)) <= {int, float}:
+        try:
+            return np.array(values, dtype=np.float64).reshape(len(values))
+        except OverflowError:
+            pass
+    for i, value in enumerate(values):
+        if type(value) not in (int, float):
+            problem = f"missing '{key}'" if value is MISSING else f"'{key}' must be a number, found {short_repr(value)}"
+            raise InputError(problem, *locate(i))
+    return np.array([as_float(v) for v in values], dtype=np.float64)
+
+
+def box_column(values: list, locate: Locator, key: str = "bbox") -> np.ndarray:
+    """(N, 4) float64 from lists [x, y, w, h]."""
+    if not values:
+        return empty_boxes()
+    try:
+        array = np.array(values)
+        if array.ndim == 2 and array.shape[1] == 4 and array.dtype.kind in "fi":
+            return array.astype(np.float64, copy=False)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    for i, value in enumerate(values):
+        if value is MISSING:
+            raise InputError(f"missing '{key}'", *locate(i))
+        if (not isinstance(value, list) or len(value) != 4
+                or any(type(v) not in (int, float) for v in value)):
+            raise InputError(f"'{key}' must be [x, y, width, height] (4 numbers), found {short_repr(value)}",
+                             *locate(i))
+    return np.array([[as_float(v) for v in box] for box in values], dtype=np.float64)
+
+
+def as_float(value: int | float) -> float:
+    """A JSON number as a float; an integer too large for one is infinite (and then reported as such)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def first_duplicate(values: np.ndarray) -> tuple[int, int] | None:
+    """(first index, index of its first repeat) of the earliest repeated value in file order, or None."""
+    if len(values) < 2:
+        return None
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not len(same):
+        return None
+    k = same[np.argmin(order[same + 1])]
+    second = int(order[k + 1])
+    first = int(order[np.searchsorted(ordered, ordered[k], side="left")])
+    return first, second
+
+
+def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each value in the ascending `sorted_keys`, -1 where absent."""
+    if not len(sorted_keys):
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_keys, values)
+    pos_c = np.minimum(pos, len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos_c] == values, pos_c, -1).astype(np.int64)
+
+
+def unknown_error(index: np.ndarray, keys: np.ndarray | list, locate: Locator, problem: str) -> None:
+    """Raise for the keys whose index is -1: up to 10 listed in order of first appearance."""
+    bad = np.flatnonzero(index < 0)
+    if not len(bad):
+        return
+    keys_bad = [keys[i] for i in bad] if isinstance(keys, list) else keys[bad].tolist()
+    unique = list(dict.fromkeys(keys_bad))
+    file, record = locate(int(bad[0]))
+    raise InputError(f"{len(unique)} {problem}: {listing(unique)}", file, f"first at {record}" if record else None)
+
+
+def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
+    finite = np.isfinite(box).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        i = int(bad[0])
+        raise InputError(f"box {format_box(box[i])} has a NaN or infinite coordinate{and_more(len(bad))}", *locate(i))
+    small = (box[:, 2] <= 0) | (box[:, 3] <= 0)
+    if small.any():
+        bad = np.flatnonzero(small)
+        i = int(bad[0])
+        raise InputError(f"box {format_box(box[i])} has zero or negative size (width {box[i, 2]:g}, height "
+                         f"{box[i, 3]:g}){and_more(len(bad))}", *locate(i))
+
+
+def check_finite(values: np.ndarray, locate: Locator, what: str) -> None:
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        i = int(bad[0])
+        raise InputError(f"{what} must be a finite number, found {values[i]!r}{and_more(len(bad))}", *locate(i))
+
+
+def clip_boxes(box: np.ndarray, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, locate: Locator,
+          names: list[str], file: Path, enabled: bool, kind: str) -> tuple[np.ndarray, np.ndarray | None,
+                                                                             list[Notice]]:
+    """Boxes clipped to their image; (boxes, rows to keep or None for all, notices)."""
+    if not len(box):
+        return box, None, []
+    w_img = widths[image].astype(np.float64)
+    h_img = heights[image].astype(np.float64)
+    known = (w_img > 0) & (h_img > 0)
+    x1, y1 = box[:, 0], box[:, 1]
+    x2, y2 = x1 + box[:, 2], y1 + box[:, 3]
+    out = known & ((x1 < -SLACK) | (y1 < -SLACK) | (x2 > w_img + SLACK) | (y2 > h_img + SLACK))
+    if not out.any():
+        return box, None, []
+    rows = np.flatnonzero(out)
+    cx1 = np.clip(x1[rows], 0, w_img[rows])
+    cy1 = np.clip(y1[rows], 0, h_img[rows])
+    cw = np.clip(x2[rows], 0, w_img[rows]) - cx1
+    ch = np.clip(y2[rows], 0, h_img[rows]) - cy1
+    gone = (cw <= 0) | (ch <= 0)
+
+    def examples(which: np.ndarray) -> str:
+        shown = []
+        for i in which[:EXAMPLES]:
+            where, record = locate(int(i))
+            place = record if where == str(file) else f"{Path(where).name}, {record}"
+            shown.append(f"{place}: {format_box(box[i])} in {names[image[i]]!r} "
+                         f"({int(widths[image[i]])}x{int(heights[image[i]])})")
+        more = f"; and {len(which) - EXAMPLES} more" if len(which) > EXAMPLES else ""
+        return "; ".join(shown) + more
+
+    if not enabled:
+        return box, None, [Notice("box_not_clipped", str(file), None,
+                                  f"{len(rows)} {kind} box(es) reach outside their image, kept as given "
+                                  f"(clipping is off), e.g. {examples(rows)}")]
+    notices = []
+    clipped, dropped = rows[~gone], rows[gone]
+    if len(clipped):
+        notices.append(Notice("box_clipped", str(file), None,
+                              f"{len(clipped)} {kind} box(es) partly outside their image, clipped to it, "
+                              f"e.g. {examples(clipped)}"))
+    if len(dropped):
+        notices.append(Notice("box_outside_image", str(file), None,
+                              f"{len(dropped)} {kind} box(es) wholly outside their image, ignored, "
+                              f"e.g. {examples(dropped)}"))
+    box = box.copy()
+    box[rows] = np.column_stack([cx1, cy1, cw, ch])
+    keep = np.ones(len(box), dtype=bool)
+    keep[dropped] = False
+    return box, (None if keep.all() else keep), notices

@@ -1,0 +1,155 @@
+"""Masks of a segmentation task's ground truth and predictions: their 'segmentation' values (polygons,
+uncompressed or compressed RLE) checked and decoded into a `MaskSet` (the rules: evalsite.formats.detection,
+"Segmentation tasks")."""
+
+from __future__ import annotations
+
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from evalsite.core.errors import InputError, MaskError, Notice
+from evalsite.core.masks.maskset import MaskSet
+from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
+from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
+
+NO_MASKS = "segmentation task, but the predictions have no masks"
+_NUMBER_TYPES = frozenset((int, float))  # polygon coordinates (not bool)
+
+
+def check_segm_present(segm: list, path: Path, locate: Locator) -> None:
+    """Every prediction has a 'segmentation'; none at all is the clear "no masks" error."""
+    missing = [i for i, v in enumerate(segm) if v is MISSING or v is None]
+    if not missing:
+        return
+    if len(missing) == len(segm):
+        raise InputError(f"{NO_MASKS} (no 'segmentation' in any prediction): give polygons or RLE masks "
+                         "(e.g. pycocotools' compressed {\"size\": [h, w], \"counts\": \"...\"})", path,
+                         locate(0)[1])
+    raise InputError(f"missing 'segmentation'{and_more(len(missing))}: a segmentation task needs a mask for "
+                     "every prediction", *locate(missing[0]))
+
+
+def placeholder_boxes(boxes: list) -> tuple[list, np.ndarray]:
+    """Missing boxes replaced by a placeholder (filled from the mask later), and where they were."""
+    missing = np.array([b is MISSING for b in boxes], dtype=bool)
+    if missing.any():
+        boxes = [[0, 0, 1, 1] if b is MISSING else b for b in boxes]
+    return boxes, missing
+
+
+def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
+                  locate: Locator, file: Path, kind: str) -> tuple[MaskSet, np.ndarray, list[Notice]]:
+    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices).
+
+    One pass in Python sorts the values by kind and checks their structure; then each kind is converted
+    in one vectorised batch: polygons (rle_from_polygons_many; only when that fails, row by row to name
+    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings)."""
+    hs, ws = heights[image], widths[image]
+    unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
+    if len(unsized):
+        i = int(unsized[0])
+        raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
+                         f"decode masks{and_more(len(unsized))}", *locate(i))
+    hl, wl = hs.tolist(), ws.tolist()
+    strings, string_rows, lists, list_rows, polygons, polygon_rows = [], [], [], [], [], []
+    for i, value in enumerate(values):
+        if isinstance(value, dict):
+            size, raw = value.get("size", MISSING), value.get("counts", MISSING)
+            if not (type(size) is list and len(size) == 2 and type(size[0]) is int and type(size[1]) is int):
+                raise InputError(f"an RLE mask needs 'size': [height, width], found {short_repr(size)}", *locate(i))
+            if size[0] != hl[i] or size[1] != wl[i]:
+                raise InputError(f"RLE size [{size[0]}, {size[1]}] (height, width) differs from the image's "
+                                 f"size [{hl[i]}, {wl[i]}] ({names[image[i]]!r})", *locate(i))
+            if isinstance(raw, str):
+                strings.append(raw)
+                string_rows.append(i)
+                continue
+            if not isinstance(raw, list) or any(type(v) is not int for v in raw):
+                raise InputError("RLE 'counts' must be a compressed string or a list of integers, found "
+                                 f"{short_repr(raw)}", *locate(i))
+            try:
+                lists.append(np.array(raw, dtype=np.int64).reshape(len(raw)))
+            except (ValueError, OverflowError) as exc:
+                raise InputError(f"bad RLE mask: {exc}", *locate(i)) from None
+            list_rows.append(i)
+        elif isinstance(value, list):
+            if not value or any(not isinstance(p, list) for p in value):
+                raise InputError("'segmentation' polygons must be a non-empty list of lists [[x0, y0, x1, y1, "
+                                 f"...], ...], found {short_repr(value)}", *locate(i))
+            if not _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(value))):  # one C-level pass
+                k, polygon = next((k, p) for k, p in enumerate(value, start=1)
+                                  if any(type(v) not in _NUMBER_TYPES for v in p))
+                raise InputError(f"polygon {k} must be numbers [x0, y0, x1, y1, ...], found "
+                                 f"{short_repr(polygon)}", *locate(i))
+            polygons.append(value)
+            polygon_rows.append(i)
+        else:
+            raise InputError("'segmentation' must be polygons [[x0, y0, x1, y1, ...], ...] or an RLE "
+                             f"{{\"size\": [h, w], \"counts\": ...}}, found {short_repr(value)}", *locate(i))
+    parts, part_rows = [], []
+    if polygons:
+        rows = np.array(polygon_rows, dtype=np.int64)
+        try:
+            counts = rle_from_polygons_many(polygons, hs[rows], ws[rows])
+        except (ValueError, OverflowError):
+            for i, value in zip(polygon_rows, polygons):  # the first bad one, named
+                try:
+                    rle_from_polygons(value, hl[i], wl[i])
+                except (ValueError, OverflowError) as exc:
+                    raise InputError(f"bad polygon: {exc}", *locate(i)) from None
+            raise
+        parts.append(MaskSet.from_counts(counts, hs[rows], ws[rows]))
+        part_rows.append(rows)
+    if lists:
+        rows = np.array(list_rows, dtype=np.int64)
+        masks = MaskSet.from_counts(lists, hs[rows], ws[rows])
+        bad = masks.check()
+        if bad is not None:
+            raise InputError(f"bad RLE mask: {bad[1]}", *locate(list_rows[bad[0]]))
+        parts.append(masks)
+        part_rows.append(rows)
+    if strings:
+        rows = np.array(string_rows, dtype=np.int64)
+        try:
+            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows]))
+        except MaskError as exc:
+            raise InputError(f"bad compressed RLE: {exc.problem}", *locate(string_rows[exc.index])) from None
+        part_rows.append(rows)
+    masks = MaskSet.concat(parts)
+    if len(parts) > 1:
+        masks = masks.take(np.argsort(np.concatenate(part_rows), kind="stable"))
+    area = masks.areas().astype(np.float64)
+    notices = []
+    empty = np.flatnonzero(area == 0)
+    _check_inside(values, empty, hl, wl, names, image, locate)
+    if len(empty):
+        shown = []
+        for i in empty[:EXAMPLES].tolist():
+            where, record = locate(i)
+            place = record if where == str(file) else f"{Path(where).name}, {record}"
+            shown.append(f"{place} in {names[image[i]]!r}")
+        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
+        notices.append(Notice("mask_empty", str(file), None,
+                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
+                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), e.g. "
+                              f"{'; '.join(shown)}{more}"))
+    return masks, area, notices
+
+
+def _check_inside(values: list, empty: np.ndarray, hl: list, wl: list, names: list[str], image: np.ndarray,
+                  locate: Locator) -> None:
+    """A polygon mask lying entirely outside its image (all its points left of, right of, above or below
+    the image) is surely a coordinate mistake: an error. Only empty masks can be such, so only they are
+    looked at."""
+    for i in empty.tolist():
+        value = values[i]
+        if not isinstance(value, list):
+            continue
+        xs = [v for polygon in value for v in polygon[0::2]]
+        ys = [v for polygon in value for v in polygon[1::2]]
+        if max(xs) < 0 or min(xs) > wl[i] or max(ys) < 0 or min(ys) > hl[i]:
+            raise InputError(f"the polygon lies entirely outside its image {names[image[i]]!r} (width "
+                             f"{wl[i]}, height {hl[i]}): x from {min(xs):g} to {max(xs):g}, y from {min(ys):g} "
+                             f"to {max(ys):g}", *locate(i))
