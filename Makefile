@@ -1,10 +1,10 @@
-# Both targets work on a fresh clone with nothing but Python 3.11+: they make .venv and install into it.
+# Every target works on a fresh clone with nothing but Python 3.11+: they make .venv and install into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml $(shell find generator templates site_src -type f -not -name '*.pyc')
 
-.PHONY: demo test clean
+.PHONY: demo test docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(VENV)/.installed-run: $(BIN)/python $(SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check .
 	touch $@
 
+# The tests build the documentation too (tests/test_docs_site.py), so they get the docs extra.
 $(VENV)/.installed-test: $(BIN)/python $(SOURCES)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test,docs]'
+	touch $@ $(VENV)/.installed-run $(VENV)/.installed-docs
+
+$(VENV)/.installed-docs: $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[docs]'
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
@@ -23,6 +28,15 @@ demo: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest
+
+# The documentation (mkdocs.yml, docs/) as a static site in build/docs-site/; open build/docs-site/index.html.
+# The Python API page is generated from the docstrings of the installed package.
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m mkdocs build --strict -f mkdocs.yml -d build/docs-site
+
+# The same, served with live reload at http://127.0.0.1:8000/ while you edit docs/.
+docs-serve: $(VENV)/.installed-docs
+	$(BIN)/python -m mkdocs serve -f mkdocs.yml
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info
