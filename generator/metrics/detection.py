@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class DetectionEvaluation:
+    """Result of `evaluate_detection`. L = len(data.labels)."""
+
     matching: Matching
     ap50: np.ndarray  # (L,) VOC all-point AP at IoU 0.5, NaN without ground truth
     ap50_11pt: np.ndarray  # (L,) VOC2007 11-point AP
@@ -49,7 +51,17 @@ def evaluate_matching(data: "DetectionData", iou_threshold: float = IOU_THRESHOL
                       prune_boxes: tuple[np.ndarray, np.ndarray] | None = None
                       ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
     """The first half of `evaluate_detection`: the VOC matching, per-label AP (all-point, 11-point) and the
-    operating point with its curves."""
+    operating point with its curves.
+
+    Parameters
+    ----------
+    As for `evaluate_detection`.
+
+    Returns
+    -------
+    (matching, ap50, ap50_11pt, sweep): the `Matching`, the (L,) all-point and 11-point AP and the
+    `ThresholdSweep`.
+    """
     dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
     matching = match_detections(data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd,
                                 data.dt_image, data.dt_label, dt_box, data.dt_score, iou_threshold=iou_threshold,
@@ -65,11 +77,26 @@ def evaluate_detection(data: "DetectionData", iou_threshold: float = IOU_THRESHO
                        max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        first_half: tuple | None = None) -> DetectionEvaluation:
-    """Everything of this module for one `DetectionData` (labels 0..len(data.labels)-1).
+    """Every detection metric listed above for one `DetectionData` (labels 0..len(data.labels)-1).
 
     Segmentation passes the mask IoU as `pair_iou_fn`, boxes that contain each mask as `prune_boxes`
     (detections, GT; default: data's boxes) and the boxes to type "mask_quality" errors with.
     `first_half`: the result of `evaluate_matching` with the same arguments, when the caller has it already.
+
+    Parameters
+    ----------
+    data : the detection task's columns (`evalsite.formats.boxes.DetectionData`).
+    iou_threshold : the matching's IoU threshold T, in (0, 1].
+    pair_iou_fn : `evalsite.metrics.pairs.PairIoU`, or None for the box IoU.
+    max_points : the most points of each curve.
+    prune_boxes : (dt_box, gt_box) for pairing, instead of data's boxes.
+    mask_quality_boxes : segmentation only, (dt_box, gt_box) for the "mask_quality" error type.
+    first_half : see above.
+
+    Returns
+    -------
+    `DetectionEvaluation`: AP and mAP at IoU T (ap50, map50 with the default T), the operating point and
+    curves, the confusion and the error types at t*.
     """
     nl = len(data.labels)
     dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)

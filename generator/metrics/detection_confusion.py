@@ -72,6 +72,28 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
 
     This matching differs from the per-label VOC matching of `match_detections` (a detection of the wrong
     label may take a GT here), so its diagonal need not equal the per-label TP counts.
+
+    Parameters
+    ----------
+    gt_image, ..., dt_score, iou_threshold, pair_iou_fn, n_labels : as in
+        `evalsite.metrics.matching.match_detections`.
+    threshold : t*, the lowest score shown; NaN for none.
+
+    Returns
+    -------
+    `Confusion`.
+
+    Examples
+    --------
+    GT of label 0 and 1; the detection of label 0 on the second GT is confused, the second detection is a
+    duplicate (background):
+
+    >>> gt_box = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    >>> dt_box = [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]]
+    >>> c = confusion_at_threshold([0, 0], [0, 1], gt_box, None, None, [0, 0, 0], [0, 0, 0], dt_box,
+    ...                            [0.9, 0.8, 0.7], threshold=0.7)
+    >>> c.counts.tolist(), c.dt_row.tolist(), c.gt_column.tolist()
+    ([[1, 0, 0], [1, 0, 0], [1, 0, 0]], [0, 2, 1], [0, 0])
     """
     (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
      rank) = prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box,

@@ -85,6 +85,30 @@ def type_errors(matching: Matching, gt_image, gt_label, gt_box, gt_crowd, dt_ima
 
     (For false positives the mask IoU of that pair is < T by then: otherwise the detection is a
     duplicate.) `*_related_box_iou` is the box IoU of the related pair for every type in segmentation.
+
+    Parameters
+    ----------
+    matching : the `Matching` of all detections (`evalsite.metrics.matching.match_detections`).
+    gt_image, gt_label, gt_box, gt_crowd, dt_image, dt_label, dt_box, dt_score, pair_iou_fn : as there.
+    threshold : t*; NaN for none.
+    background_iou : B.
+    mask_quality_boxes : segmentation only, the (D, 4) detection and (G, 4) GT xywh boxes.
+
+    Returns
+    -------
+    `ErrorTypes`.
+
+    Examples
+    --------
+    The second detection overlaps (IoU 9/11) the GT that the first one took:
+
+    >>> from evalsite.metrics.matching import match_detections
+    >>> gt = ([0, 0], [0, 0], [[0, 0, 10, 10], [20, 0, 10, 10]], None)
+    >>> dt = ([0, 0, 0], [0, 0, 0], [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]], [0.9, 0.8, 0.7])
+    >>> m = match_detections(*gt[:3], None, gt[3], *dt)
+    >>> e = type_errors(m, *gt, *dt, threshold=0.7)
+    >>> e.dt_type.tolist(), e.dt_related_gt.tolist(), e.gt_type.tolist()
+    (['', 'duplicate', ''], [-1, 0, -1], ['', ''])
     """
     gt_image, gt_label = int_array(gt_image), int_array(gt_label)
     dt_image, dt_label = int_array(dt_image), int_array(dt_label)

@@ -54,7 +54,19 @@ class Matching:
 
 def prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
                    iou_threshold, pair_iou_fn, n_labels):
-    """The checked arrays, counts, pair geometry, label count and score ranks that the matchings share."""
+    """The checked arrays, counts, pair geometry, label count and score ranks that the matchings share
+    (`match_detections` here, and the class-agnostic matching of `evalsite.metrics.detection_confusion`).
+
+    Parameters are those of `match_detections` (all required here).
+
+    Returns
+    -------
+    A tuple (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd,
+    geometry, n_labels, rank): the columns as flat int64 / float64 arrays, G and D, the (G,) bool flags (False
+    where not given), the `PairGeometry`, the label count L and each detection's position in the detection
+    order (`evalsite.metrics.arrays.score_rank`). Raises ValueError for an IoU threshold outside (0, 1], or
+    without both boxes and a callback.
+    """
     gt_image, gt_label = int_array(gt_image), int_array(gt_label)
     dt_image, dt_label = int_array(dt_image), int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
@@ -90,6 +102,32 @@ def match_detections(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_imag
     objects: it never counts, is never missed, and is not a candidate for the VOC rule above; a detection
     that would be a false positive under that rule but lies in a crowd region of its label (crowd IoU =
     intersection / detection area >= `iou_threshold`) is ignored instead.
+
+    Parameters
+    ----------
+    gt_image, gt_label : (G,) int, image and label index of each GT.
+    gt_box : (G, 4) xywh boxes, or None with a `pair_iou_fn` (then no pruning by box).
+    gt_difficult, gt_crowd : (G,) bool flags, or None (all False).
+    dt_image, dt_label : (D,) int, image and label index of each detection.
+    dt_box : (D, 4) xywh boxes, or None with a `pair_iou_fn`.
+    dt_score : (D,) float, finite scores.
+    iou_threshold : in (0, 1], 0.5 for VOC.
+    pair_iou_fn : `evalsite.metrics.pairs.PairIoU`, or None for the box IoU.
+    n_labels : L; by default one more than the largest label given.
+
+    Returns
+    -------
+    `Matching`.
+
+    Examples
+    --------
+    Two GT of label 0 in image 0; the second detection overlaps the GT that the first one took:
+
+    >>> gt_box = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    >>> dt_box = [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]]
+    >>> m = match_detections([0, 0], [0, 0], gt_box, None, None, [0, 0, 0], [0, 0, 0], dt_box, [0.9, 0.8, 0.7])
+    >>> m.tp.tolist(), m.fp.tolist(), m.gt_matched_by.tolist(), m.n_gt.tolist()
+    ([True, False, True], [False, True, False], [0, 2], [2])
     """
     (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
      rank) = prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box,

@@ -112,6 +112,31 @@ def operating_point(matching: Matching, dt_label, dt_score,
     NaN when that F1 is 0.
 
     Without any counted detection, t* is NaN and precision = recall = F1 = 0.
+
+    Parameters
+    ----------
+    matching : the `Matching` of all detections (`evalsite.metrics.matching.match_detections`).
+    dt_label, dt_score : (D,) label and score of each detection.
+    max_points : the most points of each curve (the exact grid `thresholds` / `f1` is kept whole).
+
+    Returns
+    -------
+    `ThresholdSweep`.
+
+    Examples
+    --------
+    TP, FP, TP (scores 0.9, 0.8, 0.7) on 2 GT of one label: F1 is 2/3, 1/2 and 4/5 at t = 0.9, 0.8, 0.7:
+
+    >>> from evalsite.metrics.matching import match_detections
+    >>> gt_box = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    >>> dt_box = [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]]
+    >>> m = match_detections([0, 0], [0, 0], gt_box, None, None, [0, 0, 0], [0, 0, 0], dt_box, [0.9, 0.8, 0.7])
+    >>> sweep = operating_point(m, [0, 0, 0], [0.9, 0.8, 0.7])
+    >>> sweep.thresholds.tolist(), sweep.f1.round(6).tolist()
+    ([0.9, 0.8, 0.7], [0.666667, 0.5, 0.8])
+    >>> p = sweep.point
+    >>> p.threshold, (p.tp, p.fp, p.fn), round(p.precision, 6), p.recall, round(p.f1, 6)
+    (0.7, (2, 1, 0), 0.666667, 1.0, 0.8)
     """
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)

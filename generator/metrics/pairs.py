@@ -27,7 +27,24 @@ PRUNE_FACTOR = 4  # prune pairs by box overlap when same-key pairs exceed this m
 
 
 class PairGeometry:
-    """How IoU is found: the callback, and boxes (if any) to skip pairs whose boxes cannot overlap."""
+    """How IoU is found: the callback, and boxes (if any) to skip pairs whose boxes cannot overlap.
+
+    Parameters
+    ----------
+    pair_iou_fn : `PairIoU` or None. None: the box IoU of `evalsite.metrics.iou.pair_iou` (crowd GT: over the
+        detection's area), which needs both box arrays.
+    dt_box, gt_box : (D, 4) and (G, 4) xywh boxes, or None (then every pair of equal keys is evaluated).
+    gt_crowd : (G,) bool, the crowd flag of each GT.
+
+    Examples
+    --------
+    >>> dt_box = np.array([[0, 0, 10, 10], [50, 0, 10, 10]], dtype=float)
+    >>> gt_box = np.array([[5, 0, 10, 10], [0, 0, 10, 10], [200, 0, 5, 5]], dtype=float)
+    >>> geometry = PairGeometry(None, dt_box, gt_box, np.zeros(3, dtype=bool))
+    >>> pd, pg, iou = geometry.pairs(np.arange(2), np.zeros(2, np.int64), np.arange(3), np.zeros(3, np.int64))
+    >>> pd.tolist(), pg.tolist(), iou.round(4).tolist()
+    ([0, 0], [0, 1], [0.3333, 1.0])
+    """
 
     def __init__(self, pair_iou_fn: PairIoU | None, dt_box, gt_box, gt_crowd: np.ndarray):
         self.dt_box = None if dt_box is None else np.asarray(dt_box, dtype=np.float64).reshape(-1, 4)
@@ -43,11 +60,23 @@ class PairGeometry:
         self.fn = pair_iou_fn
 
     def iou(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """(N,) float64 IoU of the pairs (d[i], g[i])."""
         return np.asarray(self.fn(d, g), dtype=np.float64).reshape(-1)
 
     def pairs(self, dt_idx: np.ndarray, dt_key: np.ndarray, gt_idx: np.ndarray, gt_key: np.ndarray):
         """(detection, GT) index pairs with equal keys (same image, or same image and label) whose boxes may
-        overlap, with their IoU; pairs with IoU 0 are dropped (only overlapping pairs matter anywhere)."""
+        overlap, with their IoU; pairs with IoU 0 are dropped (only overlapping pairs matter anywhere).
+
+        Parameters
+        ----------
+        dt_idx, dt_key : (N,) int, the detections to pair and the key of each.
+        gt_idx, gt_key : (M,) int, the GT to pair and the key of each.
+
+        Returns
+        -------
+        pd, pg : (P,) int64, detection and GT index of each pair with IoU > 0.
+        iou : (P,) float64, their IoU.
+        """
         gs = np.argsort(gt_key, kind="stable")
         keys = gt_key[gs]
         lo = np.searchsorted(keys, dt_key, "left")
@@ -75,7 +104,29 @@ def overlap_pairs(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box):
     a detection [x0, x1) can only overlap a GT whose left edge lies in (x0 - widest GT of the key, x1). Both
     bounds are widened by a relative 1e-9 so that rounding never drops an overlapping pair (extra pairs get
     IoU 0 and are dropped by the caller). Keys and coordinates are combined into exact int64 sort keys
-    (group * M + rank of the coordinate), so one searchsorted serves all keys at once."""
+    (group * M + rank of the coordinate), so one searchsorted serves all keys at once.
+
+    Parameters
+    ----------
+    dt_idx, dt_key : (N,) int, the detections (indices into dt_box) and the key of each.
+    dt_box : (D, 4) float64 xywh boxes of all detections.
+    gt_idx, gt_key : (M,) int, the GT (indices into gt_box) and the key of each.
+    gt_box : (G, 4) float64 xywh boxes of all GT.
+
+    Returns
+    -------
+    pd, pg : (P,) int64, detection and GT index of each candidate pair (a superset of the pairs of equal
+        keys whose boxes overlap).
+
+    Examples
+    --------
+    >>> dt_box = np.array([[0, 0, 10, 10], [50, 0, 10, 10]], dtype=float)
+    >>> gt_box = np.array([[5, 0, 10, 10], [0, 0, 10, 10], [200, 0, 5, 5]], dtype=float)
+    >>> pd, pg = overlap_pairs(np.arange(2), np.zeros(2, np.int64), dt_box, np.arange(3), np.zeros(3, np.int64),
+    ...                        gt_box)
+    >>> pd.tolist(), pg.tolist()
+    ([0, 0], [1, 0])
+    """
     if len(dt_idx) == 0 or len(gt_idx) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     groups, gt_group = np.unique(gt_key, return_inverse=True)

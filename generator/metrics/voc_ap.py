@@ -25,6 +25,27 @@ def average_precision(tp, ignored, scores, n_gt: int, method: str = "all") -> fl
 
     A label with ground truth but no detections has AP 0; a label without counted ground truth has no AP
     (NaN).
+
+    Parameters
+    ----------
+    tp : (N,) bool, whether each detection of the label is a true positive.
+    ignored : (N,) bool, whether it is ignored (neither TP nor FP), or None (none is).
+    scores : (N,) float, the detections' scores.
+    n_gt : the label's number of counted GT.
+    method : "all" or "11point".
+
+    Returns
+    -------
+    float, the AP (NaN when n_gt <= 0).
+
+    Examples
+    --------
+    TP, FP, TP out of 2 GT: recall 0.5, 0.5, 1 and precision 1, 0.5, 2/3, so AP = 0.5 * 1 + 0.5 * 2/3:
+
+    >>> round(average_precision([True, False, True], None, [0.9, 0.8, 0.7], 2), 6)
+    0.833333
+    >>> round(average_precision([True, False, True], None, [0.9, 0.8, 0.7], 2, "11point"), 6)  # (6 + 5 * 2/3) / 11
+    0.848485
     """
     if n_gt <= 0:
         return float("nan")
@@ -37,6 +58,7 @@ def average_precision(tp, ignored, scores, n_gt: int, method: str = "all") -> fl
 
 
 def _ap_sorted(flags: np.ndarray, n_gt: int, method: str) -> float:
+    """AP of TP flags already in detection order, ignored detections left out (see `average_precision`)."""
     if len(flags) == 0:
         return 0.0
     ctp = np.cumsum(flags)
@@ -57,7 +79,24 @@ def _ap_sorted(flags: np.ndarray, n_gt: int, method: str) -> float:
 
 
 def average_precision_per_label(matching: Matching, dt_label, dt_score, method: str = "all") -> np.ndarray:
-    """(L,) AP of every label (see `average_precision`); NaN for labels without counted ground truth."""
+    """(L,) AP of every label (see `average_precision`); NaN for labels without counted ground truth.
+
+    Parameters
+    ----------
+    matching : the `Matching` of the detections.
+    dt_label, dt_score : (D,) label and score of each detection.
+    method : "all" or "11point".
+
+    Examples
+    --------
+    >>> from evalsite.metrics.matching import match_detections
+    >>> gt_box = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    >>> dt_box = [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]]
+    >>> m = match_detections([0, 0], [0, 0], gt_box, None, None, [0, 0, 0], [0, 0, 0], dt_box, [0.9, 0.8, 0.7],
+    ...                      n_labels=2)
+    >>> average_precision_per_label(m, [0, 0, 0], [0.9, 0.8, 0.7]).round(6).tolist()
+    [0.833333, nan]
+    """
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
@@ -74,7 +113,13 @@ def average_precision_per_label(matching: Matching, dt_label, dt_score, method: 
 
 
 def voc_map(ap_per_label) -> float:
-    """mAP: the mean AP over labels with ground truth (the non-NaN entries); NaN if there are none."""
+    """mAP: the mean AP over labels with ground truth (the non-NaN entries); NaN if there are none.
+
+    Examples
+    --------
+    >>> voc_map([0.5, float("nan"), 1.0])
+    0.75
+    """
     ap = np.asarray(ap_per_label, dtype=np.float64)
     ap = ap[~np.isnan(ap)]
     return float(ap.mean()) if len(ap) else float("nan")
