@@ -13,7 +13,8 @@ import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from evalsite.metrics import bootstrap as bs
-from evalsite.metrics import detection as det
+from evalsite.metrics.matching import match_detections
+from evalsite.metrics.voc_ap import average_precision_per_label, voc_map
 
 
 def test_resample_weights_draw_n_images_each_time_and_are_seeded():
@@ -94,7 +95,7 @@ def _arrays(gt, dt):
 def _evidence(gt, dt, n_labels):
     """As report.json's evidence, built here from the VOC matching."""
     g, d = _arrays(gt, dt)
-    m = det.match_detections(*g, *d, n_labels=n_labels)
+    m = match_detections(*g, *d, n_labels=n_labels)
     counted = np.flatnonzero(~m.ignored)
     order = counted[np.argsort(-d[3][counted], kind="stable")]
     return dict(dt_image=d[0][order], dt_label=d[1][order], dt_score=d[3][order], dt_tp=m.tp[order].astype(int),
@@ -115,15 +116,15 @@ def _repeated(gt, dt, w):
 def _direct(gt, dt, n_labels, threshold):
     """mAP50 and P/R/F1 at `threshold` of a set, by the detection module's own VOC code and plain counting."""
     g, d = _arrays(gt, dt)
-    m = det.match_detections(*g, *d, n_labels=n_labels)
-    ap = det.average_precision_per_label(m, d[1], d[3], "all")
+    m = match_detections(*g, *d, n_labels=n_labels)
+    ap = average_precision_per_label(m, d[1], d[3], "all")
     above = (d[3] >= threshold) & ~m.ignored
     tp = np.bincount(d[1][above & m.tp], minlength=n_labels)
     fp = np.bincount(d[1][above & ~m.tp], minlength=n_labels)
     n_gt = m.n_gt
     present = (n_gt + tp + fp) > 0
     f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + (n_gt - tp), 1), 0.0)
-    return {"mAP50": det.voc_map(ap), "precision": tp.sum() / max(1, tp.sum() + fp.sum()),
+    return {"mAP50": voc_map(ap), "precision": tp.sum() / max(1, tp.sum() + fp.sum()),
             "recall": tp.sum() / max(1, n_gt.sum()), "f1": f1[present].mean() if present.any() else 0.0}
 
 

@@ -33,7 +33,7 @@ def test_every_literal_key_in_the_templates_exists() -> None:
 
 
 def test_every_error_type_has_a_message() -> None:
-    from evalsite.metrics.detection import FN_TYPES, FP_TYPES
+    from evalsite.metrics.error_types import FN_TYPES, FP_TYPES
 
     assert [t for t in FP_TYPES + FN_TYPES if f"error_type_{t}" not in CATALOGUE] == []
     assert [t for t in FN_TYPES if f"error_type_missed_{t}" not in CATALOGUE] == []

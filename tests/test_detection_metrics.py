@@ -1,4 +1,5 @@
-"""Detection metrics other than COCO (generator/metrics/detection.py, DESIGN.md §3).
+"""Detection metrics other than COCO (generator/metrics/: matching, voc_ap, operating_point,
+detection_confusion, error_types, detection; DESIGN.md §3).
 
 Two kinds of checks:
 - small cases worked out on paper, the arithmetic in the comments (boxes are [x, y, w, h]; a box 10x10 at
@@ -22,7 +23,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from evalsite.metrics import detection as det
+from evalsite.metrics import pairs
+from evalsite.metrics.detection import evaluate_detection
+from evalsite.metrics.detection_confusion import confusion_at_threshold
+from evalsite.metrics.error_types import FN_TYPES, FP_TYPES, type_errors
+from evalsite.metrics.matching import match_detections
+from evalsite.metrics.operating_point import operating_point
+from evalsite.metrics.voc_ap import average_precision, average_precision_per_label, voc_map
 
 HYPOTHESIS = settings(max_examples=100, deadline=None, database=None)
 
@@ -31,10 +38,10 @@ HYPOTHESIS = settings(max_examples=100, deadline=None, database=None)
 def pair_mode(request):
     """Every test runs twice: with every same-image pair (what small inputs get) and with the pairs pruned
     by box overlap (what large inputs get); the results must not differ."""
-    saved = det._PRUNE_FACTOR
-    det._PRUNE_FACTOR = saved if request.param == "all pairs" else -1
+    saved = pairs.PRUNE_FACTOR
+    pairs.PRUNE_FACTOR = saved if request.param == "all pairs" else -1
     yield request.param
-    det._PRUNE_FACTOR = saved
+    pairs.PRUNE_FACTOR = saved
 
 
 # ------------------------------------------------------------------------------------------------ builder
@@ -68,22 +75,22 @@ class Case:
                 np.array([x[3] for x in d], dtype=float))
 
     def match(self, **kw):
-        return det.match_detections(*self.gt_arrays, *self.dt_arrays, n_labels=self.n_labels, **kw)
+        return match_detections(*self.gt_arrays, *self.dt_arrays, n_labels=self.n_labels, **kw)
 
     def ap(self, method="all"):
         m = self.match()
-        return det.average_precision_per_label(m, self.dt_arrays[1], self.dt_arrays[3], method)
+        return average_precision_per_label(m, self.dt_arrays[1], self.dt_arrays[3], method)
 
     def sweep(self, **kw):
-        return det.operating_point(self.match(), self.dt_arrays[1], self.dt_arrays[3], **kw)
+        return operating_point(self.match(), self.dt_arrays[1], self.dt_arrays[3], **kw)
 
     def confusion(self, threshold):
-        return det.confusion_at_threshold(*self.gt_arrays, *self.dt_arrays, threshold=threshold,
+        return confusion_at_threshold(*self.gt_arrays, *self.dt_arrays, threshold=threshold,
                                           n_labels=self.n_labels)
 
     def errors(self, threshold):
         gi, gl, gb, _, gc = self.gt_arrays
-        return det.type_errors(self.match(), gi, gl, gb, gc, *self.dt_arrays, threshold=threshold)
+        return type_errors(self.match(), gi, gl, gb, gc, *self.dt_arrays, threshold=threshold)
 
 
 def box(x, y=0, w=10, h=10):
@@ -114,11 +121,11 @@ def test_ap_five_detections_three_gt_all_point_and_11_point_differ():
     # 11-point: r = 0, .1, .2, .3 -> 1 (4x); .4, .5, .6 -> 2/3 (3x); .7 .. 1 -> 3/5 (4x)
     # = (4 + 2 + 2.4) / 11 = 8.4 / 11 = 42/55
     assert c.ap("11point")[0] == pytest.approx(42 / 55, abs=1e-15)
-    assert det.voc_map(c.ap()) == pytest.approx(34 / 45, abs=1e-15)
+    assert voc_map(c.ap()) == pytest.approx(34 / 45, abs=1e-15)
     # the single-label function agrees, whatever the order the detections are given in
     tp, sc = m.tp, c.dt_arrays[3]
     perm = [3, 0, 4, 1, 2]
-    assert det.average_precision(tp[perm], m.ignored[perm], sc[perm], 3) == pytest.approx(34 / 45, abs=1e-15)
+    assert average_precision(tp[perm], m.ignored[perm], sc[perm], 3) == pytest.approx(34 / 45, abs=1e-15)
 
 
 def test_11_point_recall_levels_are_exact_tenths():
@@ -205,8 +212,8 @@ def test_ap_without_detections_is_zero_and_without_ground_truth_nan():
     c.dt(0, 2, box(40), 0.9)   # label 2: no GT -> NaN
     ap = c.ap()
     assert ap[0] == 0.0 and ap[1] == 1.0 and math.isnan(ap[2])
-    assert det.voc_map(ap) == pytest.approx(0.5)   # (0 + 1) / 2: labels with GT only
-    assert math.isnan(det.voc_map([np.nan, np.nan]))
+    assert voc_map(ap) == pytest.approx(0.5)   # (0 + 1) / 2: labels with GT only
+    assert math.isnan(voc_map([np.nan, np.nan]))
 
 
 def test_crowd_region_absorbs_detections_after_real_objects():
@@ -237,7 +244,7 @@ def test_custom_pair_iou_function_is_used():
     gi, gl, gb, gd, gc = c.gt_arrays
     di, dl, db, ds = c.dt_arrays
     # without boxes every same-image pair goes to the callback
-    m = det.match_detections(gi, gl, None, gd, gc, di, dl, None, ds, pair_iou_fn=fn)
+    m = match_detections(gi, gl, None, gd, gc, di, dl, None, ds, pair_iou_fn=fn)
     assert m.tp.tolist() == [False, True]
 
 
@@ -367,7 +374,7 @@ def test_operating_point_without_detections():
     empty = Case(2)
     s = empty.sweep()
     assert math.isnan(s.point.threshold) and s.point.f1 == 0
-    assert math.isnan(det.voc_map(empty.ap()))
+    assert math.isnan(voc_map(empty.ap()))
 
 
 def test_curves_are_downsampled_but_keep_t_star():
@@ -458,8 +465,8 @@ def test_error_types_each_once_with_precedence():
                                   "no_detection", "", "wrong_label", "wrong_label"]
     assert e.gt_related_dt.tolist() == [-1, 2, 3, -1, 6, -1, -1, 7, 9]
     np.testing.assert_allclose(e.gt_related_iou[[1, 2, 4, 7, 8]], [1, 3 / 17, 1, 1, 1])
-    assert set(e.dt_type.tolist()) - {""} == set(det.FP_TYPES) - {"mask_quality"}  # box task: no mask type
-    assert set(e.gt_type.tolist()) - {""} == set(det.FN_TYPES) - {"mask_quality"}
+    assert set(e.dt_type.tolist()) - {""} == set(FP_TYPES) - {"mask_quality"}  # box task: no mask type
+    assert set(e.gt_type.tolist()) - {""} == set(FN_TYPES) - {"mask_quality"}
 
 
 def test_errors_agree_with_operating_point_counts():
@@ -675,7 +682,7 @@ def test_every_error_is_typed_once_and_counts_agree(c):
     assert ((e.dt_type != "") == fp).all()
     assert int(fp.sum()) == s.point.fp
     assert int((e.gt_type != "").sum()) == s.point.fn
-    assert set(e.dt_type.tolist()) <= {"", *det.FP_TYPES} and set(e.gt_type.tolist()) <= {"", *det.FN_TYPES}
+    assert set(e.dt_type.tolist()) <= {"", *FP_TYPES} and set(e.gt_type.tolist()) <= {"", *FN_TYPES}
     related = e.dt_related_gt[e.dt_type != ""]
     assert ((related >= 0) == (e.dt_type[e.dt_type != ""] != "background")).all()
 
@@ -722,7 +729,7 @@ def test_evaluate_detection_on_detection_data():
         image_ids=np.arange(n_img), widths=np.zeros(n_img, np.int64), heights=np.zeros(n_img, np.int64),
         gt_image=gi, gt_label=gl, gt_box=gb, gt_area=gb[:, 2] * gb[:, 3], gt_crowd=gc, gt_difficult=gd,
         gt_id=np.arange(len(gi)), dt_image=di, dt_label=dl, dt_box=db, dt_score=ds)
-    ev = det.evaluate_detection(data)
+    ev = evaluate_detection(data)
     # label 0: TP .9, FP .8, TP .6, FP .1 -> precision 1, 1/2, 2/3, 1/2 at recall 1/2, 1/2, 1, 1 -> AP 1/2 + 1/2*2/3
     # label 1: TP .7, FP .6, FP .3, TP .2 -> precision 1, 1/2, 1/3, 1/2 at recall 1/2, .., 1 -> AP 1/2 + 1/2*1/2
     np.testing.assert_allclose(ev.ap50[:2], [5 / 6, 3 / 4])
@@ -783,11 +790,11 @@ def test_larger_random_set_runs_and_is_consistent():
     dl = np.where(near & (rng.random(D) < 0.8), gl[np.maximum(src, 0)], rng.integers(0, L, D))
     ds = rng.random(D) + 0.5 * near
     gd, gc = rng.random(G) < 0.05, rng.random(G) < 0.02
-    m = det.match_detections(gi, gl, gb, gd, gc, di, dl, db, ds, n_labels=L)
-    s = det.operating_point(m, dl, ds)
+    m = match_detections(gi, gl, gb, gd, gc, di, dl, db, ds, n_labels=L)
+    s = operating_point(m, dl, ds)
     assert 0 < s.point.f1 < 1 and s.point.f1 == pytest.approx(s.f1.max(), abs=1e-12)
     assert s.point.tp == int(m.tp[ds >= s.point.threshold].sum())
-    ap = det.average_precision_per_label(m, dl, ds)
+    ap = average_precision_per_label(m, dl, ds)
     assert np.all((ap >= 0) & (ap <= 1))
 
 
@@ -817,9 +824,9 @@ def test_mask_quality_type_with_hand_given_mask_ious():
     n_gt, n_dt = len(gt_box), len(dt_box)
     gt = (np.zeros(n_gt, int), gt_label, gt_box, np.zeros(n_gt, bool), np.zeros(n_gt, bool))
     dt = (np.zeros(n_dt, int), dt_label, dt_box, dt_score)
-    m = det.match_detections(*gt, *dt, pair_iou_fn=fn, n_labels=2)
+    m = match_detections(*gt, *dt, pair_iou_fn=fn, n_labels=2)
     assert m.tp.tolist() == [False, True, False, False, False, False, False, False]
-    e = det.type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn,
+    e = type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn,
                         mask_quality_boxes=(dt_box, gt_box))
     assert e.dt_type.tolist() == ["mask_quality", "", "duplicate", "wrong_label", "background", "mask_quality",
                                   "mask_quality", "localisation"]
@@ -832,7 +839,7 @@ def test_mask_quality_type_with_hand_given_mask_ious():
     np.testing.assert_allclose(e.gt_related_iou[[0, 2, 3, 4]], [.3, 0, .2, .3])
     np.testing.assert_allclose(e.gt_related_box_iou[[0, 2, 3, 4]], [1, 1, 8 / 12, 5 / 15])
     # Without the boxes (a box task's call), the same errors fall back to the detection types.
-    plain = det.type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn)
+    plain = type_errors(m, gt[0], gt_label, gt_box, gt[4], *dt, threshold=0.5, pair_iou_fn=fn)
     assert plain.dt_type.tolist() == ["localisation", "", "duplicate", "wrong_label", "background",
                                       "background", "localisation", "localisation"]
     assert plain.gt_type.tolist() == ["localisation", "", "no_detection", "localisation", "localisation"]

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from evalsite.metrics import detection as det
 from evalsite.core.boxes import iou_matrix
+from evalsite.metrics.pairs import overlap_pairs
 from test_detection_metrics import _boxes
 
 
@@ -27,7 +27,7 @@ def test_overlap_pruning_keeps_every_overlapping_pair(dets, gts):
     # whose boxes overlap (positive IoU), whatever the rounding.
     (db, dk), (gb, gk) = dets, gts
     n_dt, n_gt = len(db), len(gb)
-    pd, pg = det._overlap_pairs(np.arange(n_dt), dk, db, np.arange(n_gt), gk, gb)
+    pd, pg = overlap_pairs(np.arange(n_dt), dk, db, np.arange(n_gt), gk, gb)
     kept = set(zip(pd.tolist(), pg.tolist()))
     assert len(kept) == len(pd)
     needed = (iou_matrix(db, gb) > 0) & (dk[:, None] == gk[None, :])

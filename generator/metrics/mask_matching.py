@@ -1,9 +1,11 @@
-"""What the VOC-style matching, operating point and error typing of `evalsite.metrics.detection` need for
-segmentation: the mask IoU of a pair, and boxes that contain each mask so that pairs can be pruned.
+"""What the VOC-style matching, operating point and error typing (`evalsite.metrics.matching`,
+`evalsite.metrics.operating_point`, `evalsite.metrics.error_types`, run by `evalsite.metrics.detection`) need
+for segmentation: the mask IoU of a pair, and boxes that contain each mask so that pairs can be pruned.
 
-Pruning boxes: `detection.py` may skip pairs whose boxes do not overlap, so each object's pruning box must
-contain its mask *and* its given box (the box IoU decides "mask_quality", and a given box need not be the
-mask's): the smallest box enclosing both. An empty mask has IoU 0 with everything; its given box is kept.
+Pruning boxes: `evalsite.metrics.pairs` may skip pairs whose boxes do not overlap, so each object's pruning
+box must contain its mask *and* its given box (the box IoU decides "mask_quality", and a given box need not
+be the mask's): the smallest box enclosing both. An empty mask has IoU 0 with everything; its given box is
+kept.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ definitions, as pycocotools with detectron2-style results (compressed RLE *witho
   key). They play no part in the numbers: `coco_evaluate` only uses boxes for its default IoU and default
   detection area, and both are replaced here. It computes the IoU of *every* (detection, ground truth)
   pair of the same image and label (first 100 detections per image and label) and prunes nothing by box.
-  They are still valid pruning boxes for callers that do prune (e.g. `evalsite.metrics.detection`): a
+  They are still valid pruning boxes for callers that do prune (e.g. `evalsite.metrics.pairs`): a
   non-empty mask lies inside its `rle_bbox` (x range tight; the y range is widened to the full height when
   a run of 1s crosses a column), so box-disjoint implies mask-disjoint implies IoU 0. An empty mask has
   IoU 0 with everything whatever its box.

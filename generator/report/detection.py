@@ -11,9 +11,10 @@ from evalsite.core.errors import Notice
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
-from evalsite.metrics.detection import Matching, evaluate_detection, evaluate_matching
+from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
+from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.detection_model import (
     BoxError, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,

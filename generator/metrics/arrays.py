@@ -1,0 +1,131 @@
+"""Small array helpers shared by the detection metrics (matching, VOC AP, operating point, confusion, error
+types): input coercion, the detection order, per-group maxima, guarded indexing and division.
+
+All are pure numpy functions; none validates more than it states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def int_array(a) -> np.ndarray:
+    """A flat int64 array of `a` (an index or label column).
+
+    Examples
+    --------
+    >>> int_array([[1, 2], [3, 4]])
+    array([1, 2, 3, 4])
+    """
+    return np.asarray(a, dtype=np.int64).reshape(-1)
+
+
+def bool_array(a, n: int) -> np.ndarray:
+    """A flat bool array of `a` (a flag column), or n times False when `a` is None (flag not given).
+
+    Examples
+    --------
+    >>> bool_array(None, 2)
+    array([False, False])
+    >>> bool_array([0, 1], 2)
+    array([False,  True])
+    """
+    if a is None:
+        return np.zeros(n, dtype=bool)
+    return np.asarray(a, dtype=bool).reshape(-1)
+
+
+def group_best(group: np.ndarray, value: np.ndarray, obj: np.ndarray, n_groups: int):
+    """Per group: the largest value (-inf for an empty group) and the smallest `obj` among the entries that
+    hold it (-1 for an empty group). With obj = object indices, "smallest" means "first in file order".
+
+    Parameters
+    ----------
+    group : (N,) int array, the group of each entry, in 0..n_groups-1.
+    value : (N,) float array.
+    obj : (N,) int array, the object each entry stands for.
+    n_groups : the number of groups.
+
+    Returns
+    -------
+    best : (n_groups,) float64, the largest value per group.
+    first : (n_groups,) int64, the smallest `obj` holding it.
+
+    Examples
+    --------
+    >>> best, first = group_best(np.array([0, 0, 2]), np.array([0.5, 0.5, 0.1]), np.array([7, 3, 4]), 3)
+    >>> best.tolist(), first.tolist()
+    ([0.5, -inf, 0.1], [3, -1, 4])
+    """
+    best = np.full(n_groups, -np.inf)
+    np.maximum.at(best, group, value)
+    hit = value == best[group]
+    big = np.iinfo(np.int64).max
+    first = np.full(n_groups, big, dtype=np.int64)
+    np.minimum.at(first, group[hit], np.asarray(obj, dtype=np.int64)[hit])
+    first[first == big] = -1
+    return best, first
+
+
+def score_rank(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Detection order (descending score, ties in file order) and each detection's position in it.
+
+    Examples
+    --------
+    >>> order, rank = score_rank(np.array([0.2, 0.9, 0.2]))
+    >>> order.tolist(), rank.tolist()
+    ([1, 0, 2], [1, 0, 2])
+    """
+    order = np.argsort(-score, kind="stable")
+    rank = np.empty(len(score), dtype=np.int64)
+    rank[order] = np.arange(len(score))
+    return order, rank
+
+
+def label_count(*label_arrays: np.ndarray, n_labels: int | None = None) -> int:
+    """The number of labels L: `n_labels` when given, else one more than the largest label in the arrays
+    (0 when they are all empty).
+
+    Examples
+    --------
+    >>> label_count(np.array([0, 3]), np.array([1]))
+    4
+    >>> label_count(np.array([0, 3]), n_labels=10)
+    10
+    """
+    if n_labels is not None:
+        return int(n_labels)
+    return int(max((int(a.max()) + 1 for a in label_arrays if len(a)), default=0))
+
+
+def take(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
+    """values[index] where index >= 0, else `fill` (also when `values` is empty).
+
+    Examples
+    --------
+    >>> take(np.array([10, 20]), np.array([1, -1, 0]), -5)
+    array([20, -5, 10])
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if len(values) == 0:
+        return np.full(index.shape, fill, dtype=np.result_type(values, np.asarray(fill)))
+    return np.where(index >= 0, values[np.maximum(index, 0)], fill)
+
+
+def check_iou_threshold(iou_threshold: float) -> None:
+    """Raise ValueError unless 0 < iou_threshold <= 1."""
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"the IoU threshold must be in (0, 1], not {iou_threshold}")
+
+
+def ratio(num, den):
+    """num / den as float64, elementwise (broadcast), and 0 where den <= 0.
+
+    Examples
+    --------
+    >>> ratio([1, 1], [2, 0])
+    array([0.5, 0. ])
+    """
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)

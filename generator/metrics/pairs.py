@@ -1,0 +1,151 @@
+"""Which (detection, ground truth) pairs the detection metrics compute an IoU for, and that IoU.
+
+Detections d and ground truth ("GT") g are rows of column arrays (see `evalsite.metrics.matching`).
+
+* IoU comes from a `pair_iou_fn(dt_index, gt_index) -> iou` callback evaluated on index pairs of the same
+  image (by default `evalsite.core.boxes.pair_iou` on the boxes, pycocotools' arithmetic; segmentation
+  passes mask IoU). For a crowd GT the callback returns pycocotools' crowd "IoU" (intersection over the
+  detection's area), which is what crowd regions are tested with;
+* only overlapping pairs matter (every threshold is > 0): when boxes are given, pairs whose boxes cannot
+  overlap may be left out (a sweep over left edges, used when there are many pairs; a custom callback must
+  then be 0 for boxes that do not overlap, as mask IoU is with the masks' bounding boxes); give
+  dt_box = gt_box = None with a callback to evaluate every same-image pair. A detection "without a GT"
+  means without one of IoU > 0.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from evalsite.core.boxes import pair_iou
+
+PairIoU = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+PRUNE_FACTOR = 4  # prune pairs by box overlap when same-key pairs exceed this many per object
+
+
+class PairGeometry:
+    """How IoU is found: the callback, and boxes (if any) to skip pairs whose boxes cannot overlap.
+
+    Parameters
+    ----------
+    pair_iou_fn : `PairIoU` or None. None: the box IoU of `evalsite.core.boxes.pair_iou` (crowd GT: over the
+        detection's area), which needs both box arrays.
+    dt_box, gt_box : (D, 4) and (G, 4) xywh boxes, or None (then every pair of equal keys is evaluated).
+    gt_crowd : (G,) bool, the crowd flag of each GT.
+
+    Examples
+    --------
+    >>> dt_box = np.array([[0, 0, 10, 10], [50, 0, 10, 10]], dtype=float)
+    >>> gt_box = np.array([[5, 0, 10, 10], [0, 0, 10, 10], [200, 0, 5, 5]], dtype=float)
+    >>> geometry = PairGeometry(None, dt_box, gt_box, np.zeros(3, dtype=bool))
+    >>> pd, pg, iou = geometry.pairs(np.arange(2), np.zeros(2, np.int64), np.arange(3), np.zeros(3, np.int64))
+    >>> pd.tolist(), pg.tolist(), iou.round(4).tolist()
+    ([0, 0], [0, 1], [0.3333, 1.0])
+    """
+
+    def __init__(self, pair_iou_fn: PairIoU | None, dt_box, gt_box, gt_crowd: np.ndarray):
+        self.dt_box = None if dt_box is None else np.asarray(dt_box, dtype=np.float64).reshape(-1, 4)
+        self.gt_box = None if gt_box is None else np.asarray(gt_box, dtype=np.float64).reshape(-1, 4)
+        if pair_iou_fn is None:
+            if self.dt_box is None or self.gt_box is None:
+                raise ValueError("give the boxes or a pair_iou_fn")
+            dtb, gtb = self.dt_box, self.gt_box
+
+            def pair_iou_fn(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+                return pair_iou(dtb[d], gtb[g], gt_crowd[g])
+
+        self.fn = pair_iou_fn
+
+    def iou(self, d: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """(N,) float64 IoU of the pairs (d[i], g[i])."""
+        return np.asarray(self.fn(d, g), dtype=np.float64).reshape(-1)
+
+    def pairs(self, dt_idx: np.ndarray, dt_key: np.ndarray, gt_idx: np.ndarray, gt_key: np.ndarray):
+        """(detection, GT) index pairs with equal keys (same image, or same image and label) whose boxes may
+        overlap, with their IoU; pairs with IoU 0 are dropped (only overlapping pairs matter anywhere).
+
+        Parameters
+        ----------
+        dt_idx, dt_key : (N,) int, the detections to pair and the key of each.
+        gt_idx, gt_key : (M,) int, the GT to pair and the key of each.
+
+        Returns
+        -------
+        pd, pg : (P,) int64, detection and GT index of each pair with IoU > 0.
+        iou : (P,) float64, their IoU.
+        """
+        gs = np.argsort(gt_key, kind="stable")
+        keys = gt_key[gs]
+        lo = np.searchsorted(keys, dt_key, "left")
+        n = np.searchsorted(keys, dt_key, "right") - lo
+        few = int(n.sum()) <= PRUNE_FACTOR * (len(dt_idx) + len(gt_idx))
+        if self.dt_box is None or self.gt_box is None or few:
+            pd, pg = _expand(dt_idx, lo, n, gt_idx[gs])  # few pairs: all of them, pruning would cost more
+        else:
+            pd, pg = overlap_pairs(dt_idx, dt_key, self.dt_box, gt_idx, gt_key, self.gt_box)
+        iou = self.iou(pd, pg)
+        keep = iou > 0
+        return pd[keep], pg[keep], iou[keep]
+
+
+def _expand(dt_idx: np.ndarray, lo: np.ndarray, n: np.ndarray, gt_sorted: np.ndarray):
+    """Pairs (dt_idx[i], gt_sorted[lo[i] + j]) for j < n[i], without a Python loop."""
+    total = int(n.sum())
+    pair_dt = np.repeat(dt_idx, n)
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return pair_dt, gt_sorted[np.repeat(lo, n) + offset]
+
+
+def overlap_pairs(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box):
+    """The (detection, GT) pairs with equal keys whose x-ranges may overlap: per key, GT sorted by left edge;
+    a detection [x0, x1) can only overlap a GT whose left edge lies in (x0 - widest GT of the key, x1). Both
+    bounds are widened by a relative 1e-9 so that rounding never drops an overlapping pair (extra pairs get
+    IoU 0 and are dropped by the caller). Keys and coordinates are combined into exact int64 sort keys
+    (group * M + rank of the coordinate), so one searchsorted serves all keys at once.
+
+    Parameters
+    ----------
+    dt_idx, dt_key : (N,) int, the detections (indices into dt_box) and the key of each.
+    dt_box : (D, 4) float64 xywh boxes of all detections.
+    gt_idx, gt_key : (M,) int, the GT (indices into gt_box) and the key of each.
+    gt_box : (G, 4) float64 xywh boxes of all GT.
+
+    Returns
+    -------
+    pd, pg : (P,) int64, detection and GT index of each candidate pair (a superset of the pairs of equal
+        keys whose boxes overlap).
+
+    Examples
+    --------
+    >>> dt_box = np.array([[0, 0, 10, 10], [50, 0, 10, 10]], dtype=float)
+    >>> gt_box = np.array([[5, 0, 10, 10], [0, 0, 10, 10], [200, 0, 5, 5]], dtype=float)
+    >>> pd, pg = overlap_pairs(np.arange(2), np.zeros(2, np.int64), dt_box, np.arange(3), np.zeros(3, np.int64),
+    ...                        gt_box)
+    >>> pd.tolist(), pg.tolist()
+    ([0, 0], [1, 0])
+    """
+    if len(dt_idx) == 0 or len(gt_idx) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    groups, gt_group = np.unique(gt_key, return_inverse=True)
+    pos = np.minimum(np.searchsorted(groups, dt_key), len(groups) - 1)
+    dt_has = groups[pos] == dt_key
+    x0 = gt_box[gt_idx, 0]
+    widest = np.zeros(len(groups))
+    np.maximum.at(widest, gt_group, np.maximum(gt_box[gt_idx, 2], 0.0))
+    dx0 = dt_box[dt_idx, 0]
+    dx1 = dx0 + dt_box[dt_idx, 2]
+    margin = 1e-9 * max(1.0, float(np.abs(x0).max()) + float(widest.max()), float(np.abs(dx1).max()))
+    q_lo = dx0 - widest[pos] - margin
+    q_hi = dx1 + margin
+    _, rank = np.unique(np.concatenate([x0, q_lo, q_hi]), return_inverse=True)
+    m = int(rank.max()) + 1
+    n_gt = len(gt_idx)
+    order = np.lexsort((x0, gt_group))
+    gt_comb = gt_group[order] * m + rank[:n_gt][order]
+    lo = np.searchsorted(gt_comb, pos * m + rank[n_gt:n_gt + len(dt_idx)], "right")
+    hi = np.searchsorted(gt_comb, pos * m + rank[n_gt + len(dt_idx):], "left")
+    n = np.where(dt_has, np.maximum(hi - lo, 0), 0)
+    return _expand(dt_idx, lo, n, gt_idx[order])

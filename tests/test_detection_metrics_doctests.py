@@ -1,0 +1,20 @@
+"""The Examples in the docstrings of the detection metrics modules run and give what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detection_confusion", "error_types",
+           "detection"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"evalsite.metrics.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    if name != "detection":
+        assert result.attempted > 0
