@@ -13,7 +13,7 @@ from PIL import Image
 
 from browser import audit_site, open_page
 from evalsite.cli import main
-from evalsite.demo_segmentation import write_segmentation_inputs
+from evalsite.demo.segmentation import write_segmentation_inputs
 
 VISIBLE = "els => els.filter(e => !e.hidden).map(e => e.dataset.kind + ':' + e.dataset.type)"
 RED, ORANGE = (220, 38, 38), (245, 140, 0)

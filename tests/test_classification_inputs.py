@@ -14,7 +14,7 @@ from evalsite.core.errors import InputError, Notice
 from evalsite.formats.classification import read_classification
 from evalsite.formats.images import inspect_image
 from evalsite.manifest import load_manifest, spec_from_dict
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -141,9 +141,10 @@ def test_predictor_failures_are_reported_per_image(det_site: Path, tmp_path: Pat
 def test_demo_digits_predictor(tmp_path: Path, monkeypatch) -> None:
     from sklearn.datasets import load_digits
 
-    from evalsite.demo import PIXEL_SCALE, write_inputs
+    from evalsite.commands.build import build_report_site
+    from evalsite.commands.evaluate import evaluate
+    from evalsite.demo.classification import PIXEL_SCALE, write_inputs
     from evalsite.manifest import load_manifest
-    from evalsite.pipeline import build_report_site, evaluate
 
     manifest = write_inputs(tmp_path / "inputs" / "digits", "en")
     model = tmp_path / "inputs" / "digits" / "model.pkl"
@@ -159,7 +160,7 @@ def test_demo_digits_predictor(tmp_path: Path, monkeypatch) -> None:
             new / f"digit-{i}.png")
     monkeypatch.setenv("EVALSITE_DIGITS_MODEL", str(model))
     result = run("verify", tmp_path / "out" / "digits", "--images", new, "--predictor",
-                 "evalsite.demo_predictor:predict_digits", "--report-images", spec.images, "--quiet")
+                 "evalsite.demo.predictor:predict_digits", "--report-images", spec.images, "--quiet")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "digits" / "verification.json").read_text())
     assert [r["status"] for r in data["results"]] == ["ok"] * 5
