@@ -39,7 +39,7 @@ VERIFICATION_SCHEMA = "evalsite-verification/1"
 STARTUP_TIMEOUT = 120.0  # seconds for the predictor's module to import (deep-learning frameworks are slow)
 DEFAULT_TIMEOUT = 30.0
 PAGE = "verification.md"
-WORKER_MODULE = "evalsite.commands.verify_worker"
+WORKER = Path(__file__).with_name("verify_worker.py")  # imports only the standard library
 
 
 @dataclass
@@ -187,11 +187,13 @@ class _Worker:
         self.lines: queue.Queue = queue.Queue()
 
     def start(self) -> None:
-        # -P: the current folder is not put first on the worker's sys.path, so that a folder of the user's
-        # named like a module of ours (evalsite/, json.py...) cannot replace it; the worker appends the
-        # current folder itself once its own modules are imported, for the user's predictor module.
+        # The worker is this installation's own file, run by path (not looked up on the worker's sys.path,
+        # which PYTHONPATH and the current folder decide: it is always the same evalsite as this one). -P:
+        # neither the current folder nor the worker's own folder goes first on its sys.path, so that a file
+        # of the user's named like a module the worker imports (json.py...) cannot replace it; the worker
+        # appends the current folder itself once its own modules are imported, for the user's predictor.
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", WORKER_MODULE, self.target], stdin=subprocess.PIPE,
+            [sys.executable, "-P", str(WORKER), self.target], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()

@@ -1,6 +1,7 @@
 """The worker process of `evalsite verify --predictor MODULE:FUNCTION` (see evalsite.commands.verify).
 
-    python -P -m evalsite.commands.verify_worker MODULE:FUNCTION
+    python -P path/to/evalsite/commands/verify_worker.py MODULE:FUNCTION
+    python -P -m evalsite.commands.verify_worker MODULE:FUNCTION     (the same)
 
 imports the user's predictor and answers one JSON line on stdout per JSON line (an image path) on stdin:
 first `{"ready": true}` (or `{"import_error": "..."}`, then it exits), then per image `{"result": ...}` (what
@@ -8,9 +9,11 @@ the function returned: a dict, or a JSON string of one) or `{"error": "..."}` (i
 goes to stderr). Whatever the predictor prints goes to stderr, so it cannot break this protocol. The parent
 enforces the timeout per image by killing this process and starting another.
 
-It is started with -P, so that nothing in the current folder can stand in for this module or the standard
-library modules it imports (a user's folder named `evalsite`, say); only then is the current folder appended
-to sys.path, where the user's MODULE is found (as `python -m` would have put it, but last).
+`evalsite verify` runs this very file by path, so the worker is always the parent's own (never an
+`evalsite` found on the worker's sys.path: a user's folder named `evalsite`, another installation). It
+imports the standard library only, and -P keeps the current folder (and this file's folder) off the front
+of sys.path, so that nothing there can stand in for those modules either; only then is the current folder
+appended to sys.path, where the user's MODULE is found (as `python -m` would have put it, but last).
 """
 
 from __future__ import annotations
