@@ -3,8 +3,8 @@
 The predictions come from a JSONL file in the report's own prediction schema (DESIGN.md §2), matched to the
 new images by path (relative to the images folder) or by file name, or from the user's predictor, a Python
 callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
-predictor runs in a worker process (evalsite.commands.verify_worker) fed one image at a time; an image that takes
-longer than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
+predictor runs in a worker process (verify_worker.py) fed one image at a time; an image that takes longer
+than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
 status: ok, error (the predictor raised, or its output breaks the schema: unknown label, score not a finite
 number, box not 4 finite numbers, missing line in the file) or timeout; failures are shown on the page, never
 stop the rest.
