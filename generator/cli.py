@@ -1,4 +1,5 @@
-"""The `evalsite` command.
+"""The `evalsite` command: the command line only (options, help texts, the error a failure prints and its
+exit status). Each command's work is done by evalsite.commands.<command>.
 
 Exit status: 0 success; 1 an unexpected failure (a bug: please report it); 2 bad input or bad usage
 (the message names the file, the record and the problem). Nothing is written when the status is not 0.
@@ -7,19 +8,16 @@ Exit status: 0 success; 1 an unexpected failure (a bug: please report it); 2 bad
 from __future__ import annotations
 
 import functools
-import http.server
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from evalsite import __version__
-from evalsite.core.errors import BuildError, InputError
-from evalsite.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
+from evalsite.core.errors import BuildError, EvalsiteError, ExitCode, exit_code
 from evalsite.core.progress import Console
-
-EXIT_INPUT = 2
-_MAX_WARNINGS = 20
+from evalsite.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
 
 LANG_OPTION = click.option(
     "--lang", type=click.Choice(LANGUAGES), default=None,
@@ -27,35 +25,32 @@ LANG_OPTION = click.option(
 QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress output (warnings and errors still go to stderr).")
 
 
-def _fail(message: str, status: int) -> None:
+def _fail(exc: EvalsiteError | OSError | KeyboardInterrupt) -> NoReturn:
+    """The one place where a failure becomes its message on stderr ("error: ...") and its exit status
+    (evalsite.core.errors.exit_code: an InputError 2, a BuildError or any other failure 1; Ctrl-C 130)."""
+    if isinstance(exc, KeyboardInterrupt):
+        message, status = "interrupted; nothing was written", ExitCode.INTERRUPTED
+    elif isinstance(exc, BuildError):
+        message, status = f"the site did not build (a bug in evalsite {__version__}): {exc}", exit_code(exc)
+    elif isinstance(exc, EvalsiteError):
+        message, status = exc.one_line(), exit_code(exc)
+    else:
+        message, status = f"{exc.filename or ''}: {exc.strerror or exc}", exit_code(exc)
     click.echo(f"error: {message}", err=True)
-    sys.exit(status)
+    sys.exit(int(status))
 
 
 def guarded(command):
-    """Turn input errors into one line on stderr and exit status 2; anything else into status 1."""
+    """Turn evalsite's errors, file errors and Ctrl-C into one line on stderr and their exit status."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except InputError as exc:
-            _fail(exc.one_line(), EXIT_INPUT)
-        except BuildError as exc:
-            _fail(f"the site did not build (a bug in evalsite {__version__}): {exc}", 1)
-        except KeyboardInterrupt:
-            _fail("interrupted; nothing was written", 130)
-        except OSError as exc:
-            _fail(f"{exc.filename or ''}: {exc.strerror or exc}", 1)
+        except (EvalsiteError, OSError, KeyboardInterrupt) as exc:
+            _fail(exc)
 
     return wrapper
-
-
-def _report_notices(console: Console, notices) -> None:
-    for notice in notices[:_MAX_WARNINGS]:
-        console.warn(notice.one_line())
-    if len(notices) > _MAX_WARNINGS:
-        console.warn(f"... and {len(notices) - _MAX_WARNINGS} more (all listed on the Data & method page)")
 
 
 def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[TaskSpec]:
@@ -139,38 +134,10 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
       evalsite build -o reports --name digits --images imgs --ground-truth gt.csv --predictions scores.csv
       evalsite build task.yaml -o reports --archive   # also reports/<name>.zip
     """
-    from evalsite.pipeline import build_report_site, evaluate
-    from evalsite.site.overview import build_overview
+    from evalsite.commands.build import run_build
 
-    console = Console(quiet)
     specs = _specs(manifests, lang, _fields(kwargs))
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise InputError(f"two manifests use the same task name: {sorted({n for n in names if names.count(n) > 1})}")
-    if archive:
-        from evalsite.site.archive import check_target
-
-        for name in names:
-            check_target(out / name, out / f"{name}.zip")
-    reports = []
-    for spec in specs:  # evaluate everything first: bad input anywhere writes nothing
-        console.step(f"evaluating {spec.name}")
-        report = evaluate(spec, console.progress)
-        _report_notices(console, report.notices)
-        reports.append((spec, report))
-    for spec, report in reports:
-        console.step(f"building the site of {spec.name}")
-        site = build_report_site(report, spec.images, out / spec.name, console.progress)
-        click.echo(str((site / "index.html").resolve()))
-    if not no_overview:
-        index, _, notices = build_overview(out, lang or specs[0].language)
-        _report_notices(console, notices)
-        click.echo(str(index))
-    if archive:
-        from evalsite.site.archive import archive_site
-
-        for spec in specs:
-            click.echo(str(archive_site(out / spec.name)))
+    run_build(specs, out, Console(quiet), click.echo, overview=not no_overview, archive=archive, language=lang)
 
 
 @main.command()
@@ -192,22 +159,12 @@ def evaluate(manifest, out, no_intervals, lang, quiet, **kwargs):
       evalsite evaluate task.yaml -o report.json
       evalsite evaluate task.yaml -o - --no-intervals | jq .metrics
     """
-    from evalsite.pipeline import evaluate as run
-    from evalsite.report.model import to_json
+    from evalsite.commands.evaluate import run_evaluate
 
-    console = Console(quiet)
     (spec,) = _specs((manifest,) if manifest else (), lang, _fields(kwargs))
-    report = run(spec, console.progress, intervals=not no_intervals)
-    _report_notices(console, report.notices)
-    text = to_json(report)
-    if str(out) == "-":
+    text = run_evaluate(spec, out, Console(quiet), intervals=not no_intervals)
+    if text is not None:  # -o -
         click.echo(text, nl=False)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    console.step(f"wrote {out}")
 
 
 @main.command()
@@ -244,31 +201,12 @@ def check(report, requires, max_drops, baseline, as_json):
     stderr). An unexpected failure of evalsite itself also exits non-zero (1, with an error on stderr),
     never 0.
     """
-    import json
+    from evalsite.commands.check import FAILED, run_check
 
-    from evalsite import gate
-    from evalsite.report.load import check_same_evaluation, load_report
-
-    rules = [gate.parse_require(text) for text in requires] + [gate.parse_max_drop(text) for text in max_drops]
-    if not rules:
-        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
-    if max_drops and baseline is None:
-        raise InputError(f"{rules[len(requires)].option} needs --baseline (the report to compare with)")
-    loaded, _ = load_report(report)
-    gate.check_metric_names(rules, loaded.task.type)
-    base_metrics = None
-    if baseline is not None:
-        base, _ = load_report(baseline)
-        check_same_evaluation(base, loaded, baseline, report)
-        base_metrics = base.metrics
-    outcomes = gate.evaluate_rules(rules, loaded.metrics, base_metrics)
-    if as_json:
-        data = gate.as_dict(outcomes, str(report), str(baseline) if baseline is not None else None, loaded.task.type)
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(gate.as_table(outcomes, baseline is not None), nl=False)
-    if not all(o.passed for o in outcomes):
-        sys.exit(1)
+    text, passed = run_check(report, list(requires), list(max_drops), baseline, as_json)
+    click.echo(text, nl=False)
+    if not passed:
+        sys.exit(FAILED)
 
 
 @main.command()
@@ -297,21 +235,10 @@ def compare(base, candidate, out, images, name, no_overview, lang, quiet):
       evalsite compare reports/shapes-v1 reports/shapes-v2 -o reports
       evalsite compare old/report.json new/report.json -o cmp --images data/images --lang en
     """
-    import json
+    from evalsite.commands.compare import run_compare
 
-    from evalsite.pipeline import build_comparison_site
-    from evalsite.site.overview import build_overview
-
-    console = Console(quiet)
-    console.step("comparing")
-    site = build_comparison_site(base, candidate, out, images=images, name=name, language=lang,
-                                 progress=console.progress)
-    click.echo(str((site / "index.html").resolve()))
-    if not no_overview:
-        language = lang or json.loads((site / "compare.json").read_text(encoding="utf-8"))["language"]
-        index, _, notices = build_overview(out, language)
-        _report_notices(console, notices)
-        click.echo(str(index))
+    run_compare(base, candidate, out, Console(quiet), click.echo, images=images, name=name, language=lang,
+                overview=not no_overview)
 
 
 @main.command()
@@ -350,19 +277,14 @@ def verify(site, images, predictions, predictor, timeout, report_images, lang, q
       evalsite verify reports/shapes --images new-photos --predictions new-preds.jsonl
       evalsite verify reports/shapes --images new-photos --predictor mypkg.infer:predict --timeout 10
       EVALSITE_DIGITS_MODEL=demo/inputs/digits/model.pkl \\
-        evalsite verify demo/digits --images new-digits --predictor evalsite.demo_predictor:predict_digits
+        evalsite verify demo/digits --images new-digits --predictor evalsite.demo.predictor:predict_digits
     Exit status: 0 the page was added (even if some images failed: they are on the page); 2 bad input
     (no report, malformed predictions file, predictor that cannot be imported).
     """
-    from evalsite.verify import run_verify
+    from evalsite.commands.verify import run_verify
 
-    console = Console(quiet)
-    console.step("checking the new images")
-    site, totals = run_verify(site, images, predictions, predictor, timeout, report_images, lang,
-                              console.progress, console.warn)
-    console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "
-                 f"{totals['timeout']} timed out")
-    click.echo(str((site / "verification.html").resolve()))
+    page = run_verify(site, images, predictions, predictor, timeout, report_images, lang, Console(quiet))
+    click.echo(str(page))
 
 
 @main.command()
@@ -380,14 +302,9 @@ def overview(root, lang, quiet):
     Example:
       evalsite overview reports --lang en
     """
-    from evalsite.site.overview import build_overview
+    from evalsite.commands.overview import run_overview
 
-    if not root.is_dir():
-        raise InputError("folder not found", root)
-    index, entries, notices = build_overview(root, lang)
-    _report_notices(Console(quiet), notices)
-    Console(quiet).step(f"{len(entries)} task(s) listed")
-    click.echo(str(index))
+    click.echo(str(run_overview(root, lang, Console(quiet))))
 
 
 @main.command()
@@ -409,11 +326,9 @@ def archive(site, out, quiet):
       evalsite archive reports/digits                 # reports/digits.zip
       evalsite archive reports -o review-2024-06.zip  # every report and the overview
     """
-    from evalsite.site.archive import archive_site
+    from evalsite.commands.archive import run_archive
 
-    target = archive_site(site, out)
-    Console(quiet).step(f"archived {site} ({target.stat().st_size / 1e6:.1f} MB)")
-    click.echo(str(target))
+    click.echo(str(run_archive(site, out, Console(quiet))))
 
 
 @main.command()
@@ -434,15 +349,15 @@ def demo(out, lang, quiet):
     Example:
       evalsite demo -o demo --lang en
     """
-    from evalsite.demo import run_demo
+    from evalsite.commands.demo import run_demo
 
-    index = run_demo(out, lang or "zh", Console(quiet))
-    click.echo(str(index))
+    click.echo(str(run_demo(out, lang or "zh", Console(quiet))))
 
 
 @main.command()
 @click.argument("site", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@guarded
 def serve(site, port):
     """Preview a built site (a report or an output root) at http://127.0.0.1:PORT/ until Ctrl-C.
 
@@ -452,15 +367,6 @@ def serve(site, port):
     Example:
       evalsite serve reports
     """
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    except OSError as exc:
-        _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", EXIT_INPUT)
-    click.echo(f"serving {site.resolve()} at http://127.0.0.1:{port}/ (Ctrl-C stops)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    from evalsite.commands.serve import run_serve
+
+    run_serve(site, port, Console())

@@ -184,7 +184,7 @@ def write_segmentation_task(folder: Path, *, name: str = "seg", language: str = 
 def write_shapes_pair(root: Path, language: str = "en", n_eval: int = 16) -> list[Path]:
     """Two detection tasks on the same demo scenes: a weak model (few training scenes) and a stronger one,
     as shapes-weak / shapes-strong (models "weak", "strong"); their manifests."""
-    from evalsite.demo_detection import write_detection_inputs
+    from evalsite.demo.detection import write_detection_inputs
 
     manifests = []
     for model, n_train in (("weak", 20), ("strong", 80)):
@@ -200,7 +200,7 @@ def build_shapes_site(root: Path, language: str) -> Path:
     from click.testing import CliRunner
 
     from evalsite.cli import main
-    from evalsite.demo_detection import write_detection_inputs
+    from evalsite.demo.detection import write_detection_inputs
 
     manifest = write_detection_inputs(root / "inputs", language, n_train=80, n_eval=40)
     result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])

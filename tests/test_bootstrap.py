@@ -381,7 +381,7 @@ def test_bootstrap_intervals_cover_the_true_accuracy():
 def test_report_intervals_hold_the_point_estimates(tmp_path):
     from conftest import write_detection_task, write_task
     from evalsite.manifest import load_manifest
-    from evalsite.pipeline import evaluate
+    from evalsite.commands.evaluate import evaluate
 
     for manifest in (write_task(tmp_path / "c", ["cat", "dog", "bird"], n_images=60),
                      write_detection_task(tmp_path / "d")):

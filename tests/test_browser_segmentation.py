@@ -13,7 +13,7 @@ from PIL import Image
 
 from browser import audit_site, open_page
 from evalsite.cli import main
-from evalsite.demo_segmentation import write_segmentation_inputs
+from evalsite.demo.segmentation import write_segmentation_inputs
 
 pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
 

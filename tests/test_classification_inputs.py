@@ -13,7 +13,7 @@ from PIL import Image
 from evalsite.core.errors import InputError, Notice
 from evalsite.formats.images import inspect_image
 from evalsite.manifest import load_manifest, spec_from_dict
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 from spec_readers import read_classification
 
 

@@ -35,7 +35,7 @@ from evalsite.manifest import spec_from_dict
 from evalsite.metrics.classification import (
     MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs, top_k_accuracy,
 )
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, database=None)
 

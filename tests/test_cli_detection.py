@@ -138,7 +138,7 @@ def test_voc_xml_not_well_formed(tmp_path: Path) -> None:
 def test_report_json_reads_back_into_the_same_report(det: Path, task: Path) -> None:
     """report.json is the contract: parsed back, it gives the very report that was written."""
     from evalsite.manifest import load_manifest
-    from evalsite.pipeline import evaluate
+    from evalsite.commands.evaluate import evaluate
     from evalsite.report.detection_model import DetectionReport
     from evalsite.report.model import Report, to_json
 

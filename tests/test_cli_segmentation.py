@@ -117,7 +117,7 @@ def test_masks_are_drawn_red_orange_and_green(built: Path) -> None:
 
 def test_report_json_reads_back(seg: Path) -> None:
     from evalsite.manifest import load_manifest
-    from evalsite.pipeline import evaluate
+    from evalsite.commands.evaluate import evaluate
     from evalsite.report.detection_model import DetectionReport
     from evalsite.report.model import to_json
 

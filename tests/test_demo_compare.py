@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalsite.demo import compare_digits, write_inputs
+from evalsite.commands.build import build_report_site
+from evalsite.commands.demo import compare_digits
+from evalsite.commands.evaluate import evaluate
+from evalsite.demo.classification import write_inputs
 from evalsite.manifest import load_manifest
-from evalsite.pipeline import build_report_site, evaluate
 from evalsite.core.progress import Console
 from evalsite.site.overview import build_overview
 

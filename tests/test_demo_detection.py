@@ -15,9 +15,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from evalsite.demo_detection import write_detection_inputs
+from evalsite.demo.detection import write_detection_inputs
 from evalsite.manifest import load_manifest
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

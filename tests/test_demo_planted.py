@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from evalsite.demo import LOOK_ALIKE, PLANTED_DIGITS, write_inputs
-from evalsite.demo_detection import LABELS, PLANTED_DROPPED, PLANTED_SWAPPED, SWAPPED_LABEL, write_detection_inputs
+from evalsite.commands.build import build_report_site
+from evalsite.commands.evaluate import evaluate
+from evalsite.demo.classification import LOOK_ALIKE, PLANTED_DIGITS, write_inputs
+from evalsite.demo.detection import LABELS, PLANTED_DROPPED, PLANTED_SWAPPED, SWAPPED_LABEL, write_detection_inputs
 from evalsite.manifest import load_manifest
-from evalsite.pipeline import build_report_site, evaluate
 from evalsite.render.detection_pages import detection_suspects
 
 

@@ -15,10 +15,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from evalsite.demo_segmentation import write_segmentation_inputs
+from evalsite.demo.segmentation import write_segmentation_inputs
 from test_demo_detection import _load, check_demo_files, check_deterministic
 from evalsite.manifest import load_manifest
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -338,7 +338,7 @@ def test_help_explains_every_option() -> None:
 
 
 def test_an_internal_error_never_passes(reports, monkeypatch) -> None:
-    from evalsite import gate
+    from evalsite.commands import check as gate
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import write_detection_task
-from evalsite.demo_detection import write_detection_inputs
+from evalsite.demo.detection import write_detection_inputs
 from evalsite.manifest import load_manifest
 from evalsite.metrics.threshold_table import counts_at, threshold_table
-from evalsite.pipeline import evaluate
+from evalsite.commands.evaluate import evaluate
 
 
 def _brute(label, score, tp, gt_label, n_labels: int, t: float, only: int | None = None) -> dict:

@@ -138,12 +138,41 @@ def test_predictor_failures_are_reported_per_image(det_site: Path, tmp_path: Pat
         assert (site / page).is_file(), page
 
 
+SHADOW = 'open(__file__ + ".ran", "w").close()\nraise SystemExit("the evalsite of the current folder ran")\n'
+LOCAL_PREDICTOR = """
+def predict(path):
+    return {"predictions": [{"label": "cat", "score": 0.9, "bbox": [1, 1, 5, 5]}]}
+"""
+
+
+def test_predictor_in_the_current_folder_cannot_replace_the_worker(det_site: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """The user's predictor module in the current folder is found, but an `evalsite` package there (or any
+    file named like a module of ours) never runs: the worker is evalsite's own file."""
+    work = tmp_path / "work"
+    (work / "evalsite" / "commands").mkdir(parents=True)
+    for name in ("evalsite/__init__.py", "evalsite/commands/__init__.py", "evalsite/commands/verify_worker.py"):
+        (work / name).write_text(SHADOW, encoding="utf-8")
+    (work / "localpredictor.py").write_text(LOCAL_PREDICTOR, encoding="utf-8")
+    monkeypatch.chdir(work)
+    site = _copy_site(det_site, tmp_path)
+    new = _new_images(tmp_path / "new", 2)
+    result = run("verify", site, "--images", new, "--predictor", "localpredictor:predict",
+                 "--report-images", det_site / "images", "--quiet")
+    assert result.exit_code == 0, result.output
+    data = json.loads((site / "verification.json").read_text())
+    assert [(r["status"], r["problem"]) for r in data["results"]] == [("ok", None), ("ok", None)]
+    assert [r["predictions"][0]["label"] for r in data["results"]] == ["cat", "cat"]
+    assert not list(work.rglob("*.ran"))
+
+
 def test_demo_digits_predictor(tmp_path: Path, monkeypatch) -> None:
     from sklearn.datasets import load_digits
 
-    from evalsite.demo import PIXEL_SCALE, write_inputs
+    from evalsite.commands.build import build_report_site
+    from evalsite.commands.evaluate import evaluate
+    from evalsite.demo.classification import PIXEL_SCALE, write_inputs
     from evalsite.manifest import load_manifest
-    from evalsite.pipeline import build_report_site, evaluate
 
     manifest = write_inputs(tmp_path / "inputs" / "digits", "en")
     model = tmp_path / "inputs" / "digits" / "model.pkl"
@@ -159,7 +188,7 @@ def test_demo_digits_predictor(tmp_path: Path, monkeypatch) -> None:
             new / f"digit-{i}.png")
     monkeypatch.setenv("EVALSITE_DIGITS_MODEL", str(model))
     result = run("verify", tmp_path / "out" / "digits", "--images", new, "--predictor",
-                 "evalsite.demo_predictor:predict_digits", "--report-images", spec.images, "--quiet")
+                 "evalsite.demo.predictor:predict_digits", "--report-images", spec.images, "--quiet")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "digits" / "verification.json").read_text())
     assert [r["status"] for r in data["results"]] == ["ok"] * 5

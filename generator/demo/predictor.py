@@ -4,7 +4,7 @@
 `predict_digits` loads it and scores one image, as classification JSONL (DESIGN.md §2):
 
     EVALSITE_DIGITS_MODEL=OUT/inputs/digits/model.pkl \\
-        evalsite verify OUT/digits --images new-digits --predictor evalsite.demo_predictor:predict_digits
+        evalsite verify OUT/digits --images new-digits --predictor evalsite.demo.predictor:predict_digits
 
 Without EVALSITE_DIGITS_MODEL the model is looked for in evalsite-demo/inputs/digits/model.pkl (the demo's
 default output) below the current folder. Any image works: it is turned to grey, shrunk to 8x8 and

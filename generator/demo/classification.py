@@ -1,9 +1,11 @@
-"""`evalsite demo`: real, small evaluations made from scratch, with nothing to download.
+"""The classification part of `evalsite demo`: a real, small evaluation made from scratch, with nothing to
+download.
 
 It trains a classifier on the handwritten digits that ship with scikit-learn, evaluates it on a held-out
-split, writes the held-out images and the model's scores in evalsite's own input formats (CSV), and builds
-the report and the task overview from them, through the same pipeline as any user's task. Two versions of
-the digits model are trained (a modest v1 and a stronger v2, on the same held-out images) and compared.
+split and writes the held-out images and the model's scores in evalsite's own input formats (CSV), with a
+manifest; `evalsite demo` (evalsite.commands.demo) builds the report and the task overview from them,
+through the same pipeline as any user's task. Two versions of the digits model are trained (a modest v1
+and a stronger v2, on the same held-out images) and compared.
 
 Planted annotation mistakes: the held-out ground truth (shared by v1 and v2) gives a wrong digit to
 PLANTED_DIGITS images, as a hurried annotator might (the look-alike digit of LOOK_ALIKE: a 1 written
@@ -24,9 +26,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from evalsite.manifest import load_manifest
-from evalsite.core.progress import Console
-
 DEMO_SEED = 0
 TEST_SHARE = 0.3
 PIXEL_SCALE = 4  # the 8x8 digits are written as 32x32 PNGs
@@ -43,7 +42,7 @@ LOOK_ALIKE = {0: 6, 1: 7, 2: 3, 3: 8, 4: 9, 5: 6, 6: 5, 7: 1, 8: 3, 9: 4}  # the
 def _train_and_score(seed: int, model_version: str = "v1", model_file: Path | None = None,
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(test images 8x8, true label indices, (n, 10) class probabilities, label names); the trained model is
-    pickled to `model_file` when given (the predictor of `evalsite verify`, generator/demo_predictor.py)."""
+    pickled to `model_file` when given (the predictor of `evalsite verify`, evalsite.demo.predictor)."""
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -122,42 +121,3 @@ def write_inputs(folder: Path, language: str, seed: int = DEMO_SEED, model_versi
         "predictions: {format: csv, path: predictions.csv}\n"
         f"language: {language}\n", encoding="utf-8")
     return manifest
-
-
-def compare_digits(out: Path, console: Console) -> Path:
-    """The comparison site of the demo's digits v2 (candidate) with v1 (base), built in `out` beside their
-    reports (OUT/digits, OUT/digits-v2); its folder."""
-    from evalsite.pipeline import build_comparison_site
-
-    return build_comparison_site(out / "digits", out / "digits-v2", out, images=out / "inputs" / "digits" / "images",
-                                 progress=console.progress)
-
-
-def run_demo(out: Path, language: str, console: Console) -> Path:
-    """The demo tasks (digits and digits-v2 classification, shapes detection, shapes-masks segmentation),
-    their reports, the comparison of the two digits models and the overview."""
-    from evalsite.demo_detection import write_detection_inputs
-    from evalsite.demo_segmentation import write_segmentation_inputs
-    from evalsite.pipeline import build_report_site, evaluate
-    from evalsite.site.overview import build_overview
-
-    console.step("training two classifiers on scikit-learn's digits (a modest v1 and a stronger v2)")
-    manifests = [write_inputs(out / "inputs" / "digits", language),
-                 write_inputs(out / "inputs" / "digits-v2", language, model_version="v2")]
-    console.step("generating shape scenes and training a small detector on them")
-    manifests.append(write_detection_inputs(out / "inputs" / "shapes", language))
-    console.step("generating shape scenes with masks and training a small segmentation model on them")
-    manifests.append(write_segmentation_inputs(out / "inputs" / "shapes-masks", language))
-    for manifest in manifests:
-        spec = load_manifest(manifest, language)
-        console.step(f"evaluating {spec.name}")
-        report = evaluate(spec, console.progress)
-        console.step(f"building the site of {spec.name}")
-        site = build_report_site(report, spec.images, out / spec.name, console.progress)
-        console.step(f"report: {(site / 'index.html').resolve()}")
-    console.step("comparing digits v2 with v1")
-    site = compare_digits(out, console)
-    console.step(f"comparison: {(site / 'index.html').resolve()}")
-    index, _, _ = build_overview(out, language)
-    console.step("open this file in a browser:")
-    return index

@@ -1,8 +1,9 @@
-"""The release gate of `evalsite check`: rules on a report's headline numbers (report.json `metrics`).
+"""`evalsite check`, the release gate: rules on a report's headline numbers (report.json `metrics`).
 
-Pure functions, no printing: `parse_require` / `parse_max_drop` read the command-line rules (an
-:class:`InputError` says which one is malformed and the expected form), `check_metric_names` checks them
-against a report's task type, `evaluate_rules` decides each one, `as_table` and `as_dict` present the outcome.
+`run_check` reads the reports and returns the text to print and the verdict. The rest are pure functions,
+no printing: `parse_require` / `parse_max_drop` read the command-line rules (an :class:`InputError` says
+which one is malformed and the expected form), `check_metric_names` checks them against a report's task
+type, `evaluate_rules` decides each one, `as_table` and `as_dict` present the outcome.
 
 Rules:
   * ``--require "NAME OP VALUE"``, OP one of ``>= <= > < ==``: the report's value must satisfy it.
@@ -19,9 +20,11 @@ Rules:
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from evalsite.core.errors import InputError
 from evalsite.metrics.coco import STAT_NAMES
@@ -33,6 +36,7 @@ METRICS = {"classification": CLASSIFICATION_METRICS, "detection": DETECTION_METR
            "segmentation": DETECTION_METRICS}
 NOT_FRACTIONS = frozenset({"threshold"})  # t*: a score, on the predictions' own scale (may be a logit)
 TOLERANCE = 1e-9
+FAILED = 1  # the exit status of `evalsite check` when a rule fails
 OPERATORS = (">=", "<=", "==", ">", "<")
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -225,3 +229,30 @@ def as_dict(outcomes: list[Outcome], report: str, baseline: str | None, task_typ
                    "limit": o.rule.limit, "value": o.value, "baseline": o.baseline, "drop": o.drop,
                    "passed": o.passed, "reason": o.reason} for o in outcomes],
     }
+
+
+def run_check(report: Path, requires: list[str], max_drops: list[str], baseline: Path | None = None,
+              as_json: bool = False) -> tuple[str, bool]:
+    """`evalsite check`: the outcome of the rules on REPORT (and its baseline), as the text to print (a
+    table, or JSON with `as_json`; it ends with a newline), and whether every rule holds."""
+    from evalsite.report.load import check_same_evaluation, load_report
+
+    rules = [parse_require(text) for text in requires] + [parse_max_drop(text) for text in max_drops]
+    if not rules:
+        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
+    if max_drops and baseline is None:
+        raise InputError(f"{rules[len(requires)].option} needs --baseline (the report to compare with)")
+    loaded, _ = load_report(report)
+    check_metric_names(rules, loaded.task.type)
+    base_metrics = None
+    if baseline is not None:
+        base, _ = load_report(baseline)
+        check_same_evaluation(base, loaded, baseline, report)
+        base_metrics = base.metrics
+    outcomes = evaluate_rules(rules, loaded.metrics, base_metrics)
+    if as_json:
+        data = as_dict(outcomes, str(report), str(baseline) if baseline is not None else None, loaded.task.type)
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = as_table(outcomes, baseline is not None)
+    return text, all(o.passed for o in outcomes)

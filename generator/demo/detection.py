@@ -133,7 +133,7 @@ def _shape_mask(label: str, x: int, y: int, w: int, h: int, flip: bool, thicknes
     return mask
 
 
-def _scene(rng: np.random.Generator, *, owners: bool = False):
+def draw_scene(rng: np.random.Generator, *, owners: bool = False):
     """One image (H, W, 3) uint8 and its objects as (label index, [x, y, w, h]) exact drawn boxes; with
     `owners`, also the (H, W) map of which object each pixel shows (k: objects[k], -1: background,
     -2: clutter), before blur: the objects' visible pixels."""
@@ -298,12 +298,14 @@ def _candidates(image: np.ndarray, *, masks: bool = False):
     return (boxes_array, features_array, components) if masks else (boxes_array, features_array)
 
 
-def _train(rng: np.random.Generator, n_train: int, seed: int):
+def train_detector(rng: np.random.Generator, n_train: int, seed: int):
+    """The random forest of the candidates of `n_train` scenes drawn with `rng` (a candidate's class: the
+    label of the box it matches at IoU >= 0.5, else the last class, "background")."""
     from sklearn.ensemble import RandomForestClassifier
 
     xs, ys = [], []
     for _ in range(n_train):
-        image, objects = _scene(rng)
+        image, objects = draw_scene(rng)
         boxes, features = _candidates(image)
         if not len(boxes):
             continue
@@ -321,7 +323,7 @@ def _train(rng: np.random.Generator, n_train: int, seed: int):
     return model
 
 
-def _predict(model, image: np.ndarray, *, masks: bool = False) -> list[tuple]:
+def detect(model, image: np.ndarray, *, masks: bool = False) -> list[tuple]:
     """(label index, xywh, score) of the detections in one image, in candidate order; with `masks`,
     (label index, xywh, score, (H, W) bool mask of the candidate's connected component)."""
     if masks:
@@ -349,17 +351,17 @@ def write_detection_inputs(folder: Path, language: str, seed: int = DEMO_SEED, *
                            n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> Path:
     """The detection demo task (evaluation images, COCO ground truth and results, manifest); returns the
     manifest path. Deterministic given `seed`; only the evaluation images are written."""
-    model = _train(np.random.default_rng([seed, 1]), n_train, seed)
+    model = train_detector(np.random.default_rng([seed, 1]), n_train, seed)
     rng = np.random.default_rng([seed, 2])
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images, annotations, results = [], [], []
     scenes = []
     for i in range(n_eval):
-        image, objects = _scene(rng)
+        image, objects = draw_scene(rng)
         name = f"scene-{i:04d}.png"
         Image.fromarray(image, mode="RGB").save(folder / "images" / name)
         images.append({"id": i + 1, "file_name": name, "width": WIDTH, "height": HEIGHT})
-        scenes.append((objects, _predict(model, image)))
+        scenes.append((objects, detect(model, image)))
     planted = _plant_mistakes(scenes, np.random.default_rng([seed, 6]))
     mistakes = []
     for i, (objects, found) in enumerate(scenes):

@@ -3,8 +3,8 @@
 The predictions come from a JSONL file in the report's own prediction schema (DESIGN.md §2), matched to the
 new images by path (relative to the images folder) or by file name, or from the user's predictor, a Python
 callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
-predictor runs in a worker process (generator/verify_runner.py) fed one image at a time; an image that takes
-longer than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
+predictor runs in a worker process (verify_worker.py) fed one image at a time; an image that takes longer
+than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
 status: ok, error (the predictor raised, or its output breaks the schema: unknown label, score not a finite
 number, box not 4 finite numbers, missing line in the file) or timeout; failures are shown on the page, never
 stop the rest.
@@ -28,14 +28,17 @@ from typing import Callable
 
 from PIL import Image
 
-from evalsite.core.errors import InputError
+from evalsite.commands.common import images_root
+from evalsite.core.errors import EvalsiteError, InputError
 from evalsite.core.files import IMAGE_SUFFIXES, image_files
+from evalsite.core.progress import Console
 from evalsite.formats.records import jsonl_records
 
 VERIFICATION_SCHEMA = "evalsite-verification/1"
 STARTUP_TIMEOUT = 120.0  # seconds for the predictor's module to import (deep-learning frameworks are slow)
 DEFAULT_TIMEOUT = 30.0
 PAGE = "verification.md"
+WORKER = Path(__file__).with_name("verify_worker.py")  # imports only the standard library
 
 
 @dataclass
@@ -49,8 +52,9 @@ class Checked:
     predictions: list[dict] = field(default_factory=list)
 
 
-class _Bad(Exception):
-    """A predictor output that breaks the schema."""
+class PredictorOutputError(EvalsiteError):
+    """A prediction (from the predictor or a line of the predictions file) that breaks the report's schema:
+    that image's error on the Verification page, never the command's."""
 
 
 def new_images(folder: Path) -> list[str]:
@@ -70,7 +74,7 @@ def _short(value: object) -> str:
 
 def _finite(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Bad(f"{what}: expected a finite number, found {_short(value)}")
+        raise PredictorOutputError(f"{what}: expected a finite number, found {_short(value)}")
     return float(value)
 
 
@@ -78,14 +82,14 @@ def _label(value: object, labels: list[str], what: str) -> str:
     name = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if name is None or name not in labels:
         shown = ", ".join(labels[:10]) + (", ..." if len(labels) > 10 else "")
-        raise _Bad(f"{what}: unknown label {_short(value)} (the report's labels: {shown})")
+        raise PredictorOutputError(f"{what}: unknown label {_short(value)} (the report's labels: {shown})")
     return name
 
 
 def validate(output: object, task_type: str, labels: list[str]) -> list[dict]:
-    """The predictions of one image in the report's schema, or _Bad naming what is wrong."""
+    """The predictions of one image in the report's schema, or PredictorOutputError naming what is wrong."""
     if not isinstance(output, dict):
-        raise _Bad(f"expected a JSON object, found {_short(output)}")
+        raise PredictorOutputError(f"expected a JSON object, found {_short(output)}")
     if task_type == "classification":
         if isinstance(output.get("scores"), dict):
             pairs = [(_label(k, labels, "scores"), _finite(v, f"score of {k!r}")) for k, v in output["scores"].items()]
@@ -93,29 +97,31 @@ def validate(output: object, task_type: str, labels: list[str]) -> list[dict]:
             pairs = []
             for i, entry in enumerate(output["topk"], start=1):
                 if not isinstance(entry, (list, tuple)) or len(entry) != 2:
-                    raise _Bad(f"topk entry {i} must be [label, score], found {_short(entry)}")
+                    raise PredictorOutputError(f"topk entry {i} must be [label, score], found {_short(entry)}")
                 pairs.append((_label(entry[0], labels, f"topk entry {i}"), _finite(entry[1], f"topk entry {i}")))
         else:
-            raise _Bad("expected 'scores' (an object label -> score) or 'topk' (a list of [label, score])")
+            raise PredictorOutputError(
+                "expected 'scores' (an object label -> score) or 'topk' (a list of [label, score])")
         if not pairs:
-            raise _Bad("no scores")
+            raise PredictorOutputError("no scores")
         order = {name: i for i, name in enumerate(labels)}
         pairs.sort(key=lambda p: (-p[1], order[p[0]]))
         return [{"label": name, "score": score} for name, score in pairs]
     found = output.get("predictions")
     if not isinstance(found, list):
-        raise _Bad("missing 'predictions'" if found is None else f"'predictions' must be a list, found {_short(found)}")
+        raise PredictorOutputError("missing 'predictions'" if found is None
+                                   else f"'predictions' must be a list, found {_short(found)}")
     checked = []
     for k, p in enumerate(found, start=1):
         where = f"prediction {k}"
         if not isinstance(p, dict):
-            raise _Bad(f"{where}: expected an object, found {_short(p)}")
+            raise PredictorOutputError(f"{where}: expected an object, found {_short(p)}")
         box = p.get("bbox")
         if not isinstance(box, list) or len(box) != 4:
-            raise _Bad(f"{where}: 'bbox' must be [x, y, width, height], found {_short(box)}")
+            raise PredictorOutputError(f"{where}: 'bbox' must be [x, y, width, height], found {_short(box)}")
         xywh = [_finite(v, f"{where} bbox") for v in box]
         if xywh[2] < 0 or xywh[3] < 0:
-            raise _Bad(f"{where}: negative box width or height {_short(box)}")
+            raise PredictorOutputError(f"{where}: negative box width or height {_short(box)}")
         checked.append({"label": _label(p.get("label"), labels, where),
                         "score": _finite(p.get("score"), f"{where} score"), "bbox": xywh})
     checked.sort(key=lambda p: -p["score"])
@@ -125,7 +131,7 @@ def validate(output: object, task_type: str, labels: list[str]) -> list[dict]:
 def _outcome(image: str, output: object, task_type: str, labels: list[str], where: str = "") -> Checked:
     try:
         return Checked(image, "ok", None, validate(output, task_type, labels))
-    except _Bad as exc:
+    except PredictorOutputError as exc:
         return Checked(image, "error", f"{where}{exc}")
 
 
@@ -167,7 +173,7 @@ def from_file(path: Path, images: list[str], task_type: str, labels: list[str]) 
 
 
 class _Worker:
-    """One predictor process (generator/verify_runner.py); `ask` one image at a time."""
+    """One predictor process (evalsite.commands.verify_worker); `ask` one image at a time."""
 
     def __init__(self, target: str):
         self.target = target
@@ -175,8 +181,13 @@ class _Worker:
         self.lines: queue.Queue = queue.Queue()
 
     def start(self) -> None:
+        # The worker is this installation's own file, run by path (not looked up on the worker's sys.path,
+        # which PYTHONPATH and the current folder decide: it is always the same evalsite as this one). -P:
+        # neither the current folder nor the worker's own folder goes first on its sys.path, so that a file
+        # of the user's named like a module the worker imports (json.py...) cannot replace it; the worker
+        # appends the current folder itself once its own modules are imported, for the user's predictor.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "evalsite.verify_runner", self.target], stdin=subprocess.PIPE,
+            [sys.executable, "-P", str(WORKER), self.target], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True).start()
@@ -371,20 +382,20 @@ def verification_pages(report, results: list[Checked], folder: Path, source: tup
 def _report_images(report, report_dir: Path) -> Path:
     """The report's evaluation images as `evalsite compare` finds them, or in the demo's layout
     (OUT/inputs/<task>/<images root>, beside OUT/<task>/)."""
-    from evalsite.pipeline import _images_root
-
     demo = report_dir.parent / "inputs" / report.task.name / report.task.images_root
     if not Path(report.task.images_root).is_absolute() and demo.is_dir():
         return demo
-    return _images_root(report, report_dir)
+    return images_root(report, report_dir)
 
 
 def run_verify(site: Path, images: Path, predictions: Path | None, predictor: str | None, timeout: float,
-               report_images: Path | None, language: str | None, progress=None, warn=None) -> tuple[Path, dict]:
-    """Check the new images and rebuild SITE with the Verification page; (site, summary)."""
-    from evalsite.pipeline import build_report_site
+               report_images: Path | None, language: str | None, console: Console) -> Path:
+    """`evalsite verify`: check the new images and rebuild SITE with the Verification page; returns the
+    page's file (SITE/verification.html)."""
+    from evalsite.commands.build import build_report_site
     from evalsite.report.load import load_report
 
+    console.step("checking the new images")
     if (predictions is None) == (predictor is None):
         raise InputError("give either --predictions FILE or --predictor package.module:function")
     if not math.isfinite(timeout) or timeout <= 0:
@@ -403,15 +414,18 @@ def run_verify(site: Path, images: Path, predictions: Path | None, predictor: st
     if not root.is_dir():
         raise InputError("the report's images folder not found", root)
     if predictions is not None:
-        if unmatched and warn:
-            warn(f"{predictions}: {unmatched} line(s) name no image in {images}; ignored")
+        if unmatched:
+            console.warn(f"{predictions}: {unmatched} line(s) name no image in {images}; ignored")
         source, timeout_used = ("predictions", predictions.name), None
     else:
         assert predictor is not None
         results = from_predictor(predictor, images, names, report.task.type, labels, timeout,
-                                 progress("predicting", len(names)) if progress else None)
+                                 console.progress("predicting", len(names)))
         source, timeout_used = ("predictor", predictor), timeout
     extra = verification_pages(report, results, images, source, timeout_used, report.task.language)
-    build_report_site(report, root, site, progress or (lambda label, total: (lambda n: None)), extra_pages=extra)
-    return site, summary(results, labels, report.task.type,
-                         report.metrics.get("threshold") if report.task.type != "classification" else None)
+    build_report_site(report, root, site, console.progress, extra_pages=extra)
+    totals = summary(results, labels, report.task.type,
+                     report.metrics.get("threshold") if report.task.type != "classification" else None)
+    console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "
+                 f"{totals['timeout']} timed out")
+    return (site / "verification.html").resolve()

@@ -2,14 +2,14 @@
 the same kind of small, real model, whose predicted mask of an object is its candidate's connected component.
 
 Nothing is downloaded. The scenes, the candidates and the random forest are those of
-`evalsite.demo_detection` (one piece of code per idea; see its docstring). The ground truth is each
+`evalsite.demo.detection` (one piece of code per idea; see its docstring). The ground truth is each
 shape's visible pixels as drawn (before blur, never its shadow), as COCO instances: a polygon along the
 pixel edges for most objects (it reproduces the drawn pixels exactly), and pycocotools' compressed RLE
 for the rings and any other object with a hole (which a polygon cannot hold). The model is honest (its
 outputs are never moved towards or away from the answers):
 
 1. candidates = connected components of the colour distance from a background plane fitted to the image
-   border, at a low and a high threshold (demo_detection's `_candidates`);
+   border, at a low and a high threshold (demo.detection's `_candidates`);
 2. a random forest, trained on its own training scenes' candidates (an object when its box matches a
    ground-truth box at IoU >= 0.5, as the detector's), gives each candidate its label and score;
 3. each detection's mask is its candidate's component, as it is: nothing refines it.
@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from evalsite.demo_detection import HEIGHT, LABELS, WIDTH, _predict, _scene, _train, write_coco_task
 from evalsite.core.masks.rle import rle_encode, rle_to_string
+from evalsite.demo.detection import HEIGHT, LABELS, WIDTH, detect, draw_scene, train_detector, write_coco_task
 
 DEMO_SEED = 0
 N_TRAIN = 200
@@ -102,12 +102,12 @@ def write_segmentation_inputs(folder: Path, language: str, seed: int = DEMO_SEED
     """The segmentation demo task (evaluation images, COCO ground truth with masks, COCO results with
     compressed RLE masks, manifest); returns the manifest path. Deterministic given `seed`; only the
     evaluation images are written."""
-    model = _train(np.random.default_rng([seed, 3]), n_train, seed)
+    model = train_detector(np.random.default_rng([seed, 3]), n_train, seed)
     rng = np.random.default_rng([seed, 4])
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images, annotations, results = [], [], []
     for i in range(n_eval):
-        image, objects, owner = _scene(rng, owners=True)
+        image, objects, owner = draw_scene(rng, owners=True)
         name = f"scene-{i:04d}.png"
         Image.fromarray(image, mode="RGB").save(folder / "images" / name)
         image_id = i + 1
@@ -116,7 +116,7 @@ def write_segmentation_inputs(folder: Path, language: str, seed: int = DEMO_SEED
             if (owner == k).any():  # (objects drawn later may hide most of one; nobody annotates the unseen)
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                     **_annotation(label, owner == k)})
-        for label, box, score, mask in _predict(model, image, masks=True):
+        for label, box, score, mask in detect(model, image, masks=True):
             results.append({"image_id": image_id, "category_id": label + 1,
                             "segmentation": {"size": [HEIGHT, WIDTH], "counts": rle_to_string(rle_encode(mask))},
                             "bbox": [round(v, 4) for v in box], "score": round(score, 4)})

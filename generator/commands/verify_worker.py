@@ -1,12 +1,19 @@
-"""The worker process of `evalsite verify --predictor MODULE:FUNCTION` (see generator/verify.py).
+"""The worker process of `evalsite verify --predictor MODULE:FUNCTION` (see evalsite.commands.verify).
 
-    python -m evalsite.verify_runner MODULE:FUNCTION
+    python -P path/to/evalsite/commands/verify_worker.py MODULE:FUNCTION
+    python -P -m evalsite.commands.verify_worker MODULE:FUNCTION     (the same)
 
 imports the user's predictor and answers one JSON line on stdout per JSON line (an image path) on stdin:
 first `{"ready": true}` (or `{"import_error": "..."}`, then it exits), then per image `{"result": ...}` (what
 the function returned: a dict, or a JSON string of one) or `{"error": "..."}` (its exception; the traceback
 goes to stderr). Whatever the predictor prints goes to stderr, so it cannot break this protocol. The parent
 enforces the timeout per image by killing this process and starting another.
+
+`evalsite verify` runs this very file by path, so the worker is always the parent's own (never an
+`evalsite` found on the worker's sys.path: a user's folder named `evalsite`, another installation). It
+imports the standard library only, and -P keeps the current folder (and this file's folder) off the front
+of sys.path, so that nothing there can stand in for those modules either; only then is the current folder
+appended to sys.path, where the user's MODULE is found (as `python -m` would have put it, but last).
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)  # the predictor's own output (print, C libraries) goes to stderr
     sys.stdout = sys.stderr
     if len(argv) != 1:
-        _send(channel, {"import_error": "usage: python -m evalsite.verify_runner MODULE:FUNCTION"})
+        _send(channel, {"import_error": "usage: python -P -m evalsite.commands.verify_worker MODULE:FUNCTION"})
         return 2
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # after our own imports: see the module docstring
     try:
         function = _load(argv[0])
     except BaseException as exc:  # noqa: BLE001 - any failure to import is the user's to see

@@ -1,0 +1,91 @@
+"""`evalsite build`: evaluate tasks and build their report sites, the task overview and, on request, zips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from evalsite.commands.common import Echo, Progress, report_notices, silent
+from evalsite.commands.evaluate import evaluate
+from evalsite.core.errors import InputError
+from evalsite.core.progress import Console
+from evalsite.manifest import TaskSpec
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import Report
+
+
+def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, overview: bool = True,
+              archive: bool = False, language: str | None = None) -> None:
+    """Every task's site in OUT/<task name>/, then the overview of OUT (unless `overview` is false, in
+    `language`, else the first task's) and each site's zip (`archive`); `echo` prints each path written."""
+    from evalsite.site.overview import build_overview
+
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError(f"two manifests use the same task name: {sorted({n for n in names if names.count(n) > 1})}")
+    if archive:
+        from evalsite.site.archive import check_target
+
+        for name in names:
+            check_target(out / name, out / f"{name}.zip")
+    reports = []
+    for spec in specs:  # evaluate everything first: bad input anywhere writes nothing
+        console.step(f"evaluating {spec.name}")
+        report = evaluate(spec, console.progress)
+        report_notices(console, report.notices)
+        reports.append((spec, report))
+    for spec, report in reports:
+        console.step(f"building the site of {spec.name}")
+        site = build_report_site(report, spec.images, out / spec.name, console.progress)
+        echo(str((site / "index.html").resolve()))
+    if overview:
+        index, _, notices = build_overview(out, language or specs[0].language)
+        report_notices(console, notices)
+        echo(str(index))
+    if archive:
+        from evalsite.site.archive import archive_site
+
+        for spec in specs:
+            echo(str(archive_site(out / spec.name)))
+
+
+def build_report_site(report: Report | DetectionReport, images_root: Path, out: Path,
+                      progress: Progress = silent,
+                      extra_pages: Callable[[Path], list] | None = None) -> Path:
+    """Render and build one task's site into `out` (replaced only when the build succeeds).
+    `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
+    from evalsite.render.detection_pages import render_detection
+    from evalsite.render.i18n import Messages
+    from evalsite.render.pages import render_classification
+    from evalsite.site.build import build_site
+
+    t = Messages(report.task.language)
+
+    def write_docs(docs: Path) -> tuple[list, list]:
+        render = render_detection if isinstance(report, DetectionReport) else render_classification
+        render(report, images_root, docs, progress("pictures", len(report.errors)))
+        nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
+               (t("nav_errors"), "errors/index.md"), (t("nav_suspects"), "errors/suspects.md"),
+               (t("nav_data"), "data.md")]
+        nav.insert(4, (t("nav_traits"), _write_traits(report, images_root, docs, progress)))  # reads the images
+        if extra_pages is not None:
+            nav += extra_pages(docs)
+        return nav, ["/errors/label-*.md"]
+
+    return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+
+
+def _write_traits(report: Report | DetectionReport, images_root: Path, docs: Path, progress: Progress) -> str:
+    """The "Shared traits" page (reads every evaluation image once, at build time); returns its docs path."""
+    from evalsite.render.detection_pages import detection_galleries
+    from evalsite.render.pages import environment, gallery_pages
+    from evalsite.render.traits_pages import PAGE, render_traits
+    from evalsite.report.traits import shared_traits
+
+    galleries = (detection_galleries(report, set()) if isinstance(report, DetectionReport)
+                 else gallery_pages(report, {}))
+    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    ok = sum(1 for r in report.images if r.status == "ok")
+    shared = shared_traits(report, images_root, progress("image traits", ok))
+    render_traits(report, shared, docs, environment(), first_page)
+    return PAGE

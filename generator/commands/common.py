@@ -1,0 +1,39 @@
+"""What several commands share: the progress callback type, the warnings they print, and where a built
+report's evaluation images are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from evalsite.core.errors import InputError, Notice
+from evalsite.core.progress import Console
+
+Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
+Echo = Callable[[str], None]  # prints one line of a command's result on standard output (a path to open...)
+MAX_WARNINGS = 20
+
+
+def silent(label: str, total: int) -> Callable[[int], None]:
+    """A Progress that shows nothing."""
+    return lambda n: None
+
+
+def report_notices(console: Console, notices: list[Notice]) -> None:
+    """The first MAX_WARNINGS notices as warnings, and how many more there are."""
+    for notice in notices[:MAX_WARNINGS]:
+        console.warn(notice.one_line())
+    if len(notices) > MAX_WARNINGS:
+        console.warn(f"... and {len(notices) - MAX_WARNINGS} more (all listed on the Data & method page)")
+
+
+def images_root(report, report_dir: Path) -> Path:
+    """The images of a report: its images root as recorded (absolute, or relative to the current folder or
+    to the report's folder); an InputError asks for --images when none exists."""
+    recorded = Path(report.task.images_root)
+    for candidate in ([recorded] if recorded.is_absolute() else [Path.cwd() / recorded, report_dir / recorded,
+                                                                 report_dir.parent / recorded]):
+        if candidate.is_dir():
+            return candidate
+    raise InputError(f"cannot find the images of this report ({report.task.images_root!r}); give --images DIR",
+                     report_dir)

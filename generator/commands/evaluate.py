@@ -1,0 +1,141 @@
+"""`evalsite evaluate`, and the first half of `evalsite build`: read a task's inputs, check its images and
+compute its report (no files written, except report.json by `evalsite evaluate`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+from evalsite import __version__
+from evalsite.commands.common import Progress, report_notices, silent
+from evalsite.core.errors import InputError, Notice
+from evalsite.core.progress import Console
+from evalsite.formats.images import inspect_images
+from evalsite.manifest import TaskSpec
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.model import InputFile, Report, TaskInfo, to_json
+
+# Each stage's heavy libraries (scikit-learn, matplotlib, MkDocs) are imported where the stage runs, so that
+# `evalsite evaluate` of a detection task starts fast: start-up is a visible share of its time.
+
+
+def reader_arguments(spec: TaskSpec) -> dict:
+    """A manifest's task as the readers' plain arguments (the readers never see the manifest)."""
+    return dict(ground_truth=spec.ground_truth.path, gt_format=spec.ground_truth.format,
+                predictions=spec.predictions.path, pred_format=spec.predictions.format, images_root=spec.images,
+                labels=spec.labels, labels_file=spec.labels_file, manifest=spec.source)
+
+
+def _sha256(path: Path, contents: bool = True) -> str:
+    """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
+    sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\n")
+            if contents:
+                digest.update(_sha256(file).encode("ascii") + b"\n")
+        return digest.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shown_path(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def evaluation_date() -> str:
+    """Today (UTC), or the day of SOURCE_DATE_EPOCH when set, so that builds can be reproduced."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).date().isoformat()
+        except (ValueError, OverflowError, OSError):
+            raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds") from None
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
+    return [Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or "")
+            for image, info in zip(images, infos) if info.status != "ok"]
+
+
+def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra) -> TaskInfo:
+    base = spec.source.resolve().parent if spec.source else None
+    files = [("ground_truth", spec.ground_truth), ("predictions", spec.predictions)]
+    inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
+                             _sha256(s.path, contents=spec.type != "classification")) for role, s in files]
+    if spec.labels_file:
+        inputs_info.append(InputFile("labels", "txt", _shown_path(spec.labels_file, base), _sha256(spec.labels_file)))
+    return TaskInfo(
+        name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
+        date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
+        label_source=label_source, prediction_kind=prediction_kind,
+        small_set_threshold=spec.small_set_threshold, group=spec.group or spec.name, model=spec.model, **extra)
+
+
+def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True) -> Report | DetectionReport:
+    """Read the inputs, check the images and compute the report (no files written); `intervals=False`
+    leaves out the bootstrap intervals (report.intervals None)."""
+    report = _evaluate(spec, progress, intervals)
+    if spec.metadata_file is not None:
+        from evalsite.formats.traits import read_metadata
+
+        report.metadata = read_metadata(spec.metadata_file, spec.images, [r.image for r in report.images])
+    return report
+
+
+def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | DetectionReport:
+    if not spec.images.is_dir():
+        raise InputError("images root not found or not a folder", spec.images)
+    if spec.type in ("detection", "segmentation"):
+        return _evaluate_detection(spec, progress, intervals)
+    if spec.type != "classification":
+        raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
+    from evalsite.formats.classification import read_classification
+    from evalsite.report.classification import build_classification_report
+
+    inputs = read_classification(**reader_arguments(spec))
+    infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
+    notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
+    task = _task_info(spec, inputs.label_source, "scores" if inputs.scores is not None else "topk")
+    return build_classification_report(inputs, infos, task, notices, intervals)
+
+
+def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = True) -> DetectionReport:
+    from evalsite.formats.detection import read_detection
+    from evalsite.report.detection import build_detection_report
+
+    data = read_detection(**reader_arguments(spec), task_type=spec.type)
+    infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
+    notices = list(data.notices) + _image_notices(spec, data.images, infos)
+    kind = "masks" if spec.type == "segmentation" else "boxes"
+    task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", kind,
+                      image_matching=data.image_matching, label_matching=data.label_matching,
+                      iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
+    return build_detection_report(data, infos, task, notices, intervals)
+
+
+def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = True) -> str | None:
+    """`evalsite evaluate`: the report of `spec` written to `out` as report.json (atomically); when `out` is
+    '-', nothing is written and report.json's text is returned, for the caller to print."""
+    report = evaluate(spec, console.progress, intervals=intervals)
+    report_notices(console, report.notices)
+    text = to_json(report)
+    if str(out) == "-":
+        return text
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    console.step(f"wrote {out}")
+    return None
