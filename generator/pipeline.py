@@ -127,16 +127,15 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
                       extra_pages: Callable[[Path], list] | None = None) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds).
     `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
-    from evalsite.render.detection_pages import render_detection
     from evalsite.render.i18n import Messages
-    from evalsite.render.pages import render_classification
+    from evalsite.render.kinds import render_report
+    from evalsite.report.derived import derived_tables
     from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
-        render = render_detection if isinstance(report, DetectionReport) else render_classification
-        render(report, images_root, docs, progress("pictures", len(report.errors)))
+        render_report(report, derived_tables(report), images_root, docs, progress("pictures", len(report.errors)))
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
                (t("nav_errors"), "errors/index.md"), (t("nav_suspects"), "errors/suspects.md"),
                (t("nav_data"), "data.md")]
