@@ -151,7 +151,7 @@ def _leaf(accepted: tuple[type, ...], name: str) -> Decoder:
 
 
 def _enum(cls: type[enum.Enum]) -> Decoder:
-    members = cls._value2member_map_
+    members = {m.value: m for m in cls}
     values = ", ".join(str(m.value) for m in cls)
 
     def read(value: Any) -> Any:
@@ -169,7 +169,7 @@ def _enum(cls: type[enum.Enum]) -> Decoder:
 def _list(item: object) -> Decoder:
     read_item = decoder(item)
     leaf = _leaf_types(item)
-    enum_members = item._value2member_map_ if isinstance(item, type) and issubclass(item, enum.Enum) else None
+    enum_members = {m.value: m for m in item} if isinstance(item, type) and issubclass(item, enum.Enum) else None
 
     def read(value: Any) -> Any:
         if not isinstance(value, list):

@@ -20,10 +20,10 @@ from evalsite.core.enums import ImageMatching, InputRole, LabelMatching, LabelSo
 from evalsite.core.errors import Notice
 
 SCHEMA = "evalsite.report/1"
-E = TypeVar("E", bound=StrEnum)
+_E = TypeVar("_E", bound=StrEnum)
 
 
-def _member(cls: type[E], value: Any) -> Any:
+def _member(cls: type[_E], value: Any) -> Any:
     """The member `value` names, when it is a plain string: the manifest and the readers give plain strings, and
     a report just built should hold members as one read back does (so that `task.type.is_detection` works on
     both); report.json is the same either way. Members and None stay as they are."""
