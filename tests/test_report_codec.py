@@ -6,6 +6,7 @@ tests/test_gate.py; these pin the walker's rules one by one."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from pathlib import Path
 
@@ -179,6 +180,10 @@ def test_every_task_type_has_a_kind_and_pages() -> None:
     assert task_kind(TaskType.CLASSIFICATION).headline == "accuracy"
     with pytest.raises(KeyError):
         task_kind("ranking")
+    for kind in KINDS.values():  # the builders and table makers, imported when used, exist
+        for name in (kind.builder, kind.tables):
+            module, function = name.split(":")
+            assert callable(getattr(importlib.import_module(module), function)), name
 
 
 def test_derived_tables_follow_the_kind(parsed) -> None:

@@ -13,11 +13,11 @@ from typing import Callable
 import jinja2
 import numpy as np
 
+from evalsite.core.enums import ImageStatus
+from evalsite.core.resources import templates_dir
 from evalsite.render import charts
 from evalsite.render.i18n import Messages
 from evalsite.render.text import h, md, title
-from evalsite.core.enums import ImageStatus
-from evalsite.core.resources import templates_dir
 from evalsite.render.thumbnails import ImageAsset, make_assets
 from evalsite.report.classification_model import ClassificationError, ClassificationReport
 from evalsite.report.derived import ClassificationTables

@@ -15,10 +15,10 @@ from evalsite.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
     resample_weights,
 )
+from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.compare_model import (
     COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
 )
-from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.detection import coco_evidence_from_report
 from evalsite.report.detection_model import DetectionReport
 from evalsite.report.model import Report
@@ -33,8 +33,8 @@ def _ref(report: Report, path: Path) -> ReportRef:
                      date=report.task.date)
 
 
-def build_comparison(base: Report, candidate: Report, base_json: Path,
-                     candidate_json: Path, resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
+def build_comparison(base: Report, candidate: Report, base_json: Path, candidate_json: Path,
+                     resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
     """`base` and `candidate` must be reports of the same task type and evaluation set."""
     names = [r.image for r in base.images]
     position = {name: i for i, name in enumerate(names)}
