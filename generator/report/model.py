@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import orjson
 
@@ -105,7 +105,7 @@ class BaseReport:
         metadata: dict[str, dict[str, str]] | None  # the manifest's metadata CSV: image -> {column: value}
 
     @classmethod
-    def from_dict(cls, data: dict) -> BaseReport:
+    def from_dict(cls, data: dict) -> Self:
         """The report in parsed report.json: a ValueError for another schema, an InputError (no file named)
         for a malformed report; of the subclass of its task type, which must be `cls` or one of its own."""
         if data.get("schema") != SCHEMA:
