@@ -7,10 +7,10 @@ from typing import Callable
 
 from evalsite.commands.common import Echo, Progress, report_notices, silent
 from evalsite.commands.evaluate import evaluate
+from evalsite.core.enums import ImageStatus
 from evalsite.core.errors import InputError
 from evalsite.core.progress import Console
 from evalsite.manifest import TaskSpec
-from evalsite.report.detection_model import DetectionReport
 from evalsite.report.model import Report
 
 
@@ -49,21 +49,20 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
             echo(str(archive_site(out / spec.name)))
 
 
-def build_report_site(report: Report | DetectionReport, images_root: Path, out: Path,
+def build_report_site(report: Report, images_root: Path, out: Path,
                       progress: Progress = silent,
                       extra_pages: Callable[[Path], list] | None = None) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds).
     `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
-    from evalsite.render.detection_pages import render_detection
     from evalsite.render.i18n import Messages
-    from evalsite.render.pages import render_classification
+    from evalsite.render.kinds import render_report
+    from evalsite.report.derived import derived_tables
     from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
 
     def write_docs(docs: Path) -> tuple[list, list]:
-        render = render_detection if isinstance(report, DetectionReport) else render_classification
-        render(report, images_root, docs, progress("pictures", len(report.errors)))
+        render_report(report, derived_tables(report), images_root, docs, progress("pictures", len(report.errors)))
         nav = [(t("nav_overview"), "index.md"), (t("nav_details"), "details.md"),
                (t("nav_errors"), "errors/index.md"), (t("nav_suspects"), "errors/suspects.md"),
                (t("nav_data"), "data.md")]
@@ -75,17 +74,15 @@ def build_report_site(report: Report | DetectionReport, images_root: Path, out: 
     return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
 
 
-def _write_traits(report: Report | DetectionReport, images_root: Path, docs: Path, progress: Progress) -> str:
+def _write_traits(report: Report, images_root: Path, docs: Path, progress: Progress) -> str:
     """The "Shared traits" page (reads every evaluation image once, at build time); returns its docs path."""
-    from evalsite.render.detection_pages import detection_galleries
-    from evalsite.render.pages import environment, gallery_pages
+    from evalsite.render.kinds import first_gallery_pages
+    from evalsite.render.pages import environment
     from evalsite.render.traits_pages import PAGE, render_traits
     from evalsite.report.traits import shared_traits
 
-    galleries = (detection_galleries(report, set()) if isinstance(report, DetectionReport)
-                 else gallery_pages(report, {}))
-    first_page = {g.label: g.file for g in galleries if g.number == 1}
-    ok = sum(1 for r in report.images if r.status == "ok")
+    first_page = first_gallery_pages(report)
+    ok = sum(1 for r in report.images if r.status == ImageStatus.OK)
     shared = shared_traits(report, images_root, progress("image traits", ok))
     render_traits(report, shared, docs, environment(), first_page)
     return PAGE

@@ -10,6 +10,7 @@ from typing import Callable
 
 from PIL import Image
 
+from evalsite.core.enums import ImageStatus
 from evalsite.core.parallel import parallel
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import draw_full, to_rgb
@@ -74,17 +75,18 @@ def _changes_csv(comparison: Comparison) -> str:
     return out.getvalue()
 
 
-def render_comparison(comparison: Comparison, base: Report | DetectionReport, candidate: Report | DetectionReport,
-                      images_root: Path, docs: Path, progress: Callable[[int], None] | None = None) -> None:
+def render_comparison(comparison: Comparison, base: Report, candidate: Report, images_root: Path, docs: Path,
+                      progress: Callable[[int], None] | None = None) -> None:
     """Write every page, picture and download of a comparison into `docs`."""
     t = Messages(comparison.language)
     shown = comparison.fixed[:SHOWN] + comparison.broken[:SHOWN]
     status = {r.image: r.status for r in base.images}
-    readable = [c for c in shown if status.get(c.image) == "ok"]
+    readable = [c for c in shown if status.get(c.image) == ImageStatus.OK]
     if progress:
         progress(len(shown) - len(readable))
-    if isinstance(base, DetectionReport):
-        pictures = _detection_pictures(images_root, readable, base, candidate, docs, progress)
+    detection = base.task.type.is_detection
+    if detection:
+        pictures = _detection_pictures(images_root, readable, base, candidate, docs, progress)  # type: ignore[arg-type]
     else:
         assets = make_assets(images_root, [c.image for c in readable], docs, progress)
         pictures = {image: None if a is None else {side: Picture(a.thumb, a.full) for side in ("base", "candidate")}
@@ -99,7 +101,7 @@ def render_comparison(comparison: Comparison, base: Report | DetectionReport, ca
 
     env = environment()
     context = dict(c=comparison, t=t, fixed=items(comparison.fixed), broken=items(comparison.broken), shown=SHOWN,
-                   detection=isinstance(base, DetectionReport),
+                   detection=detection,
                    headline={m.metric: m for m in comparison.headline})
     for target, template in {"index.md": "index", "details.md": "details", "fixed.md": "fixed",
                              "broken.md": "broken", "data.md": "data"}.items():

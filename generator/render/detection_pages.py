@@ -1,4 +1,4 @@
-"""Markdown pages, charts, pictures and downloads of a detection report."""
+"""Markdown pages, charts, pictures and downloads of a detection (or segmentation) report."""
 
 from __future__ import annotations
 
@@ -11,19 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, SuspectReason, TaskType
 from evalsite.core.masks.rle import rle_area, rle_from_string
-from evalsite.metrics.threshold_table import threshold_table
-from evalsite.metrics.label_errors import suspect_order
 from evalsite.render import charts
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import full_path, make_detection_assets, thumb_path
 from evalsite.render.pages import GALLERY_PAGE, environment, write_text
+from evalsite.report.derived import DetectionTables, suspects_by_reason
 from evalsite.report.detection_model import BoxError, DetectionReport
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
-
-ERROR_TYPE_ORDER = ("background", "wrong_label", "localisation", "label_and_localisation", "duplicate",
-                    "mask_quality", "below_threshold", "no_detection")
 
 
 @dataclass
@@ -43,8 +40,8 @@ class DetGalleryPage:
     items: list[DetGalleryItem]
     fp: int
     fn: int
-    kinds: dict[str, int] = field(default_factory=dict)
-    types: dict[str, int] = field(default_factory=dict)
+    kinds: dict[ErrorKind, int] = field(default_factory=dict)
+    types: dict[ErrorType, int] = field(default_factory=dict)
 
 
 class _Quoted(string.Formatter):
@@ -64,7 +61,7 @@ def annotation_link(template: str | None, error: BoxError) -> str | None:
 
 def _error_order(error: BoxError) -> tuple:
     # False positives first, most confident first (likely annotation mistakes); then missed objects.
-    return (error.kind != "false_positive", -(error.score if error.score is not None else -1.0), error.id)
+    return (error.kind is not ErrorKind.FALSE_POSITIVE, -(error.score if error.score is not None else -1.0), error.id)
 
 
 def detection_galleries(report: DetectionReport, readable: set[str]) -> list[DetGalleryPage]:
@@ -76,9 +73,9 @@ def detection_galleries(report: DetectionReport, readable: set[str]) -> list[Det
         errors = sorted(by_label.get(label, []), key=_error_order)
         if not errors:
             continue
-        kinds = {k: sum(e.kind == k for e in errors) for k in ("false_positive", "missed")}
+        kinds = {k: sum(e.kind == k for e in errors) for k in ErrorKind}
         kinds = {k: n for k, n in kinds.items() if n}
-        types = {ty: sum(e.type == ty for e in errors) for ty in ERROR_TYPE_ORDER}
+        types = {ty: sum(e.type == ty for e in errors) for ty in ErrorType}
         types = {ty: n for ty, n in types.items() if n}
         chunks = [errors[i:i + GALLERY_PAGE] for i in range(0, len(errors), GALLERY_PAGE)]
         for number, chunk in enumerate(chunks, start=1):
@@ -87,23 +84,22 @@ def detection_galleries(report: DetectionReport, readable: set[str]) -> list[Det
                                     full_path(e.image) if e.image in readable else None,
                                     annotation_link(report.task.annotation_url, e)) for e in chunk]
             pages.append(DetGalleryPage(label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number,
-                                        pages=len(chunks), items=items, fp=kinds.get("false_positive", 0),
-                                        fn=kinds.get("missed", 0), kinds=kinds, types=types))
+                                        pages=len(chunks), items=items, fp=kinds.get(ErrorKind.FALSE_POSITIVE, 0),
+                                        fn=kinds.get(ErrorKind.MISSED, 0), kinds=kinds, types=types))
     return pages
 
 
-def detection_suspects(report: DetectionReport, readable: set[str]) -> dict[str, list[DetGalleryItem]]:
-    """The likely label errors by reason (REASONS order), most suspicious first in each."""
-    flagged = [e for e in report.errors if e.suspect]
-    order = suspect_order([e.suspect for e in flagged], [e.suspicion for e in flagged],
-                          [e.box[2] * e.box[3] for e in flagged])
-    found: dict[str, list[DetGalleryItem]] = {}
-    for i in order:
-        e = flagged[i]
-        found.setdefault(e.suspect, []).append(DetGalleryItem(  # type: ignore[arg-type]
-            e, thumb_path(e) if e.image in readable else None, full_path(e.image) if e.image in readable else None,
-            annotation_link(report.task.annotation_url, e)))
-    return found
+def detection_suspects(report: DetectionReport, readable: set[str],
+                       suspects: dict[SuspectReason, list[BoxError]] | None = None
+                       ) -> dict[SuspectReason, list[DetGalleryItem]]:
+    """The gallery items of the likely label errors by reason, in the order of `suspects` (the report's
+    DetectionTables.suspects; evalsite.report.derived.suspects_by_reason(report) when not given)."""
+    if suspects is None:
+        suspects = suspects_by_reason(report)
+    return {reason: [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
+                                    full_path(e.image) if e.image in readable else None,
+                                    annotation_link(report.task.annotation_url, e)) for e in errors]
+            for reason, errors in suspects.items()}
 
 
 def _cell_links(report: DetectionReport, first_page: dict[str, str]) -> list[list[str | None]]:
@@ -138,7 +134,7 @@ def _results_csv(report: DetectionReport) -> str:
 def _errors_csv(report: DetectionReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    segmentation = report.task.type == "segmentation"
+    segmentation = report.task.type is TaskType.SEGMENTATION
     # Segmentation: iou is mask IoU, and box_iou follows (with the object's mask as compressed RLE).
     writer.writerow(["error", "kind", "type", "image", "image_id", "label", "x", "y", "w", "h", "score", "iou",
                      "related_label", "annotation_id", "annotation_url",
@@ -171,7 +167,7 @@ def _relabel_coco(report: DetectionReport) -> str:
     type background or wrong label (a confident one may be a missing or wrong annotation)."""
     label_id = dict(zip(report.dataset.labels, report.dataset.label_ids))
     chosen = [e for e in sorted(report.errors, key=lambda e: e.id)
-              if e.kind == "missed" or e.type in ("background", "wrong_label")]
+              if e.kind is ErrorKind.MISSED or e.type in (ErrorType.BACKGROUND, ErrorType.WRONG_LABEL)]
     sizes = {r.image: (r.width, r.height) for r in report.images}
     images = {e.image: e.image_id for e in chosen}
     data = {
@@ -189,29 +185,24 @@ def _relabel_coco(report: DetectionReport) -> str:
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
-def _thresholds_js(report: DetectionReport) -> str | None:
-    """The threshold explorer's table (generator/metrics/threshold_table.py) as a script setting
-    window.ES_THRESHOLDS: pages opened from file:// cannot fetch JSON. None without evidence."""
-    e = report.evidence
-    if e is None:
+def _thresholds_js(table: dict | None) -> str | None:
+    """The threshold explorer's table (evalsite.report.derived.explorer_table) as a script setting
+    window.ES_THRESHOLDS: pages opened from file:// cannot fetch JSON. None without a table."""
+    if table is None:
         return None
-    t_star = report.metrics.get("threshold")
-    t_star = t_star if isinstance(t_star, (int, float)) and t_star == t_star else None
-    table = threshold_table(e.dt_label, e.dt_score, e.dt_tp, e.gt_label, len(report.dataset.labels),
-                            keep=[t_star] if t_star is not None else [])
-    table.update(t_star=t_star, names=list(report.dataset.labels))
     return ("/* evalsite: the threshold explorer's precomputed counts (generated). */\n"
             f"window.ES_THRESHOLDS = {json.dumps(table, ensure_ascii=True, separators=(',', ':'))};\n")
 
 
-def render_detection(report: DetectionReport, images_root: Path, docs: Path,
+def render_detection(report: DetectionReport, tables: DetectionTables, images_root: Path, docs: Path,
                      progress: Callable[[int], None] | None = None) -> None:
-    """Write every page, chart, picture and download of a detection report into `docs`."""
+    """Write every page, chart, picture and download of a detection report into `docs`; `tables` from
+    evalsite.report.derived."""
     t = Messages(report.task.language)
     env = environment()
     m = report.metrics
     boxes = {r.image: r.boxes for r in report.images}
-    ok = {r.image for r in report.images if r.status == "ok"}
+    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
     shown = [e for e in report.errors if e.image in ok]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders need no picture
@@ -227,7 +218,7 @@ def render_detection(report: DetectionReport, images_root: Path, docs: Path,
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
                    row_totals=[sum(row) for row in report.confusion.counts],
                    cell_links=_cell_links(report, first_page))
-    thresholds_js = _thresholds_js(report)
+    thresholds_js = _thresholds_js(tables.thresholds)
     if thresholds_js:
         write_text(docs / "thresholds.js", thresholds_js)
     context["explorer"] = thresholds_js is not None
@@ -238,7 +229,7 @@ def render_detection(report: DetectionReport, images_root: Path, docs: Path,
     for page in galleries:
         siblings = [g for g in galleries if g.label == page.label]
         write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
-    suspects = detection_suspects(report, readable)
+    suspects = detection_suspects(report, readable, tables.suspects)
     write_text(docs / "errors/suspects.md", env.get_template("pages/detection/suspects.md.j2").render(
         suspects={k: v[:GALLERY_PAGE] for k, v in suspects.items()},
         suspects_total={k: len(v) for k, v in suspects.items()}, **context))

@@ -16,20 +16,21 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from evalsite.core.enums import BoxKind, ErrorKind
 from evalsite.core.masks.rle import rle_decode, rle_from_string
 from evalsite.core.parallel import parallel
 from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
 from evalsite.report.detection_model import BoxError, DrawnBoxes
 
-COLOURS = {
-    "false_positive": (220, 38, 38),
-    "missed": (245, 140, 0),
-    "correct": (37, 99, 235),
-    "ground_truth": (22, 163, 74),
+COLOURS = {  # by BoxKind; an ErrorKind finds its colour too (a member is its name)
+    BoxKind.FALSE_POSITIVE: (220, 38, 38),
+    BoxKind.MISSED: (245, 140, 0),
+    BoxKind.CORRECT: (37, 99, 235),
+    BoxKind.GROUND_TRUTH: (22, 163, 74),
 }
 # Segmentation: correct predictions are green (the palette), the related prediction of a missed
 # object stays blue.
-MASK_COLOURS = {**COLOURS, "correct": (22, 163, 74), "related_prediction": (37, 99, 235)}
+MASK_COLOURS = {**COLOURS, BoxKind.CORRECT: (22, 163, 74), "related_prediction": (37, 99, 235)}
 FILL_ALPHA = 0.4
 MARGIN = 0.5  # crop margin around the object, as a share of its size on each side
 MIN_CROP = 24  # pixels: tiny objects get at least this much context
@@ -124,12 +125,13 @@ def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
             _draw(ImageDraw.Draw(region), error.box, scale, offset, COLOURS[error.kind], 3)
         if related is not None:  # an outline on top, so that both shapes stay visible
             _outline(region, _scaled(related, crop, region.size),
-                     MASK_COLOURS["ground_truth" if error.kind == "false_positive" else "related_prediction"], 1)
+                     MASK_COLOURS[BoxKind.GROUND_TRUTH if error.kind is ErrorKind.FALSE_POSITIVE
+                                  else "related_prediction"], 1)
         return region
     draw = ImageDraw.Draw(region)
     if error.related_box is not None:
-        _draw(draw, error.related_box, scale, offset, COLOURS["ground_truth"] if error.kind == "false_positive"
-              else COLOURS["correct"], 1)
+        _draw(draw, error.related_box, scale, offset, COLOURS[BoxKind.GROUND_TRUTH]
+              if error.kind is ErrorKind.FALSE_POSITIVE else COLOURS[BoxKind.CORRECT], 1)
     _draw(draw, error.box, scale, offset, COLOURS[error.kind], 3)
     return region
 
@@ -143,7 +145,7 @@ def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(canvas)
-    order = {"ground_truth": 0, "correct": 1, "missed": 2, "false_positive": 3}
+    order = {BoxKind.GROUND_TRUTH: 0, BoxKind.CORRECT: 1, BoxKind.MISSED: 2, BoxKind.FALSE_POSITIVE: 3}
     masks = boxes.masks if boxes is not None and boxes.masks is not None else None
     items = sorted(((kind, box, masks[i] if masks else None) for i, (kind, _, box, _) in enumerate(boxes or ())),
                    key=lambda b: order[b[0]])
@@ -152,14 +154,14 @@ def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
     for kind, box, rle in items:
         mask = _mask(rle, image)
         if mask is None:
-            _draw(draw, box, scale, (0, 0), COLOURS[kind], 3 if kind in ("missed", "false_positive") else 2)
+            _draw(draw, box, scale, (0, 0), COLOURS[kind], 3 if kind in (BoxKind.MISSED, BoxKind.FALSE_POSITIVE) else 2)
             continue
         scaled = _scaled(mask, whole, canvas.size)
-        if kind != "ground_truth":
+        if kind != BoxKind.GROUND_TRUTH:
             _fill(canvas, scaled, MASK_COLOURS[kind])
         outlines.append((kind, scaled))
     for kind, scaled in outlines:  # every outline after every fill, so that none is hidden
-        _outline(canvas, scaled, MASK_COLOURS[kind], 2 if kind in ("missed", "false_positive") else 1)
+        _outline(canvas, scaled, MASK_COLOURS[kind], 2 if kind in (BoxKind.MISSED, BoxKind.FALSE_POSITIVE) else 1)
     return canvas
 
 

@@ -1,4 +1,5 @@
-"""Markdown pages from a Report through the Jinja2 templates in templates/pages/."""
+"""Markdown pages of a classification report through the Jinja2 templates in templates/pages/, and what every
+kind's pages share (the Jinja2 environment, writing a page)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from typing import Callable
 import jinja2
 import numpy as np
 
+from evalsite.core.enums import ImageStatus
+from evalsite.core.resources import templates_dir
 from evalsite.render import charts
 from evalsite.render.i18n import Messages
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
+from evalsite.report.classification_model import ClassificationError, ClassificationReport
+from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
-from evalsite.report.model import ClassificationError, Report, to_json
-from evalsite.core.resources import templates_dir
+from evalsite.report.model import to_json
 
 GALLERY_PAGE = 120  # thumbnails per gallery page
 
@@ -86,7 +90,7 @@ class GalleryPage:
     support: int
 
 
-def gallery_pages(report: Report, assets: dict[str, ImageAsset | None]) -> list[GalleryPage]:
+def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | None]) -> list[GalleryPage]:
     by_label: dict[str, list[ClassificationError]] = {}
     for error in report.errors:
         by_label.setdefault(error.true, []).append(error)
@@ -104,7 +108,7 @@ def gallery_pages(report: Report, assets: dict[str, ImageAsset | None]) -> list[
     return pages
 
 
-def _results_csv(report: Report) -> str:
+def _results_csv(report: ClassificationReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["image", "true", "predicted", "score", "correct", "true_rank", "status"])
@@ -114,17 +118,12 @@ def _results_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def suspects_of(report: Report) -> list[ClassificationError]:
-    """The likely label errors, most suspicious first (largest margin; ties: error order)."""
-    return sorted((e for e in report.errors if e.suspect), key=lambda e: -(e.suspicion or 0.0))
-
-
-def _suspects_csv(report: Report) -> str:
+def _suspects_csv(suspects: list[ClassificationError]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["rank", "image", "true", "predicted", "score", "true_label_score", "margin", "threshold",
                      "suspect"])
-    for rank, e in enumerate(suspects_of(report), start=1):
+    for rank, e in enumerate(suspects, start=1):
         own = None if e.confidence is None or e.suspicion is None else round(e.confidence - e.suspicion, 12)
         writer.writerow([rank, e.image, e.true, e.predicted or "", _blank(e.confidence), _blank(own),
                          _blank(e.suspicion), _blank(e.suspect_threshold), e.suspect])
@@ -135,7 +134,7 @@ def _blank(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _confusion_csv(report: Report, t: Messages) -> str:
+def _confusion_csv(report: ClassificationReport, t: Messages) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     c = report.confusion
@@ -145,11 +144,11 @@ def _confusion_csv(report: Report, t: Messages) -> str:
     return out.getvalue()
 
 
-def render_classification(report: Report, images_root: Path, docs: Path,
+def render_classification(report: ClassificationReport, tables: ClassificationTables, images_root: Path, docs: Path,
                           progress: Callable[[int], None] | None = None) -> None:
     """Write every page, chart, picture and download of a classification report into `docs` (pictures only
-    of the misclassified images that can be read)."""
-    ok = {r.image for r in report.images if r.status == "ok"}
+    of the misclassified images that can be read); `tables` from evalsite.report.derived."""
+    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
     shown = [e.image for e in report.errors if e.image in ok]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders need no picture
@@ -181,14 +180,14 @@ def render_classification(report: Report, images_root: Path, docs: Path,
     for page in galleries:
         siblings = [g for g in galleries if g.label == page.label]
         write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
-    suspects = [GalleryItem(e, assets.get(e.image)) for e in suspects_of(report)]
+    suspects = [GalleryItem(e, assets.get(e.image)) for e in tables.suspects]
     write_text(docs / "errors/suspects.md", env.get_template("pages/classification/suspects.md.j2").render(
         suspects=suspects[:GALLERY_PAGE], suspects_total=len(suspects), **context))
 
     write_text(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
     write_text(docs / "downloads/results.csv", _results_csv(report))
     write_text(docs / "downloads/confusion.csv", _confusion_csv(report, t))
-    write_text(docs / "downloads/suspects.csv", _suspects_csv(report))
+    write_text(docs / "downloads/suspects.csv", _suspects_csv(tables.suspects))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalsite.metrics.traits import META, Finding, Trait
 from evalsite.render.i18n import Messages
 from evalsite.render.text import md
-from evalsite.report.detection_model import DetectionReport
 from evalsite.report.model import Report
-from evalsite.report.traits import SharedTraits
+from evalsite.report.traits import META, Finding, SharedTraits, Trait
 
 PAGE = "traits.md"
 CATEGORY_VALUES = ("camera",)  # traits whose buckets are raw values (escaped), not bucket codes
@@ -52,7 +50,7 @@ def table_rows(traits: list[Trait], t: Messages) -> list[dict]:
     return rows
 
 
-def render_traits(report: Report | DetectionReport, shared: SharedTraits, docs: Path, env,
+def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
                   first_page: dict[str, str]) -> None:
     """Write docs/traits.md from the analyses of `shared` (evalsite.report.traits)."""
     from evalsite.render.pages import write_text

@@ -1,10 +1,11 @@
-"""Assemble a classification Report from the inputs, the image checks and the metrics."""
+"""Assemble a ClassificationReport from the inputs, the image checks and the metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from evalsite.core.classification_data import ClassificationInputs
+from evalsite.core.enums import ImageStatus, SuspectReason
 from evalsite.core.errors import Notice, listing
 from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.classification import (
@@ -13,10 +14,11 @@ from evalsite.metrics.classification import (
 from evalsite.metrics.label_errors import classification_suspects
 from evalsite.report.findings import classification_findings
 from evalsite.report.intervals import classification_intervals
-from evalsite.report.model import (
-    SCHEMA, ClassificationError, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
-    LabelMetrics, Report, TaskInfo, TopK,
+from evalsite.report.classification_model import (
+    ClassificationError, ClassificationReport, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
+    LabelMetrics, TopK,
 )
+from evalsite.report.model import SCHEMA, TaskInfo
 
 
 def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +29,7 @@ def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_classification_report(inputs: ClassificationInputs, infos: list[ImageInfo], task: TaskInfo,
-                                notices: list[Notice], with_intervals: bool = True) -> Report:
+                                notices: list[Notice], with_intervals: bool = True) -> ClassificationReport:
     ranked, ranked_scores = rankings(inputs)
     labels = inputs.labels
     m = evaluate_classification(inputs.y_true, ranked, len(labels))
@@ -64,7 +66,7 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
             image=image, true=name(int(inputs.y_true[i])), predicted=predicted,
             confidence=float(confidence[i]) if predicted is not None else None,
             true_rank=int(true_rank[i]), correct=bool(y_pred[i] == inputs.y_true[i]),
-            status=info.status, width=info.width, height=info.height, problem=info.problem))
+            status=ImageStatus(info.status), width=info.width, height=info.height, problem=info.problem))
 
     # Errors by true label (label order), most confident mistakes first: likely labelling errors.
     wrong = [r for r in images if not r.correct]
@@ -86,8 +88,8 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         images=len(images), labels=list(labels),
         counts=[LabelCount(label, int(c)) for label, c in zip(labels, counts)],
         images_without_prediction=int((ranked[:, 0] < 0).sum()),  # no line, or a line without scores
-        images_missing=sum(1 for info in infos if info.status == "missing"),
-        images_unreadable=sum(1 for info in infos if info.status == "unreadable"),
+        images_missing=sum(1 for info in infos if info.status == ImageStatus.MISSING),
+        images_unreadable=sum(1 for info in infos if info.status == ImageStatus.UNREADABLE),
         labels_only_predicted=only_predicted,
         small_set=len(images) < task.small_set_threshold,
     )
@@ -99,9 +101,10 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         metrics_of.recall_interval = bounds["recall"]
         metrics_of.f1_interval = bounds["f1"]
     findings = classification_findings(metrics, per_label, pairs, dataset)
-    return Report(schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label,
-                  confusion=confusion, curves=Curves([TopK(k, v) for k, v in m.topk.items() if v is not None]),
-                  errors=errors, images=images, findings=findings, notices=notices, intervals=intervals)
+    return ClassificationReport(
+        schema=SCHEMA, task=task, dataset=dataset, metrics=metrics, per_label=per_label, confusion=confusion,
+        curves=Curves([TopK(k, v) for k, v in m.topk.items() if v is not None]), errors=errors, images=images,
+        findings=findings, notices=notices, intervals=intervals)
 
 
 def _mark_suspects(errors: list[ClassificationError], inputs: ClassificationInputs, ranked: np.ndarray,
@@ -113,6 +116,6 @@ def _mark_suspects(errors: list[ClassificationError], inputs: ClassificationInpu
     for error in errors:
         i = position[error.image]
         if found.flagged[i]:
-            error.suspect = "confident_other_label"
+            error.suspect = SuspectReason.CONFIDENT_OTHER_LABEL
             error.suspicion = float(found.suspicion[i])
             error.suspect_threshold = float(found.thresholds[top[i]])

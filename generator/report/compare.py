@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from evalsite import __version__
+from evalsite.core.enums import Verdict
 from evalsite.core.errors import InputError
 from evalsite.metrics.bootstrap import (
     RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
     resample_weights,
 )
+from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.compare_model import (
     COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
 )
@@ -25,19 +27,19 @@ CLASSIFICATION_HEADLINE = ("accuracy", "f1", "precision", "recall", "top1", "top
 DETECTION_HEADLINE = ("mAP50", "precision", "recall", "f1")
 
 
-def _ref(report: Report | DetectionReport, path: Path) -> ReportRef:
+def _ref(report: Report, path: Path) -> ReportRef:
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
     return ReportRef(name=report.task.name, model=report.task.model, path=str(path), sha256=digest,
                      date=report.task.date)
 
 
-def build_comparison(base: Report | DetectionReport, candidate: Report | DetectionReport, base_json: Path,
-                     candidate_json: Path, resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
+def build_comparison(base: Report, candidate: Report, base_json: Path, candidate_json: Path,
+                     resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
     """`base` and `candidate` must be reports of the same task type and evaluation set."""
     names = [r.image for r in base.images]
     position = {name: i for i, name in enumerate(names)}
     weights = resample_weights(len(names), resamples, seed)
-    if isinstance(base, DetectionReport):
+    if base.task.type.is_detection:
         headline, labels, pairs, fixed, broken, same = _detection(base, candidate, position, weights)
         label_metric = "ap50"
         thresholds = (base.metrics.get("threshold"), candidate.metrics.get("threshold"))
@@ -62,7 +64,7 @@ def _changes(base_values: dict, candidate_values: dict, base_metrics: dict, cand
             continue
         d = paired_difference(base_metrics.get(name), candidate_metrics.get(name), base_values[name],
                               candidate_values[name])
-        out.append(MetricChange(name, d.base, d.candidate, d.difference, d.low, d.high, d.verdict))
+        out.append(MetricChange(name, d.base, d.candidate, d.difference, d.low, d.high, Verdict(d.verdict)))
     return out
 
 
@@ -89,7 +91,7 @@ def _split(changes: list[ImageChange]) -> tuple[list[ImageChange], list[ImageCha
 
 # --------------------------------------------------------------------------------------- classification
 
-def _classification_inputs(report: Report, position: dict[str, int]):
+def _classification_inputs(report: ClassificationReport, position: dict[str, int]):
     index = {label: k for k, label in enumerate(report.dataset.labels)}
     n = len(position)
     true = np.zeros(n, dtype=np.int64)
@@ -103,7 +105,8 @@ def _classification_inputs(report: Report, position: dict[str, int]):
     return true, predicted, rank
 
 
-def _classification(base: Report, candidate: Report, position: dict[str, int], weights: np.ndarray):
+def _classification(base: ClassificationReport, candidate: ClassificationReport, position: dict[str, int],
+                    weights: np.ndarray):
     n_labels = len(base.dataset.labels)
     resampled = [classification_resampled(*_classification_inputs(r, position), n_labels, weights)
                  for r in (base, candidate)]
@@ -113,7 +116,7 @@ def _classification(base: Report, candidate: Report, position: dict[str, int], w
                           cand_by_label[m.label].recall, m.support)
               for m in base.per_label if m.label in cand_by_label]
 
-    def pair_counts(report: Report) -> dict:
+    def pair_counts(report: ClassificationReport) -> dict:
         counts: dict = {}
         for r in report.images:
             if not r.correct:
@@ -195,7 +198,8 @@ def _detection(base: DetectionReport, candidate: DetectionReport, position: dict
                         DETECTION_HEADLINE + (("coco.AP",) if both_coco else ()))
     if not both_coco:  # a report from before COCO AP was resampled
         ap_base, ap_cand = base.metrics["coco"]["AP"], candidate.metrics["coco"]["AP"]
-        headline.append(MetricChange("coco.AP", ap_base, ap_cand, ap_cand - ap_base, None, None, "not_resampled"))
+        headline.append(MetricChange("coco.AP", ap_base, ap_cand, ap_cand - ap_base, None, None,
+                                     Verdict.NOT_RESAMPLED))
     cand_by_label = {m.label: m for m in candidate.per_label}
     labels = [LabelChange(m.label, m.ap50, cand_by_label[m.label].ap50, _diff(m.ap50, cand_by_label[m.label].ap50),
                           m.recall, cand_by_label[m.label].recall, m.objects)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from evalsite.core.enums import TaskType, Verdict
+
 COMPARE_SCHEMA = "evalsite.compare/1"
 
 
@@ -25,7 +27,7 @@ class MetricChange:
     difference: float | None  # candidate - base
     low: float | None  # paired bootstrap 95% interval of the difference (None: not resampled)
     high: float | None
-    verdict: str  # better | worse | within_noise | undefined | not_resampled
+    verdict: Verdict
 
 
 @dataclass
@@ -62,7 +64,7 @@ class ImageChange:
 @dataclass
 class Comparison:
     schema: str
-    type: str  # classification | detection | segmentation
+    type: TaskType
     group: str
     language: str
     evalsite_version: str

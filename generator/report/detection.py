@@ -1,4 +1,4 @@
-"""Assemble a detection Report from the inputs, the image checks and the metrics."""
+"""Assemble a DetectionReport (detection or segmentation) from the inputs, the image checks and the metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.image_info import ImageInfo
@@ -25,7 +26,10 @@ from evalsite.report.intervals import coco_intervals, detection_intervals, repor
 from evalsite.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
-DET_RATINGS = (("excellent", 0.90), ("good", 0.75), ("fair", 0.50), ("poor", 0.0))
+DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
+# The members by value, for long lists (a lookup is faster than calling the enum)
+_BOX_KINDS = {k.value: k for k in BoxKind}
+_ERROR_TYPES = {t.value: t for t in ErrorType}
 
 
 def _opt(value: float) -> float | None:
@@ -123,8 +127,8 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images=len(data.images), labels=list(labels), label_ids=[int(i) for i in data.label_ids],
         counts=[DetLabelCount(labels[c], images_with[c], int(n_gt[c]), int(predictions[c])) for c in range(n_labels)],
         objects=int(counted.sum()), ignored_objects=int((~counted).sum()), predictions=len(data.dt_score),
-        images_missing=sum(i.status == "missing" for i in infos),
-        images_unreadable=sum(i.status == "unreadable" for i in infos),
+        images_missing=sum(i.status == ImageStatus.MISSING for i in infos),
+        images_unreadable=sum(i.status == ImageStatus.UNREADABLE for i in infos),
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
@@ -220,10 +224,11 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
             fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
             data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_type[fp].tolist())):
         rows.append((img, 0, d, BoxError(
-            id=0, kind="false_positive", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
-            label=labels[lab], box=box, score=score, iou=None if math.isnan(iou) else iou,
-            related_label=labels[rel_label[k]] if has[k] else None, related_box=rel_box[k] if has[k] else None,
-            annotation_id=rel_id[k] if has[k] else None, box_iou=_opt_at(e.dt_related_box_iou, d))))
+            id=0, kind=ErrorKind.FALSE_POSITIVE, type=_ERROR_TYPES[typ], image=data.images[img],
+            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=score,
+            iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
+            related_box=rel_box[k] if has[k] else None, annotation_id=rel_id[k] if has[k] else None,
+            box_iou=_opt_at(e.dt_related_box_iou, d))))
     fn = np.flatnonzero(e.gt_type != "")
     rel = e.gt_related_dt[fn]
     has = rel >= 0
@@ -234,8 +239,8 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
             fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
             data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
         rows.append((img, 1, g, BoxError(
-            id=0, kind="missed", type=typ, image=data.images[img], image_id=int(data.image_ids[img]),
-            label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
+            id=0, kind=ErrorKind.MISSED, type=_ERROR_TYPES[typ], image=data.images[img],
+            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
             related_box=rel_box[k] if has[k] else None, annotation_id=ann,
             box_iou=_opt_at(e.gt_related_box_iou, g))))
@@ -266,13 +271,14 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxError], evidence: De
     bounds = np.searchsorted(data.dt_image[shown], np.arange(len(data.images) + 1))
     for error in errors:
         near = recall = None
-        if error.kind == "missed" and error.type == "no_detection":
+        if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION:
             i = image_of[error.image]
             near = max_iou(error.box, data.dt_box[shown[bounds[i]:bounds[i + 1]]])
             recall = float(label_recall[index[error.label]])
         found = box_suspect(error.kind, error.type, index[error.label], error.score, thresholds, recall, near)
         if found is not None:
-            error.suspect, error.suspicion, error.suspect_threshold = found.reason, found.suspicion, found.threshold
+            error.suspect, error.suspicion, error.suspect_threshold = (SuspectReason(found.reason), found.suspicion,
+                                                                       found.threshold)
 
 
 def _opt_at(values: np.ndarray | None, index: int) -> float | None:
@@ -296,7 +302,8 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     g = np.flatnonzero(m.gt_counted)
     d = np.flatnonzero(shown)
     image = np.concatenate([data.gt_image[g], data.dt_image[d]])
-    kind = np.concatenate([np.where(is_fn[g], "missed", "ground_truth"), np.where(is_fp[d], "false_positive", "correct")])
+    kind = np.concatenate([np.where(is_fn[g], BoxKind.MISSED.value, BoxKind.GROUND_TRUTH.value),
+                           np.where(is_fp[d], BoxKind.FALSE_POSITIVE.value, BoxKind.CORRECT.value)])
     label = np.concatenate([data.gt_label[g], data.dt_label[d]])
     xywh = np.concatenate([data.gt_box[g], data.dt_box[d]])
     score = np.concatenate([np.full(len(g), np.nan), data.dt_score[d]])
@@ -304,7 +311,7 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
     index = np.concatenate([g, d]).tolist()
     order = np.argsort(image, kind="stable")
     bounds = np.searchsorted(image[order], np.arange(n + 1))
-    kinds, labels_of, boxes_of, scores = (kind[order].tolist(), label[order].tolist(),
+    kinds, labels_of, boxes_of, scores = ([_BOX_KINDS[k] for k in kind[order].tolist()], label[order].tolist(),
                                           xywh[order].ravel().tolist(), score[order].tolist())
     names = data.labels
     drawn: dict[int, DrawnBoxes] = {}
@@ -319,9 +326,9 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
                 strings.fill(drawn[i].masks, position, side[k], index[k])
     widths, heights = data.widths.tolist(), data.heights.tolist()
     return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
-                     height=heights[i] or infos[i].height, status=infos[i].status, problem=infos[i].problem,
-                     objects=int(objects[i]), predictions=int(preds[i]), false_positives=int(fps[i]),
-                     missed=int(fns[i]), boxes=drawn.get(i))
+                     height=heights[i] or infos[i].height, status=ImageStatus(infos[i].status),
+                     problem=infos[i].problem, objects=int(objects[i]), predictions=int(preds[i]),
+                     false_positives=int(fps[i]), missed=int(fns[i]), boxes=drawn.get(i))
             for i in range(n)]
 
 
@@ -337,7 +344,7 @@ def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetCon
     cells.sort(key=lambda p: -p.count)
     types: dict[str, int] = {}
     for error in errors:
-        key = error.type if error.kind == "false_positive" else f"missed_{error.type}"
+        key = error.type.value if error.kind is ErrorKind.FALSE_POSITIVE else f"missed_{error.type}"
         types[key] = types.get(key, 0) + 1
     few = [m.label for m in per_label if 0 < m.objects < FEW_EXAMPLES]
     low_recall = [m.label for m in sorted(scored, key=lambda m: (m.recall, m.objects)) if m.recall < 1][:SHOWN]

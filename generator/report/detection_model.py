@@ -5,13 +5,12 @@ image's height x width) and box IoU next to mask IoU. Documented field by field 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
 
-from evalsite.core.errors import Notice
-from evalsite.report.model import Intervals, Loadable, TaskInfo
-
-ERROR_KINDS = ("false_positive", "missed")
-# Types of a false positive (误识别) and of a missed object (漏识别); see generator/metrics/detection.py.
+from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
+from evalsite.report.codec import Check, Invalid, json_kind
+from evalsite.report.model import BaseReport, Intervals
 
 
 @dataclass
@@ -87,8 +86,8 @@ class DetCurves:
 @dataclass
 class BoxError:
     id: int  # stable number of the error in this report
-    kind: str  # false_positive (误识别) | missed (漏识别)
-    type: str  # see generator/metrics/detection.py
+    kind: ErrorKind  # false_positive (误识别) | missed (漏识别)
+    type: ErrorType  # one of FALSE_POSITIVE_TYPES or of MISSED_TYPES (evalsite.core.enums) by kind
     image: str
     image_id: int
     label: str  # the predicted label (false positive) or the true label (missed)
@@ -105,7 +104,7 @@ class BoxError:
     # likely label error (generator/metrics/label_errors.py): missing_annotation | swapped_label |
     # spurious_annotation, or None; suspicion = the score (false positives) or the label's recall (missed);
     # suspect_threshold = the bar it passed (the label's median true-positive score, or the minimum recall)
-    suspect: str | None = None
+    suspect: SuspectReason | None = None
     suspicion: float | None = None
     suspect_threshold: float | None = None
 
@@ -115,7 +114,7 @@ class DrawnBoxes:
     """The boxes of one image at t*, as columns (compact in report.json): box i is kinds[i], labels[i],
     xywh[4*i:4*i+4], scores[i] (None for ground truth), and for segmentation masks[i] (compressed RLE)."""
 
-    kinds: list[str]  # correct | false_positive | ground_truth | missed
+    kinds: list[BoxKind]
     labels: list[str]
     xywh: list[float]
     scores: list[float | None]
@@ -132,7 +131,7 @@ class DetImage:
     image_id: int
     width: int | None
     height: int | None
-    status: str  # ok | missing | unreadable
+    status: ImageStatus
     problem: str | None
     objects: int
     predictions: int  # at t*
@@ -182,29 +181,35 @@ class DetPair:
 
 @dataclass
 class DetFindings:
-    rating: str
+    rating: Rating
     rated_metric: str  # mAP50
     weakest: list[str]
     confused: list[DetPair]
-    error_types: dict[str, int]  # type -> count, over all errors
+    error_types: dict[str, int]  # type (missed_<type> for missed objects) -> count, over all errors
     few_examples: list[str]
     collect_more: list[str]
 
 
+def numbers_and_coco(metrics: dict) -> None:
+    """Detection `metrics` in report.json: numbers (or null), and `coco`, an object of numbers."""
+    for key, value in metrics.items():
+        values = value.items() if key == "coco" and isinstance(value, dict) else [(None, value)]
+        for sub, v in values:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise Invalid(f"expected a number, found {json_kind(v)}", *([key, sub] if sub else [key]))
+
+
 @dataclass
-class DetectionReport(Loadable):
-    schema: str
-    task: TaskInfo
+class DetectionReport(BaseReport):
     dataset: DetDataset
-    metrics: dict[str, object]  # mAP50, mAP50_11pt, precision, recall, f1, threshold, iou_threshold, coco
+    # mAP50, mAP50_11pt, precision, recall, f1, threshold, iou_threshold, coco (an object: the 12 COCO numbers)
+    metrics: Annotated[dict[str, object], Check(numbers_and_coco)]
     per_label: list[DetLabelMetrics]
     confusion: DetConfusion
     curves: DetCurves
     errors: list[BoxError]
     images: list[DetImage]
     findings: DetFindings
-    notices: list[Notice] = field(default_factory=list)
     evidence: DetEvidence | None = None
     intervals: Intervals | None = None
     metadata: dict[str, dict[str, str]] | None = None  # the manifest's metadata CSV: image -> {column: value}
-

@@ -5,15 +5,16 @@ The thresholds are stated here once and quoted on the Data & method page.
 
 from __future__ import annotations
 
-from evalsite.report.model import ConfusedPair, Dataset, Findings, LabelMetrics
+from evalsite.core.enums import Rating
+from evalsite.report.classification_model import ConfusedPair, Dataset, Findings, LabelMetrics
 
 # Rating of the headline metric: at least this value earns the rating.
-RATINGS = (("excellent", 0.95), ("good", 0.85), ("fair", 0.70), ("poor", 0.0))
+RATINGS = ((Rating.EXCELLENT, 0.95), (Rating.GOOD, 0.85), (Rating.FAIR, 0.70), (Rating.POOR, 0.0))
 FEW_EXAMPLES = 10  # a label with fewer ground-truth images is "too few to judge"
 SHOWN = 3  # how many labels or pairs a sentence names
 
 
-def rate(value: float) -> str:
+def rate(value: float) -> Rating:
     return next(name for name, floor in RATINGS if value >= floor)
 
 

@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Callable
 
 from evalsite.formats.traits import ImageTraits, read_traits
-from evalsite.metrics.traits import META, Item, TraitsAnalysis, analyse_all, time_of_day
+from evalsite.metrics.traits import META, Finding, Item, Trait, TraitsAnalysis, analyse_all, time_of_day
+from evalsite.core.enums import BoxKind, ImageStatus
+from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.detection_model import DetectionReport
 from evalsite.report.model import Report
+
+
+__all__ = ["META", "Finding", "SharedTraits", "Trait", "TraitsAnalysis", "shared_traits", "trait_values"]
+# META, Finding, Trait and TraitsAnalysis (evalsite.metrics.traits) are what a SharedTraits holds: the pages
+# take them from here (evalsite.render never imports evalsite.metrics).
 
 
 @dataclass
@@ -29,11 +36,11 @@ def trait_values(traits: ImageTraits | None, metadata: dict[str, str] | None = N
     return values
 
 
-def classification_items(report: Report, traits: dict[str, ImageTraits | None]) -> dict[str, list[Item]]:
+def classification_items(report: ClassificationReport, traits: dict[str, ImageTraits | None]) -> dict[str, list[Item]]:
     """One item per evaluation image that could be read: error = misclassified, label = the true label."""
     meta = report.metadata or {}
     return {"misclassified": [Item(r.true, not r.correct, trait_values(traits.get(r.image), meta.get(r.image)))
-                              for r in report.images if r.status == "ok"]}
+                              for r in report.images if r.status == ImageStatus.OK]}
 
 
 def detection_items(report: DetectionReport, traits: dict[str, ImageTraits | None]) -> dict[str, list[Item]]:
@@ -42,24 +49,24 @@ def detection_items(report: DetectionReport, traits: dict[str, ImageTraits | Non
     missed: list[Item] = []
     false_positive: list[Item] = []
     for r in report.images:
-        if r.status != "ok" or r.boxes is None:
+        if r.status != ImageStatus.OK or r.boxes is None:
             continue
         values = trait_values(traits.get(r.image), (report.metadata or {}).get(r.image))
         for kind, label in zip(r.boxes.kinds, r.boxes.labels):
-            if kind in ("ground_truth", "missed"):
-                missed.append(Item(label, kind == "missed", values))
+            if kind in (BoxKind.GROUND_TRUTH, BoxKind.MISSED):
+                missed.append(Item(label, kind == BoxKind.MISSED, values))
             else:
-                false_positive.append(Item(label, kind == "false_positive", values))
+                false_positive.append(Item(label, kind == BoxKind.FALSE_POSITIVE, values))
     return {"missed": missed, "false_positive": false_positive}
 
 
-def shared_traits(report: Report | DetectionReport, images_root: Path,
+def shared_traits(report: Report, images_root: Path,
                   progress: Callable[[int], None] | None = None) -> SharedTraits:
     """Read the traits of every readable evaluation image once and analyse the report's errors with them."""
-    ok = [r.image for r in report.images if r.status == "ok"]
+    ok = [r.image for r in report.images if r.status == ImageStatus.OK]
     traits = read_traits(images_root, ok, progress)
-    detection = isinstance(report, DetectionReport)
-    groups = detection_items(report, traits) if detection else classification_items(report, traits)
+    items = detection_items if report.task.type.is_detection else classification_items
+    groups = items(report, traits)  # type: ignore[arg-type]
     meta = report.metadata or {}
     analyses = analyse_all(groups, report.dataset.labels,
                            [trait_values(traits.get(image), meta.get(image)) for image in ok])

@@ -10,16 +10,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalsite.core.enums import Verdict
 from evalsite.core.errors import Notice
 from evalsite.render.i18n import Messages
 from evalsite.render.pages import environment
 from evalsite.report.compare_model import COMPARE_SCHEMA
+from evalsite.report.kinds import task_kind
 from evalsite.report.model import SCHEMA
 from evalsite.site.build import build_site
 
 OVERVIEW_DIR = "overview"
-HEADLINE = {"classification": "accuracy", "detection": "mAP50", "segmentation": "mAP50"}
-VERDICTS = ("better", "worse", "within_noise", "undefined", "not_resampled")
+VERDICTS = tuple(Verdict)
 COMPARE_FILE = "compare.json"
 
 
@@ -104,7 +105,7 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
             if data.get("schema") != SCHEMA:
                 raise ValueError(f"unknown schema {data.get('schema')!r}")
             task, metrics = data["task"], data["metrics"]
-            metric = HEADLINE[task["type"]]
+            metric = task_kind(task["type"]).headline
             entries.append(TaskEntry(folder=path.parent.name, name=task["name"], type=task["type"],
                                      headline_metric=metric, headline=metrics.get(metric),
                                      images=int(data["dataset"]["images"]), date=task["date"],
@@ -129,7 +130,7 @@ def find_comparisons(root: Path) -> tuple[list[ComparisonEntry], list[Notice]]:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("schema") != COMPARE_SCHEMA:
                 raise ValueError(f"unknown schema {data.get('schema') if isinstance(data, dict) else None!r}")
-            metric = HEADLINE[data["type"]]
+            metric = task_kind(data["type"]).headline
             lead = next((m for m in data["headline"] if isinstance(m, dict) and m.get("metric") == metric), None)
             if lead is None:
                 raise ValueError(f"no {metric} in its headline")

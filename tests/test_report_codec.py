@@ -1,0 +1,197 @@
+"""The report model's pieces: the report.json codec (evalsite.report.codec, through evalsite.report.load),
+the StrEnums of the fixed value sets (evalsite.core.enums) and the registries of task kinds
+(evalsite.report.kinds, evalsite.render.kinds). The CLI's messages for bad report files are in
+tests/test_gate.py; these pin the walker's rules one by one."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import write_detection_task, write_segmentation_task, write_task
+from evalsite.core.enums import (
+    FALSE_POSITIVE_TYPES, MISSED_TYPES, BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason, TaskType,
+    Verdict,
+)
+from evalsite.core.errors import InputError
+from evalsite.manifest import load_manifest
+from evalsite.pipeline import evaluate
+from evalsite.report.classification_model import ClassificationReport
+from evalsite.report.codec import Invalid, decode
+from evalsite.report.derived import ClassificationTables, DetectionTables, derived_tables
+from evalsite.report.detection_model import DetectionReport
+from evalsite.report.kinds import KINDS, task_kind
+from evalsite.report.load import load_report, read_report
+from evalsite.report.model import Report, to_json
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory) -> dict[str, dict]:
+    """report.json of a classification (two images missing), a detection and a segmentation, parsed."""
+    root = tmp_path_factory.mktemp("codec")
+    manifests = {"cls": write_task(root / "cls", ["cat", "dog", "bird"], missing=2),
+                 "det": write_detection_task(root / "det"), "seg": write_segmentation_task(root / "seg")}
+    return {key: orjson.loads(to_json(evaluate(load_manifest(m)))) for key, m in manifests.items()}
+
+
+def problem(data: dict) -> str:
+    with pytest.raises(InputError) as caught:
+        read_report(data, Path("r.json"))
+    return str(caught.value)
+
+
+def edited(data: dict, change) -> dict:
+    data = copy.deepcopy(data)
+    change(data)
+    return data
+
+
+# --- reading back ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, cls", [("cls", ClassificationReport), ("det", DetectionReport),
+                                      ("seg", DetectionReport)])
+def test_reads_back_into_the_class_of_its_type_and_writes_the_same_json(parsed, key: str, cls: type) -> None:
+    report = read_report(parsed[key], None)
+    assert type(report) is cls and isinstance(report, Report)
+    assert to_json(report) == orjson.dumps(parsed[key], option=orjson.OPT_APPEND_NEWLINE).decode()
+    assert Report.from_dict(parsed[key]) == report and cls.from_dict(parsed[key]) == report
+
+
+def test_the_values_of_fixed_sets_are_read_as_members(parsed) -> None:
+    cls = read_report(parsed["cls"], None)
+    assert cls.task.type is TaskType.CLASSIFICATION and type(cls.findings.rating) is Rating
+    assert {r.status for r in cls.images} == {ImageStatus.OK, ImageStatus.MISSING}
+    assert all(type(r.status) is ImageStatus for r in cls.images)
+    seg = read_report(parsed["seg"], None)
+    assert seg.task.type is TaskType.SEGMENTATION and seg.task.type.is_detection
+    assert all(type(e.kind) is ErrorKind and type(e.type) is ErrorType for e in seg.errors)
+    assert all(type(k) is BoxKind for r in seg.images if r.boxes for k in r.boxes.kinds)
+
+
+def test_a_report_just_built_holds_members_too(tmp_path: Path) -> None:
+    report = evaluate(load_manifest(write_detection_task(tmp_path)), intervals=False)
+    assert report.task.type is TaskType.DETECTION and type(report.task.label_source) is not str
+    assert all(type(e.kind) is ErrorKind and type(e.type) is ErrorType for e in report.errors)
+    assert all(type(r.status) is ImageStatus for r in report.images)
+
+
+def test_from_dict_of_another_class_is_refused(parsed) -> None:
+    with pytest.raises(ValueError, match="a detection report, not a ClassificationReport"):
+        ClassificationReport.from_dict(parsed["det"])
+    with pytest.raises(ValueError, match="unknown report schema"):
+        DetectionReport.from_dict({"schema": "evalsite.report/0"})
+
+
+def test_load_report_gives_the_class_of_the_type(tmp_path: Path, parsed) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(parsed["cls"]), encoding="utf-8")
+    report, folder = load_report(tmp_path)
+    assert type(report) is ClassificationReport and folder == tmp_path
+
+
+# --- the walker's rules and messages -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, change, expected", [
+    ("cls", lambda d: d["task"].pop("name"), "key task.name: missing"),
+    ("cls", lambda d: d["task"]["inputs"][1].update(sha256=5),
+     "key task.inputs[1].sha256: expected a string, found a number"),
+    ("cls", lambda d: d["dataset"].update(small_set="no"), "key dataset.small_set: expected a boolean, found a string"),
+    ("cls", lambda d: d["dataset"].update(images=True), "key dataset.images: expected a number, found a boolean"),
+    ("cls", lambda d: d["dataset"]["labels"].__setitem__(1, 3),
+     "key dataset.labels[1]: expected a string, found a number"),
+    ("cls", lambda d: d.update(confusion=[]), "key confusion: expected an object, found a list"),
+    ("cls", lambda d: d["confusion"]["counts"][0].__setitem__(0, "x"), "key confusion.counts[0][0]: expected a number"),
+    ("cls", lambda d: d["intervals"]["metrics"].update(f1=[0, "x"]), "key intervals.metrics.f1[1]: expected a number"),
+    ("cls", lambda d: d["images"][2].update(status="lost"),
+     "key images[2].status: unknown value 'lost' (expected one of: ok, missing, unreadable)"),
+    ("cls", lambda d: d["images"][2].update(status=1), "key images[2].status: expected a string, found a number"),
+    ("cls", lambda d: d["findings"].update(rating="great"), "key findings.rating: unknown value 'great'"),
+    ("cls", lambda d: d.update(metadata={"a.png": {"camera": 1}}), "key metadata.a.png.camera: expected a string"),
+    ("cls", lambda d: d.update(notices=[{"file": "x"}]), "key notices[0].code: missing"),
+    ("det", lambda d: d["metrics"].update(f1=[0.5]), "key metrics.f1: expected a number, found a list"),
+    ("det", lambda d: d["metrics"]["coco"].update(AP="1"), "key metrics.coco.AP: expected a number, found a string"),
+    ("det", lambda d: d["errors"][0].update(kind="wrong"), "key errors[0].kind: unknown value 'wrong'"),
+    ("det", lambda d: d["evidence"].update(dt_score=None), "key evidence.dt_score: expected a list, found null"),
+    ("seg", lambda d: d["images"][0]["boxes"]["kinds"].__setitem__(1, "fine"),
+     "key images[0].boxes.kinds[1]: unknown value 'fine' (expected one of: correct, false_positive, ground_truth, "
+     "missed)"),
+    ("seg", lambda d: d["images"][0]["boxes"]["kinds"].__setitem__(0, None), None),  # a string may be null
+    ("cls", lambda d: d["images"][0].update(confidence=None, problem=None), None),
+    ("cls", lambda d: d.update(unknown_key=[1, 2]), None),  # keys the model does not know are ignored
+    ("cls", lambda d: d.pop("intervals"), None),  # an optional field may be left out
+])
+def test_walker_names_the_key_and_the_problem(parsed, key: str, change, expected: str | None) -> None:
+    data = edited(parsed[key], change)
+    if expected is None:
+        read_report(data, None)
+    else:
+        assert problem(data).startswith(f"r.json, {expected}")
+
+
+def test_checks_before_the_walk_keep_their_messages(parsed) -> None:
+    assert problem([]) == "r.json: not an evalsite report: expected a JSON object, found a list"
+    assert problem(edited(parsed["cls"], lambda d: d.pop("task"))) == "r.json, key task: missing"
+    assert problem(edited(parsed["cls"], lambda d: d["task"].update(type=["x"]))) == \
+        "r.json, key task.type: unknown task type ['x'] (classification, detection or segmentation)"
+    # the task type is checked before the rest of the task
+    assert "key task.type" in problem(edited(parsed["cls"], lambda d: d["task"].update(type="x", name=1)))
+
+
+def test_decode_of_plain_types() -> None:
+    assert decode(list[float], [1, 2.5, None]) == [1, 2.5, None]
+    assert decode(dict[str, int | None], {"a": 1, "b": None}) == {"a": 1, "b": None}
+    assert decode(list[ErrorKind], ["missed"]) == [ErrorKind.MISSED]
+    with pytest.raises(Invalid) as caught:
+        decode(dict[str, list[int]], {"a": [1], "b": [2, False]})
+    assert (caught.value.key, caught.value.problem) == ("b[1]", "expected a number, found a boolean")
+
+
+# --- the enums and the registries ----------------------------------------------------------------------------
+
+def test_members_serialise_as_their_strings() -> None:
+    value = {"type": TaskType.SEGMENTATION, "kinds": [BoxKind.MISSED], "verdict": Verdict.WITHIN_NOISE}
+    expected = '{"type":"segmentation","kinds":["missed"],"verdict":"within_noise"}'
+    assert orjson.dumps(value).decode() == expected == json.dumps(value, separators=(",", ":"))
+    assert f"{TaskType.DETECTION}" == str(TaskType.DETECTION) == "detection" == TaskType.DETECTION
+    assert [t.is_detection for t in TaskType] == [False, True, True]
+
+
+def test_enums_hold_the_values_the_metrics_write() -> None:
+    from evalsite.metrics.bootstrap import paired_difference
+    from evalsite.metrics.detection import FN_TYPES, FP_TYPES
+    from evalsite.metrics.label_errors import REASONS
+
+    assert FALSE_POSITIVE_TYPES == FP_TYPES and MISSED_TYPES == FN_TYPES
+    assert set(ErrorType) == set(FP_TYPES) | set(FN_TYPES)
+    assert tuple(SuspectReason) == REASONS
+    assert Verdict(paired_difference(0.5, 0.5, *([[0.5, 0.5]] * 2)).verdict)
+
+
+def test_every_task_type_has_a_kind_and_pages() -> None:
+    from evalsite.render.kinds import PAGES
+
+    assert set(KINDS) == set(PAGES) == set(TaskType)
+    assert task_kind("detection") is KINDS[TaskType.DETECTION] and task_kind("segmentation").report is DetectionReport
+    assert task_kind(TaskType.CLASSIFICATION).headline == "accuracy"
+    with pytest.raises(KeyError):
+        task_kind("ranking")
+    for kind in KINDS.values():  # the builders and table makers, imported when used, exist
+        for name in (kind.builder, kind.tables):
+            module, function = name.split(":")
+            assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_derived_tables_follow_the_kind(parsed) -> None:
+    cls = read_report(parsed["cls"], None)
+    tables = derived_tables(cls)
+    assert isinstance(tables, ClassificationTables)
+    assert [e.suspicion for e in tables.suspects] == sorted((e.suspicion for e in tables.suspects), reverse=True)
+    det = derived_tables(read_report(parsed["det"], None))
+    assert isinstance(det, DetectionTables) and det.thresholds is not None
+    assert det.thresholds["names"] == ["cat", "dog"]
+
