@@ -124,7 +124,7 @@ def main() -> None:
 def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
     """Build the report site of one or more tasks.
 
-    MANIFESTS are task.yaml files (see the README); instead of one, the same fields can be given as
+    MANIFESTS are task.yaml files (see "Inputs and formats" in the docs); instead of one, the same fields can be given as
     options.
 
     \b
@@ -247,7 +247,7 @@ def compare(base, candidate, out, images, name, no_overview, lang, quiet):
               help="Folder of new images to try the model on (searched recursively; no ground truth needed).")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="JSONL file of the model's predictions on the new images, in the report's prediction schema "
-                   "(DESIGN.md §2), matched by path below --images or by file name.")
+                   "(see Inputs and formats in the docs), matched by path below --images or by file name.")
 @click.option("--predictor", default=None, metavar="MODULE:FUNCTION",
               help="Your Python callable (image path -> one JSONL record, as a dict or JSON string), e.g. "
                    "mypkg.infer:predict; run in a separate process, importable from the current folder or "

@@ -1,6 +1,6 @@
 """The task manifest (task.yaml): what to evaluate, read and checked once.
 
-Relative paths in a manifest are relative to the manifest's own folder (DESIGN.md §2).
+Relative paths in a manifest are relative to the manifest's own folder (docs/inputs.md).
 """
 
 from __future__ import annotations

@@ -79,15 +79,18 @@ def test_modules_stay_small(path: Path) -> None:
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines: split it by idea"
 
 
-def test_no_file_refers_to_design_notes_outside_the_repository() -> None:
+def test_no_file_refers_to_a_file_outside_the_repository() -> None:
+    """Design notes, the shared folder and this machine's paths stay out; the docs site holds the definitions."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     offenders = []
     for rel in tracked.split():
         if rel == "tests/test_architecture.py":  # names what it looks for
             continue
+        if rel.startswith("benchmarks/"):  # the benchmark takes the shared data generator by --shared, and says so
+            continue
         path = ROOT / rel
         if path.suffix in {".py", ".md", ".j2", ".yaml", ".yml", ".toml", ".js", ".css", ".html", ""} and path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace")
-            if "DESIGN.md" in text or "../shared" in text:
+            if any(outside in text for outside in ("DESIGN.md", "../shared", "/work/")):
                 offenders.append(rel)
     assert not offenders, offenders

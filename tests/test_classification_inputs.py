@@ -1,4 +1,4 @@
-"""Classification input readers (DESIGN.md §2, §7): good files in every format, and one clear InputError per
+"""Classification input readers (docs/inputs.md, docs/reliability.md): good files in every format, and one clear InputError per
 bad record ("file, record: problem", on one line), or a Notice where the problem does not stop the report."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Classification metrics (DESIGN.md §3) checked against scikit-learn, the independent reference.
+"""Classification metrics (docs/metrics.md) checked against scikit-learn, the independent reference.
 
 Conventions of the code under test: label indices 0..L-1; `ranked` is (n, K), best first, -1 padding; a
 top-1 of -1 means "no prediction" (counts as wrong); equal scores: the first label in label order wins; a NaN

@@ -1,5 +1,5 @@
 """Detection metrics other than COCO (generator/metrics/: matching, voc_ap, operating_point,
-detection_confusion, error_types, detection; DESIGN.md §3).
+detection_confusion, error_types, detection; docs/metrics.md).
 
 Two kinds of checks:
 - small cases worked out on paper, the arithmetic in the comments (boxes are [x, y, w, h]; a box 10x10 at

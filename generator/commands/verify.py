@@ -1,6 +1,6 @@
 """`evalsite verify`: try the report's model on new images and add a "Verification" page to the report.
 
-The predictions come from a JSONL file in the report's own prediction schema (DESIGN.md §2), matched to the
+The predictions come from a JSONL file in the report's own prediction schema (see "Inputs and formats" in the docs), matched to the
 new images by path (relative to the images folder) or by file name, or from the user's predictor, a Python
 callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
 predictor runs in a worker process (verify_worker.py) fed one image at a time; an image that takes longer

@@ -1,5 +1,5 @@
 """The fixed value sets of evalsite's data: task types, image states, error kinds and types, ratings,
-verdicts... (report.json, compare.json and the manifest; documented in the README).
+verdicts... (report.json, compare.json and the manifest; documented in docs/report-json.md).
 
 StrEnums: a member is its string (`TaskType.DETECTION == "detection"`), so it serialises as that string
 (orjson, json, csv, Jinja2, f-strings) and compares equal to it; report.json is the same as with plain strings.

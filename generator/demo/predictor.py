@@ -1,7 +1,7 @@
 """The digits demo's own model as an `evalsite verify` predictor.
 
 `evalsite demo -o OUT` pickles the digits model (v1, a scikit-learn pipeline) to OUT/inputs/digits/model.pkl;
-`predict_digits` loads it and scores one image, as classification JSONL (DESIGN.md §2):
+`predict_digits` loads it and scores one image, as classification JSONL (docs/inputs.md):
 
     EVALSITE_DIGITS_MODEL=OUT/inputs/digits/model.pkl \\
         evalsite verify OUT/digits --images new-digits --predictor evalsite.demo.predictor:predict_digits

@@ -1,4 +1,4 @@
-"""Classification inputs (DESIGN.md §2).
+"""Classification inputs (docs/inputs.md).
 
 Ground truth: CSV (`image,label`), JSONL (`{"image": ..., "label": ...}`) or class folders
 (`<root>/<label>/<file>`). Predictions: a score per label, as CSV (`image,<label1>,<label2>,...`) or JSONL

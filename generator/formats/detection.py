@@ -1,4 +1,4 @@
-"""Detection (and, for the boxes, segmentation) inputs (DESIGN.md §2, §7) -> :class:`DetectionData`.
+"""Detection (and, for the boxes, segmentation) inputs (docs/inputs.md, docs/reliability.md) -> :class:`DetectionData`.
 
 This module dispatches to one reader per format (evalsite.formats.coco, voc, yolo, jsonl, png_masks), then
 matches the predictions to the ground truth (evalsite.formats.matching), decodes masks
@@ -16,7 +16,7 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
   ``{"image": "a/b.jpg", "predictions": [{"label": "cat", "score": 0.93, "bbox": [x, y, w, h]}]}``).
 
-Decisions (binding for the readers; the README repeats the user-facing ones):
+Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones):
 
 * Records in messages: COCO ``image id 5`` / ``annotation id 17`` / ``category id 3`` (``images entry 4``
   etc. while the id itself is bad), ``results entry 3`` (entries counted from 1), JSONL ``line 4,

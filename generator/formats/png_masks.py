@@ -8,7 +8,7 @@ other value = one object), and ``instances.csv`` in that folder naming each inst
     a/b.png,1,cat
     a/b.png,2,dog,1
 
-Decisions (the README repeats the user-facing ones):
+Decisions (docs/inputs.md repeats the user-facing ones):
 
 * Masks: 8-bit grayscale ("L"), 1-bit ("1"), 16-bit ("I;16", older Pillow "I") or palette ("P": the
   palette index is the value, not its colour) PNGs, exactly the size of their image as displayed (EXIF

@@ -1,4 +1,4 @@
-"""Classification metrics (DESIGN.md §3), on integer label indices.
+"""Classification metrics (docs/metrics.md), on integer label indices.
 
 Conventions: labels are indices 0..L-1 into the task's label order; a prediction of -1 means "no prediction"
 (an image without a prediction, which counts as wrong). Per-label precision, recall and F1 are scikit-learn's

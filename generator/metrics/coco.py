@@ -1,4 +1,4 @@
-"""COCO detection metrics (DESIGN.md §3): pycocotools' `COCOeval` with default parameters, in numpy.
+"""COCO detection metrics (docs/metrics.md): pycocotools' `COCOeval` with default parameters, in numpy.
 
 Equal to pycocotools (`COCOeval(gt, dt, "bbox")`, `evaluate()`, `accumulate()`, `summarize()`) on every
 input that pycocotools accepts, with one intended difference: a ground truth whose annotation id is 0 is a

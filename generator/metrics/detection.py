@@ -1,4 +1,4 @@
-"""Detection metrics other than COCO (DESIGN.md §3 "Detection and segmentation") for a `DetectionData`:
+"""Detection metrics other than COCO (docs/metrics.md, "Detection") for a `DetectionData`:
 the entry points that run them all. Each part is its own module, whose docstrings state the definitions:
 
 * `evalsite.metrics.matching`: the PASCAL VOC matching of each label at IoU >= 0.5 (`match_detections`),

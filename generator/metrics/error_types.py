@@ -1,5 +1,5 @@
-"""The type of every detection error at the report's threshold t* (DESIGN.md §3 "Detection and
-segmentation"): each false positive (误识别) and each missed object (漏识别), with the object it relates to,
+"""The type of every detection error at the report's threshold t* (docs/metrics.md,
+"Detection"): each false positive (误识别) and each missed object (漏识别), with the object it relates to,
 from the VOC matching (`evalsite.metrics.matching`).
 """
 

@@ -1,4 +1,4 @@
-"""PASCAL VOC matching of detections to ground truth (DESIGN.md §3 "Detection and segmentation"), on column
+"""PASCAL VOC matching of detections to ground truth (docs/metrics.md, "Detection"), on column
 arrays; the matching that VOC AP (`evalsite.metrics.voc_ap`), the operating point
 (`evalsite.metrics.operating_point`) and error typing (`evalsite.metrics.error_types`) start from.
 

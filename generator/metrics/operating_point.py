@@ -1,4 +1,4 @@
-"""The report's operating point (DESIGN.md §3 "Operating point"): F1 of every score threshold over the VOC
+"""The report's operating point (docs/metrics.md, "Operating point"): F1 of every score threshold over the VOC
 matching (`evalsite.metrics.matching`), t* and the precision / recall / F1 at t*, each label's own best
 threshold, F1-vs-threshold and precision-recall curves.
 """
@@ -92,7 +92,7 @@ def _downsample(values: np.ndarray, max_points: int, keep: list[int]) -> np.ndar
 
 def operating_point(matching: Matching, dt_label, dt_score,
                     max_points: int = MAX_CURVE_POINTS) -> ThresholdSweep:
-    """The score threshold t* of the report, and the curves of the sweep (DESIGN.md §3 "Operating point").
+    """The score threshold t* of the report, and the curves of the sweep (docs/metrics.md, "Operating point").
 
     For a threshold t, per label c, with the matching of `match_detections` restricted to detections with
     score >= t (the prefix of the full matching, see there): TP_c(t), FP_c(t) (ignored detections count in

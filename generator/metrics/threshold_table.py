@@ -1,4 +1,4 @@
-"""Precomputed tables for the threshold explorer (DESIGN.md §3 definitions, README "Threshold explorer").
+"""Precomputed tables for the threshold explorer (docs/metrics.md; docs/report/threshold-explorer.md).
 
 From the report's evidence (every counted detection with its label, score and VOC match at IoU 0.5, and
 every counted ground-truth object) this builds, per label, the cumulative TP and FP at every threshold of

@@ -1,4 +1,4 @@
-"""PASCAL VOC average precision (DESIGN.md §3 "Detection and segmentation"): VOC2010+ all-point AP and
+"""PASCAL VOC average precision (docs/metrics.md, "Detection"): VOC2010+ all-point AP and
 VOC2007 11-point AP of each label from the VOC matching (`evalsite.metrics.matching`), and their mean over
 labels with ground truth (the headline mAP50).
 """

@@ -18,14 +18,14 @@ from evalsite.render.i18n import Messages
 from evalsite.render.overlays import full_path, make_detection_assets, thumb_path
 from evalsite.render.pages import GALLERY_PAGE, environment, write_text
 from evalsite.report.derived import DetectionTables, suspects_by_reason
-from evalsite.report.detection_model import BoxError, DetectionReport
+from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
 
 
 @dataclass
 class DetGalleryItem:
-    error: BoxError
+    error: BoxMistake
     thumb: str | None
     full: str | None
     link: str | None
@@ -51,7 +51,7 @@ class _Quoted(string.Formatter):
         return urllib.parse.quote(str(value), safe="")
 
 
-def annotation_link(template: str | None, error: BoxError) -> str | None:
+def annotation_link(template: str | None, error: BoxMistake) -> str | None:
     if not template:
         return None
     return _Quoted().format(template, file_name=error.image, image_id=error.image_id,
@@ -59,13 +59,13 @@ def annotation_link(template: str | None, error: BoxError) -> str | None:
                             label=error.label)
 
 
-def _error_order(error: BoxError) -> tuple:
+def _error_order(error: BoxMistake) -> tuple:
     # False positives first, most confident first (likely annotation mistakes); then missed objects.
     return (error.kind is not ErrorKind.FALSE_POSITIVE, -(error.score if error.score is not None else -1.0), error.id)
 
 
 def detection_galleries(report: DetectionReport, readable: set[str]) -> list[DetGalleryPage]:
-    by_label: dict[str, list[BoxError]] = {}
+    by_label: dict[str, list[BoxMistake]] = {}
     for error in report.errors:
         by_label.setdefault(error.label, []).append(error)
     pages: list[DetGalleryPage] = []
@@ -90,7 +90,7 @@ def detection_galleries(report: DetectionReport, readable: set[str]) -> list[Det
 
 
 def detection_suspects(report: DetectionReport, readable: set[str],
-                       suspects: dict[SuspectReason, list[BoxError]] | None = None
+                       suspects: dict[SuspectReason, list[BoxMistake]] | None = None
                        ) -> dict[SuspectReason, list[DetGalleryItem]]:
     """The gallery items of the likely label errors by reason, in the order of `suspects` (the report's
     DetectionTables.suspects; evalsite.report.derived.suspects_by_reason(report) when not given)."""
@@ -153,7 +153,7 @@ def _blank(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _annotation_shape(error: BoxError, size: tuple[int | None, int | None]) -> dict:
+def _annotation_shape(error: BoxMistake, size: tuple[int | None, int | None]) -> dict:
     """COCO bbox and area of an error's object; with its mask (segmentation) the RLE and the mask's area."""
     if error.mask is None:
         return {"bbox": error.box, "area": error.box[2] * error.box[3]}

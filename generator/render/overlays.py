@@ -20,7 +20,7 @@ from evalsite.core.enums import BoxKind, ErrorKind
 from evalsite.core.masks.rle import rle_decode, rle_from_string
 from evalsite.core.parallel import parallel
 from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
-from evalsite.report.detection_model import BoxError, DrawnBoxes
+from evalsite.report.detection_model import BoxMistake, DrawnBoxes
 
 COLOURS = {  # by BoxKind; an ErrorKind finds its colour too (a member is its name)
     BoxKind.FALSE_POSITIVE: (220, 38, 38),
@@ -36,7 +36,7 @@ MARGIN = 0.5  # crop margin around the object, as a share of its size on each si
 MIN_CROP = 24  # pixels: tiny objects get at least this much context
 
 
-def thumb_path(error: BoxError) -> str:
+def thumb_path(error: BoxMistake) -> str:
     return f"thumbs/e{error.id:06d}.png"
 
 
@@ -98,7 +98,7 @@ def _outline(canvas: Image.Image, scaled: Image.Image | None, colour: tuple[int,
         canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), edge)
 
 
-def crop_error(image: Image.Image, error: BoxError) -> Image.Image:
+def crop_error(image: Image.Image, error: BoxMistake) -> Image.Image:
     """The object with a margin around it, scaled to at most THUMB_SIZE, its box (and the box it was
     confused with, thinner, in green) drawn on top; for segmentation its mask (and the related mask, as an
     outline), cropped around the mask."""
@@ -165,17 +165,17 @@ def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
     return canvas
 
 
-def make_detection_assets(images_root: Path, errors: list[BoxError], boxes: dict[str, DrawnBoxes | None],
+def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: dict[str, DrawnBoxes | None],
                           docs: Path, progress: Callable[[int], None] | None = None) -> set[str]:
     """Thumbnails of `errors` and annotated full views of their images; returns the images that could be
     read (the others are shown as placeholders)."""
-    by_image: dict[str, list[BoxError]] = {}
+    by_image: dict[str, list[BoxMistake]] = {}
     for error in errors:
         by_image.setdefault(error.image, []).append(error)
     (docs / "thumbs").mkdir(parents=True, exist_ok=True)
     (docs / "full").mkdir(parents=True, exist_ok=True)
 
-    def work(item: tuple[str, list[BoxError]]) -> tuple[str, bool, int]:
+    def work(item: tuple[str, list[BoxMistake]]) -> tuple[str, bool, int]:
         name, own = item
         try:
             with Image.open(images_root / name) as opened:

@@ -19,7 +19,7 @@ from evalsite.render import charts
 from evalsite.render.i18n import Messages
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
-from evalsite.report.classification_model import ClassificationError, ClassificationReport
+from evalsite.report.classification_model import Misclassification, ClassificationReport
 from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
@@ -75,7 +75,7 @@ def environment() -> jinja2.Environment:
 
 @dataclass
 class GalleryItem:
-    error: ClassificationError
+    error: Misclassification
     asset: ImageAsset | None
 
 
@@ -91,7 +91,7 @@ class GalleryPage:
 
 
 def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | None]) -> list[GalleryPage]:
-    by_label: dict[str, list[ClassificationError]] = {}
+    by_label: dict[str, list[Misclassification]] = {}
     for error in report.errors:
         by_label.setdefault(error.true, []).append(error)
     support = {c.label: c.images for c in report.dataset.counts}
@@ -118,7 +118,7 @@ def _results_csv(report: ClassificationReport) -> str:
     return out.getvalue()
 
 
-def _suspects_csv(suspects: list[ClassificationError]) -> str:
+def _suspects_csv(suspects: list[Misclassification]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["rank", "image", "true", "predicted", "score", "true_label_score", "margin", "threshold",

@@ -15,7 +15,7 @@ from evalsite.metrics.label_errors import classification_suspects
 from evalsite.report.findings import classification_findings
 from evalsite.report.intervals import classification_intervals
 from evalsite.report.classification_model import (
-    ClassificationError, ClassificationReport, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
+    Misclassification, ClassificationReport, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
     LabelMetrics, TopK,
 )
 from evalsite.report.model import SCHEMA, TaskInfo
@@ -72,7 +72,7 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
     wrong = [r for r in images if not r.correct]
     order = {label: i for i, label in enumerate(labels)}
     wrong.sort(key=lambda r: (order[r.true], -(r.confidence if r.confidence is not None else -np.inf), r.image))
-    errors = [ClassificationError(image=r.image, true=r.true, predicted=r.predicted, confidence=r.confidence)
+    errors = [Misclassification(image=r.image, true=r.true, predicted=r.predicted, confidence=r.confidence)
               for r in wrong]
     _mark_suspects(errors, inputs, ranked, ranked_scores)
 
@@ -107,7 +107,7 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         findings=findings, notices=notices, intervals=intervals)
 
 
-def _mark_suspects(errors: list[ClassificationError], inputs: ClassificationInputs, ranked: np.ndarray,
+def _mark_suspects(errors: list[Misclassification], inputs: ClassificationInputs, ranked: np.ndarray,
                    ranked_scores: np.ndarray) -> None:
     """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
     found = classification_suspects(inputs.y_true, ranked, ranked_scores, len(inputs.labels), inputs.scores)

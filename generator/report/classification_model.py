@@ -1,5 +1,5 @@
 """report.json of a classification task: the shared top level (evalsite.report.model) with one label per image.
-Documented field by field in the README."""
+Documented field by field in docs/report-json.md."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ class ImageResult:
 
 
 @dataclass
-class ClassificationError:
+class Misclassification:
     image: str
     true: str
     predicted: str | None
@@ -116,7 +116,7 @@ class ClassificationReport(BaseReport):
     per_label: list[LabelMetrics]
     confusion: Confusion
     curves: Curves
-    errors: list[ClassificationError]
+    errors: list[Misclassification]
     images: list[ImageResult]
     findings: Findings
     intervals: Intervals | None = None

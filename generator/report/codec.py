@@ -22,13 +22,17 @@ import types
 import typing
 from typing import Any, Callable
 
+from evalsite.core.errors import EvalsiteError
+
 __all__ = ["Check", "Invalid", "decode", "decoder", "json_kind"]
 
 Decoder = Callable[[Any], Any]
 
 
-class Invalid(ValueError):
-    """A value that is not of its type: `problem` and `path`, the keys from the top ("images", 3, "image")."""
+class Invalid(EvalsiteError, ValueError):
+    """A value that is not of its type: `problem` and `path`, the keys from the top ("images", 3, "image").
+
+    The loader turns it into an InputError naming the file and the key path."""
 
     def __init__(self, problem: str, *path: str | int):
         super().__init__(problem)

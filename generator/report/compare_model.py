@@ -1,5 +1,5 @@
 """compare.json (schema "evalsite.compare/1"): two reports of the same evaluation set side by side, with
-paired-bootstrap intervals of their differences. Documented field by field in the README."""
+paired-bootstrap intervals of their differences. Documented field by field in docs/report-json.md."""
 
 from __future__ import annotations
 

@@ -9,20 +9,20 @@ from dataclasses import dataclass
 from evalsite.core.enums import SuspectReason
 from evalsite.metrics.label_errors import suspect_order
 from evalsite.metrics.threshold_table import threshold_table
-from evalsite.report.classification_model import ClassificationError, ClassificationReport
-from evalsite.report.detection_model import BoxError, DetectionReport
+from evalsite.report.classification_model import Misclassification, ClassificationReport
+from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.kinds import task_kind
 from evalsite.report.model import Report
 
 
 @dataclass
 class ClassificationTables:
-    suspects: list[ClassificationError]  # `ranked_suspects`
+    suspects: list[Misclassification]  # `ranked_suspects`
 
 
 @dataclass
 class DetectionTables:
-    suspects: dict[SuspectReason, list[BoxError]]  # `suspects_by_reason`
+    suspects: dict[SuspectReason, list[BoxMistake]]  # `suspects_by_reason`
     thresholds: dict | None  # `explorer_table`
 
 
@@ -42,18 +42,18 @@ def detection_tables(report: DetectionReport) -> DetectionTables:
     return DetectionTables(suspects=suspects_by_reason(report), thresholds=explorer_table(report))
 
 
-def ranked_suspects(report: ClassificationReport) -> list[ClassificationError]:
+def ranked_suspects(report: ClassificationReport) -> list[Misclassification]:
     """The likely label errors, most suspicious first (largest margin; ties: error order)."""
     return sorted((e for e in report.errors if e.suspect), key=lambda e: -(e.suspicion or 0.0))
 
 
-def suspects_by_reason(report: DetectionReport) -> dict[SuspectReason, list[BoxError]]:
+def suspects_by_reason(report: DetectionReport) -> dict[SuspectReason, list[BoxMistake]]:
     """The likely label errors by reason (REASONS order), most suspicious first in each (then the largest
     box; evalsite.metrics.label_errors.suspect_order)."""
     flagged = [e for e in report.errors if e.suspect]
     order = suspect_order([e.suspect for e in flagged], [e.suspicion for e in flagged],
                           [e.box[2] * e.box[3] for e in flagged])
-    found: dict[SuspectReason, list[BoxError]] = {}
+    found: dict[SuspectReason, list[BoxMistake]] = {}
     for i in order:
         found.setdefault(flagged[i].suspect, []).append(flagged[i])  # type: ignore[arg-type]
     return found

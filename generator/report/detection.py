@@ -18,7 +18,7 @@ from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.detection_model import (
-    BoxError, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,
+    BoxMistake, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,
     DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
@@ -209,7 +209,7 @@ class _MaskStrings:
                 setattr(target, key, value)
 
 
-def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxError]:
+def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxMistake]:
     """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
     e = ev.errors
     labels = data.labels
@@ -223,7 +223,7 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     for k, (d, img, lab, box, score, iou, typ) in enumerate(zip(
             fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
             data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_type[fp].tolist())):
-        rows.append((img, 0, d, BoxError(
+        rows.append((img, 0, d, BoxMistake(
             id=0, kind=ErrorKind.FALSE_POSITIVE, type=_ERROR_TYPES[typ], image=data.images[img],
             image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=score,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
@@ -238,7 +238,7 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
             fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
             data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
-        rows.append((img, 1, g, BoxError(
+        rows.append((img, 1, g, BoxMistake(
             id=0, kind=ErrorKind.MISSED, type=_ERROR_TYPES[typ], image=data.images[img],
             image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
@@ -255,7 +255,7 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     return [row[3] for row in rows]
 
 
-def _mark_suspects(data: DetectionData, ev, errors: list[BoxError], evidence: DetEvidence,
+def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], evidence: DetEvidence,
                    label_recall: np.ndarray) -> None:
     """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
     t = ev.sweep.point.threshold
@@ -285,7 +285,7 @@ def _opt_at(values: np.ndarray | None, index: int) -> float | None:
     return None if values is None else _opt(values[index])
 
 
-def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxError],
+def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMistake],
             strings: _MaskStrings | None = None) -> list[DetImage]:
     n = len(data.images)
     m, e = ev.matching, ev.errors
@@ -333,7 +333,7 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxErr
 
 
 def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetConfusion,
-              errors: list[BoxError]) -> DetFindings:
+              errors: list[BoxMistake]) -> DetFindings:
     value = metrics["mAP50"] or 0.0
     rating = next(name for name, floor in DET_RATINGS if value >= floor)
     scored = [m for m in per_label if m.ap50 is not None]

@@ -1,7 +1,7 @@
 """report.json for detection and segmentation: the same schema "evalsite.report/1", the same top level
 (task, dataset, metrics, per_label, confusion, curves, errors, images, findings, notices), with
 object-level content. Segmentation adds masks (pycocotools' compressed RLE strings, column-major, in the
-image's height x width) and box IoU next to mask IoU. Documented field by field in the README."""
+image's height x width) and box IoU next to mask IoU. Documented field by field in docs/report-json.md."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class DetCurves:
 
 
 @dataclass
-class BoxError:
+class BoxMistake:
     id: int  # stable number of the error in this report
     kind: ErrorKind  # false_positive (误识别) | missed (漏识别)
     type: ErrorType  # one of FALSE_POSITIVE_TYPES or of MISSED_TYPES (evalsite.core.enums) by kind
@@ -207,7 +207,7 @@ class DetectionReport(BaseReport):
     per_label: list[DetLabelMetrics]
     confusion: DetConfusion
     curves: DetCurves
-    errors: list[BoxError]
+    errors: list[BoxMistake]
     images: list[DetImage]
     findings: DetFindings
     evidence: DetEvidence | None = None

@@ -1,4 +1,4 @@
-"""report.json, schema "evalsite.report/1" (documented field by field in the README): what every report has.
+"""report.json, schema "evalsite.report/1" (documented field by field in docs/report-json.md): what every report has.
 
 Plain dataclasses. :class:`BaseReport` (also named `Report`: any report) holds the top level that every task
 type shares; each task type's report is a subclass with its own dataset, metrics, errors, images...

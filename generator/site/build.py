@@ -1,7 +1,7 @@
 """Build a MkDocs Material site from a folder of Markdown, atomically.
 
 The site is built in a temporary folder beside the output and moved into place only when the build
-succeeded, so a failed build leaves the previous site untouched (DESIGN.md §7).
+succeeded, so a failed build leaves the previous site untouched (docs/reliability.md).
 """
 
 from __future__ import annotations
