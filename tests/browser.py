@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 

@@ -14,10 +14,17 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from conftest import (assert_one_line_error, evalsite_command, listing, write_detection_task,
-                      write_segmentation_task, write_task)
 from evalsite.cli import main
 from evalsite.site import archive as archive_module
+
+from conftest import (
+    assert_one_line_error,
+    evalsite_command,
+    listing,
+    write_detection_task,
+    write_segmentation_task,
+    write_task,
+)
 
 EPOCH = "1718000000"  # 2024-06-10 06:13:20 UTC
 EPOCH_DATE = (2024, 6, 10, 6, 13, 20)

@@ -379,9 +379,10 @@ def test_bootstrap_intervals_cover_the_true_accuracy():
 
 
 def test_report_intervals_hold_the_point_estimates(tmp_path):
-    from conftest import write_detection_task, write_task
-    from evalsite.manifest import load_manifest
     from evalsite.commands.evaluate import evaluate
+    from evalsite.manifest import load_manifest
+
+    from conftest import write_detection_task, write_task
 
     for manifest in (write_task(tmp_path / "c", ["cat", "dog", "bird"], n_images=60),
                      write_detection_task(tmp_path / "d")):
@@ -407,8 +408,9 @@ def test_report_intervals_hold_the_point_estimates(tmp_path):
 def test_evaluate_without_intervals(tmp_path):
     from click.testing import CliRunner
 
-    from conftest import write_detection_task
     from evalsite.cli import main
+
+    from conftest import write_detection_task
 
     manifest = write_detection_task(tmp_path / "d")
     with_them = json.loads(CliRunner().invoke(main, ["evaluate", str(manifest), "-o", "-", "--quiet"]).stdout)

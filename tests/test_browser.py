@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from evalsite.cli import main
+
 from browser import audit_site, open_page, search
 from conftest import write_task
-from evalsite.cli import main
 
 pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
 

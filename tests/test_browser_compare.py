@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from browser import audit_site, open_page
 from evalsite.cli import main
-from conftest import write_shapes_pair
 
+from browser import audit_site, open_page
+from conftest import write_shapes_pair
 
 pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from evalsite.metrics.threshold_table import counts_at
+
 from browser import open_page
 from conftest import build_shapes_site
-from evalsite.metrics.threshold_table import counts_at
 
 pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
 

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from browser import audit_site, open_page
 from evalsite.cli import main
 from evalsite.demo.segmentation import write_segmentation_inputs
+
+from browser import audit_site, open_page
 
 pytestmark = pytest.mark.browser  # headless Chromium on the built site from file://
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evalsite.commands.evaluate import evaluate
 from evalsite.core.errors import InputError, Notice
 from evalsite.formats.images import inspect_image
 from evalsite.manifest import load_manifest, spec_from_dict
-from evalsite.commands.evaluate import evaluate
-from spec_readers import read_classification
 
+from spec_readers import read_classification
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -281,7 +281,7 @@ def test_csv_bad_score(tmp_path, cell):
 def test_jsonl_bad_score(tmp_path, value):
     write(tmp_path / "gt.csv", GT_CSV)
     pred = write(tmp_path / "pred.jsonl", jsonl({"image": "a.png", "scores": {"cat": 1}})
-                 + '{"image": "b.png", "scores": {"cat": 0.5, "dog": %s}}\n' % value)
+                 + f'{{"image": "b.png", "scores": {{"cat": 0.5, "dog": {value}}}}}\n')
     err = expect_error(lambda: read_classification(make_spec(tmp_path, "gt.csv", "pred.jsonl")), pred, "line 2",
                        "score of 'dog'")
     assert "finite" in err.problem or "expected a number" in err.problem

@@ -28,14 +28,22 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 from sklearn.metrics import (
-    accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score,
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
 )
 
+from evalsite.commands.evaluate import evaluate
 from evalsite.manifest import spec_from_dict
 from evalsite.metrics.classification import (
-    MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs, top_k_accuracy,
+    MAX_K,
+    evaluate_classification,
+    rank_from_scores,
+    rank_of_true,
+    top_confused_pairs,
+    top_k_accuracy,
 )
-from evalsite.commands.evaluate import evaluate
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, database=None)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import evalsite_command, write_task
 from evalsite.cli import main
+
+from conftest import evalsite_command, write_task
 
 
 def run(*args: str):

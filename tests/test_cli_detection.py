@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import assert_one_line_error, edit_json, listing, write_detection_task
 from evalsite.cli import main
+
+from conftest import assert_one_line_error, edit_json, listing, write_detection_task
 
 
 def run(*args):
@@ -137,8 +138,8 @@ def test_voc_xml_not_well_formed(tmp_path: Path) -> None:
 
 def test_report_json_reads_back_into_the_same_report(det: Path, task: Path) -> None:
     """report.json is the contract: parsed back, it gives the very report that was written."""
-    from evalsite.manifest import load_manifest
     from evalsite.commands.evaluate import evaluate
+    from evalsite.manifest import load_manifest
     from evalsite.report.detection_model import DetectionReport
     from evalsite.report.model import Report, to_json
 

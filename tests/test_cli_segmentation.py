@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from PIL import Image
 from pycocotools import mask as maskUtils
 
-from conftest import assert_one_line_error, edit_json, listing, write_segmentation_task
 from evalsite.cli import main
+
+from conftest import assert_one_line_error, edit_json, listing, write_segmentation_task
 
 RED, ORANGE, GREEN = (220, 38, 38), (245, 140, 0), (22, 163, 74)
 
@@ -116,8 +117,8 @@ def test_masks_are_drawn_red_orange_and_green(built: Path) -> None:
 
 
 def test_report_json_reads_back(seg: Path) -> None:
-    from evalsite.manifest import load_manifest
     from evalsite.commands.evaluate import evaluate
+    from evalsite.manifest import load_manifest
     from evalsite.report.detection_model import DetectionReport
     from evalsite.report.model import to_json
 

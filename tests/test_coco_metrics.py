@@ -26,8 +26,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
 from evalsite.core.boxes import pair_iou
+from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
 
 TOL = 1e-9
 

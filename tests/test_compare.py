@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import assert_one_line_error, write_shapes_pair, write_task
 from evalsite.cli import main
+
+from conftest import assert_one_line_error, write_shapes_pair, write_task
 
 TRUE = ["cat", "cat", "cat", "dog", "dog", "dog"]
 BASE = ["cat", "cat", "dog", "dog", "dog", "cat"]  # wrong: img2, img5

@@ -14,9 +14,9 @@ import yaml
 from evalsite.commands.build import build_report_site
 from evalsite.commands.demo import compare_digits
 from evalsite.commands.evaluate import evaluate
+from evalsite.core.progress import Console
 from evalsite.demo.classification import write_inputs
 from evalsite.manifest import load_manifest
-from evalsite.core.progress import Console
 from evalsite.site.overview import build_overview
 
 

@@ -15,9 +15,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from evalsite.commands.evaluate import evaluate
 from evalsite.demo.detection import write_detection_inputs
 from evalsite.manifest import load_manifest
-from evalsite.commands.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

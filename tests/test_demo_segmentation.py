@@ -14,11 +14,11 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-
-from evalsite.demo.segmentation import write_segmentation_inputs
 from test_demo_detection import _load, check_demo_files, check_deterministic
-from evalsite.manifest import load_manifest
+
 from evalsite.commands.evaluate import evaluate
+from evalsite.demo.segmentation import write_segmentation_inputs
+from evalsite.manifest import load_manifest
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from PIL import Image
 
 from evalsite.core.errors import InputError
 from evalsite.manifest import InputSpec, TaskSpec
-from spec_readers import read_detection
 
+from spec_readers import read_detection
 
 # ---------------------------------------------------------------------------------------------- helpers
 

@@ -498,7 +498,7 @@ def ref_match(c: Case, allowed=None, thr=0.5):
     for d in order:
         im, lab, b, _ = c.dts[d]
         best, best_iou = -1, -math.inf
-        for g, (gim, glab, gb, diff, crowd) in enumerate(c.gts):
+        for g, (gim, glab, gb, _diff, crowd) in enumerate(c.gts):
             if gim == im and glab == lab and not crowd:
                 i = ref_iou(b, gb, False)
                 if i > best_iou:

@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from evalsite.core.boxes import iou_matrix
 from evalsite.metrics.pairs import overlap_pairs
+
 from test_detection_metrics import _boxes
 
 

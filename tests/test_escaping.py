@@ -7,9 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import write_task
 from evalsite.cli import main
 from evalsite.render.text import md, title
+
+from conftest import write_task
 
 NASTY = ["<script>window.__pwned=1</script>", "a|b", "*bold* _it_", "[x](javascript:alert(1))",
          "</title><img src=x onerror=alert(1)>", "{0} {label}", "# heading"]

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import assert_one_line_error, edit_json, write_detection_task, write_segmentation_task, write_task
 from evalsite.cli import main
 from evalsite.core.errors import InputError
 from evalsite.report.detection_model import DetectionReport
 from evalsite.report.load import check_same_evaluation, load_report
 from evalsite.report.model import Report
+
+from conftest import assert_one_line_error, edit_json, write_detection_task, write_segmentation_task, write_task
 
 
 def run(*args):

@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import _coco_manifest, write_task
 from evalsite.cli import main
-from evalsite.metrics.label_errors import (
-    MIN_RECALL, NEAR_IOU, REASONS, box_suspect, classification_suspects, max_iou, score_thresholds, suspect_order,
-)
 from evalsite.metrics.classification import rank_from_scores
+from evalsite.metrics.label_errors import (
+    MIN_RECALL,
+    NEAR_IOU,
+    REASONS,
+    box_suspect,
+    classification_suspects,
+    max_iou,
+    score_thresholds,
+    suspect_order,
+)
+
+from conftest import _coco_manifest, write_task
 
 
 def run(*args):

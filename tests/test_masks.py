@@ -38,7 +38,6 @@ from evalsite.core.masks import (
     validate_counts,
 )
 
-
 # ------------------------------------------------------------------------------------------------ helpers
 
 def coco_rle(mask: np.ndarray) -> dict:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_task
 from evalsite.cli import main
 from evalsite.site.overview import find_comparisons
+
+from conftest import write_task
 
 LABELS = ["cat", "dog", "bird"]
 HOSTILE_GROUP = "<script>window.__pwned=1</script>"
@@ -194,8 +195,9 @@ def test_the_grouped_overview_in_the_browser(grouped: Path, browser) -> None:
 def test_overview_shows_the_headline_interval(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from conftest import write_task
     from evalsite.cli import main
+
+    from conftest import write_task
 
     manifest = write_task(tmp_path / "in", ["cat", "dog"], n_images=40)
     out = tmp_path / "out"

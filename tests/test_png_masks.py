@@ -18,6 +18,7 @@ from evalsite.core.errors import InputError
 from evalsite.core.masks import rle_bbox, rle_decode, rle_encode, rle_from_polygons, rle_to_string
 from evalsite.formats.png_masks import instance_rles
 from evalsite.manifest import InputSpec, TaskSpec
+
 from spec_readers import read_detection
 
 W, H = 30, 20  # a/x.jpg, a/y.jpg, a/z.jpg
@@ -199,7 +200,7 @@ def test_same_masks_as_coco_polygons_and_rle_give_identical_data(task: Path) -> 
 
 def test_instance_rles_equal_rle_encode_and_rle_bbox() -> None:
     rng = np.random.default_rng(3)
-    for trial in range(200):
+    for _trial in range(200):
         h, w = (int(v) for v in rng.integers(1, 10, 2))
         pixels = rng.integers(0, 4, (h, w)) * (rng.random((h, w)) < rng.random())
         values, counts, boxes, areas = instance_rles(pixels.astype(np.uint16))

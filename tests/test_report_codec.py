@@ -13,9 +13,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import write_detection_task, write_segmentation_task, write_task
 from evalsite.core.enums import (
-    FALSE_POSITIVE_TYPES, MISSED_TYPES, BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason, TaskType,
+    FALSE_POSITIVE_TYPES,
+    MISSED_TYPES,
+    BoxKind,
+    ErrorKind,
+    ErrorType,
+    ImageStatus,
+    Rating,
+    SuspectReason,
+    TaskType,
     Verdict,
 )
 from evalsite.core.errors import InputError
@@ -28,6 +35,8 @@ from evalsite.report.detection_model import DetectionReport
 from evalsite.report.kinds import KINDS, task_kind
 from evalsite.report.load import load_report, read_report
 from evalsite.report.model import Report, to_json
+
+from conftest import write_detection_task, write_segmentation_task, write_task
 
 
 @pytest.fixture(scope="module")

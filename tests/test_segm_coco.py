@@ -22,12 +22,11 @@ import numpy as np
 import pytest
 from pycocotools import mask as mu
 from pycocotools.cocoeval import COCOeval
-
-from evalsite.metrics.coco import coco_evaluate
-from evalsite.core.masks import (MaskSet, rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs,
-                                     rle_to_string)
-from evalsite.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
 from test_coco_metrics import make_coco  # the in-memory pycocotools reference, shared
+
+from evalsite.core.masks import MaskSet, rle_bbox, rle_from_polygons, rle_from_string, rle_iou_pairs, rle_to_string
+from evalsite.metrics.coco import coco_evaluate
+from evalsite.metrics.segm import coco_evaluate_segm, mask_pair_iou_fn
 
 TOL = 1e-9
 N_RANDOM = 600

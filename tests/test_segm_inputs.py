@@ -14,6 +14,7 @@ from pycocotools.coco import COCO
 from evalsite.core.errors import InputError
 from evalsite.core.masks import MaskSet, rle_encode, rle_to_string
 from evalsite.manifest import InputSpec, TaskSpec
+
 from spec_readers import read_detection
 
 H, W = 20, 30  # image 1

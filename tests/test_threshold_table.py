@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import write_detection_task
+from evalsite.commands.evaluate import evaluate
 from evalsite.demo.detection import write_detection_inputs
 from evalsite.manifest import load_manifest
 from evalsite.metrics.threshold_table import counts_at, threshold_table
-from evalsite.commands.evaluate import evaluate
+
+from conftest import write_detection_task
 
 
 def _brute(label, score, tp, gt_label, n_labels: int, t: float, only: int | None = None) -> dict:

@@ -10,10 +10,11 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import write_task
 from evalsite.cli import main
 from evalsite.formats.traits import image_traits
 from evalsite.metrics.traits import Item, analyse, fisher_greater, time_of_day
+
+from conftest import write_task
 
 
 def test_flat_grey_image_has_no_contrast_and_no_edges(tmp_path: Path) -> None:

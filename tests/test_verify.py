@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_detection_task
 from PIL import Image
 
 from evalsite.cli import main
+
+from conftest import write_detection_task
 
 PAGES = ["index.html", "details.html", "errors/index.html", "data.html", "report.json"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from evalsite.commands.common import Echo, Progress, report_notices, silent
 from evalsite.commands.evaluate import evaluate

@@ -3,8 +3,8 @@ report's evaluation images are."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console

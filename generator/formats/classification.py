@@ -16,7 +16,11 @@ from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import IMAGE_SUFFIXES, sniff_format
 from evalsite.formats.records import (
-    csv_rows, jsonl_records, normalise_image_path, parse_score, read_labels_file,
+    csv_rows,
+    jsonl_records,
+    normalise_image_path,
+    parse_score,
+    read_labels_file,
 )
 
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")

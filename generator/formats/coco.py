@@ -10,8 +10,20 @@ import numpy as np
 
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.formats.columns import (
-    MISSING, and_more, box_column, check_finite, check_finite_boxes, check_records, field_values, first_duplicate,
-    gc_paused, int_column, load_json, lookup, number_column, short_repr,
+    MISSING,
+    and_more,
+    box_column,
+    check_finite,
+    check_finite_boxes,
+    check_records,
+    field_values,
+    first_duplicate,
+    gc_paused,
+    int_column,
+    load_json,
+    lookup,
+    number_column,
+    short_repr,
 )
 from evalsite.formats.mask_decoding import check_segm_present, placeholder_boxes
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions

@@ -10,9 +10,9 @@ from __future__ import annotations
 import gc
 import json
 import operator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import orjson

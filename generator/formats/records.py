@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from evalsite.core.errors import InputError
 

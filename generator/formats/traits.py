@@ -7,9 +7,9 @@ so that the statistics cost little); missing or unreadable images get None.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image, ImageOps

@@ -46,7 +46,7 @@ class DetectionEvaluation:
     errors: ErrorTypes  # at t*
 
 
-def evaluate_matching(data: "DetectionData", iou_threshold: float = IOU_THRESHOLD,
+def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
                       pair_iou_fn: PairIoU | None = None, max_points: int = MAX_CURVE_POINTS,
                       prune_boxes: tuple[np.ndarray, np.ndarray] | None = None
                       ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
@@ -72,7 +72,7 @@ def evaluate_matching(data: "DetectionData", iou_threshold: float = IOU_THRESHOL
     return matching, ap, ap11, sweep
 
 
-def evaluate_detection(data: "DetectionData", iou_threshold: float = IOU_THRESHOLD,
+def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
                        pair_iou_fn: PairIoU | None = None,
                        max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,

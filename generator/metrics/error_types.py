@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.arrays import bool_array, group_best, int_array, take
 from evalsite.core.boxes import pair_iou
+from evalsite.metrics.arrays import bool_array, group_best, int_array, take
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.pairs import PairGeometry, PairIoU
 

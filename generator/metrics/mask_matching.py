@@ -10,8 +10,9 @@ kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def enclosing_boxes(given: np.ndarray, mask_box: np.ndarray, mask_area: np.ndarr
     return out
 
 
-def mask_geometry(data: "DetectionData") -> MaskGeometry:
+def mask_geometry(data: DetectionData) -> MaskGeometry:
     """Mask IoU and pruning boxes of a segmentation task's `DetectionData` (its masks are MaskSets)."""
     dt, gt = data.dt_masks, data.gt_masks
     fn = mask_pair_iou_fn(dt, gt, data.gt_crowd)

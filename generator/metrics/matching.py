@@ -20,8 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.arrays import (bool_array, check_iou_threshold, group_best, int_array, label_count,
-                                     score_rank, take)
+from evalsite.metrics.arrays import (
+    bool_array,
+    check_iou_threshold,
+    group_best,
+    int_array,
+    label_count,
+    score_rank,
+    take,
+)
 from evalsite.metrics.pairs import PairGeometry, PairIoU
 
 IOU_THRESHOLD = 0.5

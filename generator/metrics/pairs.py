@@ -15,7 +15,7 @@ Detections d and ground truth ("GT") g are rows of column arrays (see `evalsite.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

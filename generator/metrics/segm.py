@@ -29,8 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evalsite.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
 from evalsite.core.masks import MaskSet, mask_iou_pairs, rle_from_string
+from evalsite.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
 
 __all__ = ["mask_pair_iou_fn", "coco_evaluate_segm"]
 

@@ -7,9 +7,9 @@ import io
 import json
 import string
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, SuspectReason, TaskType
 from evalsite.core.masks.rle import rle_area, rle_from_string

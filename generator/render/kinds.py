@@ -3,9 +3,10 @@ galleries the "Shared traits" page links to (the report side of each kind is eva
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalsite.core.enums import TaskType
 from evalsite.render.detection_pages import detection_galleries, render_detection

@@ -10,8 +10,8 @@ object an error is related to; its thumbnails are cropped around the mask.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps

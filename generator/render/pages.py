@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import jinja2
 import numpy as np
@@ -19,7 +19,7 @@ from evalsite.render import charts
 from evalsite.render.i18n import Messages
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
-from evalsite.report.classification_model import Misclassification, ClassificationReport
+from evalsite.report.classification_model import ClassificationReport, Misclassification
 from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json

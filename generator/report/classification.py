@@ -9,15 +9,27 @@ from evalsite.core.enums import ImageStatus, SuspectReason
 from evalsite.core.errors import Notice, listing
 from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.classification import (
-    MAX_K, evaluate_classification, rank_from_scores, rank_of_true, top_confused_pairs,
+    MAX_K,
+    evaluate_classification,
+    rank_from_scores,
+    rank_of_true,
+    top_confused_pairs,
 )
 from evalsite.metrics.label_errors import classification_suspects
+from evalsite.report.classification_model import (
+    ClassificationReport,
+    ConfusedPair,
+    Confusion,
+    Curves,
+    Dataset,
+    ImageResult,
+    LabelCount,
+    LabelMetrics,
+    Misclassification,
+    TopK,
+)
 from evalsite.report.findings import classification_findings
 from evalsite.report.intervals import classification_intervals
-from evalsite.report.classification_model import (
-    Misclassification, ClassificationReport, ConfusedPair, Confusion, Curves, Dataset, ImageResult, LabelCount,
-    LabelMetrics, TopK,
-)
 from evalsite.report.model import SCHEMA, TaskInfo
 
 

@@ -20,7 +20,8 @@ import enum
 import functools
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalsite.core.errors import EvalsiteError
 

@@ -12,12 +12,23 @@ from evalsite import __version__
 from evalsite.core.enums import Verdict
 from evalsite.core.errors import InputError
 from evalsite.metrics.bootstrap import (
-    RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, paired_difference,
+    RESAMPLES,
+    SEED,
+    classification_resampled,
+    coco_resampled,
+    detection_resampled,
+    paired_difference,
     resample_weights,
 )
 from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.compare_model import (
-    COMPARE_SCHEMA, Comparison, ImageChange, LabelChange, MetricChange, PairChange, ReportRef,
+    COMPARE_SCHEMA,
+    Comparison,
+    ImageChange,
+    LabelChange,
+    MetricChange,
+    PairChange,
+    ReportRef,
 )
 from evalsite.report.detection import coco_evidence_from_report
 from evalsite.report.detection_model import DetectionReport

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from evalsite.core.enums import SuspectReason
 from evalsite.metrics.label_errors import suspect_order
 from evalsite.metrics.threshold_table import threshold_table
-from evalsite.report.classification_model import Misclassification, ClassificationReport
+from evalsite.report.classification_model import ClassificationReport, Misclassification
 from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.kinds import task_kind
 from evalsite.report.model import Report

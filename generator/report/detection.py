@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
-from evalsite.core.detection_data import DetectionData
 from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -18,8 +18,20 @@ from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.detection_model import (
-    BoxMistake, Curve, DetCocoEvidence, DetConfusion, DetCurves, DetDataset, DetectionReport, DetEvidence,
-    DetFindings, DetImage, DetLabelCount, DetLabelMetrics, DetPair, DrawnBoxes,
+    BoxMistake,
+    Curve,
+    DetCocoEvidence,
+    DetConfusion,
+    DetCurves,
+    DetDataset,
+    DetectionReport,
+    DetEvidence,
+    DetFindings,
+    DetImage,
+    DetLabelCount,
+    DetLabelMetrics,
+    DetPair,
+    DrawnBoxes,
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from evalsite.metrics.bootstrap import (
-    RESAMPLES, SEED, classification_resampled, coco_resampled, detection_resampled, percentile_interval,
-    resample_weights, wilson_interval,
+    RESAMPLES,
+    SEED,
+    classification_resampled,
+    coco_resampled,
+    detection_resampled,
+    percentile_interval,
+    resample_weights,
+    wilson_interval,
 )
 from evalsite.metrics.coco import CocoEvidence
 from evalsite.report.model import Intervals

@@ -3,17 +3,16 @@ and the user's metadata, analysed by generator/metrics/traits.py for the "Shared
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from evalsite.core.enums import BoxKind, ImageStatus
 from evalsite.formats.traits import ImageTraits, read_traits
 from evalsite.metrics.traits import META, Finding, Item, Trait, TraitsAnalysis, analyse_all, time_of_day
-from evalsite.core.enums import BoxKind, ImageStatus
 from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.detection_model import DetectionReport
 from evalsite.report.model import Report
-
 
 __all__ = ["META", "Finding", "SharedTraits", "Trait", "TraitsAnalysis", "shared_traits", "trait_values"]
 # META, Finding, Trait and TraitsAnalysis (evalsite.metrics.traits) are what a SharedTraits holds: the pages

@@ -46,9 +46,9 @@ def zip_date() -> tuple[int, int, int, int, int, int]:
         seconds = int(epoch)
     except ValueError:
         raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds") from None
-    low = int(dt.datetime(*DEFAULT_DATE, tzinfo=dt.timezone.utc).timestamp())
-    high = int(dt.datetime(2107, 12, 31, 23, 59, 58, tzinfo=dt.timezone.utc).timestamp())
-    when = dt.datetime.fromtimestamp(min(max(seconds, low), high), dt.timezone.utc)
+    low = int(dt.datetime(*DEFAULT_DATE, tzinfo=dt.UTC).timestamp())
+    high = int(dt.datetime(2107, 12, 31, 23, 59, 58, tzinfo=dt.UTC).timestamp())
+    when = dt.datetime.fromtimestamp(min(max(seconds, low), high), dt.UTC)
     return (*when.timetuple()[:5], when.second - when.second % 2)  # what zip stores
 
 

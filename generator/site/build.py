@@ -11,15 +11,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import jinja2
 
 from evalsite import __version__
 from evalsite.core.errors import BuildError, InputError
 from evalsite.core.resources import site_src_dir, templates_dir
-
 
 # Every site evalsite builds has this file; a folder without it is not ours to replace.
 SITE_MARKER = "assets/javascripts/evalsite.js"

@@ -5,7 +5,13 @@ from evalsite.core.masks.iou import mask_iou_pairs, rle_iou_matrix, rle_iou_pair
 from evalsite.core.masks.maskset import MaskSet, rle_bbox
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many, validate_polygon
 from evalsite.core.masks.rle import (
-    rle_area, rle_decode, rle_encode, rle_from_string, rle_to_string, rle_union, validate_counts,
+    rle_area,
+    rle_decode,
+    rle_encode,
+    rle_from_string,
+    rle_to_string,
+    rle_union,
+    validate_counts,
 )
 
 __all__ = [

@@ -11,7 +11,6 @@ import numpy as np
 
 from evalsite.core.masks.maskset import MaskSet, chunk_ranges
 
-
 # -------------------------------------------------------------------------------------------------- IoU
 
 def _window_runs(runs: tuple, m: np.ndarray, wl: np.ndarray, wh: np.ndarray):

@@ -14,7 +14,6 @@ import numpy as np
 from evalsite.core.errors import MaskError
 from evalsite.core.masks.rle import first_bad_counts, join_ascii, parse_rle_strings, rle_strings, validate_counts
 
-
 # ------------------------------------------------------------------------------------------- properties
 
 def rle_bbox(counts, h: int, w: int) -> np.ndarray:

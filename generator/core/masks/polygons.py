@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
 _SCALE = 5.0  # rleFrPoly's upsampling factor
 
 

@@ -26,7 +26,6 @@ import numpy as np
 
 from evalsite.core.errors import MaskError
 
-
 # ------------------------------------------------------------------------------------------- validation
 
 def validate_counts(counts, h: int, w: int) -> np.ndarray:
