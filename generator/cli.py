@@ -15,9 +15,10 @@ from typing import NoReturn
 import click
 
 from evalsite import __version__
+from evalsite.core.enums import TaskType
 from evalsite.core.errors import BuildError, EvalsiteError, ExitCode, exit_code
 from evalsite.core.progress import Console
-from evalsite.manifest import LANGUAGES, TaskSpec, load_manifest, spec_from_dict
+from evalsite.manifest import LANGUAGES, TASK_TYPES, TaskSpec, load_manifest, spec_from_dict
 
 LANG_OPTION = click.option(
     "--lang", type=click.Choice(LANGUAGES), default=None,
@@ -63,7 +64,7 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
                if k not in given]
     if missing:
         raise click.UsageError(f"give a manifest file, or all of {', '.join(missing)}")
-    data = {"name": given["name"], "type": given.get("type", "classification"), "images": str(given["images"]),
+    data = {"name": given["name"], "type": given.get("type", TaskType.CLASSIFICATION.value), "images": str(given["images"]),
             "ground_truth": {"path": str(given["ground_truth"]), "format": given.get("gt_format")},
             "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
     if "labels" in given:
@@ -74,7 +75,7 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
 def _task_fields(command):
     options = [
         click.option("--name", help="Task name (title of the report and its folder name), instead of a manifest."),
-        click.option("--type", "type_", type=click.Choice(["classification", "detection", "segmentation"]),
+        click.option("--type", "type_", type=click.Choice(TASK_TYPES),
                      default=None, help="Task type (default classification)."),
         click.option("--images", type=click.Path(path_type=Path), help="Folder that image paths are relative to."),
         click.option("--ground-truth", type=click.Path(path_type=Path), help="Ground-truth file or class-folder root."),

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from evalsite.core.enums import TaskType
 from evalsite.core.errors import InputError
 
-TASK_TYPES = ("classification", "detection", "segmentation")
-IMPLEMENTED_TYPES = ("classification", "detection", "segmentation")
+TASK_TYPES = tuple(t.value for t in TaskType)
 LANGUAGES = ("zh", "en")
 RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
@@ -34,7 +34,7 @@ class InputSpec:
 @dataclass
 class TaskSpec:
     name: str
-    type: str
+    type: TaskType
     images: Path
     ground_truth: InputSpec
     predictions: InputSpec
@@ -128,9 +128,6 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     if task_type not in TASK_TYPES:
         raise InputError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}",
                          file, "key 'type'")
-    if task_type not in IMPLEMENTED_TYPES:
-        raise InputError(f"task type {task_type!r} is not supported yet by this version of evalsite",
-                         file, "key 'type'")
     lang = language or data.get("language", "zh")
     if lang not in LANGUAGES:
         raise InputError(f"unknown language {lang!r}; expected zh or en", file, "key 'language'")
@@ -172,7 +169,7 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
             raise InputError(f"'{key}' must be a short name (at most 100 characters), found {value!r}",
                              file, f"key '{key}'")
     return TaskSpec(
-        name=name, annotation_url=annotation_url, type=task_type, images=base / data["images"],
+        name=name, annotation_url=annotation_url, type=TaskType(task_type), images=base / data["images"],
         ground_truth=_input(data["ground_truth"], "ground_truth", base, file),
         predictions=_input(data["predictions"], "predictions", base, file),
         language=lang, labels=labels, labels_file=labels_file,

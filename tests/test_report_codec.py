@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from evalsite.commands.evaluate import evaluate
 from evalsite.core.enums import (
     FALSE_POSITIVE_TYPES,
     MISSED_TYPES,
@@ -27,7 +28,6 @@ from evalsite.core.enums import (
 )
 from evalsite.core.errors import InputError
 from evalsite.manifest import load_manifest
-from evalsite.pipeline import evaluate
 from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.codec import Invalid, decode
 from evalsite.report.derived import ClassificationTables, DetectionTables, derived_tables
@@ -172,7 +172,7 @@ def test_members_serialise_as_their_strings() -> None:
 
 def test_enums_hold_the_values_the_metrics_write() -> None:
     from evalsite.metrics.bootstrap import paired_difference
-    from evalsite.metrics.detection import FN_TYPES, FP_TYPES
+    from evalsite.metrics.error_types import FN_TYPES, FP_TYPES
     from evalsite.metrics.label_errors import REASONS
 
     assert FALSE_POSITIVE_TYPES == FP_TYPES and MISSED_TYPES == FN_TYPES

@@ -26,14 +26,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalsite.core.enums import TaskType
 from evalsite.core.errors import InputError
 from evalsite.metrics.coco import STAT_NAMES
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "top1", "top2", "top3", "top4", "top5")
 DETECTION_METRICS = ("mAP50", "mAP50_11pt", "precision", "recall", "f1", "threshold", "iou_threshold",
                      *(f"coco.{name}" for name in STAT_NAMES))
-METRICS = {"classification": CLASSIFICATION_METRICS, "detection": DETECTION_METRICS,
-           "segmentation": DETECTION_METRICS}
+METRICS = {TaskType.CLASSIFICATION: CLASSIFICATION_METRICS, TaskType.DETECTION: DETECTION_METRICS,
+           TaskType.SEGMENTATION: DETECTION_METRICS}
 NOT_FRACTIONS = frozenset({"threshold"})  # t*: a score, on the predictions' own scale (may be a logit)
 TOLERANCE = 1e-9
 FAILED = 1  # the exit status of `evalsite check` when a rule fails

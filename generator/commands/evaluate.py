@@ -10,11 +10,12 @@ from pathlib import Path
 
 from evalsite import __version__
 from evalsite.commands.common import Progress, report_notices, silent
+from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
 from evalsite.formats.images import inspect_images
 from evalsite.manifest import TaskSpec
-from evalsite.report.detection_model import DetectionReport
+from evalsite.report.kinds import task_kind
 from evalsite.report.model import InputFile, Report, TaskInfo, to_json
 
 # Each stage's heavy libraries (scikit-learn, matplotlib, MkDocs) are imported where the stage runs, so that
@@ -66,16 +67,19 @@ def evaluation_date() -> str:
 
 def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
     return [Notice(f"image_{info.status}", str(spec.images / image), None, info.problem or "")
-            for image, info in zip(images, infos) if info.status != "ok"]
+            for image, info in zip(images, infos) if info.status != ImageStatus.OK]
 
 
-def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra) -> TaskInfo:
+def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind, **extra) -> TaskInfo:
     base = spec.source.resolve().parent if spec.source else None
-    files = [("ground_truth", spec.ground_truth), ("predictions", spec.predictions)]
+    files = [(InputRole.GROUND_TRUTH, spec.ground_truth), (InputRole.PREDICTIONS, spec.predictions)]
+    # Classification inputs are hashed by contents; detection's (often hundreds of MB) by name, size and time.
+    by_contents = not spec.type.is_detection
     inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
-                             _sha256(s.path, contents=spec.type != "classification")) for role, s in files]
+                             _sha256(s.path, contents=by_contents)) for role, s in files]
     if spec.labels_file:
-        inputs_info.append(InputFile("labels", "txt", _shown_path(spec.labels_file, base), _sha256(spec.labels_file)))
+        inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
+                                     _sha256(spec.labels_file)))
     return TaskInfo(
         name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
         date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
@@ -83,7 +87,7 @@ def _task_info(spec: TaskSpec, label_source: str, prediction_kind: str, **extra)
         small_set_threshold=spec.small_set_threshold, group=spec.group or spec.name, model=spec.model, **extra)
 
 
-def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True) -> Report | DetectionReport:
+def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True) -> Report:
     """Read the inputs, check the images and compute the report (no files written); `intervals=False`
     leaves out the bootstrap intervals (report.intervals None)."""
     report = _evaluate(spec, progress, intervals)
@@ -94,35 +98,28 @@ def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True
     return report
 
 
-def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report | DetectionReport:
+def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
-    if spec.type in ("detection", "segmentation"):
-        return _evaluate_detection(spec, progress, intervals)
-    if spec.type != "classification":
-        raise InputError(f"task type {spec.type!r} is not supported yet", spec.source)
-    from evalsite.formats.classification import read_classification
-    from evalsite.report.classification import build_classification_report
+    if spec.type.is_detection:
+        from evalsite.formats.detection import read_detection
 
-    inputs = read_classification(**reader_arguments(spec))
+        inputs = read_detection(**reader_arguments(spec), task_type=spec.type)
+    else:
+        from evalsite.formats.classification import read_classification
+
+        inputs = read_classification(**reader_arguments(spec))
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
-    task = _task_info(spec, inputs.label_source, "scores" if inputs.scores is not None else "topk")
-    return build_classification_report(inputs, infos, task, notices, intervals)
-
-
-def _evaluate_detection(spec: TaskSpec, progress: Progress, intervals: bool = True) -> DetectionReport:
-    from evalsite.formats.detection import read_detection
-    from evalsite.report.detection import build_detection_report
-
-    data = read_detection(**reader_arguments(spec), task_type=spec.type)
-    infos = inspect_images(spec.images, data.images, progress("checking images", len(data.images)))
-    notices = list(data.notices) + _image_notices(spec, data.images, infos)
-    kind = "masks" if spec.type == "segmentation" else "boxes"
-    task = _task_info(spec, "declared" if spec.labels or spec.labels_file else "categories", kind,
-                      image_matching=data.image_matching, label_matching=data.label_matching,
-                      iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
-    return build_detection_report(data, infos, task, notices, intervals)
+    if spec.type.is_detection:
+        task = _task_info(spec, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
+                          PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
+                          image_matching=inputs.image_matching, label_matching=inputs.label_matching,
+                          iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
+    else:
+        task = _task_info(spec, inputs.label_source,
+                          PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
+    return task_kind(spec.type).build_report(inputs, infos, task, notices, intervals)
 
 
 def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = True) -> str | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 from evalsite.commands.common import images_root
+from evalsite.core.enums import TaskType
 from evalsite.core.errors import EvalsiteError, InputError
 from evalsite.core.files import IMAGE_SUFFIXES, image_files
 from evalsite.core.progress import Console
@@ -90,7 +91,7 @@ def validate(output: object, task_type: str, labels: list[str]) -> list[dict]:
     """The predictions of one image in the report's schema, or PredictorOutputError naming what is wrong."""
     if not isinstance(output, dict):
         raise PredictorOutputError(f"expected a JSON object, found {_short(output)}")
-    if task_type == "classification":
+    if task_type == TaskType.CLASSIFICATION:
         if isinstance(output.get("scores"), dict):
             pairs = [(_label(k, labels, "scores"), _finite(v, f"score of {k!r}")) for k, v in output["scores"].items()]
         elif isinstance(output.get("topk"), list):
@@ -303,7 +304,7 @@ def _pictures(folder: Path, results: list[Checked], docs: Path, task_type: str, 
     from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets
     from evalsite.report.detection_model import DrawnBoxes
 
-    if task_type == "classification":
+    if task_type == TaskType.CLASSIFICATION:
         assets = make_assets(folder, [r.image for r in results], docs / "verify")
         return [Shown(r, f"verify/{a.thumb}" if a else None, f"verify/{a.full}" if a else None, r.predictions[:1])
                 for r in results for a in [assets.get(r.image)]]
@@ -335,7 +336,7 @@ def summary(results: list[Checked], labels: list[str], task_type: str, threshold
     for r in results:
         if r.status != "ok":
             continue
-        if task_type == "classification":
+        if task_type == TaskType.CLASSIFICATION:
             per_label[r.predictions[0]["label"]][0] += 1
             per_label[r.predictions[0]["label"]][1] += 1
             continue
@@ -360,7 +361,7 @@ def verification_pages(report, results: list[Checked], folder: Path, source: tup
         from evalsite.render.pages import environment, write_text
 
         task_type = report.task.type
-        threshold = report.metrics.get("threshold") if task_type != "classification" else None
+        threshold = report.metrics.get("threshold") if task_type != TaskType.CLASSIFICATION else None
         labels = list(report.dataset.labels)
         t = Messages(language)
         shown = _pictures(folder, results, docs, task_type, threshold)
@@ -425,7 +426,7 @@ def run_verify(site: Path, images: Path, predictions: Path | None, predictor: st
     extra = verification_pages(report, results, images, source, timeout_used, report.task.language)
     build_report_site(report, root, site, console.progress, extra_pages=extra)
     totals = summary(results, labels, report.task.type,
-                     report.metrics.get("threshold") if report.task.type != "classification" else None)
+                     report.metrics.get("threshold") if report.task.type.is_detection else None)
     console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "
                  f"{totals['timeout']} timed out")
     return (site / "verification.html").resolve()

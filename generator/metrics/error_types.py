@@ -10,16 +10,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import pair_iou
+from evalsite.core.enums import FALSE_POSITIVE_TYPES, MISSED_TYPES
 from evalsite.metrics.arrays import bool_array, group_best, int_array, take
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.pairs import PairGeometry, PairIoU
 
 BACKGROUND_IOU = 0.1  # below this IoU with every ground truth a false positive is "background"
 
-# False-positive types, in order of precedence (the first that applies is the type); see `type_errors`.
-FP_TYPES = ("duplicate", "wrong_label", "mask_quality", "localisation", "label_and_localisation", "background")
-# Missed-object (false-negative) types, in order of precedence; see `type_errors`.
-FN_TYPES = ("wrong_label", "below_threshold", "mask_quality", "localisation", "no_detection")
+# False-positive and missed-object (false-negative) types as plain strings, in order of precedence (the first
+# that applies is the type; see `type_errors`); the sets themselves are defined once, in evalsite.core.enums.
+FP_TYPES = tuple(t.value for t in FALSE_POSITIVE_TYPES)
+FN_TYPES = tuple(t.value for t in MISSED_TYPES)
 # "mask_quality" only occurs in segmentation (type_errors given the boxes to compare the masks with).
 
 

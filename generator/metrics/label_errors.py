@@ -38,9 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsite.core.enums import SuspectReason
+
 NEAR_IOU = 0.1  # a prediction with box IoU >= this is "near" a ground-truth object
 MIN_RECALL = 0.5  # spurious_annotation: the label's recall at t* must be at least this
-REASONS = ("confident_other_label", "missing_annotation", "swapped_label", "spurious_annotation")
+REASONS = tuple(r.value for r in SuspectReason)  # the reasons in the order the pages list them (core.enums)
 
 
 @dataclass
