@@ -1,18 +1,19 @@
-"""report.json, schema "evalsite.report/1" (documented field by field in docs/report-json.md): what every report has.
+"""report.json, schema "evalsite.report/1" (documented field by field in docs/report-json.md): what every
+report has.
 
 Plain dataclasses. :class:`BaseReport` (also named `Report`: any report) holds the top level that every task
 type shares; each task type's report is a subclass with its own dataset, metrics, errors, images...
 (evalsite.report.classification_model.ClassificationReport, evalsite.report.detection_model.DetectionReport;
 which type has which report: evalsite.report.kinds). `to_json` writes a report with the dataclass fields in
-declaration order as report.json's key order; `Report.from_dict` (evalsite.report.codec) reads them back, so
-a site can be rebuilt from report.json and the images alone.
+declaration order as report.json's key order; `evalsite.report.load.read_report` (through
+evalsite.report.codec) reads them back, so a site can be rebuilt from report.json and the images alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -104,18 +105,6 @@ class BaseReport:
         intervals: Intervals | None
         metadata: dict[str, dict[str, str]] | None  # the manifest's metadata CSV: image -> {column: value}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Self:
-        """The report in parsed report.json: a ValueError for another schema, an InputError (no file named)
-        for a malformed report; of the subclass of its task type, which must be `cls` or one of its own."""
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"unknown report schema {data.get('schema')!r}; this evalsite reads {SCHEMA!r}")
-        from evalsite.report.load import read_report  # load imports every report class
-
-        report = read_report(data, None)
-        if not isinstance(report, cls):
-            raise ValueError(f"a {report.task.type} report, not a {cls.__name__}")
-        return report
 
 
 Report = BaseReport  # any report, in annotations
