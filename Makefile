@@ -6,21 +6,25 @@ SOURCES := pyproject.toml $(shell find generator templates site_src -type f -not
 
 .PHONY: demo test docs docs-serve clean
 
+# setuptools builds in build/lib and reuses what it finds there: clear it, so that a module deleted from
+# generator/ is not installed from an earlier build.
+INSTALL := rm -rf build/lib build/bdist.* && $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # A real (non-editable) install, so that the demo and the tests run what a user's `pip install` gets.
 $(VENV)/.installed-run: $(BIN)/python $(SOURCES)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check .
+	$(INSTALL) .
 	touch $@
 
 # The tests build the documentation too (tests/test_docs_site.py), so they get the docs extra.
 $(VENV)/.installed-test: $(BIN)/python $(SOURCES)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test,docs]'
+	$(INSTALL) '.[test,docs]'
 	touch $@ $(VENV)/.installed-run $(VENV)/.installed-docs
 
 $(VENV)/.installed-docs: $(BIN)/python $(SOURCES)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[docs]'
+	$(INSTALL) '.[docs]'
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
