@@ -23,7 +23,8 @@ from evalsite.manifest import LANGUAGES, TASK_TYPES, TaskSpec, load_manifest, sp
 LANG_OPTION = click.option(
     "--lang", type=click.Choice(LANGUAGES), default=None,
     help="Language of the pages: zh (Chinese, the default) or en. Overrides the manifest's `language`.")
-QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress output (warnings and errors still go to stderr).")
+QUIET_OPTION = click.option("--quiet", "-q", is_flag=True,
+                            help="No progress output (warnings and errors still go to stderr).")
 
 
 def _fail(exc: EvalsiteError | OSError | KeyboardInterrupt) -> NoReturn:
@@ -125,8 +126,8 @@ def main() -> None:
 def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
     """Build the report site of one or more tasks.
 
-    MANIFESTS are task.yaml files (see "Inputs and formats" in the docs); instead of one, the same fields can be given as
-    options.
+    MANIFESTS are task.yaml files (see "Inputs and formats" in the docs); instead of one, the same fields can be
+    given as options.
 
     \b
     Examples:

@@ -70,7 +70,8 @@ def test_two_builds_are_byte_identical(builds: tuple[Path, Path]) -> None:
     assert {name for name in first if first[name] != second[name]} == set()
     for name in ("cls", "det", "seg"):  # every task type, its pictures and charts, and the overview
         assert f"{name}.zip" in first and f"{name}/report.json" in first
-        assert any(p.startswith(f"{name}/thumbs/") for p in first) and any(p.startswith(f"{name}/charts/") for p in first)
+        assert any(p.startswith(f"{name}/thumbs/") for p in first) and any(
+            p.startswith(f"{name}/charts/") for p in first)
     assert "overview/search/search_index.json" in first
     # Nothing of the machine leaks into the files: no input, output or staging folder names.
     for path in builds[0].rglob("*"):

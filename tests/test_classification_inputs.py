@@ -1,5 +1,6 @@
-"""Classification input readers (docs/inputs.md, docs/reliability.md): good files in every format, and one clear InputError per
-bad record ("file, record: problem", on one line), or a Notice where the problem does not stop the report."""
+"""Classification input readers (docs/inputs.md, docs/reliability.md): good files in every format, and one clear
+InputError per bad record ("file, record: problem", on one line), or a Notice where the problem does not stop the
+report."""
 
 from __future__ import annotations
 

@@ -566,7 +566,8 @@ def test_end_to_end_jsonl_topk_against_sklearn(tmp_path):
     (tmp_path / "images").mkdir()
     for image in truth:
         write_png(tmp_path / "images" / image)
-    (tmp_path / "gt.jsonl").write_text("".join(json.dumps({"image": i, "label": l}) + "\n" for i, l in truth.items()))
+    (tmp_path / "gt.jsonl").write_text("".join(json.dumps({"image": i, "label": label}) + "\n"
+                                               for i, label in truth.items()))
     (tmp_path / "pred.jsonl").write_text("".join(json.dumps({"image": i, "topk": t}) + "\n" for i, t in topk.items()))
     spec = spec_from_dict({"name": "e2e", "type": "classification", "images": "images", "labels": labels,
                            "ground_truth": "gt.jsonl", "predictions": "pred.jsonl"}, tmp_path)

@@ -244,7 +244,7 @@ def test_random_iou_tables_match_pycocotools(first):
         case, table = iou_table_case(seed)
         row_of_ann = {a["id"]: n for n, a in enumerate(case[2])}
 
-        def compute_iou(E, img, cat):
+        def compute_iou(E, img, cat, table=table, row_of_ann=row_of_ann):
             gt, dt = E._gts[img, cat], E._dts[img, cat]
             order = np.argsort([-d["score"] for d in dt], kind="mergesort")
             dt = [dt[i] for i in order][:E.params.maxDets[-1]]
@@ -252,7 +252,7 @@ def test_random_iou_tables_match_pycocotools(first):
                 return []
             return table[np.ix_([d["id"] - 1 for d in dt], [row_of_ann[g["id"]] for g in gt])]
 
-        ours = coco_evaluate(**arrays(case), pair_iou_fn=lambda d, g: table[d, g])
+        ours = coco_evaluate(**arrays(case), pair_iou_fn=lambda d, g, table=table: table[d, g])
         E = pycoco(case, compute_iou=compute_iou)
         BIT_IDENTICAL.append(assert_same(ours, E, f"iou table seed {seed}"))
 

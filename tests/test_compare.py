@@ -32,7 +32,8 @@ def _classification(folder: Path, name: str, model: str, predicted: list[str]) -
     with open(folder / "gt.csv", "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([["image", "label"], *[[f"img{i}.png", t] for i, t in enumerate(TRUE)]])
     with open(folder / "pred.csv", "w", newline="", encoding="utf-8") as handle:
-        rows = [[f"img{i}.png", 0.9 if p == "cat" else 0.1, 0.9 if p == "dog" else 0.1] for i, p in enumerate(predicted)]
+        rows = [[f"img{i}.png", 0.9 if p == "cat" else 0.1, 0.9 if p == "dog" else 0.1]
+                for i, p in enumerate(predicted)]
         csv.writer(handle).writerows([["image", "cat", "dog"], *rows])
     manifest = folder / "task.yaml"
     manifest.write_text(f"name: {name}\ngroup: pets\nmodel: {model}\ntype: classification\nimages: images\n"
@@ -66,17 +67,20 @@ def test_hand_made_classification_pair(pets: Path) -> None:
     assert head["f1"]["difference"] == pytest.approx((3 / 4 + 1 / 2) / 2 - 2 / 3)
     assert all(m["verdict"] == "within_noise" for m in c["headline"])  # six images prove nothing
     assert all(m["low"] <= m["difference"] <= m["high"] for m in c["headline"])
-    labels = [(l["label"], round(l["difference"], 12)) for l in c["labels"]]
+    labels = [(label["label"], round(label["difference"], 12)) for label in c["labels"]]
     assert labels == [("dog", round(1 / 2 - 2 / 3, 12)), ("cat", round(3 / 4 - 2 / 3, 12))]
-    assert [(f["image"], f["base_summary"], f["candidate_summary"]) for f in c["fixed"]] == [("img2.png", "dog", "cat")]
-    assert [(b["image"], b["base_summary"], b["candidate_summary"]) for b in c["broken"]] == [("img4.png", "dog", "cat")]
+    assert [(f["image"], f["base_summary"], f["candidate_summary"]) for f in c["fixed"]] == [
+        ("img2.png", "dog", "cat")]
+    assert [(b["image"], b["base_summary"], b["candidate_summary"]) for b in c["broken"]] == [
+        ("img4.png", "dog", "cat")]
     assert c["unchanged_errors"] == 1  # img5: wrong under both
     pairs = [(p["true"], p["predicted"], p["base"], p["candidate"]) for p in c["confusion"]]
     assert pairs == [("cat", "dog", 1, 0), ("dog", "cat", 1, 2)]
     fixed = (site / "fixed.html").read_text(encoding="utf-8")
     assert "img2.png" in fixed and "img4.png" not in fixed
     with open(site / "downloads" / "changed_images.csv", encoding="utf-8") as handle:
-        assert [(r["image"], r["change"]) for r in csv.DictReader(handle)] == [("img2.png", "fixed"), ("img4.png", "broken")]
+        assert [(r["image"], r["change"]) for r in csv.DictReader(handle)] == [
+            ("img2.png", "fixed"), ("img4.png", "broken")]
 
 
 def test_identical_models_differ_by_zero(pets: Path, tmp_path: Path) -> None:
@@ -89,7 +93,7 @@ def test_identical_models_differ_by_zero(pets: Path, tmp_path: Path) -> None:
     for m in c["headline"]:
         assert (m["difference"], m["low"], m["high"], m["verdict"]) == (0, 0, 0, "within_noise"), m
     assert c["fixed"] == [] and c["broken"] == [] and c["confusion"] == []
-    assert all(l["difference"] == 0 for l in c["labels"])
+    assert all(label["difference"] == 0 for label in c["labels"])
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,8 @@ def test_detection_pair_agrees_with_both_reports(shapes: Path) -> None:
                  "--images", shapes / "in-weak" / "images")
     assert result.exit_code == 0, result.output
     c = json.loads((out / "cmp" / "compare.json").read_text(encoding="utf-8"))
-    reports = [json.loads((out / n / "report.json").read_text(encoding="utf-8")) for n in ("shapes-weak", "shapes-strong")]
+    reports = [json.loads((out / n / "report.json").read_text(encoding="utf-8"))
+               for n in ("shapes-weak", "shapes-strong")]
     assert [m["metric"] for m in c["headline"]] == ["mAP50", "precision", "recall", "f1", "coco.AP"]
     for m in c["headline"]:
         key = m["metric"]

@@ -1,5 +1,5 @@
-"""Detection input readers (docs/inputs.md, docs/reliability.md): COCO, Pascal VOC and YOLO ground truth; COCO results, YOLO and
-JSONL predictions. Good files give exact column arrays; every bad record is one InputError "file, record:
+"""Detection input readers (docs/inputs.md, docs/reliability.md): COCO, Pascal VOC and YOLO ground truth; COCO results,
+YOLO and JSONL predictions. Good files give exact column arrays; every bad record is one InputError "file, record:
 problem" on one line; problems that do not stop the report are Notices."""
 
 from __future__ import annotations

@@ -567,7 +567,7 @@ def ref_confusion(c: Case, t, thr=0.5):
     for d in order:
         im, lab, b, _ = c.dts[d]
         best, best_iou = -1, thr
-        for g, (gim, glab, gb, diff, crowd) in enumerate(c.gts):
+        for g, (gim, _glab, gb, diff, crowd) in enumerate(c.gts):
             if gim == im and not diff and not crowd and g not in taken:
                 i = ref_iou(b, gb, False)
                 if i >= best_iou and (best < 0 or i > best_iou):
@@ -578,7 +578,7 @@ def ref_confusion(c: Case, t, thr=0.5):
         elif not any(gim == im and (diff or crowd) and ref_iou(b, gb, crowd) >= thr
                      for gim, glab, gb, diff, crowd in c.gts):
             counts[L][lab] += 1
-    for g, (gim, glab, gb, diff, crowd) in enumerate(c.gts):
+    for g, (_gim, glab, _gb, diff, crowd) in enumerate(c.gts):
         if not diff and not crowd and g not in taken:
             counts[glab][L] += 1
     return counts

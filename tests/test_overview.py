@@ -202,6 +202,7 @@ def test_overview_shows_the_headline_interval(tmp_path: Path) -> None:
     manifest = write_task(tmp_path / "in", ["cat", "dog"], n_images=40)
     out = tmp_path / "out"
     assert CliRunner().invoke(main, ["build", str(manifest), "-o", str(out), "--quiet"]).exit_code == 0
-    low, high = json.loads((out / "task" / "report.json").read_text(encoding="utf-8"))["intervals"]["metrics"]["accuracy"]
+    report = json.loads((out / "task" / "report.json").read_text(encoding="utf-8"))
+    low, high = report["intervals"]["metrics"]["accuracy"]
     html = (out / "overview" / "index.html").read_text(encoding="utf-8")
     assert f'<small class="es-ci">({low * 100:.1f}–{high * 100:.1f}%)</small>' in html

@@ -1,8 +1,8 @@
 """`evalsite verify`: try the report's model on new images and add a "Verification" page to the report.
 
-The predictions come from a JSONL file in the report's own prediction schema (see "Inputs and formats" in the docs), matched to the
-new images by path (relative to the images folder) or by file name, or from the user's predictor, a Python
-callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
+The predictions come from a JSONL file in the report's own prediction schema (see "Inputs and formats" in the docs),
+matched to the new images by path (relative to the images folder) or by file name, or from the user's predictor, a
+Python callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
 predictor runs in a worker process (verify_worker.py) fed one image at a time; an image that takes longer
 than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
 status: ok, error (the predictor raised, or its output breaks the schema: unknown label, score not a finite
@@ -367,7 +367,8 @@ def verification_pages(report, results: list[Checked], folder: Path, source: tup
         shown = _pictures(folder, results, docs, task_type, threshold)
         totals = summary(results, labels, task_type, threshold)
         data = {"schema": VERIFICATION_SCHEMA, "task": report.task.name, "type": task_type, "threshold": threshold,
-                "source": {"kind": source[0], "name": source[1]}, "images_folder": str(folder), "timeout": timeout, "summary": totals,
+                "source": {"kind": source[0], "name": source[1]}, "images_folder": str(folder), "timeout": timeout,
+                "summary": totals,
                 "results": [asdict(r) for r in results]}
         write_text(docs / "verification.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         page = environment().get_template("pages/verification.md.j2").render(

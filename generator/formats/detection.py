@@ -78,8 +78,8 @@ Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones)
   as in pycocotools, with ``Notice("mask_empty")``. Masks are never clipped; a prediction without
   ``bbox`` gets its mask's (toBbox), a ground truth without ``area`` its mask's area. A detection's area
   (for the area ranges) follows pycocotools' loadRes, which looks at the first result: without ``bbox``,
-  every detection's is its mask area (``dt_mask_area``); with one (Detectron2 writes both), the box area. Compressed strings are decoded in
-  batches with numpy (all strings of a batch at once), not per character in Python.
+  every detection's is its mask area (``dt_mask_area``); with one (Detectron2 writes both), the box area.
+  Compressed strings are decoded in batches with numpy (all strings of a batch at once), not per character in Python.
 * Speed: JSON is parsed with the garbage collector paused until the parsed objects are freed (it
   otherwise walks the growing heap of dicts again and again: json.loads of a 59 MB, 408k-detection
   results file takes 1.6 s with it, 1.1 s without), then turned into column arrays with one comprehension

@@ -133,8 +133,8 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
         more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
         notices.append(Notice("mask_empty", str(file), None,
                               f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
-                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), e.g. "
-                              f"{'; '.join(shown)}{more}"))
+                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
+                              f"e.g. {'; '.join(shown)}{more}"))
     return masks, area, notices
 
 

@@ -65,7 +65,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=False,  # Markdown, not HTML: untrusted text goes through |md, |h or |title explicitly
-        undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"], keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do"], keep_trailing_newline=True, trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num, signed_pct=_signed_pct, signed_num=_signed_num,
                        metric_name=lambda metric, t: t("cmp_metric_" + metric.replace(".", "_")),

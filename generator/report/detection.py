@@ -331,7 +331,8 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMis
     for i in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
-                              xywh=boxes_of[4 * lo:4 * hi], scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
+                              xywh=boxes_of[4 * lo:4 * hi],
+                              scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
         if strings is not None:
             drawn[i].masks = [None] * (hi - lo)
             for position, k in enumerate(ordered[lo:hi]):
