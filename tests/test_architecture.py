@@ -36,6 +36,13 @@ def test_layers_only_point_down() -> None:
     assert "0 broken" in result.stdout, result.stdout
 
 
+def test_ruff_is_clean() -> None:
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "generator", "tests", "benchmarks"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_no_import_circle() -> None:
     # The layers contract forbids upward imports between layers; this also forbids circles inside one layer
     # (function-level imports included), e.g. two readers that import each other.
