@@ -65,7 +65,8 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
                if k not in given]
     if missing:
         raise click.UsageError(f"give a manifest file, or all of {', '.join(missing)}")
-    data = {"name": given["name"], "type": given.get("type", TaskType.CLASSIFICATION.value), "images": str(given["images"]),
+    data = {"name": given["name"], "type": given.get("type", TaskType.CLASSIFICATION.value),
+            "images": str(given["images"]),
             "ground_truth": {"path": str(given["ground_truth"]), "format": given.get("gt_format")},
             "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
     if "labels" in given:
