@@ -120,11 +120,12 @@ def test_report_json_reads_back(seg: Path) -> None:
     from evalsite.commands.evaluate import evaluate
     from evalsite.manifest import load_manifest
     from evalsite.report.detection_model import DetectionReport
+    from evalsite.report.load import read_report
     from evalsite.report.model import to_json
 
     report = evaluate(load_manifest(seg))
-    again = DetectionReport.from_dict(json.loads(to_json(report)))
-    assert again == report and to_json(again) == to_json(report)
+    again = read_report(json.loads(to_json(report)), None)
+    assert type(again) is DetectionReport and again == report and to_json(again) == to_json(report)
 
 
 def _rle_sum_wrong(d: list) -> None:
