@@ -24,6 +24,7 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
         assert packaged in names, f"{tracked} is missing from the wheel"
     # The import name is evalsite; the source folder's name (generator) must not be installed as a package.
     assert not [n for n in names if n.startswith("generator/")], "the wheel installs a top-level 'generator'"
+    assert "evalsite/py.typed" in names  # type checkers read the package's annotations
     for source in (ROOT / "generator").rglob("*.py"):
         packaged = "evalsite/" + source.relative_to(ROOT / "generator").as_posix()
         assert packaged in names, f"{packaged} is missing from the wheel (its package is not listed in pyproject)"
