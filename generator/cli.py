@@ -359,7 +359,8 @@ def demo(out, lang, quiet):
 
 @main.command()
 @click.argument("site", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (1 to 65535).")
 @guarded
 def serve(site, port):
     """Preview a built site (a report or an output root) at http://127.0.0.1:PORT/ until Ctrl-C.
