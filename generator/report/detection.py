@@ -11,6 +11,7 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
+from evalsite.metrics.arrays import take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
@@ -221,6 +222,14 @@ class _MaskStrings:
                 setattr(target, key, value)
 
 
+def _related(values: np.ndarray, index: np.ndarray) -> list:
+    """values[index] as Python values, None where index < 0: no related object (also when there is none at all,
+    e.g. no prediction or no ground-truth object in the whole set)."""
+    if len(values) == 0:
+        return [None] * len(index)
+    return [v if i >= 0 else None for v, i in zip(values[np.maximum(index, 0)].tolist(), index.tolist())]
+
+
 def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxMistake]:
     """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
     e = ev.errors
@@ -229,9 +238,8 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     fp = np.flatnonzero(e.dt_type != "")
     rel = e.dt_related_gt[fp]
     has = rel >= 0
-    rel_label = np.where(has, data.gt_label[np.maximum(rel, 0)], -1)
-    rel_box = data.gt_box[np.maximum(rel, 0)].tolist()
-    rel_id = data.gt_id[np.maximum(rel, 0)].tolist()
+    rel_label = take(data.gt_label, rel, -1)
+    rel_box, rel_id = _related(data.gt_box, rel), _related(data.gt_id, rel)
     for k, (d, img, lab, box, score, iou, typ) in enumerate(zip(
             fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
             data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_type[fp].tolist())):
@@ -239,22 +247,21 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
             id=0, kind=ErrorKind.FALSE_POSITIVE, type=_ERROR_TYPES[typ], image=data.images[img],
             image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=score,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
-            related_box=rel_box[k] if has[k] else None, annotation_id=rel_id[k] if has[k] else None,
+            related_box=rel_box[k], annotation_id=rel_id[k],
             box_iou=_opt_at(e.dt_related_box_iou, d))))
     fn = np.flatnonzero(e.gt_type != "")
     rel = e.gt_related_dt[fn]
     has = rel >= 0
-    rel_label = np.where(has, data.dt_label[np.maximum(rel, 0)], -1)
-    rel_box = data.dt_box[np.maximum(rel, 0)].tolist()
-    rel_score = data.dt_score[np.maximum(rel, 0)].tolist()
+    rel_label = take(data.dt_label, rel, -1)
+    rel_box, rel_score = _related(data.dt_box, rel), _related(data.dt_score, rel)
     for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
             fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
             data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
         rows.append((img, 1, g, BoxMistake(
             id=0, kind=ErrorKind.MISSED, type=_ERROR_TYPES[typ], image=data.images[img],
-            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k] if has[k] else None,
+            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k],
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
-            related_box=rel_box[k] if has[k] else None, annotation_id=ann,
+            related_box=rel_box[k], annotation_id=ann,
             box_iou=_opt_at(e.gt_related_box_iou, g))))
     rows.sort(key=lambda row: row[:3])
     for number, row in enumerate(rows, start=1):
