@@ -150,6 +150,38 @@ def test_unreadable_comparisons_are_skipped_with_a_notice(grouped: Path, tmp_pat
         assert f"../{folder}/" not in html
 
 
+def test_damaged_reports_are_skipped_with_a_warning_by_overview_and_by_later_builds(grouped: Path,
+                                                                                   tmp_path: Path) -> None:
+    # Each of these once gave a traceback in `overview` and in every later `build` into the folder, or (task 5)
+    # was dropped without a word.
+    out = tmp_path / "out"
+    shutil.copytree(grouped, out)
+    first = next(p for p in sorted(out.glob("*/report.json")) if p.parent.name != "overview")
+    good = json.loads(first.read_text(encoding="utf-8"))
+    bad = {
+        "headline-text": {**good, "metrics": {**good["metrics"], "accuracy": "x"}},
+        "task-number": {**good, "task": 5},
+        "type-list": {**good, "task": {**good["task"], "type": ["classification"]}},
+        "name-number": {**good, "task": {**good["task"], "name": 7}},
+        "images-text": {**good, "dataset": {**good["dataset"], "images": "many"}},
+        "a-list": [1, 2],
+    }
+    for folder, data in bad.items():
+        (out / folder).mkdir()
+        (out / folder / "report.json").write_text(json.dumps(data), encoding="utf-8")
+    listed_before = article(out).count("<tr>")
+    for result in (run("overview", out, "--lang", "en"),
+                   run("build", write_task(tmp_path / "more", ["cat", "dog"], name="more"), "-o", out, "--quiet")):
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        for folder in bad:
+            assert f"{folder}/report.json: report_skipped" in result.stderr, (folder, result.stderr)
+    html = article(out)
+    assert "more" in html and html.count("<tr>") >= listed_before
+    for folder in bad:
+        assert f"../{folder}/" not in html
+
+
 def test_hostile_group_model_and_folder_names_stay_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     build(monkeypatch, version(tmp_path, "h1", 0, group=HOSTILE_GROUP, model=HOSTILE_MODEL), out, "2024-01-10")

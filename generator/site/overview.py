@@ -5,6 +5,7 @@ comparisons of its models (folders with a compare.json, written by `evalsite com
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -73,12 +74,30 @@ def _optional_text(value: object) -> str | None:
     return value or None
 
 
-def _number(value: object) -> float | None:
+def _number(value: object, key: str = "") -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, found {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{key + ': ' if key else ''}expected a number, found {value!r:.40}")
     return float(value)
+
+
+def _object(value: object, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{key}: expected an object, found {type(value).__name__}")
+    return value
+
+
+def _text(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{key}: expected a string, found {type(value).__name__}")
+    return value
+
+
+def _whole(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"{key}: expected a count, found {value!r:.40}")
+    return value
 
 
 def _count(value: object) -> int:
@@ -101,19 +120,23 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
         if path.parent.name == OVERVIEW_DIR or path.parent.name.startswith("."):
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _object(json.loads(path.read_text(encoding="utf-8")), "the file")
             if data.get("schema") != SCHEMA:
                 raise ValueError(f"unknown schema {data.get('schema')!r}")
-            task, metrics = data["task"], data["metrics"]
-            metric = task_kind(task["type"]).headline
-            entries.append(TaskEntry(folder=path.parent.name, name=task["name"], type=task["type"],
-                                     headline_metric=metric, headline=metrics.get(metric),
-                                     images=int(data["dataset"]["images"]), date=task["date"],
-                                     language=task["language"],
-                                     group=_optional_text(task.get("group")) or str(task["name"]),
+            task, metrics = _object(data.get("task"), "task"), _object(data.get("metrics"), "metrics")
+            task_type = _text(task.get("type"), "task.type")
+            metric = task_kind(task_type).headline
+            name = _text(task.get("name"), "task.name")
+            entries.append(TaskEntry(folder=path.parent.name, name=name, type=task_type,
+                                     headline_metric=metric, headline=_number(metrics.get(metric), f"metrics.{metric}"),
+                                     images=_whole(_object(data.get("dataset"), "dataset").get("images"),
+                                                   "dataset.images"),
+                                     date=_text(task.get("date"), "task.date"),
+                                     language=_text(task.get("language"), "task.language"),
+                                     group=_optional_text(task.get("group")) or name,
                                      model=_optional_text(task.get("model")),
                                      interval=_interval(data.get("intervals"), metric)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and JSON errors included
             notices.append(Notice("report_skipped", str(path), None, str(exc)))
     entries.sort(key=lambda e: (e.name.lower(), e.folder))
     return entries, notices
