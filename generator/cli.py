@@ -29,15 +29,17 @@ QUIET_OPTION = click.option("--quiet", "-q", is_flag=True,
 
 def _fail(exc: EvalsiteError | OSError | KeyboardInterrupt) -> NoReturn:
     """The one place where a failure becomes its message on stderr ("error: ...") and its exit status
-    (evalsite.core.errors.exit_code: an InputError 2, a BuildError or any other failure 1; Ctrl-C 130)."""
+    (evalsite.core.errors.exit_code: an InputError, OutputError or file-system error 2, a BuildError or any
+    other failure 1; Ctrl-C 130)."""
     if isinstance(exc, KeyboardInterrupt):
         message, status = "interrupted; nothing was written", ExitCode.INTERRUPTED
     elif isinstance(exc, BuildError):
         message, status = f"the site did not build (a bug in evalsite {__version__}): {exc}", exit_code(exc)
     elif isinstance(exc, EvalsiteError):
         message, status = exc.one_line(), exit_code(exc)
-    else:
-        message, status = f"{exc.filename or ''}: {exc.strerror or exc}", exit_code(exc)
+    else:  # a file-system error outside a build (which names its destination itself): an environment problem
+        where = ", ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+        message, status = f"{where + ': ' if where else ''}{exc.strerror or exc}", exit_code(exc)
     click.echo(f"error: {message}", err=True)
     sys.exit(int(status))
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-__all__ = ["EXIT_CODES", "BuildError", "EvalsiteError", "ExitCode", "InputError", "MaskError", "Notice", "exit_code"]
+__all__ = ["EXIT_CODES", "BuildError", "EvalsiteError", "ExitCode", "InputError", "MaskError", "Notice",
+           "OutputError", "exit_code"]
 
 
 class ExitCode(IntEnum):
@@ -24,7 +25,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     BUG = 1  # an unexpected failure: a bug in evalsite (please report it)
-    INPUT = 2  # bad input or bad usage: the message names the file, the record and the problem
+    INPUT = 2  # bad input, bad usage or an environment problem (a folder not writable, a full disk, a file-size
+    # limit): the message names the file (and the record) and the problem
     INTERRUPTED = 130  # Ctrl-C; nothing was written
 
 
@@ -53,6 +55,15 @@ class BuildError(EvalsiteError):
     """MkDocs refused the generated site (a bug in evalsite: its pages must build without warnings)."""
 
 
+class OutputError(EvalsiteError):
+    """An output that could not be written (not writable, disk full, file-size limit...): `path` and `problem`.
+    Nothing was published: the previous site, if any, is untouched."""
+
+    def __init__(self, problem: str, path: str | Path):
+        self.problem, self.path = problem, str(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
 class MaskError(EvalsiteError, ValueError):
     """A bad mask of a batch: `index` (its position in the batch) and `problem` (one line, no index).
 
@@ -66,6 +77,7 @@ class MaskError(EvalsiteError, ValueError):
 # The exit status of each kind of error; the most specific class listed wins.
 EXIT_CODES: dict[type[EvalsiteError], ExitCode] = {
     InputError: ExitCode.INPUT,
+    OutputError: ExitCode.INPUT,
     MaskError: ExitCode.INPUT,
     BuildError: ExitCode.BUG,
     EvalsiteError: ExitCode.BUG,
@@ -73,7 +85,10 @@ EXIT_CODES: dict[type[EvalsiteError], ExitCode] = {
 
 
 def exit_code(error: BaseException) -> ExitCode:
-    """The exit status for `error` (:data:`EXIT_CODES`; anything not ours is a bug, 1)."""
+    """The exit status for `error` (:data:`EXIT_CODES`; a file-system error is an environment problem, 2;
+    anything else not ours is a bug, 1)."""
+    if isinstance(error, OSError):
+        return ExitCode.INPUT
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]  # type: ignore[index]

@@ -1,7 +1,9 @@
 """Build a MkDocs Material site from a folder of Markdown, atomically.
 
 The site is built in a temporary folder beside the output and moved into place only when the build
-succeeded, so a failed build leaves the previous site untouched (docs/reliability.md).
+succeeded, so a failed build leaves the previous site untouched (docs/reliability.md). One writer per output
+root: a build holds a lock on the root folder while it writes, so a second build into the same root waits for it
+(LOCK_WAIT seconds, then an InputError), and the staging folders a killed build left behind are removed.
 """
 
 from __future__ import annotations
@@ -11,17 +13,50 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jinja2
 
 from evalsite import __version__
-from evalsite.core.errors import BuildError, InputError
+from evalsite.core.errors import BuildError, InputError, OutputError
 from evalsite.core.resources import site_src_dir, templates_dir
 
 # Every site evalsite builds has this file; a folder without it is not ours to replace.
 SITE_MARKER = "assets/javascripts/evalsite.js"
+LOCK_WAIT = 60.0  # seconds a build waits for another one writing into the same output root
+# What a build leaves beside a site while it runs (staging) and for a moment while it publishes (old site).
+_LEFTOVERS = (".*.building-*", ".*.old-*")
+
+
+@contextlib.contextmanager
+def output_lock(root: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold the lock of the output root `root` (one writer at a time; waits up to `wait` seconds, default
+    LOCK_WAIT, then an InputError); under it, the staging folders of killed builds are removed."""
+    import fcntl
+
+    wait = LOCK_WAIT if wait is None else wait
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself is locked: no lock file to leave behind
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise InputError(f"another evalsite is writing into this folder; waited {wait:g} s for it "
+                                     "(try again when it has finished)", root) from None
+                time.sleep(0.1)
+        for pattern in _LEFTOVERS:  # no other evalsite writes here now: these are a killed build's
+            for leftover in root.glob(pattern):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_replaceable(out: Path) -> None:
@@ -112,8 +147,30 @@ def run_mkdocs(config: Path) -> None:
         mkdocs_log.propagate = propagate
 
 
+def _output_error(exc: OSError, root: Path) -> OutputError:
+    """The OutputError of an OSError met while building into `root`: it names the destination file when the
+    error names one (a copy's error names its source first), else what it names, else the root."""
+    named = [str(f) for f in (exc.filename2, exc.filename) if f]
+    inside = [f for f in named if Path(f).resolve().is_relative_to(root)]
+    problem = exc.strerror or str(exc)
+    if inside or not named:
+        return OutputError(f"cannot write the site: {problem}", (inside or [str(root)])[0])
+    return OutputError(problem, named[0])
+
+
 def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[Path], tuple[list, list]]) -> Path:
-    """Write docs with `write_docs(docs) -> (nav, not_in_nav)`, build, and move the site to `out`."""
+    """Write docs with `write_docs(docs) -> (nav, not_in_nav)`, build, and move the site to `out`. A file
+    that cannot be written (a read-only folder, a full disk, a file-size limit) is an OutputError naming it."""
+    out = out.resolve()
+    try:
+        with output_lock(out.parent):
+            _build_site(out, site_name, language, write_docs)
+    except OSError as exc:
+        raise _output_error(exc, out.parent) from None
+    return out
+
+
+def _build_site(out: Path, site_name: str, language: str, write_docs: Callable[[Path], tuple[list, list]]) -> None:
     with staging(out) as tmp:
         project = tmp / "project"
         docs = project / "docs"
@@ -126,4 +183,3 @@ def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[P
         for unusable in ("404.html", "sitemap.xml", "sitemap.xml.gz"):
             (project / "site" / unusable).unlink(missing_ok=True)
         os.replace(project / "site", tmp / "site")
-    return out
