@@ -84,7 +84,8 @@ def make_voc(top: Path, n_images: int = 40, seed: int = 0, jitter: float = 6.0) 
     return {"root": root, "ids": ids, "test": test, "trainval": trainval, "detections": detections}
 
 
-def write_results(top: Path, voc: dict, split: str = "test", comp: str = "comp4", style: str = "py-faster-rcnn") -> Path:
+def write_results(top: Path, voc: dict, split: str = "test", comp: str = "comp4",
+                  style: str = "py-faster-rcnn") -> Path:
     """results/VOC2007/Main/<comp>_det_<split>_<class>.txt for the images of `split`, one file per class
     (also for classes without detections), as the tools write them."""
     folder = top / "VOCdevkit" / "results" / "VOC2007" / "Main"
@@ -361,7 +362,7 @@ def test_two_runs_in_one_folder(tmp_path) -> None:
 
 
 def test_results_set_without_its_image_set_file(tmp_path) -> None:
-    root = small_voc(tmp_path)
+    small_voc(tmp_path)
     results = tmp_path / "Main"
     results.mkdir()
     (results / "comp4_det_trainval_car.txt").write_text("000001 0.9 10 10 50 40\n")
@@ -383,7 +384,8 @@ BAD = [
     ("000001 0.9 10 10 50 40\n000001 high 10 10 50 40\n", "line 2", "'high' is not a number"),
     ("000001 0.9 50 10 50 40\n", "line 1", "box x1 y1 x2 y2 = 50 10 50 40 has zero or negative size"),
     ("000001 nan 10 10 50 40\n", "line 1", "score"),
-    ("000009 0.9 10 10 50 40\n", "first at comp4_det_test_car.txt line 1", "1 image(s) not in the ground truth: '000009'"),
+    ("000009 0.9 10 10 50 40\n", "first at comp4_det_test_car.txt line 1",
+     "1 image(s) not in the ground truth: '000009'"),
 ]
 
 
