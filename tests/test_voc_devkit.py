@@ -190,6 +190,8 @@ def voc(tmp_path_factory) -> dict:
 
 @pytest.mark.parametrize("gt, extra", [
     ("VOCdevkit/VOC2007", ""),  # the split told by the results' file names
+    ("VOCdevkit/VOC2007/Annotations", ""),
+    ("{format: voc, path: VOCdevkit/VOC2007}", "split: test\n"),
     ("VOCdevkit/VOC2007", "split: test\n"),  # an image set by name
     ("VOCdevkit/VOC2007/Annotations", "split: test\n"),
     ("VOCdevkit/VOC2007/Annotations", "split: VOCdevkit/VOC2007/ImageSets/Main/test.txt\n"),
@@ -197,7 +199,8 @@ def voc(tmp_path_factory) -> dict:
 ])
 def test_devkit_layout_equals_the_reference(voc, gt, extra) -> None:
     top = voc["top"]
-    report = evaluate(load_manifest(manifest(top, gt, "VOCdevkit/results/VOC2007/Main", extra)))
+    predictions = "{format: voc-devkit, path: VOCdevkit}" if "format" in gt else "VOCdevkit/results/VOC2007/Main"
+    report = evaluate(load_manifest(manifest(top, gt, predictions, extra)))
     image_set = voc["root"] / "ImageSets/Main/test.txt"
     for metric, use_07 in (("mAP50", False), ("mAP50_11pt", True)):
         expected = reference_map(voc["root"], image_set, voc["results"], "comp4_det_test", use_07)
