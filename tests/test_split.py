@@ -221,3 +221,9 @@ def test_numeric_entries_are_ids_only_for_coco(tmp_path) -> None:
     (tmp_path / "split.txt").write_text("b\n")
     report = evaluate(load_manifest(tmp_path / "task.yaml"))
     assert [r.image for r in report.images] == ["b.jpg"] and report.metrics["mAP50"] == 0.0
+
+
+def test_split_option_on_build_and_evaluate() -> None:
+    for command in ("build", "evaluate"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and "--split PATH" in result.output
