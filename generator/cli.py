@@ -58,11 +58,15 @@ def guarded(command):
 
 
 def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[TaskSpec]:
+    split = fields.pop("split", None)  # --split: also with manifests, where it replaces their `split`
     given = {k: v for k, v in fields.items() if v is not None}
     if manifests and given:
         raise click.UsageError("give either manifest files or the --name/--type/... options, not both")
     if manifests:
-        return [load_manifest(path, lang) for path in manifests]
+        specs = [load_manifest(path, lang) for path in manifests]
+        for spec in specs:
+            spec.split = spec.split if split is None else Path.cwd() / split
+        return specs
     missing = [f"--{k.replace('_', '-')}" for k in ("name", "images", "ground_truth", "predictions")
                if k not in given]
     if missing:
@@ -73,6 +77,8 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
             "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
     if "labels" in given:
         data["labels"] = str(given["labels"])
+    if split is not None:
+        data["split"] = str(split)
     return [spec_from_dict(data, Path.cwd(), None, lang)]
 
 
@@ -90,6 +96,10 @@ def _task_fields(command):
                      help="Predictions format (default: from the file name)."),
         click.option("--labels", type=click.Path(path_type=Path), default=None,
                      help="Optional labels file, one name per line, in the order that breaks score ties."),
+        click.option("--split", type=click.Path(path_type=Path), default=None,
+                     help="Evaluate only the images this file lists (paths, stems or ids, one a line); for a VOC "
+                          "dataset also an image set name (test: ImageSets/Main/test.txt), or 'all'. Replaces "
+                          "a manifest's `split`."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -97,7 +107,7 @@ def _task_fields(command):
 
 
 def _fields(kwargs: dict) -> dict:
-    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels")
+    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels", "split")
     return {k.rstrip("_"): kwargs.pop(k) for k in keys}
 
 

@@ -19,7 +19,7 @@ LANGUAGES = ("zh", "en")
 RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
     "name", "type", "images", "ground_truth", "predictions", "language", "labels",
-    "iou_threshold", "small_set_threshold", "metadata", "annotation_url", "group", "model",
+    "iou_threshold", "small_set_threshold", "metadata", "annotation_url", "group", "model", "split",
 }
 # A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
 _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
@@ -48,6 +48,7 @@ class TaskSpec:
     group: str | None = None  # reports of one training task across model versions share a group (default: name)
     model: str | None = None  # the model version this report evaluates, e.g. "v3" or a run id
     source: Path | None = None  # the manifest file, when there is one
+    split: Path | None = None  # the images to evaluate, one a line (evalsite.formats.split; "all", a VOC set name)
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +163,10 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     metadata = data.get("metadata")
     if metadata is not None and (not isinstance(metadata, str) or not metadata.strip()):
         raise InputError("'metadata' must be the path of a CSV file (image,<column>,...)", file, "key 'metadata'")
+    split = data.get("split")
+    if split is not None and (not isinstance(split, str) or not split.strip()):
+        raise InputError("'split' must be the path of a file listing the images to evaluate, one a line (or, "
+                         "for a VOC dataset, an image set name such as test)", file, "key 'split'")
     group, model = data.get("group"), data.get("model")
     for key, value in (("group", group), ("model", model)):
         if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)
@@ -176,4 +181,5 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
         small_set_threshold=small, iou_threshold=float(iou), source=file,
         group=None if group is None else str(group), model=None if model is None else str(model),
         metadata_file=None if metadata is None else base / metadata,
+        split=None if split is None else base / split.strip(),
     )

@@ -14,6 +14,7 @@ from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionK
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
 from evalsite.formats.images import inspect_images
+from evalsite.formats.split import apply_split, resolve_split
 from evalsite.manifest import TaskSpec
 from evalsite.report.kinds import task_kind
 from evalsite.report.model import InputFile, Report, TaskInfo, to_json
@@ -70,13 +71,15 @@ def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
             for image, info in zip(images, infos) if info.status != ImageStatus.OK]
 
 
-def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind, **extra) -> TaskInfo:
+def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind,
+               formats_read: tuple[str, str] = ("", ""), **extra) -> TaskInfo:
     base = spec.source.resolve().parent if spec.source else None
     files = [(InputRole.GROUND_TRUTH, spec.ground_truth), (InputRole.PREDICTIONS, spec.predictions)]
     # Classification inputs are hashed by contents; detection's (often hundreds of MB) by name, size and time.
     by_contents = not spec.type.is_detection
-    inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
-                             _sha256(s.path, contents=by_contents)) for role, s in files]
+    inputs_info = [InputFile(role, read or s.format or s.path.suffix.lstrip(".") or "folders",
+                             _shown_path(s.path, base), _sha256(s.path, contents=by_contents))
+                   for (role, s), read in zip(files, formats_read)]
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
@@ -101,24 +104,32 @@ def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True
 def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
+    split_file, image_set = resolve_split(spec.split, spec.ground_truth.path, spec.predictions.path,
+                                          spec.predictions.format)
     if spec.type.is_detection:
         from evalsite.formats.detection import read_detection
 
-        inputs = read_detection(**reader_arguments(spec), task_type=spec.type)
+        inputs = read_detection(**reader_arguments(spec), task_type=spec.type, image_set=image_set)
     else:
         from evalsite.formats.classification import read_classification
 
         inputs = read_classification(**reader_arguments(spec))
+    if split_file is not None:
+        inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
     if spec.type.is_detection:
         task = _task_info(spec, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
                           PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
+                          formats_read=(inputs.gt_format, inputs.pred_format),
                           image_matching=inputs.image_matching, label_matching=inputs.label_matching,
                           iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
     else:
         task = _task_info(spec, inputs.label_source,
                           PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
+    if split_file is not None:
+        base = spec.source.resolve().parent if spec.source else Path.cwd()
+        task.inputs.append(InputFile(InputRole.SPLIT, "txt", _shown_path(split_file, base), _sha256(split_file)))
     return task_kind(spec.type).build_report(inputs, infos, task, notices, intervals)
 
 

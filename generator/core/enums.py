@@ -130,6 +130,7 @@ class InputRole(StrEnum):
     GROUND_TRUTH = "ground_truth"
     PREDICTIONS = "predictions"
     LABELS = "labels"
+    SPLIT = "split"  # the list of the images evaluated (manifest `split`)
 
 
 class ImageMatching(StrEnum):

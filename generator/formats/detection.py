@@ -14,7 +14,8 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
 * predictions: ``coco`` (a results ``.json`` list ``{image_id, category_id, bbox, score}``, or a COCO
   dataset object whose ``annotations`` carry a ``score``), ``yolo`` (a folder of ``.txt`` files
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
-  ``{"image": "a/b.jpg", "predictions": [{"label": "cat", "score": 0.93, "bbox": [x, y, w, h]}]}``).
+  ``{"image": "a/b.jpg", "predictions": [{"label": "cat", "score": 0.93, "bbox": [x, y, w, h]}]}``),
+  ``voc-devkit`` (a folder of Pascal VOC devkit results ``comp4_det_test_<class>.txt``: evalsite.formats.voc_devkit).
 
 Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones):
 
@@ -111,10 +112,12 @@ from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
 from evalsite.formats.records import read_labels_file
 from evalsite.formats.voc import voc_ground_truth
+from evalsite.formats.voc_devkit import FORMAT as VOC_DEVKIT
+from evalsite.formats.voc_devkit import looks_like_results, voc_devkit_predictions
 from evalsite.formats.yolo import yolo_boxes, yolo_ground_truth, yolo_predictions
 
 GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png")  # png: instance masks, segmentation only (png_masks.py)
-PREDICTION_FORMATS = ("coco", "yolo", "jsonl")
+PREDICTION_FORMATS = ("coco", "yolo", "jsonl", VOC_DEVKIT)
 _SUFFIXES = {".json": "coco", ".xml": "voc", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -154,9 +157,17 @@ def _read_ground_truth(path: Path, fmt: str | None, images_root: Path, labels: l
     return png_ground_truth(path, images_root, declared)
 
 
-def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentation: bool) -> ParsedPredictions:
+def _predictions_folder(path: Path) -> str:
+    """A predictions folder holding VOC devkit results (comp4_det_test_car.txt) is voc-devkit, else YOLO."""
+    return VOC_DEVKIT if looks_like_results(path) else "yolo"
+
+
+def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentation: bool,
+                      truth: ParsedGroundTruth, image_set: str | None) -> ParsedPredictions:
     fmt = sniff_format(fmt, path, PREDICTION_FORMATS, what="predictions", task="detection", by_suffix=_SUFFIXES,
-                       folder="yolo")
+                       folder=_predictions_folder)
+    if fmt == VOC_DEVKIT:
+        return voc_devkit_predictions(path, truth.images, truth.labels, segmentation, image_set)
     if fmt == "coco":
         return coco_predictions(path, images_root, segmentation)
     if fmt == "jsonl":
@@ -166,17 +177,19 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
 
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
-                   manifest: Path | None = None, task_type: str = "detection", clip: bool = True) -> DetectionData:
+                   manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
+                   image_set: str | None = None) -> DetectionData:
     """Ground truth and predictions of a detection (or segmentation: boxes and masks) task as column arrays.
 
     ground_truth, predictions: the input files or folders; gt_format, pred_format: their formats (None: told
     from the path); images_root: the folder the image paths are relative to; labels (a list) or labels_file
     (one name a line): the declared labels, if any; manifest: the file that declares them inline, named in
     errors about them; task_type: "detection" or "segmentation" (then masks are read too).
-    `clip=False` keeps boxes that reach outside their image as given (pycocotools' behaviour)."""
+    `clip=False` keeps boxes that reach outside their image as given (pycocotools' behaviour); `image_set`:
+    the VOC image set evaluated (picks its devkit results files, evalsite.formats.voc_devkit)."""
     segmentation = task_type == "segmentation"
     truth = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest, task_type)
-    pred = _read_predictions(predictions, pred_format, images_root, segmentation)
+    pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, image_set)
     notices = [*truth.notices, *pred.notices]
 
     # ground truth: clip, drop what lies wholly outside, group by image (stable: file order kept)
@@ -257,4 +270,4 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
         image_matching=image_matching, label_matching=label_matching, notices=notices,
-        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area)
+        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt, pred_format=pred.fmt)

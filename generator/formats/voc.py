@@ -44,6 +44,10 @@ def _voc_number(element: ET.Element | None, tag: str, file: Path, record: str, r
 
 
 def voc_ground_truth(path: Path, images_root: Path, declared: list[str] | None) -> ParsedGroundTruth:
+    """A VOC .xml file, a folder of them, or a VOC dataset folder (``VOC2007/``: its ``Annotations/`` are read;
+    which of them are evaluated is the split's business: evalsite.formats.split)."""
+    if path.is_dir() and (path / "Annotations").is_dir():
+        path = path / "Annotations"
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.xml") if p.is_file())
         if not files:
