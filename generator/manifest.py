@@ -112,6 +112,8 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
         record = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError(f"malformed YAML: {problem}", file, record) from None
+    except RecursionError:  # PyYAML builds nested values recursively; a manifest is a few flat keys
+        raise InputError("malformed YAML: nested too deeply to be a manifest", file) from None
     if not isinstance(data, dict):
         raise InputError("a manifest must be a YAML mapping (name: ..., type: ..., ...)", file)
     return spec_from_dict(data, file.resolve().parent, file, language)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from evalsite.cli import main
 from evalsite.commands.evaluate import evaluate
 from evalsite.core.errors import InputError, Notice
 from evalsite.formats.images import inspect_image
@@ -174,6 +176,14 @@ def test_malformed_yaml_names_line_and_column(tmp_path):
     manifest = write(tmp_path / "task.yaml", "name: t\ntype: classification\nimages: [a\nground_truth: g\n")
     # the unclosed flow list is noticed at line 4, column 13 (the ':' after ground_truth)
     expect_error(lambda: load_manifest(manifest), manifest, "line 4, column 13", "malformed YAML")
+
+
+def test_yaml_nested_beyond_the_recursion_limit_is_a_one_line_error(tmp_path):
+    # 20,000 levels once gave a RecursionError with a 3,000-line traceback
+    manifest = write(tmp_path / "task.yaml", "name: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    expect_error(lambda: load_manifest(manifest), manifest, None, "nested too deeply")
+    result = CliRunner().invoke(main, ["evaluate", str(manifest), "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "nested too deeply" in result.stderr
 
 
 def test_yaml_tab_indentation(tmp_path):
