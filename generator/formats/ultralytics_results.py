@@ -192,7 +192,13 @@ def _choose_mapping(truth: ParsedGroundTruth, path: Path, ids: np.ndarray, image
                          "labels (Ultralytics writes class index + 1, or COCO's 91 ids for COCO): predictions of "
                          "another model or dataset?", path)
     if len(valid) == 1 or not len(ids):
-        chosen = next(iter(valid)) if default not in valid else default
+        chosen = default if default in valid else next(iter(valid))
+        if expected is not None and chosen != expected:
+            return chosen, [Notice("category_mapping_unexpected", str(path), None,
+                                   f"category ids read as {_SAID[chosen]}, not {_SAID[expected]} as Ultralytics "
+                                   f"would have written them for this data.yaml: only that fits the ids "
+                                   f"{listing(np.unique(ids).tolist())}; check that these predictions belong "
+                                   "to this dataset")]
         return chosen, []
     usable = np.ones(len(ids), dtype=bool) if box_missing is None else ~box_missing
     counts = agreement(truth, image[usable], box[usable], score[usable], {m: v[usable] for m, v in valid.items()})
@@ -221,7 +227,7 @@ def check_category_shift(truth: ParsedGroundTruth, pred: ParsedPredictions, dt_i
     counts = agreement(truth, dt_image, dt_box, pred.score, options)
     sample = min(len(ids), _SAMPLE)
     for shift in (-1, 1):
-        if counts[shift] >= max(10, sample // 5) and counts[shift] > 3 * counts[0]:
+        if counts[shift] >= max(3, sample // 10) and counts[shift] > 3 * counts[0]:
             hint = (" (Ultralytics' predictions.json writes class index + 1: give it as "
                     "{format: ultralytics, path: predictions.json})" if shift == -1 else "")
             raise InputError(f"the category ids look shifted by {-shift:+d} against the ground truth: of the "
