@@ -472,3 +472,14 @@ def test_images_key_must_hold_the_split(detect: Dataset, tmp_path: Path) -> None
     assert_one_line_error(result, "lie outside the images root")
     report, _ = evaluate(task(tmp_path, "datasets/pets/data.yaml", "p.json", images="datasets"))
     assert report["images"][0]["image"].startswith("pets/images/val/")
+
+
+def test_the_mapping_is_stated_on_the_data_page(detect: Dataset, tmp_path: Path) -> None:
+    detect.predictions_json(tmp_path / "p.json", [1, 2, 3])
+    manifest = task(tmp_path, "datasets/pets/data.yaml", "p.json")
+    result = run("build", manifest, "-o", tmp_path / "site", "--quiet")
+    assert result.exit_code == 0, result.output + result.stderr
+    pages = [tmp_path / "site" / "ultra" / "data.html"]
+    text = pages[0].read_text()
+    assert "were read as the class index + 1" in text
+    assert "<td>ultralytics</td>" in text
