@@ -335,7 +335,7 @@ def test_hand_shifted_ids_are_caught(detect: Dataset, tmp_path: Path) -> None:
     gt["categories"].append({"id": 3, "name": "other"})  # every shifted id names a category: no unknown id
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "images").mkdir()
-    for stem, image in detect.images.items():
+    for image in detect.images.values():
         (tmp_path / "images" / image.name).write_bytes(image.read_bytes())
     results = detect.coco_results(gt, "json")  # the hand fix: image ids made ints, category ids kept (+1)
     (tmp_path / "hand.json").write_text(json.dumps(results))
