@@ -351,6 +351,16 @@ def test_hand_shifted_ids_are_caught(detect: Dataset, tmp_path: Path) -> None:
     assert_same(report, cocoeval(ref, detect.coco_results(ref, "json"), "bbox"))
 
 
+def test_unknown_shifted_ids_get_the_hint(detect: Dataset, tmp_path: Path) -> None:
+    gt = detect.coco_gt()
+    for item in gt["annotations"] + gt["categories"]:
+        item["category_id" if "image_id" in item else "id"] -= 1
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "hand.json").write_text(json.dumps(detect.coco_results(gt, "json")))
+    result = run("evaluate", task(tmp_path, "gt.json", "hand.json", images="datasets/pets/images/val"), "-o", "-")
+    assert_one_line_error(result, "category id(s) the ground truth lacks: 3 (every id minus 1 is a ground-truth")
+
+
 def test_zero_based_ids_against_a_data_yaml_are_taken_with_a_warning(detect: Dataset, tmp_path: Path) -> None:
     detect.predictions_json(tmp_path / "p.json", [0, 1, 2])
     report, stderr = evaluate(task(tmp_path, "datasets/pets/data.yaml", "p.json"))

@@ -15,6 +15,13 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
   dataset object whose ``annotations`` carry a ``score``), ``yolo`` (a folder of ``.txt`` files
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
   ``{"image": "a/b.jpg", "predictions": [{"label": "cat", "score": 0.93, "bbox": [x, y, w, h]}]}``).
+* Ultralytics (evalsite.formats.ultralytics, ultralytics_results): ground truth ``ultralytics`` (a
+  ``data.yaml``: told by its .yaml/.yml suffix), predictions ``ultralytics`` (``predictions.json`` of
+  ``yolo val save_json=True``: told by string image ids, or by a data.yaml ground truth; a folder given as
+  ``ultralytics`` is read as YOLO text files, ``save_txt save_conf``). YOLO-seg polygon rows are read by
+  evalsite.formats.yolo (masks for segmentation, their boxes for detection ground truth).
+* Category ids matched by id (COCO results, YOLO text files) that fit the ground truth far better shifted
+  by one are an error (evalsite.formats.ultralytics_results.check_category_shift).
 
 Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones):
 
@@ -114,6 +121,7 @@ from evalsite.formats.ultralytics import ultralytics_ground_truth
 from evalsite.formats.ultralytics_results import (
     check_category_shift,
     looks_like_ultralytics_results,
+    shift_hint,
     ultralytics_predictions,
 )
 from evalsite.formats.voc import voc_ground_truth
@@ -235,7 +243,10 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
     dt_image, image_matching = match_images(truth, pred)
-    dt_label, label_matching = match_labels(truth, pred)
+    try:
+        dt_label, label_matching = match_labels(truth, pred)
+    except InputError as exc:
+        raise shift_hint(exc, truth, pred) from None
     widths, heights = truth.widths.copy(), truth.heights.copy()
     dt_box = pred.box
     if pred.normalised:

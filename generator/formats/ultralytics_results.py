@@ -234,3 +234,15 @@ def check_category_shift(truth: ParsedGroundTruth, pred: ParsedPredictions, dt_i
                              f"{sample} top-scored detections, {counts[shift]} overlap an object whose category id "
                              f"is one {'less' if shift == -1 else 'more'} than theirs, only {counts[0]} an object "
                              f"of their own id{hint}; fix the ids", pred.file)
+
+
+def shift_hint(error: InputError, truth: ParsedGroundTruth, pred: ParsedPredictions) -> InputError:
+    """`error` (unknown category ids), with a hint when every id minus one names a ground-truth category."""
+    ids = pred.category_id
+    if ids is None or pred.category_id_names is not None or not len(ids) or error.problem.endswith(")"):
+        return error
+    if not (lookup(truth.label_ids, ids - 1) >= 0).all():
+        return error
+    return InputError(f"{error.problem} (every id minus 1 is a ground-truth category id: Ultralytics' "
+                      "predictions.json writes class index + 1; give it as {format: ultralytics, path: ...})",
+                      error.file, error.record)
