@@ -493,3 +493,23 @@ def test_the_mapping_is_stated_on_the_data_page(detect: Dataset, tmp_path: Path)
     text = pages[0].read_text()
     assert "were read as the class index + 1" in text
     assert "<td>ultralytics</td>" in text
+
+
+def test_nc_only_validation_key_and_yml(detect: Dataset, tmp_path: Path) -> None:
+    write_yaml(detect.root / "d.yml", {"path": ".", "validation": "images/val", "nc": 3})
+    detect.predictions_json(tmp_path / "p.json", [1, 2, 3])
+    report, _ = evaluate(task(tmp_path, "datasets/pets/d.yml", "p.json"))
+    assert report["dataset"]["labels"] == ["class_0", "class_1", "class_2"]
+    gt = detect.coco_gt()
+    assert_same(report, cocoeval(gt, detect.coco_results(gt, "json"), "bbox"))
+
+
+def test_duplicate_label_rows_are_dropped_as_ultralytics_drops_them(detect: Dataset, tmp_path: Path) -> None:
+    file = detect.root / "labels" / "val" / "42.txt"
+    first = file.read_text().splitlines()[0]
+    file.write_text(file.read_text() + first + "\n")
+    detect.predictions_json(tmp_path / "p.json", [1, 2, 3])
+    report, stderr = evaluate(task(tmp_path, "datasets/pets/data.yaml", "p.json"))
+    gt = detect.coco_gt()  # the objects without the repeated row
+    assert_same(report, cocoeval(gt, detect.coco_results(gt, "json"), "bbox"))
+    assert [n["code"] for n in report["notices"]] == ["yolo_duplicate_labels"] and "42.txt: 1" in stderr
