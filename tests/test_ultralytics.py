@@ -513,3 +513,13 @@ def test_duplicate_label_rows_are_dropped_as_ultralytics_drops_them(detect: Data
     gt = detect.coco_gt()  # the objects without the repeated row
     assert_same(report, cocoeval(gt, detect.coco_results(gt, "json"), "bbox"))
     assert [n["code"] for n in report["notices"]] == ["yolo_duplicate_labels"] and "42.txt: 1" in stderr
+
+
+def test_options_only_with_a_data_yaml(detect: Dataset, tmp_path: Path) -> None:
+    pred = detect.predictions_json(tmp_path / "p.json", [1, 2, 3])
+    result = run("evaluate", "--name", "u", "--type", "detection", "--ground-truth",
+                 detect.root / "data.yaml", "--predictions", pred, "-o", "-")
+    assert result.exit_code == 0, result.output + result.stderr
+    report = json.loads(result.stdout)
+    gt = detect.coco_gt()
+    assert_same(report, cocoeval(gt, detect.coco_results(gt, "json"), "bbox"))
