@@ -67,12 +67,13 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
         for spec in specs:
             spec.split = spec.split if split is None else Path.cwd() / split
         return specs
+    data_yaml = str(given.get("ground_truth", "")).lower().endswith((".yaml", ".yml"))  # images: its dataset root
     missing = [f"--{k.replace('_', '-')}" for k in ("name", "images", "ground_truth", "predictions")
-               if k not in given]
+               if k not in given and not (k == "images" and data_yaml)]
     if missing:
         raise click.UsageError(f"give a manifest file, or all of {', '.join(missing)}")
     data = {"name": given["name"], "type": given.get("type", TaskType.CLASSIFICATION.value),
-            "images": str(given["images"]),
+            **({"images": str(given["images"])} if "images" in given else {}),
             "ground_truth": {"path": str(given["ground_truth"]), "format": given.get("gt_format")},
             "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
     if "labels" in given:

@@ -29,13 +29,14 @@ _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
 class InputSpec:
     format: str | None
     path: Path
+    split: str | None = None  # an Ultralytics data.yaml's split (val, test, train); ground truth only
 
 
 @dataclass
 class TaskSpec:
     name: str
     type: TaskType
-    images: Path
+    images: Path | None  # None: taken from an Ultralytics data.yaml (see uses_data_yaml) when the task is read
     ground_truth: InputSpec
     predictions: InputSpec
     language: str = "zh"
@@ -86,14 +87,25 @@ def _input(value: object, key: str, base: Path, file: Path) -> InputSpec:
     if isinstance(value, str):
         return InputSpec(None, base / value)
     if isinstance(value, dict) and isinstance(value.get("path"), str):
-        unknown = set(value) - {"format", "path"}
+        allowed = {"format", "path", "split"} if key == "ground_truth" else {"format", "path"}
+        unknown = set(value) - allowed
         if unknown:
-            raise InputError(f"unknown field(s) {sorted(unknown)} (allowed: format, path)", file, f"key '{key}'")
+            raise InputError(f"unknown field(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})", file,
+                             f"key '{key}'")
         fmt = value.get("format")
         if fmt is not None and not isinstance(fmt, str):
             raise InputError("'format' must be a string", file, f"key '{key}'")
-        return InputSpec(fmt, base / value["path"])
+        split = value.get("split")
+        if split is not None and split not in ("val", "test", "train"):
+            raise InputError(f"'split' names a split of an Ultralytics data.yaml: val, test or train, found "
+                             f"{split!r}", file, f"key '{key}'")
+        return InputSpec(fmt, base / value["path"], split)
     raise InputError("expected a path or {format: ..., path: ...}", file, f"key '{key}'")
+
+
+def uses_data_yaml(spec: InputSpec) -> bool:
+    """Ground truth given as an Ultralytics data.yaml (format ultralytics, or a .yaml/.yml file)."""
+    return spec.format == "ultralytics" or (spec.format is None and spec.path.suffix.lower() in (".yaml", ".yml"))
 
 
 def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
@@ -123,9 +135,13 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
         raise InputError(f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_KNOWN_KEYS)}", file)
-    for key in ("name", "type", "images", "ground_truth", "predictions"):
+    for key in ("name", "type", "ground_truth", "predictions"):
         if key not in data:
             raise InputError(f"missing required key '{key}'", file)
+    ground_truth = _input(data["ground_truth"], "ground_truth", base, file)
+    if "images" not in data and not uses_data_yaml(ground_truth):
+        raise InputError("missing required key 'images' (only an Ultralytics data.yaml as ground truth "
+                         "names its images itself)", file)
     name = check_name(data["name"], file)
     task_type = data["type"]
     if task_type not in TASK_TYPES:
@@ -134,7 +150,7 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     lang = language or data.get("language", "zh")
     if lang not in LANGUAGES:
         raise InputError(f"unknown language {lang!r}; expected zh or en", file, "key 'language'")
-    if not isinstance(data["images"], str):
+    if "images" in data and not isinstance(data["images"], str):
         raise InputError("'images' must be a folder path", file, "key 'images'")
     labels, labels_file = None, None
     raw_labels = data.get("labels")
@@ -176,8 +192,8 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
             raise InputError(f"'{key}' must be a short name (at most 100 characters), found {value!r}",
                              file, f"key '{key}'")
     return TaskSpec(
-        name=name, annotation_url=annotation_url, type=TaskType(task_type), images=base / data["images"],
-        ground_truth=_input(data["ground_truth"], "ground_truth", base, file),
+        name=name, annotation_url=annotation_url, type=TaskType(task_type),
+        images=base / data["images"] if "images" in data else None, ground_truth=ground_truth,
         predictions=_input(data["predictions"], "predictions", base, file),
         language=lang, labels=labels, labels_file=labels_file,
         small_set_threshold=small, iou_threshold=float(iou), source=file,

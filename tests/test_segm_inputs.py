@@ -321,8 +321,9 @@ def test_box_only_predictions(tmp_path):
     expect(lambda: read_detection(spec(tmp_path, pred="pred.jsonl")), pred, "line 1, prediction 1",
            "segmentation task, but the predictions have no masks")
     (tmp_path / "yolo").mkdir()
-    expect(lambda: read_detection(spec(tmp_path, pred="yolo", pred_format="yolo")), tmp_path / "yolo", None,
-           "segmentation task, but the predictions have no masks")
+    (tmp_path / "yolo" / "a.txt").write_text("0 0.5 0.5 0.2 0.2 0.9\n")
+    expect(lambda: read_detection(spec(tmp_path, pred="yolo", pred_format="yolo")), tmp_path / "yolo" / "a.txt",
+           "line 1", "segmentation task, but the predictions have no masks", "save_txt=True save_conf=True")
 
 
 def test_some_predictions_without_masks(tmp_path):

@@ -30,6 +30,14 @@ def reader_arguments(spec: TaskSpec) -> dict:
                 labels=spec.labels, labels_file=spec.labels_file, manifest=spec.source)
 
 
+def resolve_images(spec: TaskSpec) -> None:
+    """A manifest without ``images:`` (an Ultralytics data.yaml as ground truth) gets the dataset's root."""
+    if spec.images is None:
+        from evalsite.formats.ultralytics import dataset_images_root
+
+        spec.images = dataset_images_root(spec.ground_truth.path, spec.ground_truth.split)
+
+
 def _sha256(path: Path, contents: bool = True) -> str:
     """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
     sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
@@ -72,14 +80,14 @@ def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
 
 
 def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind,
-               formats_read: tuple[str, str] = ("", ""), **extra) -> TaskInfo:
+               formats: tuple[str | None, str | None] = (None, None), **extra) -> TaskInfo:
     base = spec.source.resolve().parent if spec.source else None
     files = [(InputRole.GROUND_TRUTH, spec.ground_truth), (InputRole.PREDICTIONS, spec.predictions)]
     # Classification inputs are hashed by contents; detection's (often hundreds of MB) by name, size and time.
     by_contents = not spec.type.is_detection
     inputs_info = [InputFile(role, read or s.format or s.path.suffix.lstrip(".") or "folders",
                              _shown_path(s.path, base), _sha256(s.path, contents=by_contents))
-                   for (role, s), read in zip(files, formats_read)]
+                   for (role, s), read in zip(files, formats)]
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
@@ -102,6 +110,8 @@ def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True
 
 
 def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
+    resolve_images(spec)
+    assert spec.images is not None
     if not spec.images.is_dir():
         raise InputError("images root not found or not a folder", spec.images)
     split_file, image_set = resolve_split(spec.split, spec.ground_truth.path, spec.predictions.path,
@@ -109,7 +119,8 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if spec.type.is_detection:
         from evalsite.formats.detection import read_detection
 
-        inputs = read_detection(**reader_arguments(spec), task_type=spec.type, image_set=image_set)
+        inputs = read_detection(**reader_arguments(spec), task_type=spec.type, image_set=image_set,
+                                gt_split=spec.ground_truth.split)
     else:
         from evalsite.formats.classification import read_classification
 
@@ -121,7 +132,8 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if spec.type.is_detection:
         task = _task_info(spec, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
                           PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
-                          formats_read=(inputs.gt_format, inputs.pred_format),
+                          formats=(inputs.gt_format, inputs.pred_format),
+                          category_mapping=inputs.category_mapping,
                           image_matching=inputs.image_matching, label_matching=inputs.label_matching,
                           iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
     else:

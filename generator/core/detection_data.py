@@ -53,8 +53,11 @@ class DetectionData:
     # (D,) float64 set pixels of dt_masks, when pycocotools' loadRes takes them as the areas (its first result
     # has no 'bbox'; with one, it takes the box areas, and this stays None)
     dt_mask_area: np.ndarray | None = None
-    gt_format: str = ""  # the formats actually read (coco, voc, yolo...: report.json task.inputs[].format)
-    pred_format: str = ""
+    # the formats actually read ("coco", "yolo", "ultralytics", ...), and how Ultralytics' category ids were
+    # read ("index+1", "coco91", "exact"; None for other predictions)
+    gt_format: str | None = None
+    pred_format: str | None = None
+    category_mapping: str | None = None
 
     @property
     def dt_area(self) -> np.ndarray:

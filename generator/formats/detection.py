@@ -16,6 +16,13 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
   ``class cx cy w h confidence``), ``jsonl`` (one line per image,
   ``{"image": "a/b.jpg", "predictions": [{"label": "cat", "score": 0.93, "bbox": [x, y, w, h]}]}``),
   ``voc-devkit`` (a folder of Pascal VOC devkit results ``comp4_det_test_<class>.txt``: evalsite.formats.voc_devkit).
+* Ultralytics (evalsite.formats.ultralytics, ultralytics_results): ground truth ``ultralytics`` (a
+  ``data.yaml``: told by its .yaml/.yml suffix), predictions ``ultralytics`` (``predictions.json`` of
+  ``yolo val save_json=True``: told by string image ids, or by a data.yaml ground truth; a folder given as
+  ``ultralytics`` is read as YOLO text files, ``save_txt save_conf``). YOLO-seg polygon rows are read by
+  evalsite.formats.yolo (masks for segmentation, their boxes for detection ground truth).
+* Category ids matched by id (COCO results, YOLO text files) that fit the ground truth far better shifted
+  by one are an error (evalsite.formats.ultralytics_results.check_category_shift).
 
 Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones):
 
@@ -111,14 +118,24 @@ from evalsite.formats.matching import match_images, match_labels
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
 from evalsite.formats.records import read_labels_file
+from evalsite.formats.ultralytics import ultralytics_ground_truth
+from evalsite.formats.ultralytics_results import (
+    check_category_shift,
+    looks_like_ultralytics_results,
+    shift_hint,
+    ultralytics_predictions,
+)
 from evalsite.formats.voc import voc_ground_truth
 from evalsite.formats.voc_devkit import FORMAT as VOC_DEVKIT
 from evalsite.formats.voc_devkit import looks_like_results, voc_devkit_predictions
-from evalsite.formats.yolo import yolo_boxes, yolo_ground_truth, yolo_predictions
+from evalsite.formats.yolo import pixel_polygons, yolo_boxes, yolo_ground_truth, yolo_predictions
 
-GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png")  # png: instance masks, segmentation only (png_masks.py)
-PREDICTION_FORMATS = ("coco", "yolo", "jsonl", VOC_DEVKIT)
+# png: instance masks, segmentation only (png_masks.py); ultralytics: a data.yaml (ultralytics.py)
+GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png", "ultralytics")
+# ultralytics: predictions.json or save_txt labels; voc-devkit: comp4_det_<set>_<class>.txt (voc_devkit.py)
+PREDICTION_FORMATS = ("coco", "yolo", "jsonl", "ultralytics", VOC_DEVKIT)
 _SUFFIXES = {".json": "coco", ".xml": "voc", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_GT_SUFFIXES = {**_SUFFIXES, ".yaml": "ultralytics", ".yml": "ultralytics"}
 
 
 def _ground_truth_folder(path: Path) -> str:
@@ -135,26 +152,35 @@ def _declared_labels(labels: list[str] | None, labels_file: Path | None, manifes
 
 
 def _read_ground_truth(path: Path, fmt: str | None, images_root: Path, labels: list[str] | None,
-                       labels_file: Path | None, manifest: Path | None, task_type: str) -> ParsedGroundTruth:
+                       labels_file: Path | None, manifest: Path | None, task_type: str,
+                       split: str | None = None) -> tuple[ParsedGroundTruth, str | None]:
+    """The ground truth, and the category mapping Ultralytics' predictions.json has for it (a data.yaml)."""
     if fmt is None and looks_like_png_masks(path):
         fmt = "png"
-    fmt = sniff_format(fmt, path, GROUND_TRUTH_FORMATS, what="ground truth", task="detection", by_suffix=_SUFFIXES,
-                       folder=_ground_truth_folder)
+    fmt = sniff_format(fmt, path, GROUND_TRUTH_FORMATS, what="ground truth", task="detection",
+                       by_suffix=_GT_SUFFIXES, folder=_ground_truth_folder)
+    if split is not None and fmt != "ultralytics":
+        raise InputError(f"'split' of the ground truth names a split of an Ultralytics data.yaml, but this is "
+                         f"{fmt.upper()} ground truth", path)
     declared = _declared_labels(labels, labels_file, manifest)
     segmentation = task_type == "segmentation"
     if fmt == "png" and not segmentation:
         raise InputError(f"PNG instance masks are segmentation ground truth, but this is a {task_type} task: set "
                          "type: segmentation, or give boxes as COCO, VOC or YOLO", path)
-    if segmentation and fmt not in ("coco", "png"):
+    if segmentation and fmt not in ("coco", "png", "yolo", "ultralytics"):
         raise InputError(f"segmentation task, but {fmt.upper()} ground truth has boxes only: give a COCO "
-                         "instances .json with 'segmentation', or PNG instance masks (format: png)", path)
+                         "instances .json with 'segmentation', YOLO-seg polygons or PNG instance masks "
+                         "(format: png)", path)
     if fmt == "coco":
-        return coco_ground_truth(path, images_root, declared, segmentation)
+        return coco_ground_truth(path, images_root, declared, segmentation), None
     if fmt == "voc":
-        return voc_ground_truth(path, images_root, declared)
+        return voc_ground_truth(path, images_root, declared), None
     if fmt == "yolo":
-        return yolo_ground_truth(path, images_root, declared, labels_file or manifest)
-    return png_ground_truth(path, images_root, declared)
+        return yolo_ground_truth(path, images_root, declared, labels_file or manifest, segmentation), None
+    if fmt == "ultralytics":
+        truth, dataset = ultralytics_ground_truth(path, images_root, declared, split, segmentation)
+        return truth, "coco91" if dataset.is_coco else "index+1"
+    return png_ground_truth(path, images_root, declared), None
 
 
 def _predictions_folder(path: Path) -> str:
@@ -163,11 +189,18 @@ def _predictions_folder(path: Path) -> str:
 
 
 def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentation: bool,
-                      truth: ParsedGroundTruth, image_set: str | None) -> ParsedPredictions:
+                      truth: ParsedGroundTruth, expected: str | None, image_set: str | None) -> ParsedPredictions:
+    if fmt is None and path.suffix.lower() == ".json" and (truth.fmt == "ultralytics"
+                                                            or looks_like_ultralytics_results(path)):
+        fmt = "ultralytics"
     fmt = sniff_format(fmt, path, PREDICTION_FORMATS, what="predictions", task="detection", by_suffix=_SUFFIXES,
                        folder=_predictions_folder)
     if fmt == VOC_DEVKIT:
         return voc_devkit_predictions(path, truth.images, truth.labels, segmentation, image_set)
+    if fmt == "ultralytics":
+        if path.is_dir():  # save_txt labels
+            return yolo_predictions(path, segmentation)
+        return ultralytics_predictions(path, truth, expected, segmentation)
     if fmt == "coco":
         return coco_predictions(path, images_root, segmentation)
     if fmt == "jsonl":
@@ -178,18 +211,20 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
-                   image_set: str | None = None) -> DetectionData:
+                   image_set: str | None = None, gt_split: str | None = None) -> DetectionData:
     """Ground truth and predictions of a detection (or segmentation: boxes and masks) task as column arrays.
 
     ground_truth, predictions: the input files or folders; gt_format, pred_format: their formats (None: told
     from the path); images_root: the folder the image paths are relative to; labels (a list) or labels_file
     (one name a line): the declared labels, if any; manifest: the file that declares them inline, named in
-    errors about them; task_type: "detection" or "segmentation" (then masks are read too).
+    errors about them; task_type: "detection" or "segmentation" (then masks are read too); gt_split: the
+    split of an Ultralytics data.yaml (default val).
     `clip=False` keeps boxes that reach outside their image as given (pycocotools' behaviour); `image_set`:
     the VOC image set evaluated (picks its devkit results files, evalsite.formats.voc_devkit)."""
     segmentation = task_type == "segmentation"
-    truth = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest, task_type)
-    pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, image_set)
+    truth, expected = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest,
+                                         task_type, gt_split)
+    pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, expected, image_set)
     notices = [*truth.notices, *pred.notices]
 
     # ground truth: clip, drop what lies wholly outside, group by image (stable: file order kept)
@@ -220,20 +255,12 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
     dt_image, image_matching = match_images(truth, pred)
-    dt_label, label_matching = match_labels(truth, pred)
+    try:
+        dt_label, label_matching = match_labels(truth, pred)
+    except InputError as exc:
+        raise shift_hint(exc, truth, pred) from None
     widths, heights = truth.widths.copy(), truth.heights.copy()
     dt_box = pred.box
-    if segmentation:
-        assert pred.segm is not None and pred.box_missing is not None
-        dt_masks, dt_mask_area, more = decode_masks(pred.segm, dt_image, widths, heights, truth.images,
-                                                     pred.locate, pred.file, "predicted")
-        notices += more
-        missing = np.flatnonzero(pred.box_missing)
-        if not pred.box_missing[:1].all():
-            dt_mask_area = None  # the first has a box: pycocotools' loadRes takes them as box results (w*h)
-        if len(missing):
-            dt_box = dt_box.copy()
-            dt_box[missing] = dt_masks.bboxes()[missing]
     if pred.normalised:
         unsized = np.unique(dt_image[(widths[dt_image] <= 0) | (heights[dt_image] <= 0)])
         for i in unsized.tolist():
@@ -244,6 +271,20 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
                                  "coordinates need it", pred.file) from None
         dt_box = yolo_boxes(pred.box, widths[dt_image], heights[dt_image])
         check_finite_boxes(dt_box, pred.locate)
+    if segmentation:
+        assert pred.segm is not None and pred.box_missing is not None
+        segm = pixel_polygons(pred.segm, widths[dt_image], heights[dt_image]) if pred.normalised else pred.segm
+        dt_masks, dt_mask_area, more = decode_masks(segm, dt_image, widths, heights, truth.images,
+                                                     pred.locate, pred.file, "predicted")
+        notices += more
+        missing = np.flatnonzero(pred.box_missing)
+        if not pred.box_missing[:1].all():
+            dt_mask_area = None  # the first has a box: pycocotools' loadRes takes them as box results (w*h)
+        if len(missing):
+            dt_box = dt_box.copy()
+            dt_box[missing] = dt_masks.bboxes()[missing]
+    if label_matching == "id" and pred.fmt in ("coco", "yolo"):
+        check_category_shift(truth, pred, dt_image, dt_box)
     dt_box, keep, more = clip_boxes(dt_box, dt_image, widths, heights, pred.locate, truth.images,
                                pred.file, clip, "predicted")
     notices += more
@@ -270,4 +311,5 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
         image_matching=image_matching, label_matching=label_matching, notices=notices,
-        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt, pred_format=pred.fmt)
+        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt,
+        pred_format=pred.fmt, category_mapping=pred.category_mapping)

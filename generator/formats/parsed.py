@@ -62,3 +62,4 @@ class ParsedPredictions:
     notices: list[Notice] = field(default_factory=list)
     segm: list | None = None  # segmentation tasks: the raw 'segmentation' values
     box_missing: np.ndarray | None = None  # (D,) bool: no 'bbox' given (segmentation: the mask's box is taken)
+    category_mapping: str | None = None  # Ultralytics' predictions.json: "index+1", "coco91" or "exact"

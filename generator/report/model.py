@@ -60,6 +60,9 @@ class TaskInfo:
     annotation_url: str | None = None  # detection: template linking an error to the annotation tool
     group: str | None = None  # the training task this report belongs to (default: name); see the overview
     model: str | None = None  # the model version evaluated, when the manifest names it
+    # detection: how the category ids of Ultralytics' predictions.json were read: "index+1" (class index + 1),
+    # "coco91" (COCO's 91 ids) or "exact" (the ground truth's ids); None for other predictions
+    category_mapping: str | None = None
 
     def __post_init__(self) -> None:
         self.type = _member(TaskType, self.type)
