@@ -127,7 +127,7 @@ class ClassificationEvaluator:
         bad = np.argwhere(~np.isfinite(array))
         if len(bad):
             row, col = (int(v) for v in bad[0])
-            raise InputError(f"NaN or infinite score {array[row, col]!r} (row {row}, label {self.labels[col]!r})",
+            raise InputError(f"NaN or infinite score {float(array[row, col])!r} (row {row}, label {self.labels[col]!r})",
                              where)
         return "scores", array
 
