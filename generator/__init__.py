@@ -15,15 +15,9 @@ scikit-learn or matplotlib; ``evalsite.evaluate`` and the rest import what they 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalsite.core.errors import BuildError, EvalsiteError, ExitCode, InputError, MaskError, Notice
-
-if TYPE_CHECKING:
-    from evalsite.api.classification import ClassificationEvaluator
-    from evalsite.api.detection import DetectionEvaluator
-    from evalsite.api.functions import CheckResult, build_site, check, compare, evaluate, load_report
-    from evalsite.report.model import Report
 
 __version__ = "0.1.0"
 

@@ -213,7 +213,8 @@ def test_evaluate_and_classification_evaluator_equal_the_cli(tmp_path: Path) -> 
     ev = evalsite.ClassificationEvaluator(LABELS, name="task", language="en", images_root=tmp_path / "in" / "images")
     for start in range(0, len(rows), 16):
         part = rows[start:start + 16]
-        ev.update([r[0] for r in part], [truth[r[0]] for r in part], np.array([[float(v) for v in r[1:]] for r in part]))
+        scores = np.array([[float(v) for v in r[1:]] for r in part])
+        ev.update([r[0] for r in part], [truth[r[0]] for r in part], scores)
     api = json.loads(ev.compute().to_json())
     for key in COMPARED:
         assert by_path[key] == cli[key], key

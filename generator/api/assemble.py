@@ -12,6 +12,7 @@ import numpy as np
 
 from evalsite.core.boxes import empty_boxes
 from evalsite.core.detection_data import DetectionData
+from evalsite.core.errors import Notice, listing
 from evalsite.formats.columns import clip_boxes
 from evalsite.formats.mask_decoding import decode_masks
 
@@ -23,8 +24,6 @@ def _rows(objects: list, attribute: str, empty: Any) -> np.ndarray:
 
 def assemble(ev: Any) -> DetectionData:
     """The DetectionData of a DetectionEvaluator `ev` (its images, sizes and per-image objects)."""
-    from evalsite.api.detection import unknown_size_notice
-
     names, where = ev._images, ev._where
     heights = np.array([h for h, _ in ev._sizes], dtype=np.int64)
     widths = np.array([w for _, w in ev._sizes], dtype=np.int64)
@@ -79,3 +78,10 @@ def assemble(ev: Any) -> DetectionData:
         dt_image=dt_image, dt_label=dt_label, dt_box=dt_box, dt_score=dt_score.astype(np.float64),
         image_matching="id", label_matching="name" if ev._by_name else "id", notices=notices,
         gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area)
+
+
+def unknown_size_notice(names: list[str], unknown: np.ndarray) -> Notice:
+    """The CLI's notice for images whose size is not known (their boxes are not checked)."""
+    return Notice("image_size_unknown", "sizes", None,
+                  f"{len(unknown)} image(s) without width/height: their boxes are not checked against the image, "
+                  f"e.g. {listing([names[i] for i in unknown])}")

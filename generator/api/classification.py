@@ -127,8 +127,8 @@ class ClassificationEvaluator:
         bad = np.argwhere(~np.isfinite(array))
         if len(bad):
             row, col = (int(v) for v in bad[0])
-            raise InputError(f"NaN or infinite score {float(array[row, col])!r} (row {row}, label {self.labels[col]!r})",
-                             where)
+            raise InputError(f"NaN or infinite score {float(array[row, col])!r} (row {row}, label "
+                             f"{self.labels[col]!r})", where)
         return "scores", array
 
     def _read_topk(self, scores: list, n: int, where: str) -> list[list[tuple[int, float]]]:

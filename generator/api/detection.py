@@ -21,7 +21,7 @@ from evalsite.api.arrays import (
 )
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import LabelSource, PredictionKind, TaskType
-from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.errors import InputError
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.masks.rle import rle_encode
 from evalsite.report.model import Report
@@ -335,10 +335,3 @@ class DetectionEvaluator:
         sizes = self._sizes
         return built_report(data, task, self.images_root,
                             lambda n: [ImageInfo("ok", w or None, h or None) for h, w in sizes], intervals)
-
-
-def unknown_size_notice(names: list[str], unknown: np.ndarray) -> Notice:
-    """The CLI's notice for images whose size is not known (their boxes are not checked)."""
-    return Notice("image_size_unknown", "sizes", None,
-                  f"{len(unknown)} image(s) without width/height: their boxes are not checked against the image, "
-                  f"e.g. {listing([names[i] for i in unknown])}")
