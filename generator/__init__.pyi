@@ -14,7 +14,7 @@ from evalsite.core.errors import ExitCode as ExitCode
 from evalsite.core.errors import InputError as InputError
 from evalsite.core.errors import MaskError as MaskError
 from evalsite.core.errors import Notice as Notice
-from evalsite.report.model import BaseReport as Report
+from evalsite.report.model import Report as Report
 
 __version__: str
 __all__: list[str]
