@@ -5,7 +5,7 @@ naming the update call, the image and the field."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,11 @@ def check_labels(labels: Any) -> list[str]:
     """The evaluator's labels: distinct non-empty strings."""
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence) and not hasattr(labels, "__iter__"):
         raise InputError("'labels' must be a list of label names")
+    if isinstance(labels, Mapping):  # {index: name}, as Ultralytics' model.names
+        if set(labels) != set(range(len(labels))):
+            raise InputError(f"'labels' as a dict must map the indices 0..{len(labels) - 1} to names, found keys "
+                             f"{list(labels)[:5]!r}")
+        labels = [labels[i] for i in range(len(labels))]
     names = list(labels)
     if not names:
         raise InputError("'labels' is empty: give the label names, in index order")

@@ -27,9 +27,10 @@ class ClassificationEvaluator:
 
     Parameters
     ----------
-    labels : sequence of str
-        The label names, in index order: label index ``i`` in ``y_true`` and column ``i`` of ``scores`` is
-        ``labels[i]``. The order also breaks score ties (the first label wins), as in the CLI.
+    labels : sequence of str, or dict of int to str
+        The label names, in index order (or a dict ``{index: name}``, as Ultralytics' ``model.names``):
+        label index ``i`` in ``y_true`` and column ``i`` of ``scores`` is ``labels[i]``. The order also breaks
+        score ties (the first label wins), as in the CLI.
     name : str, default "evaluation"
         The task name (the report's title and its site folder name).
     images_root : str or os.PathLike, optional
@@ -45,7 +46,6 @@ class ClassificationEvaluator:
     >>> import evalsite
     >>> ev = evalsite.ClassificationEvaluator(["cat", "dog", "fox"], language="en")
     >>> ev.update(["a.png", "b.png"], ["cat", "fox"], np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]))
-    >>> ev.update(["c.png"], [1], [[("dog", 0.9), ("cat", 0.1)]])  # doctest: +SKIP
     >>> report = ev.compute()
     >>> report.metrics["accuracy"]
     1.0

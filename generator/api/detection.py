@@ -57,9 +57,10 @@ class DetectionEvaluator:
 
     Parameters
     ----------
-    labels : sequence of str
-        The label names in index order: label index ``i`` is ``labels[i]`` (torchvision models trained with a
-        background class at index 0 give indices into a list whose first name is that background).
+    labels : sequence of str, or dict of int to str
+        The label names in index order (or a dict ``{index: name}``, as Ultralytics' ``model.names``):
+        label index ``i`` is ``labels[i]`` (torchvision models trained with a background class at index 0
+        give indices into a list whose first name is that background).
     iou_type : {"bbox", "segm"}, default "bbox"
         ``"bbox"``: a detection report on boxes. ``"segm"``: a segmentation report on masks (the targets and
         predictions need ``masks``).
