@@ -226,8 +226,9 @@ def test_evaluate_and_classification_evaluator_equal_the_cli(tmp_path: Path) -> 
 def test_evaluate_relative_paths_of_a_dict_are_from_the_current_folder(tmp_path: Path, monkeypatch) -> None:
     write_task(tmp_path / "in", LABELS, n_images=6)
     monkeypatch.chdir(tmp_path / "in")
-    report = evalsite.evaluate({"name": "task", "type": "classification", "images": "images",
-                                "ground_truth": "gt.csv", "predictions": "pred.csv"}, intervals=False)
+    report = evalsite.evaluate({"name": "task", "type": "classification", "images": Path("images"),
+                                "ground_truth": {"path": Path("gt.csv")}, "predictions": "pred.csv"},
+                               intervals=False)
     assert report.dataset.images == 6 and report.intervals is None
 
 

@@ -56,7 +56,8 @@ def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = 
     ----------
     manifest : str, os.PathLike or dict
         A task.yaml file, or a dict with the same keys (``name``, ``type``, ``images``, ``ground_truth``,
-        ``predictions``, optional ``labels``, ``iou_threshold``...; see "Inputs and formats").
+        ``predictions``, optional ``labels``, ``iou_threshold``...; see "Inputs and formats"); paths may be
+        strings or ``pathlib.Path`` objects.
     base : str or os.PathLike, optional
         For a dict: the folder its relative paths are relative to (default: the current folder). A task.yaml's
         relative paths are always relative to the file's own folder; ``base`` is then refused.
@@ -88,7 +89,7 @@ def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = 
     from evalsite.manifest import load_manifest, spec_from_dict
 
     if isinstance(manifest, Mapping):
-        spec = spec_from_dict(dict(manifest), Path(base) if base is not None else Path.cwd(), None, language)
+        spec = spec_from_dict(_plain(manifest), Path(base) if base is not None else Path.cwd(), None, language)
     elif isinstance(manifest, (str, os.PathLike)):
         if base is not None:
             raise InputError("'base' is for a manifest given as a dict; a task.yaml's paths are relative to its "
@@ -99,6 +100,18 @@ def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = 
     report = evaluate_spec(spec, intervals=intervals)
     log_notices(report.notices)
     return report
+
+
+def _plain(data: Mapping[str, Any]) -> dict:
+    """A manifest dict with paths (os.PathLike) as strings, as YAML would give them."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {k: plain(v) for k, v in data.items()}
 
 
 def load_report(path: PathLike) -> Report:
