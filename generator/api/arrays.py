@@ -140,12 +140,17 @@ def check_length(items: Any, n: int, where: str, field: str) -> list:
     return items
 
 
-def task_info(name: str, task_type: TaskType, language: str, images_root: Path | None, label_source: str,
-              prediction_kind: str, **extra: Any) -> TaskInfo:
-    """The TaskInfo of a report built from arrays: no input files; the images root as given ("" if none)."""
+def check_task(name: str, language: str) -> None:
+    """An evaluator's task name (a folder name) and language (zh or en)."""
     check_name(name)
     if language not in LANGUAGES:
         raise InputError(f"unknown language {language!r}; expected zh or en")
+
+
+def task_info(name: str, task_type: TaskType, language: str, images_root: Path | None, label_source: str,
+              prediction_kind: str, **extra: Any) -> TaskInfo:
+    """The TaskInfo of a report built from arrays: no input files; the images root as given ("" if none)."""
+    check_task(name, language)
     return TaskInfo(name=name, type=task_type, language=language, evalsite_version=__version__,
                     date=evaluation_date(), images_root="" if images_root is None else str(images_root),
                     inputs=[], label_source=label_source, prediction_kind=prediction_kind,  # type: ignore[arg-type]

@@ -22,17 +22,18 @@ def _rows(objects: list, attribute: str, empty: Any) -> np.ndarray:
     return np.concatenate(parts) if parts and sum(len(p) for p in parts) else empty
 
 
-def assemble(ev: Any) -> DetectionData:
-    """The DetectionData of a DetectionEvaluator `ev` (its images, sizes and per-image objects)."""
-    names, where = ev._images, ev._where
-    heights = np.array([h for h, _ in ev._sizes], dtype=np.int64)
-    widths = np.array([w for _, w in ev._sizes], dtype=np.int64)
+def assemble(labels: list[str], names: list[str], where: list[str], sizes: list[tuple[int, int]], gt: list,
+             dt: list, segmentation: bool, by_name: bool) -> DetectionData:
+    """The DetectionData of a DetectionEvaluator's images (`where` each was given, their (height, width),
+    0 unknown) and per-image objects (`gt`, `dt`)."""
+    heights = np.array([h for h, _ in sizes], dtype=np.int64)
+    widths = np.array([w for _, w in sizes], dtype=np.int64)
     notices = []
     unknown = np.flatnonzero((widths == 0) | (heights == 0))
     if len(unknown):
         notices.append(unknown_size_notice(names, unknown))
     columns = {}
-    for side, objects in (("gt", ev._gt), ("dt", ev._dt)):
+    for side, objects in (("gt", gt), ("dt", dt)):
         counts = [len(o.label) for o in objects]
         image = np.repeat(np.arange(len(names), dtype=np.int64), counts)
         first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -43,13 +44,13 @@ def assemble(ev: Any) -> DetectionData:
             return str(file), f"{where[k]}, object {i - int(first[k])}"
 
         masks = mask_area = None
-        if ev.segmentation:
+        if segmentation:
             values = [m for o in objects for m in o.masks]
             masks, mask_area, more = decode_masks(values, image, widths, heights, names, locate, file,
                                                   "ground-truth" if side == "gt" else "predicted")
             notices += more
         boxes = [o.box if o.box is not None else masks.bboxes()[image == k] for k, o in enumerate(objects)] \
-            if ev.segmentation else [o.box for o in objects]
+            if segmentation else [o.box for o in objects]
         box = np.concatenate(boxes) if sum(counts) else empty_boxes()
         label = _rows(objects, "label", np.zeros(0, dtype=np.int64))
         if side == "gt":
@@ -70,13 +71,13 @@ def assemble(ev: Any) -> DetectionData:
     gt_image, gt_label, gt_box, (gt_crowd, gt_area), gt_masks, _ = columns["gt"]
     dt_image, dt_label, dt_box, (dt_score,), dt_masks, dt_mask_area = columns["dt"]
     return DetectionData(
-        labels=list(ev.labels), label_ids=np.arange(len(ev.labels), dtype=np.int64), images=list(names),
+        labels=list(labels), label_ids=np.arange(len(labels), dtype=np.int64), images=list(names),
         image_ids=np.arange(len(names), dtype=np.int64), widths=widths, heights=heights,
         gt_image=gt_image, gt_label=gt_label, gt_box=gt_box, gt_area=gt_area.astype(np.float64),
         gt_crowd=gt_crowd.astype(bool), gt_difficult=np.zeros(len(gt_image), dtype=bool),
         gt_id=np.arange(1, len(gt_image) + 1, dtype=np.int64),
         dt_image=dt_image, dt_label=dt_label, dt_box=dt_box, dt_score=dt_score.astype(np.float64),
-        image_matching="id", label_matching="name" if ev._by_name else "id", notices=notices,
+        image_matching="id", label_matching="name" if by_name else "id", notices=notices,
         gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area)
 
 

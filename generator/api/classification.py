@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from evalsite.api.arrays import as_array, check_labels, image_names, label_indices, task_info
+from evalsite.api.arrays import as_array, check_labels, check_task, image_names, label_indices, task_info
 from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.enums import LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError
@@ -54,6 +54,7 @@ class ClassificationEvaluator:
     def __init__(self, labels: Sequence[str], *, name: str = "evaluation",
                  images_root: str | Path | None = None, language: str = "zh") -> None:
         self.labels = check_labels(labels)
+        check_task(name, language)
         self._index = {label: i for i, label in enumerate(self.labels)}
         self.name, self.language = name, language
         self.images_root = Path(images_root) if images_root is not None else None

@@ -14,6 +14,7 @@ from evalsite.api.arrays import (
     as_array,
     check_labels,
     check_length,
+    check_task,
     image_names,
     label_indices,
     number_array,
@@ -103,6 +104,7 @@ class DetectionEvaluator:
                 or not 0 < iou_threshold <= 1:
             raise InputError(f"'iou_threshold' must be a number in (0, 1], found {iou_threshold!r}")
         self.labels = check_labels(labels)
+        check_task(name, language)
         self._index = {label: i for i, label in enumerate(self.labels)}
         self.iou_type, self.box_format, self.name, self.language = iou_type, box_format, name, language
         self.iou_threshold = float(iou_threshold)
@@ -309,7 +311,8 @@ class DetectionEvaluator:
 
         if not self._images:
             raise InputError("nothing to evaluate: call update() with at least one image first")
-        return assemble(self)
+        return assemble(self.labels, self._images, self._where, self._sizes, self._gt, self._dt, self.segmentation,
+                        self._by_name)
 
     def compute(self, *, intervals: bool = True) -> Report:
         """The report of everything added so far (the evaluator can go on accumulating).
