@@ -426,6 +426,12 @@ def test_classification_errors_are_one_line() -> None:
         ev.update(["b"], [0], [[("cat", 0.5)]])
     with pytest.raises(evalsite.InputError, match="'labels' repeats 'cat'"):
         evalsite.ClassificationEvaluator(["cat", "cat"])
+    with pytest.raises(evalsite.InputError, match="task name 'a/b' cannot be a folder name"):
+        evalsite.ClassificationEvaluator(LABELS, name="a/b")
+    with pytest.raises(evalsite.InputError, match="unknown language 'fr'"):
+        evalsite.DetectionEvaluator(LABELS, language="fr")
+    by_index = evalsite.ClassificationEvaluator({1: "dog", 0: "cat"})  # Ultralytics' model.names
+    assert by_index.labels == ["cat", "dog"]
 
 
 def test_evaluate_and_check_errors_are_the_cli_messages(tmp_path: Path) -> None:
