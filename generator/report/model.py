@@ -11,8 +11,10 @@ evalsite.report.codec) reads them back, so a site can be rebuilt from report.jso
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -107,6 +109,28 @@ class BaseReport:
     if TYPE_CHECKING:  # every subclass has them, as its last two fields
         intervals: Intervals | None
         metadata: dict[str, dict[str, str]] | None  # the manifest's metadata CSV: image -> {column: value}
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The report as report.json text; with `path`, also written there (atomically, folders created).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write report.json (any file name).
+
+        Returns
+        -------
+        str
+            The JSON text (the module-level :func:`to_json` of this report).
+        """
+        text = to_json(self)
+        if path is not None:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        return text
 
 
 
