@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from evalsite.core.errors import BuildError, EvalsiteError, ExitCode, InputError, MaskError, Notice
+from evalsite.core.errors import BuildError, EvalsiteError, ExitCode, InputError, MaskError, Notice, OutputError
 
 __version__ = "0.1.0"
 
@@ -44,6 +44,7 @@ __all__ = [
     "InputError",
     "MaskError",
     "Notice",
+    "OutputError",
     "Report",
     "__version__",
     "build_site",

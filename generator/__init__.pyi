@@ -14,6 +14,7 @@ from evalsite.core.errors import ExitCode as ExitCode
 from evalsite.core.errors import InputError as InputError
 from evalsite.core.errors import MaskError as MaskError
 from evalsite.core.errors import Notice as Notice
+from evalsite.core.errors import OutputError as OutputError
 from evalsite.report.model import Report as Report
 
 __version__: str
