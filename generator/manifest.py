@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from evalsite.core.encodings import decode_utf8
 from evalsite.core.enums import TaskType
 from evalsite.core.errors import InputError
 
@@ -99,11 +100,12 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
     """Read and check a task manifest. `language` (from --lang) overrides the manifest's."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise InputError("manifest not found", file) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InputError(f"cannot read manifest: {exc}", file) from None
+    text = decode_utf8(file, data)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
