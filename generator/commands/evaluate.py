@@ -119,6 +119,10 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     else:
         task = _task_info(spec, inputs.label_source,
                           PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
+        if inputs.class_list_file is not None:  # a classes.txt found beside the inputs
+            base = spec.source.resolve().parent if spec.source else None
+            task.inputs.append(InputFile(InputRole.LABELS, "txt", _shown_path(inputs.class_list_file, base),
+                                         _sha256(inputs.class_list_file)))
     return task_kind(spec.type).build_report(inputs, infos, task, notices, intervals)
 
 
