@@ -21,6 +21,7 @@ RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
     "name", "type", "images", "ground_truth", "predictions", "language", "labels",
     "iou_threshold", "small_set_threshold", "metadata", "annotation_url", "group", "model",
+    "label_names",
 }
 # A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
 _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
@@ -46,6 +47,7 @@ class TaskSpec:
     iou_threshold: float = 0.5
     annotation_url: str | None = None  # e.g. https://label.example/edit?image={file_name}&id={image_id}
     metadata_file: Path | None = None  # CSV image,<column>...: per-image metadata for the shared-traits page
+    label_names_file: Path | None = None  # display names of the label ids (evalsite.formats.label_names)
     group: str | None = None  # reports of one training task across model versions share a group (default: name)
     model: str | None = None  # the model version this report evaluates, e.g. "v3" or a run id
     source: Path | None = None  # the manifest file, when there is one
@@ -164,6 +166,10 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     metadata = data.get("metadata")
     if metadata is not None and (not isinstance(metadata, str) or not metadata.strip()):
         raise InputError("'metadata' must be the path of a CSV file (image,<column>,...)", file, "key 'metadata'")
+    label_names = data.get("label_names")
+    if label_names is not None and (not isinstance(label_names, str) or not label_names.strip()):
+        raise InputError("'label_names' must be the path of a file (id name, one a line; or an id,name CSV)",
+                         file, "key 'label_names'")
     group, model = data.get("group"), data.get("model")
     for key, value in (("group", group), ("model", model)):
         if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)
@@ -178,4 +184,5 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
         small_set_threshold=small, iou_threshold=float(iou), source=file,
         group=None if group is None else str(group), model=None if model is None else str(model),
         metadata_file=None if metadata is None else base / metadata,
+        label_names_file=None if label_names is None else base / label_names,
     )

@@ -80,6 +80,9 @@ def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: Predi
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
+    if spec.label_names_file and spec.label_names_file.is_file():
+        inputs_info.append(InputFile(InputRole.LABEL_NAMES, spec.label_names_file.suffix.lstrip(".") or "txt",
+                                     _shown_path(spec.label_names_file, base), _sha256(spec.label_names_file)))
     return TaskInfo(
         name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
         date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
@@ -95,6 +98,11 @@ def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True
         from evalsite.formats.traits import read_metadata
 
         report.metadata = read_metadata(spec.metadata_file, spec.images, [r.image for r in report.images])
+    if spec.label_names_file is not None:
+        from evalsite.formats.label_names import names_for
+
+        report.dataset.label_names, more = names_for(report.dataset.labels, spec.label_names_file)
+        report.notices.extend(more)
     return report
 
 

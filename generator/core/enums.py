@@ -130,6 +130,7 @@ class InputRole(StrEnum):
     GROUND_TRUTH = "ground_truth"
     PREDICTIONS = "predictions"
     LABELS = "labels"
+    LABEL_NAMES = "label_names"  # the display-name map (manifest `label_names`)
 
 
 class ImageMatching(StrEnum):

@@ -96,14 +96,16 @@ def resolve_indices(preds: Predictions, ground_truth: Path, images: list[str], t
     """Class indices of `preds` (changed in place) and of the ground truth as names: (true names, class list).
     `ClassList.labels` None: no class list is needed and none was declared."""
     cells = _topk_cells(preds) if preds.kind == "topk" else []
-    known = set(declared or ()) | set(true_names)
-    topk_indexed = bool(cells) and not all(c in known for c in cells) and all(_integer(c) is not None for c in cells)
     targets = preds.targets or {}
-    target_indexed = bool(targets) and not all(t in known for t, _ in targets.values()) \
-        and all(_integer(t) is not None for t, _ in targets.values())
-    gt_indexed = declared is not None and not all(n in set(declared) for n in true_names) \
-        and all(_integer(n) is not None for n in true_names)
-    if not (preds.indexed_classes or topk_indexed or target_indexed or gt_indexed):
+    target_cells = [t for t, _ in targets.values()]
+
+    def indices(values: list[str], names: set[str]) -> bool:
+        """Values that are class indices: all integers, not all of them names."""
+        return bool(values) and not all(v in names for v in values) and all(_integer(v) is not None for v in values)
+
+    before = set(declared) if declared is not None else set(true_names)
+    if not (preds.indexed_classes or indices(cells, before) or indices(target_cells, before)
+            or (declared is not None and indices(true_names, before))):
         _check_targets(preds, images, true_names, gt_where)
         return true_names, ClassList(declared, "declared" if declared is not None else None)
 
@@ -111,7 +113,8 @@ def resolve_indices(preds: Predictions, ground_truth: Path, images: list[str], t
         _find_class_list(ground_truth, preds.path, true_names, preds.indexed_classes, notices)
     if classes is None:
         what = preds.description or "the predictions"
-        raise _no_class_list(what if preds.indexed_classes or topk_indexed else "the target column", preds.path)
+        raise _no_class_list(what if preds.indexed_classes or indices(cells, before) else "the target column",
+                             preds.path)
     names = classes.labels or []
     if preds.indexed_classes and preds.indexed_classes != len(names):
         raise InputError(f"the {preds.description} are {preds.indexed_classes} classes but the class list has "
@@ -125,20 +128,20 @@ def resolve_indices(preds: Predictions, ground_truth: Path, images: list[str], t
                              record)
         return names[index]
 
+    known = set(names)
     if preds.indexed_classes:
         preds.columns = list(names)
         for image, scores in preds.by_image.items():
             preds.by_image[image] = {names[k]: v for k, v in scores.items()}  # type: ignore[attr-defined]
-    if topk_indexed:
+    if indices(cells, known):
         for image, ranked in preds.by_image.items():
             preds.by_image[image] = [(name_of(c, preds.path, preds.where[image], "top-k label"), v)
                                      for c, v in ranked]  # type: ignore[attr-defined]
-    if target_indexed:
+    if indices(target_cells, known):
         preds.targets = {image: (name_of(t, preds.path, record, "target"), record)
                          for image, (t, record) in targets.items()}
-    if gt_indexed or (classes.labels and not all(n in set(names) for n in true_names)
-                      and all(_integer(n) is not None for n in true_names)):
-        true_names = [names[int(n)] if int(n) < len(names) else n for n in true_names]
+    if indices(true_names, known):
+        true_names = [name_of(n, ground_truth, gt_where[image], "label") for image, n in zip(images, true_names)]
     _check_targets(preds, images, true_names, gt_where)
     return true_names, classes
 
@@ -150,6 +153,7 @@ def _check_targets(preds: Predictions, images: list[str], true_names: list[str],
     differ = [(preds.targets[image][1], preds.targets[image][0], true, gt_where[image])
               for image, true in zip(images, true_names)
               if image in preds.targets and preds.targets[image][0] != true]
+    differ.sort(key=lambda d: int(d[0].split()[-1]))  # in the predictions' line order
     if not differ:
         return
     checked = sum(1 for image in images if image in preds.targets)

@@ -58,7 +58,7 @@ def _ranks(header: list[str], columns: list[int], pattern: re.Pattern) -> dict[i
         match = pattern.match(header[i])
         if not match:
             return None
-        ranks[int(next(g for g in match.groups() if g is not None))] = i
+        ranks[int(next(g for g in match.groups() if g is not None and g.isdigit()))] = i
     return ranks
 
 
