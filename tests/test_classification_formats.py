@@ -392,3 +392,24 @@ def test_manifest_in_gbk_names_its_encoding(tmp_path: Path) -> None:
     path.write_bytes("name: 任务\ntype: classification\n".encode("gbk"))
     with pytest.raises(InputError, match="looks like GBK"):
         load_manifest(path)
+
+
+def test_label_names_on_detection_pages(tmp_path: Path) -> None:
+    """Detection too: label ids (here COCO category names) -> display names on the pages; annotation links and
+    report.json keep the ids."""
+    from evalsite.commands.build import build_report_site
+
+    from conftest import write_detection_task
+
+    manifest = write_detection_task(tmp_path)
+    (tmp_path / "names.csv").write_text("id,name\ncat,Felis catus\ndog,Canis familiaris\n", encoding="utf-8")
+    with open(manifest, "a", encoding="utf-8") as handle:
+        handle.write("label_names: names.csv\nannotation_url: https://label.example/edit?l={label}\n")
+    report = evaluate(load_manifest(manifest))
+    assert report.dataset.labels == ["cat", "dog"]
+    assert report.dataset.label_names == {"cat": "Felis catus", "dog": "Canis familiaris"}
+    site = build_report_site(report, tmp_path / "images", tmp_path / "site")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in site.rglob("*.html"))
+    assert "Felis catus (cat)" in text and "Canis familiaris (dog)" in text
+    assert "l=cat" in text and "l=Felis" not in text
+    assert '"labels":["cat","dog"]' in (site / "report.json").read_text(encoding="utf-8")
