@@ -413,3 +413,21 @@ def test_label_names_on_detection_pages(tmp_path: Path) -> None:
     assert "Felis catus (cat)" in text and "Canis familiaris (dog)" in text
     assert "l=cat" in text and "l=Felis" not in text
     assert '"labels":["cat","dog"]' in (site / "report.json").read_text(encoding="utf-8")
+
+
+def test_format_forces_the_csv_layout(tmp_path: Path) -> None:
+    """Labels that look like class indices (p1, p2) are read by name with `format: csv-scores`; a forced
+    layout the header does not have is an error."""
+    for name in ("a.png", "b.png"):
+        write_png(tmp_path / name)
+    write_rows(tmp_path / "gt.csv", ["image", "label"], [["a.png", "p1"], ["b.png", "p2"]])
+    write_rows(tmp_path / "p.csv", ["image", "p1", "p2"], [["a.png", 0.9, 0.1], ["b.png", 0.6, 0.4]])
+    with pytest.raises(InputError, match="numbered 0, 1"):
+        evaluate(spec(tmp_path, "gt.csv", "p.csv"), intervals=False)
+    report = evaluate(spec(tmp_path, "gt.csv", {"format": "csv-scores", "path": "p.csv"}), intervals=False)
+    assert report.dataset.labels == ["p1", "p2"] and report.metrics["accuracy"] == 0.5
+    with pytest.raises(InputError, match="format csv-topk: expected top-k columns"):
+        evaluate(spec(tmp_path, "gt.csv", {"format": "csv-topk", "path": "p.csv"}), intervals=False)
+    write_rows(tmp_path / "q.csv", ["image", "cat", "dog"], [["a.png", 0.9, 0.1], ["b.png", 0.6, 0.4]])
+    with pytest.raises(InputError, match="format csv-index: expected score columns named by class index"):
+        evaluate(spec(tmp_path, "gt.csv", {"format": "csv-index", "path": "q.csv"}), intervals=False)

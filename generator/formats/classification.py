@@ -30,7 +30,7 @@ from evalsite.formats.records import (
 from evalsite.formats.score_csv import IMAGE_COLUMNS, TARGET_COLUMNS, csv_layout
 
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")
-PREDICTION_FORMATS = ("csv", "jsonl")
+PREDICTION_FORMATS = ("csv", "jsonl", "csv-scores", "csv-index", "csv-topk")  # csv-*: a forced CSV layout
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -110,9 +110,9 @@ def _predictions(path: Path, fmt: str | None, images_root: Path) -> Predictions:
         where[image] = record
         return image
 
-    if fmt == "csv":
+    if fmt.startswith("csv"):
         header, rows = csv_rows(path)
-        layout = csv_layout(header, path)
+        layout = csv_layout(header, path, fmt)
         targets: dict[str, tuple[str, str]] = {}
         for number, row in rows:
             record = f"line {number}"
@@ -236,7 +236,7 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
                              f"first at {gt_where[first]}")
         unknown_pred = sorted({name for name in [*columns, *predicted_names] if name not in allowed})
         if unknown_pred:
-            if preds.fmt == "csv" and preds.layout != "topk":
+            if preds.fmt.startswith("csv") and preds.layout != "topk":
                 first_record = "line 1 (the header)"
             else:
                 first_record = next(pred_where[image] for image, pred in by_image.items()

@@ -98,8 +98,13 @@ def _topk(header: list[str], rest: list[int], path: Path) -> CsvLayout | None:
                      description=f"top-{len(order)} columns {header[first]}..{header[last]}")
 
 
-def csv_layout(header: list[str], path: Path) -> CsvLayout:
-    """The layout of a prediction CSV from its header (an InputError when it is none of them)."""
+FORCED = {"csv-scores": "named", "csv-index": "indexed", "csv-topk": "topk"}  # `format:` values forcing a layout
+
+
+def csv_layout(header: list[str], path: Path, fmt: str = "csv") -> CsvLayout:
+    """The layout of a prediction CSV from its header (an InputError when it is none of them); `fmt` one of
+    FORCED forces that layout."""
+    forced = FORCED.get(fmt)
     image = _one(header, IMAGE_COLUMNS, "image", path)
     if image is None:
         raise InputError(f"no image column: expected one of {', '.join(IMAGE_COLUMNS)} (found "
@@ -109,19 +114,25 @@ def csv_layout(header: list[str], path: Path) -> CsvLayout:
     if not rest:
         raise InputError("no score columns: expected a score per label (image,<label1>,<label2>,...), per class "
                          "index (logit_0,...) or top-k columns (top1,...,score1,...)", path, "line 1")
-    indexed = _ranks(header, rest, _INDEXED)
+    indexed = _ranks(header, rest, _INDEXED) if forced in (None, "indexed") else None
     prefixes = {(_INDEXED.match(header[i]).group(1) or "").lower() for i in rest} if indexed is not None else set()
+    if forced == "indexed" and (indexed is None or len(prefixes) != 1):
+        raise InputError(f"format {fmt}: expected score columns named by class index (logit_0,logit_1,... or "
+                         f"0,1,...), found {','.join(header[i] for i in rest)!r}", path, "line 1")
     if indexed is not None and len(prefixes) == 1:
         if sorted(indexed) != list(range(len(indexed))):
             raise InputError(f"score columns named by class index must be numbered 0, 1, ... without gaps, found "
                              f"{listing([header[i] for i in rest])}", path, "line 1")
         return CsvLayout("indexed", image, target, scores=[indexed[k] for k in range(len(indexed))],
                          description=f"score columns {header[indexed[0]]}..{header[indexed[len(indexed) - 1]]}")
-    topk = _topk(header, rest, path)
+    topk = _topk(header, rest, path) if forced in (None, "topk") else None
     if topk is not None:
         topk.image, topk.target = image, target
         return topk
-    if image != 0:
+    if forced == "topk":
+        raise InputError(f"format {fmt}: expected top-k columns (top1,top2,...,score1,score2,...), found "
+                         f"{','.join(header[i] for i in rest)!r}", path, "line 1")
+    if image != 0 and forced is None:
         raise InputError("expected the header 'image,<label1>,<label2>,...' (a score per label), or index-named "
                          "(logit_0,...) or top-k (top1,...,score1,...) columns", path, "line 1")
     names = [header[i] for i in rest]
