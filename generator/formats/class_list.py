@@ -129,10 +129,8 @@ def resolve_indices(preds: Predictions, ground_truth: Path, images: list[str], t
         return names[index]
 
     known = set(names)
-    if preds.indexed_classes:
+    if preds.indexed_classes:  # the score arrays are in column order: class 0, 1, ...
         preds.columns = list(names)
-        for image, scores in preds.by_image.items():
-            preds.by_image[image] = {names[k]: v for k, v in scores.items()}  # type: ignore[attr-defined]
     if indices(cells, known):
         for image, ranked in preds.by_image.items():
             preds.by_image[image] = [(name_of(c, preds.path, preds.where[image], "top-k label"), v)

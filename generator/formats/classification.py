@@ -119,12 +119,8 @@ def _predictions(path: Path, fmt: str | None, images_root: Path) -> Predictions:
             image = claim(row[layout.image], record)
             if layout.target is not None:
                 targets[image] = (row[layout.target], record)
-            if layout.kind == "named":
-                by_image[image] = {label: parse_score(row[i], path, record, f"column {label!r}")
-                                   for label, i in zip(layout.names, layout.scores)}
-            elif layout.kind == "indexed":
-                by_image[image] = {k: parse_score(row[i], path, record, f"column {header[i]!r}")
-                                   for k, i in enumerate(layout.scores)}
+            if layout.kind in ("named", "indexed"):  # an array in column order (1000 classes x 50k images)
+                by_image[image] = _score_row(row, layout.scores, header, path, record)
             else:
                 ranked = []
                 for label_col, score_col in zip(layout.rank_labels, layout.rank_scores):
@@ -181,8 +177,21 @@ def _predictions(path: Path, fmt: str | None, images_root: Path) -> Predictions:
     return Predictions(kinds.pop(), by_image, columns, where, path, fmt)
 
 
+def _score_row(row: list[str], columns: list[int], header: list[str], path: Path, record: str) -> np.ndarray:
+    """The scores of a CSV row's `columns` as float64; the first bad cell is an InputError (parse_score)."""
+    try:
+        values = np.array(list(map(float, map(row.__getitem__, columns))), dtype=np.float64)
+        if np.isfinite(values).all():
+            return values
+    except ValueError:
+        pass
+    for i in columns:
+        parse_score(row[i], path, record, f"column {header[i]!r}")
+    raise AssertionError("unreachable")
+
+
 def _names(prediction: object) -> list[str]:
-    """The labels one image's prediction names (score dict or ranked list)."""
+    """The labels one image's prediction names (score dict or ranked list; a score array: its columns)."""
     if isinstance(prediction, dict):
         return list(prediction)
     if isinstance(prediction, list):
@@ -258,8 +267,13 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
                                   has_prediction=has_prediction, notices=notices, class_list_file=classes.file)
     if kind == "scores":
         scores = np.full((n, len(labels)), np.nan)
+        positions = np.array([index[name] for name in columns], dtype=np.int64)
         for row, image in enumerate(images):
-            for name, value in (by_image.get(image) or {}).items():  # type: ignore[union-attr]
+            prediction = by_image.get(image)
+            if isinstance(prediction, np.ndarray):  # a CSV row, in column order
+                scores[row, positions] = prediction
+                continue
+            for name, value in (prediction or {}).items():  # type: ignore[union-attr]
                 scores[row, index[name]] = value
         result.scores = scores
     else:
