@@ -126,11 +126,13 @@ def test_class_list_from_folders_and_found_classes_txt(tmp_path: Path) -> None:
     report = evaluate(spec(tmp_path, {"format": "folders", "path": "val"}, "preds.csv"), intervals=False)
     assert_numbers(report, sklearn_numbers(y_sorted, logits.argmax(axis=1)))
     assert "class_order_folders" in [n.code for n in report.notices]
+    assert report.task.label_source == "data"  # sorted folder names
     # a classes.txt beside the predictions wins, and is recorded as an input
     (tmp_path / "classes.txt").write_text("\n".join(order) + "\n", encoding="utf-8")
     report = evaluate(spec(tmp_path, {"format": "folders", "path": "val"}, "preds.csv"), intervals=False)
     assert_numbers(report, sklearn_numbers(y_sorted, logits.argmax(axis=1)))
     assert "class_list_found" in [n.code for n in report.notices]
+    assert report.task.label_source == "class list"
     assert [i.path for i in report.task.inputs if i.role == "labels"] == ["classes.txt"]
 
 

@@ -19,7 +19,7 @@ class ClassificationInputs:
     """
 
     labels: list[str]
-    label_source: str  # "declared", "score columns" or "data"
+    label_source: str  # "declared", "score columns", "data" or "class list"
     images: list[str]
     y_true: np.ndarray
     has_prediction: np.ndarray

@@ -66,7 +66,7 @@ def _find_class_list(ground_truth: Path, predictions: Path, true_names: list[str
             found = read_labels_file(candidate)
             notices.append(Notice("class_list_found", str(candidate),
                                   detail=f"{len(found)} classes, line 1 = class 0"))
-            return ClassList(found, "declared", candidate)
+            return ClassList(found, "class list", candidate)
     if ground_truth.is_dir():
         names = sorted(p.name for p in ground_truth.iterdir() if p.is_dir() and not p.name.startswith("."))
         notices.append(Notice("class_order_folders", str(ground_truth),
