@@ -433,3 +433,20 @@ def test_format_forces_the_csv_layout(tmp_path: Path) -> None:
     write_rows(tmp_path / "q.csv", ["image", "cat", "dog"], [["a.png", 0.9, 0.1], ["b.png", 0.6, 0.4]])
     with pytest.raises(InputError, match="format csv-index: expected score columns named by class index"):
         evaluate(spec(tmp_path, "gt.csv", {"format": "csv-index", "path": "q.csv"}), intervals=False)
+
+
+def test_timm_default_top1_csv(tmp_path: Path) -> None:
+    """timm inference.py without --results-separate-col, --topk 1 --include-index: filename,index,label,prob,
+    where label is the predicted class's description (not the truth) and index its class index."""
+    labels = ["cat", "dog", "bird"]
+    y = ["cat", "dog", "bird", "cat"]
+    pred = [0, 1, 0, 2]
+    names = [f"{i}.png" for i in range(4)]
+    for name in names:
+        write_png(tmp_path / name)
+    write_rows(tmp_path / "gt.csv", ["image", "label"], [[n, t] for n, t in zip(names, y)])
+    write_rows(tmp_path / "p.csv", ["filename", "index", "label", "prob"],
+               [[n, k, f"{labels[k]}, a description", 0.9] for n, k in zip(names, pred)])
+    report = evaluate(spec(tmp_path, "gt.csv", "p.csv", labels=labels), intervals=False)
+    assert report.metrics["accuracy"] == pytest.approx(0.5)  # images 0 and 1 right, by hand
+    assert_numbers(report, sklearn_numbers(np.array([labels.index(t) for t in y]), np.array(pred)))

@@ -66,7 +66,11 @@ def _ground_truth(path: Path, fmt: str | None, images_root: Path,
         header, rows = csv_rows(path)
         lower = [h.lower() for h in header]
         image_col = next((lower.index(n) for n in IMAGE_COLUMNS if n in lower), None)
-        label_col = next((lower.index(n) for n in TARGET_COLUMNS if n in lower), None)
+        label_cols = [lower.index(n) for n in TARGET_COLUMNS if n in lower]
+        if len(label_cols) > 1:
+            raise InputError(f"more than one label column: {', '.join(header[i] for i in label_cols)}", path,
+                             "line 1")
+        label_col = label_cols[0] if label_cols else None
         if image_col is None or label_col is None:
             raise InputError(f"expected the header 'image,label', found {','.join(header)!r}", path, "line 1")
         for number, row in rows:

@@ -7,7 +7,8 @@
   `--results-separate-col` layout `index_0...`/`label_0...` with `prob_0...`/`logit_0...`): the k best
   labels (names or class indices) and their scores, best first.
 
-The image column is `image`, `path`, `filename`, `file_name`, `file`, `image_path` or `img`; an optional
+timm's default `filename,[index,]label,prob` (top-1: `label` is the predicted class there) is read as a
+top-1 list. The image column is `image`, `path`, `filename`, `file_name`, `file`, `image_path` or `img`; an optional
 `target` (or `label`) column holds the true label (a name or a class index) and is checked against the
 ground truth. Other columns are an error, so that no column is silently dropped.
 """
@@ -101,6 +102,20 @@ def _topk(header: list[str], rest: list[int], path: Path) -> CsvLayout | None:
 FORCED = {"csv-scores": "named", "csv-index": "indexed", "csv-topk": "topk"}  # `format:` values forcing a layout
 
 
+def _timm_top1(header: list[str], image: int) -> CsvLayout | None:
+    """timm inference.py's default CSV (`--topk 1`, no `--results-separate-col`): `filename,[index,]label,prob`
+    (or `logit`), where `label` is the PREDICTED class (its name or description) and `index` its class index."""
+    lower = {h.lower(): i for i, h in enumerate(header) if i != image}
+    if len(lower) != len(header) - 1 or not set(lower) <= {"index", "label", "prob", "logit"}:
+        return None
+    scores = [lower[k] for k in ("prob", "logit") if k in lower]
+    label = lower.get("index", lower.get("label"))
+    if len(scores) != 1 or label is None:
+        return None
+    return CsvLayout("topk", image, rank_labels=[label], rank_scores=scores,
+                     description=f"top-1 columns {header[label]},{header[scores[0]]} (timm inference.py)")
+
+
 def csv_layout(header: list[str], path: Path, fmt: str = "csv") -> CsvLayout:
     """The layout of a prediction CSV from its header (an InputError when it is none of them); `fmt` one of
     FORCED forces that layout."""
@@ -109,6 +124,9 @@ def csv_layout(header: list[str], path: Path, fmt: str = "csv") -> CsvLayout:
     if image is None:
         raise InputError(f"no image column: expected one of {', '.join(IMAGE_COLUMNS)} (found "
                          f"{','.join(header)!r})", path, "line 1")
+    timm = _timm_top1(header, image)
+    if timm is not None and forced in (None, "topk"):
+        return timm
     target = _one(header, TARGET_COLUMNS, "target", path)
     rest = [i for i in range(len(header)) if i not in (image, target)]
     if not rest:
