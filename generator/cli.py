@@ -71,6 +71,8 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
             "predictions": {"path": str(given["predictions"]), "format": given.get("pred_format")}}
     if "labels" in given:
         data["labels"] = str(given["labels"])
+    if "label_names" in given:
+        data["label_names"] = str(given["label_names"])
     return [spec_from_dict(data, Path.cwd(), None, lang)]
 
 
@@ -88,6 +90,8 @@ def _task_fields(command):
                      help="Predictions format (default: from the file name)."),
         click.option("--labels", type=click.Path(path_type=Path), default=None,
                      help="Optional labels file, one name per line, in the order that breaks score ties."),
+        click.option("--label-names", type=click.Path(path_type=Path), default=None,
+                     help="Optional display names of the label ids: 'id name' lines or an id,name CSV."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -95,7 +99,8 @@ def _task_fields(command):
 
 
 def _fields(kwargs: dict) -> dict:
-    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels")
+    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels",
+            "label_names")
     return {k.rstrip("_"): kwargs.pop(k) for k in keys}
 
 

@@ -450,3 +450,27 @@ def test_timm_default_top1_csv(tmp_path: Path) -> None:
     report = evaluate(spec(tmp_path, "gt.csv", "p.csv", labels=labels), intervals=False)
     assert report.metrics["accuracy"] == pytest.approx(0.5)  # images 0 and 1 right, by hand
     assert_numbers(report, sklearn_numbers(np.array([labels.index(t) for t in y]), np.array(pred)))
+
+
+def test_cli_options_label_names_and_index_columns(tmp_path: Path) -> None:
+    """Option-only `evalsite evaluate` reads index-named columns with --labels and records --label-names."""
+    import json
+
+    from click.testing import CliRunner
+
+    from evalsite.cli import main
+
+    paths, y = image_folder(tmp_path, SYNSETS, n=20, seed=13)
+    logits = logits_for(y, len(SYNSETS), seed=14)
+    write_rows(tmp_path / "p.csv", ["path"] + [f"logit_{k}" for k in range(10)],
+               [[p, *map(float, r)] for p, r in zip(paths, logits)])
+    (tmp_path / "classes.txt").write_text("\n".join(SYNSETS) + "\n", encoding="utf-8")
+    (tmp_path / "names.txt").write_text(LOC_SYNSET, encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "evaluate", "--name", "in", "--images", str(tmp_path), "--ground-truth", str(tmp_path / "val"),
+        "--gt-format", "folders", "--predictions", str(tmp_path / "p.csv"), "--labels", str(tmp_path / "classes.txt"),
+        "--label-names", str(tmp_path / "names.txt"), "--no-intervals", "-o", "-"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{"):])
+    assert data["dataset"]["label_names"]["n01440764"] == "tench, Tinca tinca"
+    assert data["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, logits.argmax(axis=1)))
