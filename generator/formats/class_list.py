@@ -68,10 +68,14 @@ def _find_class_list(ground_truth: Path, predictions: Path, true_names: list[str
                                   detail=f"{len(found)} classes, line 1 = class 0"))
             return ClassList(found, "class list", candidate)
     if ground_truth.is_dir():
-        names = sorted(p.name for p in ground_truth.iterdir() if p.is_dir() and not p.name.startswith("."))
-        notices.append(Notice("class_order_folders", str(ground_truth),
-                              detail=f"class 0 = {names[0]!r}, class {len(names) - 1} = {names[-1]!r}"
-                              if names else ""))
+        folders_found = sorted(p.name for p in ground_truth.iterdir() if p.is_dir())
+        names = [name for name in folders_found if not name.startswith(".")]
+        hidden = [name for name in folders_found if name.startswith(".")]
+        detail = f"class 0 = {names[0]!r}, class {len(names) - 1} = {names[-1]!r}" if names else ""
+        if hidden:  # torchvision's ImageFolder numbers hidden folders too (.ipynb_checkpoints)
+            detail += (f"; hidden folder(s) {', '.join(map(repr, hidden))} are not classes here, but "
+                       "torchvision's ImageFolder counts them: if the model was trained with them, give `labels`")
+        notices.append(Notice("class_order_folders", str(ground_truth), detail=detail))
         return ClassList(names, "data")
     indices = [_integer(name) for name in true_names]
     if all(i is not None for i in indices):
