@@ -474,3 +474,25 @@ def test_cli_options_label_names_and_index_columns(tmp_path: Path) -> None:
     data = json.loads(result.output[result.output.index("{"):])
     assert data["dataset"]["label_names"]["n01440764"] == "tench, Tinca tinca"
     assert data["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, logits.argmax(axis=1)))
+
+
+def test_jsonl_topk_class_indices_and_target_names(tmp_path: Path) -> None:
+    """JSONL top-k lists may name classes by index too; a target column may hold names."""
+    import json
+
+    labels = ["cat", "dog", "bird", "fish"]
+    names = [f"{i}.png" for i in range(len(TOPK_Y))]
+    for name in names:
+        write_png(tmp_path / name)
+    write_rows(tmp_path / "gt.csv", ["image", "label"], [[n, y] for n, y in zip(names, TOPK_Y)])
+    (tmp_path / "p.jsonl").write_text("".join(
+        json.dumps({"image": n, "topk": [[labels.index(c), s] for c, s in zip(ranked, (0.6, 0.3, 0.1))]}) + "\n"
+        for n, ranked in zip(names, TOPK_RANKED)), encoding="utf-8")
+    report = evaluate(spec(tmp_path, "gt.csv", "p.jsonl", labels=labels), intervals=False)
+    assert [report.metrics[f"top{k}"] for k in (1, 2, 3)] == pytest.approx([2 / 6, 4 / 6, 5 / 6])
+    # a target column of names, one of six wrong: more than 1% -> error naming the row
+    rows = [[n, "dog" if i == 3 else y, *ranked, 0.6, 0.3, 0.1]
+            for i, (n, y, ranked) in enumerate(zip(names, TOPK_Y, TOPK_RANKED))]
+    write_rows(tmp_path / "q.csv", ["image", "target", "top1", "top2", "top3", "score1", "score2", "score3"], rows)
+    with pytest.raises(InputError, match=r"1 of 6 images \(line 5: target 'dog', ground truth 'cat'"):
+        evaluate(spec(tmp_path, "gt.csv", "q.csv", labels=labels), intervals=False)
