@@ -80,6 +80,8 @@ def _specs(manifests: tuple[Path, ...], lang: str | None, fields: dict) -> list[
         data["labels"] = str(given["labels"])
     if split is not None:
         data["split"] = str(split)
+    if "label_names" in given:
+        data["label_names"] = str(given["label_names"])
     return [spec_from_dict(data, Path.cwd(), None, lang)]
 
 
@@ -101,6 +103,8 @@ def _task_fields(command):
                      help="Evaluate only the images this file lists (paths, stems or ids, one a line); for a VOC "
                           "dataset also an image set name (test: ImageSets/Main/test.txt), or 'all'. Replaces "
                           "a manifest's `split`."),
+        click.option("--label-names", type=click.Path(path_type=Path), default=None,
+                     help="Optional display names of the label ids: 'id name' lines or an id,name CSV."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -108,7 +112,8 @@ def _task_fields(command):
 
 
 def _fields(kwargs: dict) -> dict:
-    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels", "split")
+    keys = ("name", "type_", "images", "ground_truth", "gt_format", "predictions", "pred_format", "labels",
+            "label_names", "split")
     return {k.rstrip("_"): kwargs.pop(k) for k in keys}
 
 

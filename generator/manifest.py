@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from evalsite.core.encodings import decode_utf8
 from evalsite.core.enums import TaskType
 from evalsite.core.errors import InputError
 
@@ -20,6 +21,7 @@ RESERVED_NAMES = ("overview",)
 _KNOWN_KEYS = {
     "name", "type", "images", "ground_truth", "predictions", "language", "labels",
     "iou_threshold", "small_set_threshold", "metadata", "annotation_url", "group", "model", "split",
+    "label_names",
 }
 # A task name becomes a folder name: letters (any script), digits, and . _ - space, not starting with a dot.
 _NAME = re.compile(r"^[^\W_][\w .\-]{0,99}$")
@@ -46,6 +48,7 @@ class TaskSpec:
     iou_threshold: float = 0.5
     annotation_url: str | None = None  # e.g. https://label.example/edit?image={file_name}&id={image_id}
     metadata_file: Path | None = None  # CSV image,<column>...: per-image metadata for the shared-traits page
+    label_names_file: Path | None = None  # display names of the label ids (evalsite.formats.label_names)
     group: str | None = None  # reports of one training task across model versions share a group (default: name)
     model: str | None = None  # the model version this report evaluates, e.g. "v3" or a run id
     source: Path | None = None  # the manifest file, when there is one
@@ -112,11 +115,12 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
     """Read and check a task manifest. `language` (from --lang) overrides the manifest's."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise InputError("manifest not found", file) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InputError(f"cannot read manifest: {exc}", file) from None
+    text = decode_utf8(file, data)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -185,6 +189,10 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
     if split is not None and (not isinstance(split, str) or not split.strip()):
         raise InputError("'split' must be the path of a file listing the images to evaluate, one a line (or, "
                          "for a VOC dataset, an image set name such as test)", file, "key 'split'")
+    label_names = data.get("label_names")
+    if label_names is not None and (not isinstance(label_names, str) or not label_names.strip()):
+        raise InputError("'label_names' must be the path of a file (id name, one a line; or an id,name CSV)",
+                         file, "key 'label_names'")
     group, model = data.get("group"), data.get("model")
     for key, value in (("group", group), ("model", model)):
         if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)
@@ -200,4 +208,5 @@ def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: s
         group=None if group is None else str(group), model=None if model is None else str(model),
         metadata_file=None if metadata is None else base / metadata,
         split=None if split is None else base / split.strip(),
+        label_names_file=None if label_names is None else base / label_names,
     )

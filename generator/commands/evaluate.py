@@ -91,6 +91,9 @@ def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: Predi
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
+    if spec.label_names_file and spec.label_names_file.is_file():
+        inputs_info.append(InputFile(InputRole.LABEL_NAMES, spec.label_names_file.suffix.lstrip(".") or "txt",
+                                     _shown_path(spec.label_names_file, base), _sha256(spec.label_names_file)))
     return TaskInfo(
         name=spec.name, type=spec.type, language=spec.language, evalsite_version=__version__,
         date=evaluation_date(), images_root=_shown_path(spec.images, base), inputs=inputs_info,
@@ -106,6 +109,11 @@ def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True
         from evalsite.formats.traits import read_metadata
 
         report.metadata = read_metadata(spec.metadata_file, spec.images, [r.image for r in report.images])
+    if spec.label_names_file is not None:
+        from evalsite.formats.label_names import names_for
+
+        report.dataset.label_names, more = names_for(report.dataset.labels, spec.label_names_file)
+        report.notices.extend(more)
     return report
 
 
@@ -139,6 +147,10 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     else:
         task = _task_info(spec, inputs.label_source,
                           PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
+        if inputs.class_list_file is not None:  # a classes.txt found beside the inputs
+            base = spec.source.resolve().parent if spec.source else None
+            task.inputs.append(InputFile(InputRole.LABELS, "txt", _shown_path(inputs.class_list_file, base),
+                                         _sha256(inputs.class_list_file)))
     if split_file is not None:
         base = spec.source.resolve().parent if spec.source else Path.cwd()
         task.inputs.append(InputFile(InputRole.SPLIT, "txt", _shown_path(split_file, base), _sha256(split_file)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class ClassificationInputs:
     """
 
     labels: list[str]
-    label_source: str  # "declared", "score columns" or "data"
+    label_source: str  # "declared", "score columns", "data" or "class list"
     images: list[str]
     y_true: np.ndarray
     has_prediction: np.ndarray
@@ -26,3 +27,4 @@ class ClassificationInputs:
     topk_labels: np.ndarray | None = None
     topk_scores: np.ndarray | None = None
     notices: list[Notice] = field(default_factory=list)
+    class_list_file: Path | None = None  # a classes.txt found beside the inputs (evalsite.formats.class_list)

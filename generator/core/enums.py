@@ -112,6 +112,7 @@ class LabelSource(StrEnum):
     DECLARED = "declared"  # the manifest's labels or labels file
     SCORE_COLUMNS = "score columns"  # classification: the columns of the score table
     DATA = "data"  # classification: the labels found in the ground truth and the predictions
+    CLASS_LIST = "class list"  # classification: a classes.txt found beside the inputs (formats.class_list)
     CATEGORIES = "categories"  # detection: the ground truth's categories
 
 
@@ -131,6 +132,7 @@ class InputRole(StrEnum):
     PREDICTIONS = "predictions"
     LABELS = "labels"
     SPLIT = "split"  # the list of the images evaluated (manifest `split`)
+    LABEL_NAMES = "label_names"  # the display-name map (manifest `label_names`)
 
 
 class ImageMatching(StrEnum):

@@ -1,9 +1,13 @@
 """Classification inputs (docs/inputs.md).
 
-Ground truth: CSV (`image,label`), JSONL (`{"image": ..., "label": ...}`) or class folders
-(`<root>/<label>/<file>`). Predictions: a score per label, as CSV (`image,<label1>,<label2>,...`) or JSONL
-(`{"image": ..., "scores": {"cat": 0.9, ...}}`), or a ranked list, JSONL
+Ground truth: CSV (`image,label`; also `path`/`filename`... and `target`, other columns ignored), JSONL
+(`{"image": ..., "label": ...}`) or class folders (`<root>/<label>/<file>`). Predictions: a score per label, as
+CSV (`image,<label1>,<label2>,...`, or per class index `image,logit_0,...`: evalsite.formats.score_csv) or JSONL
+(`{"image": ..., "scores": {"cat": 0.9, ...}}`), or a ranked list, as CSV (`image,top1,...,score1,...`) or JSONL
 (`{"image": ..., "topk": [["cat", 0.91], ["dog", 0.05]]}`, best first).
+
+Class indices (index-named score columns, top-k cells, targets or ground-truth labels that are integers) are
+mapped to names through the class list (evalsite.formats.class_list).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import IMAGE_SUFFIXES, sniff_format
+from evalsite.formats.class_list import Predictions, resolve_indices
 from evalsite.formats.records import (
     csv_rows,
     jsonl_records,
@@ -22,9 +27,10 @@ from evalsite.formats.records import (
     parse_score,
     read_labels_file,
 )
+from evalsite.formats.score_csv import IMAGE_COLUMNS, TARGET_COLUMNS, csv_layout
 
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")
-PREDICTION_FORMATS = ("csv", "jsonl")
+PREDICTION_FORMATS = ("csv", "jsonl", "csv-scores", "csv-index", "csv-topk")  # csv-*: a forced CSV layout
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -58,10 +64,17 @@ def _ground_truth(path: Path, fmt: str | None, images_root: Path,
 
     if fmt == "csv":
         header, rows = csv_rows(path)
-        if [h.lower() for h in header] != ["image", "label"]:
+        lower = [h.lower() for h in header]
+        image_col = next((lower.index(n) for n in IMAGE_COLUMNS if n in lower), None)
+        label_cols = [lower.index(n) for n in TARGET_COLUMNS if n in lower]
+        if len(label_cols) > 1:
+            raise InputError(f"more than one label column: {', '.join(header[i] for i in label_cols)}", path,
+                             "line 1")
+        label_col = label_cols[0] if label_cols else None
+        if image_col is None or label_col is None:
             raise InputError(f"expected the header 'image,label', found {','.join(header)!r}", path, "line 1")
-        for number, (image, label) in rows:
-            add(image, label, f"line {number}")
+        for number, row in rows:
+            add(row[image_col], row[label_col], f"line {number}")
     elif fmt == "jsonl":
         for number, record in jsonl_records(path):
             add(record.get("image"), record.get("label"), f"line {number}")
@@ -86,17 +99,13 @@ def _ground_truth(path: Path, fmt: str | None, images_root: Path,
     return images, labels, where, path, notices
 
 
-def _predictions(path: Path, fmt: str | None, images_root: Path,
-                 ) -> tuple[str, dict[str, object], list[str], dict[str, str], Path]:
-    """Predictions keyed by image path: a {label: score} dict per image, or a ranked [(label, score)] list.
-
-    Returns (kind, by_image, score columns in file order, record of each image, file).
-    """
+def _predictions(path: Path, fmt: str | None, images_root: Path) -> Predictions:
+    """Predictions keyed by image path: a {label: score} dict per image (label: a name, or a class index for
+    index-named columns), or a ranked [(label, score)] list (the CSV's label cells as written)."""
     fmt = _format(fmt, path, PREDICTION_FORMATS, "predictions")
     by_image: dict[str, object] = {}
     where: dict[str, str] = {}
     columns: list[str] = []
-    kind = "scores"
 
     def claim(raw_image: object, record: str) -> str:
         image = normalise_image_path(raw_image, images_root, path, record)
@@ -105,24 +114,36 @@ def _predictions(path: Path, fmt: str | None, images_root: Path,
         where[image] = record
         return image
 
-    if fmt == "csv":
+    if fmt.startswith("csv"):
         header, rows = csv_rows(path)
-        if header[0].lower() != "image" or len(header) < 2:
-            raise InputError("expected the header 'image,<label1>,<label2>,...' (a score per label)",
-                             path, "line 1")
-        columns = header[1:]
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        if dupes or not all(columns):
-            problem = f"repeated label column(s) {listing(dupes)}" if dupes else "empty label column name"
-            raise InputError(problem, path, "line 1")
+        layout = csv_layout(header, path, fmt)
+        targets: dict[str, tuple[str, str]] = {}
         for number, row in rows:
             record = f"line {number}"
-            image = claim(row[0], record)
-            by_image[image] = {label: parse_score(cell, path, record, f"column {label!r}")
-                               for label, cell in zip(columns, row[1:])}
+            image = claim(row[layout.image], record)
+            if layout.target is not None:
+                targets[image] = (row[layout.target], record)
+            if layout.kind in ("named", "indexed"):  # an array in column order (1000 classes x 50k images)
+                by_image[image] = _score_row(row, layout.scores, header, path, record)
+            else:
+                ranked = []
+                for label_col, score_col in zip(layout.rank_labels, layout.rank_scores):
+                    if not row[label_col]:
+                        if row[score_col]:
+                            raise InputError(f"column {header[score_col]!r} has a score but "
+                                             f"{header[label_col]!r} no label", path, record)
+                        continue
+                    ranked.append((row[label_col], parse_score(row[score_col], path, record,
+                                                               f"column {header[score_col]!r}")))
+                if len({name for name, _ in ranked}) != len(ranked):
+                    raise InputError("a label appears twice in the top-k columns", path, record)
+                by_image[image] = ranked
         if not by_image:
             raise InputError("no predictions: the file has a header but no rows", path)
-        return kind, by_image, columns, where, path
+        return Predictions("topk" if layout.kind == "topk" else "scores", by_image, layout.names, where, path,
+                           fmt, layout=layout.kind, description=layout.description,
+                           targets=targets if layout.target is not None else None,
+                           indexed_classes=len(layout.scores) if layout.kind == "indexed" else 0)
 
     kinds: set[str] = set()
     for number, record in jsonl_records(path):
@@ -157,12 +178,24 @@ def _predictions(path: Path, fmt: str | None, images_root: Path,
             raise InputError("mixes 'scores' and 'topk' lines; use one kind per file", path, line)
     if not by_image:
         raise InputError("no predictions: the file has no records", path)
-    kind = kinds.pop()
-    return kind, by_image, columns, where, path
+    return Predictions(kinds.pop(), by_image, columns, where, path, fmt)
+
+
+def _score_row(row: list[str], columns: list[int], header: list[str], path: Path, record: str) -> np.ndarray:
+    """The scores of a CSV row's `columns` as float64; the first bad cell is an InputError (parse_score)."""
+    try:
+        values = np.array(list(map(float, map(row.__getitem__, columns))), dtype=np.float64)
+        if np.isfinite(values).all():
+            return values
+    except ValueError:
+        pass
+    for i in columns:
+        parse_score(row[i], path, record, f"column {header[i]!r}")
+    raise AssertionError("unreachable")
 
 
 def _names(prediction: object) -> list[str]:
-    """The labels one image's prediction names (score dict or ranked list)."""
+    """The labels one image's prediction names (score dict or ranked list; a score array: its columns)."""
     if isinstance(prediction, dict):
         return list(prediction)
     if isinstance(prediction, list):
@@ -180,7 +213,17 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     labels_file (one name a line): the declared labels, if any; manifest: the file that declares them
     inline, named in errors about them."""
     images, true_names, gt_where, gt_path, notices = _ground_truth(ground_truth, gt_format, images_root)
-    kind, by_image, columns, pred_where, pred_path = _predictions(predictions, pred_format, images_root)
+    preds = _predictions(predictions, pred_format, images_root)
+    declared = labels or (read_labels_file(labels_file) if labels_file else None)
+    if declared is not None and len(set(declared)) != len(declared):
+        raise InputError("the labels list repeats a name", manifest or labels_file)
+    true_names, classes = resolve_indices(preds, ground_truth, images, true_names, gt_where, declared, notices)
+    notices.extend(preds.notices)
+    kind, by_image, columns, pred_where, pred_path = preds.kind, preds.by_image, preds.columns, preds.where, preds.path
+    if kind == "scores" and columns and classes.labels is None and not set(columns) & set(true_names):
+        raise InputError(f"no score column is a label of the ground truth (columns {listing(columns)}, labels "
+                         f"{listing(sorted(set(true_names)))}): name each score column after its label, or "
+                         "by class index (logit_0, ...) with a class list", pred_path, "line 1")
 
     # Predictions for images without ground truth are ignored, and said so.
     known = set(images)
@@ -196,10 +239,8 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     predicted_names = [name for image in images for name in _names(by_image.get(image))]
 
     # Label order decides score ties (first in label order wins), so it is fixed here, once.
-    declared = labels or (read_labels_file(labels_file) if labels_file else None)
+    declared = classes.labels
     if declared is not None:
-        if len(set(declared)) != len(declared):
-            raise InputError("the labels list repeats a name", manifest or labels_file)
         allowed = set(declared)
         unknown_true = sorted({name for name in true_names if name not in allowed})
         if unknown_true:
@@ -208,14 +249,14 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
                              f"first at {gt_where[first]}")
         unknown_pred = sorted({name for name in [*columns, *predicted_names] if name not in allowed})
         if unknown_pred:
-            if _format(pred_format, pred_path, PREDICTION_FORMATS, "predictions") == "csv":
+            if preds.fmt.startswith("csv") and preds.layout != "topk":
                 first_record = "line 1 (the header)"
             else:
                 first_record = next(pred_where[image] for image, pred in by_image.items()
                                     if any(name not in allowed for name in _names(pred)))
             raise InputError(f"predicted label(s) not in the declared labels: {listing(unknown_pred)}",
                              pred_path, f"first at {first_record}")
-        labels, source = list(declared), "declared"
+        labels, source = list(declared), classes.source or "declared"
     elif kind == "scores" and columns:
         labels = list(columns) + sorted(set(true_names) - set(columns))
         source = "score columns"
@@ -227,11 +268,16 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     y_true = np.array([index[name] for name in true_names], dtype=np.int64)
     has_prediction = np.array([image in by_image for image in images], dtype=bool)
     result = ClassificationInputs(labels=labels, label_source=source, images=images, y_true=y_true,
-                                  has_prediction=has_prediction, notices=notices)
+                                  has_prediction=has_prediction, notices=notices, class_list_file=classes.file)
     if kind == "scores":
         scores = np.full((n, len(labels)), np.nan)
+        positions = np.array([index[name] for name in columns], dtype=np.int64)
         for row, image in enumerate(images):
-            for name, value in (by_image.get(image) or {}).items():  # type: ignore[union-attr]
+            prediction = by_image.get(image)
+            if isinstance(prediction, np.ndarray):  # a CSV row, in column order
+                scores[row, positions] = prediction
+                continue
+            for name, value in (prediction or {}).items():  # type: ignore[union-attr]
                 scores[row, index[name]] = value
         result.scores = scores
     else:

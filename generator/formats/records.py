@@ -9,20 +9,21 @@ import math
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from evalsite.core.encodings import decode_utf8
 from evalsite.core.errors import InputError
 
 
 def read_text(path: Path) -> str:
+    """A UTF-8 text file (with or without a byte-order mark); another encoding is an error naming it."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except IsADirectoryError:
         raise InputError("expected a file, found a folder", path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
+    return decode_utf8(path, data)
 
 
 def lines(text: str) -> list[str]:

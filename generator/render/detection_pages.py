@@ -14,6 +14,7 @@ from pathlib import Path
 from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, SuspectReason, TaskType
 from evalsite.core.masks.rle import rle_area, rle_from_string
 from evalsite.render import charts
+from evalsite.render.display import display_name, displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import full_path, make_detection_assets, thumb_path
 from evalsite.render.pages import GALLERY_PAGE, environment, write_text
@@ -51,17 +52,24 @@ class _Quoted(string.Formatter):
         return urllib.parse.quote(str(value), safe="")
 
 
-def annotation_link(template: str | None, error: BoxMistake) -> str | None:
+def annotation_link(template: str | None, error: BoxMistake, label_ids: dict[str, str] | None = None) -> str | None:
+    """The error's link into the annotation tool; `label_ids` maps a shown label back to its id."""
     if not template:
         return None
     return _Quoted().format(template, file_name=error.image, image_id=error.image_id,
                             annotation_id="" if error.annotation_id is None else error.annotation_id,
-                            label=error.label)
+                            label=(label_ids or {}).get(error.label, error.label))
 
 
 def _error_order(error: BoxMistake) -> tuple:
     # False positives first, most confident first (likely annotation mistakes); then missed objects.
     return (error.kind is not ErrorKind.FALSE_POSITIVE, -(error.score if error.score is not None else -1.0), error.id)
+
+
+def _label_ids(report: DetectionReport) -> dict[str, str]:
+    """Shown label -> id, for a report whose labels show their display names (evalsite.render.display)."""
+    names = report.dataset.label_names
+    return {display_name(label, names): label for label in names or ()}
 
 
 def detection_galleries(report: DetectionReport, readable: set[str]) -> list[DetGalleryPage]:
@@ -82,7 +90,8 @@ def detection_galleries(report: DetectionReport, readable: set[str]) -> list[Det
             suffix = "" if number == 1 else f"-{number}"
             items = [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
                                     full_path(e.image) if e.image in readable else None,
-                                    annotation_link(report.task.annotation_url, e)) for e in chunk]
+                                    annotation_link(report.task.annotation_url, e, _label_ids(report)))
+                     for e in chunk]
             pages.append(DetGalleryPage(label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number,
                                         pages=len(chunks), items=items, fp=kinds.get(ErrorKind.FALSE_POSITIVE, 0),
                                         fn=kinds.get(ErrorKind.MISSED, 0), kinds=kinds, types=types))
@@ -98,7 +107,8 @@ def detection_suspects(report: DetectionReport, readable: set[str],
         suspects = suspects_by_reason(report)
     return {reason: [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
                                     full_path(e.image) if e.image in readable else None,
-                                    annotation_link(report.task.annotation_url, e)) for e in errors]
+                                    annotation_link(report.task.annotation_url, e, _label_ids(report)))
+                     for e in errors]
             for reason, errors in suspects.items()}
 
 
@@ -207,6 +217,11 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders need no picture
     readable = make_detection_assets(images_root, shown, boxes, docs, progress)
+    # Pages show labels by their display names (evalsite.render.display); report.json and downloads keep ids.
+    original, names = report, report.dataset.label_names
+    report, tables = displayed(report, names), displayed(tables, names)
+    if names and tables.thresholds and "names" in tables.thresholds:
+        tables.thresholds["names"] = [display_name(label, names) for label in tables.thresholds["names"]]
 
     overall, *per_label = report.curves.f1_vs_threshold
     charts.f1_threshold_chart((overall.x, overall.y), [(c.label, c.x, c.y) for c in per_label],
@@ -233,7 +248,7 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     write_text(docs / "errors/suspects.md", env.get_template("pages/detection/suspects.md.j2").render(
         suspects={k: v[:GALLERY_PAGE] for k, v in suspects.items()},
         suspects_total={k: len(v) for k, v in suspects.items()}, **context))
-    write_text(docs / "report.json", to_json(report))
-    write_text(docs / "downloads/results.csv", _results_csv(report))
-    write_text(docs / "downloads/errors.csv", _errors_csv(report))
-    write_text(docs / "downloads/relabel.json", _relabel_coco(report))
+    write_text(docs / "report.json", to_json(original))
+    write_text(docs / "downloads/results.csv", _results_csv(original))
+    write_text(docs / "downloads/errors.csv", _errors_csv(original))
+    write_text(docs / "downloads/relabel.json", _relabel_coco(original))

@@ -16,6 +16,7 @@ import numpy as np
 from evalsite.core.enums import ImageStatus
 from evalsite.core.resources import templates_dir
 from evalsite.render import charts
+from evalsite.render.display import displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
@@ -148,7 +149,11 @@ def _confusion_csv(report: ClassificationReport, t: Messages) -> str:
 def render_classification(report: ClassificationReport, tables: ClassificationTables, images_root: Path, docs: Path,
                           progress: Callable[[int], None] | None = None) -> None:
     """Write every page, chart, picture and download of a classification report into `docs` (pictures only
-    of the misclassified images that can be read); `tables` from evalsite.report.derived."""
+    of the misclassified images that can be read); `tables` from evalsite.report.derived. Pages show labels by
+    their display names (evalsite.render.display); report.json and the downloads keep the ids."""
+    original, original_tables = report, tables
+    report = displayed(report, report.dataset.label_names)
+    tables = displayed(tables, report.dataset.label_names)
     ok = {r.image for r in report.images if r.status == ImageStatus.OK}
     shown = [e.image for e in report.errors if e.image in ok]
     if progress:
@@ -185,10 +190,10 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     write_text(docs / "errors/suspects.md", env.get_template("pages/classification/suspects.md.j2").render(
         suspects=suspects[:GALLERY_PAGE], suspects_total=len(suspects), **context))
 
-    write_text(docs / "report.json", to_json(report))  # at the site root: the overview reads it there
-    write_text(docs / "downloads/results.csv", _results_csv(report))
-    write_text(docs / "downloads/confusion.csv", _confusion_csv(report, t))
-    write_text(docs / "downloads/suspects.csv", _suspects_csv(tables.suspects))
+    write_text(docs / "report.json", to_json(original))  # at the site root: the overview reads it there
+    write_text(docs / "downloads/results.csv", _results_csv(original))
+    write_text(docs / "downloads/confusion.csv", _confusion_csv(original, t))
+    write_text(docs / "downloads/suspects.csv", _suspects_csv(original_tables.suspects))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evalsite.render.display import display_name
 from evalsite.render.i18n import Messages
 from evalsite.render.text import md
 from evalsite.report.model import Report
@@ -30,9 +31,10 @@ def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def finding_sentence(kind: str, f: Finding, link: str | None, t: Messages) -> str:
+def finding_sentence(kind: str, f: Finding, link: str | None, t: Messages, names: dict[str, str] | None = None,
+                     ) -> str:
     text = t("traits_finding_" + kind, share=_pct(f.errors_in / f.errors), errors_in=f.errors_in,
-             errors=f.errors, label=md(f.label), bucket=bucket_name(f.trait, f.bucket, t),
+             errors=f.errors, label=md(display_name(f.label, names)), bucket=bucket_name(f.trait, f.bucket, t),
              trait=trait_name(f.trait, t), base=_pct(f.items_in / f.items), p=f"{f.p_value:.2g}")
     if link:
         text += " " + t("traits_gallery_link", link=f"[{t('traits_gallery')}]({link})")
@@ -59,6 +61,7 @@ def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
     analyses = shared.analyses
     kinds = [dict(kind=kind, overall=table_rows(a.overall, t)) for kind, a in analyses.items()]
     labels = []
+    names = getattr(report.dataset, "label_names", None)
     for label in report.dataset.labels:
         link = first_page.get(label)
         parts = []
@@ -66,9 +69,9 @@ def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
             for row in a.labels:
                 if row.label == label:
                     parts.append(dict(kind=kind, n=row.items, errors=row.errors, rows=table_rows(row.traits, t),
-                                      sentences=[finding_sentence(kind, f, link, t) for f in row.findings]))
+                                      sentences=[finding_sentence(kind, f, link, t, names) for f in row.findings]))
         if parts:
-            labels.append(dict(label=label, link=link, parts=parts,
+            labels.append(dict(label=display_name(label, names), link=link, parts=parts,
                                named=any(part["sentences"] for part in parts)))
     first = next(iter(analyses.values()))
     cutoffs = {}  # the same for every kind: cut on the images

@@ -25,6 +25,7 @@ class Dataset:
     images_unreadable: int  # corrupt, truncated or not an image
     labels_only_predicted: list[str]
     small_set: bool  # images < small_set_threshold
+    label_names: dict[str, str] | None = None  # manifest `label_names`: display name of each label id
 
 
 @dataclass

@@ -34,6 +34,7 @@ class DetDataset:
     images_unreadable: int
     images_without_objects: int
     small_set: bool
+    label_names: dict[str, str] | None = None  # manifest `label_names`: display name of each label id
 
 
 @dataclass
