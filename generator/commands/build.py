@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalsite.commands.common import Echo, Progress, report_notices, silent
-from evalsite.commands.evaluate import evaluate
+from evalsite.commands.evaluate import evaluate, images_path
 from evalsite.core.enums import ImageStatus
 from evalsite.core.errors import InputError
 from evalsite.core.progress import Console
@@ -60,6 +60,7 @@ def build_report_site(report: Report, images_root: Path, out: Path,
     from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
+    report.task.images_path = images_path(images_root, out)
 
     def write_docs(docs: Path) -> tuple[list, list]:
         render_report(report, derived_tables(report), images_root, docs, progress("pictures", len(report.errors)))

@@ -14,6 +14,7 @@ from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionK
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
 from evalsite.formats.images import inspect_images
+from evalsite.formats.misreads import check_missing_images
 from evalsite.manifest import TaskSpec
 from evalsite.report.kinds import task_kind
 from evalsite.report.model import InputFile, Report, TaskInfo, to_json
@@ -45,13 +46,24 @@ def _sha256(path: Path, contents: bool = True) -> str:
     return digest.hexdigest()
 
 
-def _shown_path(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
+def _shown_path(path: Path, base: Path) -> str:
+    """A recorded path: relative to `base` (the manifest's folder; the current folder for an option-only
+    build) when it lies below it, else absolute; resolved either way, so no `..` segment is kept."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def images_path(images: Path, report_dir: Path) -> str | None:
+    """report.json's `images_path`: the images root relative to the folder report.json is written to (no
+    machine folder names, so that builds stay reproducible; found from any working folder), None when
+    there is no relative path (another drive)."""
+    try:
+        return Path(os.path.relpath(images.resolve(), report_dir.resolve())).as_posix()
+    except ValueError:
+        return None
 
 
 def evaluation_date() -> str:
@@ -70,13 +82,18 @@ def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
             for image, info in zip(images, infos) if info.status != ImageStatus.OK]
 
 
-def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind, **extra) -> TaskInfo:
-    base = spec.source.resolve().parent if spec.source else None
-    files = [(InputRole.GROUND_TRUTH, spec.ground_truth), (InputRole.PREDICTIONS, spec.predictions)]
+def _task_info(spec: TaskSpec, inputs, label_source: LabelSource, prediction_kind: PredictionKind,
+               **extra) -> TaskInfo:
+    """The task part of report.json; `inputs` is what the readers returned: the formats they read
+    (`gt_format`, `pred_format`) are recorded, not the manifest's (often absent) `format:`."""
+    base = spec.source.resolve().parent if spec.source else Path.cwd()
+    files = [(InputRole.GROUND_TRUTH, spec.ground_truth, inputs.gt_format),
+             (InputRole.PREDICTIONS, spec.predictions, inputs.pred_format)]
     # Classification inputs are hashed by contents; detection's (often hundreds of MB) by name, size and time.
     by_contents = not spec.type.is_detection
-    inputs_info = [InputFile(role, s.format or s.path.suffix.lstrip(".") or "folders", _shown_path(s.path, base),
-                             _sha256(s.path, contents=by_contents)) for role, s in files]
+    inputs_info = [InputFile(role, read or s.format or s.path.suffix.lstrip(".") or "folders",
+                             _shown_path(s.path, base), _sha256(s.path, contents=by_contents))
+                   for role, s, read in files]
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
@@ -111,13 +128,15 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         inputs = read_classification(**reader_arguments(spec))
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
+    notices += check_missing_images(spec.images, inputs.images, [image for image, info in zip(inputs.images, infos)
+                                                                 if info.status == ImageStatus.MISSING])
     if spec.type.is_detection:
-        task = _task_info(spec, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
+        task = _task_info(spec, inputs, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
                           PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
                           image_matching=inputs.image_matching, label_matching=inputs.label_matching,
                           iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
     else:
-        task = _task_info(spec, inputs.label_source,
+        task = _task_info(spec, inputs, inputs.label_source,
                           PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
     return task_kind(spec.type).build_report(inputs, infos, task, notices, intervals)
 
@@ -127,6 +146,8 @@ def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = 
     '-', nothing is written and report.json's text is returned, for the caller to print."""
     report = evaluate(spec, console.progress, intervals=intervals)
     report_notices(console, report.notices)
+    if str(out) != "-":
+        report.task.images_path = images_path(spec.images, out.parent)
     text = to_json(report)
     if str(out) == "-":
         return text

@@ -26,3 +26,5 @@ class ClassificationInputs:
     topk_labels: np.ndarray | None = None
     topk_scores: np.ndarray | None = None
     notices: list[Notice] = field(default_factory=list)
+    gt_format: str = ""  # the formats actually read (recorded in report.json task.inputs[].format)
+    pred_format: str = ""

@@ -53,6 +53,8 @@ class DetectionData:
     # (D,) float64 set pixels of dt_masks, when pycocotools' loadRes takes them as the areas (its first result
     # has no 'bbox'; with one, it takes the box areas, and this stays None)
     dt_mask_area: np.ndarray | None = None
+    gt_format: str = ""  # the formats actually read (coco, voc, yolo...: report.json task.inputs[].format)
+    pred_format: str = ""
 
     @property
     def dt_area(self) -> np.ndarray:

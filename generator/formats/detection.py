@@ -106,7 +106,7 @@ from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxe
 from evalsite.formats.images import image_size
 from evalsite.formats.jsonl import jsonl_predictions
 from evalsite.formats.mask_decoding import decode_masks
-from evalsite.formats.matching import match_images, match_labels
+from evalsite.formats.matching import coverage_notices, match_images, match_labels, misread_checks
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
 from evalsite.formats.records import read_labels_file
@@ -207,6 +207,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
     dt_image, image_matching = match_images(truth, pred)
+    misread_checks(truth, pred, dt_image)
     dt_label, label_matching = match_labels(truth, pred)
     widths, heights = truth.widths.copy(), truth.heights.copy()
     dt_box = pred.box
@@ -240,6 +241,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
+    notices += coverage_notices(truth.images, pred)
     dt_order = np.argsort(dt_image, kind="stable")
     if gt_masks is not None:
         gt_masks = gt_masks.take(order)
@@ -257,4 +259,4 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
         image_matching=image_matching, label_matching=label_matching, notices=notices,
-        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area)
+        gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt, pred_format=pred.fmt)

@@ -60,6 +60,7 @@ class TaskInfo:
     annotation_url: str | None = None  # detection: template linking an error to the annotation tool
     group: str | None = None  # the training task this report belongs to (default: name); see the overview
     model: str | None = None  # the model version evaluated, when the manifest names it
+    images_path: str | None = None  # the images root relative to the folder report.json was written to
 
     def __post_init__(self) -> None:
         self.type = _member(TaskType, self.type)
