@@ -30,6 +30,18 @@ def reader_arguments(spec: TaskSpec) -> dict:
                 labels=spec.labels, labels_file=spec.labels_file, manifest=spec.source)
 
 
+def reader_formats(role: InputRole) -> tuple[str, ...]:
+    """Every format the readers know for `role` (ground truth or predictions), classification's then detection's:
+    what `format:` and the CLI's --gt-format / --pred-format accept (the reader of the task type checks it)."""
+    from evalsite.formats import classification, detection
+
+    if role is InputRole.GROUND_TRUTH:
+        names = [*classification.GROUND_TRUTH_FORMATS, *detection.GROUND_TRUTH_FORMATS]
+    else:
+        names = [*classification.PREDICTION_FORMATS, *detection.PREDICTION_FORMATS]
+    return tuple(dict.fromkeys(names))
+
+
 def _sha256(path: Path, contents: bool = True) -> str:
     """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
     sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
