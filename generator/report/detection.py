@@ -244,9 +244,10 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     fn = np.flatnonzero(e.gt_type != "")
     rel = e.gt_related_dt[fn]
     has = rel >= 0
-    rel_label = np.where(has, data.dt_label[np.maximum(rel, 0)], -1)
-    rel_box = data.dt_box[np.maximum(rel, 0)].tolist()
-    rel_score = data.dt_score[np.maximum(rel, 0)].tolist()
+    pick = np.maximum(rel, 0) if len(data.dt_score) else np.zeros(0, dtype=np.int64)  # no detections: none related
+    rel_label = np.where(has, data.dt_label[pick], -1) if len(pick) else np.full(len(rel), -1)
+    rel_box = data.dt_box[pick].tolist() if len(pick) else [None] * len(rel)
+    rel_score = data.dt_score[pick].tolist() if len(pick) else [None] * len(rel)
     for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
             fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
             data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
