@@ -57,7 +57,7 @@ def test_prefix_on_every_prediction_path_is_an_error_naming_it(tmp_path: Path) -
     task = classification_inputs(tmp_path, pred_image=lambda name: f"val/{name}")
     result = run("evaluate", task, "-o", tmp_path / "r.json")
     assert_one_line_error(result, "10 of 10 ground-truth image(s) have no prediction record")
-    assert "every one of these paths start with 'val/'" in result.stderr
+    assert "all of the 10 prediction path(s) not in the ground truth start with 'val/'" in result.stderr
     assert "remove 'val/' from the predictions' image paths" in result.stderr
     assert not (tmp_path / "r.json").exists()
 
@@ -70,7 +70,8 @@ def test_prefix_the_predictions_lack_is_named(tmp_path: Path) -> None:
     text = (tmp_path / "gt.csv").read_text(encoding="utf-8").replace("\nim", "\nval/im")
     (tmp_path / "gt.csv").write_text(text, encoding="utf-8")
     result = run("evaluate", task, "-o", tmp_path / "r.json")
-    assert_one_line_error(result, "the ground truth's paths start with 'val/'")
+    assert_one_line_error(result, "the ground truth's paths start with 'val/', which all of the 10 prediction path(s) "
+                                  "not in the ground truth lack")
 
 
 def test_detection_predictions_for_unknown_images_name_the_prefix(tmp_path: Path) -> None:

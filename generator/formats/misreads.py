@@ -68,12 +68,13 @@ def prefix_hint(unknown: list[str], known: Iterable[str]) -> str:
     (how, prefix), count = counts.most_common(1)[0]
     if count * 2 < len(sample):
         return ""
-    share = f"{count} of {len(sample)}" if count < len(sample) else "every one"
+    share = "all" if count == len(sample) else str(count)
+    paths = f"{share} of the {len(sample)} prediction path(s) not in the ground truth"
     if how == "strip":
-        return (f"{share} of these paths start with {prefix!r}, which the ground truth's paths lack: remove "
-                f"{prefix!r} from the predictions' image paths (paths are relative to the images root)")
-    return (f"the ground truth's paths start with {prefix!r}, which {share} of these lack: write the "
-            f"predictions' image paths relative to the images root, with {prefix!r}")
+        return (f"{paths} start with {prefix!r}, which the ground truth's paths lack: remove {prefix!r} from the "
+                "predictions' image paths (they are relative to the images root)")
+    return (f"the ground truth's paths start with {prefix!r}, which {paths} lack: write the predictions' image "
+            f"paths relative to the images root, starting with {prefix!r}")
 
 
 def check_coverage(images: list[str], recorded: Iterable[str], file: Path, what: str) -> list[Notice]:
