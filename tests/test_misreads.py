@@ -278,8 +278,8 @@ def test_trailing_space_in_a_jsonl_label(tmp_path: Path) -> None:
 
 def test_detection_label_names_that_differ_by_case(tmp_path: Path) -> None:
     folder = detection_task(tmp_path, categories=[(1, "Cat")], boxes=[[(4, 4)]] * 2)
-    lines = [json.dumps({"image": f"im{i}.png", "predictions": [{"label": "cat", "score": 0.9, "bbox": [4, 4, 12, 12]}]})
-             for i in range(2)]
+    box = {"label": "cat", "score": 0.9, "bbox": [4, 4, 12, 12]}
+    lines = [json.dumps({"image": f"im{i}.png", "predictions": [box]}) for i in range(2)]
     (folder / "pred.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run("evaluate", manifest(folder, "gt.json", "pred.jsonl", "detection"), "-o", "-")
     assert_one_line_error(result, "'Cat' / 'cat'")
@@ -300,3 +300,13 @@ def test_prefix_hint_needs_a_majority() -> None:
     assert prefix_hint([f"val/a{i}.png" for i in range(4)] + [f"y{i}.png" for i in range(6)], known) == ""
     assert prefix_hint(["b.png"], known) == "" and prefix_hint([], known) == ""
     assert "remove 'val/x/'" in prefix_hint(["val/x/a1.png"], known)
+
+
+def test_loud_warnings_come_first_on_the_console(tmp_path: Path) -> None:
+    folder = detection_task(tmp_path, categories=[(1, "cat")], boxes=[[(4, 4)]] * 30, write_images=False)
+    (folder / "pred.json").write_text("[]", encoding="utf-8")
+    result = run("evaluate", manifest(folder, "gt.json", "pred.json", "detection"), "-o", folder / "r.json", "-q")
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.strip().splitlines()
+    assert "images_mostly_missing" in warnings[0] and "30 of 30 images are not found" in warnings[0]
+    assert "and 12 more" in warnings[-1]  # the loud one, no_predictions and a missing image each: 32

@@ -76,7 +76,8 @@ def test_classification_folders_and_jsonl_are_recorded(tmp_path: Path) -> None:
     lines = [json.dumps({"image": f"{label}/a.png", "scores": {"cat": 0.7, "dog": 0.3}}) for label in ("cat", "dog")]
     (tmp_path / "pred.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     task = tmp_path / "task.yaml"
-    task.write_text("name: c\ntype: classification\nimages: images\nground_truth: images\npredictions: pred.jsonl\n", encoding="utf-8")
+    task.write_text("name: c\ntype: classification\nimages: images\nground_truth: images\n"
+                    "predictions: pred.jsonl\n", encoding="utf-8")
     result = run("evaluate", task, "-o", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert formats(report_of(tmp_path / "r.json")) == {"ground_truth": "folders", "predictions": "jsonl"}
@@ -90,8 +91,8 @@ def test_recorded_paths_keep_no_dot_dot(tmp_path: Path) -> None:
     (tmp_path / "tasks" / "sub").mkdir(parents=True)
     task = tmp_path / "tasks" / "task.yaml"
     shutil.copy(data / "gt.csv", tmp_path / "tasks" / "gt.csv")
-    task.write_text("name: n\ntype: classification\nimages: ../data/images\nground_truth: sub/../gt.csv\npredictions: ../data/pred.csv\n",
-                    encoding="utf-8")
+    task.write_text("name: n\ntype: classification\nimages: ../data/images\nground_truth: sub/../gt.csv\n"
+                    "predictions: ../data/pred.csv\n", encoding="utf-8")
     result = run("evaluate", task, "-o", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     report = report_of(tmp_path / "r.json")

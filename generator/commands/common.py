@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from evalsite.core.errors import InputError, Notice
+from evalsite.core.errors import LOUD_NOTICES, InputError, Notice
 from evalsite.core.progress import Console
 
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
@@ -20,7 +20,9 @@ def silent(label: str, total: int) -> Callable[[int], None]:
 
 
 def report_notices(console: Console, notices: list[Notice]) -> None:
-    """The first MAX_WARNINGS notices as warnings, and how many more there are."""
+    """The first MAX_WARNINGS notices as warnings, those that may mean a misread (LOUD_NOTICES) first, and
+    how many more there are."""
+    notices = sorted(notices, key=lambda notice: notice.code not in LOUD_NOTICES)  # stable: file order kept
     for notice in notices[:MAX_WARNINGS]:
         console.warn(notice.one_line())
     if len(notices) > MAX_WARNINGS:

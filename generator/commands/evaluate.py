@@ -143,7 +143,8 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     notices += check_missing_images(spec.images, inputs.images, [image for image, info in zip(inputs.images, infos)
                                                                  if info.status == ImageStatus.MISSING])
     if spec.type.is_detection:
-        task = _task_info(spec, inputs, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
+        source = LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES
+        task = _task_info(spec, inputs, source,
                           PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
                           image_matching=inputs.image_matching, label_matching=inputs.label_matching,
                           iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)

@@ -63,8 +63,8 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
             unknown = list(dict.fromkeys(shown[inverse[i]] for i in bad))
             listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
             hint = prefix_hint([names[inverse[i]] or "" for i in bad], truth.images)
-            raise InputError(f"{len(unknown)} image(s) not in the ground truth: {listed}" + (f"; {hint}" if hint else ""),
-                             str(pred.file), f"first at {pred.locate(int(bad[0]))[1]}")
+            raise InputError(f"{len(unknown)} image(s) not in the ground truth: {listed}"
+                             + (f"; {hint}" if hint else ""), str(pred.file), f"first at {pred.locate(int(bad[0]))[1]}")
         return index, "file name"
     assert pred.image_key is not None and pred.image_names is not None and pred.image_records is not None
     if pred.by_stem:
