@@ -36,6 +36,7 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
         reports.append((spec, report))
     for spec, report in reports:
         console.step(f"building the site of {spec.name}")
+        report.task.images_path = images_path(spec.images, out / spec.name)  # verify's rebuild keeps it
         site = build_report_site(report, spec.images, out / spec.name, console.progress)
         echo(str((site / "index.html").resolve()))
     if overview:
@@ -60,7 +61,6 @@ def build_report_site(report: Report, images_root: Path, out: Path,
     from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
-    report.task.images_path = images_path(images_root, out)
 
     def write_docs(docs: Path) -> tuple[list, list]:
         render_report(report, derived_tables(report), images_root, docs, progress("pictures", len(report.errors)))
