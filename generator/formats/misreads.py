@@ -14,8 +14,8 @@ Thresholds (binding; the docs repeat them):
   classification, a notice (ignored), with the hint.
 * Category ids shifted by a constant c != 0 (Ultralytics' class index + 1): among the detections (the first
   SHIFT_DETECTIONS of the file, in at most SHIFT_IMAGES images with ground truth) whose best-overlapping
-  ground-truth box has IoU >= 0.5, more than half have id = ground-truth id + c and fewer than a tenth the same id, at least SHIFT_PAIRS such
-  detections, and every predicted id minus c is a ground-truth id -> error.
+  ground-truth box has IoU >= 0.5, more than half have id = ground-truth id + c and fewer than a tenth the
+  same id, at least SHIFT_PAIRS such detections, and every predicted id minus c is a ground-truth id -> error.
 * Image files: more than half of the ground-truth images missing below the images root -> an error when a
   file of the same name exists exactly once below the images root for at least half of the missing ones
   (it says where, and which `images:` folder fits when one does), else a loud notice ``images_mostly_missing``.
