@@ -262,6 +262,17 @@ def test_score_columns_that_are_no_label_are_an_error(tmp_path: Path) -> None:
     assert "look like class indices" in result.stderr
 
 
+def test_torchvision_style_logit_columns_with_a_target_column(tmp_path: Path) -> None:
+    task = classification_inputs(tmp_path, columns=("target", "logit_0", "logit_1"))
+    text = (tmp_path / "pred.csv").read_text(encoding="utf-8").splitlines()
+    rows = [text[0]] + [f"{line.split(',')[0]},{i % 2},{','.join(line.split(',')[1:])}" for i, line in
+                        enumerate(text[1:])]
+    (tmp_path / "pred.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run("evaluate", task, "-o", "-")
+    assert_one_line_error(result, "no score column is a ground-truth label")
+    assert "look like class indices" in result.stderr
+
+
 def test_labels_that_differ_by_case_or_whitespace_are_an_error(tmp_path: Path) -> None:
     task = classification_inputs(tmp_path, gt_label=lambda label: label.capitalize())
     assert_one_line_error(run("evaluate", task, "-o", "-"), "labels that differ only by case or whitespace: "

@@ -138,7 +138,7 @@ def check_score_columns(true_names: list[str], predicted: list[str], file: Path,
     if not predicted or set(predicted) & set(truth):
         return
     columns = "score column" if kind == "scores" else "predicted label"
-    indexed = all(name.rsplit("_", 1)[-1].isdigit() for name in predicted)
+    indexed = sum(name.rsplit("_", 1)[-1].isdigit() for name in predicted) * 2 > len(predicted)
     fix = ("the columns look like class indices: give the class names in index order (labels: FILE, or "
            "--labels FILE)" if indexed else "name the score columns after the ground truth's labels")
     raise InputError(f"no {columns} is a ground-truth label (found {listing(list(dict.fromkeys(predicted)))}; "
