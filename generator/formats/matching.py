@@ -62,7 +62,7 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
         if len(bad):
             unknown = list(dict.fromkeys(shown[inverse[i]] for i in bad))
             listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            hint = prefix_hint([names[inverse[i]] or "" for i in bad], truth.images)
+            hint = prefix_hint(list(dict.fromkeys(names[inverse[i]] or "" for i in bad)), truth.images)
             raise InputError(f"{len(unknown)} image(s) not in the ground truth: {listed}"
                              + (f"; {hint}" if hint else ""), str(pred.file), f"first at {pred.locate(int(bad[0]))[1]}")
         return index, "file name"
