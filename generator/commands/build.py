@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalsite.commands.common import Echo, Progress, report_notices, silent
-from evalsite.commands.evaluate import evaluate
+from evalsite.commands.evaluate import evaluate, images_path
 from evalsite.core.enums import ImageStatus
 from evalsite.core.errors import InputError
 from evalsite.core.progress import Console
@@ -36,6 +36,7 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
         reports.append((spec, report))
     for spec, report in reports:
         console.step(f"building the site of {spec.name}")
+        report.task.images_path = images_path(spec.images, out / spec.name)  # verify's rebuild keeps it
         site = build_report_site(report, spec.images, out / spec.name, console.progress)
         echo(str((site / "index.html").resolve()))
     if overview:

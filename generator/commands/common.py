@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from evalsite.core.errors import InputError, Notice
+from evalsite.core.errors import LOUD_NOTICES, InputError, Notice
 from evalsite.core.progress import Console
 
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
@@ -20,7 +20,9 @@ def silent(label: str, total: int) -> Callable[[int], None]:
 
 
 def report_notices(console: Console, notices: list[Notice]) -> None:
-    """The first MAX_WARNINGS notices as warnings, and how many more there are."""
+    """The first MAX_WARNINGS notices as warnings, those that may mean a misread (LOUD_NOTICES) first, and
+    how many more there are."""
+    notices = sorted(notices, key=lambda notice: notice.code not in LOUD_NOTICES)  # stable: file order kept
     for notice in notices[:MAX_WARNINGS]:
         console.warn(notice.one_line())
     if len(notices) > MAX_WARNINGS:
@@ -28,11 +30,14 @@ def report_notices(console: Console, notices: list[Notice]) -> None:
 
 
 def images_root(report, report_dir: Path) -> Path:
-    """The images of a report: its images root as recorded (absolute, or relative to the current folder or
-    to the report's folder); an InputError asks for --images when none exists."""
+    """The images of a report (callers take --images first when given): its `images_path` (relative to
+    report.json's folder, `report_dir`: found from any working folder), else its images root as recorded
+    (absolute, or relative to the current folder, the report's folder or its parent: reports written before
+    `images_path`); an InputError asks for --images when none exists."""
     recorded = Path(report.task.images_root)
-    for candidate in ([recorded] if recorded.is_absolute() else [Path.cwd() / recorded, report_dir / recorded,
-                                                                 report_dir.parent / recorded]):
+    located = [report_dir / report.task.images_path] if report.task.images_path else []
+    relative = [Path.cwd() / recorded, report_dir / recorded, report_dir.parent / recorded]
+    for candidate in located + ([recorded] if recorded.is_absolute() else relative):
         if candidate.is_dir():
             return candidate
     raise InputError(f"cannot find the images of this report ({report.task.images_root!r}); give --images DIR",

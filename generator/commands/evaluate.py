@@ -14,6 +14,7 @@ from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionK
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
 from evalsite.formats.images import inspect_images
+from evalsite.formats.misreads import check_missing_images
 from evalsite.formats.split import apply_split, resolve_split
 from evalsite.manifest import TaskSpec
 from evalsite.report.kinds import task_kind
@@ -38,6 +39,18 @@ def resolve_images(spec: TaskSpec) -> None:
         spec.images = dataset_images_root(spec.ground_truth.path, spec.ground_truth.split)
 
 
+def reader_formats(role: InputRole) -> tuple[str, ...]:
+    """Every format the readers know for `role` (ground truth or predictions), classification's then detection's:
+    what `format:` and the CLI's --gt-format / --pred-format accept (the reader of the task type checks it)."""
+    from evalsite.formats import classification, detection
+
+    if role is InputRole.GROUND_TRUTH:
+        names = [*classification.GROUND_TRUTH_FORMATS, *detection.GROUND_TRUTH_FORMATS]
+    else:
+        names = [*classification.PREDICTION_FORMATS, *detection.PREDICTION_FORMATS]
+    return tuple(dict.fromkeys(names))
+
+
 def _sha256(path: Path, contents: bool = True) -> str:
     """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
     sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
@@ -54,13 +67,24 @@ def _sha256(path: Path, contents: bool = True) -> str:
     return digest.hexdigest()
 
 
-def _shown_path(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
+def _shown_path(path: Path, base: Path) -> str:
+    """A recorded path: relative to `base` (the manifest's folder; the current folder for an option-only
+    build) when it lies below it, else absolute; resolved either way, so no `..` segment is kept."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def images_path(images: Path, report_dir: Path) -> str | None:
+    """report.json's `images_path`: the images root relative to the folder report.json is written to (no
+    machine folder names, so that builds stay reproducible; found from any working folder), None when
+    there is no relative path (another drive)."""
+    try:
+        return Path(os.path.relpath(images.resolve(), report_dir.resolve())).as_posix()
+    except ValueError:
+        return None
 
 
 def evaluation_date() -> str:
@@ -79,15 +103,18 @@ def _image_notices(spec: TaskSpec, images: list[str], infos) -> list[Notice]:
             for image, info in zip(images, infos) if info.status != ImageStatus.OK]
 
 
-def _task_info(spec: TaskSpec, label_source: LabelSource, prediction_kind: PredictionKind,
-               formats: tuple[str | None, str | None] = (None, None), **extra) -> TaskInfo:
-    base = spec.source.resolve().parent if spec.source else None
-    files = [(InputRole.GROUND_TRUTH, spec.ground_truth), (InputRole.PREDICTIONS, spec.predictions)]
+def _task_info(spec: TaskSpec, inputs, label_source: LabelSource, prediction_kind: PredictionKind,
+               **extra) -> TaskInfo:
+    """The task part of report.json; `inputs` is what the readers returned: the formats they read
+    (`gt_format`, `pred_format`) are recorded, not the manifest's (often absent) `format:`."""
+    base = spec.source.resolve().parent if spec.source else Path.cwd()
+    files = [(InputRole.GROUND_TRUTH, spec.ground_truth, inputs.gt_format),
+             (InputRole.PREDICTIONS, spec.predictions, inputs.pred_format)]
     # Classification inputs are hashed by contents; detection's (often hundreds of MB) by name, size and time.
     by_contents = not spec.type.is_detection
     inputs_info = [InputFile(role, read or s.format or s.path.suffix.lstrip(".") or "folders",
                              _shown_path(s.path, base), _sha256(s.path, contents=by_contents))
-                   for (role, s), read in zip(files, formats)]
+                   for role, s, read in files]
     if spec.labels_file:
         inputs_info.append(InputFile(InputRole.LABELS, "txt", _shown_path(spec.labels_file, base),
                                      _sha256(spec.labels_file)))
@@ -128,27 +155,29 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         from evalsite.formats.detection import read_detection
 
         inputs = read_detection(**reader_arguments(spec), task_type=spec.type, image_set=image_set,
-                                gt_split=spec.ground_truth.split)
+                                gt_split=spec.ground_truth.split, split=split_file)
     else:
         from evalsite.formats.classification import read_classification
 
-        inputs = read_classification(**reader_arguments(spec))
+        inputs = read_classification(**reader_arguments(spec), split=split_file)
     if split_file is not None:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
+    notices += check_missing_images(spec.images, inputs.images, [image for image, info in zip(inputs.images, infos)
+                                                                 if info.status == ImageStatus.MISSING])
     if spec.type.is_detection:
-        task = _task_info(spec, LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES,
+        source = LabelSource.DECLARED if spec.labels or spec.labels_file else LabelSource.CATEGORIES
+        task = _task_info(spec, inputs, source,
                           PredictionKind.MASKS if spec.type is TaskType.SEGMENTATION else PredictionKind.BOXES,
-                          formats=(inputs.gt_format, inputs.pred_format),
                           category_mapping=inputs.category_mapping,
                           image_matching=inputs.image_matching, label_matching=inputs.label_matching,
                           iou_threshold=spec.iou_threshold, annotation_url=spec.annotation_url)
     else:
-        task = _task_info(spec, inputs.label_source,
+        task = _task_info(spec, inputs, inputs.label_source,
                           PredictionKind.SCORES if inputs.scores is not None else PredictionKind.TOPK)
         if inputs.class_list_file is not None:  # a classes.txt found beside the inputs
-            base = spec.source.resolve().parent if spec.source else None
+            base = spec.source.resolve().parent if spec.source else Path.cwd()
             task.inputs.append(InputFile(InputRole.LABELS, "txt", _shown_path(inputs.class_list_file, base),
                                          _sha256(inputs.class_list_file)))
     if split_file is not None:
@@ -162,6 +191,8 @@ def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = 
     '-', nothing is written and report.json's text is returned, for the caller to print."""
     report = evaluate(spec, console.progress, intervals=intervals)
     report_notices(console, report.notices)
+    if str(out) != "-":
+        report.task.images_path = images_path(spec.images, out.parent)
     text = to_json(report)
     if str(out) == "-":
         return text

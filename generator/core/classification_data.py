@@ -28,3 +28,5 @@ class ClassificationInputs:
     topk_scores: np.ndarray | None = None
     notices: list[Notice] = field(default_factory=list)
     class_list_file: Path | None = None  # a classes.txt found beside the inputs (evalsite.formats.class_list)
+    gt_format: str = ""  # the formats actually read (recorded in report.json task.inputs[].format)
+    pred_format: str = ""

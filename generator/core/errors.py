@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-__all__ = ["EXIT_CODES", "BuildError", "EvalsiteError", "ExitCode", "InputError", "MaskError", "Notice",
-           "OutputError", "exit_code"]
+__all__ = ["EXIT_CODES", "LOUD_NOTICES", "BuildError", "EvalsiteError", "ExitCode", "InputError", "MaskError",
+           "Notice", "OutputError", "exit_code"]
 
 
 class ExitCode(IntEnum):
@@ -109,6 +109,10 @@ class Notice:
         text = f"{self.code}: {self.detail}" if self.detail else self.code
         return f"{where}: {text}" if where else text
 
+
+# Notices that may mean the inputs were misread (evalsite.formats.misreads): besides the console and the Data &
+# method page, the report's first page lists them in a warning box, each with its fix (messages.yaml fix_<code>).
+LOUD_NOTICES = frozenset({"ground_truth_without_prediction", "images_mostly_missing"})
 
 LISTED = 10  # how many names a message lists before "and N more"
 

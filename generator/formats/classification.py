@@ -20,6 +20,13 @@ from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import IMAGE_SUFFIXES, sniff_format
 from evalsite.formats.class_list import Predictions, resolve_indices
+from evalsite.formats.misreads import (
+    case_hint,
+    check_coverage,
+    check_label_case,
+    check_score_columns,
+    prefix_hint,
+)
 from evalsite.formats.records import (
     csv_rows,
     jsonl_records,
@@ -28,6 +35,7 @@ from evalsite.formats.records import (
     read_labels_file,
 )
 from evalsite.formats.score_csv import IMAGE_COLUMNS, TARGET_COLUMNS, csv_layout
+from evalsite.formats.split import split_keep
 
 GROUND_TRUTH_FORMATS = ("csv", "jsonl", "folders")
 PREDICTION_FORMATS = ("csv", "jsonl", "csv-scores", "csv-index", "csv-topk")  # csv-*: a forced CSV layout
@@ -205,7 +213,8 @@ def _names(prediction: object) -> list[str]:
 
 def read_classification(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                         pred_format: str | None = None, labels: list[str] | None = None,
-                        labels_file: Path | None = None, manifest: Path | None = None) -> ClassificationInputs:
+                        labels_file: Path | None = None, manifest: Path | None = None,
+                        split: Path | None = None) -> ClassificationInputs:
     """Ground truth and predictions of a classification task, aligned on the ground truth's images.
 
     ground_truth, predictions: the input files (or class folders); gt_format, pred_format: their formats
@@ -231,10 +240,9 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     if extra:
         notices.append(Notice("prediction_without_ground_truth", str(pred_path),
                               detail=f"{len(extra)} image(s) ignored: {listing(extra)}"))
-    missing = [image for image in images if image not in by_image]
-    if missing:
-        notices.append(Notice("ground_truth_without_prediction", str(pred_path),
-                              detail=f"{len(missing)} image(s) counted as wrong: {listing(missing)}"))
+        hint = prefix_hint(extra, images)
+        if hint:
+            notices[-1].detail += f"; {hint}"
 
     predicted_names = [name for image in images for name in _names(by_image.get(image))]
 
@@ -245,8 +253,9 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
         unknown_true = sorted({name for name in true_names if name not in allowed})
         if unknown_true:
             first = next(image for image, name in zip(images, true_names) if name not in allowed)
-            raise InputError(f"label(s) not in the declared labels: {listing(unknown_true)}", gt_path,
-                             f"first at {gt_where[first]}")
+            hint = case_hint(declared, unknown_true)
+            raise InputError(f"label(s) not in the declared labels: {listing(unknown_true)}"
+                             + (f"; {hint}" if hint else ""), gt_path, f"first at {gt_where[first]}")
         unknown_pred = sorted({name for name in [*columns, *predicted_names] if name not in allowed})
         if unknown_pred:
             if preds.fmt.startswith("csv") and preds.layout != "topk":
@@ -254,8 +263,9 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
             else:
                 first_record = next(pred_where[image] for image, pred in by_image.items()
                                     if any(name not in allowed for name in _names(pred)))
-            raise InputError(f"predicted label(s) not in the declared labels: {listing(unknown_pred)}",
-                             pred_path, f"first at {first_record}")
+            hint = case_hint(declared, unknown_pred)
+            raise InputError(f"predicted label(s) not in the declared labels: {listing(unknown_pred)}"
+                             + (f"; {hint}" if hint else ""), pred_path, f"first at {first_record}")
         labels, source = list(declared), classes.source or "declared"
     elif kind == "scores" and columns:
         labels = list(columns) + sorted(set(true_names) - set(columns))
@@ -263,12 +273,22 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     else:
         labels, source = sorted(set(true_names) | set(predicted_names)), "data"
 
+    # Checks against silent misreads (evalsite.formats.misreads), once nothing else is wrong.
+    check_label_case(declared or true_names, [*columns, *predicted_names], "declared" if declared else "ground truth",
+                     "predictions", pred_path)
+    check_score_columns(true_names, columns if kind == "scores" else predicted_names, pred_path, kind)
+    # a split (evalsite.formats.split, applied by the caller) keeps some images: only those need a record
+    covered = images if split is None else [im for im, k in zip(images, split_keep(split, images)) if k]
+    notices += check_coverage(covered, by_image, pred_path, "counted as wrong")
+
     index = {name: i for i, name in enumerate(labels)}
     n = len(images)
     y_true = np.array([index[name] for name in true_names], dtype=np.int64)
     has_prediction = np.array([image in by_image for image in images], dtype=bool)
     result = ClassificationInputs(labels=labels, label_source=source, images=images, y_true=y_true,
-                                  has_prediction=has_prediction, notices=notices, class_list_file=classes.file)
+                                  has_prediction=has_prediction, notices=notices, class_list_file=classes.file,
+                                  gt_format=_format(gt_format, ground_truth, GROUND_TRUTH_FORMATS, "ground truth"),
+                                  pred_format=_format(pred_format, predictions, PREDICTION_FORMATS, "predictions"))
     if kind == "scores":
         scores = np.full((n, len(labels)), np.nan)
         positions = np.array([index[name] for name in columns], dtype=np.int64)

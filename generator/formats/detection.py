@@ -22,7 +22,7 @@ Formats (the manifest's ``format:``; left out, it is told from the path):
   ``ultralytics`` is read as YOLO text files, ``save_txt save_conf``). YOLO-seg polygon rows are read by
   evalsite.formats.yolo (masks for segmentation, their boxes for detection ground truth).
 * Category ids matched by id (COCO results, YOLO text files) that fit the ground truth far better shifted
-  by one are an error (evalsite.formats.ultralytics_results.check_category_shift).
+  by a constant are an error (evalsite.formats.misreads.check_category_shift).
 
 Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones):
 
@@ -114,13 +114,13 @@ from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxe
 from evalsite.formats.images import image_size
 from evalsite.formats.jsonl import jsonl_predictions
 from evalsite.formats.mask_decoding import decode_masks
-from evalsite.formats.matching import match_images, match_labels
+from evalsite.formats.matching import coverage_notices, match_images, match_labels, misread_checks
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
 from evalsite.formats.records import read_labels_file
+from evalsite.formats.split import split_keep
 from evalsite.formats.ultralytics import ultralytics_ground_truth
 from evalsite.formats.ultralytics_results import (
-    check_category_shift,
     looks_like_ultralytics_results,
     shift_hint,
     ultralytics_predictions,
@@ -211,7 +211,8 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
-                   image_set: str | None = None, gt_split: str | None = None) -> DetectionData:
+                   image_set: str | None = None, gt_split: str | None = None,
+                   split: Path | None = None) -> DetectionData:
     """Ground truth and predictions of a detection (or segmentation: boxes and masks) task as column arrays.
 
     ground_truth, predictions: the input files or folders; gt_format, pred_format: their formats (None: told
@@ -255,6 +256,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
     dt_image, image_matching = match_images(truth, pred)
+    misread_checks(truth, pred, dt_image)
     try:
         dt_label, label_matching = match_labels(truth, pred)
     except InputError as exc:
@@ -283,8 +285,6 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         if len(missing):
             dt_box = dt_box.copy()
             dt_box[missing] = dt_masks.bboxes()[missing]
-    if label_matching == "id" and pred.fmt in ("coco", "yolo"):
-        check_category_shift(truth, pred, dt_image, dt_box)
     dt_box, keep, more = clip_boxes(dt_box, dt_image, widths, heights, pred.locate, truth.images,
                                pred.file, clip, "predicted")
     notices += more
@@ -294,6 +294,11 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
+    covered = truth.images  # a split (evalsite.formats.split, applied by the caller): only its images need a record
+    if split is not None:
+        real_ids = truth.image_ids if truth.fmt == "coco" else None
+        covered = [im for im, k in zip(truth.images, split_keep(split, truth.images, real_ids)) if k]
+    notices += coverage_notices(covered, pred)
     dt_order = np.argsort(dt_image, kind="stable")
     if gt_masks is not None:
         gt_masks = gt_masks.take(order)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsite.core.errors import InputError, listing
+from evalsite.core.errors import InputError, Notice, listing
 from evalsite.formats.columns import lookup, unknown_error
+from evalsite.formats.misreads import check_category_shift, check_coverage, check_label_case, prefix_hint
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 
 
@@ -61,8 +62,9 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
         if len(bad):
             unknown = list(dict.fromkeys(shown[inverse[i]] for i in bad))
             listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            raise InputError(f"{len(unknown)} image(s) not in the ground truth: {listed}", str(pred.file),
-                             f"first at {pred.locate(int(bad[0]))[1]}")
+            hint = prefix_hint(list(dict.fromkeys(names[inverse[i]] or "" for i in bad)), truth.images)
+            raise InputError(f"{len(unknown)} image(s) not in the ground truth: {listed}"
+                             + (f"; {hint}" if hint else ""), str(pred.file), f"first at {pred.locate(int(bad[0]))[1]}")
         return index, "file name"
     assert pred.image_key is not None and pred.image_names is not None and pred.image_records is not None
     if pred.by_stem:
@@ -81,8 +83,9 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
     if len(bad):
         unknown = [pred.image_names[k] + (".txt" if pred.by_stem else "") for k in bad]
         first = pred.image_records[int(bad[0])]
+        hint = "" if pred.by_stem else prefix_hint(unknown, truth.images)
         raise InputError(f"{len(unknown)} {'file(s) for ' if pred.by_stem else ''}image(s) not in the ground "
-                         f"truth: {listing(unknown)}", pred.file, f"first at {first}")
+                         f"truth: {listing(unknown)}" + (f"; {hint}" if hint else ""), pred.file, f"first at {first}")
     index = per_image[pred.image_key] if n else np.zeros(0, dtype=np.int64)
     return index, "file name"
 
@@ -134,3 +137,20 @@ def match_labels(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
     index = per_name[pred.category_key] if n else np.zeros(0, dtype=np.int64)
     unknown_error(index, [pred.category_names[k] for k in pred.category_key], pred.locate, f"label(s) {lacks}")
     return index, "name"
+
+
+def misread_checks(truth: ParsedGroundTruth, pred: ParsedPredictions, dt_image: np.ndarray) -> None:
+    """The checks against silent misreads (evalsite.formats.misreads) that need the images matched and the
+    labels not yet: labels differing only by case or whitespace, category ids shifted by a constant."""
+    names = pred.category_names or list((pred.category_id_names or {}).values())
+    check_label_case(truth.labels, names, "ground truth", "predictions", pred.file)
+    if pred.category_id is not None and pred.category_id_names is None and not pred.normalised:
+        check_category_shift(truth.gt_image, truth.label_ids[truth.gt_label], truth.gt_box, dt_image,
+                             pred.category_id, pred.box, truth.label_ids, pred.file)
+
+
+def coverage_notices(truth_images: list[str], pred: ParsedPredictions) -> list[Notice]:
+    """Ground-truth images without a line in JSONL predictions (one line per image): evalsite.formats.misreads."""
+    if pred.fmt == "jsonl" and pred.image_names is not None:
+        return check_coverage(truth_images, pred.image_names, pred.file, "taken as images without detections")
+    return []

@@ -20,9 +20,9 @@ data support; either way it is checked against the data: for the top-scored dete
 the expected one is taken, with ``Notice("category_mapping_unexpected")``; when no detection overlaps
 anything the expected mapping is kept with ``Notice("category_mapping_unconfirmed")``.
 
-`check_category_shift` applies the same measure to predictions matched to the labels by id (COCO results,
-YOLO text files): ids that fit the ground truth far better shifted by one (Ultralytics' + 1, or a 0-based /
-1-based slip) are an error, never a quiet mAP near 0.
+Other predictions matched to the labels by id whose ids fit the ground truth shifted by a constant
+(Ultralytics' + 1 after a hand conversion, a 0-based / 1-based slip) are an error, never a quiet mAP near 0:
+evalsite.formats.misreads.check_category_shift.
 """
 
 from __future__ import annotations
@@ -216,24 +216,6 @@ def _choose_mapping(truth: ParsedGroundTruth, path: Path, ids: np.ndarray, image
                              "that these predictions belong to this dataset")]
     return base, []
 
-
-def check_category_shift(truth: ParsedGroundTruth, pred: ParsedPredictions, dt_image: np.ndarray,
-                         dt_box: np.ndarray) -> None:
-    """Category ids matched by id that fit the ground truth far better shifted by one: an error."""
-    ids = pred.category_id
-    if ids is None or not len(ids) or not len(truth.gt_box):
-        return
-    options = {s: lookup(truth.label_ids, ids + s) for s in (0, -1, 1)}
-    counts = agreement(truth, dt_image, dt_box, pred.score, options)
-    sample = min(len(ids), _SAMPLE)
-    for shift in (-1, 1):
-        if counts[shift] >= max(3, sample // 10) and counts[shift] > 3 * counts[0]:
-            hint = (" (Ultralytics' predictions.json writes class index + 1: give it as "
-                    "{format: ultralytics, path: predictions.json})" if shift == -1 else "")
-            raise InputError(f"the category ids look shifted by {-shift:+d} against the ground truth: of the "
-                             f"{sample} top-scored detections, {counts[shift]} overlap an object whose category id "
-                             f"is one {'less' if shift == -1 else 'more'} than theirs, only {counts[0]} an object "
-                             f"of their own id{hint}; fix the ids", pred.file)
 
 
 def shift_hint(error: InputError, truth: ParsedGroundTruth, pred: ParsedPredictions) -> InputError:

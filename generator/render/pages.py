@@ -14,6 +14,7 @@ import jinja2
 import numpy as np
 
 from evalsite.core.enums import ImageStatus
+from evalsite.core.errors import LOUD_NOTICES
 from evalsite.core.resources import templates_dir
 from evalsite.render import charts
 from evalsite.render.display import displayed
@@ -72,6 +73,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(md=md, h=h, title=title, pct=_pct, num=_num, signed_pct=_signed_pct, signed_num=_signed_num,
                        metric_name=lambda metric, t: t("cmp_metric_" + metric.replace(".", "_")),
                        range_pct=_range_pct, range_num=_range_num)
+    env.globals["loud_notices"] = LOUD_NOTICES  # listed in a warning box on the first page, with their fix
     return env
 
 

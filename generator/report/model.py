@@ -65,6 +65,7 @@ class TaskInfo:
     # detection: how the category ids of Ultralytics' predictions.json were read: "index+1" (class index + 1),
     # "coco91" (COCO's 91 ids) or "exact" (the ground truth's ids); None for other predictions
     category_mapping: str | None = None
+    images_path: str | None = None  # the images root relative to the folder report.json was written to
 
     def __post_init__(self) -> None:
         self.type = _member(TaskType, self.type)
