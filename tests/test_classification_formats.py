@@ -6,14 +6,17 @@ top-k accuracy by hand."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 from sklearn.metrics import accuracy_score, precision_score, recall_score, top_k_accuracy_score
 
+from evalsite.cli import main
 from evalsite.commands.evaluate import evaluate
 from evalsite.core.errors import InputError
 from evalsite.manifest import load_manifest, spec_from_dict
@@ -343,6 +346,27 @@ def test_label_names_shown_on_the_built_pages(tmp_path: Path) -> None:
     assert "tench, Tinca tinca (n01440764)" in (rebuilt / "details.html").read_text(encoding="utf-8")
     results = (site / "downloads" / "results.csv").read_text(encoding="utf-8")
     assert "Tinca" not in results and re.search(r"n01440764", results)
+
+
+def test_label_names_shown_on_the_comparison_pages(tmp_path: Path) -> None:
+    from evalsite.commands.compare import build_comparison_site
+
+    task = _imagenet_task(tmp_path, "LOC_synset_mapping.txt", LOC_SYNSET)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["build", str(task), "-o", str(out), "--quiet", "--no-overview"]).exit_code == 0
+    paths, y = image_folder(tmp_path, SYNSETS, n=30, seed=11)  # the same images again, a second model's logits
+    logits = logits_for(y, len(SYNSETS), seed=99, accuracy=0.8)
+    write_rows(tmp_path / "p.csv", ["path"] + [f"logit_{k}" for k in range(len(SYNSETS))],
+               [[p, *map(float, r)] for p, r in zip(paths, logits)])
+    (tmp_path / "task.yaml").write_text((tmp_path / "task.yaml").read_text(encoding="utf-8")
+                                        .replace("name: imagenet", "name: imagenet-v2"), encoding="utf-8")
+    assert CliRunner().invoke(main, ["build", str(task), "-o", str(out), "--quiet", "--no-overview"]).exit_code == 0
+    site = build_comparison_site(out / "imagenet" / "report.json", out / "imagenet-v2" / "report.json",
+                                 tmp_path / "cmp")
+    details = (site / "details.html").read_text(encoding="utf-8")
+    assert "tench, Tinca tinca (n01440764)" in details
+    saved = json.loads((site / "compare.json").read_text(encoding="utf-8"))
+    assert {change["label"] for change in saved["labels"]} <= set(SYNSETS)  # compare.json keeps the ids
 
 
 # ------------------------------------------------------------------------------------------- encodings

@@ -12,6 +12,7 @@ from PIL import Image
 
 from evalsite.core.enums import ImageStatus
 from evalsite.core.parallel import parallel
+from evalsite.render.display import displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import draw_full, to_rgb
 from evalsite.render.pages import environment, write_text
@@ -99,8 +100,12 @@ def render_comparison(comparison: Comparison, base: Report, candidate: Report, i
             out.append(ChangeItem(c, p["base"] if p else None, p["candidate"] if p else None))
         return out
 
+    # The pages show labels by their display names (evalsite.render.display); compare.json and the download
+    # keep the ids. The candidate's names first: it is the model under review.
+    names = {**(base.dataset.label_names or {}), **(candidate.dataset.label_names or {})} or None
+    page = displayed(comparison, names)
     env = environment()
-    context = dict(c=comparison, t=t, fixed=items(comparison.fixed), broken=items(comparison.broken), shown=SHOWN,
+    context = dict(c=page, t=t, fixed=items(page.fixed), broken=items(page.broken), shown=SHOWN,
                    detection=detection,
                    headline={m.metric: m for m in comparison.headline})
     for target, template in {"index.md": "index", "details.md": "details", "fixed.md": "fixed",

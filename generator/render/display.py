@@ -29,7 +29,7 @@ def _labels(value: Any, names: dict[str, str]) -> Any:
         return display_name(value, names)
     if isinstance(value, list):
         return [_labels(v, names) for v in value]
-    return value
+    return _walk(value, names)  # a record under a label-named field (a comparison's `labels`: LabelChange rows)
 
 
 def _walk(value: Any, names: dict[str, str]) -> Any:
