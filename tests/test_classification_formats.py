@@ -175,7 +175,7 @@ def test_score_columns_that_are_no_label_are_an_error(tmp_path: Path) -> None:
     write_png(tmp_path / "a.png")
     write_rows(tmp_path / "gt.csv", ["image", "label"], [["a.png", "cat"]])
     write_rows(tmp_path / "p.csv", ["image", "cat_score", "dog_score"], [["a.png", 0.9, 0.1]])
-    with pytest.raises(InputError, match="no score column is a label of the ground truth"):
+    with pytest.raises(InputError, match="no score column is a ground-truth label"):
         evaluate(spec(tmp_path, "gt.csv", "p.csv"), intervals=False)
 
 

@@ -229,10 +229,6 @@ def read_classification(*, ground_truth: Path, predictions: Path, images_root: P
     true_names, classes = resolve_indices(preds, ground_truth, images, true_names, gt_where, declared, notices)
     notices.extend(preds.notices)
     kind, by_image, columns, pred_where, pred_path = preds.kind, preds.by_image, preds.columns, preds.where, preds.path
-    if kind == "scores" and columns and classes.labels is None and not set(columns) & set(true_names):
-        raise InputError(f"no score column is a label of the ground truth (columns {listing(columns)}, labels "
-                         f"{listing(sorted(set(true_names)))}): name each score column after its label, or "
-                         "by class index (logit_0, ...) with a class list", pred_path, "line 1")
 
     # Predictions for images without ground truth are ignored, and said so.
     known = set(images)
