@@ -308,30 +308,13 @@ def check(report: Report | PathLike, require: Sequence[str] = (), max_drop: Sequ
     >>> if not result.passed:  # doctest: +SKIP
     ...     raise SystemExit(str(result))
     """
-    from evalsite.commands.check import (
-        as_dict,
-        as_table,
-        check_metric_names,
-        evaluate_rules,
-        parse_max_drop,
-        parse_require,
-    )
-    from evalsite.report.load import check_same_evaluation
+    from evalsite.commands.check import apply_rules, as_dict, as_table, parse_rules
 
     if isinstance(require, str) or isinstance(max_drop, str):
         raise InputError("'require' and 'max_drop' are lists of rules, e.g. require=[\"mAP50>=0.6\"]")
-    rules = [parse_require(text) for text in require] + [parse_max_drop(text) for text in max_drop]
-    if not rules:
-        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
-    if max_drop and baseline is None:
-        raise InputError(f"{rules[len(require)].option} needs --baseline (the report to compare with)")
+    rules = parse_rules(list(require), list(max_drop), baseline is not None)
     loaded, where = _metrics_of(report)
-    check_metric_names(rules, loaded.task.type)
-    base_metrics = None
-    if baseline is not None:
-        base, base_where = _metrics_of(baseline)
-        check_same_evaluation(base, loaded, base_where, where)
-        base_metrics = base.metrics
-    outcomes = evaluate_rules(rules, loaded.metrics, base_metrics)
+    base, base_where = _metrics_of(baseline) if baseline is not None else (None, None)
+    outcomes = apply_rules(rules, loaded, where, base, base_where)
     data = as_dict(outcomes, str(where), str(base_where) if baseline is not None else None, loaded.task.type)
     return CheckResult(data["passed"], data["rules"], as_table(outcomes, baseline is not None).splitlines())

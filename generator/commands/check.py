@@ -232,25 +232,39 @@ def as_dict(outcomes: list[Outcome], report: str, baseline: str | None, task_typ
     }
 
 
+def parse_rules(requires: list[str], max_drops: list[str], has_baseline: bool) -> list[Rule]:
+    """The rules of `--require` and `--max-drop` texts; an InputError for none, or a drop without a baseline."""
+    rules = [parse_require(text) for text in requires] + [parse_max_drop(text) for text in max_drops]
+    if not rules:
+        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
+    if max_drops and not has_baseline:
+        raise InputError(f"{rules[len(requires)].option} needs --baseline (the report to compare with)")
+    return rules
+
+
+def apply_rules(rules: list[Rule], report, where: Path, baseline=None, base_where: Path | None = None) -> list:
+    """The outcome of each rule on a loaded report (and its loaded baseline, which must be of the same
+    evaluation); `where`, `base_where`: the files named in errors."""
+    from evalsite.report.load import check_same_evaluation
+
+    check_metric_names(rules, report.task.type)
+    base_metrics = None
+    if baseline is not None:
+        check_same_evaluation(baseline, report, base_where, where)
+        base_metrics = baseline.metrics
+    return evaluate_rules(rules, report.metrics, base_metrics)
+
+
 def run_check(report: Path, requires: list[str], max_drops: list[str], baseline: Path | None = None,
               as_json: bool = False) -> tuple[str, bool]:
     """`evalsite check`: the outcome of the rules on REPORT (and its baseline), as the text to print (a
     table, or JSON with `as_json`; it ends with a newline), and whether every rule holds."""
-    from evalsite.report.load import check_same_evaluation, load_report
+    from evalsite.report.load import load_report
 
-    rules = [parse_require(text) for text in requires] + [parse_max_drop(text) for text in max_drops]
-    if not rules:
-        raise InputError("no rules: give at least one --require \"NAME OP VALUE\" or --max-drop \"NAME=VALUE\"")
-    if max_drops and baseline is None:
-        raise InputError(f"{rules[len(requires)].option} needs --baseline (the report to compare with)")
+    rules = parse_rules(requires, max_drops, baseline is not None)
     loaded, _ = load_report(report)
-    check_metric_names(rules, loaded.task.type)
-    base_metrics = None
-    if baseline is not None:
-        base, _ = load_report(baseline)
-        check_same_evaluation(base, loaded, baseline, report)
-        base_metrics = base.metrics
-    outcomes = evaluate_rules(rules, loaded.metrics, base_metrics)
+    base = load_report(baseline)[0] if baseline is not None else None
+    outcomes = apply_rules(rules, loaded, report, base, baseline)
     if as_json:
         data = as_dict(outcomes, str(report), str(baseline) if baseline is not None else None, loaded.task.type)
         text = json.dumps(data, indent=2) + "\n"

@@ -126,3 +126,12 @@ def read_labels_file(path: Path) -> list[str]:
     if not labels:
         raise InputError("the labels file lists no labels", path)
     return labels
+
+
+def is_number(text: str) -> bool:
+    """Whether `text` reads as a number (as float() reads it: "1e3", "nan" and "inf" too)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -32,7 +32,7 @@ import numpy as np
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.formats.matching import StemIndex
 from evalsite.formats.parsed import ParsedPredictions
-from evalsite.formats.records import lines, read_text
+from evalsite.formats.records import is_number, lines, read_text
 
 RESULTS_FILE = re.compile(r"^(comp\d+(?:_[^_]+)?)_det_(.+)\.txt$")
 IMAGE_SETS = Path("ImageSets") / "Main"
@@ -169,7 +169,7 @@ def voc_devkit_predictions(path: Path, images: list[str], labels: list[str], seg
             try:
                 rows.append([float(v) for v in parts[1:]])
             except ValueError:
-                bad = next(v for v in parts[1:] if not _is_number(v))
+                bad = next(v for v in parts[1:] if not is_number(v))
                 raise InputError(f"{bad!r} is not a number", file, f"line {number}") from None
             image_key.append(key_of[image])
             class_key.append(k)
@@ -194,10 +194,3 @@ def voc_devkit_predictions(path: Path, images: list[str], labels: list[str], seg
                              category_key=np.array(class_key, dtype=np.int64), category_names=classes,
                              notices=notices)
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -23,7 +23,7 @@ from evalsite.formats.images import image_size
 from evalsite.formats.mask_decoding import NO_MASKS
 from evalsite.formats.matching import StemIndex
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
-from evalsite.formats.records import lines, read_labels_file, read_text
+from evalsite.formats.records import is_number, lines, read_labels_file, read_text
 
 
 def _text_files(folder: Path) -> list[Path]:
@@ -76,7 +76,7 @@ def label_rows(file: Path, predictions: bool) -> tuple[np.ndarray, list[np.ndarr
         try:
             return np.array(parts, dtype=np.float64)
         except ValueError:
-            bad = next(p for p in parts if not _is_number(p))
+            bad = next(p for p in parts if not is_number(p))
             raise InputError(f"{bad!r} is not a number", file, f"line {number}") from None
 
     if kinds != {"polygon"}:
@@ -104,13 +104,6 @@ def label_rows(file: Path, predictions: bool) -> tuple[np.ndarray, list[np.ndarr
         polygons.append(xy)
     return values, polygons, line_numbers
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def pixel_polygons(polygons: list[np.ndarray], widths: np.ndarray, heights: np.ndarray) -> list:
