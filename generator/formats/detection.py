@@ -108,7 +108,7 @@ import numpy as np
 
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
-from evalsite.core.files import sniff_format
+from evalsite.core.files import inside, sniff_format
 from evalsite.formats.coco import coco_ground_truth, coco_predictions
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
 from evalsite.formats.images import image_size
@@ -267,7 +267,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         unsized = np.unique(dt_image[(widths[dt_image] <= 0) | (heights[dt_image] <= 0)])
         for i in unsized.tolist():
             try:
-                widths[i], heights[i] = image_size(images_root / truth.images[i])
+                widths[i], heights[i] = image_size(inside(images_root, truth.images[i]))
             except OSError as exc:
                 raise InputError(f"cannot read the size of image {truth.images[i]!r} ({exc}); YOLO "
                                  "coordinates need it", pred.file) from None
