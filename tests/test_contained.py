@@ -336,3 +336,25 @@ def test_annotation_url_format_spec_is_refused(tmp_path: Path, template: str) ->
     result = run("evaluate", manifest, "-o", tmp_path / "report.json")
     assert result.exit_code == 2
     assert "key 'annotation_url'" in result.stderr and "format spec" in result.stderr
+
+
+# ------------------------------------------------------------------------------------- warnings under -q
+
+def test_no_python_warning_leaks_under_quiet(tmp_path: Path) -> None:
+    """A Chinese label in an English site on a machine without a CJK font: matplotlib's "UserWarning: Glyph
+    29483 (...) missing from font(s) DejaVu Sans", with the source line, leaked to stderr under -q, twice.
+    Now stderr has at most evalsite's own one-line warning saying which characters and the fix."""
+    import os
+    import subprocess
+
+    from conftest import evalsite_command
+
+    manifest = write_task(tmp_path / "inputs", ["猫", "dog"], n_images=6)
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    done = subprocess.run([*evalsite_command(), "build", str(manifest), "-o", str(tmp_path / "out"), "-q",
+                           "--no-overview"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert all(line.startswith("warning: ") for line in lines), done.stderr
+    assert "Warning:" not in done.stderr and "Glyph" not in done.stderr
+    assert all("charts: no installed font has the character(s) 猫" in line for line in lines), lines

@@ -446,7 +446,7 @@ def run_verify(site: Path, images: Path, predictions: Path | None, predictor: st
     results = [Checked(r.image, "error", f"unreadable image: {broken[r.image]}") if r.image in broken else r
                for r in results]
     extra = verification_pages(report, results, images, source, timeout_used, report.task.language)
-    build_report_site(report, root, site, console.progress, extra_pages=extra)
+    build_report_site(report, root, site, console.progress, extra_pages=extra, warn=console.warn)
     totals = summary(results, labels, report.task.type,
                      report.metrics.get("threshold") if report.task.type.is_detection else None)
     console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "
