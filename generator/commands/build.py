@@ -87,9 +87,9 @@ def glyph_warning(warn: Callable[[str], None] | None) -> None:
 
     missing = missing_glyphs()
     if missing:
-        text = (f"charts: no installed font has the character(s) {missing} of the label names, so the charts "
-                "show them as boxes (the pages show them as text); install a font that has them, e.g. "
-                "Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk)")
+        text = (f"charts: no installed font has the character(s) {missing} (label names, or the chart text of a "
+                "Chinese site), so the charts show them as boxes (the pages show them as text); install a font "
+                "that has them, e.g. Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk)")
         if warn is None:
             warnings.warn(text, UserWarning, stacklevel=3)
         else:

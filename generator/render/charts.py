@@ -53,8 +53,8 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def missing_glyphs() -> str:
-    """The characters of label names that the charts drawn since the last call showed as boxes, because no
-    installed font has them (sorted; "" for none); forgets them."""
+    """The characters (of label names, or of a Chinese site's chart text) that the charts drawn since the last
+    call showed as boxes, because no installed font has them (sorted; "" for none); forgets them."""
     text = "".join(sorted(_missing))
     _missing.clear()
     return text
