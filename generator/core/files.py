@@ -50,7 +50,8 @@ def inside(root: Path, relative: str | Path) -> Path:
     base = root.resolve()
     if not resolved.is_relative_to(base):
         raise InputError(f"leads outside its folder {base} (a symbolic link or '..' to {resolved}); files "
-                         "are only read inside the folders the inputs name", path)
+                         "are only read inside the folders the inputs name: name the folder the links point "
+                         "into instead, or copy the files", path)
     return resolved
 
 
