@@ -358,3 +358,38 @@ def test_no_python_warning_leaks_under_quiet(tmp_path: Path) -> None:
     assert all(line.startswith("warning: ") for line in lines), done.stderr
     assert "Warning:" not in done.stderr and "Glyph" not in done.stderr
     assert all("charts: no installed font has the character(s) 猫" in line for line in lines), lines
+
+
+def test_absurd_detection_score_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """A detection score of 1e308 (finite, so accepted) crashed the build with exit 1: the median of the
+    true-positive scores overflowed to inf and the F1 chart's axis could not be laid out ("arange: cannot
+    compute length"). Now any score beyond 1e15 is an error naming the record, in the readers and the API."""
+    import evalsite
+
+    manifest = write_detection_task(tmp_path)
+    edit_json(tmp_path / "pred.json", lambda d: [p.update(score=1e308) for p in d])
+    result = run("build", manifest, "-o", tmp_path / "out", "--no-overview")
+    assert result.exit_code == 2
+    assert "pred.json, results entry 1: score 1e+308 is beyond 1e+15" in result.stderr
+    evaluator = evalsite.DetectionEvaluator(["cat"])
+    with pytest.raises(InputError, match="beyond 1e15"):
+        evaluator.update(["a.png"], [{"boxes": [[1, 1, 10, 10]], "labels": [0]}],
+                         [{"boxes": [[1, 1, 10, 10]], "scores": [1e308], "labels": [0]}], sizes=[(20, 20)])
+
+
+def test_huge_classification_scores_give_no_numpy_warning(tmp_path: Path) -> None:
+    """Scores of +-1e308 (finite, accepted for classification: logits may be large) leaked "RuntimeWarning:
+    overflow encountered in subtract" from the label-error ranking; now silenced (the order is unchanged)."""
+    import csv
+
+    manifest = write_task(tmp_path / "inputs", ["a", "b"], n_images=6)
+    pred = tmp_path / "inputs" / "pred.csv"
+    rows = list(csv.reader(pred.open(encoding="utf-8")))
+    with pred.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(rows[0])
+        writer.writerows([row[0], "1e308", "-1e308"] for row in rows[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run("evaluate", manifest, "-o", tmp_path / "report.json")
+    assert result.exit_code == 0, result.output

@@ -136,6 +136,7 @@ GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png", "ultralytics")
 PREDICTION_FORMATS = ("coco", "yolo", "jsonl", "ultralytics", VOC_DEVKIT)
 _SUFFIXES = {".json": "coco", ".xml": "voc", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _GT_SUFFIXES = {**_SUFFIXES, ".yaml": "ultralytics", ".yml": "ultralytics"}
+MAX_SCORE = 1e15  # a detection score beyond it (either sign) is an error: no model's score, logit or not
 
 
 def _ground_truth_folder(path: Path) -> str:
@@ -255,6 +256,10 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     if not pred.normalised:
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
+    huge = np.flatnonzero(np.abs(pred.score) > MAX_SCORE)  # 1e308: medians and chart ranges overflow to inf
+    if len(huge):
+        raise InputError(f"score {pred.score[huge[0]]:g} is beyond {MAX_SCORE:g} (no model scores that: a parsing "
+                         "mistake?)", *pred.locate(int(huge[0])))
     dt_image, image_matching = match_images(truth, pred)
     misread_checks(truth, pred, dt_image)
     try:
