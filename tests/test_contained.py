@@ -393,3 +393,30 @@ def test_huge_classification_scores_give_no_numpy_warning(tmp_path: Path) -> Non
         warnings.simplefilter("error")
         result = run("evaluate", manifest, "-o", tmp_path / "report.json")
     assert result.exit_code == 0, result.output
+
+
+def test_compare_never_draws_an_outside_image(tmp_path: Path) -> None:
+    """`compare` drew each changed detection image from `--images` without a check: a link there leading
+    outside was opened and published in pics/."""
+    manifests = []
+    for name in ("det-a", "det-b"):  # det-b finds the dog of im1 that det-a misses
+        manifest = write_detection_task(tmp_path / name, name=name)
+        if name == "det-b":
+            edit_json(tmp_path / name / "pred.json", lambda d: d.append(
+                {"image_id": 1, "category_id": 1, "bbox": [30, 10, 16, 16], "score": 0.95}))
+        manifest.write_text(manifest.read_text(encoding="utf-8") + "group: g\n", encoding="utf-8")
+        manifests.append(manifest)
+    assert run("build", *manifests, "-o", tmp_path / "out", "-q", "--no-overview").exit_code == 0
+    images = tmp_path / "images"
+    shutil.copytree(tmp_path / "det-a" / "images", images)
+    for png in images.glob("*.png"):
+        png.unlink()
+        png.symlink_to(secret_png(tmp_path / "private"))
+    result = run("compare", tmp_path / "out" / "det-a", tmp_path / "out" / "det-b", "-o", tmp_path / "out",
+                 "--name", "cmp", "-q", "--no-overview", "--images", images)
+    assert result.exit_code == 0, result.output
+    c = json.loads((tmp_path / "out" / "cmp" / "compare.json").read_text(encoding="utf-8"))
+    assert c["fixed"] or c["broken"]
+    red = [p for p in (tmp_path / "out" / "cmp").rglob("*.png")
+           if Image.open(p).convert("RGB").getpixel((0, 0)) == (250, 10, 10)]
+    assert red == []
