@@ -420,3 +420,16 @@ def test_compare_never_draws_an_outside_image(tmp_path: Path) -> None:
     red = [p for p in (tmp_path / "out" / "cmp").rglob("*.png")
            if Image.open(p).convert("RGB").getpixel((0, 0)) == (250, 10, 10)]
     assert red == []
+
+
+def test_api_sizes_that_differ_from_the_files_are_a_notice(tmp_path: Path) -> None:
+    """The Python API took `sizes=` that differ from the image files under images_root without a word."""
+    import evalsite
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    evaluator = evalsite.DetectionEvaluator(["cat"], images_root=tmp_path)
+    evaluator.update(["a.png"], [{"boxes": [[1, 1, 10, 10]], "labels": [0]}],
+                     [{"boxes": [[1, 1, 10, 10]], "scores": [0.9], "labels": [0]}], sizes=[(480, 640)])
+    report = evaluator.compute(intervals=False)
+    found = [n for n in report.notices if n.code == "image_size_differs"]
+    assert len(found) == 1 and "a.png (declared 640x480, file 64x48)" in found[0].detail
