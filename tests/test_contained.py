@@ -57,7 +57,7 @@ def test_inside_resolves_links_and_refuses_to_leave_the_root(tmp_path: Path) -> 
         with pytest.raises(InputError) as caught:
             inside(root, bad)
         assert "leads outside its folder" in caught.value.problem
-        assert caught.value.file == str(root / bad) or bad.startswith("/")
+        assert caught.value.file == str(root / bad)  # root / "/etc/passwd" is "/etc/passwd"
 
 
 def test_a_symlinked_folder_never_lets_etc_passwd_be_opened(tmp_path: Path, monkeypatch) -> None:
