@@ -77,9 +77,17 @@ def check_annotation_url(template: object, file: Path | None) -> None:
     if not isinstance(template, str) or not template.lower().startswith(("http://", "https://")):
         raise InputError("'annotation_url' must be an http:// or https:// URL template", file, record)
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parsed = [(f, spec, conversion) for _, f, spec, conversion in string.Formatter().parse(template)
+                  if f is not None]
     except ValueError as exc:
         raise InputError(f"'annotation_url' is not a valid template: {exc}", file, record) from None
+    fields = [f for f, _, _ in parsed]
+    for f, spec, conversion in parsed:  # values are inserted as they are, percent-encoded: no spec applies
+        if spec or conversion:
+            shown = "{" + f + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise InputError(f"'annotation_url' field {shown} has a format spec or conversion, which is not "
+                             f"supported (the value is inserted as it is, percent-encoded): write {{{f}}}",
+                             file, record)
     unknown = sorted(set(fields) - set(ANNOTATION_FIELDS))
     if unknown:
         raise InputError(f"'annotation_url' uses unknown field(s) {unknown}; available: "

@@ -38,7 +38,8 @@ def as_array(value: Any, where: str, field: str) -> np.ndarray:
 
 
 def number_array(value: Any, where: str, field: str, shape: tuple[int | None, ...]) -> np.ndarray:
-    """A float64 array of the given shape (None: any length), all finite."""
+    """A float64 array of the given shape (None: any length), all finite and within +-1e15 (a score of 1e308
+    is finite, but its medians and the charts' ranges overflow: as the detection readers' MAX_SCORE)."""
     array = as_array(value, where, field)
     if array.size == 0 and len(shape) == 2 and array.ndim < 2:
         array = array.reshape(0, shape[1] or 0)
@@ -51,6 +52,9 @@ def number_array(value: Any, where: str, field: str, shape: tuple[int | None, ..
     bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1)) if array.size else []
     if len(bad):
         raise InputError(f"'{field}' has a NaN or infinite value (row {int(bad[0])})", where)
+    bad = np.flatnonzero((np.abs(array) > 1e15).reshape(len(array), -1).any(axis=1)) if array.size else []
+    if len(bad):
+        raise InputError(f"'{field}' has a value beyond 1e15 (row {int(bad[0])}): a unit or parsing mistake?", where)
     return array
 
 

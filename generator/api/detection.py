@@ -23,6 +23,7 @@ from evalsite.api.arrays import (
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError
+from evalsite.core.files import inside
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.masks.rle import rle_encode
 from evalsite.report.model import Report
@@ -197,7 +198,7 @@ class DetectionEvaluator:
             from evalsite.formats.images import image_size
 
             try:
-                width, height = image_size(self.images_root / name)
+                width, height = image_size(inside(self.images_root, name))
             except OSError as exc:
                 raise InputError(f"cannot read the size of image {name!r} under {self.images_root} ({exc}); give "
                                  "sizes=[(height, width), ...]", where) from None

@@ -31,7 +31,7 @@ def built_report(inputs: Any, task: TaskInfo, images_root: Path | None, unchecke
                  intervals: bool) -> Report:
     """The report of an evaluator's inputs: the images checked as by the CLI when there is an images root,
     else `unchecked(n)` (their infos, not looked at)."""
-    from evalsite.formats.images import inspect_images
+    from evalsite.formats.images import inspect_images, size_notices
     from evalsite.report.kinds import task_kind
 
     notices = list(inputs.notices)
@@ -41,6 +41,8 @@ def built_report(inputs: Any, task: TaskInfo, images_root: Path | None, unchecke
         infos: list[ImageInfo] = inspect_images(images_root, inputs.images)
         notices += [Notice(f"image_{info.status}", str(images_root / image), None, info.problem or "")
                     for image, info in zip(inputs.images, infos) if info.status != "ok"]
+        if hasattr(inputs, "widths"):  # detection: sizes given (sizes=) that are not the files'
+            notices += size_notices(images_root, inputs.images, inputs.widths, inputs.heights, infos, "sizes")
     else:
         infos = unchecked(len(inputs.images))
     report = task_kind(task.type).build_report(inputs, infos, task, notices, intervals)

@@ -37,7 +37,7 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
     for spec, report in reports:
         console.step(f"building the site of {spec.name}")
         report.task.images_path = images_path(spec.images, out / spec.name)  # verify's rebuild keeps it
-        site = build_report_site(report, spec.images, out / spec.name, console.progress)
+        site = build_report_site(report, spec.images, out / spec.name, console.progress, warn=console.warn)
         echo(str((site / "index.html").resolve()))
     if overview:
         index, _, notices = build_overview(out, language or specs[0].language)
@@ -52,9 +52,11 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
 
 def build_report_site(report: Report, images_root: Path, out: Path,
                       progress: Progress = silent,
-                      extra_pages: Callable[[Path], list] | None = None) -> Path:
+                      extra_pages: Callable[[Path], list] | None = None,
+                      warn: Callable[[str], None] | None = None) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds).
-    `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last."""
+    `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last.
+    `warn` tells the user about characters the charts could not draw (None: a Python UserWarning)."""
     from evalsite.render.i18n import Messages
     from evalsite.render.kinds import render_report
     from evalsite.report.derived import derived_tables
@@ -72,7 +74,26 @@ def build_report_site(report: Report, images_root: Path, out: Path,
             nav += extra_pages(docs)
         return nav, ["/errors/label-*.md"]
 
-    return build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+    site = build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+    glyph_warning(warn)
+    return site
+
+
+def glyph_warning(warn: Callable[[str], None] | None) -> None:
+    """One warning for the label characters the charts showed as boxes (evalsite.render.charts)."""
+    import warnings
+
+    from evalsite.render.charts import missing_glyphs
+
+    missing = missing_glyphs()
+    if missing:
+        text = (f"charts: no installed font has the character(s) {missing} (label names, or the chart text of a "
+                "Chinese site), so the charts show them as boxes (the pages show them as text); install a font "
+                "that has them, e.g. Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk)")
+        if warn is None:
+            warnings.warn(text, UserWarning, stacklevel=3)
+        else:
+            warn(text)
 
 
 def _write_traits(report: Report, images_root: Path, docs: Path, progress: Progress) -> str:

@@ -29,16 +29,17 @@ def report_notices(console: Console, notices: list[Notice]) -> None:
         console.warn(f"... and {len(notices) - MAX_WARNINGS} more (all listed on the Data & method page)")
 
 
-def images_root(report, report_dir: Path) -> Path:
+def images_root(report, report_dir: Path, option: str = "--images") -> Path:
     """The images of a report (callers take --images first when given): its `images_path` (relative to
     report.json's folder, `report_dir`: found from any working folder), else its images root as recorded
     (absolute, or relative to the current folder, the report's folder or its parent: reports written before
-    `images_path`); an InputError asks for --images when none exists."""
+    `images_path`); an InputError asks for `option` (the command's: --images, verify's --report-images) when
+    none exists."""
     recorded = Path(report.task.images_root)
     located = [report_dir / report.task.images_path] if report.task.images_path else []
     relative = [Path.cwd() / recorded, report_dir / recorded, report_dir.parent / recorded]
     for candidate in located + ([recorded] if recorded.is_absolute() else relative):
         if candidate.is_dir():
             return candidate
-    raise InputError(f"cannot find the images of this report ({report.task.images_root!r}); give --images DIR",
+    raise InputError(f"cannot find the images of this report ({report.task.images_root!r}); give {option} DIR",
                      report_dir)

@@ -39,7 +39,7 @@ def run_demo(out: Path, language: str, console: Console) -> Path:
         console.step(f"evaluating {spec.name}")
         report = evaluate(spec, console.progress)
         console.step(f"building the site of {spec.name}")
-        site = build_report_site(report, spec.images, out / spec.name, console.progress)
+        site = build_report_site(report, spec.images, out / spec.name, console.progress, warn=console.warn)
         console.step(f"report: {(site / 'index.html').resolve()}")
     console.step("comparing digits v2 with v1")
     site = compare_digits(out, console)

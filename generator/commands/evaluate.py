@@ -13,7 +13,7 @@ from evalsite.commands.common import Progress, report_notices, silent
 from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
-from evalsite.formats.images import inspect_images
+from evalsite.formats.images import inspect_images, size_notices
 from evalsite.formats.misreads import check_missing_images
 from evalsite.formats.split import apply_split, resolve_split
 from evalsite.manifest import TaskSpec
@@ -164,6 +164,9 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
+    if spec.type.is_detection:
+        notices += size_notices(spec.images, inputs.images, inputs.widths, inputs.heights, infos,
+                                str(spec.ground_truth.path))
     notices += check_missing_images(spec.images, inputs.images, [image for image, info in zip(inputs.images, infos)
                                                                  if info.status == ImageStatus.MISSING])
     if spec.type.is_detection:

@@ -5,9 +5,10 @@ matched to the new images by path (relative to the images folder) or by file nam
 Python callable `package.module:function` (image path -> one JSONL record, as a dict or a JSON string). The
 predictor runs in a worker process (verify_worker.py) fed one image at a time; an image that takes longer
 than the timeout gets the worker killed and a fresh one started for the next image. Every image gets a
-status: ok, error (the predictor raised, or its output breaks the schema: unknown label, score not a finite
-number, box not 4 finite numbers, missing line in the file) or timeout; failures are shown on the page, never
-stop the rest.
+status: ok, error (the image is unreadable: missing, corrupt, too large or a link leading outside the folder,
+checked as `evaluate` checks images, before any prediction is used; the predictor raised, or its output breaks
+the schema: unknown label, score not a finite number, box not 4 finite numbers, missing line in the file) or
+timeout; failures are shown on the page, never stop the rest.
 
 The report site is rebuilt (report.json and the report's images, as `evalsite compare` finds them) with one
 more page, verification.md, and the results in SITE/verification.json. Detection and segmentation draw the
@@ -33,6 +34,7 @@ from evalsite.core.enums import TaskType
 from evalsite.core.errors import EvalsiteError, InputError
 from evalsite.core.files import IMAGE_SUFFIXES, image_files
 from evalsite.core.progress import Console
+from evalsite.formats.images import image_path, inspect_images, quiet_images
 from evalsite.formats.records import jsonl_records
 
 VERIFICATION_SCHEMA = "evalsite-verification/1"
@@ -273,7 +275,11 @@ def from_predictor(target: str, folder: Path, images: list[str], task_type: str,
     results = []
     try:
         for image in images:
-            kind, value = worker.ask((folder / image).resolve(), timeout)
+            path = image_path(folder, image)
+            if path is None:  # unreadable() has already refused it; never handed to the predictor
+                results.append(Checked(image, "error", "unreadable image: outside the images folder"))
+                continue
+            kind, value = worker.ask(path, timeout)
             if kind == "result":
                 results.append(_outcome(image, value, task_type, labels))
             elif kind == "timeout":
@@ -317,8 +323,11 @@ def _pictures(folder: Path, results: list[Checked], docs: Path, task_type: str, 
                            xywh=[v for p in drawn for v in p["bbox"]], scores=[p["score"] for p in drawn])
         name = asset_name(r.image)
         full, thumb = f"verify/full/{name}.png", f"verify/thumbs/{name}.png"
+        source = image_path(folder, r.image)
         try:
-            with Image.open(folder / r.image) as opened:
+            if source is None:
+                raise OSError("outside the images folder")
+            with quiet_images(), Image.open(source) as opened:
                 picture = draw_full(to_rgb(opened), boxes)
             picture.save(docs / full, format="PNG")
             picture.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
@@ -328,6 +337,13 @@ def _pictures(folder: Path, results: list[Checked], docs: Path, task_type: str, 
             continue
         shown.append(Shown(r, thumb, full, drawn))
     return shown
+
+
+def unreadable(folder: Path, images: list[str]) -> dict[str, str]:
+    """The new images that cannot be read (missing, corrupt, truncated, too large, or a link leading outside
+    `folder`), with the reason: evalsite.formats.images, as for the evaluation's images."""
+    return {image: info.problem or info.status for image, info in zip(images, inspect_images(folder, images))
+            if info.status != "ok"}
 
 
 def summary(results: list[Checked], labels: list[str], task_type: str, threshold: float | None) -> dict:
@@ -387,7 +403,7 @@ def _report_images(report, report_dir: Path) -> Path:
     demo = report_dir.parent / "inputs" / report.task.name / report.task.images_root
     if not Path(report.task.images_root).is_absolute() and demo.is_dir():
         return demo
-    return images_root(report, report_dir)
+    return images_root(report, report_dir, "--report-images")
 
 
 def run_verify(site: Path, images: Path, predictions: Path | None, predictor: str | None, timeout: float,
@@ -411,6 +427,8 @@ def run_verify(site: Path, images: Path, predictions: Path | None, predictor: st
     labels = list(report.dataset.labels)
     if predictor is not None:
         check_predictor(predictor)
+    broken = unreadable(images, names)
+    readable = [name for name in names if name not in broken]
     results, unmatched = from_file(predictions, names, report.task.type, labels) if predictions else ([], 0)
     root = report_images if report_images is not None else _report_images(report, report_dir)
     if not root.is_dir():
@@ -421,11 +439,14 @@ def run_verify(site: Path, images: Path, predictions: Path | None, predictor: st
         source, timeout_used = ("predictions", predictions.name), None
     else:
         assert predictor is not None
-        results = from_predictor(predictor, images, names, report.task.type, labels, timeout,
-                                 console.progress("predicting", len(names)))
+        predicted = iter(from_predictor(predictor, images, readable, report.task.type, labels, timeout,
+                                        console.progress("predicting", len(readable))) if readable else [])
+        results = [Checked(name, "error") if name in broken else next(predicted) for name in names]
         source, timeout_used = ("predictor", predictor), timeout
+    results = [Checked(r.image, "error", f"unreadable image: {broken[r.image]}") if r.image in broken else r
+               for r in results]
     extra = verification_pages(report, results, images, source, timeout_used, report.task.language)
-    build_report_site(report, root, site, console.progress, extra_pages=extra)
+    build_report_site(report, root, site, console.progress, extra_pages=extra, warn=console.warn)
     totals = summary(results, labels, report.task.type,
                      report.metrics.get("threshold") if report.task.type.is_detection else None)
     console.step(f"{totals['images']} image(s): {totals['ok']} predicted, {totals['error']} error(s), "

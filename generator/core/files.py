@@ -7,6 +7,13 @@ other unless the caller asks to skip them (`hidden_files=False`): the readers of
 predictions keep them (a name is a name; an evaluation lists its images itself), `evalsite verify`, which
 takes every image of a folder it is given, skips them (``._x.jpg`` resource forks, editors' lock files).
 Symbolic links to folders are not followed.
+
+Containment rule (every file read through a path taken from the inputs: an image, a mask, a file in a class
+folder): the path is resolved, symbolic links included, and must stay inside its root, itself resolved
+(`inside`). A link to a file elsewhere in the root is fine; one that leads out of it (``img.jpg ->
+/home/me/photo.jpg``, a folder ``sub -> /etc``) is refused, so that no file outside the folders the user named
+is read, drawn or published. Readers of ground truth and masks make it an error; the image checks make such
+an image unreadable, with a notice naming it (`evalsite.formats.images`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,21 @@ def image_files(root: Path, suffixes: Collection[str] = IMAGE_SUFFIXES, *, hidde
             if Path(name).suffix.lower() in suffixes and (hidden_files or not name.startswith(".")):
                 found.append(name if rel == "." else f"{rel}/{name}")
     return sorted(found)
+
+
+def inside(root: Path, relative: str | Path) -> Path:
+    """`root / relative` resolved (symbolic links followed), checked to stay inside `root` (resolved too);
+    InputError naming the file when it leads outside (see the module's containment rule). The check is on
+    the resolved paths (Path.is_relative_to), never on the text: ``a/../../x``, an absolute `relative` and
+    a link anywhere on the way are all caught."""
+    path = root / relative
+    resolved = path.resolve()
+    base = root.resolve()
+    if not resolved.is_relative_to(base):
+        raise InputError(f"leads outside its folder {base} (a symbolic link or '..' to {resolved}); files "
+                         "are only read inside the folders the inputs name: name the folder the links point "
+                         "into instead, or copy the files", path)
+    return resolved
 
 
 def sniff_format(given: str | None, path: Path, allowed: tuple[str, ...], *, what: str, task: str,

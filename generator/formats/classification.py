@@ -18,7 +18,7 @@ import numpy as np
 
 from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.errors import InputError, Notice, listing
-from evalsite.core.files import IMAGE_SUFFIXES, sniff_format
+from evalsite.core.files import IMAGE_SUFFIXES, inside, sniff_format
 from evalsite.formats.class_list import Predictions, resolve_indices
 from evalsite.formats.misreads import (
     case_hint,
@@ -97,10 +97,7 @@ def _ground_truth(path: Path, fmt: str | None, images_root: Path,
         for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for file in sorted(folder.rglob("*")):
                 if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
-                    try:
-                        rel = file.resolve().relative_to(root).as_posix()
-                    except ValueError:
-                        raise InputError(f"image {file} is outside the images root {root}", path) from None
+                    rel = inside(root, file).relative_to(root).as_posix()  # InputError naming the file
                     add(rel, folder.name, f"folder {folder.name!r}")
     if not images:
         raise InputError("empty evaluation set: the ground truth lists no images", path)

@@ -99,6 +99,15 @@ def _coco_ground_truth_columns(path: Path, images_root: Path, declared: list[str
     locate_image = lambda i: (file, f"image id {ids[i]}")  # noqa: E731
     file_names = [normalise_image_path(m.get("file_name"), images_root, path, locate_image(i)[1])
                   for i, m in enumerate(imgs)]
+    first: dict[str, int] = {}
+    for i, name in enumerate(file_names):
+        # pycocotools keys images by id only (file_name is never read), but a report keys its pictures by file:
+        # two ids of one file would be one picture evaluated twice, each drawn with the other's boxes
+        j = first.setdefault(name, i)
+        if j != i:
+            raise InputError(f"file_name {name!r} is also image id {ids[j]}: two images cannot be one file "
+                             "(pycocotools would evaluate the same picture twice); give each image its own "
+                             "file or remove the duplicate entry", *locate_image(i))
     sizes = []
     for key in ("width", "height"):
         values = [m.get(key, 0) for m in imgs]

@@ -19,6 +19,7 @@ import orjson
 
 from evalsite.core.boxes import empty_boxes
 from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.masks.polygons import MAX_COORDINATE
 from evalsite.formats.records import read_text
 
 EXAMPLES = 3  # examples a notice shows
@@ -188,6 +189,12 @@ def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
         bad = np.flatnonzero(~finite)
         i = int(bad[0])
         raise InputError(f"box {format_box(box[i])} has a NaN or infinite coordinate{and_more(len(bad))}", *locate(i))
+    huge = (np.abs(box) > MAX_COORDINATE).any(axis=1)  # as polygons: a unit or parsing mistake, and w*h overflows
+    if huge.any():
+        bad = np.flatnonzero(huge)
+        i = int(bad[0])
+        raise InputError(f"box {format_box(box[i])} has a coordinate beyond {MAX_COORDINATE:g} pixels (no image "
+                         f"is that large: a unit or parsing mistake?){and_more(len(bad))}", *locate(i))
     small = (box[:, 2] <= 0) | (box[:, 3] <= 0)
     if small.any():
         bad = np.flatnonzero(small)

@@ -108,7 +108,7 @@ import numpy as np
 
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
-from evalsite.core.files import sniff_format
+from evalsite.core.files import inside, sniff_format
 from evalsite.formats.coco import coco_ground_truth, coco_predictions
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
 from evalsite.formats.images import image_size
@@ -136,6 +136,7 @@ GROUND_TRUTH_FORMATS = ("coco", "voc", "yolo", "png", "ultralytics")
 PREDICTION_FORMATS = ("coco", "yolo", "jsonl", "ultralytics", VOC_DEVKIT)
 _SUFFIXES = {".json": "coco", ".xml": "voc", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _GT_SUFFIXES = {**_SUFFIXES, ".yaml": "ultralytics", ".yml": "ultralytics"}
+MAX_SCORE = 1e15  # a detection score beyond it (either sign) is an error: no model's score, logit or not
 
 
 def _ground_truth_folder(path: Path) -> str:
@@ -255,6 +256,10 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     if not pred.normalised:
         check_finite_boxes(pred.box, pred.locate)
     check_finite(pred.score, pred.locate, "score")
+    huge = np.flatnonzero(np.abs(pred.score) > MAX_SCORE)  # 1e308: medians and chart ranges overflow to inf
+    if len(huge):
+        raise InputError(f"score {pred.score[huge[0]]:g} is beyond {MAX_SCORE:g} (no model scores that: a parsing "
+                         "mistake?)", *pred.locate(int(huge[0])))
     dt_image, image_matching = match_images(truth, pred)
     misread_checks(truth, pred, dt_image)
     try:
@@ -267,7 +272,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         unsized = np.unique(dt_image[(widths[dt_image] <= 0) | (heights[dt_image] <= 0)])
         for i in unsized.tolist():
             try:
-                widths[i], heights[i] = image_size(images_root / truth.images[i])
+                widths[i], heights[i] = image_size(inside(images_root, truth.images[i]))
             except OSError as exc:
                 raise InputError(f"cannot read the size of image {truth.images[i]!r} ({exc}); YOLO "
                                  "coordinates need it", pred.file) from None

@@ -1,19 +1,51 @@
 """Image files: find them under the images root and check that they open. Problems are notices, not errors:
-a report is still useful when a few images are missing or broken (they show as placeholders)."""
+a report is still useful when a few images are missing or broken (they show as placeholders).
+
+An image whose path leads outside the images root (a symbolic link, see the containment rule in
+evalsite.core.files) is unreadable, with a notice naming it: it is never opened, drawn or published.
+
+Pillow's DecompressionBombWarning (images over Image.MAX_IMAGE_PIXELS, 89.5 Mpx) is silenced by
+`quiet_images()` around every batch: evalsite's own limit is MAX_PIXELS, checked here. The filter is set once
+per batch in the calling thread (warnings.catch_warnings is not thread-safe, so never inside the workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
 
+from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.files import inside
 from evalsite.core.image_info import ImageInfo
 
-MAX_PIXELS = 200_000_000  # larger images are reported as unreadable instead of exhausting memory
+# Larger images are unreadable (a notice) instead of exhausting memory: Pillow's own hard limit, 2 x
+# Image.MAX_IMAGE_PIXELS (89,478,485 by default), beyond which Image.open raises DecompressionBombError.
+# docs/reliability.md states this number (178,956,970 pixels, 178.9 Mpx): keep them in step.
+MAX_PIXELS = 178_956_970
+OUTSIDE = "a symbolic link leading outside the images folder (not read)"
+
+
+@contextlib.contextmanager
+def quiet_images() -> Iterator[None]:
+    """Pillow's DecompressionBombWarning silenced (MAX_PIXELS is checked instead); enter it in the thread
+    that starts the workers, never in a worker."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def image_path(root: Path, image: str) -> Path | None:
+    """The file of `image` (relative to `root`), or None when it leads outside `root` (evalsite.core.files
+    inside: symbolic links resolved). For the renderers: such an image is drawn as a placeholder."""
+    try:
+        return inside(root, image)
+    except InputError:
+        return None
 
 
 def _has_jpeg_end(path: Path) -> bool:
@@ -24,6 +56,11 @@ def _has_jpeg_end(path: Path) -> bool:
         return b"\xff\xd9" in handle.read()
 
 
+def _too_large(width: int | None, height: int | None) -> str:
+    size = f"{width}x{height} = {width * height:,} pixels; " if width and height else ""
+    return f"too large ({size}the limit is {MAX_PIXELS:,} pixels)"
+
+
 def inspect_image(path: Path) -> ImageInfo:
     """Open one image and check its structure without decoding the pixels (decoding 5,000 photos would
     double the time of `evaluate`): Pillow's verify() checks PNG chunks and their CRCs, so a truncated or
@@ -32,31 +69,32 @@ def inspect_image(path: Path) -> ImageInfo:
     if not path.is_file():
         return ImageInfo("missing", problem="file not found")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    return ImageInfo("unreadable", width, height, f"too large ({width}x{height} pixels)")
-                image.verify()
-                if image.format == "JPEG" and not _has_jpeg_end(path):
-                    return ImageInfo("unreadable", width, height, "truncated JPEG (no end-of-image marker)")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return ImageInfo("unreadable", width, height, _too_large(width, height))
+            image.verify()
+            if image.format == "JPEG" and not _has_jpeg_end(path):
+                return ImageInfo("unreadable", width, height, "truncated JPEG (no end-of-image marker)")
+    except Image.DecompressionBombError:
+        return ImageInfo("unreadable", problem=_too_large(None, None))
+    except (OSError, SyntaxError, ValueError) as exc:
         return ImageInfo("unreadable", problem=f"corrupt, truncated or not an image ({exc})")
     return ImageInfo("ok", width, height)
 
 
 def inspect_images(root: Path, images: Iterable[str],
                    progress: Callable[[int], None] | None = None) -> list[ImageInfo]:
-    """Inspect many images in parallel (decoding releases the GIL); results in input order."""
-    paths = [root / image for image in images]
-    present = [os.path.isfile(p) for p in paths]  # missing files need no thread (benchmarks have none)
-    results: list[ImageInfo] = [ImageInfo("missing", problem="file not found")] * len(paths)
+    """Inspect many images in parallel (decoding releases the GIL); results in input order. An image leading
+    outside `root` is unreadable (OUTSIDE), never opened."""
+    paths = [image_path(root, image) for image in images]
+    present = [p is not None and os.path.isfile(p) for p in paths]  # missing files need no thread
+    results: list[ImageInfo] = [ImageInfo("missing", problem="file not found") if p is not None
+                                else ImageInfo("unreadable", problem=OUTSIDE) for p in paths]
     todo = [i for i, ok in enumerate(present) if ok]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo))
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with quiet_images(), ThreadPoolExecutor(max_workers=4) as pool:
         for i, info in zip(todo, pool.map(inspect_image, [paths[i] for i in todo], chunksize=16)):
             results[i] = info
             if progress:
@@ -90,3 +128,29 @@ def image_size(path: Path) -> tuple[int, int]:
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return width, height
+
+
+def size_notices(root: Path, images: list[str], widths, heights, infos: list[ImageInfo], file: str) -> list[Notice]:
+    """`Notice("image_size_differs")` naming each image whose declared size (the ground truth's width and
+    height, e.g. COCO's; 0 = not declared) is neither its file's stored size nor its size as displayed (EXIF
+    orientation applied), with both sizes. The declared size is what the metrics use, as pycocotools does
+    (it decodes polygons and RLE at the declared size, and the numbers must equal its numbers); the pictures
+    are drawn from the file, so their boxes and masks may be out of place."""
+    differ = []
+    for i, (image, info) in enumerate(zip(images, infos)):
+        w, h = int(widths[i]), int(heights[i])
+        if info.status != "ok" or w <= 0 or h <= 0 or (info.width, info.height) == (w, h):
+            continue
+        path = image_path(root, image)
+        try:
+            if path is None or image_size(path) == (w, h):
+                continue
+        except OSError:
+            continue
+        differ.append(f"{image} (declared {w}x{h}, file {info.width}x{info.height})")
+    if not differ:
+        return []
+    return [Notice("image_size_differs", file, None,
+                   f"{len(differ)} image(s) whose declared width x height differs from the image file: "
+                   f"{listing(differ)}; the metrics use the declared size (as pycocotools does), the pictures "
+                   "the file: check that the ground truth belongs to these images (resized copies?)")]

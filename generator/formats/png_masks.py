@@ -48,7 +48,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from evalsite.core.errors import InputError, Notice, listing
-from evalsite.core.files import image_files
+from evalsite.core.files import image_files, inside
 from evalsite.formats.images import image_size
 from evalsite.formats.matching import path_stem
 from evalsite.formats.parsed import ParsedGroundTruth
@@ -251,10 +251,10 @@ def png_ground_truth(path: Path, images_root: Path, declared: list[str] | None) 
     masks = _mask_files(folder)
     if not masks:
         raise InputError("no .png mask files in this folder", folder)
-    inside = _inside(folder, root)
+    masks_at = _inside(folder, root)
     all_images = image_files(root)
-    if inside is not None:
-        all_images = [rel for rel in all_images if not (inside == "" or rel.startswith(inside + "/"))]
+    if masks_at is not None:
+        all_images = [rel for rel in all_images if not (masks_at == "" or rel.startswith(masks_at + "/"))]
     image_index = {rel: i for i, rel in enumerate(all_images)}
     by_stem: dict[str, list[int]] = {}
     for i, rel in enumerate(all_images):
@@ -316,7 +316,7 @@ def png_ground_truth(path: Path, images_root: Path, declared: list[str] | None) 
         rel = all_images[i]
         mask = mask_of.get(i)
         try:
-            size = image_size(root / rel)
+            size = image_size(inside(root, rel))
         except OSError as exc:
             if mask is None:
                 raise InputError(f"cannot read the size of image {rel!r} ({exc}); predicted masks need it",
@@ -325,7 +325,7 @@ def png_ground_truth(path: Path, images_root: Path, declared: list[str] | None) 
         if mask is None:
             widths[k], heights[k] = size  # type: ignore[misc]
             continue
-        file = folder / mask
+        file = inside(folder, mask)
         image, _ = read_mask(file)
         if size is not None and image.size != size:
             image.close()

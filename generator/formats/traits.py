@@ -90,9 +90,17 @@ def image_traits(path: Path) -> ImageTraits | None:
 
 def read_traits(images_root: Path, images: Iterable[str],
                 progress: Callable[[int], None] | None = None) -> dict[str, ImageTraits | None]:
-    """Traits of every image (paths under `images_root`), read in parallel."""
+    """Traits of every image (paths under `images_root`), read in parallel; None for an image leading outside
+    `images_root` (evalsite.formats.images image_path)."""
+    from evalsite.formats.images import image_path, quiet_images
+
+    def traits(image: str) -> ImageTraits | None:
+        path = image_path(images_root, image)
+        return None if path is None else image_traits(path)
+
     unique = list(dict.fromkeys(images))
-    return dict(zip(unique, parallel(lambda image: image_traits(images_root / image), unique, progress)))
+    with quiet_images():
+        return dict(zip(unique, parallel(traits, unique, progress)))
 
 
 def read_metadata(path: Path, images_root: Path, images: list[str]) -> dict[str, dict[str, str]]:

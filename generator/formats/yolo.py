@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsite.core.errors import InputError, Notice, listing
-from evalsite.core.files import image_files
+from evalsite.core.files import image_files, inside
 from evalsite.formats.columns import Locator, and_more, check_finite_boxes, format_box
 from evalsite.formats.images import image_size
 from evalsite.formats.mask_decoding import NO_MASKS
@@ -218,7 +218,7 @@ def yolo_objects(source: Path, fmt: str, root: Path, images: list[str], label_fi
     polygon_files, dropped = [], []
     for k, owner in enumerate(label_files):
         try:
-            widths[k], heights[k] = image_size(root / images[k])
+            widths[k], heights[k] = image_size(inside(root, images[k]))
         except OSError as exc:
             raise InputError(f"cannot read the size of image {images[k]!r} ({exc}); YOLO coordinates need it",
                              owner or root / images[k]) from None

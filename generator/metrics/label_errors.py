@@ -84,7 +84,8 @@ def classification_suspects(y_true: np.ndarray, ranked: np.ndarray, ranked_score
     top = ranked[:, 0] if ranked.shape[1] else np.full(n, -1)
     top_score = ranked_scores[:, 0] if ranked.shape[1] else np.full(n, np.nan)
     has = top >= 0
-    suspicion = np.where(has, top_score - self_confidence, np.nan)
+    with np.errstate(over="ignore"):  # scores of +-1e308 (finite, allowed): the difference is +-inf, still in order
+        suspicion = np.where(has, top_score - self_confidence, np.nan)
     bar = np.where(has, thresholds[np.maximum(top, 0)] if n_labels else np.nan, np.nan)
     with np.errstate(invalid="ignore"):
         flagged = has & (top != y_true) & (top_score >= bar) & (suspicion > 0)

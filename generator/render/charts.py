@@ -4,6 +4,8 @@ titles and axis explanations are in the page around the chart, in the page's lan
 from __future__ import annotations
 
 import logging
+import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +20,8 @@ ANNOTATE_UP_TO = 30  # write counts into confusion cells up to this many labels
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "WenQuanYi Zen Hei",
               "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei", "Microsoft YaHei", "PingFang SC")
 _BLUE = "#1f6feb"
+_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
+_missing: set[str] = set()  # characters the charts drew as boxes (no installed font has them)
 
 
 @lru_cache(maxsize=1)
@@ -34,9 +38,26 @@ def _setup() -> None:
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
+    """Draw and write the chart. matplotlib's warnings never reach stderr: a missing glyph is remembered for
+    `missing_glyphs` (the caller tells the user once), any other is layout noise and dropped. Charts are
+    drawn in one thread (warnings.catch_warnings is not thread-safe)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
+    for warning in caught:
+        found = _GLYPH.search(str(warning.message))
+        if found:
+            _missing.add(chr(int(found.group(1))))
+
+
+def missing_glyphs() -> str:
+    """The characters (of label names, or of a Chinese site's chart text) that the charts drawn since the last
+    call showed as boxes, because no installed font has them (sorted; "" for none); forgets them."""
+    text = "".join(sorted(_missing))
+    _missing.clear()
+    return text
 
 
 def confusion_chart(rows: list[str], columns: list[str], counts: np.ndarray, normalised: np.ndarray,

@@ -12,6 +12,7 @@ from PIL import Image
 
 from evalsite.core.enums import ImageStatus
 from evalsite.core.parallel import parallel
+from evalsite.formats.images import image_path, quiet_images
 from evalsite.render.display import displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import draw_full, to_rgb
@@ -47,8 +48,11 @@ def _detection_pictures(images_root: Path, changes: list[ImageChange], base: Det
     def work(change: ImageChange) -> tuple[str, dict[str, Picture] | None]:
         name = asset_name(change.image)
         out: dict[str, Picture] = {}
+        source = image_path(images_root, change.image)  # None: a link leading outside the root, never drawn
         try:
-            with Image.open(images_root / change.image) as opened:
+            if source is None:
+                raise OSError("outside the images root")
+            with Image.open(source) as opened:
                 image = to_rgb(opened)
                 for side in ("base", "candidate"):
                     boxes: DrawnBoxes | None = drawn[side].get(change.image)
@@ -63,7 +67,8 @@ def _detection_pictures(images_root: Path, changes: list[ImageChange], base: Det
             return change.image, None
         return change.image, out
 
-    return dict(parallel(work, changes, progress))
+    with quiet_images():
+        return dict(parallel(work, changes, progress))
 
 
 def _changes_csv(comparison: Comparison) -> str:

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from evalsite.core.enums import BoxKind, ErrorKind
 from evalsite.core.masks.rle import rle_decode, rle_from_string
 from evalsite.core.parallel import parallel
+from evalsite.formats.images import image_path, quiet_images
 from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
 from evalsite.report.detection_model import BoxMistake, DrawnBoxes
 
@@ -177,8 +178,11 @@ def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: di
 
     def work(item: tuple[str, list[BoxMistake]]) -> tuple[str, bool, int]:
         name, own = item
+        source = image_path(images_root, name)  # None: a link leading outside the images root, never drawn
         try:
-            with Image.open(images_root / name) as opened:
+            if source is None:
+                raise OSError("outside the images root")
+            with Image.open(source) as opened:
                 image = to_rgb(opened)
                 for error in own:
                     crop_error(image, error).save(docs / thumb_path(error), format="PNG")
@@ -187,5 +191,6 @@ def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: di
             return name, False, len(own)
         return name, True, len(own)
 
-    results = parallel(work, by_image.items(), progress, step=lambda item: len(item[1]))
+    with quiet_images():
+        results = parallel(work, by_image.items(), progress, step=lambda item: len(item[1]))
     return {name for name, ok, _ in results if ok}

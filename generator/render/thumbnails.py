@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from evalsite.core.parallel import parallel
+from evalsite.formats.images import image_path, quiet_images
 
 THUMB_SIZE = 192  # longest side of a thumbnail
 FULL_SIZE = 1600  # longest side of the enlarged view
@@ -65,11 +66,13 @@ def _make(source: Path, docs: Path, asset: ImageAsset) -> bool:
 
 def make_assets(images_root: Path, images: Iterable[str], docs: Path,
                 progress: Callable[[int], None] | None = None) -> dict[str, ImageAsset | None]:
-    """Thumbnails and full views for `images` (paths under `images_root`); None for unreadable ones."""
+    """Thumbnails and full views for `images` (paths under `images_root`); None for unreadable ones and for
+    those leading outside `images_root` (a symbolic link: never published)."""
     unique = list(dict.fromkeys(images))
 
     def work(image: str) -> ImageAsset | None:
-        asset = asset_for(image)
-        return asset if _make(images_root / image, docs, asset) else None
+        asset, source = asset_for(image), image_path(images_root, image)
+        return asset if source is not None and _make(source, docs, asset) else None
 
-    return dict(zip(unique, parallel(work, unique, progress)))
+    with quiet_images():
+        return dict(zip(unique, parallel(work, unique, progress)))
