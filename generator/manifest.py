@@ -126,7 +126,7 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         record = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())  # a ReaderError: several lines
         raise InputError(f"malformed YAML: {problem}", file, record) from None
     except RecursionError:  # PyYAML builds nested values recursively; a manifest is a few flat keys
         raise InputError("malformed YAML: nested too deeply to be a manifest", file) from None

@@ -9,7 +9,8 @@ an example slower than the deadline, or more memory than the cap, fails the test
 
 Profiles (EVALSITE_FUZZ selects one; `make fuzz` runs "long"):
   ci   (default) a few examples per test, derandomized, so that the test command stays fast and repeatable;
-  long thousands of examples per test, random, for hunting (`EVALSITE_FUZZ=long pytest tests/test_fuzz_*.py`).
+  long thousands of examples per test, random, for hunting (`EVALSITE_FUZZ=long pytest tests/test_fuzz_*.py`);
+EVALSITE_FUZZ_EXAMPLES=N sets the number of examples per test of either.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ PROFILE = os.environ.get("EVALSITE_FUZZ", "ci")
 if PROFILE not in ("ci", "long"):
     raise ValueError(f"EVALSITE_FUZZ={PROFILE!r}: expected ci or long")
 # Applied to each fuzz test (not loaded globally: the other hypothesis tests keep their own settings).
-FUZZ = settings(settings.get_profile(PROFILE))
+# EVALSITE_FUZZ_EXAMPLES=N overrides the number of examples per test.
+FUZZ = settings(settings.get_profile(PROFILE), **({"max_examples": int(os.environ["EVALSITE_FUZZ_EXAMPLES"])}
+                                                  if os.environ.get("EVALSITE_FUZZ_EXAMPLES") else {}))
 
 MEMORY_CAP = 2 * 1024 ** 3  # bytes of address space a reader may add while it runs
 
