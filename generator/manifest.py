@@ -138,7 +138,7 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
 def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: str | None = None) -> TaskSpec:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
-        raise InputError(f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_KNOWN_KEYS)}", file)
+        raise InputError(f"unknown key(s) {sorted(map(str, unknown))}; known keys: {sorted(_KNOWN_KEYS)}", file)
     for key in ("name", "type", "ground_truth", "predictions"):
         if key not in data:
             raise InputError(f"missing required key '{key}'", file)

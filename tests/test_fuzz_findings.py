@@ -1,0 +1,83 @@
+"""The crashes the fuzz suite (tests/test_fuzz_*.py) found, each pinned by a plain test: every one was a
+traceback (exit 1) or a skipped overview before its fix, and is now one line naming the file, or a notice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalsite.core.errors import InputError
+from evalsite.formats.records import jsonl_records
+from evalsite.formats.ultralytics import read_data_yaml
+from evalsite.manifest import load_manifest, spec_from_dict
+from evalsite.site.overview import find_comparisons, find_reports
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def one_line(call, file: Path, *fragments: str) -> str:
+    with pytest.raises(InputError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(file)), message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+@pytest.mark.parametrize("name", ["data.yaml", "task.yaml"])
+def test_a_nul_byte_in_yaml_is_one_line(tmp_path: Path, name: str) -> None:
+    # PyYAML's ReaderError has no mark and a two-line message ('... not allowed\n  in "<unicode string>"')
+    file = tmp_path / name
+    file.write_bytes(b"\x00path: .\nval: images/val\nnames: [cat]\n")
+    read = read_data_yaml if name == "data.yaml" else load_manifest
+    one_line(lambda: read(file), file, "malformed YAML", "#x0000")
+
+
+def test_a_data_yaml_nested_too_deeply_is_an_input_error(tmp_path: Path) -> None:
+    file = tmp_path / "data.yaml"
+    file.write_text("names: " + "[" * 20_000 + "]" * 20_000 + "\n", encoding="utf-8")
+    one_line(lambda: read_data_yaml(file), file, "nested too deeply")
+
+
+def test_a_manifest_key_that_is_a_number_is_named(tmp_path: Path) -> None:
+    # sorted() of the unknown keys compared 5 with 'x': TypeError
+    file = tmp_path / "task.yaml"
+    file.write_text("name: t\ntype: detection\n5: a\nx: b\n", encoding="utf-8")
+    one_line(lambda: load_manifest(file), file, "unknown key(s) ['5', 'x']")
+    one_line(lambda: spec_from_dict({5: 1, "x": 2}, tmp_path, file), file, "unknown key(s)")
+
+
+@pytest.mark.parametrize("line, problem", [(DEEP, "nested too deeply"), ("1" * 5000, "malformed JSON")])
+def test_a_jsonl_line_nested_too_deeply_or_too_long_a_number_is_an_input_error(tmp_path: Path, line: str,
+                                                                               problem: str) -> None:
+    file = tmp_path / "preds.jsonl"
+    file.write_text('{"image": "a.png", "scores": {"cat": 1}}\n' + line + "\n", encoding="utf-8")
+    message = one_line(lambda: list(jsonl_records(file)), file, problem)
+    assert message.startswith(f"{file}, line 2: ")
+
+
+def test_overview_skips_a_report_or_comparison_nested_too_deeply(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "report.json").write_text(DEEP, encoding="utf-8")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "compare.json").write_text(DEEP, encoding="utf-8")
+    tasks, notices = find_reports(tmp_path)
+    assert not tasks and [n.code for n in notices] == ["report_skipped"]
+    comparisons, notices = find_comparisons(tmp_path)
+    assert not comparisons and [n.code for n in notices] == ["comparison_skipped"]
+
+
+def test_overview_reads_a_report_whose_interval_metrics_are_not_an_object(tmp_path: Path) -> None:
+    # intervals.metrics = 1e308: AttributeError ('float' object has no attribute 'get') broke the overview
+    report = {"schema": "evalsite.report/1",
+              "task": {"name": "t", "type": "classification", "date": "2026-01-01", "language": "en", "group": "t",
+                       "model": None},
+              "dataset": {"images": 3}, "metrics": {"accuracy": 0.5}, "intervals": {"metrics": 1e308}}
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    tasks, notices = find_reports(tmp_path)
+    assert not notices, notices
+    assert len(tasks) == 1 and tasks[0].interval is None and tasks[0].headline == 0.5
