@@ -81,3 +81,23 @@ def test_overview_reads_a_report_whose_interval_metrics_are_not_an_object(tmp_pa
     tasks, notices = find_reports(tmp_path)
     assert not notices, notices
     assert len(tasks) == 1 and tasks[0].interval is None and tasks[0].headline == 0.5
+
+
+def test_an_ultralytics_image_id_that_is_a_list_is_an_input_error(tmp_path: Path) -> None:
+    # the (image_id, file_name) cache key was built before the type check: TypeError unhashable type 'list'
+    from PIL import Image
+
+    from evalsite.formats.detection import read_detection
+
+    ds = tmp_path / "ds"
+    (ds / "images" / "val").mkdir(parents=True)
+    Image.new("RGB", (50, 40)).save(ds / "images" / "val" / "a.png")
+    (ds / "labels" / "val").mkdir(parents=True)
+    (ds / "labels" / "val" / "a.txt").write_text("0 0.3 0.25 0.4 0.25\n", encoding="utf-8")
+    (ds / "data.yaml").write_text("path: .\nval: images/val\nnames: {0: cat}\n", encoding="utf-8")
+    predictions = tmp_path / "predictions.json"
+    predictions.write_text(json.dumps([{"image_id": [], "file_name": "a.png", "category_id": 0,
+                                        "bbox": [5.0, 5.0, 20.0, 10.0], "score": 0.9}]), encoding="utf-8")
+    message = one_line(lambda: read_detection(ground_truth=ds / "data.yaml", predictions=predictions,
+                                              images_root=ds), predictions, "'image_id' must be", "found []")
+    assert message.startswith(f"{predictions}, results entry 1: ")
