@@ -34,7 +34,7 @@ from evalsite.core.errors import EvalsiteError
 _COMMON = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                       HealthCheck.function_scoped_fixture],
                deadline=timedelta(seconds=5), print_blob=True)
-settings.register_profile("ci", max_examples=12, derandomize=True, database=None, **_COMMON)
+settings.register_profile("ci", max_examples=40, derandomize=True, database=None, **_COMMON)
 settings.register_profile("long", max_examples=2000, **_COMMON)
 PROFILE = os.environ.get("EVALSITE_FUZZ", "ci")
 if PROFILE not in ("ci", "long"):

@@ -101,3 +101,25 @@ def test_an_ultralytics_image_id_that_is_a_list_is_an_input_error(tmp_path: Path
     message = one_line(lambda: read_detection(ground_truth=ds / "data.yaml", predictions=predictions,
                                               images_root=ds), predictions, "'image_id' must be", "found []")
     assert message.startswith(f"{predictions}, results entry 1: ")
+
+
+def test_a_polygon_coordinate_of_1e308_is_an_input_error(tmp_path: Path) -> None:
+    # 1e308 * 5 overflowed inside the rasteriser: AssertionError "rleFrPoly step not located" (exit 1). The bound
+    # (evalsite.core.masks.polygons.MAX_COORDINATE) is the one branch i15-contain added for 1e300.
+    from PIL import Image
+
+    from evalsite.formats.detection import read_detection
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (50, 40)).save(tmp_path / "images" / "a.png")
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 50, "height": 40}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 10], "iscrowd": 0,
+                           "segmentation": [[5, 5, 25, 5, 25, 15, 5, 15]]}],
+          "categories": [{"id": 1, "name": "cat"}]}
+    results = [{"image_id": 1, "category_id": 1, "bbox": [6, 5, 19, 10], "score": 0.9,
+                "segmentation": [[6, 1e308, 25, 5, 25, 15, 6, 15]]}]
+    (tmp_path / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    one_line(lambda: read_detection(ground_truth=tmp_path / "gt.json", predictions=tmp_path / "results.json",
+                                    images_root=tmp_path / "images", task_type="segmentation"),
+             tmp_path / "results.json", "results entry 1", "bad polygon", "beyond")

@@ -9,11 +9,16 @@ from collections.abc import Sequence
 import numpy as np
 
 _SCALE = 5.0  # rleFrPoly's upsampling factor
+# The largest coordinate (pixels, either sign) a polygon may have. No image is that large (Pillow opens at most
+# 178.9 Mpx), so a larger one is a unit or parsing mistake; beyond it the arithmetic here would overflow
+# (1e300 * 5 squared is inf: a quietly wrong area) and pycocotools' rleFrPoly casts to int (undefined).
+MAX_COORDINATE = 1e7
 
 
 def validate_polygon(polygon) -> np.ndarray:
     """A polygon [x0, y0, x1, y1, ...] as an (n, 2) float64 array; ValueError if it has an odd number of
-    coordinates, fewer than 3 points or a non-finite coordinate. Self-intersection is allowed."""
+    coordinates, fewer than 3 points, a non-finite coordinate or one beyond +-MAX_COORDINATE pixels.
+    Self-intersection is allowed."""
     xy = np.asarray(polygon, dtype=np.float64)
     if xy.ndim != 1:
         raise ValueError(f"a polygon must be a flat list [x0, y0, x1, y1, ...], got shape {xy.shape}")
@@ -23,6 +28,9 @@ def validate_polygon(polygon) -> np.ndarray:
         raise ValueError(f"a polygon needs at least 3 points, got {xy.size // 2}")
     if not np.all(np.isfinite(xy)):
         raise ValueError("polygon coordinates must be finite")
+    if not np.all(np.abs(xy) <= MAX_COORDINATE):
+        raise ValueError(f"polygon coordinate {xy[np.argmax(np.abs(xy))]:g} is beyond {MAX_COORDINATE:g} pixels "
+                         "(no image is that large: a unit or parsing mistake?)")
     return xy.reshape(-1, 2)
 
 
@@ -284,7 +292,7 @@ def rle_from_polygons_many(polygons_list: Sequence[Sequence[Sequence[float]]], h
                 validate_polygon(p)  # raises
             arrays.append(xy)
     flat = np.concatenate(arrays)
-    if not np.all(np.isfinite(flat)):
+    if not np.all(np.abs(flat) <= MAX_COORDINATE):  # also false for NaN
         for xy in arrays:
             validate_polygon(xy)  # raises for the first bad polygon
     xy = flat.reshape(-1, 2)
