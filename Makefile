@@ -36,7 +36,7 @@ test: $(VENV)/.installed-test
 # The fuzz suite's long profile: thousands of mutated inputs per reader (the test command runs a few; see
 # tests/fuzzing.py and docs/development.md). EVALSITE_FUZZ_EXAMPLES=N sets the number per test.
 fuzz: $(VENV)/.installed-test
-	EVALSITE_FUZZ=long $(BIN)/pytest -p no:randomly tests/test_fuzz_detection.py tests/test_fuzz_classification.py \
+	EVALSITE_FUZZ=long $(BIN)/pytest tests/test_fuzz_detection.py tests/test_fuzz_classification.py \
 		tests/test_fuzz_documents.py
 
 # The documentation (mkdocs.yml, docs/) as a static site in build/docs-site/; open build/docs-site/index.html.
