@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml $(shell find generator templates site_src -type f -not -name '*.pyc')
 
-.PHONY: demo test docs docs-serve clean
+.PHONY: demo test fuzz docs docs-serve clean
 
 # setuptools builds in build/lib and reuses what it finds there: clear it, so that a module deleted from
 # generator/ is not installed from an earlier build.
@@ -32,6 +32,12 @@ demo: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest
+
+# The fuzz suite's long profile: thousands of mutated inputs per reader (the test command runs a few; see
+# tests/fuzzing.py and docs/development.md). EVALSITE_FUZZ_EXAMPLES=N sets the number per test.
+fuzz: $(VENV)/.installed-test
+	EVALSITE_FUZZ=long $(BIN)/pytest tests/test_fuzz_detection.py tests/test_fuzz_classification.py \
+		tests/test_fuzz_documents.py
 
 # The documentation (mkdocs.yml, docs/) as a static site in build/docs-site/; open build/docs-site/index.html.
 # The Python API page is generated from the docstrings of the installed package.

@@ -134,7 +134,7 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         record = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())  # a ReaderError: several lines
         raise InputError(f"malformed YAML: {problem}", file, record) from None
     except RecursionError:  # PyYAML builds nested values recursively; a manifest is a few flat keys
         raise InputError("malformed YAML: nested too deeply to be a manifest", file) from None
@@ -146,7 +146,7 @@ def load_manifest(path: str | Path, language: str | None = None) -> TaskSpec:
 def spec_from_dict(data: dict, base: Path, file: Path | None = None, language: str | None = None) -> TaskSpec:
     unknown = set(data) - _KNOWN_KEYS
     if unknown:
-        raise InputError(f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_KNOWN_KEYS)}", file)
+        raise InputError(f"unknown key(s) {sorted(map(str, unknown))}; known keys: {sorted(_KNOWN_KEYS)}", file)
     for key in ("name", "type", "ground_truth", "predictions"):
         if key not in data:
             raise InputError(f"missing required key '{key}'", file)

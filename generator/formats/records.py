@@ -71,6 +71,10 @@ def jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", path, f"line {number}") from None
+        except RecursionError:
+            raise InputError("malformed JSON: nested too deeply", path, f"line {number}") from None
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            raise InputError(f"malformed JSON: {exc}", path, f"line {number}") from None
         if not isinstance(record, dict):
             raise InputError("each line must be a JSON object", path, f"line {number}")
         yield number, record

@@ -61,7 +61,10 @@ def _load(file: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         record = f"line {mark.line + 1}" if mark else None
-        raise InputError(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file, record) from None
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())  # a ReaderError has no mark
+        raise InputError(f"malformed YAML: {problem}", file, record) from None
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise InputError("malformed YAML: nested too deeply to be a data.yaml", file) from None
     if not isinstance(data, dict):
         raise InputError("an Ultralytics data.yaml must be a mapping (path:, val:, names:, ...)", file)
     return data

@@ -119,12 +119,12 @@ def _match_stems(truth: ParsedGroundTruth, image_id: list, file_names: list, loc
     unknown: list[str] = []
     first_unknown = -1
     for k, (iid, name) in enumerate(zip(image_id, file_names)):
+        if isinstance(iid, bool) or not isinstance(iid, (int, str)):  # checked first: a list is no cache key
+            raise InputError(f"'image_id' must be the image's file stem (a string, or an int for a numeric "
+                             f"stem), found {short_repr(iid)}", *locate(k))
         key = (iid, name if isinstance(name, str) else None)
         hit = cache.get(key)
         if hit is None:
-            if isinstance(iid, bool) or not isinstance(iid, (int, str)):
-                raise InputError(f"'image_id' must be the image's file stem (a string, or an int for a numeric "
-                                 f"stem), found {short_repr(iid)}", *locate(k))
             hits = by_name.get(name, []) if isinstance(name, str) else by_key.get(iid, [])
             if len(hits) > 1:
                 shown = listing([truth.images[h] for h in hits])

@@ -136,7 +136,7 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
                                      group=_optional_text(task.get("group")) or name,
                                      model=_optional_text(task.get("model")),
                                      interval=_interval(data.get("intervals"), metric)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and JSON errors included
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:  # JSON errors too
             notices.append(Notice("report_skipped", str(path), None, str(exc)))
     entries.sort(key=lambda e: (e.name.lower(), e.folder))
     return entries, notices
@@ -168,7 +168,7 @@ def find_comparisons(root: Path) -> tuple[list[ComparisonEntry], list[Notice]]:
                 difference=_number(lead["difference"]), low=_number(lead["low"]), high=_number(lead["high"]),
                 verdict=lead["verdict"], fixed=_count(data["fixed"]), broken=_count(data["broken"]),
                 date=str(candidate["date"])))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             notices.append(Notice("comparison_skipped", str(path), None, str(exc)))
     return entries, notices
 
@@ -204,7 +204,8 @@ def _write_redirect(root: Path) -> None:
 
 def _interval(intervals: object, metric: str) -> list[float] | None:
     """The report's [low, high] for `metric`, if it holds two numbers."""
-    value = intervals.get("metrics", {}).get(metric) if isinstance(intervals, dict) else None
+    metrics = intervals.get("metrics") if isinstance(intervals, dict) else None
+    value = metrics.get(metric) if isinstance(metrics, dict) else None
     if (isinstance(value, list) and len(value) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         return [float(value[0]), float(value[1])]
