@@ -206,3 +206,17 @@ def build_shapes_site(root: Path, language: str) -> Path:
     result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(root / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     return root / "out" / "shapes"
+
+
+@pytest.fixture(scope="module")
+def det_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the detection task of write_detection_task and its site built in out/det/."""
+    from click.testing import CliRunner
+
+    from evalsite.cli import main
+
+    folder = tmp_path_factory.mktemp("det")
+    manifest = write_detection_task(folder)
+    result = CliRunner().invoke(main, ["build", str(manifest), "-o", str(folder / "out"), "--quiet", "--no-overview"])
+    assert result.exit_code == 0, result.output
+    return folder

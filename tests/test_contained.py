@@ -276,15 +276,6 @@ def test_pixel_limit_is_pillows_and_the_docs_say_so(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------- verify
 
-@pytest.fixture(scope="module")
-def det_site(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("det")
-    manifest = write_detection_task(folder)
-    result = run("build", manifest, "-o", folder / "out", "--quiet", "--no-overview")
-    assert result.exit_code == 0, result.output
-    return folder
-
-
 def test_verify_counts_an_unreadable_image_as_an_error(det_site: Path, tmp_path: Path, monkeypatch) -> None:
     """An unreadable new image (corrupt, or a link leading outside) with a prediction line was counted ok."""
     monkeypatch.chdir(det_site)

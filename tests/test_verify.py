@@ -5,28 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from evalsite.cli import main
-
-from conftest import write_detection_task
 
 PAGES = ["index.html", "details.html", "errors/index.html", "data.html", "report.json"]
 
 
 def run(*args) -> object:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture(scope="module")
-def det_site(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("det")
-    manifest = write_detection_task(folder)
-    result = run("build", manifest, "-o", folder / "out", "--quiet", "--no-overview")
-    assert result.exit_code == 0, result.output
-    return folder
 
 
 def _new_images(folder: Path, n: int = 4) -> Path:
