@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evalsite.core.errors import EvalsiteError
@@ -239,3 +239,18 @@ def put(path: Path, data: bytes | str) -> Path:
         data = data.encode("utf-8")
     path.write_bytes(data)
     return path
+
+
+def fuzz_file(write: Callable[[Path], None], target: str, seed: bytes, structure: str,
+              reader: Callable[[Path], object], expected: type | tuple[type, ...]) -> Callable[[], None]:
+    """The fuzz test of one input file: in a fresh world made by `write`, `target` is replaced by each mutant of
+    `seed`, and `reader(root)` must give an `expected` or a one-line EvalsiteError naming a file (`outcome`)."""
+
+    @FUZZ
+    @given(mutant=mutations(seed, structure))
+    def run(mutant: bytes) -> None:
+        with world(write) as root:
+            put(root / target, mutant)
+            outcome(lambda: reader(root), root, expected)
+
+    return run

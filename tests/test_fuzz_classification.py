@@ -16,7 +16,7 @@ from evalsite.core.classification_data import ClassificationInputs
 from evalsite.formats.classification import read_classification
 from evalsite.formats.label_names import names_for, read_label_names
 
-from fuzzing import FUZZ, TEXT, mutations, outcome, put, world
+from fuzzing import FUZZ, TEXT, fuzz_file, mutations, outcome, put, world
 
 IMAGES = ["cat/1.png", "cat/2.png", "dog/3.png", "bird/4.png"]
 TRUE = ["cat", "cat", "dog", "bird"]
@@ -85,15 +85,7 @@ def test_the_seed_is_valid(case: str) -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_fuzz_classification_reader(case: str) -> None:
     target, structure, arguments = CASES[case]
-
-    @FUZZ
-    @given(mutant=mutations(_seed(target), structure))
-    def run(mutant: bytes) -> None:
-        with world(_task) as root:
-            put(root / target, mutant)
-            outcome(_call(root, arguments), root, ClassificationInputs)
-
-    run()
+    fuzz_file(_task, target, _seed(target), structure, lambda root: _call(root, arguments)(), ClassificationInputs)()
 
 
 def _folder_name() -> st.SearchStrategy[str]:

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
 from PIL import Image
 
 from evalsite.core.detection_data import DetectionData
 from evalsite.formats.detection import read_detection
 
-from fuzzing import FUZZ, mutations, outcome, put, world
+from fuzzing import fuzz_file, put, world
 
 SIZES = {"a.png": (50, 40), "sub/b.png": (100, 80)}
 
@@ -194,19 +193,7 @@ def test_the_seed_is_valid(case: str) -> None:
         assert isinstance(_call(root, arguments)(), DetectionData)
 
 
-def _fuzz(case: str):
-    write, target, structure, arguments = CASES[case]
-
-    @FUZZ
-    @given(mutant=mutations(_seed(case), structure))
-    def run(mutant: bytes) -> None:
-        with world(write) as root:
-            put(root / target, mutant)
-            outcome(_call(root, arguments), root, DetectionData)
-
-    return run
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_fuzz_detection_reader(case: str) -> None:
-    _fuzz(case)()
+    write, target, structure, arguments = CASES[case]
+    fuzz_file(write, target, _seed(case), structure, lambda root: _call(root, arguments)(), DetectionData)()

@@ -23,7 +23,7 @@ from evalsite.report.model import Report, to_json
 from evalsite.site.overview import find_comparisons, find_reports
 
 from conftest import write_detection_task, write_task
-from fuzzing import FUZZ, mutations, outcome, put, world
+from fuzzing import FUZZ, fuzz_file, mutations, outcome, put, world
 
 MANIFEST = """name: flowers-v3
 type: classification
@@ -49,13 +49,8 @@ annotation_url: https://label.example/edit?image={file_name}&id={annotation_id}
 
 @pytest.mark.parametrize("seed", [MANIFEST, DETECTION_MANIFEST])
 def test_fuzz_manifest_yaml(seed: str) -> None:
-    @FUZZ
-    @given(mutant=mutations(seed.encode(), "text"))
-    def run(mutant: bytes) -> None:
-        with world(lambda root: put(root / "task.yaml", mutant)) as root:
-            outcome(lambda: load_manifest(root / "task.yaml"), root, TaskSpec)
-
-    run()
+    fuzz_file(lambda root: None, "task.yaml", seed.encode(), "text", lambda root: load_manifest(root / "task.yaml"),
+              TaskSpec)()
 
 
 @pytest.mark.parametrize("seed", [MANIFEST, DETECTION_MANIFEST])
