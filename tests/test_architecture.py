@@ -70,28 +70,27 @@ def test_no_private_name_is_imported_across_modules() -> None:
     assert not found, found
 
 
-def test_every_error_class_is_under_the_one_root() -> None:
-    strays = []
+def _own_classes() -> list[type]:
+    """Every class the package defines (not the ones its modules import)."""
+    found = []
     for name in _modules():
         if name.endswith("__main__"):
             continue
         module = importlib.import_module(name)
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == name and issubclass(cls, Exception) and not issubclass(cls, EvalsiteError):
-                strays.append(f"{name}.{cls.__name__}")
+        found += [cls for _, cls in inspect.getmembers(module, inspect.isclass) if cls.__module__ == name]
+    return found
+
+
+def test_every_error_class_is_under_the_one_root() -> None:
+    strays = [f"{cls.__module__}.{cls.__name__}" for cls in _own_classes()
+              if issubclass(cls, Exception) and not issubclass(cls, EvalsiteError)]
     assert not strays, f"exceptions outside EvalsiteError: {strays}"
 
 
 def test_classes_named_error_are_exceptions() -> None:
     # A dataclass called ...Error (a row of the errors table) reads like an exception and is caught like none.
-    misnamed = []
-    for name in _modules():
-        if name.endswith("__main__"):
-            continue
-        module = importlib.import_module(name)
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == name and cls.__name__.endswith("Error") and not issubclass(cls, Exception):
-                misnamed.append(f"{name}.{cls.__name__}")
+    misnamed = [f"{cls.__module__}.{cls.__name__}" for cls in _own_classes()
+                if cls.__name__.endswith("Error") and not issubclass(cls, Exception)]
     assert not misnamed, misnamed
 
 
