@@ -44,10 +44,10 @@ def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, ov
         report_notices(console, notices)
         echo(str(index))
     if archive:
-        from evalsite.site.archive import archive_site
+        from evalsite.commands.archive import run_archive
 
         for spec in specs:
-            echo(str(archive_site(out / spec.name)))
+            echo(str(run_archive(out / spec.name, None, console)))
 
 
 def build_report_site(report: Report, images_root: Path, out: Path,
@@ -56,10 +56,12 @@ def build_report_site(report: Report, images_root: Path, out: Path,
                       warn: Callable[[str], None] | None = None) -> Path:
     """Render and build one task's site into `out` (replaced only when the build succeeds).
     `extra_pages(docs)` writes more pages (`evalsite verify`) and returns their nav entries, added last.
-    `warn` tells the user about characters the charts could not draw (None: a Python UserWarning)."""
+    `warn` tells the user about characters the charts could not draw and about a site over its size budget
+    (evalsite.site.budget; None: a Python UserWarning)."""
     from evalsite.render.i18n import Messages
     from evalsite.render.kinds import render_report
     from evalsite.report.derived import derived_tables
+    from evalsite.site.budget import budget_for
     from evalsite.site.build import build_site
 
     t = Messages(report.task.language)
@@ -74,7 +76,8 @@ def build_report_site(report: Report, images_root: Path, out: Path,
             nav += extra_pages(docs)
         return nav, ["/errors/label-*.md"]
 
-    site = build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs)
+    site = build_site(out, f"{report.task.name} · {t('site_report')}", report.task.language, write_docs,
+                      budget_for(len(report.images)), warn)
     glyph_warning(warn)
     return site
 

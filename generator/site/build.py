@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,12 +23,16 @@ import jinja2
 from evalsite import __version__
 from evalsite.core.errors import BuildError, InputError, OutputError
 from evalsite.core.resources import site_src_dir, templates_dir
+from evalsite.render.i18n import catalogue
+from evalsite.site.budget import Budget, measure, over_budget
 
 # Every site evalsite builds has this file; a folder without it is not ours to replace.
 SITE_MARKER = "assets/javascripts/evalsite.js"
 LOCK_WAIT = 60.0  # seconds a build waits for another one writing into the same output root
 # What a build leaves beside a site while it runs (staging) and for a moment while it publishes (old site).
 _LEFTOVERS = (".*.building-*", ".*.old-*")
+# Catalogue messages the site's script shows (long tables), handed to it as window.ES_TEXT.
+BROWSER_TEXTS = ("table_filter", "table_previous", "table_next", "table_rows", "table_none", "table_sort")
 
 
 @contextlib.contextmanager
@@ -103,8 +108,11 @@ def write_config(project: Path, site_name: str, language: str, nav: list[tuple[s
     """mkdocs.yml and the theme assets (site_src/) into a build project folder whose docs/ is written."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # The texts evalsite.js shows (placeholders filled in the browser), from the one message catalogue.
+    browser_texts = {key: catalogue()[key][language] for key in BROWSER_TEXTS}
     text = env.get_template("mkdocs.yml.j2").render(
-        site_name=site_name, language=language, nav=nav, not_in_nav=not_in_nav, version=__version__)
+        site_name=site_name, language=language, nav=nav, not_in_nav=not_in_nav, version=__version__,
+        browser_texts=browser_texts)
     config = project / "mkdocs.yml"
     config.write_text(text, encoding="utf-8")
     src = site_src_dir()
@@ -158,15 +166,24 @@ def _output_error(exc: OSError, root: Path) -> OutputError:
     return OutputError(problem, named[0])
 
 
-def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[Path], tuple[list, list]]) -> Path:
+def build_site(out: Path, site_name: str, language: str, write_docs: Callable[[Path], tuple[list, list]],
+               budget: Budget | None = None, warn: Callable[[str], None] | None = None) -> Path:
     """Write docs with `write_docs(docs) -> (nav, not_in_nav)`, build, and move the site to `out`. A file
-    that cannot be written (a read-only folder, a full disk, a file-size limit) is an OutputError naming it."""
+    that cannot be written (a read-only folder, a full disk, a file-size limit) is an OutputError naming it.
+    The built site is measured against `budget` (default: evalsite.site.budget.Budget()); each budget it is
+    over is one `warn` line naming what is big (None: a Python UserWarning). The site is published anyway."""
     out = out.resolve()
     try:
         with output_lock(out.parent):
             _build_site(out, site_name, language, write_docs)
     except OSError as exc:
         raise _output_error(exc, out.parent) from None
+    for line in over_budget(measure(out), budget or Budget()):
+        text = f"{out.name}: {line}"
+        if warn is None:
+            warnings.warn(text, UserWarning, stacklevel=2)
+        else:
+            warn(text)
     return out
 
 

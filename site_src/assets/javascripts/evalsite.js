@@ -189,9 +189,122 @@
     show(isFinite(fromHash) ? fromHash : start);
   }
 
+  /* Tables: every data table of more than a few rows sorts by a click on its header; one of more than
+   * PAGED_FROM rows also gets a filter box and pages of PAGE_ROWS rows (per-label tables at 1,000+ labels).
+   * The texts come from the message catalogue through window.ES_TEXT (overrides/main.html). */
+  var SORTED_FROM = 5, PAGED_FROM = 25, PAGE_ROWS = 50;
+
+  function text(key, values) {
+    var all = window.ES_TEXT || {};
+    var template = all[key] || key;
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && name in values ? String(values[name]) : whole;
+    });
+  }
+
+  function sortKey(cell) {
+    var raw = (cell.getAttribute("data-sort") || cell.textContent || "").trim();
+    var number = parseFloat(raw.replace(/[−–]/g, "-").replace(/[,\s×%]/g, "").replace(/^\+/, ""));
+    if (raw === "" || raw === "–" || raw === "-") return {missing: true, number: NaN, text: ""};
+    return {missing: false, number: isFinite(number) && /^[−\-+]?[\d.,\s]+(%|×|pp)?/.test(raw) ? number : NaN,
+            text: raw.toLowerCase()};
+  }
+
+  function compareKeys(a, b) {
+    if (a.missing || b.missing) return a.missing === b.missing ? 0 : (a.missing ? 1 : -1);
+    if (!isNaN(a.number) && !isNaN(b.number)) return a.number - b.number;
+    return a.text < b.text ? -1 : (a.text > b.text ? 1 : 0);
+  }
+
+  function enhanceTable(table) {
+    var body = table.tBodies[0];
+    if (!body || !table.tHead || table.hasAttribute("data-es-table")) return;
+    var rows = Array.prototype.slice.call(body.rows);
+    if (rows.length < SORTED_FROM) return;
+    table.setAttribute("data-es-table", "1");
+    var paged = rows.length > PAGED_FROM, page = 0, matching = rows;
+    var bar = null, filter = null, count = null, previous = null, next = null;
+    if (paged) {
+      bar = document.createElement("div");
+      bar.className = "es-table-bar";
+      filter = document.createElement("input");
+      filter.type = "search";
+      filter.className = "es-table-filter";
+      filter.placeholder = text("table_filter");
+      filter.setAttribute("aria-label", text("table_filter"));
+      count = document.createElement("span");
+      count.className = "es-table-count";
+      previous = document.createElement("button");
+      previous.type = "button";
+      previous.textContent = text("table_previous");
+      next = document.createElement("button");
+      next.type = "button";
+      next.textContent = text("table_next");
+      [filter, count, previous, next].forEach(function (node) { bar.appendChild(node); });
+      table.parentNode.insertBefore(bar, table);
+    }
+    function show() {
+      if (!paged) return;
+      var pages = Math.max(1, Math.ceil(matching.length / PAGE_ROWS));
+      page = Math.min(page, pages - 1);
+      var first = page * PAGE_ROWS, last = Math.min(first + PAGE_ROWS, matching.length);
+      var visible = new Set(matching.slice(first, last));
+      rows.forEach(function (row) { row.hidden = !visible.has(row); });
+      count.textContent = matching.length ? text("table_rows", {first: first + 1, last: last, total: matching.length, all: rows.length})
+                                          : text("table_none", {all: rows.length});
+      previous.disabled = page === 0;
+      next.disabled = page >= pages - 1;
+    }
+    if (paged) {
+      filter.addEventListener("input", function () {
+        var wanted = filter.value.trim().toLowerCase();
+        matching = rows.filter(function (row) { return !wanted || row.textContent.toLowerCase().indexOf(wanted) >= 0; });
+        page = 0;
+        show();
+      });
+      previous.addEventListener("click", function () { page -= 1; show(); });
+      next.addEventListener("click", function () { page += 1; show(); });
+    }
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, column) {
+      header.classList.add("es-sortable");
+      header.setAttribute("tabindex", "0");
+      header.title = text("table_sort");
+      function sort() {
+        var descending = header.getAttribute("aria-sort") === "ascending";
+        Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
+        header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+        var keyed = rows.map(function (row, index) {
+          return {row: row, index: index, key: sortKey(row.cells[column] || row.cells[0])};
+        });
+        keyed.sort(function (a, b) {
+          var order = compareKeys(a.key, b.key);
+          if (descending && !a.key.missing && !b.key.missing) order = -order;
+          return order || a.index - b.index;
+        });
+        rows = keyed.map(function (k) { return k.row; });
+        rows.forEach(function (row) { body.appendChild(row); });
+        var order = new Set(matching);
+        matching = rows.filter(function (row) { return order.has(row); });
+        show();
+      }
+      header.addEventListener("click", sort);
+      header.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sort(); }
+      });
+    });
+    show();
+  }
+
+  function bindTables() {
+    document.querySelectorAll(".md-typeset table").forEach(function (table) {
+      if (!table.closest(".es-matrix, .es-explorer") && !table.classList.contains("es-matrix")) enhanceTable(table);
+    });
+  }
+
   function bind() {
     if (document.body.dataset.esBound) return;
     document.body.dataset.esBound = "1";
+    bindTables();
     bindFilters();
     bindExplorer();
     document.addEventListener("click", function (event) {
