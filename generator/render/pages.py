@@ -130,9 +130,9 @@ def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | N
             continue
         shown = errors if pictured is None else errors[:pictured.shown.get(label, 0)]
         pages.append(GalleryPage(
-            label=label, file=f"errors/label-{index:03d}.md", items=[GalleryItem(e, assets.get(e.image)) for e in shown],
-            errors=len(errors), support=support.get(label, 0),
-            cap=MAX_PER_LABEL if pictured is None else pictured.cap))
+            label=label, file=f"errors/label-{index:03d}.md",
+            items=[GalleryItem(e, assets.get(e.image)) for e in shown], errors=len(errors),
+            support=support.get(label, 0), cap=MAX_PER_LABEL if pictured is None else pictured.cap))
     return pages
 
 
