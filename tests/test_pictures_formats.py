@@ -91,7 +91,7 @@ def test_the_digits_stay_png_enlarged_pixel_exact(tmp_path: Path) -> None:
         assert asset is not None and asset.thumb.endswith(".png") and asset.full.endswith(".png")
         full = tmp_path / "docs" / asset.full
         assert magic(full) == PNG and magic(tmp_path / "docs" / asset.thumb) == PNG
-        factor = 384 // size
+        factor = -(-384 // size)  # the smallest whole factor reaching 384 px: 48 and 12
         with Image.open(full) as image:
             assert image.size == (size * factor, size * factor)
             shown = np.asarray(image.convert("L"))
@@ -178,7 +178,8 @@ def test_a_tiny_image_full_view_is_enlarged_pixel_exact() -> None:
     full = draw_full(image, None)
     assert full.size == (384, 288)  # 64 * 6
     assert np.array_equal(np.asarray(full)[::6, ::6], np.asarray(image))
-    assert draw_full(photo(0, (300, 200)), None).size == (300, 200)  # never enlarged by a fraction
+    assert draw_full(image.resize((160, 120)), None).size == (480, 360)  # 3 * 160 >= 384
+    assert draw_full(photo(0, (300, 200)), None).size == (300, 200)  # larger than a thumbnail: as it is
     assert draw_full(photo(0, (2048, 1536)), None).size == (1024, 768)
 
 

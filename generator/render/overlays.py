@@ -25,7 +25,7 @@ from evalsite.core.enums import BoxKind, ErrorKind
 from evalsite.core.masks.rle import rle_decode, rle_from_string
 from evalsite.core.parallel import parallel
 from evalsite.formats.images import image_path, quiet_images
-from evalsite.render.thumbnails import FULL_SIZE, MIN_VIEW, THUMB_SIZE, asset_name, is_flat, save_picture
+from evalsite.render.thumbnails import FULL_SIZE, MIN_VIEW, THUMB_SIZE, asset_name, enlargement, is_flat, save_picture
 from evalsite.report.detection_model import BoxMistake, DrawnBoxes
 
 COLOURS = {  # by BoxKind; an ErrorKind finds its colour too (a member is its name)
@@ -154,11 +154,11 @@ def crop_error(image: Image.Image, error: BoxMistake) -> Image.Image:
 
 def full_scale(image: Image.Image) -> float:
     """The full view's scale: at most FULL_SIZE px on the longest side, never enlarged, except a tiny image
-    (longest side under MIN_VIEW / 2), enlarged by a whole factor to at least MIN_VIEW."""
+    (evalsite.render.thumbnails.enlargement: by a whole factor to at least MIN_VIEW)."""
     longest = max(image.width, image.height)
     if longest > FULL_SIZE:
         return FULL_SIZE / longest
-    return float(max(1, MIN_VIEW // longest))
+    return float(enlargement(longest, MIN_VIEW))
 
 
 def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:

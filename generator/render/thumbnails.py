@@ -3,17 +3,22 @@
 Formats (save_picture), sized to how the pages show them:
 
 * a full view is at most FULL_SIZE (1,024) px on its longest side, never enlarged, except a tiny image
-  (under MIN_VIEW px), which is enlarged pixel-exact (nearest neighbour, a whole factor) and kept as PNG;
+  (longest side at most MIN_VIEW / 2 = 192 px: no bigger than a thumbnail), which is enlarged pixel-exact
+  (nearest neighbour, by the smallest whole factor that reaches MIN_VIEW = 384 px) and kept as PNG;
 * a thumbnail is at most THUMB_SIZE (192) px on its longest side;
-* everything else is JPEG (quality 80, baseline, optimised Huffman tables, 4:2:0 chroma), except that a
-  small picture (at most 256 x 256 px) and a picture from a palette or greyscale source (the digits demo,
-  drawings, scans) is encoded both ways and the smaller file is kept: PNG wins on flat colours;
+* everything else is JPEG (quality 80, baseline, optimised Huffman tables), except that a small picture
+  (at most 256 x 256 px) and a picture from a palette or greyscale source (the digits demo, drawings,
+  scans) is encoded both ways and the smaller file is kept: PNG wins on flat colours;
+* JPEG chroma: 4:2:0 for full views, 4:4:4 (full colour resolution) for pictures of at most THUMB_SIZE px:
+  with 4:2:0 the 1-3 px red and orange outlines of a thumbnail lose their colour (measured on the
+  segmentation demo: 9 of 155 thumbnails kept fewer than 10 pixels of their colour, none with 4:4:4,
+  for 5.5 KB instead of 3.5 KB a thumbnail);
 * a transparent source is flattened on white for JPEG (a PNG keeps its transparency);
 * the file extension is the format's (.jpg or .png); the name is a hash of the image path (asset_name),
   so nothing of an untrusted path reaches the site's URLs.
 
-A 640 x 480 photograph with its boxes drawn is about 40-60 KB as a full view and 4-10 KB as a thumbnail
-(PNG: about 420 KB and 55-70 KB); the numbers are on the documentation's "choices" page.
+A 640 x 480 photograph with its boxes drawn is about 45-65 KB as a full view and 4-8 KB as a thumbnail
+(PNG: about 420 KB and 25-45 KB); the measurements are on the documentation's "Design choices" page.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from evalsite.formats.images import image_path, quiet_images
 
 THUMB_SIZE = 192  # longest side of a thumbnail
 FULL_SIZE = 1024  # longest side of the full view
-MIN_VIEW = 384  # tiny images (e.g. 8x8 digits) are enlarged, pixel-exact, to at least this
+MIN_VIEW = 384  # tiny images (e.g. 8x8 digits) are enlarged, pixel-exact, to at least this (enlargement)
 MIN_THUMB = 96  # the same for thumbnails
 JPEG_QUALITY = 80
 SMALL = 256 * 256  # pixels: at most this, PNG and JPEG are both tried
@@ -52,6 +57,7 @@ def asset_name(image: str) -> str:
 
 
 def _jpeg(image: Image.Image) -> bytes:
+    subsampling = 0 if max(image.size) <= THUMB_SIZE else 2  # 4:4:4 for thumbnails, 4:2:0 above
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -60,7 +66,7 @@ def _jpeg(image: Image.Image) -> bytes:
     elif image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, progressive=False, subsampling=2)
+    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True, progressive=False, subsampling=subsampling)
     return out.getvalue()
 
 
@@ -99,14 +105,20 @@ def is_flat(image: Image.Image) -> bool:
     return image.mode in FLAT_MODES
 
 
+def enlargement(side: int, minimum: int) -> int:
+    """The whole factor a tiny picture is enlarged by: the smallest that makes its longest `side` at least
+    `minimum`, for a side of at most half of `minimum`; 1 (never enlarged) otherwise."""
+    return -(-minimum // max(1, side)) if 2 * side <= minimum else 1
+
+
 def fit(image: Image.Image, longest: int, minimum: int) -> tuple[Image.Image, bool]:
-    """`image` at most `longest` px on its longest side; a tiny one (under `minimum`) enlarged pixel-exact by a
-    whole factor. Returns the picture and whether it was enlarged."""
+    """`image` at most `longest` px on its longest side; a tiny one enlarged pixel-exact (enlargement).
+    Returns the picture and whether it was enlarged."""
     width, height = image.size
     scale = longest / max(width, height)
     if scale >= 1:
         # Small images are shown bigger with hard pixel edges, never blurred.
-        factor = max(1, int(minimum // max(width, height)))
+        factor = enlargement(max(width, height), minimum)
         if factor > 1:
             return image.resize((width * factor, height * factor), Image.Resampling.NEAREST), True
         return image, False
