@@ -55,7 +55,8 @@ def test_masks_red_and_orange_and_filters_work(site: Path, browser) -> None:
         for kind, _, src in items:
             pixels = _pixels(src)
             colour = RED if kind == "false_positive" else ORANGE
-            assert int((pixels == colour).all(axis=1).sum()) > 10, (gallery.name, kind)
+            # JPEG or PNG (whichever is smaller): the colour within 40 per channel (red and orange differ by 102)
+            assert int((np.abs(pixels.astype(int) - colour).max(axis=1) <= 40).sum()) > 10, (gallery.name, kind)
             kinds_seen.add(kind)
         if any(t == "mask_quality" for _, t, _ in items):
             mask_quality_pages.append(gallery)

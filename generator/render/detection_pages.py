@@ -16,8 +16,9 @@ from evalsite.core.masks.rle import rle_area, rle_from_string
 from evalsite.render import charts
 from evalsite.render.display import display_name, displayed
 from evalsite.render.i18n import Messages
-from evalsite.render.overlays import full_path, make_detection_assets, thumb_path
-from evalsite.render.pages import GALLERY_PAGE, environment, write_text
+from evalsite.render.overlays import DetectionAssets, make_detection_assets
+from evalsite.render.pages import SUSPECTS_SHOWN, environment, write_text
+from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
 from evalsite.report.derived import DetectionTables, suspects_by_reason
 from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.findings import FEW_EXAMPLES
@@ -34,15 +35,19 @@ class DetGalleryItem:
 
 @dataclass
 class DetGalleryPage:
+    """One label's gallery: its first `len(items)` errors (gallery order: _error_order) of `errors`; `cap` is
+    the per-label cap K of the site (0: the picture budget did not reach one error per label). The counts
+    (fp, fn, kinds, types) are of all its errors."""
+
     label: str
     file: str
-    number: int
-    pages: int
     items: list[DetGalleryItem]
     fp: int
     fn: int
     kinds: dict[ErrorKind, int] = field(default_factory=dict)
     types: dict[ErrorType, int] = field(default_factory=dict)
+    errors: int = 0
+    cap: int = MAX_PER_LABEL
 
 
 class _Quoted(string.Formatter):
@@ -72,44 +77,70 @@ def _label_ids(report: DetectionReport) -> dict[str, str]:
     return {display_name(label, names): label for label in names or ()}
 
 
-def detection_galleries(report: DetectionReport, readable: set[str]) -> list[DetGalleryPage]:
+def errors_by_label(report: DetectionReport) -> dict[str, list[BoxMistake]]:
+    """Each label's errors in gallery order (_error_order), labels in label order, labels without errors
+    left out."""
     by_label: dict[str, list[BoxMistake]] = {}
     for error in report.errors:
         by_label.setdefault(error.label, []).append(error)
+    return {label: sorted(by_label[label], key=_error_order) for label in report.dataset.labels if label in by_label}
+
+
+def pictured_errors(report: DetectionReport, suspects: dict[SuspectReason, list[BoxMistake]]) -> Pictured:
+    """The errors that get pictures (evalsite.render.pictured): the first SUSPECTS_SHOWN likely label errors of
+    each reason, then the first K of every label; images that cannot be shown cost no picture."""
+    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
+
+    def item(e: BoxMistake) -> tuple[int, str | None]:
+        return e.id, e.image if e.image in ok else None
+
+    reserved = [item(e) for errors in suspects.values() for e in errors[:SUSPECTS_SHOWN]]
+    return choose_pictured({label: [item(e) for e in errors] for label, errors in errors_by_label(report).items()},
+                           reserved)
+
+
+def _item(report: DetectionReport, error: BoxMistake, assets: DetectionAssets, label_ids: dict[str, str]
+          ) -> DetGalleryItem:
+    thumb = assets.thumbs.get(error.id)
+    return DetGalleryItem(error, thumb, assets.full.get(error.image) if thumb else None,
+                          annotation_link(report.task.annotation_url, error, label_ids))
+
+
+def detection_galleries(report: DetectionReport, assets: DetectionAssets | None = None,
+                        pictured: Pictured | None = None) -> list[DetGalleryPage]:
+    """One page per label with errors, showing the errors `pictured` chose (all of them when None: the
+    pages' addresses only) with the pictures of `assets` (placeholders for the others)."""
+    assets = assets or DetectionAssets()
+    label_ids, by_label = _label_ids(report), errors_by_label(report)
     pages: list[DetGalleryPage] = []
     for index, label in enumerate(report.dataset.labels, start=1):
-        errors = sorted(by_label.get(label, []), key=_error_order)
+        errors = by_label.get(label)
         if not errors:
             continue
         kinds = {k: sum(e.kind == k for e in errors) for k in ErrorKind}
         kinds = {k: n for k, n in kinds.items() if n}
         types = {ty: sum(e.type == ty for e in errors) for ty in ErrorType}
         types = {ty: n for ty, n in types.items() if n}
-        chunks = [errors[i:i + GALLERY_PAGE] for i in range(0, len(errors), GALLERY_PAGE)]
-        for number, chunk in enumerate(chunks, start=1):
-            suffix = "" if number == 1 else f"-{number}"
-            items = [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
-                                    full_path(e.image) if e.image in readable else None,
-                                    annotation_link(report.task.annotation_url, e, _label_ids(report)))
-                     for e in chunk]
-            pages.append(DetGalleryPage(label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number,
-                                        pages=len(chunks), items=items, fp=kinds.get(ErrorKind.FALSE_POSITIVE, 0),
-                                        fn=kinds.get(ErrorKind.MISSED, 0), kinds=kinds, types=types))
+        shown = errors if pictured is None else errors[:pictured.shown.get(label, 0)]
+        pages.append(DetGalleryPage(label=label, file=f"errors/label-{index:03d}.md",
+                                    items=[_item(report, e, assets, label_ids) for e in shown],
+                                    fp=kinds.get(ErrorKind.FALSE_POSITIVE, 0), fn=kinds.get(ErrorKind.MISSED, 0),
+                                    kinds=kinds, types=types, errors=len(errors),
+                                    cap=MAX_PER_LABEL if pictured is None else pictured.cap))
     return pages
 
 
-def detection_suspects(report: DetectionReport, readable: set[str],
+def detection_suspects(report: DetectionReport, assets: DetectionAssets | None = None,
                        suspects: dict[SuspectReason, list[BoxMistake]] | None = None
                        ) -> dict[SuspectReason, list[DetGalleryItem]]:
     """The gallery items of the likely label errors by reason, in the order of `suspects` (the report's
-    DetectionTables.suspects; evalsite.report.derived.suspects_by_reason(report) when not given)."""
+    DetectionTables.suspects; evalsite.report.derived.suspects_by_reason(report) when not given), with the
+    pictures of `assets`."""
     if suspects is None:
         suspects = suspects_by_reason(report)
-    return {reason: [DetGalleryItem(e, thumb_path(e) if e.image in readable else None,
-                                    full_path(e.image) if e.image in readable else None,
-                                    annotation_link(report.task.annotation_url, e, _label_ids(report)))
-                     for e in errors]
-            for reason, errors in suspects.items()}
+    assets = assets or DetectionAssets()
+    label_ids = _label_ids(report)
+    return {reason: [_item(report, e, assets, label_ids) for e in errors] for reason, errors in suspects.items()}
 
 
 def _cell_links(report: DetectionReport, first_page: dict[str, str]) -> list[list[str | None]]:
@@ -212,14 +243,14 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     env = environment()
     m = report.metrics
     boxes = {r.image: r.boxes for r in report.images}
-    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
-    shown = [e for e in report.errors if e.image in ok]
-    if progress:
-        progress(len(report.errors) - len(shown))  # placeholders need no picture
-    readable = make_detection_assets(images_root, shown, boxes, docs, progress)
     # Pages show labels by their display names (evalsite.render.display); report.json and downloads keep ids.
     original, names = report, report.dataset.label_names
     report, tables = displayed(report, names), displayed(tables, names)
+    pictured = pictured_errors(report, tables.suspects)
+    shown = [e for e in original.errors if e.id in pictured.keys and e.image in pictured.images]
+    if progress:
+        progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture
+    assets = make_detection_assets(images_root, shown, boxes, docs, progress)
     if names and tables.thresholds and "names" in tables.thresholds:
         tables.thresholds["names"] = [display_name(label, names) for label in tables.thresholds["names"]]
 
@@ -228,11 +259,12 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
                               m.get("threshold"), docs / "charts/f1_threshold.png")
     charts.pr_chart([(c.label, c.x, c.y) for c in report.curves.pr], docs / "charts/pr.png")
 
-    galleries = detection_galleries(report, readable)
-    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    galleries = detection_galleries(report, assets, pictured)
+    first_page = {g.label: g.file for g in galleries}
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
                    row_totals=[sum(row) for row in report.confusion.counts],
                    cell_links=_cell_links(report, first_page))
+    context["pictured"] = pictured  # the galleries' cap and budget (evalsite.render.pictured)
     thresholds_js = _thresholds_js(tables.thresholds)
     if thresholds_js:
         write_text(docs / "thresholds.js", thresholds_js)
@@ -242,12 +274,12 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
         write_text(docs / target, env.get_template(f"pages/detection/{template}.md.j2").render(**context))
     gallery = env.get_template("pages/detection/errors_label.md.j2")
     for page in galleries:
-        siblings = [g for g in galleries if g.label == page.label]
-        write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
-    suspects = detection_suspects(report, readable, tables.suspects)
+        write_text(docs / page.file, gallery.render(page=page, **context))
+    shown_suspects = {reason: [e for e in errors[:SUSPECTS_SHOWN] if e.id in pictured.keys]
+                      for reason, errors in tables.suspects.items()}
     write_text(docs / "errors/suspects.md", env.get_template("pages/detection/suspects.md.j2").render(
-        suspects={k: v[:GALLERY_PAGE] for k, v in suspects.items()},
-        suspects_total={k: len(v) for k, v in suspects.items()}, **context))
+        suspects=detection_suspects(report, assets, shown_suspects),
+        suspects_total={k: len(v) for k, v in tables.suspects.items()}, **context))
     write_text(docs / "report.json", to_json(original))
     write_text(docs / "downloads/results.csv", _results_csv(original))
     write_text(docs / "downloads/errors.csv", _errors_csv(original))

@@ -21,12 +21,12 @@ __all__ = ["PAGES", "KindPages", "first_gallery_pages", "render_report"]
 class KindPages:
     # (report, tables, images root, docs, progress): every page, chart, picture and download into docs
     render: Callable[..., None]
-    # (report) -> the gallery pages of its errors, without pictures (.label, .file, .number)
+    # (report) -> the gallery pages of its errors, without pictures (.label, .file)
     galleries: Callable[[Any], list]
 
 
 _CLASSIFICATION = KindPages(render_classification, lambda report: gallery_pages(report, {}))
-_DETECTION = KindPages(render_detection, lambda report: detection_galleries(report, set()))
+_DETECTION = KindPages(render_detection, lambda report: detection_galleries(report))
 PAGES: dict[TaskType, KindPages] = {TaskType.CLASSIFICATION: _CLASSIFICATION, TaskType.DETECTION: _DETECTION,
                                     TaskType.SEGMENTATION: _DETECTION}
 
@@ -40,4 +40,4 @@ def render_report(report: Report, tables: Tables, images_root: Path, docs: Path,
 
 def first_gallery_pages(report: Report) -> dict[str, str]:
     """The docs path of the first gallery page of each label with errors."""
-    return {g.label: g.file for g in PAGES[report.task.type].galleries(report) if g.number == 1}
+    return {g.label: g.file for g in PAGES[report.task.type].galleries(report)}

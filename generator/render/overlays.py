@@ -6,11 +6,16 @@ correct prediction blue (segmentation: green), ground truth green. Boxes are dra
 stay crisp. Segmentation draws masks instead of boxes: a translucent fill with an opaque outline for
 false positives, missed objects and correct predictions, an outline only for ground truth and for the
 object an error is related to; its thumbnails are cropped around the mask.
+
+Files: one thumbnail per pictured error (thumbs/e<error id>) and one full view per pictured image (full/<hash
+of its path>), in the formats of evalsite.render.thumbnails (JPEG for photographs, PNG where smaller or for
+the pixel-exact enlargement of a tiny image).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ from evalsite.core.enums import BoxKind, ErrorKind
 from evalsite.core.masks.rle import rle_decode, rle_from_string
 from evalsite.core.parallel import parallel
 from evalsite.formats.images import image_path, quiet_images
-from evalsite.render.thumbnails import FULL_SIZE, THUMB_SIZE, asset_name
+from evalsite.render.thumbnails import FULL_SIZE, MIN_VIEW, THUMB_SIZE, asset_name, enlargement, is_flat, save_picture
 from evalsite.report.detection_model import BoxMistake, DrawnBoxes
 
 COLOURS = {  # by BoxKind; an ErrorKind finds its colour too (a member is its name)
@@ -37,12 +42,22 @@ MARGIN = 0.5  # crop margin around the object, as a share of its size on each si
 MIN_CROP = 24  # pixels: tiny objects get at least this much context
 
 
-def thumb_path(error: BoxMistake) -> str:
-    return f"thumbs/e{error.id:06d}.png"
+def thumb_stem(error: BoxMistake) -> str:
+    """The thumbnail's docs path without its extension (the format is chosen per picture)."""
+    return f"thumbs/e{error.id:06d}"
 
 
-def full_path(image: str) -> str:
-    return f"full/{asset_name(image)}.png"
+def full_stem(image: str) -> str:
+    """The full view's docs path without its extension."""
+    return f"full/{asset_name(image)}"
+
+
+@dataclass
+class DetectionAssets:
+    """Docs paths of the pictures made: thumbnails by error id, full views by image (readable images only)."""
+
+    thumbs: dict[int, str] = field(default_factory=dict)
+    full: dict[str, str] = field(default_factory=dict)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -137,14 +152,25 @@ def crop_error(image: Image.Image, error: BoxMistake) -> Image.Image:
     return region
 
 
+def full_scale(image: Image.Image) -> float:
+    """The full view's scale: at most FULL_SIZE px on the longest side, never enlarged, except a tiny image
+    (evalsite.render.thumbnails.enlargement: by a whole factor to at least MIN_VIEW)."""
+    longest = max(image.width, image.height)
+    if longest > FULL_SIZE:
+        return FULL_SIZE / longest
+    return float(enlargement(longest, MIN_VIEW))
+
+
 def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
-    """The whole image (at most FULL_SIZE) with ground truth and predictions at t*; errors drawn last.
-    Segmentation: masks (ground truth as outlines, predictions and missed objects filled)."""
-    scale = min(1.0, FULL_SIZE / max(image.width, image.height))
-    if image.width * scale < 384:  # small images: enlarge for the viewer
-        scale = 384 / max(image.width, image.height)
+    """The whole image (at most FULL_SIZE; a tiny one enlarged pixel-exact: full_scale) with ground truth and
+    predictions at t*; errors drawn last. Segmentation: masks (ground truth as outlines, predictions and
+    missed objects filled)."""
+    scale = full_scale(image)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    if scale == 1:
+        canvas = image.copy()
+    else:
+        canvas = image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(canvas)
     order = {BoxKind.GROUND_TRUTH: 0, BoxKind.CORRECT: 1, BoxKind.MISSED: 2, BoxKind.FALSE_POSITIVE: 3}
     masks = boxes.masks if boxes is not None and boxes.masks is not None else None
@@ -167,30 +193,35 @@ def draw_full(image: Image.Image, boxes: DrawnBoxes | None) -> Image.Image:
 
 
 def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: dict[str, DrawnBoxes | None],
-                          docs: Path, progress: Callable[[int], None] | None = None) -> set[str]:
-    """Thumbnails of `errors` and annotated full views of their images; returns the images that could be
-    read (the others are shown as placeholders)."""
+                          docs: Path, progress: Callable[[int], None] | None = None) -> DetectionAssets:
+    """Thumbnails of `errors` and annotated full views of their images (evalsite.render.pictured chooses
+    which); the images that cannot be read get none (the pages show placeholders)."""
     by_image: dict[str, list[BoxMistake]] = {}
     for error in errors:
         by_image.setdefault(error.image, []).append(error)
-    (docs / "thumbs").mkdir(parents=True, exist_ok=True)
-    (docs / "full").mkdir(parents=True, exist_ok=True)
 
-    def work(item: tuple[str, list[BoxMistake]]) -> tuple[str, bool, int]:
+    def work(item: tuple[str, list[BoxMistake]]) -> tuple[str, str | None, dict[int, str]]:
         name, own = item
         source = image_path(images_root, name)  # None: a link leading outside the images root, never drawn
         try:
             if source is None:
                 raise OSError("outside the images root")
             with Image.open(source) as opened:
+                flat = is_flat(opened)
                 image = to_rgb(opened)
-                for error in own:
-                    crop_error(image, error).save(docs / thumb_path(error), format="PNG")
-                draw_full(image, boxes.get(name)).save(docs / full_path(name), format="PNG")
+                thumbs = {error.id: save_picture(crop_error(image, error), docs, thumb_stem(error), flat=flat)
+                          for error in own}
+                full = draw_full(image, boxes.get(name))
+                path = save_picture(full, docs, full_stem(name), exact=full.width > image.width, flat=flat)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-            return name, False, len(own)
-        return name, True, len(own)
+            return name, None, {}
+        return name, path, thumbs
 
     with quiet_images():
         results = parallel(work, by_image.items(), progress, step=lambda item: len(item[1]))
-    return {name for name, ok, _ in results if ok}
+    made = DetectionAssets()
+    for name, path, thumbs in results:
+        if path is not None:
+            made.full[name] = path
+            made.thumbs.update(thumbs)
+    return made

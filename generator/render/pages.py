@@ -19,6 +19,7 @@ from evalsite.core.resources import templates_dir
 from evalsite.render import charts
 from evalsite.render.display import displayed
 from evalsite.render.i18n import Messages
+from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
 from evalsite.report.classification_model import ClassificationReport, Misclassification
@@ -26,7 +27,7 @@ from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
 
-GALLERY_PAGE = 120  # thumbnails per gallery page
+SUSPECTS_SHOWN = MAX_PER_LABEL  # pictured likely label errors (per reason in detection), before the galleries
 
 
 def _pct(value: float | None) -> str:
@@ -85,30 +86,53 @@ class GalleryItem:
 
 @dataclass
 class GalleryPage:
+    """One label's gallery: its first `len(items)` errors (gallery order) of `errors`; `cap` is the
+    per-label cap K of the site (0: the picture budget did not reach one error per label)."""
+
     label: str
     file: str  # docs-relative path, e.g. errors/label-003.md (index-based: label names never reach URLs)
-    number: int
-    pages: int
     items: list[GalleryItem]
-    errors: int  # errors of this label, all pages
+    errors: int  # errors of this label
     support: int
+    cap: int = MAX_PER_LABEL
 
 
-def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | None]) -> list[GalleryPage]:
+def errors_by_label(report: ClassificationReport) -> dict[str, list[Misclassification]]:
+    """Each true label's errors in gallery order (the report's order: the most confident mistakes first)."""
     by_label: dict[str, list[Misclassification]] = {}
     for error in report.errors:
         by_label.setdefault(error.true, []).append(error)
+    return by_label
+
+
+def pictured_errors(report: ClassificationReport, suspects: list[Misclassification]) -> Pictured:
+    """The errors that get pictures (evalsite.render.pictured): the first SUSPECTS_SHOWN likely label errors,
+    then the first K of every label; images that cannot be shown (missing, unreadable) cost no picture."""
+    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
+
+    def item(e: Misclassification) -> tuple[str, str | None]:
+        return e.image, e.image if e.image in ok else None
+
+    by_label = {label: [item(e) for e in errors] for label, errors in errors_by_label(report).items()}
+    return choose_pictured(by_label, [item(e) for e in suspects[:SUSPECTS_SHOWN]])
+
+
+def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | None],
+                  pictured: Pictured | None = None) -> list[GalleryPage]:
+    """One page per label with errors, showing the errors `pictured` chose (all of them when None: the
+    pages' addresses only)."""
+    by_label = errors_by_label(report)
     support = {c.label: c.images for c in report.dataset.counts}
     pages: list[GalleryPage] = []
     for index, label in enumerate(report.dataset.labels, start=1):
         errors = by_label.get(label, [])
-        chunks = [errors[i:i + GALLERY_PAGE] for i in range(0, len(errors), GALLERY_PAGE)]
-        for number, chunk in enumerate(chunks, start=1):
-            suffix = "" if number == 1 else f"-{number}"
-            pages.append(GalleryPage(
-                label=label, file=f"errors/label-{index:03d}{suffix}.md", number=number, pages=len(chunks),
-                items=[GalleryItem(e, assets.get(e.image)) for e in chunk], errors=len(errors),
-                support=support.get(label, 0)))
+        if not errors:
+            continue
+        shown = errors if pictured is None else errors[:pictured.shown.get(label, 0)]
+        pages.append(GalleryPage(
+            label=label, file=f"errors/label-{index:03d}.md",
+            items=[GalleryItem(e, assets.get(e.image)) for e in shown], errors=len(errors),
+            support=support.get(label, 0), cap=MAX_PER_LABEL if pictured is None else pictured.cap))
     return pages
 
 
@@ -119,6 +143,19 @@ def _results_csv(report: ClassificationReport) -> str:
     for r in report.images:
         writer.writerow([r.image, r.true, "" if r.predicted is None else r.predicted,
                          "" if r.confidence is None else repr(r.confidence), int(r.correct), r.true_rank, r.status])
+    return out.getvalue()
+
+
+def _errors_csv(report: ClassificationReport) -> str:
+    """Every misclassified image (gallery order), with its top-1 score, the rank of its true label and its
+    likely-label-error flag: what the galleries show and what their cap leaves out."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", "true", "predicted", "score", "true_rank", "suspect"])
+    rank = {r.image: r.true_rank for r in report.images}
+    for e in report.errors:
+        writer.writerow([e.image, e.true, "" if e.predicted is None else e.predicted, _blank(e.confidence),
+                         rank[e.image], e.suspect or ""])
     return out.getvalue()
 
 
@@ -156,10 +193,10 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     original, original_tables = report, tables
     report = displayed(report, report.dataset.label_names)
     tables = displayed(tables, report.dataset.label_names)
-    ok = {r.image for r in report.images if r.status == ImageStatus.OK}
-    shown = [e.image for e in report.errors if e.image in ok]
+    pictured = pictured_errors(report, tables.suspects)
+    shown = [e.image for e in report.errors if e.image in pictured.images]
     if progress:
-        progress(len(report.errors) - len(shown))  # placeholders need no picture
+        progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture
     assets = make_assets(images_root, shown, docs, progress)
     t = Messages(report.task.language)
     env = environment()
@@ -172,10 +209,11 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     charts.per_label_chart([m.label for m in report.per_label], [m.f1 for m in report.per_label],
                            docs / "charts/f1.png")
 
-    galleries = gallery_pages(report, assets)
-    first_page = {g.label: g.file for g in galleries if g.number == 1}
+    galleries = gallery_pages(report, assets, pictured)
+    first_page = {g.label: g.file for g in galleries}
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
                    large=len(c.columns) > charts.ANNOTATE_UP_TO, no_prediction=t("no_prediction"))
+    context["pictured"] = pictured  # the galleries' cap and budget (evalsite.render.pictured)
     pages = {
         "index.md": "pages/classification/index.md.j2",
         "details.md": "pages/classification/details.md.j2",
@@ -186,14 +224,14 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
         write_text(docs / target, env.get_template(template).render(**context))
     gallery = env.get_template("pages/classification/errors_label.md.j2")
     for page in galleries:
-        siblings = [g for g in galleries if g.label == page.label]
-        write_text(docs / page.file, gallery.render(page=page, siblings=siblings, **context))
-    suspects = [GalleryItem(e, assets.get(e.image)) for e in tables.suspects]
+        write_text(docs / page.file, gallery.render(page=page, **context))
+    suspects = [GalleryItem(e, assets.get(e.image)) for e in tables.suspects[:pictured.reserved]]
     write_text(docs / "errors/suspects.md", env.get_template("pages/classification/suspects.md.j2").render(
-        suspects=suspects[:GALLERY_PAGE], suspects_total=len(suspects), **context))
+        suspects=suspects, suspects_total=len(tables.suspects), **context))
 
     write_text(docs / "report.json", to_json(original))  # at the site root: the overview reads it there
     write_text(docs / "downloads/results.csv", _results_csv(original))
+    write_text(docs / "downloads/errors.csv", _errors_csv(original))
     write_text(docs / "downloads/confusion.csv", _confusion_csv(original, t))
     write_text(docs / "downloads/suspects.csv", _suspects_csv(original_tables.suspects))
 
