@@ -65,7 +65,7 @@ def test_predictions_file_adds_the_page(det_site: Path, tmp_path: Path, monkeypa
     html = (site / "verification.html").read_text(encoding="utf-8")
     assert "Verification" in html and "cat 0.990" in html and "horse" in html
     assert 'href="verification.html"' in (site / "index.html").read_text(encoding="utf-8")
-    assert len(list((site / "verify" / "full").glob("*.png"))) == 4
+    assert len(list((site / "verify" / "full").glob("*.[jp][pn]g"))) == 4
 
 
 def test_bad_input_exits_2(det_site: Path, tmp_path: Path) -> None:

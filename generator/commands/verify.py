@@ -307,31 +307,28 @@ class Shown:
 
 def _pictures(folder: Path, results: list[Checked], docs: Path, task_type: str, threshold: float | None) -> list[Shown]:
     from evalsite.render.overlays import draw_full, to_rgb
-    from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets
+    from evalsite.render.thumbnails import THUMB_SIZE, asset_name, make_assets, save_picture
     from evalsite.report.detection_model import DrawnBoxes
 
     if task_type == TaskType.CLASSIFICATION:
         assets = make_assets(folder, [r.image for r in results], docs / "verify")
         return [Shown(r, f"verify/{a.thumb}" if a else None, f"verify/{a.full}" if a else None, r.predictions[:1])
                 for r in results for a in [assets.get(r.image)]]
-    (docs / "verify" / "full").mkdir(parents=True, exist_ok=True)
-    (docs / "verify" / "thumbs").mkdir(parents=True, exist_ok=True)
     shown = []
     for r in results:
         drawn = [p for p in r.predictions if threshold is None or p["score"] >= threshold]
         boxes = DrawnBoxes(kinds=["correct"] * len(drawn), labels=[p["label"] for p in drawn],
                            xywh=[v for p in drawn for v in p["bbox"]], scores=[p["score"] for p in drawn])
         name = asset_name(r.image)
-        full, thumb = f"verify/full/{name}.png", f"verify/thumbs/{name}.png"
         source = image_path(folder, r.image)
         try:
             if source is None:
                 raise OSError("outside the images folder")
             with quiet_images(), Image.open(source) as opened:
                 picture = draw_full(to_rgb(opened), boxes)
-            picture.save(docs / full, format="PNG")
+            full = save_picture(picture, docs, f"verify/full/{name}")
             picture.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-            picture.save(docs / thumb, format="PNG")
+            thumb = save_picture(picture, docs, f"verify/thumbs/{name}")
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             shown.append(Shown(r, None, None, drawn))
             continue
