@@ -10,7 +10,6 @@ from evalsite.core.progress import Console
 def run_archive(site: Path, out: Path | None, console: Console) -> Path:
     """The zip of SITE at `out` (default: SITE.zip beside SITE); returns its path."""
     from evalsite.site.archive import archive_site
-
     from evalsite.site.budget import zip_over_budget
 
     target = archive_site(site, out)
