@@ -36,12 +36,12 @@ from sklearn.metrics import (
 
 from evalsite.commands.evaluate import evaluate
 from evalsite.manifest import spec_from_dict
+from evalsite.metrics.cells import Cells, top_off_diagonal
 from evalsite.metrics.classification import (
     MAX_K,
     evaluate_classification,
     rank_from_scores,
     rank_of_true,
-    top_confused_pairs,
     top_k_accuracy,
 )
 
@@ -49,6 +49,12 @@ HYPOTHESIS = settings(max_examples=60, deadline=None, database=None)
 
 
 # --------------------------------------------------------------------------------------------- references
+
+def top_confused_pairs(counts: np.ndarray, limit: int = 20) -> list[tuple[int, int, int]]:
+    """evalsite.metrics.cells.top_off_diagonal on the non-zero cells of a dense matrix."""
+    rows, cols = np.nonzero(counts)
+    return top_off_diagonal(Cells(rows, cols, counts[rows, cols], counts.shape), limit)
+
 
 def argmax_prediction(scores: np.ndarray) -> np.ndarray:
     """Top-1 by numpy's argmax (first maximum wins); -1 for a row without any score."""
@@ -149,8 +155,9 @@ def check_label_metrics(m, y_true: np.ndarray, y_pred: np.ndarray, n_labels: int
     # Confusion: rows = present labels, columns = present labels + "no prediction".
     expected = ref["confusion"]
     assert m.confusion.shape == (len(ref["present"]), len(ref["present"]) + 1)
-    np.testing.assert_array_equal(m.confusion, expected)
-    np.testing.assert_allclose(m.confusion_normalised, ref["confusion_normalised"], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(m.confusion.dense(), expected)
+    np.testing.assert_array_equal(m.confusion.row_totals(), expected.sum(axis=1))
+    assert (m.confusion.count > 0).all()  # sparse: only non-zero cells are stored
     # Every prediction of a present label sits in some present row (every true label is present).
     np.testing.assert_array_equal(m.per_label_predicted, expected[:, :-1].sum(axis=0))
 
@@ -370,8 +377,7 @@ def test_label_only_predicted_counts_in_macro_average():
     assert m.precision == pytest.approx(2 / 3)
     assert m.recall == pytest.approx(1 / 3)
     assert m.f1 == pytest.approx(4 / 9)  # (2/3 + 2/3 + 0) / 3
-    np.testing.assert_array_equal(m.confusion, [[1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
-    np.testing.assert_array_equal(m.confusion_normalised[2], [0, 0, 0, 0])  # empty row: zeros, not NaN
+    np.testing.assert_array_equal(m.confusion.dense(), [[1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
     check_scores_case(y_true, scores)
 
 
@@ -425,7 +431,7 @@ def test_ranked_lists_shorter_than_k():
     assert [m.topk[k] for k in range(1, 6)] == pytest.approx([0, 0.25, 0.5, 0.5, 0.5])
     np.testing.assert_array_equal(rank_of_true(y_true, ranked), [0, 2, 3, 0])
     np.testing.assert_array_equal(m.present, [0, 1, 2, 3, 5])
-    assert m.confusion[0, -1] == 1  # the image of label 0 has no prediction
+    assert m.confusion.at(0, 5) == 1  # the image of label 0 has no prediction (the column after the 5 present)
     check_ranked_case(y_true, ranked, 6)
 
 
@@ -437,8 +443,7 @@ def test_images_without_prediction_count_wrong():
     # label 0: P 1/1, R 1/2 (one image without prediction) -> F1 2/3; label 1: 1, 1, 1; label 2: 1, 1/2, 2/3
     np.testing.assert_allclose(m.per_label_recall, [0.5, 1, 0.5])
     np.testing.assert_allclose(m.per_label_precision, [1, 1, 1])
-    np.testing.assert_array_equal(m.confusion[:, -1], [1, 0, 1])
-    np.testing.assert_allclose(m.confusion_normalised[0], [0.5, 0, 0, 0.5])
+    np.testing.assert_array_equal(m.confusion.dense()[:, -1], [1, 0, 1])
     check_ranked_case(y_true, ranked, 3)
     # The same through scores: a row of NaN is an image without a prediction.
     scores = np.array([[0.9, 0.1, 0.0], [np.nan] * 3, [0.1, 0.8, 0.1], [np.nan] * 3, [0.2, 0.0, 0.8]])
@@ -450,7 +455,7 @@ def test_all_images_without_prediction():
     ranked = np.full((3, 2), -1)
     m = evaluate_classification(np.array([0, 1, 1]), ranked, 4)
     assert m.accuracy == 0 and m.f1 == 0 and m.topk[3] == 0
-    np.testing.assert_array_equal(m.confusion, [[0, 0, 1], [0, 0, 2]])
+    np.testing.assert_array_equal(m.confusion.dense(), [[0, 0, 1], [0, 0, 2]])
     check_ranked_case(np.array([0, 1, 1]), ranked, 4)
 
 

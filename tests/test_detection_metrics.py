@@ -183,7 +183,7 @@ def test_best_match_already_taken_is_a_false_positive_even_if_another_gt_is_free
     # the free B, and the third then finds A and B taken: background.
     conf = c.confusion(0.0)
     assert conf.dt_gt.tolist() == [0, 1, -1]
-    assert conf.counts.tolist() == [[2, 0], [1, 0]]
+    assert conf.counts.dense().tolist() == [[2, 0], [1, 0]]
 
 
 def test_equal_scores_keep_file_order():
@@ -367,7 +367,7 @@ def test_operating_point_without_detections():
     assert (p.precision, p.recall, p.f1, p.tp, p.fp, p.fn) == (0.0, 0.0, 0.0, 0, 0, 2)
     assert len(s.thresholds) == 0 and len(s.f1_curve.threshold) == 0
     conf = c.confusion(p.threshold)
-    assert conf.counts.tolist() == [[0, 0, 1], [0, 0, 1], [0, 0, 0]]
+    assert conf.counts.dense().tolist() == [[0, 0, 1], [0, 0, 1], [0, 0, 0]]
     err = c.errors(p.threshold)
     assert err.gt_type.tolist() == ["no_detection", "no_detection", ""] and (err.dt_type == "").all()
     # nothing at all
@@ -412,7 +412,7 @@ def test_confusion_matrix_background_row_and_missed_column():
     # E: nothing                  -> (dog, missed)
     conf = c.confusion(0.5)
     #                 pred cat, pred dog, missed
-    assert conf.counts.tolist() == [[1, 0, 1],    # GT cat
+    assert conf.counts.dense().tolist() == [[1, 0, 1],    # GT cat
                                     [1, 0, 1],    # GT dog
                                     [1, 1, 0]]    # background
     assert conf.dt_row.tolist() == [0, 1, 2, -1, 2, -1]
@@ -664,10 +664,10 @@ def test_operating_point_is_the_brute_force_maximum(c):
 def test_confusion_equals_greedy_loop(c):
     for t in (0.0, 0.5, 0.9):
         conf = c.confusion(t)
-        assert conf.counts.tolist() == ref_confusion(c, t)
+        assert conf.counts.dense().tolist() == ref_confusion(c, t)
         counted = sum(1 for g in c.gts if not g[3] and not g[4])
-        assert conf.counts[:-1].sum() == counted   # every counted GT is in exactly one row cell
-        assert conf.counts[-1, -1] == 0
+        assert conf.counts.dense()[:-1].sum() == counted   # every counted GT is in exactly one row cell
+        assert conf.counts.dense()[-1, -1] == 0
 
 
 @HYPOTHESIS
@@ -701,7 +701,7 @@ def test_invariant_to_image_numbering(c, rnd):
     s, s2 = c.sweep(), c2.sweep()
     assert s.point == s2.point or (math.isnan(s.point.threshold) and math.isnan(s2.point.threshold))
     t = s.point.threshold
-    assert (c.confusion(t).counts == c2.confusion(t).counts).all()
+    assert (c.confusion(t).counts.dense() == c2.confusion(t).counts.dense()).all()
     assert (c.errors(t).dt_type == c2.errors(t).dt_type).all()
 
 
@@ -738,7 +738,7 @@ def test_evaluate_detection_on_detection_data():
     assert ev.ap50_11pt[0] == pytest.approx(28 / 33)
     assert ev.sweep.point.threshold == 0.2
     # at .2: every GT found (diagonal), the 4 FP boxes match nothing (background row)
-    assert ev.confusion.counts.tolist() == [[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0], [1, 2, 1, 0]]
+    assert ev.confusion.counts.dense().tolist() == [[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0], [1, 2, 1, 0]]
     assert sorted(t for t in ev.errors.dt_type.tolist() if t) == ["background"] * 4
 
 
@@ -768,7 +768,7 @@ def test_dense_images_equal_the_references(seed):
     s = c.sweep()
     assert s.point.threshold == star[0] and (s.point.tp, s.point.fp, s.point.fn) == star[2:5]
     for t in (0.0, s.point.threshold, 0.5):
-        assert c.confusion(t).counts.tolist() == ref_confusion(c, t)
+        assert c.confusion(t).counts.dense().tolist() == ref_confusion(c, t)
 
 
 def test_larger_random_set_runs_and_is_consistent():

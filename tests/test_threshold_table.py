@@ -62,7 +62,7 @@ def test_thinned_table_is_exact_at_the_scores_kept() -> None:
     assert not table["complete"] and len(table["thresholds"]) <= 100
     assert keep in table["thresholds"] and table["thresholds"][0] == score.max()
     assert table["thresholds"][-1] == score.min()
-    assert all(len(entry["score"]) <= 100 for entry in table["labels"])
+    assert all(len(entry["at"]) <= 100 for entry in table["labels"])
     for t in table["thresholds"]:
         for only in [None, 0, 2]:
             got, want = counts_at(table, t, only), _brute(label, score, tp, gt, n_labels, t, only)
@@ -70,6 +70,23 @@ def test_thinned_table_is_exact_at_the_scores_kept() -> None:
     # Between grid scores a threshold counts like the next grid score above it.
     t = (table["thresholds"][10] + table["thresholds"][11]) / 2
     assert counts_at(table, t)["threshold"] == table["thresholds"][10]
+
+
+def test_many_labels_share_a_coarser_grid_within_the_entry_budget() -> None:
+    """1,000 labels: the grid is halved until all labels' entries fit `max_entries`; t* stays on the grid
+    and the counts are exact at every grid score (checked against the brute-force count)."""
+    rng = np.random.default_rng(11)
+    n_labels = 1000
+    label, score, tp, gt = _random_evidence(rng, 20000, 5000, n_labels, decimals=6)
+    keep = float(score[77])
+    table = threshold_table(label, score, tp, gt, n_labels, keep=[keep], max_entries=4000)
+    assert sum(len(entry["at"]) for entry in table["labels"]) <= 4000
+    assert keep in table["thresholds"] and len(table["thresholds"]) < 500
+    grid = table["thresholds"]
+    for t in [grid[0], keep, grid[len(grid) // 2], grid[-1]]:
+        for only in [None, 0, 999]:
+            got, want = counts_at(table, t, only), _brute(label, score, tp, gt, n_labels, t, only)
+            assert {k: got[k] for k in want} == pytest.approx(want)
 
 
 def test_no_detection_at_all() -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import precision_recall_fscore_support
+
+from evalsite.metrics.cells import Cells, count_cells
 
 MAX_K = 5
 
@@ -57,8 +59,7 @@ class ClassificationMetrics:
     per_label_f1: np.ndarray
     per_label_support: np.ndarray
     per_label_predicted: np.ndarray  # how often each present label is the top-1 prediction
-    confusion: np.ndarray  # (len(present), len(present) + 1) counts; last column: no prediction
-    confusion_normalised: np.ndarray  # rows divided by their sum (the diagonal is per-label recall)
+    confusion: Cells  # (len(present), len(present) + 1) counts; last column: no prediction
 
 
 def evaluate_classification(y_true: np.ndarray, ranked: np.ndarray, n_labels: int) -> ClassificationMetrics:
@@ -71,11 +72,11 @@ def evaluate_classification(y_true: np.ndarray, ranked: np.ndarray, n_labels: in
     present = np.union1d(y_true, y_pred[y_pred >= 0])
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=present, zero_division=0)
-    predicted = np.array([(y_pred == label).sum() for label in present], dtype=np.int64)
-    # Rows: every present label; columns: the same labels, then "no prediction" (-1).
-    counts = confusion_matrix(y_true, y_pred, labels=np.append(present, -1))[:-1]
-    row_sums = counts.sum(axis=1, keepdims=True)
-    normalised = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
+    predicted = np.bincount(np.searchsorted(present, y_pred[y_pred >= 0]), minlength=len(present))
+    # Rows: every present label; columns: the same labels, then "no prediction" (-1). Sparse: a dense
+    # matrix would grow with labels² (evalsite.metrics.cells).
+    column = np.where(y_pred >= 0, np.searchsorted(present, y_pred), len(present))
+    confusion = count_cells(np.searchsorted(present, y_true), column, (len(present), len(present) + 1))
     topk = {k: (top_k_accuracy(y_true, ranked, k) if k < n_labels else None) for k in range(1, MAX_K + 1)}
     return ClassificationMetrics(
         accuracy=float((y_pred == y_true).mean()),
@@ -83,16 +84,5 @@ def evaluate_classification(y_true: np.ndarray, ranked: np.ndarray, n_labels: in
         topk=topk, present=present,
         per_label_precision=precision, per_label_recall=recall, per_label_f1=f1,
         per_label_support=support.astype(np.int64), per_label_predicted=predicted,
-        confusion=counts.astype(np.int64), confusion_normalised=normalised,
+        confusion=confusion,
     )
-
-
-def top_confused_pairs(counts: np.ndarray, limit: int = 20) -> list[tuple[int, int, int]]:
-    """(row, column, count) of the largest off-diagonal cells of a square-plus-extra-column count matrix,
-    largest first (ties: row, then column order). The extra "no prediction" column is included."""
-    rows, cols = np.nonzero(counts)
-    keep = rows != cols
-    rows, cols = rows[keep], cols[keep]
-    values = counts[rows, cols]
-    order = np.lexsort((cols, rows, -values))[:limit]
-    return [(int(rows[i]), int(cols[i]), int(values[i])) for i in order]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.metrics.arrays import take
+from evalsite.metrics.cells import Cells, count_cells
 from evalsite.metrics.matching import IOU_THRESHOLD, prepare_inputs
 from evalsite.metrics.pairs import PairIoU
 
@@ -18,7 +19,7 @@ from evalsite.metrics.pairs import PairIoU
 class Confusion:
     """Class-agnostic confusion at a threshold (see `confusion_at_threshold`). L = number of labels."""
 
-    counts: np.ndarray  # (L+1, L+1) int64: rows GT label then background; columns predicted label then missed
+    counts: Cells  # (L+1, L+1): rows GT label then background; columns predicted label then missed (sparse)
     dt_row: np.ndarray  # (D,) int64: row of the detection's cell (its GT's label, L: background); -1: not in it
     gt_column: np.ndarray  # (G,) int64: column of the GT's cell (label that took it, L: missed); -1: not counted
     dt_gt: np.ndarray  # (D,) int64: the GT a detection took, -1 if none
@@ -92,7 +93,7 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
     >>> dt_box = [[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 10, 10]]
     >>> c = confusion_at_threshold([0, 0], [0, 1], gt_box, None, None, [0, 0, 0], [0, 0, 0], dt_box,
     ...                            [0.9, 0.8, 0.7], threshold=0.7)
-    >>> c.counts.tolist(), c.dt_row.tolist(), c.gt_column.tolist()
+    >>> c.counts.dense().tolist(), c.dt_row.tolist(), c.gt_column.tolist()
     ([[1, 0, 0], [1, 0, 0], [1, 0, 0]], [0, 2, 1], [0, 0])
     """
     (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
@@ -115,10 +116,8 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
     dt_row[in_matrix] = take(gt_label, dt_gt[in_matrix], nl)
     gt_column = np.full(n_gt_objects, -1, dtype=np.int64)
     gt_column[counted] = take(dt_label, gt_dt[counted], nl)
-    counts = np.zeros((nl + 1, nl + 1), dtype=np.int64)
-    pred_cols = dt_label[in_matrix]
-    np.add.at(counts, (dt_row[in_matrix], pred_cols), 1)
     missed = counted & (gt_dt < 0)
-    np.add.at(counts, (gt_label[missed], np.full(int(missed.sum()), nl)), 1)
+    counts = count_cells(np.concatenate([dt_row[in_matrix], gt_label[missed]]),
+                         np.concatenate([dt_label[in_matrix], np.full(int(missed.sum()), nl)]), (nl + 1, nl + 1))
     return Confusion(counts=counts, dt_row=dt_row, gt_column=gt_column, dt_gt=dt_gt, gt_dt=gt_dt,
                      threshold=float(threshold), iou_threshold=float(iou_threshold))

@@ -8,7 +8,9 @@ without computing any match: at threshold t, label c counts the detections of c 
 The grid holds the distinct detection scores (descending). With more than `max_points` of them it is
 thinned to `max_points` (always keeping the highest, the lowest and the `keep` scores, e.g. t*); the
 numbers are exact at every grid score, and a page snaps a chosen threshold up to the next grid score.
-Each label lists only the grid scores where its counts change (at most the grid's size).
+Each label lists only the grid scores where its counts change (at most the grid's size), as indices into
+the grid. The grid is coarser when there are many labels: all labels' entries together stay under
+MAX_ENTRIES (thresholds.js within the 2 MB budget of a page's data, docs/scale.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import numpy as np
 
 MAX_THRESHOLDS = 500
+MAX_ENTRIES = 100_000  # per-label entries in all (about 14 bytes each in thresholds.js: the 2 MB data budget)
 
 
 def _thin(scores: np.ndarray, max_points: int, keep: list[float]) -> np.ndarray:
@@ -32,33 +35,48 @@ def _thin(scores: np.ndarray, max_points: int, keep: list[float]) -> np.ndarray:
     return chosen[::-1]
 
 
+def _entries(lab: np.ndarray, score: np.ndarray, hit: np.ndarray, grid: np.ndarray):
+    """Per (label, grid index) where a label's counts change: the label, the grid index and the cumulative
+    TP and FP of the label at that grid score, sorted by label then grid index (score descending)."""
+    # A detection counts from the lowest grid score <= its score on: grid index i (grid descending).
+    ascending = grid[::-1]
+    bucket = len(grid) - np.searchsorted(ascending, score, side="right")
+    order = np.lexsort((bucket, lab))
+    lab, bucket, hit = lab[order], bucket[order], hit[order]
+    last = np.append((lab[1:] != lab[:-1]) | (bucket[1:] != bucket[:-1]), True) if len(lab) else np.zeros(0, bool)
+    tp, fp = np.cumsum(hit), np.cumsum(~hit)
+    first_of_label = np.append(True, lab[1:] != lab[:-1]) if len(lab) else np.zeros(0, bool)
+    # Cumulative counts restart at each label: subtract the counts before the label's first detection.
+    before = np.maximum.accumulate(np.where(first_of_label, np.arange(len(lab)), 0))
+    tp_before = np.where(before > 0, tp[before - 1], 0)
+    fp_before = np.where(before > 0, fp[before - 1], 0)
+    return lab[last], bucket[last], (tp - tp_before)[last], (fp - fp_before)[last]
+
+
 def threshold_table(dt_label, dt_score, dt_tp, gt_label, n_labels: int, *, keep: list[float] | None = None,
-                    max_points: int = MAX_THRESHOLDS) -> dict:
+                    max_points: int = MAX_THRESHOLDS, max_entries: int = MAX_ENTRIES) -> dict:
     """{"thresholds": descending grid, "complete": the grid holds every distinct score,
-    "labels": per label {"n_gt", "in_mean", "score", "tp", "fp"}}: tp[i], fp[i] = the label's TP and FP
-    at threshold score[i] (score descending, a subset of the grid: where the label's counts change).
-    in_mean: the label counts in the mean F1 (it has counted ground truth or counted detections)."""
+    "labels": per label {"n_gt", "in_mean", "at", "tp", "fp"}}: tp[i], fp[i] = the label's TP and FP
+    at threshold thresholds[at[i]] (at ascending: score descending; only where the label's counts change).
+    in_mean: the label counts in the mean F1 (it has counted ground truth or counted detections).
+    The grid is halved until the entries of all labels together are at most `max_entries` (the size of the
+    page's data: thousands of labels share a coarser grid)."""
     lab = np.asarray(dt_label, dtype=np.int64).reshape(-1)
     score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     hit = np.asarray(dt_tp, dtype=np.int64).reshape(-1) > 0
     n_gt = np.bincount(np.asarray(gt_label, dtype=np.int64).reshape(-1), minlength=n_labels)[:n_labels]
     n_dt = np.bincount(lab, minlength=n_labels)[:n_labels]
     distinct = np.unique(score)[::-1]
-    grid = _thin(distinct, max_points, list(keep or []))
-    labels = []
-    for c in range(n_labels):
-        mine = lab == c
-        s = np.sort(score[mine])[::-1]
-        order = np.argsort(-score[mine], kind="stable")
-        h = hit[mine][order]
-        ctp, cfp = np.cumsum(h), np.cumsum(~h)
-        # Counts at each grid score g: the detections of c with score >= g.
-        n_above = len(s) - np.searchsorted(s[::-1], grid, side="left")
-        changes = np.flatnonzero(np.diff(np.concatenate([[0], n_above])) > 0)
-        at = n_above[changes] - 1
-        labels.append({"n_gt": int(n_gt[c]), "in_mean": bool(n_gt[c] > 0 or n_dt[c] > 0),
-                       "score": grid[changes].tolist(), "tp": ctp[at].astype(int).tolist(),
-                       "fp": cfp[at].astype(int).tolist()})
+    while True:
+        grid = _thin(distinct, max_points, list(keep or []))
+        e_lab, e_at, e_tp, e_fp = _entries(lab, score, hit, grid)
+        if len(e_lab) <= max_entries or max_points <= 2:
+            break
+        max_points //= 2
+    cut = np.searchsorted(e_lab, np.arange(1, n_labels))
+    labels = [{"n_gt": int(n_gt[c]), "in_mean": bool(n_gt[c] > 0 or n_dt[c] > 0), "at": at.tolist(),
+               "tp": tp.tolist(), "fp": fp.tolist()}
+              for c, (at, tp, fp) in enumerate(zip(np.split(e_at, cut), np.split(e_tp, cut), np.split(e_fp, cut)))]
     return {"thresholds": grid.tolist(), "complete": bool(len(grid) == len(distinct)), "labels": labels}
 
 
@@ -74,7 +92,7 @@ def counts_at(table: dict, t: float, label: int | None = None) -> dict:
     g = min(above) if above else math.inf
     rows = []
     for c, entry in enumerate(table["labels"]):
-        k = sum(1 for s in entry["score"] if s >= g)
+        k = sum(1 for i in entry["at"] if grid[i] >= g)
         tp = entry["tp"][k - 1] if k else 0
         fp = entry["fp"][k - 1] if k else 0
         rows.append((c, tp, fp, entry["n_gt"] - tp, entry["in_mean"]))

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
 ANNOTATE_UP_TO = 30  # write counts into confusion cells up to this many labels
+CHART_LABELS = 60  # at most this many labels drawn in one chart (bars or curves)
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "WenQuanYi Zen Hei",
               "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei", "Microsoft YaHei", "PingFang SC")
 _BLUE = "#1f6feb"
@@ -86,6 +87,24 @@ def confusion_chart(rows: list[str], columns: list[str], counts: np.ndarray, nor
     _save(fig, path)
 
 
+def heatmap_picture(share: np.ndarray, path: Path, side: int = 600) -> None:
+    """A confusion map (evalsite.report.confusion.ConfusionMap.share, G × G shares in [0, 1]) as a PNG of
+    about `side` pixels, drawn with Pillow: matplotlib would need a figure of labels² cells. White is 0,
+    deep blue 1, on a square-root scale so that small confusions show beside the diagonal."""
+    from PIL import Image
+
+    g = share.shape[0]
+    scale = max(1, side // max(g, 1))
+    level = np.sqrt(np.clip(share, 0.0, 1.0))
+    rgb = np.empty((g, g, 3), dtype=np.uint8)
+    for k, (light, dark) in enumerate(((255, 8), (255, 48), (255, 107))):  # white to #08306b
+        rgb[..., k] = np.rint(light + (dark - light) * level).astype(np.uint8)
+    picture = Image.fromarray(rgb).resize((g * scale, g * scale), Image.Resampling.NEAREST) if g else \
+        Image.new("RGB", (1, 1), "white")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path, format="PNG", optimize=True)
+
+
 def topk_chart(ks: list[int], accuracy: list[float], path: Path) -> None:
     _setup()
     fig, ax = plt.subplots(figsize=(max(3.0, 1.0 + 0.8 * len(ks)), 2.8))
@@ -97,7 +116,8 @@ def topk_chart(ks: list[int], accuracy: list[float], path: Path) -> None:
 
 
 def per_label_chart(labels: list[str], values: list[float], path: Path) -> None:
-    """Horizontal bars, one per label, in label order (top to bottom)."""
+    """Horizontal bars, one per label, in the order given (top to bottom); callers give at most
+    CHART_LABELS labels (the picture grows with them)."""
     _setup()
     n = len(labels)
     fig, ax = plt.subplots(figsize=(6.0, max(1.6, 0.6 + 0.24 * n)))

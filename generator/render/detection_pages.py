@@ -17,12 +17,15 @@ from evalsite.render import charts
 from evalsite.render.display import display_name, displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import DetectionAssets, make_detection_assets
-from evalsite.render.pages import SUSPECTS_SHOWN, environment, write_text
+from evalsite.render.pages import SUSPECTS_SHOWN, confusion_csv, draw_confusion, environment, write_text
 from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
+from evalsite.report.confusion import MANY_LABELS, dense
 from evalsite.report.derived import DetectionTables, suspects_by_reason
 from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
+
+PR_CURVES = 10  # precision-recall curves drawn above MANY_LABELS labels (the labels with the most objects)
 
 
 @dataclass
@@ -254,16 +257,25 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     if names and tables.thresholds and "names" in tables.thresholds:
         tables.thresholds["names"] = [display_name(label, names) for label in tables.thresholds["names"]]
 
+    large = len(report.per_label) > MANY_LABELS
     overall, *per_label = report.curves.f1_vs_threshold
-    charts.f1_threshold_chart((overall.x, overall.y), [(c.label, c.x, c.y) for c in per_label],
+    charts.f1_threshold_chart((overall.x, overall.y), [] if large else [(c.label, c.x, c.y) for c in per_label],
                               m.get("threshold"), docs / "charts/f1_threshold.png")
-    charts.pr_chart([(c.label, c.x, c.y) for c in report.curves.pr], docs / "charts/pr.png")
+    pr = report.curves.pr
+    if large:  # the labels with the most objects (label order among equals)
+        objects = {row.label: row.objects for row in report.per_label}
+        pr = sorted(sorted(pr, key=lambda c: -objects.get(c.label, 0))[:PR_CURVES], key=pr.index)
+    charts.pr_chart([(c.label, c.x, c.y) for c in pr], docs / "charts/pr.png")
+    c = report.confusion
+    rows = [t("background") if x is None else x for x in c.rows]
+    draw_confusion(c, rows, [t("missed_column") if x is None else x for x in c.columns], docs / "charts/confusion.png")
 
     galleries = detection_galleries(report, assets, pictured)
     first_page = {g.label: g.file for g in galleries}
-    context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
-                   row_totals=[sum(row) for row in report.confusion.counts],
-                   cell_links=_cell_links(report, first_page))
+    counts, shares = dense(c.cells, len(c.rows), len(c.columns)) if not large else ([], [])
+    context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES, large=large,
+                   counts=counts, shares=shares, cell_links=[] if large else _cell_links(report, first_page),
+                   pr_charted=len(pr))
     context["pictured"] = pictured  # the galleries' cap and budget (evalsite.render.pictured)
     thresholds_js = _thresholds_js(tables.thresholds)
     if thresholds_js:
@@ -284,3 +296,4 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     write_text(docs / "downloads/results.csv", _results_csv(original))
     write_text(docs / "downloads/errors.csv", _errors_csv(original))
     write_text(docs / "downloads/relabel.json", _relabel_coco(original))
+    write_text(docs / "downloads/confusion.csv", confusion_csv(original.confusion, t, t("missed_column")))

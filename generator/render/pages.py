@@ -23,6 +23,7 @@ from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
 from evalsite.report.classification_model import ClassificationReport, Misclassification
+from evalsite.report.confusion import MANY_LABELS, confusion_map, csv_rows, dense, to_cells
 from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
 from evalsite.report.model import to_json
@@ -175,14 +176,40 @@ def _blank(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _confusion_csv(report: ClassificationReport, t: Messages) -> str:
+def confusion_csv(confusion, t: Messages, missed: str) -> str:
+    """downloads/confusion.csv: the whole matrix (evalsite.report.confusion.csv_rows), None rows and
+    columns named by the page's words (`missed`: the extra column's, `t("background")` for a None row)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    c = report.confusion
-    writer.writerow(["true \\ predicted"] + [t("no_prediction") if x is None else x for x in c.columns])
-    for label, row in zip(c.rows, c.counts):
-        writer.writerow([label] + row)
+    rows = [t("background") if x is None else x for x in confusion.rows]
+    columns = [missed if x is None else x for x in confusion.columns]
+    writer.writerows(csv_rows(confusion.cells, rows, columns))
     return out.getvalue()
+
+
+def charted(labels: list[str], values: list[float | None], limit: int = charts.CHART_LABELS
+            ) -> tuple[list[str], list[float]]:
+    """The labels a per-label chart draws: all of them (label order) up to `limit`, else the limit/2 lowest
+    and the limit/2 highest values (lowest first; undefined values are left out)."""
+    if len(labels) <= limit:
+        return labels, [v if v is not None else 0.0 for v in values]
+    known = sorted((v, i) for i, v in enumerate(values) if v is not None)
+    chosen = known if len(known) <= limit else known[:limit // 2] + known[-(limit // 2):]
+    return [labels[i] for _, i in chosen], [v for v, _ in chosen]
+
+
+def draw_confusion(confusion, rows: list[str], columns: list[str], path: Path) -> None:
+    """charts/confusion.png: the matrix with its counts up to MANY_LABELS labels, else the ordered, binned
+    map of evalsite.report.confusion (`rows`, `columns`: the names as the page writes them)."""
+    n = len(confusion.rows)
+    if n <= MANY_LABELS:
+        counts, shares = dense(confusion.cells, n, len(columns))
+        charts.confusion_chart(rows, columns, np.array(counts, dtype=np.int64).reshape(n, len(columns)),
+                               np.array(shares).reshape(n, len(columns)), path)
+        return
+    square = len([x for x in confusion.rows if x is not None])
+    cells = to_cells(confusion.cells, (n, len(confusion.columns)))
+    charts.heatmap_picture(confusion_map(cells, square).share, path)
 
 
 def render_classification(report: ClassificationReport, tables: ClassificationTables, images_root: Path, docs: Path,
@@ -201,18 +228,19 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     t = Messages(report.task.language)
     env = environment()
     c = report.confusion
-    columns = [t("no_prediction") if x is None else x for x in c.columns]
-    charts.confusion_chart(c.rows, columns, np.array(c.counts), np.array(c.normalised), docs / "charts/confusion.png")
+    draw_confusion(c, c.rows, [t("no_prediction") if x is None else x for x in c.columns],
+                   docs / "charts/confusion.png")
     if report.curves.topk:
         charts.topk_chart([p.k for p in report.curves.topk], [p.accuracy for p in report.curves.topk],
                           docs / "charts/topk.png")
-    charts.per_label_chart([m.label for m in report.per_label], [m.f1 for m in report.per_label],
-                           docs / "charts/f1.png")
+    f1_labels, f1_values = charted([m.label for m in report.per_label], [m.f1 for m in report.per_label])
+    charts.per_label_chart(f1_labels, f1_values, docs / "charts/f1.png")
 
     galleries = gallery_pages(report, assets, pictured)
     first_page = {g.label: g.file for g in galleries}
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
-                   large=len(c.columns) > charts.ANNOTATE_UP_TO, no_prediction=t("no_prediction"))
+                   large=len(c.rows) > MANY_LABELS, no_prediction=t("no_prediction"),
+                   f1_charted=len(f1_labels), chart_labels=charts.CHART_LABELS)
     context["pictured"] = pictured  # the galleries' cap and budget (evalsite.render.pictured)
     pages = {
         "index.md": "pages/classification/index.md.j2",
@@ -232,7 +260,7 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     write_text(docs / "report.json", to_json(original))  # at the site root: the overview reads it there
     write_text(docs / "downloads/results.csv", _results_csv(original))
     write_text(docs / "downloads/errors.csv", _errors_csv(original))
-    write_text(docs / "downloads/confusion.csv", _confusion_csv(original, t))
+    write_text(docs / "downloads/confusion.csv", confusion_csv(original.confusion, t, t("no_prediction")))
     write_text(docs / "downloads/suspects.csv", _suspects_csv(original_tables.suspects))
 
 

@@ -3,11 +3,14 @@ generator/report/traits.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from evalsite.render.display import display_name
 from evalsite.render.i18n import Messages
 from evalsite.render.text import md
+from evalsite.report.confusion import MANY_LABELS
 from evalsite.report.model import Report
 from evalsite.report.traits import META, Finding, SharedTraits, Trait
 
@@ -52,6 +55,28 @@ def table_rows(traits: list[Trait], t: Messages) -> list[dict]:
     return rows
 
 
+def _traits_csv(report: Report, analyses: dict) -> str:
+    """downloads/traits.csv: every bucket of every trait, overall (label empty) and per label, with the
+    error rate's interval; labels by their ids as in report.json."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "label", "trait", "bucket", "items", "errors", "rate", "low", "high"])
+
+    def write(kind: str, label: str, traits: list[Trait]) -> None:
+        for trait in traits:
+            for b in trait.buckets:
+                if b.items:
+                    low, high = (repr(v) for v in b.interval) if b.interval else ("", "")
+                    writer.writerow([kind, label, trait.name, b.key, b.items, b.errors,
+                                     "" if b.rate is None else repr(b.rate), low, high])
+
+    for kind, a in analyses.items():
+        write(kind, "", a.overall)
+        for row in a.labels:
+            write(kind, row.label, row.traits)
+    return out.getvalue()
+
+
 def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
                   first_page: dict[str, str]) -> None:
     """Write docs/traits.md from the analyses of `shared` (evalsite.report.traits)."""
@@ -62,17 +87,22 @@ def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
     kinds = [dict(kind=kind, overall=table_rows(a.overall, t)) for kind, a in analyses.items()]
     labels = []
     names = getattr(report.dataset, "label_names", None)
+    rows_of = {}
+    for kind, a in analyses.items():
+        for row in a.labels:
+            rows_of.setdefault(row.label, []).append((kind, row))
+    many = len(report.dataset.labels) > MANY_LABELS
     for label in report.dataset.labels:
         link = first_page.get(label)
-        parts = []
-        for kind, a in analyses.items():
-            for row in a.labels:
-                if row.label == label:
-                    parts.append(dict(kind=kind, n=row.items, errors=row.errors, rows=table_rows(row.traits, t),
-                                      sentences=[finding_sentence(kind, f, link, t, names) for f in row.findings]))
+        if many and not any(row.findings for _, row in rows_of.get(label, [])):
+            continue  # with many labels the page names only the labels with a finding; traits.csv has all
+        parts = [dict(kind=kind, n=row.items, errors=row.errors, rows=[] if many else table_rows(row.traits, t),
+                      sentences=[finding_sentence(kind, f, link, t, names) for f in row.findings])
+                 for kind, row in rows_of.get(label, [])]
         if parts:
             labels.append(dict(label=display_name(label, names), link=link, parts=parts,
                                named=any(part["sentences"] for part in parts)))
+    write_text(docs / "downloads/traits.csv", _traits_csv(report, analyses))
     first = next(iter(analyses.values()))
     cutoffs = {}  # the same for every kind: cut on the images
     for a in analyses.values():
@@ -80,6 +110,6 @@ def render_traits(report: Report, shared: SharedTraits, docs: Path, env,
             if tr.cutoffs:
                 cutoffs[tr.name] = ", ".join(f"{c:.4g}" for c in tr.cutoffs)
     write_text(docs / PAGE, env.get_template("pages/traits.md.j2").render(
-        t=t, a=first, kinds=kinds, labels=labels,
+        t=t, a=first, kinds=kinds, labels=labels, many=many, n_labels=len(report.dataset.labels),
         cutoffs=[dict(trait=trait_name(name, t), cuts=cuts) for name, cuts in cutoffs.items()],
         unread=shared.unread))

@@ -13,12 +13,10 @@ from evalsite.metrics.classification import (
     evaluate_classification,
     rank_from_scores,
     rank_of_true,
-    top_confused_pairs,
 )
 from evalsite.metrics.label_errors import classification_suspects
 from evalsite.report.classification_model import (
     ClassificationReport,
-    ConfusedPair,
     Confusion,
     Curves,
     Dataset,
@@ -28,6 +26,7 @@ from evalsite.report.classification_model import (
     Misclassification,
     TopK,
 )
+from evalsite.report.confusion import confused_pairs
 from evalsite.report.findings import classification_findings
 from evalsite.report.intervals import classification_intervals
 from evalsite.report.model import SCHEMA, TaskInfo
@@ -47,26 +46,21 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
     m = evaluate_classification(inputs.y_true, ranked, len(labels))
     name = labels.__getitem__
 
+    correct = m.confusion.diagonal()
     per_label = [
         LabelMetrics(label=name(int(i)), precision=float(p), recall=float(r), f1=float(f), support=int(s),
-                     predicted=int(c), errors=int(s - m.confusion[row, row]))
+                     predicted=int(c), errors=int(s - correct[row]))
         for row, (i, p, r, f, s, c) in enumerate(zip(m.present, m.per_label_precision, m.per_label_recall,
                                                      m.per_label_f1, m.per_label_support, m.per_label_predicted))
     ]
-    columns: list[str | None] = [name(int(i)) for i in m.present] + [None]
-    support = m.confusion.sum(axis=1)
-    pairs = [ConfusedPair(true=name(int(m.present[r])), predicted=columns[c], count=n,
-                          share=n / int(support[r]))
-             for r, c, n in top_confused_pairs(m.confusion)]
-    has_no_prediction_column = bool(m.confusion[:, -1].any())
-    confusion = Confusion(
-        rows=[name(int(i)) for i in m.present],
-        columns=columns if has_no_prediction_column else columns[:-1],
-        counts=(m.confusion if has_no_prediction_column else m.confusion[:, :-1]).tolist(),
-        normalised=(m.confusion_normalised if has_no_prediction_column
-                    else m.confusion_normalised[:, :-1]).tolist(),
-        top_pairs=pairs,
-    )
+    rows = [name(int(i)) for i in m.present]
+    columns: list[str | None] = [*rows, None]
+    pairs = confused_pairs(m.confusion, rows, columns)
+    cells = m.confusion
+    if not (cells.col == len(rows)).any():  # no image without a prediction: no such column
+        columns = columns[:-1]
+    confusion = Confusion(rows=rows, columns=columns, cells=cells.triples(),
+                          row_totals=cells.row_totals().tolist(), top_pairs=pairs)
 
     y_pred = ranked[:, 0]
     confidence = ranked_scores[:, 0]

@@ -4,9 +4,11 @@ Documented field by field in docs/report-json.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from evalsite.core.enums import ImageStatus, Rating, SuspectReason
-from evalsite.report.model import BaseReport, Intervals
+from evalsite.report.codec import Check
+from evalsite.report.model import BaseReport, ConfusedPair, Intervals, cells_in_matrix
 
 
 @dataclass
@@ -44,20 +46,12 @@ class LabelMetrics:
 
 
 @dataclass
-class ConfusedPair:
-    true: str
-    predicted: str | None  # None: no prediction
-    count: int
-    share: float  # count / images of the true label
-
-
-@dataclass
 class Confusion:
     rows: list[str]  # true labels (present ones, label order)
     columns: list[str | None]  # predicted labels, then None for "no prediction"
-    counts: list[list[int]]
-    normalised: list[list[float]]  # each row divided by its sum
-    top_pairs: list[ConfusedPair]
+    cells: list[list[int]]  # the non-zero cells [row, column, count] (indices into rows, columns), row order
+    row_totals: list[int]  # images of each true label
+    top_pairs: list[ConfusedPair]  # the largest cells off the diagonal (evalsite.report.confusion.TOP_PAIRS)
 
 
 @dataclass
@@ -115,7 +109,7 @@ class ClassificationReport(BaseReport):
     dataset: Dataset
     metrics: dict[str, float | None]  # accuracy, precision, recall, f1, top1 ... top5
     per_label: list[LabelMetrics]
-    confusion: Confusion
+    confusion: Annotated[Confusion, Check(cells_in_matrix)]
     curves: Curves
     errors: list[Misclassification]
     images: list[ImageResult]

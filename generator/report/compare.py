@@ -218,8 +218,8 @@ def _detection(base: DetectionReport, candidate: DetectionReport, position: dict
 
     def pair_counts(report: DetectionReport) -> dict:
         c = report.confusion
-        return {(row, col): n for row, line in zip(c.rows, c.counts) for col, n in zip(c.columns, line)
-                if n and not (row is not None and row == col)}
+        return {(c.rows[r], c.columns[k]): n for r, k, n in c.cells
+                if not (c.rows[r] is not None and c.rows[r] == c.columns[k])}
 
     cand_images = {r.image: r for r in candidate.images}
     changes = []

@@ -18,6 +18,7 @@ from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
+from evalsite.report.confusion import confused_pairs
 from evalsite.report.detection_model import (
     BoxMistake,
     Curve,
@@ -120,7 +121,10 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
             best_f1=float(sweep.label_best_f1[c]), objects=int(n_gt[c]), predictions=int(predictions[c]))
         for c in range(n_labels)
     ]
-    confusion = DetConfusion(rows=[*labels, None], columns=[*labels, None], counts=ev.confusion.counts.tolist())
+    cells = ev.confusion.counts
+    rows: list[str | None] = [*labels, None]
+    confusion = DetConfusion(rows=rows, columns=rows, cells=cells.triples(), row_totals=cells.row_totals().tolist(),
+                             top_pairs=confused_pairs(cells, rows, rows, skip_row=n_labels, skip_col=n_labels))
     curves = DetCurves(
         f1_vs_threshold=[Curve(None, _floats(sweep.f1_curve.threshold), _floats(sweep.f1_curve.f1))] + [
             Curve(labels[c], _floats(curve.threshold), _floats(curve.f1))
@@ -358,10 +362,7 @@ def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetCon
     rating = next(name for name, floor in DET_RATINGS if value >= floor)
     scored = [m for m in per_label if m.ap50 is not None]
     weakest = [m.label for m in sorted(scored, key=lambda m: (m.ap50, m.label)) if m.ap50 < value][:SHOWN]
-    cells = [DetPair(confusion.rows[r], confusion.columns[c], n)
-             for r, row in enumerate(confusion.counts) for c, n in enumerate(row)
-             if n and r != c and confusion.rows[r] is not None and confusion.columns[c] is not None]
-    cells.sort(key=lambda p: -p.count)
+    cells = [DetPair(p.true, p.predicted, p.count) for p in confusion.top_pairs]
     types: dict[str, int] = {}
     for error in errors:
         key = error.type.value if error.kind is ErrorKind.FALSE_POSITIVE else f"missed_{error.type}"

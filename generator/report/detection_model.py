@@ -10,7 +10,7 @@ from typing import Annotated
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.report.codec import Check, Invalid, json_kind
-from evalsite.report.model import BaseReport, Intervals
+from evalsite.report.model import BaseReport, ConfusedPair, Intervals, cells_in_matrix
 
 
 @dataclass
@@ -68,7 +68,9 @@ class DetConfusion:
 
     rows: list[str | None]
     columns: list[str | None]
-    counts: list[list[int]]
+    cells: list[list[int]]  # the non-zero cells [row, column, count] (indices into rows, columns), row order
+    row_totals: list[int]
+    top_pairs: list[ConfusedPair]  # the largest label-to-label cells (evalsite.report.confusion.TOP_PAIRS)
 
 
 @dataclass
@@ -206,7 +208,7 @@ class DetectionReport(BaseReport):
     # mAP50, mAP50_11pt, precision, recall, f1, threshold, iou_threshold, coco (an object: the 12 COCO numbers)
     metrics: Annotated[dict[str, object], Check(numbers_and_coco)]
     per_label: list[DetLabelMetrics]
-    confusion: DetConfusion
+    confusion: Annotated[DetConfusion, Check(cells_in_matrix)]
     curves: DetCurves
     errors: list[BoxMistake]
     images: list[DetImage]

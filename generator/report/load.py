@@ -16,8 +16,9 @@ import orjson
 from evalsite import __version__
 from evalsite.core.errors import InputError
 from evalsite.report.codec import Invalid, decode, json_kind
+from evalsite.report.confusion import TOP_PAIRS
 from evalsite.report.kinds import KINDS
-from evalsite.report.model import SCHEMA, Report
+from evalsite.report.model import READABLE_SCHEMAS, SCHEMA, Report
 
 REPORT_FILE = "report.json"
 _SHOWN = 3  # images named in a "not the same evaluation set" message, on each side
@@ -53,7 +54,7 @@ def read_report(data: object, file: Path | None) -> Report:
     if "schema" not in data:
         raise InputError(f"not an evalsite report: no `schema` key (this evalsite reads {SCHEMA!r})", file)
     schema = data["schema"]
-    if schema != SCHEMA:
+    if schema not in READABLE_SCHEMAS:
         task = data.get("task")
         writer = task.get("evalsite_version") if isinstance(task, dict) else None
         by = f", written by evalsite {writer}" if isinstance(writer, str) else ""
@@ -69,10 +70,36 @@ def read_report(data: object, file: Path | None) -> Report:
         problem = "missing" if task_type is None else \
             f"unknown task type {task_type!r} (classification, detection or segmentation)"
         raise InputError(problem, file, "key task.type")
+    if schema != SCHEMA:
+        data = _upgrade_v1(data)
     try:
         return decode(kind.report, data)
     except Invalid as error:
         raise InputError(error.problem, file, f"key {error.key}" if error.path else None) from None
+
+
+def _upgrade_v1(data: dict) -> dict:
+    """An "evalsite.report/1" report as "/2" reads it: the confusion matrix's dense `counts` (and
+    classification's `normalised`) become its non-zero `cells` and `row_totals`; a detection report gets
+    its `top_pairs`. A value of the wrong shape is left for the decoder to name."""
+    data = {**data, "schema": SCHEMA}
+    confusion = data.get("confusion")
+    if not isinstance(confusion, dict) or not isinstance(confusion.get("counts"), list):
+        return data
+    counts = confusion["counts"]
+    confusion = {k: v for k, v in confusion.items() if k not in ("counts", "normalised")}
+    try:
+        confusion["cells"] = [[r, c, n] for r, line in enumerate(counts) for c, n in enumerate(line) if n]
+        confusion["row_totals"] = [sum(line) for line in counts]
+    except TypeError:
+        confusion["cells"] = counts  # the decoder names the problem
+    if "top_pairs" not in confusion and isinstance(confusion.get("rows"), list):
+        rows, columns, totals = confusion["rows"], confusion.get("columns") or [], confusion.get("row_totals", [])
+        pairs = [(-n, r, c) for r, c, n in confusion["cells"] if r != c and r < len(rows) and c < len(columns)
+                 and rows[r] is not None and columns[c] is not None] if "row_totals" in confusion else []
+        confusion["top_pairs"] = [{"true": rows[r], "predicted": columns[c], "count": -n, "share": -n / totals[r]}
+                                  for n, r, c in sorted(pairs)[:TOP_PAIRS]]
+    return {**data, "confusion": confusion}
 
 
 def iou_threshold(report: Report) -> float | None:

@@ -1,4 +1,4 @@
-"""report.json, schema "evalsite.report/1" (documented field by field in docs/report-json.md): what every
+"""report.json, schema "evalsite.report/2" (documented field by field in docs/report-json.md): what every
 report has.
 
 Plain dataclasses. :class:`BaseReport` (also named `Report`: any report) holds the top level that every task
@@ -21,8 +21,10 @@ import orjson
 
 from evalsite.core.enums import ImageMatching, InputRole, LabelMatching, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import Notice
+from evalsite.report.codec import Invalid
 
-SCHEMA = "evalsite.report/1"
+SCHEMA = "evalsite.report/2"
+READABLE_SCHEMAS = ("evalsite.report/1", SCHEMA)  # /1 held dense confusion counts (evalsite.report.load upgrades)
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -31,6 +33,28 @@ def _member(cls: type[_E], value: Any) -> Any:
     a report just built should hold members as one read back does (so that `task.type.is_detection` works on
     both); report.json is the same either way. Members and None stay as they are."""
     return cls(value) if type(value) is str else value
+
+
+@dataclass
+class ConfusedPair:
+    """A confusion-matrix cell off the diagonal: `count` items of label `true` given label `predicted`."""
+
+    true: str
+    predicted: str | None  # None: no prediction (classification) / missed (detection)
+    count: int
+    share: float  # count / the items of the true label (its row total)
+
+
+def cells_in_matrix(confusion: Any) -> None:
+    """A confusion matrix in report.json: every cell [row, column, count] inside the matrix with a positive
+    count, one row total per row (report.json's `confusion` of either kind)."""
+    n_rows, n_cols = len(confusion.rows), len(confusion.columns)
+    if len(confusion.row_totals) != n_rows:
+        raise Invalid(f"expected {n_rows} numbers (one per row), found {len(confusion.row_totals)}", "row_totals")
+    for i, cell in enumerate(confusion.cells):
+        if len(cell) != 3 or not (0 <= cell[0] < n_rows and 0 <= cell[1] < n_cols and cell[2] > 0):
+            raise Invalid(f"expected [row, column, count] with 0 <= row < {n_rows}, 0 <= column < {n_cols} "
+                          f"and count > 0, found {cell}", "cells", i)
 
 
 @dataclass

@@ -10,10 +10,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Budget", "SiteSize", "budget_for", "measure", "over_budget", "zip_over_budget"]
+__all__ = ["Budget", "SiteSize", "budget_for", "loaded_by_pages", "measure", "over_budget", "zip_over_budget"]
 
 MB = 1_000_000
 DATA_SUFFIXES = (".js", ".json")  # what a page loads besides its pictures and styles
+NOT_LOADED = ("report.json", "downloads/")  # data for people and tools (downloads, the overview), not for pages
+
+
+def loaded_by_pages(rel: str) -> bool:
+    """A site file (site-relative path) that a page loads as data: scripts and JSON, except the downloads
+    and report.json (read by `evalsite overview`/`compare`, never by a page)."""
+    return rel.endswith(DATA_SUFFIXES) and not rel.startswith(NOT_LOADED)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ def measure(site: Path) -> SiteSize:
         folders[top] = folders.get(top, 0) + size
         if rel.endswith(".html") and size > page[1]:
             page = (rel, size)
-        elif rel.endswith(DATA_SUFFIXES) and size > data[1]:
+        elif loaded_by_pages(rel) and size > data[1]:
             data = (rel, size)
     return SiteSize(total, files, page, data, folders)
 

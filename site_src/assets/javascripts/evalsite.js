@@ -124,7 +124,7 @@
     var tp = 0, fp = 0, fn = 0, f1sum = 0, f1n = 0;
     table.labels.forEach(function (entry, c) {
       var k = 0;
-      while (k < entry.score.length && entry.score[k] >= g) k++;
+      while (k < entry.at.length && grid[entry.at[k]] >= g) k++;
       var a = k ? entry.tp[k - 1] : 0, b = k ? entry.fp[k - 1] : 0, f = entry.n_gt - a;
       var f1 = 2 * a + b + f ? 2 * a / (2 * a + b + f) : 0;
       if (only === null || only === c) { tp += a; fp += b; fn += f; }
