@@ -29,7 +29,7 @@ def test_build_writes_report_overview_and_prints_paths(task: Path, tmp_path: Pat
     for page in ("index", "details", "data", "errors/index"):
         assert (out / "task" / f"{page}.html").is_file()
     report = json.loads((out / "task" / "report.json").read_text(encoding="utf-8"))
-    assert report["schema"] == "evalsite.report/1"
+    assert report["schema"] == "evalsite.report/2"
     assert report["task"]["name"] == "task" and report["dataset"]["images"] == 30
     assert (out / "overview" / "index.html").is_file()
     assert "overview/index.html" in (out / "index.html").read_text(encoding="utf-8")

@@ -261,13 +261,13 @@ def test_baseline_at_another_iou_threshold(reports) -> None:
 def test_unknown_schema_version(reports, tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     shutil.copy(reports["cls"], path)
-    edit_json(path, lambda d: d.update(schema="evalsite.report/2"))
+    edit_json(path, lambda d: d.update(schema="evalsite.report/3"))
     result = run("check", tmp_path, "--require", "f1>=0")
-    assert_one_line_error(result, f"{path}, key schema: unknown report schema 'evalsite.report/2', written by "
-                                  "evalsite 0.1.0; evalsite 0.1.0 reads 'evalsite.report/1'")
+    assert_one_line_error(result, f"{path}, key schema: unknown report schema 'evalsite.report/3', written by "
+                                  "evalsite 0.1.0; evalsite 0.1.0 reads 'evalsite.report/2'")
     # ... also as a baseline.
     result = run("check", reports["cls"], "--baseline", path, "--max-drop", "f1=0.1")
-    assert_one_line_error(result, "unknown report schema 'evalsite.report/2'")
+    assert_one_line_error(result, "unknown report schema 'evalsite.report/3'")
 
 
 def test_folder_without_report_and_missing_path(tmp_path: Path) -> None:

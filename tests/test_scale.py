@@ -117,6 +117,46 @@ def test_search_finds_every_label_page(sites: tuple[Path, str], site: str) -> No
     assert galleries <= found, sorted(galleries - found)[:5]
 
 
+@pytest.mark.parametrize("site", ["many-cls", "many-det"])
+def test_many_labels_get_pairs_a_map_and_the_csv(sites: tuple[Path, str], site: str) -> None:
+    """Above 30 labels: no HTML matrix; the most confused pairs link to galleries; one compact heat map."""
+    out, _ = sites
+    details = (out / site / "details.html").read_text(encoding="utf-8")
+    assert "es-matrix" not in details
+    pairs = details[details.index("Most frequent mistakes"):]
+    pairs = pairs[:pairs.index("</table>")]
+    assert len(re.findall(r"<tr>", pairs)) >= 10
+    assert re.search(r'href="errors/label-\d+\.html(#show=[a-z_:]+)?"', pairs), pairs[:2000]
+    with Image.open(out / site / "charts" / "confusion.png") as chart:
+        assert max(chart.size) <= 1200
+    assert (out / site / "charts" / "confusion.png").stat().st_size < 300_000
+    assert (out / site / "downloads" / "confusion.csv").is_file()
+
+
+def test_confusion_csv_is_sklearns_matrix(sites: tuple[Path, str]) -> None:
+    """downloads/confusion.csv of the 300-label classification = scikit-learn's confusion_matrix of the inputs
+    (top-1 = the highest score, the first label on ties)."""
+    import csv
+
+    from sklearn.metrics import confusion_matrix
+
+    out, _ = sites
+    inputs = out.parent / "cls"
+    with open(inputs / "gt.csv", encoding="utf-8") as handle:
+        truth = {row["image"]: row["label"] for row in csv.DictReader(handle)}
+    with open(inputs / "pred.csv", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        labels = next(reader)[1:]
+        predicted = {row[0]: labels[int(np.argmax([float(v) for v in row[1:]]))] for row in reader}
+    images = sorted(truth)
+    with open(out / "many-cls" / "downloads" / "confusion.csv", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    columns, rows = table[0][1:], [row[0] for row in table[1:]]
+    assert columns == rows  # every image has a prediction: no "no prediction" column
+    expected = confusion_matrix([truth[i] for i in images], [predicted[i] for i in images], labels=rows)
+    np.testing.assert_array_equal(np.array([[int(v) for v in row[1:]] for row in table[1:]]), expected)
+
+
 def test_over_budget_names_what_is_big(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "full").mkdir(parents=True)

@@ -17,7 +17,7 @@ from evalsite.render.i18n import Messages
 from evalsite.render.pages import environment
 from evalsite.report.compare_model import COMPARE_SCHEMA
 from evalsite.report.kinds import task_kind
-from evalsite.report.model import SCHEMA
+from evalsite.report.model import READABLE_SCHEMAS
 from evalsite.site.build import build_site
 
 OVERVIEW_DIR = "overview"
@@ -121,7 +121,7 @@ def find_reports(root: Path) -> tuple[list[TaskEntry], list[Notice]]:
             continue
         try:
             data = _object(json.loads(path.read_text(encoding="utf-8")), "the file")
-            if data.get("schema") != SCHEMA:
+            if data.get("schema") not in READABLE_SCHEMAS:  # /1 and /2 share what the overview reads
                 raise ValueError(f"unknown schema {data.get('schema')!r}")
             task, metrics = _object(data.get("task"), "task"), _object(data.get("metrics"), "metrics")
             task_type = _text(task.get("type"), "task.type")
