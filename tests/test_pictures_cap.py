@@ -94,7 +94,7 @@ def test_the_site_budget_is_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(pictured, "PICTURE_IMAGES", 5)
     chosen = choose_pictured({"a": errors("a", 4), "b": errors("b", 4)})
     assert chosen.cap == 2 and len(chosen.images) == 4 and chosen.max_images == 5
-    assert pictured.PICTURE_ERRORS == 3000 and pictured.MAX_PER_LABEL == 48
+    assert pictured.PICTURE_ERRORS == 2000 and pictured.MAX_PER_LABEL == 48
 
 
 def test_coco_scale_holds_both_budgets() -> None:
@@ -107,6 +107,6 @@ def test_coco_scale_holds_both_budgets() -> None:
         k += n
     chosen = choose_pictured(by_label)
     assert 1 <= chosen.cap < 48
-    assert len(chosen.keys) <= 3000 and len(chosen.images) <= 1000
+    assert len(chosen.keys) <= 2000 and len(chosen.images) <= 600
     over = choose_pictured(by_label, max_per_label=chosen.cap + 1)  # one more per label would not fit
     assert over.cap == chosen.cap

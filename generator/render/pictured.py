@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-PICTURE_IMAGES = 1_000  # distinct images with a full view, per site
-PICTURE_ERRORS = 3_000  # error thumbnails, per site
+PICTURE_IMAGES = 600  # distinct images with a full view, per site (docs/choices.md#pictures: 38 MB of photographs)
+PICTURE_ERRORS = 2_000  # error thumbnails, per site (15 MB of photographs)
 MAX_PER_LABEL = 48  # the largest per-label cap
 
 Item = tuple[Hashable, str | None]  # (key of the error's thumbnail, its image; None: nothing to draw)
