@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEvidence
+from evalsite.metrics.coco import CocoEvidence
+from evalsite.metrics.coco_params import IOU_THRESHOLDS, RECALL_THRESHOLDS
 
 RESAMPLES = 1000
 SEED = 0
