@@ -46,8 +46,10 @@ def threshold_table(dt_label, dt_score, dt_tp, gt_label, n_labels: int, *, keep:
     distinct = np.unique(score)[::-1]
     grid = _thin(distinct, max_points, list(keep or []))
     labels = []
+    by_label = np.argsort(lab, kind="stable")  # each label's detections in input order, labels in a row
+    bounds = np.searchsorted(lab[by_label], np.arange(n_labels + 1))
     for c in range(n_labels):
-        mine = lab == c
+        mine = by_label[bounds[c]:bounds[c + 1]]
         s = np.sort(score[mine])[::-1]
         order = np.argsort(-score[mine], kind="stable")
         h = hit[mine][order]
