@@ -147,10 +147,17 @@ class CocoMatches:
         c0, c1 = int(self.column_start[k0]), int(self.column_start[k1])
         in_m = self.rank[d0:d1] < MAX_DETS[mi]
         col_pos = self.column_position[c0:c1] - d0  # positions inside the group's detections
-        col_in = in_m[col_pos]
-        col_pos = col_pos[col_in]
+        code = self.code[a, :, c0:c1]  # (T, columns)
+        if not in_m.all():
+            col_in = in_m[col_pos]
+            col_pos, code = col_pos[col_in], code[:, col_in]
         col_lab = self.label[d0:d1][col_pos] - k0
-        code = self.code[a, :, c0:c1][:, col_in]  # (T, columns)
+        n_positive = self.n_positive[a, k0:k1]
+        has_pos = n_positive > 0
+        if not envelope:  # recall only: the true positives per (threshold, label)
+            t, j = np.nonzero(code == 1)
+            n_tp = np.bincount(t * Kg + col_lab[j], minlength=T * Kg)
+            return None, np.where(has_pos, n_tp.reshape(T, Kg) / np.maximum(n_positive, 1), -1.0)
         counted = ~self.dt_out[a, d0:d1] & in_m  # detections that are not ignored when unmatched
         counted_before = np.zeros(d1 - d0 + 1, dtype=np.int64)
         np.cumsum(counted, out=counted_before[1:])
@@ -164,12 +171,8 @@ class CocoMatches:
         matched_counted = _segmented_cumsum(counted[pos].astype(np.int64), first)
         fp = counted_before[pos + 1] - counted_before[self.label_start[lab + k0] - d0] - matched_counted
         c, fp, seg = tp_count[tp].astype(np.float64), fp[tp].astype(np.float64), seg[tp]
-        n_positive = self.n_positive[a, k0:k1]
-        has_pos = n_positive > 0
         n_tp = np.bincount(seg, minlength=T * Kg)
         recall = np.where(has_pos, n_tp.reshape(T, Kg) / np.maximum(n_positive, 1), -1.0)
-        if not envelope:
-            return None, recall
         pr = c / (fp + c + np.spacing(1))
         start = np.cumsum(n_tp) - n_tp
         # Envelope at each recall threshold: max of pr from the c_r-th true positive to the label's end, as
