@@ -1,4 +1,4 @@
-"""Detection metrics stay within 2 GB of address space at 10,000 labels (docs/scale.md, issue 14's budget):
+"""Detection metrics stay within 2 GB of address space at 10,000 labels (docs/speed.md, "Many labels"):
 COCO's evaluation, the VOC matching with its AP and operating point, the error types and the bootstrap
 intervals (VOC and COCO), run in a subprocess under `RLIMIT_AS`, on ~300 images with ~31 objects each. And
 the label groups that bound the memory change no number: with a tiny budget (one label per group) every
