@@ -112,6 +112,7 @@ def test_label_groups_change_no_number(monkeypatch):
     split = coco.coco_evaluate(**{k: v for k, v in case.items() if k != "n_images"})
     assert np.array_equal(split.precision, precision) and np.array_equal(split.recall, recall)
     assert np.array_equal(grouped["stats"], whole["stats"])
+    assert np.array_equal(coco_accumulate.summarize(precision, recall), whole["stats"])  # as from the dense arrays
     assert np.array_equal(grouped["per_label_ap"], whole["per_label_ap"])
     for part in ("voc", "coco"):
         assert whole[part].keys() == grouped[part].keys()
