@@ -287,7 +287,7 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
 
 
 def test_points_reached_counts_like_searchsorted():
-    from evalsite.metrics.coco import RECALL_THRESHOLDS
+    from evalsite.metrics.coco_params import RECALL_THRESHOLDS
 
     rng = np.random.default_rng(0)
     n = rng.integers(1, 400, 20_000)

@@ -26,11 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS, CocoEvidence
+from evalsite.metrics.coco import CocoEvidence
+from evalsite.metrics.coco_params import IOU_THRESHOLDS, RECALL_THRESHOLDS
 
 RESAMPLES = 1000
 SEED = 0
 _CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
+#: Bytes of the arrays of one label group inside a chunk of resamples (`_label_groups`; at least one label).
+LABEL_BUDGET = 64 << 20
 _FLOAT32_EXACT = 2 ** 24  # float32 holds every integer below this exactly (see _Block)
 
 
@@ -93,9 +96,30 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _macro(values: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
     """Per row: the mean of `values` over the `present` columns (`empty` when there is none)."""
+    return _masked_mean(np.where(present, values, 0.0), present, empty)
+
+
+def _masked_mean(masked: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """`_macro` of values already set to 0 where not `present`."""
     count = present.sum(axis=1)
-    return np.divide(np.where(present, values, 0.0).sum(axis=1), count, out=np.full(len(values), empty),
-                     where=count > 0)
+    return np.divide(masked.sum(axis=1), count, out=np.full(len(masked), empty), where=count > 0)
+
+
+def _label_groups(cost: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Consecutive label ranges [k0, k1) whose arrays fit `LABEL_BUDGET` with `rows` resamples: label c
+    needs `cost[c]` float64 rows of `rows` values. Each range holds at least one label.
+
+    Labels are independent of each other (a label's numbers come from its own detections and objects), so
+    the groups change no number: the macro means over labels are taken once all groups are done, over the
+    same values in the same order."""
+    cells = max(1, LABEL_BUDGET // (8 * max(rows, 1)))
+    total = np.cumsum(cost)
+    groups, k0 = [], 0
+    while k0 < len(cost):
+        k1 = max(k0 + 1, int(np.searchsorted(total, (total[k0 - 1] if k0 else 0) + cells, side="right")))
+        groups.append((k0, k1))
+        k0 = k1
+    return groups
 
 
 # ------------------------------------------------------------------------------------------ classification
@@ -156,6 +180,8 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     At t: TP_c, FP_c = weighted detections with score >= t; precision = ΣTP / Σ(TP+FP), recall =
     ΣTP / Σn_gt, F1 = mean over labels with ground truth or predictions of 2TP / (2TP + FP + FN).
     Also per label ("label_ap50", "label_precision", "label_recall", "label_f1": (resamples, labels)).
+    Labels are taken a group at a time (`_label_groups`): the temporaries stay within `LABEL_BUDGET` per
+    chunk of resamples, whatever the number of labels.
 
     AP needs the precision at true positives only (after a false positive precision only falls, so the
     precision envelope's maxima lie at true positives): each true positive's precision is its weighted
@@ -177,23 +203,30 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
     out.update({name: np.zeros((r_all, n_labels)) for name in
                 ("label_ap50", "label_precision", "label_recall", "label_f1")})
+    width = max(ranking.size, n_images, n_labels)
+    groups = _label_groups(2 * np.diff(ranking.bounds) + 8, min(r_all, max(1, _CELLS // width)))
+
     def chunk(start: int, block: _Block) -> None:  # fills rows start.. of `out` (disjoint per chunk)
         stop = start + len(block.w)
-        n_gt, tp_c, fp_c = (_times(m, block).T for m in (gt_counts, tp_at, fp_at))  # (r, L) each
-        out["precision"][start:stop] = _ratio(tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1))
-        out["recall"][start:stop] = _ratio(tp_c.sum(axis=1), n_gt.sum(axis=1))
-        present = (n_gt + tp_c + fp_c) > 0
-        f1 = _ratio(2 * tp_c, tp_c + fp_c + n_gt)
-        out["f1"][start:stop] = _macro(f1, present)
-        ap = ranking.average_precision(block, n_gt)
-        has_gt = n_gt > 0
-        out["mAP50"][start:stop] = _macro(ap, has_gt, np.nan)
-        out["label_ap50"][start:stop] = ap
-        out["label_precision"][start:stop] = _ratio(tp_c, tp_c + fp_c)
-        out["label_recall"][start:stop] = np.where(has_gt, _ratio(tp_c, n_gt), np.nan)
-        out["label_f1"][start:stop] = np.where(present, f1, np.nan)
+        rows = slice(start, stop)
+        present, has_gt = (np.zeros((stop - start, n_labels), dtype=bool) for _ in range(2))
+        # whole counts (integers, exact in any order: see _Block): sum of TP, of TP + FP, of n_gt
+        sums = np.zeros((3, stop - start))
+        for k0, k1 in groups:
+            n_gt, tp_c, fp_c = (_times(m[k0:k1], block).T for m in (gt_counts, tp_at, fp_at))  # (r, labels)
+            sums += tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1), n_gt.sum(axis=1)
+            p = present[:, k0:k1] = (n_gt + tp_c + fp_c) > 0
+            g = has_gt[:, k0:k1] = n_gt > 0
+            out["label_ap50"][rows, k0:k1] = ranking.average_precision(block, n_gt, k0)
+            out["label_precision"][rows, k0:k1] = _ratio(tp_c, tp_c + fp_c)
+            out["label_recall"][rows, k0:k1] = np.where(g, _ratio(tp_c, n_gt), np.nan)
+            out["label_f1"][rows, k0:k1] = np.where(p, _ratio(2 * tp_c, tp_c + fp_c + n_gt), np.nan)
+        out["precision"][rows] = _ratio(sums[0], sums[1])
+        out["recall"][rows] = _ratio(sums[0], sums[2])
+        out["f1"][rows] = _macro(out["label_f1"][rows], present)  # (NaN exactly where not present)
+        out["mAP50"][rows] = _macro(out["label_ap50"][rows], has_gt, np.nan)
 
-    _each_chunk(chunk, weights, max(ranking.size, n_images, n_labels), threads, len(dt_tp) + len(gt_image))
+    _each_chunk(chunk, weights, width, threads, len(dt_tp) + len(gt_image))
     return out
 
 
@@ -236,30 +269,34 @@ class _TruePositiveRanking:
         self.runs = _sparse_counts(run[tp], image[tp], self.size, n_images)
         self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
-    def average_precision(self, block: _Block, n_gt: np.ndarray, recall_points: np.ndarray | None = None,
-                          eps: float = 0.0, fp_before_segment: np.ndarray | None = None) -> np.ndarray:
-        """(r, L) AP of every label in every resample (NaN where n_gt is 0): all-point interpolated, or with
-        `recall_points` (0 to 1, evenly spaced) the mean of the precision envelope read at each point
-        (COCO's; `eps` is COCO's term in precision = TP / (TP + FP + eps)). `fp_before_segment`: (segments,
-        r) the left-out false positives ranked before each segment (`_SteadyFalsePositives.before`).
+    def average_precision(self, block: _Block, n_gt: np.ndarray, first_label: int = 0,
+                          recall_points: np.ndarray | None = None, eps: float = 0.0,
+                          fp_before_segment: np.ndarray | None = None, first_segment: int = 0) -> np.ndarray:
+        """(r, l) AP of labels first_label.. first_label + l - 1 (n_gt: (r, l)) in every resample (NaN where
+        n_gt is 0): all-point interpolated, or with `recall_points` (0 to 1, evenly spaced) the mean of the
+        precision envelope read at each point (COCO's; `eps` is COCO's term in precision = TP / (TP + FP +
+        eps)). `fp_before_segment`: (segments, r) the left-out false positives ranked before each segment of
+        these labels, from segment `first_segment` on (`_SteadyFalsePositives.before`).
 
         Reading at a recall point p: the first step of the ranking whose recall >= p; every step of run k
         has the envelope of run k, so run k takes the points p with recall_{k-1} < p <= recall_k (and the
         first run with weight also the point 0)."""
         ap = np.zeros(n_gt.shape)
-        if not self.size:
+        k0 = first_label
+        r0, r1 = int(self.bounds[k0]), int(self.bounds[k0 + n_gt.shape[1]])  # the labels' runs
+        if r0 == r1:
             return np.where(n_gt > 0, ap, np.nan)
         # (runs, r): runs down the rows; running sums and maxima go row by row (`_running`), label by label
         # (slices small enough to stay in cache)
-        weight = _times(self.runs, block)  # each run's weighted true positives
-        fp = _times(self.gaps, block)  # weighted FPs ranked right before each run
-        for c in np.flatnonzero(self.has_runs).tolist():
-            a, b = int(self.bounds[c]), int(self.bounds[c + 1])
+        weight = _times(self.runs[r0:r1], block)  # each run's weighted true positives
+        fp = _times(self.gaps[r0:r1], block)  # weighted FPs ranked right before each run
+        for c in np.flatnonzero(self.has_runs[k0:k0 + n_gt.shape[1]]).tolist():
+            a, b = int(self.bounds[k0 + c]) - r0, int(self.bounds[k0 + c + 1]) - r0
             wt = weight[a:b]
             ctp = _running(np.add, wt.copy())
             total = _running(np.add, fp[a:b])
             if fp_before_segment is not None:
-                total += fp_before_segment[self.run_segment[a:b]]
+                total += fp_before_segment[self.run_segment[r0 + a:r0 + b] - first_segment]
             total += ctp
             if eps:
                 precision = np.divide(ctp, np.add(total, eps, dtype=np.float64))  # (tp + fp) + eps, as COCO
@@ -319,9 +356,10 @@ class _SteadyFalsePositives:
         counted = np.flatnonzero(steady & (opened < self.bounds[label + 1]))
         self.gaps = _sparse_counts(opened[counted], image[counted], self.size, n_images)
 
-    def before(self, block: _Block) -> np.ndarray:
-        """(segments, r): weighted steady false positives of the label ranked before each segment."""
-        return _running(np.add, _times(self.gaps, block), self.first_segment)
+    def before(self, block: _Block, s0: int, s1: int) -> np.ndarray:
+        """(s1 - s0, r): weighted steady false positives of the label ranked before each segment s0..s1-1 (s0:
+        a label's first segment)."""
+        return _running(np.add, _times(self.gaps[s0:s1], block), self.first_segment[s0:s1])
 
 
 def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -353,7 +391,8 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     Per IoU threshold t, label c and resample: COCO's 101-point AP of the weighted ranking of the detections
     not ignored at t (`_TruePositiveRanking` with the recall points); a label takes part when it has
     weighted ground truth. "coco.AP" = mean over those labels of the mean over t (= the mean of
-    pycocotools' `precision[:, :, k, 0, 2]` entries > -1); NaN without any."""
+    pycocotools' `precision[:, :, k, 0, 2]` entries > -1; the mean over t sums t = 0, 1, ... in order); NaN
+    without any. Labels are taken a group at a time (`_label_groups`), as in `detection_resampled`."""
     e = evidence
     dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
                                               (e.dt_image, e.dt_label, e.gt_image, e.gt_label))
@@ -375,20 +414,33 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     out["label_coco_ap"] = np.full((r_all, n_labels), np.nan)
     eps = np.spacing(1)
 
+    width = max([ranking.size for ranking in rankings] + [n_images, n_labels])
+    runs = np.max([np.diff(ranking.bounds) for ranking in rankings], axis=0) if n_labels else np.zeros(0)
+    groups = _label_groups(2 * runs + np.diff(steady.bounds) + 8, min(r_all, max(1, _CELLS // width)))
+
     def chunk(start: int, block: _Block) -> None:
         stop = start + len(block.w)
-        n_gt = _times(gt_counts, block).T
-        has_gt = n_gt > 0
-        before = steady.before(block)
-        per_t = [ranking.average_precision(block, n_gt, RECALL_THRESHOLDS, eps, before) for ranking in rankings]
-        label_ap = np.mean(per_t, axis=0)
-        out["label_coco_ap"][start:stop] = label_ap
-        out["coco.AP"][start:stop] = _macro(label_ap, has_gt, np.nan)
-        for name, t in at.items():
-            out[name][start:stop] = _macro(per_t[t], has_gt, np.nan)
+        rows = slice(start, stop)
+        has_gt = np.zeros((stop - start, n_labels), dtype=bool)
+        at_t = {name: np.zeros((stop - start, n_labels)) for name in at}  # AP at t, 0 where no ground truth
+        for k0, k1 in groups:
+            n_gt = _times(gt_counts[k0:k1], block).T
+            g = has_gt[:, k0:k1] = n_gt > 0
+            s0 = int(steady.bounds[k0])
+            before = steady.before(block, s0, int(steady.bounds[k1]))
+            total = None
+            for t, ranking in enumerate(rankings):
+                ap = ranking.average_precision(block, n_gt, k0, RECALL_THRESHOLDS, eps, before, s0)
+                for name, at_index in at.items():
+                    if at_index == t:
+                        at_t[name][:, k0:k1] = np.where(g, ap, 0.0)
+                total = ap if total is None else np.add(total, ap, out=total)
+            out["label_coco_ap"][rows, k0:k1] = total / len(rankings)
+        out["coco.AP"][rows] = _macro(out["label_coco_ap"][rows], has_gt, np.nan)
+        for name in at:
+            out[name][rows] = _masked_mean(at_t[name], has_gt, np.nan)
 
-    _each_chunk(chunk, weights, max([ranking.size for ranking in rankings] + [n_images, n_labels]), threads,
-                len(dt_image) + len(gt_image))
+    _each_chunk(chunk, weights, width, threads, len(dt_image) + len(gt_image))
     return out
 
 

@@ -35,9 +35,11 @@ Definitions (pycocotools' default `Params`, bbox):
 Everything is vectorised: one IoU call for all (detection, ground truth) pairs of the same image and
 label, matching in one pass per "level" (the n-th detection of each (image, label) that overlaps any
 ground truth at IoU >= 0.5, all images at once; at most 100 passes), and accumulation from the matched
-detections only, with cumulative sums and `np.maximum.reduceat`. Memory is linear in the number of
-detections and in the number of (detection, ground truth) pairs of the same image and label (at most 100
-per ground truth).
+detections only, with cumulative sums and `np.maximum.reduceat`, a group of labels at a time
+(`evalsite.metrics.coco_accumulate`). Memory is linear in the number of detections and in the number of
+(detection, ground truth) pairs of the same image and label (at most 100 per ground truth), and small per
+label: pycocotools' dense precision array (97 KB per label) is built only on request
+(`CocoResult.precision`); the 12 numbers need one area range's entries at a time (8 KB per label).
 """
 
 from __future__ import annotations
@@ -48,15 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import pair_iou
-
-#: pycocotools' default parameters (same expressions, so the same floating-point values).
-IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
-RECALL_THRESHOLDS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
-MAX_DETS = (1, 10, 100)
-AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
-AREA_NAMES = ("all", "small", "medium", "large")
-#: The 12 numbers of `COCOeval.summarize()`, in its order.
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
+from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
 
 PairIouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -89,17 +84,28 @@ class CocoResult:
     per_label_ap: (K,) AP@[.50:.95], area all, maxDets 100, per label: the mean of
         `precision[:, :, k, 0, -1]`; -1 for a label without non-ignored ground truth.
     per_label_ap50: (K,) the same at IoU 0.50 only (`precision[0, :, k, 0, -1]`).
-    precision: (T=10, R=101, K, A=4, M=3) as pycocotools' `eval["precision"]`.
-    recall: (T, K, A, M) as pycocotools' `eval["recall"]`.
     evidence: the matching behind AP@[.50:.95], for resampling (`CocoEvidence`).
+    matches: the whole matching (`evalsite.metrics.coco_accumulate.CocoMatches`), linear in the detections.
+
+    precision and recall, pycocotools' dense arrays, are built from `matches` on each request (they hold
+    97 KB per label; nothing else needs them).
     """
 
     stats: np.ndarray
     per_label_ap: np.ndarray
     per_label_ap50: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
     evidence: CocoEvidence
+    matches: CocoMatches
+
+    @property
+    def precision(self) -> np.ndarray:
+        """(T=10, R=101, K, A=4, M=3) as pycocotools' `eval["precision"]`."""
+        return self.matches.arrays()[0]
+
+    @property
+    def recall(self) -> np.ndarray:
+        """(T, K, A, M) as pycocotools' `eval["recall"]`."""
+        return self.matches.arrays()[1]
 
     def as_dict(self) -> dict[str, float]:
         """The 12 stats by name (`STAT_NAMES`)."""
@@ -148,32 +154,12 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     area = dt_area[dets.det]
     dt_out = np.stack([(area < lo) | (area > hi) for lo, hi in AREA_RANGES])  # (A, n)
     n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
-    precision, recall = _accumulate(dets, cand.column_position, code, dt_out, n_positive, K)
-    return CocoResult(stats=summarize(precision, recall), per_label_ap=_per_label(precision, None),
-                      per_label_ap50=_per_label(precision, 0), precision=precision, recall=recall,
+    matches = CocoMatches(label=dets.label, rank=dets.rank, column_position=cand.column_position, code=code,
+                          dt_out=dt_out, n_positive=n_positive)
+    stats, per_label_ap, per_label_ap50 = matches.summary()
+    return CocoResult(stats=stats, per_label_ap=per_label_ap, per_label_ap50=per_label_ap50, matches=matches,
                       evidence=_evidence(dets, cand.column_position, code, dt_out, dt_image, gt_image, gt_label,
                                          gt_ignored))
-
-
-def summarize(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
-    """The 12 numbers of `COCOeval.summarize()` from its precision and recall arrays (same slicing, same
-    `np.mean`, so the same floating-point result)."""
-    def one(ap: bool, iou_thr: float | None = None, area: str = "all", max_dets: int = 100) -> float:
-        aind = [AREA_NAMES.index(area)]
-        mind = [MAX_DETS.index(max_dets)]
-        s = precision if ap else recall
-        if iou_thr is not None:
-            s = s[np.where(iou_thr == IOU_THRESHOLDS)[0]]
-        s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
-        kept = s[s > -1]
-        return -1.0 if len(kept) == 0 else float(np.mean(kept))
-
-    return np.array([
-        one(True), one(True, .5), one(True, .75),
-        one(True, area="small"), one(True, area="medium"), one(True, area="large"),
-        one(False, max_dets=1), one(False, max_dets=10), one(False),
-        one(False, area="small"), one(False, area="medium"), one(False, area="large"),
-    ])
 
 
 # ------------------------------------------------------------------------------------------------ internals
@@ -209,13 +195,6 @@ class _Detections:
     group_key: np.ndarray  # (n,) image * K + label, in group order
 
 
-def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
-    """Boolean mask: True where a run of equal keys begins."""
-    first = np.ones(sorted_keys.size, dtype=bool)
-    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    return first
-
-
 def _position_in_run(first: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... restarting at every True of `first`."""
     idx = np.arange(first.size)
@@ -242,7 +221,7 @@ def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
     key_s = (dt_image * K + dt_label)[by_score]
     to_group = _stable_argsort(key_s)
     by_group, key_g = by_score[to_group], key_s[to_group]
-    rank_g = _position_in_run(_group_starts(key_g))
+    rank_g = _position_in_run(run_starts(key_g))
     rank = np.empty(dt_score.size, dtype=np.int64)
     rank[by_group] = rank_g
     if rank_g.size and rank_g.max() >= max_det:
@@ -306,7 +285,7 @@ def _candidate_pairs(dets: _Detections, gt_key: np.ndarray, pair_iou_fn: PairIou
 
     # Candidate detections (group order) and their level: the n-th candidate of its (image, label).
     cand_det, pair_cand = np.unique(p_d, return_inverse=True)
-    level = _position_in_run(_group_starts(dets.group_key[cand_det]))
+    level = _position_in_run(run_starts(dets.group_key[cand_det]))
     # Columns of the match table follow accumulation order.
     position = np.asarray(dets.group_order[cand_det])
     col_order = np.argsort(position, kind="stable")
@@ -334,7 +313,7 @@ def _match(cand: _Candidates, gt_crowd: np.ndarray, gt_ignored: np.ndarray, n_gt
         s, e = int(bounds[lv]), int(bounds[lv + 1])
         col, g, iou = cand.column[s:e], cand.gt[s:e], cand.iou[s:e]
         n = e - s
-        seg = np.flatnonzero(_group_starts(col))
+        seg = np.flatnonzero(run_starts(col))
         crowd = gt_crowd[g]
         free = ~taken[:, :, g] | crowd  # (A, T, n)
         ok = free & (iou >= thr)
@@ -353,83 +332,6 @@ def _match(cand: _Candidates, gt_crowd: np.ndarray, gt_ignored: np.ndarray, n_gt
     return code
 
 
-def _segmented_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Inclusive cumulative sum of integer `values`, restarting where `first` is True."""
-    c = np.cumsum(values, dtype=np.int64)
-    before = (c - values)[first]
-    return c - np.repeat(before, np.diff(np.append(np.flatnonzero(first), values.size)))
-
-
-def _first_count_reaching(n_positive: np.ndarray) -> np.ndarray:
-    """(K, R): the smallest TP count c >= 1 with c / n_positive >= each recall threshold, in the same float
-    arithmetic as pycocotools' `np.searchsorted(tp / npig, recThrs, 'left')`; labels without positives get a
-    count no sequence reaches."""
-    npig = n_positive.astype(np.float64)[:, None]
-    safe = np.maximum(npig, 1.0)
-    c = np.maximum(np.ceil(RECALL_THRESHOLDS[None, :] * safe), 1.0)
-    for _ in range(4):  # ceil() of a rounded product is off by at most one; settle on the exact count
-        down = (c > 1) & ((c - 1) / safe >= RECALL_THRESHOLDS)
-        up = c / safe < RECALL_THRESHOLDS
-        c = c - down + up
-    big = np.iinfo(np.int64).max // 4
-    return np.where(npig > 0, c, big).astype(np.int64)
-
-
-def _accumulate(dets: _Detections, column_position: np.ndarray, code: np.ndarray, dt_out: np.ndarray,
-                n_positive: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
-    """pycocotools' `accumulate()` from the matched detections only.
-
-    Precision only rises at a true positive, so the envelope read at a recall threshold is the highest
-    precision among the true positives from the first one that reaches the threshold on. For the k-th true
-    positive of a label, FP so far = (not-ignored detections up to it) - (matched, not-ignored detections up
-    to it): unmatched detections only matter through that count.
-    """
-    T, R, A, M = IOU_THRESHOLDS.size, RECALL_THRESHOLDS.size, len(AREA_RANGES), len(MAX_DETS)
-    precision = -np.ones((T, R, K, A, M))
-    recall = -np.ones((T, K, A, M))
-    n = dets.det.size
-    label_start = np.searchsorted(dets.label, np.arange(K + 1))
-    col_label = dets.label[column_position]
-    eps = np.spacing(1)
-    for mi, max_det in enumerate(MAX_DETS):
-        in_m = dets.rank < max_det
-        col_in = in_m[column_position]
-        col_pos = column_position[col_in]
-        col_lab = col_label[col_in]
-        code_m = code[:, :, col_in]
-        for a in range(A):
-            has_pos = n_positive[a] > 0
-            counted = ~dt_out[a] & in_m  # detections that are not ignored when unmatched
-            counted_before = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counted, out=counted_before[1:])
-            t, j = np.nonzero(code_m[a])
-            kind = code_m[a][t, j]
-            pos, lab = col_pos[j], col_lab[j]
-            seg = t * K + lab  # events are sorted by (threshold, label, position)
-            first = _group_starts(seg)
-            tp = kind == 1
-            tp_count = _segmented_cumsum(tp.astype(np.int64), first)
-            matched_counted = _segmented_cumsum(counted[pos].astype(np.int64), first)
-            fp = counted_before[pos + 1] - counted_before[label_start[lab]] - matched_counted
-            c, fp, seg = tp_count[tp].astype(np.float64), fp[tp].astype(np.float64), seg[tp]
-            pr = c / (fp + c + eps)
-            n_tp = np.bincount(seg, minlength=T * K)
-            start = np.cumsum(n_tp) - n_tp
-            recall[:, :, a, mi] = np.where(has_pos, n_tp.reshape(T, K) / np.maximum(n_positive[a], 1), -1.0)
-            # Envelope at each recall threshold: max of pr from the c_r-th true positive to the label's end,
-            # as block maxima between consecutive thresholds, then a running max from the right.
-            c_r = np.tile(_first_count_reaching(n_positive[a]), (T, 1))  # (T*K, R)
-            reach = c_r <= n_tp[:, None]
-            end = (start + n_tp)[:, None]
-            idx = np.where(reach, start[:, None] + c_r - 1, end)
-            idx = np.concatenate([idx, end], axis=1).reshape(-1)
-            block = np.maximum.reduceat(np.append(pr, 0.0), idx).reshape(T * K, R + 1)[:, :R]
-            block = np.where(reach, block, 0.0)
-            q = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1].reshape(T, K, R)
-            precision[:, :, :, a, mi] = np.where(has_pos[None, :, None], q, -1.0).transpose(0, 2, 1)
-    return precision, recall
-
-
 def _evidence(dets: _Detections, column_position: np.ndarray, code: np.ndarray, dt_out: np.ndarray,
               dt_image: np.ndarray, gt_image: np.ndarray, gt_label: np.ndarray,
               gt_ignored: np.ndarray) -> CocoEvidence:
@@ -441,15 +343,3 @@ def _evidence(dets: _Detections, column_position: np.ndarray, code: np.ndarray, 
     counted = ~gt_ignored[0]
     return CocoEvidence(dt_image=dt_image[dets.det[keep]], dt_label=dets.label[keep], tp=(full == 1)[:, keep],
                         ignored=ignored[:, keep], gt_image=gt_image[counted], gt_label=gt_label[counted])
-
-
-def _per_label(precision: np.ndarray, t: int | None) -> np.ndarray:
-    """Per label: the mean of `precision[:, :, k, 0, -1]` (or of threshold `t` only) over entries > -1."""
-    K = precision.shape[2]
-    out = np.full(K, -1.0)
-    for k in range(K):
-        s = precision[:, :, k, 0, -1] if t is None else precision[t, :, k, 0, -1]
-        s = s[s > -1]
-        if s.size:
-            out[k] = np.mean(s)
-    return out

@@ -102,7 +102,10 @@ def score_thresholds(tp_label: np.ndarray, tp_score: np.ndarray, n_labels: int) 
     tp_label = np.asarray(tp_label, dtype=np.int64)
     tp_score = np.asarray(tp_score, dtype=float)
     overall = float(np.median(tp_score)) if len(tp_score) else np.nan
-    return np.array([float(np.median(tp_score[tp_label == c])) if (tp_label == c).any() else overall
+    by_label = np.argsort(tp_label, kind="stable")  # each label's true positives in input order
+    scores = tp_score[by_label]
+    bounds = np.searchsorted(tp_label[by_label], np.arange(n_labels + 1))
+    return np.array([float(np.median(scores[bounds[c]:bounds[c + 1]])) if bounds[c + 1] > bounds[c] else overall
                      for c in range(n_labels)])
 
 
