@@ -40,14 +40,14 @@ def image_files(root: Path, suffixes: Collection[str] = IMAGE_SUFFIXES, *, hidde
     return sorted(found)
 
 
-def inside(root: Path, relative: str | Path) -> Path:
+def inside(root: Path, relative: str | Path, base: Path | None = None) -> Path:
     """`root / relative` resolved (symbolic links followed), checked to stay inside `root` (resolved too);
     InputError naming the file when it leads outside (see the module's containment rule). The check is on
     the resolved paths (Path.is_relative_to), never on the text: ``a/../../x``, an absolute `relative` and
-    a link anywhere on the way are all caught."""
+    a link anywhere on the way are all caught. `base`: `root` already resolved (many files of one root)."""
     path = root / relative
     resolved = path.resolve()
-    base = root.resolve()
+    base = base or root.resolve()
     if not resolved.is_relative_to(base):
         raise InputError(f"leads outside its folder {base} (a symbolic link or '..' to {resolved}); files "
                          "are only read inside the folders the inputs name: name the folder the links point "

@@ -22,6 +22,7 @@ from PIL import Image
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import inside
 from evalsite.core.image_info import ImageInfo
+from evalsite.core.parallel import WORKERS
 
 # Larger images are unreadable (a notice) instead of exhausting memory: Pillow's own hard limit, 2 x
 # Image.MAX_IMAGE_PIXELS (89,478,485 by default), beyond which Image.open raises DecompressionBombError.
@@ -39,11 +40,12 @@ def quiet_images() -> Iterator[None]:
         yield
 
 
-def image_path(root: Path, image: str) -> Path | None:
+def image_path(root: Path, image: str, base: Path | None = None) -> Path | None:
     """The file of `image` (relative to `root`), or None when it leads outside `root` (evalsite.core.files
-    inside: symbolic links resolved). For the renderers: such an image is drawn as a placeholder."""
+    inside: symbolic links resolved; `base`: `root` resolved, when known). For the renderers: such an image is
+    drawn as a placeholder."""
     try:
-        return inside(root, image)
+        return inside(root, image, base)
     except InputError:
         return None
 
@@ -87,14 +89,15 @@ def inspect_images(root: Path, images: Iterable[str],
                    progress: Callable[[int], None] | None = None) -> list[ImageInfo]:
     """Inspect many images in parallel (decoding releases the GIL); results in input order. An image leading
     outside `root` is unreadable (OUTSIDE), never opened."""
-    paths = [image_path(root, image) for image in images]
+    base = Path(root).resolve()
+    paths = [image_path(root, image, base) for image in images]
     present = [p is not None and os.path.isfile(p) for p in paths]  # missing files need no thread
     results: list[ImageInfo] = [ImageInfo("missing", problem="file not found") if p is not None
                                 else ImageInfo("unreadable", problem=OUTSIDE) for p in paths]
     todo = [i for i, ok in enumerate(present) if ok]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo))
-    with quiet_images(), ThreadPoolExecutor(max_workers=4) as pool:
+    with quiet_images(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
         for i, info in zip(todo, pool.map(inspect_image, [paths[i] for i in todo], chunksize=16)):
             results[i] = info
             if progress:

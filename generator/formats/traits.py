@@ -98,8 +98,10 @@ def read_traits(images_root: Path, images: Iterable[str],
     `images_root` (evalsite.formats.images image_path)."""
     from evalsite.formats.images import image_path, quiet_images
 
+    base = Path(images_root).resolve()
+
     def traits(image: str) -> ImageTraits | None:
-        path = image_path(images_root, image)
+        path = image_path(images_root, image, base)
         return None if path is None else image_traits(path)
 
     unique = list(dict.fromkeys(images))

@@ -189,8 +189,11 @@ def _prepare(items: list[Item], labels: list[str], bucketers):
                for name, cat, cuts, keys, _ in bucketers]
     per_label: list[LabelTraits] = []
     candidates: list[tuple[LabelTraits, Trait, Bucket, int, int]] = []
+    by_label: dict[str, list] = {}  # one pass, not one scan of every item per label (labels x items)
+    for i, k in zip(known, keyed):
+        by_label.setdefault(i.label, []).append((i, k))
     for label in labels:
-        mine = [(i, k) for i, k in zip(known, keyed) if i.label == label]
+        mine = by_label.get(label)
         if not mine:
             continue
         traits = [_trait(name, cat, cuts, keys, [(k[name], i.error) for i, k in mine if name in k])
