@@ -71,11 +71,17 @@ def write_detection(folder: Path, n_labels: int, n_images: int, seed: int = 0) -
             results.append({"image_id": i + 1, "category_id": int(rng.integers(n_labels)) + 1,
                             "bbox": [280.0, 200.0, 20.0, 20.0], "score": round(float(rng.uniform(0.05, 0.6)), 4)})
     categories = [{"id": c + 1, "name": f"thing {c:05d}"} for c in range(n_labels)]
+    return write_coco_task(folder, "many", images, annotations, results, categories)
+
+
+def write_coco_task(folder: Path, name: str, images: list, annotations: list, results: list,
+                    categories: list) -> Path:
+    """gt.json, pred.json and the manifest `task.yaml` (detection, images in `images/`) of a COCO task."""
     (folder / "gt.json").write_text(json.dumps({"images": images, "annotations": annotations,
                                                 "categories": categories}), encoding="utf-8")
     (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
     manifest = folder / "task.yaml"
-    manifest.write_text("name: many\ntype: detection\nimages: images\nlanguage: en\n"
+    manifest.write_text(f"name: {name}\ntype: detection\nimages: images\nlanguage: en\n"
                         "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n",
                         encoding="utf-8")
     return manifest

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from many_labels import write_coco_task
 from PIL import Image
 
 from evalsite.cli import main
@@ -44,14 +45,7 @@ def write_many_label_detection(folder: Path, n_labels: int, n_images: int, seed:
             results.append({"image_id": i, "category_id": int(rng.integers(n_labels)), "bbox": [40, 2, 10, 10],
                             "score": round(float(rng.uniform(0.05, 0.9)), 4)})
     categories = [{"id": c, "name": f"thing {c:04d}"} for c in range(n_labels)]
-    (folder / "gt.json").write_text(json.dumps({"images": images, "annotations": annotations,
-                                                "categories": categories}), encoding="utf-8")
-    (folder / "pred.json").write_text(json.dumps(results), encoding="utf-8")
-    manifest = folder / "task.yaml"
-    manifest.write_text("name: many-det\ntype: detection\nimages: images\nlanguage: en\n"
-                        "ground_truth: {format: coco, path: gt.json}\npredictions: {format: coco, path: pred.json}\n",
-                        encoding="utf-8")
-    return manifest
+    return write_coco_task(folder, "many-det", images, annotations, results, categories)
 
 
 @pytest.fixture(scope="module")
