@@ -408,10 +408,11 @@ def browse(site: Path, pages: int, timeout_ms: int = 30000) -> dict:
                 loads=dict(sorted(loads.items(), key=lambda kv: -kv[1])[:10]))
 
 
-def label_count(folder: Path, kind: str) -> int:
+def label_count(folder: Path, kind: str, a) -> int:
+    """The task's labels: the classes of the imagenet set (a small set may miss a few in its ground truth),
+    the categories of a COCO ground truth."""
     if kind == "classification":
-        with open(folder / "gt.csv", encoding="utf-8") as f:
-            return len({line.rsplit(",", 1)[1] for line in list(f)[1:]})
+        return a.classes
     gt = folder / ("make_coco/gt.json" if (folder / "make_coco").exists() else "gt.json")
     return len(json.loads(gt.read_text())["categories"])
 
@@ -424,7 +425,7 @@ def bench_set(name: str, folder: Path, a) -> dict:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     evalsite = [sys.executable, "-m", "evalsite"]
-    res: dict = dict(set=name, images=images, labels=label_count(folder, kind), data=str(folder))
+    res: dict = dict(set=name, images=images, labels=label_count(folder, kind, a), data=str(folder))
     if a.evaluate:
         _say(f"{name}: evalsite evaluate")
         res["evaluate"] = run([*evalsite, "evaluate", str(folder / "task.yaml"), "-o", str(out / "report.json"),
