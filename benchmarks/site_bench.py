@@ -546,15 +546,24 @@ def main(argv=None) -> int:
     a.classes = a.classes or LABELS[a.labels]["imagenet"]
     a.out = a.out or a.data / "sites"
 
+    if a.browser and not a.generate_only:
+        sys.path.insert(0, str(REPO / "tests"))
+        from browser import CHROMIUM
+        if not CHROMIUM.exists():
+            raise SystemExit(f"--browser: Chromium not found at {CHROMIUM} (install the Debian 'chromium' package)")
     t0 = time.perf_counter()
     folders = generate(a)
     _say(f"data ready in {time.perf_counter() - t0:.0f} s: " + ", ".join(str(f) for f in folders.values()))
     if a.generate_only:
         return 0
-    results = [bench_set(name, folder, a) for name, folder in folders.items()]
     import evalsite
     head = (f"evalsite {getattr(evalsite, '__version__', '?')} ({_commit()}), Python {platform.python_version()}, "
             f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
+    results = []
+    for name, folder in folders.items():
+        results.append(bench_set(name, folder, a))
+        if a.json:  # kept after every set: a long run that stops later still has its numbers
+            a.json.write_text(json.dumps(dict(environment=head, ok=None, results=results), indent=1))
     print(f"\nSite scale, {head}\n")
     print(table(results))
     print()
