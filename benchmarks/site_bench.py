@@ -75,19 +75,22 @@ def checks(res: dict) -> dict[str, dict]:
 
     b = budget_for(res["images"])
     seconds, memory = time_memory_budget(res["images"], res["labels"])
+    failed = bool(res.get("failed"))  # a failed build is over every budget: its site is not measured (None)
+    site, zipped = res.get("site") or {}, res.get("zip") or {}
     out = {
         "build_s": (res["build"]["wall_s"], seconds),
         "build_rss": (res["build"]["rss_bytes"], memory),
-        "site_bytes": (res["site"]["bytes"], b.total_bytes),
-        "site_files": (res["site"]["files"], b.files),
-        "page_bytes": (res["site"]["largest_page"][1], b.page_bytes),
-        "data_bytes": (res["site"]["largest_data"][1], b.data_bytes),
-        "zip_bytes": (res["zip"]["bytes"], b.total_bytes),
-        "zip_files": (res["zip"]["files"], b.files),
+        "site_bytes": (site.get("bytes"), b.total_bytes),
+        "site_files": (site.get("files"), b.files),
+        "page_bytes": (site.get("largest_page", [None, None])[1], b.page_bytes),
+        "data_bytes": (site.get("largest_data", [None, None])[1], b.data_bytes),
+        "zip_bytes": (zipped.get("bytes"), b.total_bytes),
+        "zip_files": (zipped.get("files"), b.files),
     }
     if res.get("browser"):
         out["load_s"] = (res["browser"]["max_load_s"], 3.0)
-    return {k: {"value": v, "limit": lim, "ok": v is not None and v <= lim} for k, (v, lim) in out.items()}
+    return {k: {"value": v, "limit": lim, "ok": not failed and v is not None and v <= lim}
+            for k, (v, lim) in out.items()}
 
 
 # ------------------------------------------------------------------------------------------------ pictures
@@ -345,18 +348,35 @@ def generate(a) -> dict[str, Path]:
 # ----------------------------------------------------------------------------------------------- measuring
 
 
-def run(cmd: list[str], timeout: float) -> dict:
+def _rss(pid: int) -> int:
+    """The resident bytes of a running process now (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run(cmd: list[str], timeout: float, max_rss: float = float("inf")) -> dict:
     """One evalsite command as its own process: wall time, CPU time and peak RSS (os.wait4: the largest of the
-    process and the children it waited for), the exit code and stderr's tail."""
+    process and the children it waited for), the exit code and stderr's tail. The process is killed after
+    `timeout` seconds or once its resident memory passes `max_rss` bytes (`killed` says which)."""
     with tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
-        deadline, status, usage = t0 + timeout, None, None
+        deadline, killed = t0 + timeout, None
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
+                killed = f"after {timeout:.0f} s (--timeout)"
+            elif _rss(p.pid) > max_rss:
+                killed = f"at {max_rss / GB:.1f} GB of memory (--max-rss)"
+            if killed:
                 p.kill()
                 _, status, usage = os.wait4(p.pid, 0)
                 break
@@ -366,7 +386,7 @@ def run(cmd: list[str], timeout: float) -> dict:
         err.seek(0)
         tail = err.read()
     return dict(wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, rss_bytes=usage.ru_maxrss * 1024,
-                exit=code, timed_out=wall > timeout, warnings=[ln for ln in tail.splitlines() if ln.strip()][-20:])
+                exit=code, killed=killed, warnings=[ln for ln in tail.splitlines() if ln.strip()][-20:])
 
 
 def measure_site(site: Path) -> dict:
@@ -429,15 +449,18 @@ def bench_set(name: str, folder: Path, a) -> dict:
     if a.evaluate:
         _say(f"{name}: evalsite evaluate")
         res["evaluate"] = run([*evalsite, "evaluate", str(folder / "task.yaml"), "-o", str(out / "report.json"),
-                               "--quiet"], a.timeout)
+                               "--quiet"], a.timeout, a.max_rss * GB)
     _say(f"{name}: evalsite build ({images:,} images, {res['labels']:,} labels)")
     res["build"] = build = run([*evalsite, "build", str(folder / "task.yaml"), "-o", str(out / "root"), "--quiet"],
-                               a.timeout)
+                               a.timeout, a.max_rss * GB)
     site = out / "root" / name
     if build["exit"] or not (site / "index.html").exists():
-        tail = "\n".join(build["warnings"])
-        raise SystemExit(f"{name}: evalsite build failed (exit {build['exit']}"
-                         f"{', timed out' if build['timed_out'] else ''}):\n{tail}")
+        res["failed"] = (f"build failed (exit {build['exit']}"
+                         + (f", killed {build['killed']}" if build["killed"] else "") + ")")
+        _say(f"{name}: {res['failed']} after {build['wall_s']:.0f} s, peak RSS {build['rss_bytes'] / MB:,.0f} MB:\n"
+             + "\n".join(build["warnings"][-5:]))
+        res["checks"] = checks(res)
+        return res
     _say(f"{name}: built in {build['wall_s']:.1f} s, peak RSS {build['rss_bytes'] / MB:.0f} MB")
     res["site"] = measure_site(site)
     zip_path = out / f"{name}.zip"
@@ -465,18 +488,18 @@ def table(results: list[dict]) -> str:
             "largest data file KB", "zip MB", "zip files"] + (["slowest page s"] if browser else [])
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in results:
-        c = r["checks"]
-        cells = [r["set"], f"{r['images']:,}", f"{r['labels']:,}",
-                 f"{r['build']['wall_s']:.1f} {_mark(c['build_s'])}",
-                 f"{r['build']['rss_bytes'] / MB:,.0f} {_mark(c['build_rss'])}",
-                 f"{r['site']['bytes'] / MB:.1f} {_mark(c['site_bytes'])}",
-                 f"{r['site']['files']:,} {_mark(c['site_files'])}",
-                 f"{r['site']['largest_page'][1] / 1000:,.0f} {_mark(c['page_bytes'])}",
-                 f"{r['site']['largest_data'][1] / 1000:,.0f} {_mark(c['data_bytes'])}",
-                 f"{r['zip']['bytes'] / MB:.1f} {_mark(c['zip_bytes'])}",
-                 f"{r['zip']['files']:,} {_mark(c['zip_files'])}"]
+        def cell(key: str, scale: float, fmt: str, c: dict = r["checks"]) -> str:
+            value = c[key]["value"]
+            return "–" if value is None else f"{format(value / scale, fmt)} {_mark(c[key])}"
+
+        cells = [r["set"], f"{r['images']:,}", f"{r['labels']:,}", cell("build_s", 1, ".1f"),
+                 cell("build_rss", MB, ",.0f"), cell("site_bytes", MB, ".1f"), cell("site_files", 1, ","),
+                 cell("page_bytes", 1000, ",.0f"), cell("data_bytes", 1000, ",.0f"), cell("zip_bytes", MB, ".1f"),
+                 cell("zip_files", 1, ",")]
+        if r.get("failed"):
+            cells[3] = f"{cells[3]} ({r['failed']})"
         if browser:
-            cells.append(f"{r['browser']['max_load_s']:.2f} {_mark(c['load_s'])}" if r.get("browser") else "–")
+            cells.append(cell("load_s", 1, ".2f") if r.get("browser") else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -484,6 +507,10 @@ def table(results: list[dict]) -> str:
 def details(results: list[dict]) -> str:
     lines = []
     for r in results:
+        if r.get("failed"):
+            lines.append(f"- {r['set']}: {r['failed']} after {r['build']['wall_s']:.0f} s, peak RSS "
+                         f"{r['build']['rss_bytes'] / MB:,.0f} MB; CPU {r['build']['cpu_s']:.1f} s")
+            continue
         s = r["site"]
         parts = ", ".join(f"{k} {v / MB:.1f} MB" for k, v in list(s["folders"].items())[:4])
         lines.append(f"- {r['set']}: largest page {s['largest_page'][0]}, largest data file {s['largest_data'][0]}; "
@@ -538,6 +565,8 @@ def main(argv=None) -> int:
     ap.add_argument("--browser-pages", type=int, default=20,
                     help="how many of the largest pages --browser opens besides index.html (0: all)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds each evalsite command may take")
+    ap.add_argument("--max-rss", type=float, default=8.0,
+                    help="GB of resident memory at which an evalsite command is killed (default 8; the row fails)")
     ap.add_argument("--json", type=Path, help="also write every measurement here")
     ap.add_argument("--no-fail", action="store_true", help="exit 0 even when a budget is broken")
     a = ap.parse_args(argv)
