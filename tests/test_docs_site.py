@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PAGES = [
     "index.html", "getting-started.html", "inputs.html", "metrics.html", "report-json.html", "check.html",
-    "cli.html", "python-api.html", "api.html", "speed.html", "reliability.html", "offline.html", "choices.html",
-    "development.html", "report/overview.html", "report/detailed-evaluation.html", "report/errors.html",
+    "cli.html", "python-api.html", "api.html", "speed.html", "scale.html", "reliability.html", "offline.html",
+    "choices.html", "development.html", "report/overview.html", "report/detailed-evaluation.html", "report/errors.html",
     "report/label-errors.html", "report/shared-traits.html", "report/threshold-explorer.html",
     "report/data-and-method.html", "report/verification.html", "report/comparison.html",
     "report/task-overview.html",
