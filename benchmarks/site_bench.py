@@ -390,18 +390,13 @@ def run(cmd: list[str], timeout: float, max_rss: float = float("inf")) -> dict:
 
 
 def measure_site(site: Path) -> dict:
-    """evalsite.site.budget.measure, and the largest data file outside downloads/ (what the pages load)."""
-    from evalsite.site.budget import DATA_SUFFIXES, measure
+    """evalsite.site.budget.measure: bytes, files, the largest page and the largest data file a page loads
+    (evalsite.site.budget.loaded_by_pages: not the downloads, not report.json)."""
+    from evalsite.site.budget import measure
 
     size = measure(site)
-    data = ("", 0)
-    for path in site.rglob("*"):
-        rel = path.relative_to(site).as_posix()
-        if path.is_file() and rel.endswith(DATA_SUFFIXES) and not rel.startswith("downloads/"):
-            if path.stat().st_size > data[1]:
-                data = (rel, path.stat().st_size)
     return dict(bytes=size.total_bytes, files=size.files, largest_page=list(size.largest_page),
-                largest_data=list(data), largest_data_measured=list(size.largest_data),
+                largest_data=list(size.largest_data),
                 folders=dict(sorted(size.folders.items(), key=lambda kv: -kv[1])[:8]))
 
 

@@ -393,6 +393,29 @@ def test_curves_are_downsampled_but_keep_t_star():
     assert s.label_best_threshold[0] in s.label_f1_curves[0].threshold.tolist()
 
 
+def test_per_label_curves_share_a_point_budget_with_many_labels(monkeypatch):
+    """With many labels each label's curves get LABEL_CURVE_POINTS / labels points (at least
+    MIN_LABEL_CURVE_POINTS), keeping each label's best threshold; the overall curve keeps max_points."""
+    import evalsite.metrics.operating_point as op
+
+    monkeypatch.setattr(op, "LABEL_CURVE_POINTS", 120)
+    monkeypatch.setattr(op, "MIN_LABEL_CURVE_POINTS", 20)
+    rng = np.random.default_rng(4)
+    c = Case(3)
+    for i in range(100):
+        c.gt(i, i % 3, box(0))
+    for i, s in enumerate(rng.permutation(900) / 900 + 0.0001):
+        c.dt(i % 100, i % 3, box(0) if rng.random() < 0.4 else FAR, float(s))
+    s = c.sweep(max_points=500)
+    assert len(s.f1_curve.threshold) > 40 * 3  # the overall curve is not cut by the labels' budget
+    for label in range(3):  # 120 / 3 labels = 40 points each
+        assert 25 <= len(s.label_f1_curves[label].threshold) <= 40
+        assert len(s.pr_curves[label].recall) <= 40
+        assert s.label_best_threshold[label] in s.label_f1_curves[label].threshold.tolist()
+    monkeypatch.setattr(op, "LABEL_CURVE_POINTS", 30)  # 10 each, raised to the minimum of 20
+    assert 10 < len(c.sweep(max_points=500).label_f1_curves[0].threshold) <= 20
+
+
 # --------------------------------------------------------------------------------------- confusion, errors
 
 def test_confusion_matrix_background_row_and_missed_column():

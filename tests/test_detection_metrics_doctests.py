@@ -8,12 +8,13 @@ import importlib
 import pytest
 
 MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detection_confusion", "error_types",
-           "detection"]
+           "detection", "cells"]
+OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured"]  # the sparse confusion's views, the budget
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODULES + OTHERS)
 def test_docstring_examples(name):
-    module = importlib.import_module(f"evalsite.metrics.{name}")
+    module = importlib.import_module(name if "." in name else f"evalsite.metrics.{name}")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     if name != "detection":

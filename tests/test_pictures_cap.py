@@ -97,6 +97,21 @@ def test_the_site_budget_is_read_at_each_call(monkeypatch: pytest.MonkeyPatch) -
     assert pictured.PICTURE_ERRORS == 2000 and pictured.MAX_PER_LABEL == 48
 
 
+def test_pictures_share_the_site_budget_with_what_is_not_a_picture() -> None:
+    """picture_budget: the fixed limits for a small report; fewer pictures as report.json, the downloads and
+    the pages take more of the 100 MB; never none."""
+    from evalsite.site.budget import Budget
+
+    assert pictured.SITE_BYTES == Budget().total_bytes
+    assert pictured.picture_budget(5_000_000, 50) == (pictured.PICTURE_IMAGES, pictured.PICTURE_ERRORS)
+    sizes = [pictured.picture_budget(other, 1200) for other in (40_000_000, 55_000_000, 70_000_000)]
+    assert sizes[0][0] > sizes[1][0] > sizes[2][0] >= 1 and sizes[0][1] > sizes[1][1] > sizes[2][1] >= 1
+    images, errors = sizes[1]  # 55 MB of other files and 1,200 pages: what is left fits, with the margin
+    left = 90_000_000 - 55_000_000 - 1200 * pictured.PAGE_BYTES
+    assert images * pictured.FULL_VIEW_BYTES + errors * pictured.THUMB_BYTES <= left
+    assert pictured.picture_budget(200_000_000, 10_000) == (1, 1)
+
+
 def test_coco_scale_holds_both_budgets() -> None:
     # 80 labels, 22,416 errors over 5,000 images (the issue's COCO-scale site), spread unevenly.
     by_label = {}

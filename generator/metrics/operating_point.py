@@ -14,6 +14,10 @@ from evalsite.metrics.matching import Matching
 
 F1_TIE_TOLERANCE = 1e-12  # F1(t) values this close to the maximum are ties (then the highest t wins)
 MAX_CURVE_POINTS = 500
+# The per-label curves share this many points, with at least MIN_LABEL_CURVE_POINTS each: at 1,200 labels
+# 500 points each made 17 MB of report.json (charts draw per-label curves only up to 30 labels).
+LABEL_CURVE_POINTS = 20_000
+MIN_LABEL_CURVE_POINTS = 20
 
 
 @dataclass
@@ -117,7 +121,9 @@ def operating_point(matching: Matching, dt_label, dt_score,
     ----------
     matching : the `Matching` of all detections (`evalsite.metrics.matching.match_detections`).
     dt_label, dt_score : (D,) label and score of each detection.
-    max_points : the most points of each curve (the exact grid `thresholds` / `f1` is kept whole).
+    max_points : the most points of each curve (the exact grid `thresholds` / `f1` is kept whole). The
+        per-label curves have at most max(MIN_LABEL_CURVE_POINTS, LABEL_CURVE_POINTS / labels) points each
+        (when that is fewer): their total stays bounded with thousands of labels.
 
     Returns
     -------
@@ -202,12 +208,13 @@ def operating_point(matching: Matching, dt_label, dt_score,
 
     f1_keep = _downsample(thresholds, max_points, [t_index])
     f1_curve = ThresholdCurve(thresholds[f1_keep], grid_f1[f1_keep])
+    label_points = min(max_points, max(MIN_LABEL_CURVE_POINTS, LABEL_CURVE_POINTS // max(nl, 1)))
     bounds = np.searchsorted(ev_label, np.arange(nl + 1))
     label_curves, pr_curves = [], []
     for c in range(nl):
         sl = slice(bounds[c], bounds[c + 1])
         ts, f = ev_score[sl], ev_f1[sl]
-        keep = _downsample(ts, max_points, [int(best_ev[c] - bounds[c])] if best_ev[c] >= 0 else [])
+        keep = _downsample(ts, label_points, [int(best_ev[c] - bounds[c])] if best_ev[c] >= 0 else [])
         label_curves.append(ThresholdCurve(ts[keep], f[keep]))
         if n_gt[c] > 0:
             t_, f_ = ev_tp[sl], ev_fp[sl]

@@ -17,8 +17,15 @@ from evalsite.render import charts
 from evalsite.render.display import display_name, displayed
 from evalsite.render.i18n import Messages
 from evalsite.render.overlays import DetectionAssets, make_detection_assets
-from evalsite.render.pages import SUSPECTS_SHOWN, confusion_csv, draw_confusion, environment, write_text
-from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
+from evalsite.render.pages import (
+    SUSPECTS_SHOWN,
+    confusion_csv,
+    draw_confusion,
+    environment,
+    text_bytes,
+    write_text,
+)
+from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured, picture_budget
 from evalsite.report.confusion import MANY_LABELS, dense
 from evalsite.report.derived import DetectionTables, suspects_by_reason
 from evalsite.report.detection_model import BoxMistake, DetectionReport
@@ -89,17 +96,20 @@ def errors_by_label(report: DetectionReport) -> dict[str, list[BoxMistake]]:
     return {label: sorted(by_label[label], key=_error_order) for label in report.dataset.labels if label in by_label}
 
 
-def pictured_errors(report: DetectionReport, suspects: dict[SuspectReason, list[BoxMistake]]) -> Pictured:
+def pictured_errors(report: DetectionReport, suspects: dict[SuspectReason, list[BoxMistake]],
+                    limits: tuple[int, int] | None = None) -> Pictured:
     """The errors that get pictures (evalsite.render.pictured): the first SUSPECTS_SHOWN likely label errors of
-    each reason, then the first K of every label; images that cannot be shown cost no picture."""
+    each reason, then the first K of every label; images that cannot be shown cost no picture. `limits`:
+    (images, errors), from picture_budget; the fixed limits when None."""
     ok = {r.image for r in report.images if r.status == ImageStatus.OK}
 
     def item(e: BoxMistake) -> tuple[int, str | None]:
         return e.id, e.image if e.image in ok else None
 
     reserved = [item(e) for errors in suspects.values() for e in errors[:SUSPECTS_SHOWN]]
+    images, errors = limits or (None, None)
     return choose_pictured({label: [item(e) for e in errors] for label, errors in errors_by_label(report).items()},
-                           reserved)
+                           reserved, max_images=images, max_errors=errors)
 
 
 def _item(report: DetectionReport, error: BoxMistake, assets: DetectionAssets, label_ids: dict[str, str]
@@ -226,7 +236,7 @@ def _relabel_coco(report: DetectionReport) -> str:
                         for e in chosen],
         "categories": [{"id": i, "name": n} for n, i in label_id.items()],
     }
-    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"  # tools read it: no indentation
 
 
 def _thresholds_js(table: dict | None) -> str | None:
@@ -249,7 +259,11 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     # Pages show labels by their display names (evalsite.render.display); report.json and downloads keep ids.
     original, names = report, report.dataset.label_names
     report, tables = displayed(report, names), displayed(tables, names)
-    pictured = pictured_errors(report, tables.suspects)
+    files = {"report.json": to_json(original), "downloads/results.csv": _results_csv(original),
+             "downloads/errors.csv": _errors_csv(original), "downloads/relabel.json": _relabel_coco(original),
+             "downloads/confusion.csv": confusion_csv(original.confusion, t, t("missed_column"))}
+    pictured = pictured_errors(report, tables.suspects,
+                               picture_budget(text_bytes(*files.values()), len(report.dataset.labels)))
     shown = [e for e in original.errors if e.id in pictured.keys and e.image in pictured.images]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture
@@ -292,8 +306,5 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     write_text(docs / "errors/suspects.md", env.get_template("pages/detection/suspects.md.j2").render(
         suspects=detection_suspects(report, assets, shown_suspects),
         suspects_total={k: len(v) for k, v in tables.suspects.items()}, **context))
-    write_text(docs / "report.json", to_json(original))
-    write_text(docs / "downloads/results.csv", _results_csv(original))
-    write_text(docs / "downloads/errors.csv", _errors_csv(original))
-    write_text(docs / "downloads/relabel.json", _relabel_coco(original))
-    write_text(docs / "downloads/confusion.csv", confusion_csv(original.confusion, t, t("missed_column")))
+    for name, text in files.items():
+        write_text(docs / name, text)

@@ -19,7 +19,7 @@ from evalsite.core.resources import templates_dir
 from evalsite.render import charts
 from evalsite.render.display import displayed
 from evalsite.render.i18n import Messages
-from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured
+from evalsite.render.pictured import MAX_PER_LABEL, Pictured, choose_pictured, picture_budget
 from evalsite.render.text import h, md, title
 from evalsite.render.thumbnails import ImageAsset, make_assets
 from evalsite.report.classification_model import ClassificationReport, Misclassification
@@ -106,16 +106,25 @@ def errors_by_label(report: ClassificationReport) -> dict[str, list[Misclassific
     return by_label
 
 
-def pictured_errors(report: ClassificationReport, suspects: list[Misclassification]) -> Pictured:
+def pictured_errors(report: ClassificationReport, suspects: list[Misclassification],
+                    limits: tuple[int, int] | None = None) -> Pictured:
     """The errors that get pictures (evalsite.render.pictured): the first SUSPECTS_SHOWN likely label errors,
-    then the first K of every label; images that cannot be shown (missing, unreadable) cost no picture."""
+    then the first K of every label; images that cannot be shown (missing, unreadable) cost no picture.
+    `limits`: (images, errors), from picture_budget; the fixed limits when None."""
     ok = {r.image for r in report.images if r.status == ImageStatus.OK}
 
     def item(e: Misclassification) -> tuple[str, str | None]:
         return e.image, e.image if e.image in ok else None
 
     by_label = {label: [item(e) for e in errors] for label, errors in errors_by_label(report).items()}
-    return choose_pictured(by_label, [item(e) for e in suspects[:SUSPECTS_SHOWN]])
+    images, errors = limits or (None, None)
+    return choose_pictured(by_label, [item(e) for e in suspects[:SUSPECTS_SHOWN]], max_images=images,
+                           max_errors=errors)
+
+
+def text_bytes(*texts: str) -> int:
+    """The bytes of texts written as UTF-8 (what they weigh in the site)."""
+    return sum(len(text.encode("utf-8")) for text in texts)
 
 
 def gallery_pages(report: ClassificationReport, assets: dict[str, ImageAsset | None],
@@ -220,12 +229,17 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     original, original_tables = report, tables
     report = displayed(report, report.dataset.label_names)
     tables = displayed(tables, report.dataset.label_names)
-    pictured = pictured_errors(report, tables.suspects)
+    t = Messages(report.task.language)
+    files = {"report.json": to_json(original),  # at the site root: the overview reads it there
+             "downloads/results.csv": _results_csv(original), "downloads/errors.csv": _errors_csv(original),
+             "downloads/confusion.csv": confusion_csv(original.confusion, t, t("no_prediction")),
+             "downloads/suspects.csv": _suspects_csv(original_tables.suspects)}
+    pictured = pictured_errors(report, tables.suspects,
+                               picture_budget(text_bytes(*files.values()), len(report.dataset.labels)))
     shown = [e.image for e in report.errors if e.image in pictured.images]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture
     assets = make_assets(images_root, shown, docs, progress)
-    t = Messages(report.task.language)
     env = environment()
     c = report.confusion
     draw_confusion(c, c.rows, [t("no_prediction") if x is None else x for x in c.columns],
@@ -257,11 +271,8 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     write_text(docs / "errors/suspects.md", env.get_template("pages/classification/suspects.md.j2").render(
         suspects=suspects, suspects_total=len(tables.suspects), **context))
 
-    write_text(docs / "report.json", to_json(original))  # at the site root: the overview reads it there
-    write_text(docs / "downloads/results.csv", _results_csv(original))
-    write_text(docs / "downloads/errors.csv", _errors_csv(original))
-    write_text(docs / "downloads/confusion.csv", confusion_csv(original.confusion, t, t("no_prediction")))
-    write_text(docs / "downloads/suspects.csv", _suspects_csv(original_tables.suspects))
+    for name, text in files.items():
+        write_text(docs / name, text)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -25,6 +25,15 @@ PICTURE_IMAGES = 600  # distinct images with a full view, per site (docs/choices
 PICTURE_ERRORS = 2_000  # error thumbnails, per site (15 MB of photographs)
 MAX_PER_LABEL = 48  # the largest per-label cap
 
+# The site's pictures also share its 100 MB (evalsite.site.budget.Budget.total_bytes; a test keeps the two
+# equal) with what is not a picture: `picture_budget` counts that first. The sizes are those of photographs
+# (docs/choices.md#pictures: 63 KB and 7.5 KB measured), rounded up; a theme page weighs about 15 KB.
+SITE_BYTES = 100_000_000
+FULL_VIEW_BYTES = 70_000
+THUMB_BYTES = 8_000
+PAGE_BYTES = 15_000
+MARGIN = 0.1  # of the site budget, kept free
+
 Item = tuple[Hashable, str | None]  # (key of the error's thumbnail, its image; None: nothing to draw)
 
 
@@ -45,6 +54,25 @@ class Pictured:
     def partial(self) -> bool:
         """True when the budget did not reach one error per label."""
         return self.cap == 0
+
+
+def picture_budget(other_bytes: int, pages: int) -> tuple[int, int]:
+    """(images, errors): how many full views and thumbnails fit beside `other_bytes` of files that are not
+    pictures (report.json, downloads) and `pages` pages, within SITE_BYTES less MARGIN: three quarters of
+    what is left for full views, a quarter for thumbnails, at most PICTURE_IMAGES and PICTURE_ERRORS (read
+    at each call), at least one of each.
+
+    Examples
+    --------
+    >>> picture_budget(10_000_000, 100)  # a small report: the fixed limits
+    (600, 2000)
+    >>> picture_budget(71_000_000, 1200)  # 1,200 labels and a 50 MB report.json
+    (10, 31)
+    """
+    left = SITE_BYTES * (1 - MARGIN) - other_bytes - pages * PAGE_BYTES
+    images = int(max(1, min(PICTURE_IMAGES, left * 0.75 // FULL_VIEW_BYTES)))
+    errors = int(max(1, min(PICTURE_ERRORS, left * 0.25 // THUMB_BYTES)))
+    return images, errors
 
 
 class _Budget:
