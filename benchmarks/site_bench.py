@@ -498,14 +498,14 @@ def table(results: list[dict]) -> str:
     for r in results:
         def cell(key: str, scale: float, fmt: str, c: dict = r["checks"]) -> str:
             value = c[key]["value"]
-            return "–" if value is None else f"{format(value / scale, fmt)} {_mark(c[key])}"
+            return "–" if value is None else f"{format(value / scale if scale != 1 else value, fmt)} {_mark(c[key])}"
 
         cells = [r["set"], f"{r['images']:,}", f"{r['labels']:,}", cell("build_s", 1, ".1f"),
                  cell("build_rss", MB, ",.0f"), cell("site_bytes", MB, ".1f"), cell("site_files", 1, ","),
                  cell("page_bytes", 1000, ",.0f"), cell("data_bytes", 1000, ",.0f"), cell("zip_bytes", MB, ".1f"),
                  cell("zip_files", 1, ",")]
         if r.get("failed"):
-            cells[3] = f"{cells[3]} ({r['failed']})"
+            cells[3] += f" (killed {r['build']['killed']})" if r['build']['killed'] else f" ({r['failed']})"
         if browser:
             cells.append(cell("load_s", 1, ".2f") if r.get("browser") else "–")
         lines.append("| " + " | ".join(cells) + " |")
