@@ -402,25 +402,33 @@ def measure_site(site: Path) -> dict:
 
 def browse(site: Path, pages: int, timeout_ms: int = 30000) -> dict:
     """index.html and the `pages` largest HTML pages (0: every page) from file:// in headless Chromium: the
-    load time of each (navigation start to the end of the load event) and the problems tests/browser.py finds."""
+    load time of each (navigation start to the end of the load event; a page that does not load within
+    Playwright's 30 s counts as 30 s) and the problems tests/browser.py finds."""
     sys.path.insert(0, str(REPO / "tests"))
     from browser import launch_browser, open_page
 
     html = sorted(site.rglob("*.html"), key=lambda p: -p.stat().st_size)
     chosen = html if pages <= 0 else [site / "index.html", *[p for p in html if p != site / "index.html"][:pages]]
     loads, problems = {}, {}
+    from playwright.sync_api import Error as PlaywrightError
+
+    timed_out = []
     with launch_browser() as browser:
         for path in chosen:
-            page, audit = open_page(browser, path)
-            page.set_default_timeout(timeout_ms)
-            loads[path.relative_to(site).as_posix()] = page.evaluate(
-                "performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000
+            rel = path.relative_to(site).as_posix()
+            try:
+                page, audit = open_page(browser, path)
+            except PlaywrightError as exc:  # no load event within Playwright's 30 s: recorded as 30 s
+                loads[rel], problems[rel] = timeout_ms / 1000, [str(exc).splitlines()[0]]
+                timed_out.append(rel)
+                continue
+            loads[rel] = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd") / 1000
             if not audit.ok:
-                problems[path.relative_to(site).as_posix()] = audit.problems()[:5]
+                problems[rel] = audit.problems()[:5]
             audit.close()
     slowest = max(loads, key=loads.get)
     return dict(pages=len(loads), max_load_s=loads[slowest], slowest=slowest, problems=problems,
-                loads=dict(sorted(loads.items(), key=lambda kv: -kv[1])[:10]))
+                timed_out=timed_out, loads=dict(sorted(loads.items(), key=lambda kv: -kv[1])[:10]))
 
 
 def label_count(folder: Path, kind: str, a) -> int:
@@ -485,14 +493,14 @@ def table(results: list[dict]) -> str:
     for r in results:
         def cell(key: str, scale: float, fmt: str, c: dict = r["checks"]) -> str:
             value = c[key]["value"]
-            return "–" if value is None else f"{format(value / scale, fmt)} {_mark(c[key])}"
+            return "–" if value is None else f"{format(value / scale if scale != 1 else value, fmt)} {_mark(c[key])}"
 
         cells = [r["set"], f"{r['images']:,}", f"{r['labels']:,}", cell("build_s", 1, ".1f"),
                  cell("build_rss", MB, ",.0f"), cell("site_bytes", MB, ".1f"), cell("site_files", 1, ","),
                  cell("page_bytes", 1000, ",.0f"), cell("data_bytes", 1000, ",.0f"), cell("zip_bytes", MB, ".1f"),
                  cell("zip_files", 1, ",")]
         if r.get("failed"):
-            cells[3] = f"{cells[3]} ({r['failed']})"
+            cells[3] += f" (killed {r['build']['killed']})" if r['build']['killed'] else f" ({r['failed']})"
         if browser:
             cells.append(cell("load_s", 1, ".2f") if r.get("browser") else "–")
         lines.append("| " + " | ".join(cells) + " |")
@@ -516,6 +524,7 @@ def details(results: list[dict]) -> str:
         if r.get("browser"):
             b = r["browser"]
             lines.append(f"  browser: {b['pages']} pages, slowest {b['slowest']} {b['max_load_s']:.2f} s"
+                         + (f"; no load event within 30 s: {', '.join(b['timed_out'])}" if b["timed_out"] else "")
                          + (f"; problems on {len(b['problems'])} pages" if b["problems"] else ""))
         warned = [w for w in r["build"]["warnings"] if "budget" in w]
         for w in warned[:4]:
