@@ -14,7 +14,7 @@ from evalsite.core.image_info import ImageInfo
 from evalsite.metrics.arrays import take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
-from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
+from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
@@ -292,11 +292,16 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], evidence: 
     shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
     shown = shown[np.argsort(data.dt_image[shown], kind="stable")]  # grouped by image
     bounds = np.searchsorted(data.dt_image[shown], np.arange(len(data.images) + 1))
-    for error in errors:
+    # missed objects without a detection: the largest IoU with any prediction of their image, all at once
+    lonely = [k for k, error in enumerate(errors)
+              if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION]
+    nearest = dict(zip(lonely, max_ious(
+        np.array([errors[k].box for k in lonely], dtype=float).reshape(-1, 4), data.dt_box[shown], bounds,
+        np.array([image_of[errors[k].image] for k in lonely], dtype=np.int64)).tolist()))
+    for k, error in enumerate(errors):
         near = recall = None
-        if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION:
-            i = image_of[error.image]
-            near = max_iou(error.box, data.dt_box[shown[bounds[i]:bounds[i + 1]]])
+        if k in nearest:
+            near = nearest[k]
             recall = float(label_recall[index[error.label]])
         found = box_suspect(error.kind, error.type, index[error.label], error.score, thresholds, recall, near)
         if found is not None:
