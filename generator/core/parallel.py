@@ -1,10 +1,13 @@
-"""Work on many items on a few threads (image decoding and encoding release the GIL)."""
+"""Work on many items on a few threads (image decoding and encoding release the GIL); work beside the caller in
+a forked process (`forked`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import pickle
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,3 +37,75 @@ def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int
             if progress:
                 progress(sum(step(item) for item in chunk))
     return done
+
+
+def forked(steps: Callable[[], Iterator[R]], count: int) -> list[Future[R]]:
+    """The first `count` values that the generator `steps()` yields, as futures, computed in a forked child
+    process when this one may fork (os.fork exists, no other thread is running, EVALSITE_NO_FORK unset),
+    else on a thread. A second process is what lets Python-heavy work (assembling a report) and numpy-heavy
+    work (the bootstrap, whose small-array loops hold the GIL much of the time) use two cores at once.
+
+    The child gets a copy-on-write snapshot of this process, sends each value back pickled as soon as it is
+    yielded (a thread here receives them, so the child never waits for the caller), then exits without
+    running any exit handler. An exception raised by `steps` reaches the caller through its future; when
+    the child dies without a word (killed, out of memory), the remaining values are computed on the
+    thread, from the start."""
+    futures: list[Future[R]] = [Future() for _ in range(count)]
+    if hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("EVALSITE_NO_FORK"):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            status = 0
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as pipe:
+                    try:
+                        for value, _ in zip(steps(), range(count)):
+                            pickle.dump((True, value), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                            pipe.flush()
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        try:
+                            pickle.dump((False, exc), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                        except Exception:  # noqa: BLE001 - an exception that does not pickle
+                            pickle.dump((False, RuntimeError(repr(exc))), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:  # noqa: BLE001 - the parent computes what is missing
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        threading.Thread(target=_receive, args=(pid, read_end, steps, futures), daemon=True).start()
+    else:
+        threading.Thread(target=_fill, args=(steps, futures, 0), daemon=True).start()
+    return futures
+
+
+def _receive(pid: int, read_end: int, steps: Callable[[], Iterator], futures: list[Future]) -> None:
+    done = 0
+    with os.fdopen(read_end, "rb") as pipe:
+        while done < len(futures):
+            try:
+                ok, value = pickle.load(pipe)
+            except Exception:  # noqa: BLE001 - EOF or a broken message: the child died
+                break
+            if ok:
+                futures[done].set_result(value)
+                done += 1
+            else:
+                for future in futures[done:]:
+                    future.set_exception(value)
+                done = len(futures)
+    os.waitpid(pid, 0)
+    if done < len(futures):
+        _fill(steps, futures, done)
+
+
+def _fill(steps: Callable[[], Iterator], futures: list[Future], skip: int) -> None:
+    """futures[skip:] from `steps()` run here (its first `skip` values are already known)."""
+    try:
+        for k, value in zip(range(len(futures)), steps()):
+            if k >= skip:
+                futures[k].set_result(value)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)

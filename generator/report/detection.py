@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,6 +13,7 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
+from evalsite.core.parallel import forked
 from evalsite.metrics.arrays import take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -60,39 +63,54 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            notices: list[Notice], with_intervals: bool = True) -> DetectionReport:
     n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
-    # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
-    # by side they overlap on a second core (about a third off `evaluate` at COCO scale). So do the intervals
-    # (numpy and sparse products) and the assembly of the errors and pictures (mostly Python).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    weights = report_weights(len(data.images)) if with_intervals else None
+    # The COCO evaluation and its intervals (about 40% of the work, mostly numpy) need nothing else: they run
+    # in a second process (core.parallel.forked) while this one does the VOC matching, its intervals and
+    # the assembly of the errors and pictures (mostly Python, which a thread could not overlap: the GIL).
+    coco_future, *coco_intervals_future = forked(lambda: _coco_steps(data, weights), 1 + with_intervals)
+    # The VOC intervals (numpy and sparse products) run on a thread beside the errors' typing.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
         if segmentation:
-            hw = np.stack([data.heights, data.widths], axis=1)
-            coco_future = pool.submit(coco_evaluate_segm, data.gt_image, data.gt_label, data.gt_masks,
-                                      data.gt_area, data.gt_crowd, data.dt_image, data.dt_label, data.dt_masks,
-                                      data.dt_score, n_labels, hw)
             geometry = mask_geometry(data)
             options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-        else:
-            coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
-                                      data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score,
-                                      n_labels)
         first_half = evaluate_matching(data, **options)
         matching, sweep = first_half[0], first_half[3]
         evidence = _evidence(data, matching)
-        # the intervals need only the matchings and t*: they run while the errors are typed, COCO AP's as
-        # soon as the COCO evaluation is done. VOC's in one thread (it ends first: more would only add
-        # memory), COCO's in two (the longest job, alone at the end)
-        weights = report_weights(len(data.images)) if with_intervals else None
+        # the intervals need only the matchings and t*
         intervals_future = None if not with_intervals else pool.submit(
             detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
             evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),
             weights, threads=1)
-        coco_intervals_future = None if not with_intervals else pool.submit(
-            lambda: coco_intervals(coco_future.result().evidence, len(data.images), n_labels, weights))
         ev = evaluate_detection(data, **options, first_half=first_half,
                                 mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
         return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future,
-                         coco_intervals_future)
+                         coco_intervals_future[0] if coco_intervals_future else None)
+
+
+@dataclass
+class _CocoPart:
+    """What the report takes of the COCO evaluation (`_coco_steps`): small to send between processes."""
+
+    stats: np.ndarray
+    per_label_ap: np.ndarray
+    evidence: tuple[np.ndarray, ...]  # `_packed_evidence`
+
+
+def _coco_steps(data: DetectionData, weights: np.ndarray | None) -> Iterator:
+    """The COCO evaluation (a `_CocoPart`), then, with `weights`, its intervals (`coco_intervals`)."""
+    n_labels = len(data.labels)
+    if data.gt_masks is not None:
+        hw = np.stack([data.heights, data.widths], axis=1)
+        coco = coco_evaluate_segm(data.gt_image, data.gt_label, data.gt_masks, data.gt_area, data.gt_crowd,
+                                  data.dt_image, data.dt_label, data.dt_masks, data.dt_score, n_labels, hw)
+    else:
+        coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
+                             data.dt_label, data.dt_box, data.dt_score, n_labels)
+    yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
+    if weights is not None:
+        evidence, coco = coco.evidence, None
+        yield coco_intervals(evidence, len(data.images), n_labels, weights)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
@@ -101,7 +119,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
     coco = coco_future.result()
-    evidence.coco = coco_evidence_to_report(coco.evidence)
+    evidence.coco = DetCocoEvidence(*(a.tolist() for a in coco.evidence))
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {
@@ -176,12 +194,15 @@ def _evidence(data: DetectionData, m: Matching) -> DetEvidence:
                        gt_image=data.gt_image[gt].tolist(), gt_label=data.gt_label[gt].tolist())
 
 
+def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
+    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`)."""
+    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
+    return e.dt_image, e.dt_label, (e.tp * bits).sum(axis=0), (e.ignored * bits).sum(axis=0), e.gt_image, e.gt_label
+
+
 def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
     """report.json's form: the flags of the ten IoU thresholds packed into one integer each (bit t)."""
-    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
-    return DetCocoEvidence(dt_image=e.dt_image.tolist(), dt_label=e.dt_label.tolist(),
-                           tp=(e.tp * bits).sum(axis=0).tolist(), ignored=(e.ignored * bits).sum(axis=0).tolist(),
-                           gt_image=e.gt_image.tolist(), gt_label=e.gt_label.tolist())
+    return DetCocoEvidence(*(a.tolist() for a in _packed_evidence(e)))
 
 
 def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
