@@ -64,6 +64,8 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
     n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
     weights = report_weights(len(data.images)) if with_intervals else None
+    if with_intervals:  # both processes below resample with sparse products: imported once, before the fork
+        import scipy.sparse  # noqa: F401
     # The COCO evaluation and its intervals (about 40% of the work, mostly numpy) need nothing else: they run
     # in a second process (core.parallel.forked) while this one does the VOC matching, its intervals and
     # the assembly of the errors and pictures (mostly Python, which a thread could not overlap: the GIL).
