@@ -78,15 +78,15 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
             options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
         first_half = evaluate_matching(data, **options)
         matching, sweep = first_half[0], first_half[3]
-        evidence = _evidence(data, matching)
+        columns = _evidence_columns(data, matching)
         # the intervals need only the matchings and t*
         intervals_future = None if not with_intervals else pool.submit(
-            detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),
-            weights, threads=1)
+            detection_intervals, *columns, len(data.images), n_labels, _opt(sweep.point.threshold), weights,
+            threads=1)
+        evidence = DetEvidence(*(column.tolist() for column in columns))
         ev = evaluate_detection(data, **options, first_half=first_half,
                                 mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-        return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future,
+        return _assemble(data, infos, task, notices, ev, evidence, columns, coco_future, intervals_future,
                          coco_intervals_future[0] if coco_intervals_future else None)
 
 
@@ -116,7 +116,8 @@ def _coco_steps(data: DetectionData, weights: np.ndarray | None) -> Iterator:
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, coco_future, intervals_future, coco_intervals_future) -> DetectionReport:
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, intervals_future,
+              coco_intervals_future) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -154,7 +155,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     )
     strings = _MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
-    _mark_suspects(data, ev, errors, evidence, sweep.label_recall)
+    _mark_suspects(data, ev, errors, columns, sweep.label_recall)
     images = _images(data, ev, infos, errors, strings)
     if strings is not None:
         strings.encode()
@@ -187,13 +188,14 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
                            evidence=evidence, intervals=intervals)
 
 
-def _evidence(data: DetectionData, m: Matching) -> DetEvidence:
+def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...]:
+    """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
+    score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label."""
     counted = np.flatnonzero(~m.ignored)
     order = counted[np.argsort(-data.dt_score[counted], kind="stable")]
     gt = np.flatnonzero(m.gt_counted)
-    return DetEvidence(dt_image=data.dt_image[order].tolist(), dt_label=data.dt_label[order].tolist(),
-                       dt_score=data.dt_score[order].tolist(), dt_tp=m.tp[order].astype(np.int64).tolist(),
-                       gt_image=data.gt_image[gt].tolist(), gt_label=data.gt_label[gt].tolist())
+    return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int64),
+            data.gt_image[gt], data.gt_label[gt])
 
 
 def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
@@ -301,15 +303,16 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     return [row[3] for row in rows]
 
 
-def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], evidence: DetEvidence,
+def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: tuple[np.ndarray, ...],
                    label_recall: np.ndarray) -> None:
     """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
     t = ev.sweep.point.threshold
     if math.isnan(t):
         return
-    dt_score, dt_tp = np.asarray(evidence.dt_score), np.asarray(evidence.dt_tp, dtype=bool)
+    _, dt_label, dt_score, dt_tp = columns[:4]  # `_evidence_columns`
+    dt_tp = dt_tp.astype(bool)
     tp = dt_tp & (dt_score >= t)
-    thresholds = score_thresholds(np.asarray(evidence.dt_label)[tp], dt_score[tp], len(data.labels))
+    thresholds = score_thresholds(dt_label[tp], dt_score[tp], len(data.labels))
     index = {name: c for c, name in enumerate(data.labels)}
     image_of = {name: i for i, name in enumerate(data.images)}
     shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
