@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +13,7 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
-from evalsite.core.parallel import forked
+from evalsite.core.parallel import Mailbox, forked
 from evalsite.metrics.arrays import take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -59,49 +59,66 @@ def _floats(values: np.ndarray) -> list[float]:
     return [float(v) for v in values]
 
 
+@dataclass
+class DetectionStart:
+    """The work of a detection report that needs only the inputs, under way (`start_detection_report`)."""
+
+    coco: Future  # a `_CocoPart`
+    coco_intervals: Future | None  # `coco_intervals`
+    intervals: Future | None  # `detection_intervals`, once sent its evidence columns and t*
+    mailbox: Mailbox
+
+
+def start_detection_report(data: DetectionData, with_intervals: bool = True) -> DetectionStart:
+    """Start the COCO evaluation and the intervals of `data`'s report beside the caller (in a second
+    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else
+    but the VOC matching's evidence for its intervals, which `build_detection_report` sends when it has it.
+    The caller meanwhile checks the images and assembles the report (mostly Python, which a thread could
+    not overlap: the GIL)."""
+    weights = report_weights(len(data.images)) if with_intervals else None
+    if with_intervals:  # both processes resample with sparse products: imported once, before the fork
+        import scipy.sparse  # noqa: F401
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, receive), 1 + 2 * with_intervals)
+    return DetectionStart(futures[0], *(futures[1:] if with_intervals else (None, None)), mailbox=mailbox)
+
+
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
-                           notices: list[Notice], with_intervals: bool = True) -> DetectionReport:
+                           notices: list[Notice], with_intervals: bool = True,
+                           started: DetectionStart | None = None) -> DetectionReport:
+    """The report; `started`: `start_detection_report(data, with_intervals)`, when the caller started it
+    before checking the images."""
     n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
-    weights = report_weights(len(data.images)) if with_intervals else None
-    if with_intervals:  # both processes below resample with sparse products: imported once, before the fork
-        import scipy.sparse  # noqa: F401
-    # The COCO evaluation and its intervals (about 40% of the work, mostly numpy) need nothing else: they run
-    # in a second process (core.parallel.forked) while this one does the VOC matching, its intervals and
-    # the assembly of the errors and pictures (mostly Python, which a thread could not overlap: the GIL).
-    coco_future, *coco_intervals_future = forked(lambda: _coco_steps(data, weights), 1 + with_intervals)
-    # The VOC intervals (numpy and sparse products) run on a thread beside the errors' typing.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
-        if segmentation:
-            geometry = mask_geometry(data)
-            options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-        first_half = evaluate_matching(data, **options)
-        matching, sweep = first_half[0], first_half[3]
-        columns = _evidence_columns(data, matching)
-        # the intervals need only the matchings and t*
-        intervals_future = None if not with_intervals else pool.submit(
-            detection_intervals, *columns, len(data.images), n_labels, _opt(sweep.point.threshold), weights,
-            threads=1)
-        evidence = DetEvidence(*(column.tolist() for column in columns))
-        ev = evaluate_detection(data, **options, first_half=first_half,
-                                mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-        return _assemble(data, infos, task, notices, ev, evidence, columns, coco_future, intervals_future,
-                         coco_intervals_future[0] if coco_intervals_future else None)
+    started = started or start_detection_report(data, with_intervals)
+    options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
+    if segmentation:
+        geometry = mask_geometry(data)
+        options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
+    first_half = evaluate_matching(data, **options)
+    matching, sweep = first_half[0], first_half[3]
+    columns = _evidence_columns(data, matching)
+    if with_intervals:  # the VOC intervals need only these and t*
+        started.mailbox.send((columns, _opt(sweep.point.threshold)))
+    evidence = DetEvidence(*(column.tolist() for column in columns))
+    ev = evaluate_detection(data, **options, first_half=first_half,
+                            mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
+    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco, started.intervals,
+                     started.coco_intervals)
 
 
 @dataclass
 class _CocoPart:
-    """What the report takes of the COCO evaluation (`_coco_steps`): small to send between processes."""
+    """What the report takes of the COCO evaluation (`_background_steps`): small to send between processes."""
 
     stats: np.ndarray
     per_label_ap: np.ndarray
     evidence: tuple[np.ndarray, ...]  # `_packed_evidence`
 
 
-def _coco_steps(data: DetectionData, weights: np.ndarray | None) -> Iterator:
-    """The COCO evaluation (a `_CocoPart`), then, with `weights`, its intervals (`coco_intervals`)."""
-    n_labels = len(data.labels)
+def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) -> Iterator:
+    """The COCO evaluation (a `_CocoPart`); then, with `weights`, its intervals (`coco_intervals`) and the VOC
+    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives."""
+    n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
         coco = coco_evaluate_segm(data.gt_image, data.gt_label, data.gt_masks, data.gt_area, data.gt_crowd,
@@ -112,7 +129,9 @@ def _coco_steps(data: DetectionData, weights: np.ndarray | None) -> Iterator:
     yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
     if weights is not None:
         evidence, coco = coco.evidence, None
-        yield coco_intervals(evidence, len(data.images), n_labels, weights)
+        yield coco_intervals(evidence, n_images, n_labels, weights)
+        columns, threshold = receive()
+        yield detection_intervals(*columns, n_images, n_labels, threshold, weights)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
