@@ -87,7 +87,6 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            started: DetectionStart | None = None) -> DetectionReport:
     """The report; `started`: `start_detection_report(data, with_intervals)`, when the caller started it
     before checking the images."""
-    n_labels = len(data.labels)
     segmentation = data.gt_masks is not None
     started = started or start_detection_report(data, with_intervals)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
