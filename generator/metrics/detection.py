@@ -105,7 +105,7 @@ def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD
     dt = (data.dt_image, data.dt_label, dt_box, data.dt_score)
     t_star = sweep.point.threshold
     confusion = confusion_at_threshold(*gt, *dt, threshold=t_star, iou_threshold=iou_threshold,
-                                       pair_iou_fn=pair_iou_fn, n_labels=nl)
+                                       pair_iou_fn=pair_iou_fn, n_labels=nl, score_order=matching.order)
     errors = type_errors(matching, data.gt_image, data.gt_label, gt_box, data.gt_crowd, *dt,
                          threshold=t_star, pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
     return DetectionEvaluation(matching=matching, ap50=ap, ap50_11pt=ap11, map50=voc_map(ap),

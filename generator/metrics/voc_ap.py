@@ -106,9 +106,8 @@ def average_precisions_per_label(matching: Matching, dt_label, dt_score, methods
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
-    keep = np.flatnonzero(~matching.ignored)
-    order, _ = score_rank(dt_score[keep])
-    d = keep[order]
+    order, _ = score_rank(dt_score, matching.order)  # (the matching's, when it is that of dt_score)
+    d = order[~matching.ignored[order]]  # the detections that count, in that order
     d = d[np.argsort(dt_label[d], kind="stable")]  # by label, then descending score, then file order
     labels = dt_label[d]
     bounds = np.searchsorted(labels, np.arange(len(n_gt) + 1))

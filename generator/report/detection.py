@@ -14,7 +14,7 @@ from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rati
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, forked
-from evalsite.metrics.arrays import take
+from evalsite.metrics.arrays import score_rank, take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
@@ -209,8 +209,8 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
 def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...]:
     """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
     score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label."""
-    counted = np.flatnonzero(~m.ignored)
-    order = counted[np.argsort(-data.dt_score[counted], kind="stable")]
+    order, _ = score_rank(data.dt_score, m.order)
+    order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
     return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int64),
             data.gt_image[gt], data.gt_label[gt])
