@@ -84,3 +84,23 @@ def test_no_fork_while_other_threads_run() -> None:
     finally:
         stop.set()
         other.join()
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_cancel_ends_the_child_and_redoes_nothing(monkeypatch, fork) -> None:
+    from concurrent.futures import CancelledError
+
+    if not fork:
+        monkeypatch.setenv("EVALSITE_NO_FORK", "1")
+    _alone()
+    futures, box = forked(_steps, 3)
+    futures[0].result(timeout=60)
+    child = box.child
+    assert (child is not None) == (fork and hasattr(os, "fork"))
+    box.cancel()  # the work waits for an item that will never come
+    for future in futures[1:]:
+        with pytest.raises(CancelledError):
+            future.result(timeout=60)
+    if child is not None:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)  # reaped: gone

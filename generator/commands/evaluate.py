@@ -164,6 +164,15 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
     kind = task_kind(spec.type)
     started = kind.start_report(inputs, intervals)  # (detection: the COCO evaluation and the intervals)
+    try:
+        return _checked_report(spec, inputs, split_file, kind, started, progress, intervals)
+    except BaseException:
+        kind.cancel_report(started)
+        raise
+
+
+def _checked_report(spec: TaskSpec, inputs, split_file, kind, started, progress: Progress, intervals: bool) -> Report:
+    """The images checked, the task's part of report.json, and the report (`_evaluate`)."""
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
     if spec.type.is_detection:

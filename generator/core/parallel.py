@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -46,6 +47,19 @@ class Mailbox:
     def __init__(self) -> None:
         self._items: list = []
         self._ready = threading.Condition()
+        self.child: int | None = None  # the process id of the forked child, if there is one
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """The caller no longer wants the values (it failed): the child is ended at once, nothing is redone,
+        and the futures not yet done get a CancelledError."""
+        self.cancelled = True
+        if self.child is not None:
+            try:
+                os.kill(self.child, signal.SIGKILL)
+            except OSError:  # already gone
+                pass
+        self.send(_STOP)
 
     def send(self, item: object) -> None:
         with self._ready:
@@ -86,6 +100,7 @@ def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> 
             _child(steps, count, to_parent, from_parent)
         os.close(to_parent)
         os.close(from_parent)
+        box.child = pid
         threading.Thread(target=_send, args=(box, to_child), daemon=True).start()
         threading.Thread(target=_receive, args=(pid, from_child, steps, futures, box), daemon=True).start()
     else:
@@ -142,15 +157,26 @@ def _receive(pid: int, from_child: int, steps: Callable, futures: list[Future], 
                 done = len(futures)
     os.waitpid(pid, 0)
     if done < len(futures):
-        _fill(steps, futures, done, box)
+        if box.cancelled:
+            for future in futures[done:]:
+                future.set_exception(CancelledError())
+        else:
+            _fill(steps, futures, done, box)
     box.send(_STOP)
 
 
 def _fill(steps: Callable, futures: list[Future], skip: int, box: Mailbox) -> None:
     """futures[skip:] from `steps(receive)` run here (its first `skip` values are already known)."""
     taken = iter(range(1 << 62))
+
+    def receive() -> object:
+        item = box.get(next(taken))
+        if item is _STOP:  # cancelled
+            raise CancelledError()
+        return item
+
     try:
-        for k, value in zip(range(len(futures)), steps(lambda: box.get(next(taken)))):
+        for k, value in zip(range(len(futures)), steps(receive)):
             if k >= skip:
                 futures[k].set_result(value)
     except BaseException as exc:  # noqa: BLE001 - handed to the caller

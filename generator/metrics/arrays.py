@@ -88,7 +88,8 @@ def is_score_order(order: np.ndarray, score: np.ndarray) -> bool:
     """Whether `order` is exactly `score_rank(score)[0]`: indices into `score` whose keys (-score, index)
     strictly increase (so they are all the indices, each once).
 
-    >>> is_score_order(np.array([1, 0, 2]), np.array([0.2, 0.9, 0.2])), is_score_order(np.array([1, 2, 0]), np.array([0.2, 0.9, 0.2]))
+    >>> score = np.array([0.2, 0.9, 0.2])
+    >>> is_score_order(np.array([1, 0, 2]), score), is_score_order(np.array([1, 2, 0]), score)
     (True, False)
     """
     order, score = np.asarray(order), np.asarray(score)

@@ -68,6 +68,10 @@ class DetectionStart:
     intervals: Future | None  # `detection_intervals`, once sent its evidence columns and t*
     mailbox: Mailbox
 
+    def cancel(self) -> None:
+        """Stop the work (the report will not be built): its process ends now, not when this one does."""
+        self.mailbox.cancel()
+
 
 def start_detection_report(data: DetectionData, with_intervals: bool = True) -> DetectionStart:
     """Start the COCO evaluation and the intervals of `data`'s report beside the caller (in a second
@@ -87,8 +91,17 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
                            started: DetectionStart | None = None) -> DetectionReport:
     """The report; `started`: `start_detection_report(data, with_intervals)`, when the caller started it
     before checking the images."""
-    segmentation = data.gt_masks is not None
     started = started or start_detection_report(data, with_intervals)
+    try:
+        return _build(data, infos, task, notices, with_intervals, started)
+    except BaseException:
+        started.cancel()
+        raise
+
+
+def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], with_intervals: bool,
+           started: DetectionStart) -> DetectionReport:
+    segmentation = data.gt_masks is not None
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
     if segmentation:
         geometry = mask_geometry(data)

@@ -32,6 +32,11 @@ class TaskKind:
         has none), for `build_report(..., started=)`: the caller checks the images meanwhile."""
         return _function(self.starter)(inputs, with_intervals) if self.starter else None
 
+    def cancel_report(self, started: Any) -> None:
+        """Stop what `start_report` started, when `build_report` will not be called (an error)."""
+        if started is not None:
+            started.cancel()
+
     def build_report(self, inputs: Any, infos: list, task: Any, notices: list, with_intervals: bool = True,
                      started: Any = None) -> BaseReport:
         """The report of `inputs` (what this kind's reader gives), the images' checks `infos`, the TaskInfo
