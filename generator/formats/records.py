@@ -15,15 +15,19 @@ from evalsite.core.errors import InputError
 
 def read_text(path: Path) -> str:
     """A UTF-8 text file (with or without a byte-order mark); another encoding is an error naming it."""
+    return decode_utf8(path, read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; a missing file, a folder or an unreadable file is an InputError."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except IsADirectoryError:
         raise InputError("expected a file, found a folder", path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
-    return decode_utf8(path, data)
 
 
 def lines(text: str) -> list[str]:
