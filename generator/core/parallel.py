@@ -102,7 +102,9 @@ def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> 
         os.close(from_parent)
         box.child = pid
         threading.Thread(target=_send, args=(box, to_child), daemon=True).start()
-        threading.Thread(target=_receive, args=(pid, from_child, steps, futures, box), daemon=True).start()
+        # not a daemon: the interpreter waits for it at exit, so the child is always reaped (its CPU time then
+        # counts in this process's children's, as `time` reports it)
+        threading.Thread(target=_receive, args=(pid, from_child, steps, futures, box)).start()
     else:
         threading.Thread(target=_fill, args=(steps, futures, 0, box), daemon=True).start()
     return futures, box
