@@ -101,6 +101,9 @@ def parse_score(value: object, path: Path, record: str, what: str, text_allowed:
 
 def normalise_image_path(raw: object, images_root: Path, path: Path, record: str) -> str:
     """The image's path relative to the images root, in POSIX form. Paths may not leave the root."""
+    if (type(raw) is str and raw.isprintable() and "/" not in raw and "\\" not in raw and raw not in ("", ".", "..")
+            and raw.strip() == raw):
+        return raw  # a plain file name (the common case, 5,000 times in a COCO file): what the steps below give
     if not isinstance(raw, str) or not raw.strip():
         raise InputError("missing image path", path, record)
     text = raw.strip().replace("\\", "/")
