@@ -20,6 +20,7 @@ from evalsite.metrics.label_errors import (
     box_suspect,
     classification_suspects,
     max_iou,
+    max_ious,
     score_thresholds,
     suspect_order,
 )
@@ -104,6 +105,22 @@ def test_box_reasons_and_boundaries() -> None:
     assert box_suspect("missed", "no_detection", 0, None, th, recall=0.9, near=NEAR_IOU) is None  # near: IoU 0.1
     assert box_suspect("missed", "no_detection", 0, None, th, recall=0.9, near=0.099).reason == "spurious_annotation"
     assert box_suspect("missed", "below_threshold", 0, 0.3, th, recall=0.9, near=0.0) is None
+
+
+def test_max_ious_equals_max_iou_box_by_box(monkeypatch) -> None:
+    """The vectorised form gives max_iou's values to the last bit, also when its steps split the boxes."""
+    import evalsite.metrics.label_errors as label_errors
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n_boxes, n_candidates, n_groups = rng.integers(0, 30), rng.integers(0, 60), rng.integers(1, 8)
+        candidates = np.round(rng.random((n_candidates, 4)) * 20, int(rng.integers(0, 3)))
+        bounds = np.searchsorted(np.sort(rng.integers(0, n_groups, n_candidates)), np.arange(n_groups + 1))
+        boxes = np.round(rng.random((n_boxes, 4)) * 20, int(rng.integers(0, 3)))
+        group = rng.integers(0, n_groups, n_boxes)
+        monkeypatch.setattr(label_errors, "_PAIRS", int(rng.integers(1, 50)))
+        want = [max_iou(b.tolist(), candidates[bounds[g]:bounds[g + 1]]) for b, g in zip(boxes, group)]
+        assert max_ious(boxes, candidates, bounds, group).tolist() == want, trial
 
 
 def test_max_iou_and_order() -> None:

@@ -162,6 +162,17 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         inputs = read_classification(**reader_arguments(spec), split=split_file)
     if split_file is not None:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
+    kind = task_kind(spec.type)
+    started = kind.start_report(inputs, intervals)  # (detection: the COCO evaluation and the intervals)
+    try:
+        return _checked_report(spec, inputs, split_file, kind, started, progress, intervals)
+    except BaseException:
+        kind.cancel_report(started)
+        raise
+
+
+def _checked_report(spec: TaskSpec, inputs, split_file, kind, started, progress: Progress, intervals: bool) -> Report:
+    """The images checked, the task's part of report.json, and the report (`_evaluate`)."""
     infos = inspect_images(spec.images, inputs.images, progress("checking images", len(inputs.images)))
     notices = list(inputs.notices) + _image_notices(spec, inputs.images, infos)
     if spec.type.is_detection:
@@ -186,7 +197,7 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if split_file is not None:
         base = spec.source.resolve().parent if spec.source else Path.cwd()
         task.inputs.append(InputFile(InputRole.SPLIT, "txt", _shown_path(split_file, base), _sha256(split_file)))
-    return task_kind(spec.type).build_report(inputs, infos, task, notices, intervals)
+    return kind.build_report(inputs, infos, task, notices, intervals, started=started)
 
 
 def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = True) -> str | None:

@@ -1,10 +1,14 @@
-"""Work on many items on a few threads (image decoding and encoding release the GIL)."""
+"""Work on many items on a few threads (image decoding and encoding release the GIL); work beside the caller in
+a forked process (`forked`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,3 +38,150 @@ def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int
             if progress:
                 progress(sum(step(item) for item in chunk))
     return done
+
+
+class Mailbox:
+    """What the caller of `forked` sends to its work, in order (`send`); the work takes item k with `get(k)`,
+    waiting for it. Kept whole, so that a rerun of the work (its child died) takes the same items."""
+
+    def __init__(self) -> None:
+        self._items: list = []
+        self._ready = threading.Condition()
+        self.child: int | None = None  # the process id of the forked child, if there is one
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """The caller no longer wants the values (it failed): the child is ended at once, nothing is redone,
+        and the futures not yet done get a CancelledError."""
+        self.cancelled = True
+        if self.child is not None:
+            try:
+                os.kill(self.child, signal.SIGKILL)
+            except OSError:  # already gone
+                pass
+        self.send(_STOP)
+
+    def send(self, item: object) -> None:
+        with self._ready:
+            self._items.append(item)
+            self._ready.notify_all()
+
+    def get(self, k: int) -> object:
+        with self._ready:
+            self._ready.wait_for(lambda: len(self._items) > k)
+            return self._items[k]
+
+
+_STOP = "evalsite.core.parallel.stop"  # ends the sending thread of `forked`
+
+
+def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> tuple[list[Future[R]], Mailbox]:
+    """The first `count` values that the generator `steps(receive)` yields, as futures, computed in a forked
+    child process when this one may fork (os.fork exists, no other thread is running, EVALSITE_NO_FORK
+    unset), else on a thread; and the `Mailbox` whose items `receive()` returns there, one per call, in the
+    order they were sent (it waits for the next one). A second process is what lets Python-heavy work
+    (assembling a report) and numpy-heavy work (the bootstrap, whose small-array loops hold the GIL much of
+    the time) use two cores at once.
+
+    The child gets a copy-on-write snapshot of this process and sends each value back pickled as soon as it
+    is yielded; threads here receive them and send it the mailbox's items, so that neither side waits for
+    the other's reading. The child exits without running any exit handler. An exception raised by `steps`
+    reaches the caller through its futures; when the child dies without a word (killed, out of memory),
+    the remaining values are computed on a thread, from the start."""
+    futures: list[Future[R]] = [Future() for _ in range(count)]
+    box = Mailbox()
+    if hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("EVALSITE_NO_FORK"):
+        from_child, to_parent = os.pipe()
+        from_parent, to_child = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(from_child)
+            os.close(to_child)
+            _child(steps, count, to_parent, from_parent)
+        os.close(to_parent)
+        os.close(from_parent)
+        box.child = pid
+        threading.Thread(target=_send, args=(box, to_child), daemon=True).start()
+        # not a daemon: the interpreter waits for it at exit, so the child is always reaped (its CPU time then
+        # counts in this process's children's, as `time` reports it)
+        threading.Thread(target=_receive, args=(pid, from_child, steps, futures, box)).start()
+    else:
+        threading.Thread(target=_fill, args=(steps, futures, 0, box), daemon=True).start()
+    return futures, box
+
+
+def _child(steps: Callable, count: int, to_parent: int, from_parent: int) -> None:
+    status = 0
+    try:
+        inbox = os.fdopen(from_parent, "rb")
+        with os.fdopen(to_parent, "wb") as pipe:
+            try:
+                for value, _ in zip(steps(lambda: pickle.load(inbox)), range(count)):
+                    pickle.dump((True, value), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    pipe.flush()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                try:
+                    pickle.dump((False, exc), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:  # noqa: BLE001 - an exception that does not pickle
+                    pickle.dump((False, RuntimeError(repr(exc))), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001 - the parent computes what is missing
+        status = 1
+    finally:
+        os._exit(status)
+
+
+def _send(box: Mailbox, to_child: int) -> None:
+    try:
+        with os.fdopen(to_child, "wb") as pipe:
+            k = 0
+            while (item := box.get(k)) is not _STOP:
+                pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                pipe.flush()
+                k += 1
+    except OSError:  # the child is gone: its work is redone here (`_receive`)
+        pass
+
+
+def _receive(pid: int, from_child: int, steps: Callable, futures: list[Future], box: Mailbox) -> None:
+    done = 0
+    with os.fdopen(from_child, "rb") as pipe:
+        while done < len(futures):
+            try:
+                ok, value = pickle.load(pipe)
+            except Exception:  # noqa: BLE001 - EOF or a broken message: the child died
+                break
+            if ok:
+                futures[done].set_result(value)
+                done += 1
+            else:
+                for future in futures[done:]:
+                    future.set_exception(value)
+                done = len(futures)
+    os.waitpid(pid, 0)
+    if done < len(futures):
+        if box.cancelled:
+            for future in futures[done:]:
+                future.set_exception(CancelledError())
+        else:
+            _fill(steps, futures, done, box)
+    box.send(_STOP)
+
+
+def _fill(steps: Callable, futures: list[Future], skip: int, box: Mailbox) -> None:
+    """futures[skip:] from `steps(receive)` run here (its first `skip` values are already known)."""
+    taken = iter(range(1 << 62))
+
+    def receive() -> object:
+        item = box.get(next(taken))
+        if item is _STOP:  # cancelled
+            raise CancelledError()
+        return item
+
+    try:
+        for k, value in zip(range(len(futures)), steps(receive)):
+            if k >= skip:
+                futures[k].set_result(value)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)

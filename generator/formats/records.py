@@ -15,15 +15,19 @@ from evalsite.core.errors import InputError
 
 def read_text(path: Path) -> str:
     """A UTF-8 text file (with or without a byte-order mark); another encoding is an error naming it."""
+    return decode_utf8(path, read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; a missing file, a folder or an unreadable file is an InputError."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except IsADirectoryError:
         raise InputError("expected a file, found a folder", path) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
-    return decode_utf8(path, data)
 
 
 def lines(text: str) -> list[str]:
@@ -97,6 +101,9 @@ def parse_score(value: object, path: Path, record: str, what: str, text_allowed:
 
 def normalise_image_path(raw: object, images_root: Path, path: Path, record: str) -> str:
     """The image's path relative to the images root, in POSIX form. Paths may not leave the root."""
+    if (type(raw) is str and raw.isprintable() and "/" not in raw and "\\" not in raw and raw not in ("", ".", "..")
+            and raw.strip() == raw):
+        return raw  # a plain file name (the common case, 5,000 times in a COCO file): what the steps below give
     if not isinstance(raw, str) or not raw.strip():
         raise InputError("missing image path", path, record)
     text = raw.strip().replace("\\", "/")

@@ -67,8 +67,10 @@ def group_best(group: np.ndarray, value: np.ndarray, obj: np.ndarray, n_groups: 
     return best, first
 
 
-def score_rank(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Detection order (descending score, ties in file order) and each detection's position in it.
+def score_rank(score: np.ndarray, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Detection order (descending score, ties in file order) and each detection's position in it. `known`:
+    that order as computed before (e.g. `Matching.order`), taken after a linear check that it is exactly
+    that order for `score`, instead of sorting again; anything else is ignored.
 
     Examples
     --------
@@ -76,10 +78,29 @@ def score_rank(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> order.tolist(), rank.tolist()
     ([1, 0, 2], [1, 0, 2])
     """
-    order = np.argsort(-score, kind="stable")
+    order = known if known is not None and is_score_order(known, score) else np.argsort(-score, kind="stable")
     rank = np.empty(len(score), dtype=np.int64)
     rank[order] = np.arange(len(score))
     return order, rank
+
+
+def is_score_order(order: np.ndarray, score: np.ndarray) -> bool:
+    """Whether `order` is exactly `score_rank(score)[0]`: indices into `score` whose keys (-score, index)
+    strictly increase (so they are all the indices, each once).
+
+    >>> score = np.array([0.2, 0.9, 0.2])
+    >>> is_score_order(np.array([1, 0, 2]), score), is_score_order(np.array([1, 2, 0]), score)
+    (True, False)
+    """
+    order, score = np.asarray(order), np.asarray(score)
+    if order.shape != score.shape or order.ndim != 1 or order.dtype.kind not in "iu":
+        return False
+    if not len(order):
+        return True
+    if order.min() < 0 or order.max() >= len(score):
+        return False
+    s = score[order]
+    return bool(np.all((s[:-1] > s[1:]) | ((s[:-1] == s[1:]) & (order[:-1] < order[1:]))))
 
 
 def label_count(*label_arrays: np.ndarray, n_labels: int | None = None) -> int:

@@ -26,7 +26,7 @@ from evalsite.metrics.error_types import ErrorTypes, type_errors
 from evalsite.metrics.matching import IOU_THRESHOLD, Matching, match_detections
 from evalsite.metrics.operating_point import MAX_CURVE_POINTS, ThresholdSweep, operating_point
 from evalsite.metrics.pairs import PairIoU
-from evalsite.metrics.voc_ap import average_precision_per_label, voc_map
+from evalsite.metrics.voc_ap import average_precisions_per_label, voc_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalsite.core.detection_data import DetectionData
@@ -66,8 +66,7 @@ def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
     matching = match_detections(data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd,
                                 data.dt_image, data.dt_label, dt_box, data.dt_score, iou_threshold=iou_threshold,
                                 pair_iou_fn=pair_iou_fn, n_labels=len(data.labels))
-    ap = average_precision_per_label(matching, data.dt_label, data.dt_score, "all")
-    ap11 = average_precision_per_label(matching, data.dt_label, data.dt_score, "11point")
+    ap, ap11 = average_precisions_per_label(matching, data.dt_label, data.dt_score, ("all", "11point"))
     sweep = operating_point(matching, data.dt_label, data.dt_score, max_points=max_points)
     return matching, ap, ap11, sweep
 
@@ -106,7 +105,7 @@ def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD
     dt = (data.dt_image, data.dt_label, dt_box, data.dt_score)
     t_star = sweep.point.threshold
     confusion = confusion_at_threshold(*gt, *dt, threshold=t_star, iou_threshold=iou_threshold,
-                                       pair_iou_fn=pair_iou_fn, n_labels=nl)
+                                       pair_iou_fn=pair_iou_fn, n_labels=nl, score_order=matching.order)
     errors = type_errors(matching, data.gt_image, data.gt_label, gt_box, data.gt_crowd, *dt,
                          threshold=t_star, pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
     return DetectionEvaluation(matching=matching, ap50=ap, ap50_11pt=ap11, map50=voc_map(ap),

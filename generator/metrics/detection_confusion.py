@@ -59,7 +59,8 @@ def _greedy_take(pd: np.ndarray, pg: np.ndarray, iou: np.ndarray, rank: np.ndarr
 
 def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box,
                            dt_score, threshold: float, iou_threshold: float = IOU_THRESHOLD,
-                           pair_iou_fn: PairIoU | None = None, n_labels: int | None = None) -> Confusion:
+                           pair_iou_fn: PairIoU | None = None, n_labels: int | None = None,
+                           score_order: np.ndarray | None = None) -> Confusion:
     """Confusion matrix of the detections with score >= threshold (t*), class-agnostic.
 
     Matching ignores labels: by descending score (ties: file order), each detection takes the untaken
@@ -79,6 +80,7 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
     gt_image, ..., dt_score, iou_threshold, pair_iou_fn, n_labels : as in
         `evalsite.metrics.matching.match_detections`.
     threshold : t*, the lowest score shown; NaN for none.
+    score_order : the detection order when known (`Matching.order`; checked before use).
 
     Returns
     -------
@@ -98,7 +100,7 @@ def confusion_at_threshold(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, d
     """
     (gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl,
      rank) = prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box,
-                            dt_score, iou_threshold, pair_iou_fn, n_labels)
+                            dt_score, iou_threshold, pair_iou_fn, n_labels, score_order)
     counted = ~difficult & ~crowd
 
     active = np.flatnonzero(dt_score >= threshold) if not np.isnan(threshold) else np.zeros(0, np.int64)

@@ -124,6 +124,45 @@ def max_iou(box: list[float] | np.ndarray, boxes: np.ndarray) -> float:
     return float(iou.max())
 
 
+#: (box, candidate) pairs per vectorised step of `max_ious` (bounds its temporaries to a few tens of MB)
+_PAIRS = 1 << 18
+
+
+def max_ious(boxes: np.ndarray, candidates: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """`max_iou` of many boxes at once: box k (x, y, w, h rows of `boxes`) against
+    `candidates[bounds[group[k]]:bounds[group[k] + 1]]` (each group's candidates are consecutive rows), 0
+    where that range is empty. The same float operations as `max_iou`, element for element, so the same
+    values."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    candidates = np.asarray(candidates, dtype=float).reshape(-1, 4)
+    group = np.asarray(group, dtype=np.int64)
+    lo, hi = bounds[group], bounds[group + 1]
+    counts = hi - lo
+    out = np.zeros(len(boxes))
+    ends = np.cumsum(counts)
+    k0 = 0
+    while k0 < len(boxes):  # boxes k0..k1-1 in one step, at most _PAIRS pairs (at least one box)
+        k1 = max(k0 + 1, int(np.searchsorted(ends, (ends[k0 - 1] if k0 else 0) + _PAIRS, side="right")))
+        n = counts[k0:k1]
+        has = np.flatnonzero(n > 0) + k0
+        if len(has):
+            n = counts[has]
+            owner = np.repeat(np.arange(len(has)), n)  # the pairs of each box, consecutive
+            starts = np.cumsum(n) - n
+            rows = np.arange(int(n.sum())) - np.repeat(starts - lo[has], n)
+            x, y, w, h = (boxes[has, j][owner] for j in range(4))
+            b = candidates[rows]
+            ix = np.clip(np.minimum(x + w, b[:, 0] + b[:, 2]) - np.maximum(x, b[:, 0]), 0, None)
+            iy = np.clip(np.minimum(y + h, b[:, 1] + b[:, 3]) - np.maximum(y, b[:, 1]), 0, None)
+            inter = ix * iy
+            union = w * h + b[:, 2] * b[:, 3] - inter
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iou = np.where(union > 0, inter / union, 0.0)
+            out[has] = np.maximum.reduceat(iou, starts)
+        k0 = k1
+    return out
+
+
 @dataclass
 class BoxSuspect:
     reason: str

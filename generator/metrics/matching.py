@@ -47,6 +47,7 @@ class Matching:
     gt_counted: np.ndarray  # (G,) bool: neither difficult nor crowd
     n_gt: np.ndarray  # (L,) int64: counted GT per label
     iou_threshold: float
+    order: np.ndarray | None = None  # (D,) the detection order (`score_rank`), for the callers that need it
 
     @property
     def fp(self) -> np.ndarray:
@@ -60,11 +61,12 @@ class Matching:
 
 
 def prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
-                   iou_threshold, pair_iou_fn, n_labels):
+                   iou_threshold, pair_iou_fn, n_labels, score_order=None):
     """The checked arrays, counts, pair geometry, label count and score ranks that the matchings share
     (`match_detections` here, and the class-agnostic matching of `evalsite.metrics.detection_confusion`).
 
-    Parameters are those of `match_detections` (all required here).
+    Parameters are those of `match_detections` (all required here), and `score_order`: the detection order
+    when known (`score_rank`'s `known`).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image,
     check_iou_threshold(iou_threshold)
     geometry = PairGeometry(pair_iou_fn, dt_box, gt_box, crowd)
     nl = label_count(gt_label, dt_label, n_labels=n_labels)
-    _, rank = score_rank(dt_score)
+    _, rank = score_rank(dt_score, score_order)
     return gt_image, gt_label, dt_image, dt_label, dt_score, n_gt_objects, n_dt, difficult, crowd, geometry, nl, rank
 
 
@@ -173,5 +175,12 @@ def match_detections(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_imag
         tp=tp, ignored=ignored, gt_index=gt_index, best_gt=best_gt, best_iou=best_iou,
         gt_matched_by=matched_by, gt_counted=counted,
         n_gt=np.bincount(gt_label[counted], minlength=nl).astype(np.int64),
-        iou_threshold=float(iou_threshold),
+        iou_threshold=float(iou_threshold), order=_order_of(rank),
     )
+
+
+def _order_of(rank: np.ndarray) -> np.ndarray:
+    """The detection order from each detection's position in it."""
+    order = np.empty(len(rank), dtype=np.int64)
+    order[rank] = np.arange(len(rank))
+    return order

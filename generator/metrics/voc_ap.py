@@ -97,19 +97,26 @@ def average_precision_per_label(matching: Matching, dt_label, dt_score, method: 
     >>> average_precision_per_label(m, [0, 0, 0], [0.9, 0.8, 0.7]).round(6).tolist()
     [0.833333, nan]
     """
+    return average_precisions_per_label(matching, dt_label, dt_score, (method,))[0]
+
+
+def average_precisions_per_label(matching: Matching, dt_label, dt_score, methods: tuple[str, ...] = ("all", "11point")
+                                 ) -> list[np.ndarray]:
+    """`average_precision_per_label` of each of `methods`, the detections sorted once for all."""
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
-    keep = np.flatnonzero(~matching.ignored)
-    order, _ = score_rank(dt_score[keep])
-    d = keep[order]
+    order, _ = score_rank(dt_score, matching.order)  # (the matching's, when it is that of dt_score)
+    d = order[~matching.ignored[order]]  # the detections that count, in that order
     d = d[np.argsort(dt_label[d], kind="stable")]  # by label, then descending score, then file order
     labels = dt_label[d]
     bounds = np.searchsorted(labels, np.arange(len(n_gt) + 1))
-    ap = np.full(len(n_gt), np.nan)
+    aps = [np.full(len(n_gt), np.nan) for _ in methods]
     for c in np.flatnonzero(n_gt > 0):
-        ap[c] = _ap_sorted(matching.tp[d[bounds[c]:bounds[c + 1]]], int(n_gt[c]), method)
-    return ap
+        tp = matching.tp[d[bounds[c]:bounds[c + 1]]]
+        for ap, method in zip(aps, methods):
+            ap[c] = _ap_sorted(tp, int(n_gt[c]), method)
+    return aps
 
 
 def voc_map(ap_per_label) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,10 +13,11 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
-from evalsite.metrics.arrays import take
+from evalsite.core.parallel import Mailbox, forked
+from evalsite.metrics.arrays import score_rank, take
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
-from evalsite.metrics.label_errors import box_suspect, max_iou, score_thresholds
+from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
@@ -56,52 +59,101 @@ def _floats(values: np.ndarray) -> list[float]:
     return [float(v) for v in values]
 
 
+@dataclass
+class DetectionStart:
+    """The work of a detection report that needs only the inputs, under way (`start_detection_report`)."""
+
+    coco: Future  # a `_CocoPart`
+    coco_intervals: Future | None  # `coco_intervals`
+    intervals: Future | None  # `detection_intervals`, once sent its evidence columns and t*
+    mailbox: Mailbox
+
+    def cancel(self) -> None:
+        """Stop the work (the report will not be built): its process ends now, not when this one does."""
+        self.mailbox.cancel()
+
+
+def start_detection_report(data: DetectionData, with_intervals: bool = True) -> DetectionStart:
+    """Start the COCO evaluation and the intervals of `data`'s report beside the caller (in a second
+    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else
+    but the VOC matching's evidence for its intervals, which `build_detection_report` sends when it has it.
+    The caller meanwhile checks the images and assembles the report (mostly Python, which a thread could
+    not overlap: the GIL)."""
+    weights = report_weights(len(data.images)) if with_intervals else None
+    if with_intervals:  # both processes resample with sparse products: imported once, before the fork
+        import scipy.sparse  # noqa: F401
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, receive), 1 + 2 * with_intervals)
+    return DetectionStart(futures[0], *(futures[1:] if with_intervals else (None, None)), mailbox=mailbox)
+
+
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
-                           notices: list[Notice], with_intervals: bool = True) -> DetectionReport:
-    n_labels = len(data.labels)
+                           notices: list[Notice], with_intervals: bool = True,
+                           started: DetectionStart | None = None) -> DetectionReport:
+    """The report; `started`: `start_detection_report(data, with_intervals)`, when the caller started it
+    before checking the images."""
+    started = started or start_detection_report(data, with_intervals)
+    try:
+        return _build(data, infos, task, notices, with_intervals, started)
+    except BaseException:
+        started.cancel()
+        raise
+
+
+def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], with_intervals: bool,
+           started: DetectionStart) -> DetectionReport:
     segmentation = data.gt_masks is not None
-    # The two evaluations are independent and spend their time in numpy, which releases the GIL: run side
-    # by side they overlap on a second core (about a third off `evaluate` at COCO scale). So do the intervals
-    # (numpy and sparse products) and the assembly of the errors and pictures (mostly Python).
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
-        if segmentation:
-            hw = np.stack([data.heights, data.widths], axis=1)
-            coco_future = pool.submit(coco_evaluate_segm, data.gt_image, data.gt_label, data.gt_masks,
-                                      data.gt_area, data.gt_crowd, data.dt_image, data.dt_label, data.dt_masks,
-                                      data.dt_score, n_labels, hw)
-            geometry = mask_geometry(data)
-            options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-        else:
-            coco_future = pool.submit(coco_evaluate, data.gt_image, data.gt_label, data.gt_box, data.gt_area,
-                                      data.gt_crowd, data.dt_image, data.dt_label, data.dt_box, data.dt_score,
-                                      n_labels)
-        first_half = evaluate_matching(data, **options)
-        matching, sweep = first_half[0], first_half[3]
-        evidence = _evidence(data, matching)
-        # the intervals need only the matchings and t*: they run while the errors are typed, COCO AP's as
-        # soon as the COCO evaluation is done. VOC's in one thread (it ends first: more would only add
-        # memory), COCO's in two (the longest job, alone at the end)
-        weights = report_weights(len(data.images)) if with_intervals else None
-        intervals_future = None if not with_intervals else pool.submit(
-            detection_intervals, evidence.dt_image, evidence.dt_label, evidence.dt_score, evidence.dt_tp,
-            evidence.gt_image, evidence.gt_label, len(data.images), n_labels, _opt(sweep.point.threshold),
-            weights, threads=1)
-        coco_intervals_future = None if not with_intervals else pool.submit(
-            lambda: coco_intervals(coco_future.result().evidence, len(data.images), n_labels, weights))
-        ev = evaluate_detection(data, **options, first_half=first_half,
-                                mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-        return _assemble(data, infos, task, notices, ev, evidence, coco_future, intervals_future,
-                         coco_intervals_future)
+    options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
+    if segmentation:
+        geometry = mask_geometry(data)
+        options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
+    first_half = evaluate_matching(data, **options)
+    matching, sweep = first_half[0], first_half[3]
+    columns = _evidence_columns(data, matching)
+    if with_intervals:  # the VOC intervals need only these and t*
+        started.mailbox.send((columns, _opt(sweep.point.threshold)))
+    evidence = DetEvidence(*(column.tolist() for column in columns))
+    ev = evaluate_detection(data, **options, first_half=first_half,
+                            mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
+    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco, started.intervals,
+                     started.coco_intervals)
+
+
+@dataclass
+class _CocoPart:
+    """What the report takes of the COCO evaluation (`_background_steps`): small to send between processes."""
+
+    stats: np.ndarray
+    per_label_ap: np.ndarray
+    evidence: tuple[np.ndarray, ...]  # `_packed_evidence`
+
+
+def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) -> Iterator:
+    """The COCO evaluation (a `_CocoPart`); then, with `weights`, its intervals (`coco_intervals`) and the VOC
+    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives."""
+    n_labels, n_images = len(data.labels), len(data.images)
+    if data.gt_masks is not None:
+        hw = np.stack([data.heights, data.widths], axis=1)
+        coco = coco_evaluate_segm(data.gt_image, data.gt_label, data.gt_masks, data.gt_area, data.gt_crowd,
+                                  data.dt_image, data.dt_label, data.dt_masks, data.dt_score, n_labels, hw)
+    else:
+        coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
+                             data.dt_label, data.dt_box, data.dt_score, n_labels)
+    yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
+    if weights is not None:
+        evidence, coco = coco.evidence, None
+        yield coco_intervals(evidence, n_images, n_labels, weights)
+        columns, threshold = receive()
+        yield detection_intervals(*columns, n_images, n_labels, threshold, weights)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, coco_future, intervals_future, coco_intervals_future) -> DetectionReport:
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, intervals_future,
+              coco_intervals_future) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
     coco = coco_future.result()
-    evidence.coco = coco_evidence_to_report(coco.evidence)
+    evidence.coco = DetCocoEvidence(*(a.tolist() for a in coco.evidence))
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {
@@ -134,7 +186,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     )
     strings = _MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
-    _mark_suspects(data, ev, errors, evidence, sweep.label_recall)
+    _mark_suspects(data, ev, errors, columns, sweep.label_recall)
     images = _images(data, ev, infos, errors, strings)
     if strings is not None:
         strings.encode()
@@ -167,21 +219,25 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
                            evidence=evidence, intervals=intervals)
 
 
-def _evidence(data: DetectionData, m: Matching) -> DetEvidence:
-    counted = np.flatnonzero(~m.ignored)
-    order = counted[np.argsort(-data.dt_score[counted], kind="stable")]
+def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...]:
+    """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
+    score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label."""
+    order, _ = score_rank(data.dt_score, m.order)
+    order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
-    return DetEvidence(dt_image=data.dt_image[order].tolist(), dt_label=data.dt_label[order].tolist(),
-                       dt_score=data.dt_score[order].tolist(), dt_tp=m.tp[order].astype(np.int64).tolist(),
-                       gt_image=data.gt_image[gt].tolist(), gt_label=data.gt_label[gt].tolist())
+    return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int64),
+            data.gt_image[gt], data.gt_label[gt])
+
+
+def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
+    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`)."""
+    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
+    return e.dt_image, e.dt_label, (e.tp * bits).sum(axis=0), (e.ignored * bits).sum(axis=0), e.gt_image, e.gt_label
 
 
 def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
     """report.json's form: the flags of the ten IoU thresholds packed into one integer each (bit t)."""
-    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
-    return DetCocoEvidence(dt_image=e.dt_image.tolist(), dt_label=e.dt_label.tolist(),
-                           tp=(e.tp * bits).sum(axis=0).tolist(), ignored=(e.ignored * bits).sum(axis=0).tolist(),
-                           gt_image=e.gt_image.tolist(), gt_label=e.gt_label.tolist())
+    return DetCocoEvidence(*(a.tolist() for a in _packed_evidence(e)))
 
 
 def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
@@ -278,25 +334,31 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     return [row[3] for row in rows]
 
 
-def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], evidence: DetEvidence,
+def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: tuple[np.ndarray, ...],
                    label_recall: np.ndarray) -> None:
     """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
     t = ev.sweep.point.threshold
     if math.isnan(t):
         return
-    dt_score, dt_tp = np.asarray(evidence.dt_score), np.asarray(evidence.dt_tp, dtype=bool)
+    _, dt_label, dt_score, dt_tp = columns[:4]  # `_evidence_columns`
+    dt_tp = dt_tp.astype(bool)
     tp = dt_tp & (dt_score >= t)
-    thresholds = score_thresholds(np.asarray(evidence.dt_label)[tp], dt_score[tp], len(data.labels))
+    thresholds = score_thresholds(dt_label[tp], dt_score[tp], len(data.labels))
     index = {name: c for c, name in enumerate(data.labels)}
     image_of = {name: i for i, name in enumerate(data.images)}
     shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
     shown = shown[np.argsort(data.dt_image[shown], kind="stable")]  # grouped by image
     bounds = np.searchsorted(data.dt_image[shown], np.arange(len(data.images) + 1))
-    for error in errors:
+    # missed objects without a detection: the largest IoU with any prediction of their image, all at once
+    lonely = [k for k, error in enumerate(errors)
+              if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION]
+    nearest = dict(zip(lonely, max_ious(
+        np.array([errors[k].box for k in lonely], dtype=float).reshape(-1, 4), data.dt_box[shown], bounds,
+        np.array([image_of[errors[k].image] for k in lonely], dtype=np.int64)).tolist()))
+    for k, error in enumerate(errors):
         near = recall = None
-        if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION:
-            i = image_of[error.image]
-            near = max_iou(error.box, data.dt_box[shown[bounds[i]:bounds[i + 1]]])
+        if k in nearest:
+            near = nearest[k]
             recall = float(label_recall[index[error.label]])
         found = box_suspect(error.kind, error.type, index[error.label], error.score, thresholds, recall, near)
         if found is not None:

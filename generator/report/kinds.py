@@ -25,12 +25,26 @@ class TaskKind:
     # "module:function" names, imported when used (they import numpy, scikit-learn...; loading a report does not)
     builder: str  # assembles its report from the inputs
     tables: str  # the tables its pages show that are not in report.json
+    starter: str = ""  # starts the builder's work that needs only the inputs ("": none)
 
-    def build_report(self, inputs: Any, infos: list, task: Any, notices: list, with_intervals: bool = True
-                     ) -> BaseReport:
+    def start_report(self, inputs: Any, with_intervals: bool = True) -> Any:
+        """The work of the report that needs only `inputs`, started beside the caller (None when this kind
+        has none), for `build_report(..., started=)`: the caller checks the images meanwhile."""
+        return _function(self.starter)(inputs, with_intervals) if self.starter else None
+
+    def cancel_report(self, started: Any) -> None:
+        """Stop what `start_report` started, when `build_report` will not be called (an error)."""
+        if started is not None:
+            started.cancel()
+
+    def build_report(self, inputs: Any, infos: list, task: Any, notices: list, with_intervals: bool = True,
+                     started: Any = None) -> BaseReport:
         """The report of `inputs` (what this kind's reader gives), the images' checks `infos`, the TaskInfo
-        `task` and the reading's notices; `with_intervals=False` leaves out the bootstrap intervals."""
-        return _function(self.builder)(inputs, infos, task, notices, with_intervals)
+        `task` and the reading's notices; `with_intervals=False` leaves out the bootstrap intervals;
+        `started`: what `start_report(inputs, with_intervals)` returned, if it was called."""
+        if started is None:
+            return _function(self.builder)(inputs, infos, task, notices, with_intervals)
+        return _function(self.builder)(inputs, infos, task, notices, with_intervals, started=started)
 
     def derive_tables(self, report: BaseReport) -> Any:
         """The tables of `report`'s pages (evalsite.report.derived)."""
@@ -48,10 +62,12 @@ KINDS: dict[TaskType, TaskKind] = {
                                       "evalsite.report.derived:classification_tables"),
     TaskType.DETECTION: TaskKind(TaskType.DETECTION, DetectionReport, "mAP50",
                                  "evalsite.report.detection:build_detection_report",
-                                 "evalsite.report.derived:detection_tables"),
+                                 "evalsite.report.derived:detection_tables",
+                                 "evalsite.report.detection:start_detection_report"),
     TaskType.SEGMENTATION: TaskKind(TaskType.SEGMENTATION, DetectionReport, "mAP50",
                                     "evalsite.report.detection:build_detection_report",
-                                    "evalsite.report.derived:detection_tables"),
+                                    "evalsite.report.derived:detection_tables",
+                                    "evalsite.report.detection:start_detection_report"),
 }
 
 

@@ -1,0 +1,106 @@
+"""core.parallel.forked: values, the mailbox, exceptions, a child that dies, and the thread fallback."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from evalsite.core.parallel import forked
+
+
+def _steps(receive):
+    yield np.arange(5)
+    extra = receive()
+    yield extra * 2
+    yield receive() + 1
+
+
+def _values(futures):
+    return [f.result(timeout=60) for f in futures]
+
+
+def _alone() -> None:
+    """Wait for the threads of earlier calls to end (forked forks only when no other thread runs)."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(timeout=60)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_values_in_order_with_the_mailbox(monkeypatch, fork) -> None:
+    if not fork:
+        monkeypatch.setenv("EVALSITE_NO_FORK", "1")
+    _alone()
+    futures, box = forked(_steps, 3)
+    assert futures[0].result(timeout=60).tolist() == [0, 1, 2, 3, 4]  # before anything is sent
+    box.send(np.array([1.5, 2.5]))
+    box.send(41)
+    first, second, third = _values(futures)
+    assert second.tolist() == [3.0, 5.0] and third == 42
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_an_exception_reaches_the_caller(monkeypatch, fork) -> None:
+    if not fork:
+        monkeypatch.setenv("EVALSITE_NO_FORK", "1")
+
+    def steps(receive):
+        yield "first"
+        raise ValueError("no such label")
+
+    futures, _ = forked(steps, 2)
+    assert futures[0].result(timeout=60) == "first"
+    with pytest.raises(ValueError, match="no such label"):
+        futures[1].result(timeout=60)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_child_that_dies_is_replaced_by_a_thread() -> None:
+    parent = os.getpid()
+    _alone()
+
+    def steps(receive):
+        yield os.getpid()
+        if os.getpid() != parent:
+            os._exit(9)  # the child dies without a word after its first value
+        yield receive()
+
+    futures, box = forked(steps, 2)
+    box.send("sent")
+    child, second = _values(futures)
+    assert child != parent and second == "sent"
+
+
+def test_no_fork_while_other_threads_run() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        futures, _ = forked(lambda receive: iter([os.getpid()]), 1)
+        assert futures[0].result(timeout=60) == os.getpid()
+    finally:
+        stop.set()
+        other.join()
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_cancel_ends_the_child_and_redoes_nothing(monkeypatch, fork) -> None:
+    from concurrent.futures import CancelledError
+
+    if not fork:
+        monkeypatch.setenv("EVALSITE_NO_FORK", "1")
+    _alone()
+    futures, box = forked(_steps, 3)
+    futures[0].result(timeout=60)
+    child = box.child
+    assert (child is not None) == (fork and hasattr(os, "fork"))
+    box.cancel()  # the work waits for an item that will never come
+    for future in futures[1:]:
+        with pytest.raises(CancelledError):
+            future.result(timeout=60)
+    if child is not None:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)  # reaped: gone
