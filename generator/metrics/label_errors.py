@@ -109,30 +109,15 @@ def score_thresholds(tp_label: np.ndarray, tp_score: np.ndarray, n_labels: int) 
                      for c in range(n_labels)])
 
 
-def max_iou(box: list[float] | np.ndarray, boxes: np.ndarray) -> float:
-    """The largest IoU of one x, y, w, h box with any of `boxes` (k, 4); 0 when there are none."""
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    if not len(boxes):
-        return 0.0
-    x, y, w, h = (float(v) for v in box)
-    ix = np.clip(np.minimum(x + w, boxes[:, 0] + boxes[:, 2]) - np.maximum(x, boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(y + h, boxes[:, 1] + boxes[:, 3]) - np.maximum(y, boxes[:, 1]), 0, None)
-    inter = ix * iy
-    union = w * h + boxes[:, 2] * boxes[:, 3] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return float(iou.max())
-
-
 #: (box, candidate) pairs per vectorised step of `max_ious` (bounds its temporaries to a few tens of MB)
 _PAIRS = 1 << 18
 
 
 def max_ious(boxes: np.ndarray, candidates: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """`max_iou` of many boxes at once: box k (x, y, w, h rows of `boxes`) against
+    """The largest IoU of each box k (x, y, w, h rows of `boxes`) with any of
     `candidates[bounds[group[k]]:bounds[group[k] + 1]]` (each group's candidates are consecutive rows), 0
-    where that range is empty. The same float operations as `max_iou`, element for element, so the same
-    values."""
+    where that range is empty; a pair whose union is 0 has IoU 0. Vectorised over all pairs, a bounded number
+    (_PAIRS) at a time."""
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     candidates = np.asarray(candidates, dtype=float).reshape(-1, 4)
     group = np.asarray(group, dtype=np.int64)
