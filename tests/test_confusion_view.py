@@ -99,3 +99,25 @@ def test_a_schema_1_report_is_read(tmp_path) -> None:
     report, _ = load_report(tmp_path / "old.json")
     assert report.confusion.cells == c["cells"] and report.confusion.row_totals == c["row_totals"]
     assert [p.count for p in report.confusion.top_pairs] == [p["count"] for p in c["top_pairs"]]
+
+
+def test_a_schema_1_detection_report_gets_its_top_pairs(tmp_path) -> None:
+    """A /1 detection report had no `top_pairs`: reading it derives them as a /2 report has them (label to
+    label, background and missed left out). The demo's detections confuse some labels."""
+    from evalsite.demo.detection import write_detection_inputs
+
+    manifest = write_detection_inputs(tmp_path / "demo", "en", n_train=40, n_eval=40)
+    result = CliRunner().invoke(main, ["evaluate", str(manifest), "-o", str(tmp_path / "new.json"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    new = json.loads((tmp_path / "new.json").read_text(encoding="utf-8"))
+    c = new["confusion"]
+    assert c["top_pairs"], "the demo should confuse some labels"
+    counts = [[0] * len(c["columns"]) for _ in c["rows"]]
+    for r, k, n in c["cells"]:
+        counts[r][k] = n
+    old = {**new, "schema": "evalsite.report/1",
+           "confusion": {"rows": c["rows"], "columns": c["columns"], "counts": counts}}
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    report, _ = load_report(tmp_path / "old.json")
+    assert [(p.true, p.predicted, p.count, p.share) for p in report.confusion.top_pairs] == [
+        (p["true"], p["predicted"], p["count"], p["share"]) for p in c["top_pairs"]]

@@ -281,8 +281,10 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
         pr = sorted(sorted(pr, key=lambda c: -objects.get(c.label, 0))[:PR_CURVES], key=pr.index)
     charts.pr_chart([(c.label, c.x, c.y) for c in pr], docs / "charts/pr.png")
     c = report.confusion
-    rows = [t("background") if x is None else x for x in c.rows]
-    draw_confusion(c, rows, [t("missed_column") if x is None else x for x in c.columns], docs / "charts/confusion.png")
+    if large:  # up to MANY_LABELS labels the page shows the matrix as a table, not as a picture
+        draw_confusion(c, [t("background") if x is None else x for x in c.rows],
+                       [t("missed_column") if x is None else x for x in c.columns], docs / "charts/confusion.png",
+                       large)
 
     galleries = detection_galleries(report, assets, pictured)
     first_page = {g.label: g.file for g in galleries}

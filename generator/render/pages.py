@@ -207,11 +207,12 @@ def charted(labels: list[str], values: list[float | None], limit: int = charts.C
     return [labels[i] for _, i in chosen], [v for v, _ in chosen]
 
 
-def draw_confusion(confusion, rows: list[str], columns: list[str], path: Path) -> None:
-    """charts/confusion.png: the matrix with its counts up to MANY_LABELS labels, else the ordered, binned
-    map of evalsite.report.confusion (`rows`, `columns`: the names as the page writes them)."""
+def draw_confusion(confusion, rows: list[str], columns: list[str], path: Path, large: bool) -> None:
+    """charts/confusion.png: the matrix with its counts, or when `large` (the page's decision: more than
+    MANY_LABELS labels) the ordered, binned map of evalsite.report.confusion (`rows`, `columns`: the names as
+    the page writes them)."""
     n = len(confusion.rows)
-    if n <= MANY_LABELS:
+    if not large:
         counts, shares = dense(confusion.cells, n, len(columns))
         charts.confusion_chart(rows, columns, np.array(counts, dtype=np.int64).reshape(n, len(columns)),
                                np.array(shares).reshape(n, len(columns)), path)
@@ -242,8 +243,9 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     assets = make_assets(images_root, shown, docs, progress)
     env = environment()
     c = report.confusion
+    large = len(c.rows) > MANY_LABELS
     draw_confusion(c, c.rows, [t("no_prediction") if x is None else x for x in c.columns],
-                   docs / "charts/confusion.png")
+                   docs / "charts/confusion.png", large)
     if report.curves.topk:
         charts.topk_chart([p.k for p in report.curves.topk], [p.accuracy for p in report.curves.topk],
                           docs / "charts/topk.png")
@@ -253,7 +255,7 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     galleries = gallery_pages(report, assets, pictured)
     first_page = {g.label: g.file for g in galleries}
     context = dict(r=report, t=t, galleries=galleries, first_page=first_page, few=FEW_EXAMPLES,
-                   large=len(c.rows) > MANY_LABELS, no_prediction=t("no_prediction"),
+                   large=large, no_prediction=t("no_prediction"),
                    f1_charted=len(f1_labels), chart_labels=charts.CHART_LABELS)
     context["pictured"] = pictured  # the galleries' cap and budget (evalsite.render.pictured)
     pages = {

@@ -9,6 +9,7 @@ labels, IoU threshold), saying what differs.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 from evalsite import __version__
 from evalsite.core.errors import InputError
 from evalsite.report.codec import Invalid, decode, json_kind
-from evalsite.report.confusion import TOP_PAIRS
+from evalsite.report.confusion import confused_pairs, to_cells
 from evalsite.report.kinds import KINDS
 from evalsite.report.model import READABLE_SCHEMAS, SCHEMA, Report
 
@@ -93,13 +94,20 @@ def _upgrade_v1(data: dict) -> dict:
         confusion["row_totals"] = [sum(line) for line in counts]
     except TypeError:
         confusion["cells"] = counts  # the decoder names the problem
-    if "top_pairs" not in confusion and isinstance(confusion.get("rows"), list):
-        rows, columns, totals = confusion["rows"], confusion.get("columns") or [], confusion.get("row_totals", [])
-        pairs = [(-n, r, c) for r, c, n in confusion["cells"] if r != c and r < len(rows) and c < len(columns)
-                 and rows[r] is not None and columns[c] is not None] if "row_totals" in confusion else []
-        confusion["top_pairs"] = [{"true": rows[r], "predicted": columns[c], "count": -n, "share": -n / totals[r]}
-                                  for n, r, c in sorted(pairs)[:TOP_PAIRS]]
+    if "top_pairs" not in confusion and "row_totals" in confusion and isinstance(confusion.get("rows"), list):
+        rows, columns = confusion["rows"], confusion.get("columns") or []
+        try:  # as a /2 report gets them: background and missed left out
+            pairs = confused_pairs(to_cells(confusion["cells"], (len(rows), len(columns))), rows, columns,
+                                   skip_row=_none_at(rows), skip_col=_none_at(columns))
+        except (TypeError, ValueError, IndexError):
+            pairs = []  # the decoder names what is wrong with the cells
+        confusion["top_pairs"] = [dataclasses.asdict(p) for p in pairs]
     return {**data, "confusion": confusion}
+
+
+def _none_at(names: list) -> int | None:
+    """The index of the None entry (background, missed) of a confusion matrix's rows or columns."""
+    return names.index(None) if None in names else None
 
 
 def iou_threshold(report: Report) -> float | None:
