@@ -23,6 +23,26 @@ from evalsite.manifest import LANGUAGES, TASK_TYPES, TaskSpec, load_manifest, sp
 LANG_OPTION = click.option(
     "--lang", type=click.Choice(LANGUAGES), default=None,
     help="Language of the pages: zh (Chinese, the default) or en. Overrides the manifest's `language`.")
+
+
+def _cluster_options(command):
+    """--scheduler and --shard-images (evalsite.core.cluster; docs/cluster.md)."""
+    options = [
+        click.option("--scheduler", default=None, metavar="local[:N]|tcp://HOST:PORT",
+                     help="Run the per-image work (image checks, prediction shards, traits, pictures) on a Dask "
+                          "cluster: 'local:N' starts N worker processes here (N default: the cores), an address "
+                          "joins a running `dask scheduler` (not answering within 10 s: exit 2). Needs the "
+                          "extra: pip install \"evalsite[dask]\". The images root and OUT must be at the same "
+                          "path on every worker. The report is the same as without it."),
+        click.option("--shard-images", type=click.IntRange(min=1), default=None,
+                     help="Images per Dask task with --scheduler (default 1000): smaller shards spread better "
+                          "and retry less after a lost worker; larger ones cost less scheduling."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 QUIET_OPTION = click.option("--quiet", "-q", is_flag=True,
                             help="No progress output (warnings and errors still go to stderr).")
 
@@ -159,10 +179,11 @@ def main() -> None:
 @click.option("--archive", is_flag=True,
               help="Also write each task's site as one reproducible zip, OUT/<task name>.zip (see `evalsite archive`).")
 @_task_fields
+@_cluster_options
 @LANG_OPTION
 @QUIET_OPTION
 @guarded
-def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
+def build(manifests, out, no_overview, archive, lang, quiet, scheduler, shard_images, **kwargs):
     """Build the report site of one or more tasks.
 
     MANIFESTS are task.yaml files (see "Inputs and formats" in the docs); instead of one, the same fields can be
@@ -178,7 +199,8 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
     from evalsite.commands.build import run_build
 
     specs = _specs(manifests, lang, _fields(kwargs))
-    run_build(specs, out, Console(quiet), click.echo, overview=not no_overview, archive=archive, language=lang)
+    run_build(specs, out, Console(quiet), click.echo, overview=not no_overview, archive=archive, language=lang,
+              scheduler=scheduler, shard_images=shard_images)
 
 
 @main.command()
@@ -189,10 +211,11 @@ def build(manifests, out, no_overview, archive, lang, quiet, **kwargs):
               help="Leave out the 95% bootstrap intervals (report.json `intervals` null): about 0.5 s less at "
                    "5,000 COCO images. The site (`build`) always has them.")
 @_task_fields
+@_cluster_options
 @LANG_OPTION
 @QUIET_OPTION
 @guarded
-def evaluate(manifest, out, no_intervals, lang, quiet, **kwargs):
+def evaluate(manifest, out, no_intervals, lang, quiet, scheduler, shard_images, **kwargs):
     """Compute the metrics only and write report.json (no site): for pipelines and benchmarks.
 
     \b
@@ -203,7 +226,8 @@ def evaluate(manifest, out, no_intervals, lang, quiet, **kwargs):
     from evalsite.commands.evaluate import run_evaluate
 
     (spec,) = _specs((manifest,) if manifest else (), lang, _fields(kwargs))
-    text = run_evaluate(spec, out, Console(quiet), intervals=not no_intervals)
+    text = run_evaluate(spec, out, Console(quiet), intervals=not no_intervals, scheduler=scheduler,
+                        shard_images=shard_images)
     if text is not None:  # -o -
         click.echo(text, nl=False)
 

@@ -51,7 +51,7 @@ def built_report(inputs: Any, task: TaskInfo, images_root: Path | None, unchecke
 
 
 def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = None, language: str | None = None,
-             intervals: bool = True) -> Report:
+             intervals: bool = True, scheduler: Any = None, shard_images: int | None = None) -> Report:
     """Evaluate a task described by a manifest, as ``evalsite evaluate`` does (no files written).
 
     Parameters
@@ -67,6 +67,13 @@ def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = 
         Overrides the manifest's ``language`` (as ``--lang``).
     intervals : bool, default True
         Compute the 95% bootstrap intervals (``False``: as ``--no-intervals``).
+    scheduler : str or distributed.Client, optional
+        Run the per-image work on a Dask cluster, as ``--scheduler`` (needs ``pip install "evalsite[dask]"``):
+        ``"local:N"`` (N worker processes on this machine), a scheduler address (``"tcp://host:8786"``), or a
+        ``distributed.Client`` (used as it is, not closed). The result is the same as without it
+        (docs/cluster.md).
+    shard_images : int, optional
+        Images per Dask task with ``scheduler`` (default 1000), as ``--shard-images``.
 
     Returns
     -------
@@ -99,7 +106,10 @@ def evaluate(manifest: PathLike | Mapping[str, Any], *, base: PathLike | None = 
         spec = load_manifest(Path(manifest), language)
     else:
         raise InputError(f"'manifest' must be a task.yaml path or a dict, found {type(manifest).__name__}")
-    report = evaluate_spec(spec, intervals=intervals)
+    from evalsite.core.cluster import on_cluster
+
+    with on_cluster(scheduler, shard_images):
+        report = evaluate_spec(spec, intervals=intervals)
     log_notices(report.notices)
     return report
 
@@ -154,7 +164,7 @@ def _report_and_images(report: Report | PathLike, images: PathLike | None) -> tu
 
 
 def build_site(report: Report | PathLike, out: PathLike, *, images: PathLike | None = None,
-               overview: bool = True) -> Path:
+               overview: bool = True, scheduler: Any = None, shard_images: int | None = None) -> Path:
     """Build the report site of one report, as ``evalsite build`` does for one task.
 
     The site goes to ``out/<task name>/`` (replaced only when the build succeeds); then the task overview of
@@ -174,6 +184,13 @@ def build_site(report: Report | PathLike, out: PathLike, *, images: PathLike | N
         ``images_root`` records none: then ``images`` is needed.
     overview : bool, default True
         Refresh the task overview of ``out``.
+    scheduler : str or distributed.Client, optional
+        Run the per-image work on a Dask cluster, as ``--scheduler`` (needs ``pip install "evalsite[dask]"``):
+        ``"local:N"`` (N worker processes on this machine), a scheduler address (``"tcp://host:8786"``), or a
+        ``distributed.Client`` (used as it is, not closed). The site is the same as without it
+        (docs/cluster.md).
+    shard_images : int, optional
+        Images per Dask task with ``scheduler`` (default 1000), as ``--shard-images``.
 
     Returns
     -------
@@ -190,7 +207,10 @@ def build_site(report: Report | PathLike, out: PathLike, *, images: PathLike | N
 
     loaded, root = _report_and_images(report, images)
     out = Path(out)
-    site = build_report_site(loaded, root, out / loaded.task.name)
+    from evalsite.core.cluster import on_cluster
+
+    with on_cluster(scheduler, shard_images):
+        site = build_report_site(loaded, root, out / loaded.task.name)
     if overview:
         from evalsite.site.overview import build_overview
 
@@ -217,6 +237,13 @@ def compare(base: PathLike, candidate: PathLike, out: PathLike, *, images: PathL
         The pages' language (default: the reports').
     overview : bool, default True
         Refresh the task overview of ``out``.
+    scheduler : str or distributed.Client, optional
+        Run the per-image work on a Dask cluster, as ``--scheduler`` (needs ``pip install "evalsite[dask]"``):
+        ``"local:N"`` (N worker processes on this machine), a scheduler address (``"tcp://host:8786"``), or a
+        ``distributed.Client`` (used as it is, not closed). The site is the same as without it
+        (docs/cluster.md).
+    shard_images : int, optional
+        Images per Dask task with ``scheduler`` (default 1000), as ``--shard-images``.
 
     Returns
     -------

@@ -15,9 +15,23 @@ from evalsite.report.model import Report
 
 
 def run_build(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, overview: bool = True,
-              archive: bool = False, language: str | None = None) -> None:
+              archive: bool = False, language: str | None = None, scheduler: object = None,
+              shard_images: int | None = None) -> None:
     """Every task's site in OUT/<task name>/, then the overview of OUT (unless `overview` is false, in
-    `language`, else the first task's) and each site's zip (`archive`); `echo` prints each path written."""
+    `language`, else the first task's) and each site's zip (`archive`); `echo` prints each path written.
+    `scheduler`: a Dask cluster for the per-image work (evalsite.core.cluster.on_cluster), `shard_images`
+    images per task there."""
+    from evalsite.core.cluster import check_scheduler, on_cluster
+
+    check_scheduler(scheduler)
+    with on_cluster(scheduler, shard_images) as cluster:
+        if cluster is not None:
+            console.step(f"using the Dask cluster at {cluster.client.scheduler.address}")
+        _build_all(specs, out, console, echo, overview, archive, language)
+
+
+def _build_all(specs: list[TaskSpec], out: Path, console: Console, echo: Echo, overview: bool, archive: bool,
+               language: str | None) -> None:
     from evalsite.site.overview import build_overview
 
     names = [s.name for s in specs]

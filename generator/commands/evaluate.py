@@ -4,6 +4,7 @@ compute its report (no files written, except report.json by `evalsite evaluate`)
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
 from evalsite.formats.images import inspect_images, size_notices
 from evalsite.formats.misreads import check_missing_images
+from evalsite.formats.shards import PATTERN_CHARACTERS, is_pattern
 from evalsite.formats.split import apply_split, resolve_split
 from evalsite.manifest import TaskSpec
 from evalsite.report.kinds import task_kind
@@ -55,6 +57,13 @@ def _sha256(path: Path, contents: bool = True) -> str:
     """SHA-256 of a file; of a folder (YOLO/VOC/PNG-mask folders), over every file's path and content in
     sorted order, or over the paths alone (`contents=False`: class folders, whose images are the data)."""
     digest = hashlib.sha256()
+    if is_pattern(path):  # prediction shards (evalsite.formats.shards): their paths below the fixed part, contents
+        text = str(path)
+        root = Path(text[:min(text.find(c) for c in PATTERN_CHARACTERS if c in text)]).parent
+        for file in sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()):
+            digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\n" + _sha256(file).encode("ascii")
+                          + b"\n")
+        return digest.hexdigest()
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\n")
@@ -200,10 +209,17 @@ def _checked_report(spec: TaskSpec, inputs, split_file, kind, started, progress:
     return kind.build_report(inputs, infos, task, notices, intervals, started=started)
 
 
-def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = True) -> str | None:
+def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = True, scheduler: object = None,
+                 shard_images: int | None = None) -> str | None:
     """`evalsite evaluate`: the report of `spec` written to `out` as report.json (atomically); when `out` is
-    '-', nothing is written and report.json's text is returned, for the caller to print."""
-    report = evaluate(spec, console.progress, intervals=intervals)
+    '-', nothing is written and report.json's text is returned, for the caller to print. `scheduler`: a
+    Dask cluster for the per-image work (evalsite.core.cluster.on_cluster), `shard_images` images per task."""
+    from evalsite.core.cluster import on_cluster
+
+    with on_cluster(scheduler, shard_images) as cluster:
+        if cluster is not None:
+            console.step(f"using the Dask cluster at {cluster.client.scheduler.address}")
+        report = evaluate(spec, console.progress, intervals=intervals)
     report_notices(console, report.notices)
     if str(out) != "-":
         report.task.images_path = images_path(spec.images, out.parent)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-__all__ = ["EXIT_CODES", "LOUD_NOTICES", "BuildError", "EvalsiteError", "ExitCode", "InputError", "MaskError",
-           "Notice", "OutputError", "exit_code"]
+__all__ = ["EXIT_CODES", "LOUD_NOTICES", "BuildError", "ClusterError", "EvalsiteError", "ExitCode", "InputError",
+           "MaskError", "Notice", "OutputError", "exit_code"]
 
 
 class ExitCode(IntEnum):
@@ -64,6 +64,11 @@ class OutputError(EvalsiteError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class ClusterError(EvalsiteError):
+    """The Dask cluster asked for cannot be used: Dask not installed, a scheduler that does not answer, a worker
+    that died on every try of the same work (docs/cluster.md)."""
+
+
 class MaskError(EvalsiteError, ValueError):
     """A bad mask of a batch: `index` (its position in the batch) and `problem` (one line, no index).
 
@@ -79,6 +84,7 @@ EXIT_CODES: dict[type[EvalsiteError], ExitCode] = {
     InputError: ExitCode.INPUT,
     OutputError: ExitCode.INPUT,
     MaskError: ExitCode.INPUT,
+    ClusterError: ExitCode.INPUT,
     BuildError: ExitCode.BUG,
     EvalsiteError: ExitCode.BUG,
 }

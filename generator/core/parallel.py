@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from evalsite.core.cluster import current, map_shards
+
 T = TypeVar("T")
 R = TypeVar("R")
 # One thread per core, at most 4: more threads than cores only fight over the GIL between decodes (50,000
@@ -20,11 +22,17 @@ BATCH = 32  # items per task at most (fewer when there are few items, so that ev
 
 
 def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int], None] | None = None,
-             step: Callable[[T], int] = lambda item: 1) -> list[R]:
+             step: Callable[[T], int] = lambda item: 1, shard_size: int | None = None) -> list[R]:
     """`work` of every item, in order, on a few threads (Pillow releases the GIL while it decodes, resizes
     and encodes), advancing `progress` by `step(item)` as each is done. Items go to the threads in batches:
-    with one task per item, 50,000 small images spent more time handing out tasks than reading them."""
+    with one task per item, 50,000 small images spent more time handing out tasks than reading them.
+    While a Dask cluster is active (evalsite.core.cluster.on_cluster) the items go to its workers instead, in
+    shards of `shard_size` items (default: the cluster's --shard-images); `work` must then pickle (it does
+    when it closes over paths and small values only)."""
     items = list(items)
+    cluster = current()
+    if cluster is not None:
+        return map_shards(cluster, work, items, progress, step, shard_size)
     batch = max(1, min(BATCH, len(items) // (WORKERS * 4)))
     batches = [items[i:i + batch] for i in range(0, len(items), batch)]
 

@@ -102,6 +102,7 @@ Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones)
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,7 @@ from evalsite.formats.matching import coverage_notices, match_images, match_labe
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
 from evalsite.formats.records import read_labels_file
+from evalsite.formats.shards import folder_format, is_pattern, read_shards, shard_files
 from evalsite.formats.split import split_keep
 from evalsite.formats.ultralytics import ultralytics_ground_truth
 from evalsite.formats.ultralytics_results import (
@@ -185,13 +187,16 @@ def _read_ground_truth(path: Path, fmt: str | None, images_root: Path, labels: l
 
 
 def _predictions_folder(path: Path) -> str:
-    """A predictions folder holding VOC devkit results (comp4_det_test_car.txt) is voc-devkit, else YOLO."""
-    return VOC_DEVKIT if looks_like_results(path) else "yolo"
+    """A predictions folder holding VOC devkit results (comp4_det_test_car.txt) is voc-devkit; one of JSONL or
+    COCO .json shards (and no .txt) jsonl or coco (evalsite.formats.shards); else YOLO."""
+    if looks_like_results(path):
+        return VOC_DEVKIT
+    return folder_format(path) or "yolo"
 
 
 def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentation: bool,
                       truth: ParsedGroundTruth, expected: str | None, image_set: str | None) -> ParsedPredictions:
-    if fmt is None and path.suffix.lower() == ".json" and (truth.fmt == "ultralytics"
+    if fmt is None and path.suffix.lower() == ".json" and not is_pattern(path) and (truth.fmt == "ultralytics"
                                                             or looks_like_ultralytics_results(path)):
         fmt = "ultralytics"
     fmt = sniff_format(fmt, path, PREDICTION_FORMATS, what="predictions", task="detection", by_suffix=_SUFFIXES,
@@ -202,10 +207,14 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
         if path.is_dir():  # save_txt labels
             return yolo_predictions(path, segmentation)
         return ultralytics_predictions(path, truth, expected, segmentation)
-    if fmt == "coco":
-        return coco_predictions(path, images_root, segmentation)
-    if fmt == "jsonl":
-        return jsonl_predictions(path, images_root, segmentation)
+    if fmt in ("coco", "jsonl"):
+        read = coco_predictions if fmt == "coco" else jsonl_predictions
+        files = shard_files(path, fmt)
+        if files is None:
+            return read(path, images_root, segmentation)
+        return read_shards(path, files, functools.partial(read, images_root=images_root, segmentation=segmentation))
+    if is_pattern(path):
+        raise InputError(f"a pattern of prediction shards is read for the coco and jsonl formats, not {fmt}", path)
     return yolo_predictions(path, segmentation)
 
 

@@ -14,7 +14,6 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -22,7 +21,7 @@ from PIL import Image
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import inside
 from evalsite.core.image_info import ImageInfo
-from evalsite.core.parallel import WORKERS
+from evalsite.core.parallel import parallel
 
 # Larger images are unreadable (a notice) instead of exhausting memory: Pillow's own hard limit, 2 x
 # Image.MAX_IMAGE_PIXELS (89,478,485 by default), beyond which Image.open raises DecompressionBombError.
@@ -97,11 +96,9 @@ def inspect_images(root: Path, images: Iterable[str],
     todo = [i for i, ok in enumerate(present) if ok]
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo))
-    with quiet_images(), ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for i, info in zip(todo, pool.map(inspect_image, [paths[i] for i in todo], chunksize=16)):
+    with quiet_images():
+        for i, info in zip(todo, parallel(inspect_image, [paths[i] for i in todo], progress)):
             results[i] = info
-            if progress:
-                progress(1)
     return results
 
 

@@ -200,8 +200,9 @@ def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: di
     for error in errors:
         by_image.setdefault(error.image, []).append(error)
 
-    def work(item: tuple[str, list[BoxMistake]]) -> tuple[str, str | None, dict[int, str]]:
-        name, own = item
+    # each item carries its own boxes: `work` closes over two paths only (it is sent to a cluster's workers)
+    def work(item: tuple[str, list[BoxMistake], DrawnBoxes | None]) -> tuple[str, str | None, dict[int, str]]:
+        name, own, drawn = item
         source = image_path(images_root, name)  # None: a link leading outside the images root, never drawn
         try:
             if source is None:
@@ -211,14 +212,15 @@ def make_detection_assets(images_root: Path, errors: list[BoxMistake], boxes: di
                 image = to_rgb(opened)
                 thumbs = {error.id: save_picture(crop_error(image, error), docs, thumb_stem(error), flat=flat)
                           for error in own}
-                full = draw_full(image, boxes.get(name))
+                full = draw_full(image, drawn)
                 path = save_picture(full, docs, full_stem(name), exact=full.width > image.width, flat=flat)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             return name, None, {}
         return name, path, thumbs
 
     with quiet_images():
-        results = parallel(work, by_image.items(), progress, step=lambda item: len(item[1]))
+        results = parallel(work, [(name, own, boxes.get(name)) for name, own in by_image.items()], progress,
+                           step=lambda item: len(item[1]))
     made = DetectionAssets()
     for name, path, thumbs in results:
         if path is not None:

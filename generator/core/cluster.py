@@ -1,0 +1,150 @@
+"""Per-image work on a Dask cluster (the optional `dask` extra; docs/cluster.md).
+
+`on_cluster(scheduler, shard_images)` connects to a cluster for the duration of a command: ``"local"`` or
+``"local:N"`` starts a `distributed.LocalCluster` of N worker processes on this machine (N default: the
+number of cores), ``"tcp://HOST:PORT"`` (or any address `distributed.Client` takes) joins a running one
+(`dask scheduler` + `dask worker`), and a `distributed.Client` is used as given (never closed here). While
+it is active, `evalsite.core.parallel.parallel` sends its items to the workers in shards of
+`shard_images` items instead of to local threads: image checks, traits, pictures and the parsing of
+prediction shards. Each shard is one Dask task, retried by Dask on another worker when its worker dies.
+Results come back in item order, so a report or a site is the same whatever the number of workers and
+shards (tests/test_cluster.py).
+
+Dask is imported here only, and only when a cluster is asked for: without the extra nothing imports it.
+Workers read images and write pictures through paths, so the images root and the output folder must be
+at the same path on every worker (a shared file system); the Python environment of the workers must have
+evalsite installed (the same version).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from evalsite.core.errors import ClusterError
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before `ClusterError` (exit 2)
+SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
+_LOCAL = re.compile(r"local(?::(\d+))?")
+
+
+@dataclass
+class Cluster:
+    """The Dask client of the running command and how many items go into one task."""
+
+    client: Any  # distributed.Client
+    shard_images: int
+
+
+_current: ContextVar[Cluster | None] = ContextVar("evalsite_cluster", default=None)
+
+
+def current() -> Cluster | None:
+    """The cluster of the running command, or None (work stays on this machine's threads)."""
+    return _current.get()
+
+
+def check_scheduler(scheduler: object) -> None:
+    """A `--scheduler` value that is neither ``local[:N]`` (N >= 1) nor a scheduler address is an error."""
+    if not isinstance(scheduler, str):
+        return
+    match = _LOCAL.fullmatch(scheduler)
+    if match and match.group(1) is not None and int(match.group(1)) < 1:
+        raise ClusterError(f"--scheduler {scheduler}: a local cluster needs at least one worker")
+    if not match and "://" not in scheduler and ":" not in scheduler:
+        raise ClusterError(f"--scheduler {scheduler!r}: expected local, local:N or a scheduler address such as "
+                           "tcp://HOST:8786")
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError('a Dask scheduler was asked for, but Dask is not installed: pip install '
+                           '"evalsite[dask]"') from None
+    return distributed
+
+
+@contextmanager
+def on_cluster(scheduler: object, shard_images: int | None = None) -> Iterator[Cluster | None]:
+    """Run the body with `scheduler`'s cluster as `current()` (see the module docstring); None: no cluster.
+    `shard_images`: items per task (default SHARD_IMAGES). An address that does not answer within
+    CONNECT_TIMEOUT seconds is a `ClusterError`."""
+    if scheduler is None:
+        yield None
+        return
+    if shard_images is not None and shard_images < 1:
+        raise ClusterError(f"--shard-images must be at least 1, found {shard_images}")
+    check_scheduler(scheduler)
+    distributed = _distributed()
+    owned: list = []
+    if isinstance(scheduler, str):
+        match = _LOCAL.fullmatch(scheduler)
+        if match:
+            workers = int(match.group(1) or os.cpu_count() or 2)
+            local = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0", silence_logs=logging.ERROR)
+            client = distributed.Client(local)
+            owned += [client, local]  # closed in this order
+        else:
+            try:
+                client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
+                                   f"({type(exc).__name__}); is `dask scheduler` running there?") from None
+            owned.append(client)
+    elif isinstance(scheduler, distributed.Client):
+        client = scheduler
+    else:
+        raise ClusterError(f"scheduler must be an address or a distributed.Client, found {type(scheduler).__name__}")
+    token = _current.set(Cluster(client, shard_images or SHARD_IMAGES))
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
+        for thing in owned:
+            thing.close()
+
+
+def _run_shard(work: Callable, shard: Sequence, filters: list) -> list:
+    with warnings.catch_warnings():
+        warnings.filters[:] = filters  # the caller's (e.g. Pillow's DecompressionBombWarning silenced)
+        return [work(item) for item in shard]
+
+
+def map_shards(cluster: Cluster, work: Callable, items: list, progress: Callable[[int], None] | None = None,
+               step: Callable[[Any], int] = lambda item: 1, shard_size: int | None = None) -> list:
+    """`work` of every item on the cluster's workers, `shard_size` (default `cluster.shard_images`) items per
+    task, in item order.
+    `work` goes to the cluster once (not once per task). A task whose worker dies is run again elsewhere
+    (Dask's own retry, `distributed.scheduler.allowed-failures` times); past that, a `ClusterError`."""
+    distributed = _distributed()
+    size = shard_size or cluster.shard_images
+    shards = [items[i:i + size] for i in range(0, len(items), size)]
+    if not shards:
+        return []
+    client = cluster.client
+    [shared] = client.scatter([work], broadcast=True, hash=False)
+    n = len(shards)
+    futures = client.map(_run_shard, [shared] * n, shards, [list(warnings.filters)] * n, pure=False)
+    weight = {future.key: sum(step(item) for item in shard) for future, shard in zip(futures, shards)}
+    try:
+        for future in distributed.as_completed(futures):
+            if future.status == "error":
+                break  # gathered below, which raises the work's own exception
+            if progress:
+                progress(weight[future.key])
+        results = client.gather(futures)
+    except distributed.KilledWorker as exc:
+        raise ClusterError(f"a Dask worker died on every try of the same shard ({exc}); is its memory limit "
+                           "too small for --shard-images?") from None
+    finally:
+        client.cancel([shared])
+    return [value for shard in results for value in shard]

@@ -1,0 +1,293 @@
+"""The Dask path (`--scheduler`, evalsite.core.cluster; docs/cluster.md) on a LocalCluster of 2 worker
+processes: the same report.json and the same site, byte for byte, as the single-process path, whatever the
+shard size; the per-image work really runs on the workers; a worker killed mid-run changes nothing; an
+unreachable scheduler and a missing Dask are one-line errors with exit status 2; nothing imports Dask
+without a scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+distributed = pytest.importorskip("distributed")  # the test extra has it: an ImportError here is a broken install
+
+from evalsite.cli import main  # noqa: E402
+from evalsite.core.cluster import CONNECT_TIMEOUT  # noqa: E402
+
+from conftest import assert_one_line_error, listing, write_task  # noqa: E402
+
+EPOCH = {"SOURCE_DATE_EPOCH": "1700000000"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 worker processes (one thread each), as `--scheduler local:2` starts."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from evalsite.demo.detection import write_detection_inputs
+    from evalsite.demo.segmentation import write_segmentation_inputs
+
+    root = tmp_path_factory.mktemp("cluster-inputs")
+    return {"detection": write_detection_inputs(root / "det", "en", n_train=40, n_eval=30),
+            "segmentation": write_segmentation_inputs(root / "seg", "en", n_train=40, n_eval=16),
+            "classification": write_task(root / "cls", ["cat", "dog", "bird", "fish"], n_images=40, missing=2)}
+
+
+def _build(manifest: Path, out: Path, monkeypatch: pytest.MonkeyPatch, *options) -> dict[str, bytes]:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    result = run("build", manifest, "-o", out, "--quiet", *options)
+    assert result.exit_code == 0, result.output
+    return listing(out)
+
+
+@pytest.mark.parametrize("kind", ["detection", "segmentation", "classification"])
+def test_site_on_the_cluster_is_the_single_process_site(kind: str, inputs: dict[str, Path], client,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = inputs[kind]
+    alone = _build(manifest, tmp_path / "alone", monkeypatch)
+    with distributed.get_task_stream(client) as stream:
+        spread = _build(manifest, tmp_path / "cluster", monkeypatch, "--scheduler", client.scheduler.address,
+                        "--shard-images", "3")
+    assert alone.keys() == spread.keys()
+    assert [name for name in alone if alone[name] != spread[name]] == []
+    ran = [task for task in stream.data if task["key"].startswith("_run_shard")]
+    assert len(ran) >= 4  # image checks, traits and pictures, in shards of 3 images
+    assert {task["worker"] for task in ran} == set(client.scheduler_info()["workers"])  # both workers worked
+
+
+def test_local_scheduler_option_starts_its_own_cluster(inputs: dict[str, Path], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    for out, options in (("a", ()), ("b", ("--scheduler", "local:2", "--shard-images", "7"))):
+        result = run("evaluate", inputs["detection"], "-o", tmp_path / f"{out}.json", "--quiet", *options)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_python_api_takes_a_client(inputs: dict[str, Path], client, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import evalsite
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    alone = evalsite.evaluate(inputs["segmentation"])
+    spread = evalsite.evaluate(inputs["segmentation"], scheduler=client, shard_images=2)
+    assert alone.to_json() == spread.to_json()
+    site = evalsite.build_site(spread, tmp_path / "out", images=inputs["segmentation"].parent / "images",
+                               scheduler=client, shard_images=5, overview=False)
+    assert (site / "index.html").is_file()
+    assert client.status == "running"  # a client given is the caller's: not closed
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """Ends its worker's process the first time any worker starts a task (a marker file says it happened)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)
+
+
+def test_a_worker_killed_mid_run_changes_nothing(inputs: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = inputs["detection"]
+    alone = _build(manifest, tmp_path / "alone", monkeypatch)
+    marker = tmp_path / "killed"
+    # its own cluster: the killed worker's nanny starts a new one, which the plugin reaches too
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        c.register_plugin(KillOnce(str(marker)))
+        spread = _build(manifest, tmp_path / "cluster", monkeypatch, "--scheduler", c.scheduler.address,
+                        "--shard-images", "4")
+    assert marker.is_file()  # a worker did die
+    assert [name for name in alone if alone[name] != spread.get(name)] == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_scheduler_is_exit_2_within_the_timeout(inputs: dict[str, Path], tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    result = run("build", inputs["classification"], "-o", tmp_path / "out", "--quiet", "--scheduler", address)
+    took = time.monotonic() - started
+    assert result.exit_code == 2
+    assert_one_line_error(result, f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT:g} s")
+    assert took < CONNECT_TIMEOUT + 5
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("value", "problem"), [("local:0", "needs at least one worker"),
+                                                ("my-cluster", "expected local, local:N or a scheduler address")])
+def test_bad_scheduler_value(value: str, problem: str, inputs: dict[str, Path], tmp_path: Path) -> None:
+    result = run("evaluate", inputs["classification"], "-o", tmp_path / "r.json", "--scheduler", value)
+    assert result.exit_code == 2
+    assert_one_line_error(result, problem)
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **EPOCH})
+
+
+def test_nothing_imports_dask_without_a_scheduler(inputs: dict[str, Path], tmp_path: Path) -> None:
+    code = (f"import sys\nfrom click.testing import CliRunner\nfrom evalsite.cli import main\n"
+            f"r = CliRunner().invoke(main, ['build', {str(inputs['detection'])!r}, '-o', 'out', '-q'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_scheduler_without_dask_installed_is_exit_2_with_the_fix(inputs: dict[str, Path], tmp_path: Path) -> None:
+    code = ("import sys\nsys.modules['distributed'] = None  # as if the dask extra were not installed\n"
+            "from evalsite.cli import main\n"
+            f"main(['evaluate', {str(inputs['classification'])!r}, '-o', 'r.json', '--scheduler', 'local:2'])\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        'error: a Dask scheduler was asked for, but Dask is not installed: pip install "evalsite[dask]"']
+    assert not (tmp_path / "r.json").exists()
+
+
+# ---------------------------------------------------------------------------------------- sharded predictions
+
+def _shard(manifest: Path, pattern: str, fmt: str) -> tuple[Path, Path]:
+    """COCO results shards (entries cut in three, an image's detections may straddle two) or JSONL shards (one
+    line per image, images dealt round-robin), and the one file of their concatenation in sorted-name order;
+    two manifests: the shards by `pattern`, the one file."""
+    folder = manifest.parent
+    results = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
+    gt = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
+    (folder / f"shards-{fmt}").mkdir(exist_ok=True)
+    if fmt == "coco":
+        cut = [0, len(results) // 3 + 1, 2 * len(results) // 3 + 1, len(results)]
+        parts = [json.dumps(results[cut[k]:cut[k + 1]]) for k in range(3)]
+        suffix, joined = "json", json.dumps(results[:cut[3]])
+    else:
+        names = {im["id"]: im["file_name"] for im in gt["images"]}
+        labels = {c["id"]: c["name"] for c in gt["categories"]}
+        by_image: dict[int, list] = {}
+        for r in results:
+            by_image.setdefault(r["image_id"], []).append(
+                {"label": labels[r["category_id"]], "score": r["score"], "bbox": r["bbox"],
+                 **({"segmentation": r["segmentation"]} if "segmentation" in r else {})})
+        ids = sorted(by_image)
+        parts = ["".join(json.dumps({"image": names[i], "predictions": by_image[i]}) + "\n" for i in ids[k::3])
+                 for k in range(3)]
+        suffix, joined = "jsonl", "".join(parts)
+    for k, text in enumerate(parts):
+        (folder / f"shards-{fmt}" / f"part-{k}.{suffix}").write_text(text, encoding="utf-8")
+    (folder / f"joined.{suffix}").write_text(joined, encoding="utf-8")
+    text = manifest.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("predictions:"))
+    manifests = []
+    for name, path in ((f"shards-{fmt}", pattern), (f"joined-{fmt}", f"joined.{suffix}")):
+        m = folder / f"{name}.yaml"
+        m.write_text(text.replace(line, f"predictions: {json.dumps({'format': fmt, 'path': path})}"),
+                     encoding="utf-8")
+        manifests.append(m)
+    return manifests[0], manifests[1]
+
+
+def _report(manifest: Path, out: Path, *options) -> dict:
+    result = run("evaluate", manifest, "-o", out, "--quiet", *options)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    for notice in report["notices"]:
+        notice["file"] = None  # names the shards or the one file
+    report["task"]["inputs"] = None
+    return report
+
+
+@pytest.mark.parametrize(("kind", "fmt", "pattern"), [
+    ("detection", "coco", "shards-coco"),  # a folder of shards
+    ("detection", "jsonl", "shards-jsonl/part-*.jsonl"),
+    ("segmentation", "coco", "shards-coco/*.json"),
+    ("segmentation", "jsonl", "shards-jsonl"),
+])
+def test_shards_give_the_report_of_their_concatenation(kind: str, fmt: str, pattern: str, inputs, client,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    sharded, joined = _shard(inputs[kind], pattern, fmt)
+    one = _report(joined, tmp_path / "one.json")
+    assert _report(sharded, tmp_path / "shards.json") == one
+    with distributed.get_task_stream(client) as stream:
+        assert _report(sharded, tmp_path / "cluster.json", "--scheduler", client.scheduler.address) == one
+    assert sum(task["key"].startswith("_run_shard") for task in stream.data) >= 3  # a task per shard file
+
+
+def test_sharded_coco_results_match_pycocotools(inputs, tmp_path: Path) -> None:
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    sharded, _ = _shard(inputs["detection"], "shards-coco/part-*.json", "coco")
+    folder = sharded.parent
+    data = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
+    for annotation in data["annotations"]:  # the demo's ids start at 0, which pycocotools takes for "no match"
+        annotation["id"] += 1
+    gt = COCO()
+    gt.dataset = data
+    gt.createIndex()
+    entries = [e for f in sorted((folder / "shards-coco").glob("part-*.json"))
+               for e in json.loads(f.read_text(encoding="utf-8"))]
+    ev = COCOeval(gt, gt.loadRes(entries), "bbox")
+    ev.evaluate(), ev.accumulate(), ev.summarize()
+    report = _report(sharded, tmp_path / "r.json")
+    assert list(report["metrics"]["coco"].values()) == pytest.approx(list(ev.stats), abs=1e-12)
+
+
+def test_shard_errors_name_the_shard_and_its_record(inputs, tmp_path: Path) -> None:
+    sharded, _ = _shard(inputs["detection"], "shards-jsonl/*.jsonl", "jsonl")
+    shards = sharded.parent / "shards-jsonl"
+    lines = (shards / "part-1.jsonl").read_text(encoding="utf-8").splitlines()
+    bad = json.loads(lines[1])
+    bad["predictions"][0]["score"] = "high"
+    (shards / "part-1.jsonl").write_text("\n".join([lines[0], json.dumps(bad), *lines[2:]]) + "\n", encoding="utf-8")
+    result = run("evaluate", sharded, "-o", tmp_path / "r.json")
+    assert result.exit_code == 2
+    assert_one_line_error(result, f"{shards / 'part-1.jsonl'}, line 2, prediction 1")
+    # the same image in two shards
+    (shards / "part-1.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (shards / "part-3.jsonl").write_text(lines[0] + "\n", encoding="utf-8")
+    image = json.loads(lines[0])["image"]
+    result = run("evaluate", sharded, "-o", tmp_path / "r.json")
+    assert result.exit_code == 2
+    assert_one_line_error(result, f"{shards / 'part-3.jsonl'}, line 1: a second line for image {image!r} (first in "
+                                  f"{shards / 'part-1.jsonl'}, line 1)")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_pattern_matching_nothing_is_exit_2(inputs, tmp_path: Path) -> None:
+    manifest = inputs["detection"]
+    text = manifest.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("predictions:"))
+    m = manifest.parent / "nothing.yaml"
+    m.write_text(text.replace(line, 'predictions: {format: jsonl, path: "nowhere/*.jsonl"}'), encoding="utf-8")
+    result = run("evaluate", m, "-o", tmp_path / "r.json")
+    assert result.exit_code == 2
+    assert_one_line_error(result, "nowhere/*.jsonl: no file matches this pattern")
