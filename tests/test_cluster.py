@@ -291,3 +291,14 @@ def test_a_pattern_matching_nothing_is_exit_2(inputs, tmp_path: Path) -> None:
     result = run("evaluate", m, "-o", tmp_path / "r.json")
     assert result.exit_code == 2
     assert_one_line_error(result, "nowhere/*.jsonl: no file matches this pattern")
+
+
+def test_a_url_as_images_root_is_exit_2(inputs, client, tmp_path: Path) -> None:
+    """docs/cluster.md: workers read images through shared paths; URLs (fsspec) are not read."""
+    manifest = inputs["classification"]
+    m = manifest.parent / "url.yaml"
+    m.write_text(manifest.read_text(encoding="utf-8").replace("images: images", "images: s3://bucket/images"),
+                 encoding="utf-8")
+    result = run("build", m, "-o", tmp_path / "out", "-q", "--scheduler", client.scheduler.address)
+    assert_one_line_error(result, "images root not found or not a folder")
+    assert not (tmp_path / "out").exists()
