@@ -302,3 +302,30 @@ def test_a_url_as_images_root_is_exit_2(inputs, client, tmp_path: Path) -> None:
     result = run("build", m, "-o", tmp_path / "out", "-q", "--scheduler", client.scheduler.address)
     assert_one_line_error(result, "images root not found or not a folder")
     assert not (tmp_path / "out").exists()
+
+
+def test_ground_truth_shards_give_the_report_of_one_file(inputs, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["segmentation"]
+    folder = manifest.parent
+    gt = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
+    (folder / "gt-shards").mkdir(exist_ok=True)
+    halves = [gt["images"][::2], gt["images"][1::2]]  # each image (and its objects) in one shard
+    for k, images in enumerate(halves):
+        ids = {im["id"] for im in images}
+        part = {"images": images, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+                "categories": gt["categories"]}
+        (folder / "gt-shards" / f"gt-{k}.json").write_text(json.dumps(part), encoding="utf-8")
+    text = manifest.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("ground_truth:"))
+    sharded = folder / "gt-sharded.yaml"
+    sharded.write_text(text.replace(line, 'ground_truth: {path: "gt-shards/gt-*.json"}'), encoding="utf-8")
+    assert _report(sharded, tmp_path / "shards.json") == _report(manifest, tmp_path / "one.json")
+    # a shard whose categories differ
+    part = json.loads((folder / "gt-shards" / "gt-1.json").read_text(encoding="utf-8"))
+    part["categories"][0]["name"] = "another"
+    (folder / "gt-shards" / "gt-1.json").write_text(json.dumps(part), encoding="utf-8")
+    result = run("evaluate", sharded, "-o", tmp_path / "r.json")
+    assert_one_line_error(result, f"{folder / 'gt-shards' / 'gt-1.json'}, key 'categories': its categories differ "
+                                  f"from those of {folder / 'gt-shards' / 'gt-0.json'}")

@@ -28,6 +28,7 @@ from evalsite.formats.columns import (
 from evalsite.formats.mask_decoding import check_segm_present, placeholder_boxes
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.records import normalise_image_path
+from evalsite.formats.shards import coco_shards, is_pattern, shard_files
 
 
 def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
@@ -38,7 +39,8 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
 
 def _coco_ground_truth_columns(path: Path, images_root: Path, declared: list[str] | None,
                                segmentation: bool) -> ParsedGroundTruth:
-    data = load_json(path)
+    files = shard_files(path, "coco") if is_pattern(path) or path.is_dir() else None
+    data = load_json(path) if files is None else coco_shards(path, files)
     if isinstance(data, list):
         raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "
                          "'categories'; this one is a list (a results file? give it as predictions)", path)

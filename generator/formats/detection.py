@@ -142,8 +142,10 @@ MAX_SCORE = 1e15  # a detection score beyond it (either sign) is an error: no mo
 
 
 def _ground_truth_folder(path: Path) -> str:
-    """A ground-truth folder holding .xml files is VOC, else YOLO."""
-    return "voc" if any(path.rglob("*.xml")) else "yolo"
+    """A ground-truth folder holding .xml files is VOC; one of COCO .json shards (and no .txt) COCO; else YOLO."""
+    if any(path.rglob("*.xml")):
+        return "voc"
+    return "coco" if folder_format(path) == "coco" else "yolo"
 
 
 def _declared_labels(labels: list[str] | None, labels_file: Path | None, manifest: Path | None) -> list[str] | None:
