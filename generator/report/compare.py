@@ -175,8 +175,8 @@ def _check_evidence(e, dt_columns: tuple[str, ...], where: str, n_images: int, n
     if len({len(getattr(e, name)) for name in ("dt_image", "dt_label", *dt_columns)}) > 1 or \
             len(e.gt_image) != len(e.gt_label):
         bad = "its lists differ in length"
-    elif any(v and not 0 <= min(v) <= max(v) < n for v, n in ((e.dt_image, n_images), (e.gt_image, n_images),
-                                                               (e.dt_label, n_labels), (e.gt_label, n_labels))):
+    elif any(len(v) and not 0 <= min(v) <= max(v) < n for v, n in ((e.dt_image, n_images), (e.gt_image, n_images),
+                                                                    (e.dt_label, n_labels), (e.gt_label, n_labels))):
         bad = "an image or label index is out of range"
     if bad:
         raise InputError(f"'{where}' is damaged: {bad}", path_hint)

@@ -111,7 +111,7 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     columns = _evidence_columns(data, matching)
     if with_intervals:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
-    evidence = DetEvidence(*(column.tolist() for column in columns))
+    evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
     ev = evaluate_detection(data, **options, first_half=first_half,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco, started.intervals,
@@ -153,7 +153,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
     coco = coco_future.result()
-    evidence.coco = DetCocoEvidence(*(a.tolist() for a in coco.evidence))
+    evidence.coco = DetCocoEvidence(*coco.evidence)
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {

@@ -5,8 +5,10 @@ image's height x width) and box IoU next to mask IoU. Documented field by field 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated
+
+import numpy as np
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.report.codec import Check, Invalid, json_kind
@@ -143,12 +145,30 @@ class DetImage:
     boxes: DrawnBoxes | None = None  # every object at t* (ground truth and predictions); None: nothing to draw
 
 
-@dataclass
-class DetEvidence:
+class _Columns:
+    """Equality of records of columns, each a list (read from report.json) or a numpy array (just built): the
+    same values in the same order are equal either way."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))  # type: ignore[arg-type]
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is not None and b is not None and np.array_equal(np.asarray(a), np.asarray(b))
+    return a == b
+
+
+@dataclass(eq=False)
+class DetEvidence(_Columns):
     """What the headline numbers are made of, per image, so that they can be recomputed on resampled
     images (the paired bootstrap of `evalsite compare`) without the inputs. Columns, one entry per
     detection that counts (not ignored) under the VOC matching at the report's IoU, in descending score
-    order (ties: file order); and one entry per counted ground-truth object."""
+    order (ties: file order); and one entry per counted ground-truth object. A report read from report.json
+    holds lists; one just built holds numpy arrays (a list's memory is five times the array's: 1.6 M
+    detections are 0.5 GB as lists), written as the same lists."""
 
     dt_image: list[int]  # index into `images`
     dt_label: list[int]  # index into `dataset.labels`
@@ -159,8 +179,8 @@ class DetEvidence:
     coco: DetCocoEvidence | None = None  # COCO AP@[.5:.95]'s own matching
 
 
-@dataclass
-class DetCocoEvidence:
+@dataclass(eq=False)
+class DetCocoEvidence(_Columns):
     """What COCO AP@[.5:.95] (area all, 100 detections) is made of (evalsite.metrics.coco.CocoEvidence):
     the detections of the COCO matching in its ranking order (by label, score descending, image; those
     ignored at every IoU threshold left out) with bit t of `tp` set when a true positive at the t-th IoU

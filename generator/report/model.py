@@ -164,5 +164,7 @@ Report = BaseReport  # any report, in annotations
 
 def to_json(report: object) -> str:
     """report.json text: dataclass fields in declaration order, compact. The report builders turn undefined
-    numbers into None (null); orjson would also write a stray NaN as null rather than invalid JSON."""
-    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+    numbers into None (null); orjson would also write a stray NaN as null rather than invalid JSON. Long
+    columns (a detection report's evidence) may be numpy arrays: orjson writes them as the same lists, in the
+    same digits (tests/test_report_codec.py), without a Python object per number."""
+    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
