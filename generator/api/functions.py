@@ -184,13 +184,8 @@ def build_site(report: Report | PathLike, out: PathLike, *, images: PathLike | N
         ``images_root`` records none: then ``images`` is needed.
     overview : bool, default True
         Refresh the task overview of ``out``.
-    scheduler : str or distributed.Client, optional
-        Run the per-image work on a Dask cluster, as ``--scheduler`` (needs ``pip install "evalsite[dask]"``):
-        ``"local:N"`` (N worker processes on this machine), a scheduler address (``"tcp://host:8786"``), or a
-        ``distributed.Client`` (used as it is, not closed). The site is the same as without it
-        (docs/cluster.md).
-    shard_images : int, optional
-        Images per Dask task with ``scheduler`` (default 1000), as ``--shard-images``.
+    scheduler, shard_images : optional
+        The pictures and traits on a Dask cluster, as for :func:`evaluate`; the site is the same as without it.
 
     Returns
     -------
