@@ -127,7 +127,9 @@ def open_page(
             audit.console_warnings.append(text)
 
     def on_failed(req) -> None:
-        if req.url not in audit.blocked_requests:
+        # net::ERR_ABORTED is a request that a navigation cancelled (a click while the favicon still loads,
+        # seen on a loaded machine); a missing file is net::ERR_FILE_NOT_FOUND, a blocked one is listed above
+        if req.url not in audit.blocked_requests and req.failure != "net::ERR_ABORTED":
             audit.failed_requests.append(f"{req.url}: {req.failure}")
 
     context.route("**/*", route)
