@@ -79,10 +79,8 @@ def start_detection_report(data: DetectionData, with_intervals: bool = True) -> 
     but the VOC matching's evidence for its intervals, which `build_detection_report` sends when it has it.
     The caller meanwhile checks the images and assembles the report (mostly Python, which a thread could
     not overlap: the GIL)."""
-    weights = report_weights(len(data.images)) if with_intervals else None
-    if with_intervals:  # both processes resample with sparse products: imported once, before the fork
-        import scipy.sparse  # noqa: F401
-    futures, mailbox = forked(lambda receive: _background_steps(data, weights, receive), 1 + 2 * with_intervals)
+    futures, mailbox = forked(lambda receive: _background_steps(data, with_intervals, receive),
+                              1 + 2 * with_intervals)
     return DetectionStart(futures[0], *(futures[1:] if with_intervals else (None, None)), mailbox=mailbox)
 
 
@@ -127,9 +125,12 @@ class _CocoPart:
     evidence: tuple[np.ndarray, ...]  # `_packed_evidence`
 
 
-def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) -> Iterator:
-    """The COCO evaluation (a `_CocoPart`); then, with `weights`, its intervals (`coco_intervals`) and the VOC
-    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives."""
+def _background_steps(data: DetectionData, with_intervals: bool, receive) -> Iterator:
+    """The COCO evaluation (a `_CocoPart`); then, `with_intervals`, its intervals (`coco_intervals`) and the VOC
+    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives. The resamples
+    are drawn here, and scipy.sparse imported here (by the bootstrap), not before the fork: the caller
+    needs neither, and both would otherwise delay the start of everything. One thread each: the caller's
+    process has the other core."""
     n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
@@ -139,11 +140,12 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) 
         coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
                              data.dt_label, data.dt_box, data.dt_score, n_labels)
     yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
-    if weights is not None:
+    if with_intervals:
         evidence, coco = coco.evidence, None
-        yield coco_intervals(evidence, n_images, n_labels, weights)
+        weights = report_weights(n_images)
+        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1)
         columns, threshold = receive()
-        yield detection_intervals(*columns, n_images, n_labels, threshold, weights)
+        yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
