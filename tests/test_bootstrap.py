@@ -299,6 +299,24 @@ def test_points_reached_counts_like_searchsorted():
     assert (bs._points_reached(recall.reshape(2, -1), RECALL_THRESHOLDS).reshape(-1) == expected).all()
 
 
+def test_coco_steps_count_like_searchsorted_on_whole_counts():
+    """`_coco_steps` (COCO's stacked bootstrap): for whole counts, the recall points reached by each row as
+    searchsorted counts them on recall = ctp / n_gt, as differences down the rows; every exact multiple of
+    1 / 100 included (where np.linspace's point lies one ulp above j / 100 for some j)."""
+    from evalsite.metrics.coco_params import RECALL_THRESHOLDS
+
+    rng = np.random.default_rng(1)
+    n_gt = np.concatenate([np.arange(1, 401), [1000, 2000, 3000, 5000, 10_000, 123_457, 2 ** 23 - 1]]).astype(float)
+    ctp = np.sort(np.minimum(rng.integers(0, 1200, (60, n_gt.size)), n_gt), axis=0)
+    ctp = np.concatenate([ctp, np.round(np.outer(np.arange(101) / 100, n_gt))], axis=0)  # j / 100 where whole
+    ctp = np.sort(np.minimum(ctp, n_gt), axis=0)
+    reached = np.searchsorted(RECALL_THRESHOLDS, (ctp / n_gt).ravel(), side="right").reshape(ctp.shape)
+    expected = np.diff(reached, axis=0, prepend=0)
+    got = bs._coco_steps(ctp.copy(), n_gt)
+    np.testing.assert_array_equal(got, expected)
+    assert bs._POINT_ABOVE.any() and (ctp[:, n_gt == 100] == 35).any()  # a point above j / 100 was met
+
+
 def test_detection_without_threshold_has_no_operating_point():
     gt = [(0, 0, [0, 0, 10, 10], False)]
     got = bs.detection_resampled(**_evidence(gt, [], 1), n_images=1, n_labels=1, threshold=None,
