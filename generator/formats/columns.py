@@ -41,9 +41,10 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_json(path: Path) -> object:
-    """The parsed JSON file; malformed JSON is an InputError with its line and column."""
-    data = read_bytes(path)
+def load_json(path: Path, data: bytes | None = None) -> object:
+    """The parsed JSON file (`data`: its bytes, when already read); malformed JSON is an InputError with its
+    line and column."""
+    data = read_bytes(path) if data is None else data
     if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # no byte-order mark
         try:
             with gc_paused():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsite.core.errors import InputError, MaskError, Notice
+from evalsite.core.parallel import fork_call
 from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
 from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
@@ -39,19 +40,70 @@ def placeholder_boxes(boxes: list) -> tuple[list, np.ndarray]:
     return boxes, missing
 
 
+SPLIT_MASKS = 20_000  # from this many masks, the second half is decoded in a forked child (`decode_masks`)
+
+
 def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
-                  locate: Locator, file: Path, kind: str) -> tuple[MaskSet, np.ndarray, list[Notice]]:
-    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices).
+                 locate: Locator, file: Path, kind: str, boxes: bool = False) -> tuple[MaskSet, np.ndarray,
+                                                                                    list[Notice]]:
+    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices); `boxes`:
+    also compute the masks' boxes (`MaskSet.bboxes`, cached in the set).
 
     One pass in Python sorts the values by kind and checks their structure; then each kind is converted
     in one vectorised batch: polygons (rle_from_polygons_many; only when that fails, row by row to name
-    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings)."""
+    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings). Many polygon masks are
+    decoded in two halves, the second in a forked child beside this process (`core.parallel.fork_call`):
+    every mask is decoded on its own, so the two sets one after the other are the set of the whole. (Not
+    when the first is RLE: compressed strings decode fast, and moving their counts, about 300 MB for 400,000
+    predicted masks, between the processes and into one array took longer than decoding.) When either
+    half fails, the whole is decoded here again, which raises the error the whole raises (the first bad
+    value in the order of the checks)."""
     hs, ws = heights[image], widths[image]
     unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
     if len(unsized):
         i = int(unsized[0])
         raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
                          f"decode masks{and_more(len(unsized))}", *locate(i))
+    masks = None
+    half = len(values) // 2
+    if len(values) >= SPLIT_MASKS and not isinstance(values[0], dict):
+        second = fork_call(lambda: _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes))
+        if second is not None:
+            try:
+                first = _decoded(values[:half], hs[:half], ws[:half], names, image[:half], locate, boxes)
+            except Exception:  # noqa: BLE001 - a bad value: decoded whole below, for the whole's error
+                first = None
+            try:
+                rest = second()
+            except Exception:  # noqa: BLE001 - a bad value there, or the child died: decoded whole below
+                rest = None
+            if first is not None and rest is not None:
+                masks = MaskSet.concat([first, rest])
+    if masks is None:
+        masks = _decoded(values, hs, ws, names, image, locate, boxes)
+    hl, wl = hs.tolist(), ws.tolist()
+    area = masks.areas().astype(np.float64)
+    notices = []
+    empty = np.flatnonzero(area == 0)
+    _check_inside(values, empty, hl, wl, names, image, locate)
+    if len(empty):
+        shown = []
+        for i in empty[:EXAMPLES].tolist():
+            where, record = locate(i)
+            place = record if where == str(file) else f"{Path(where).name}, {record}"
+            shown.append(f"{place} in {names[image[i]]!r}")
+        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
+        notices.append(Notice("mask_empty", str(file), None,
+                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
+                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
+                              f"e.g. {'; '.join(shown)}{more}"))
+    return masks, area, notices
+
+
+def _decoded(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray, locate: Locator,
+             boxes: bool) -> MaskSet:
+    """The masks of `values` (rows of size hs x ws), checked, with their areas (and boxes) computed
+    (`decode_masks`)."""
     hl, wl = hs.tolist(), ws.tolist()
     strings, string_rows, lists, list_rows, polygons, polygon_rows = [], [], [], [], [], []
     for i, value in enumerate(values):
@@ -120,22 +172,10 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
     masks = MaskSet.concat(parts)
     if len(parts) > 1:
         masks = masks.take(np.argsort(np.concatenate(part_rows), kind="stable"))
-    area = masks.areas().astype(np.float64)
-    notices = []
-    empty = np.flatnonzero(area == 0)
-    _check_inside(values, empty, hl, wl, names, image, locate)
-    if len(empty):
-        shown = []
-        for i in empty[:EXAMPLES].tolist():
-            where, record = locate(i)
-            place = record if where == str(file) else f"{Path(where).name}, {record}"
-            shown.append(f"{place} in {names[image[i]]!r}")
-        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
-        notices.append(Notice("mask_empty", str(file), None,
-                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
-                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
-                              f"e.g. {'; '.join(shown)}{more}"))
-    return masks, area, notices
+    masks.areas()
+    if boxes:
+        masks.bboxes()
+    return masks
 
 
 def _check_inside(values: list, empty: np.ndarray, hl: list, wl: list, names: list[str], image: np.ndarray,

@@ -65,7 +65,7 @@ class DetectionStart:
 
     coco: Future  # a `_CocoPart`
     coco_intervals: Future | None  # `coco_intervals`
-    intervals: Future | None  # `detection_intervals`, once sent its evidence columns and t*
+    intervals: Future | None  # `detection_intervals` in the other process (segmentation), once sent its input
     mailbox: Mailbox
 
     def cancel(self) -> None:
@@ -74,14 +74,17 @@ class DetectionStart:
 
 
 def start_detection_report(data: DetectionData, with_intervals: bool = True) -> DetectionStart:
-    """Start the COCO evaluation and the intervals of `data`'s report beside the caller (in a second
-    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else
-    but the VOC matching's evidence for its intervals, which `build_detection_report` sends when it has it.
-    The caller meanwhile checks the images and assembles the report (mostly Python, which a thread could
-    not overlap: the GIL)."""
-    futures, mailbox = forked(lambda receive: _background_steps(data, with_intervals, receive),
-                              1 + 2 * with_intervals)
-    return DetectionStart(futures[0], *(futures[1:] if with_intervals else (None, None)), mailbox=mailbox)
+    """Start the COCO evaluation and its intervals of `data`'s report beside the caller (in a second
+    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else.
+    The caller meanwhile checks the images, computes the VOC metrics and assembles the report (mostly
+    Python, which a thread could not overlap: the GIL). The VOC intervals go to the process with less to
+    do: the caller's for boxes; for masks, whose IoU and strings make the caller's share the larger, the
+    other process's, which `build_detection_report` sends their input when it has it."""
+    remote = with_intervals and data.gt_masks is not None  # the VOC intervals in the other process
+    futures, mailbox = forked(lambda receive: _background_steps(data, with_intervals, receive if remote else None),
+                              1 + with_intervals + remote)
+    return DetectionStart(futures[0], futures[1] if with_intervals else None, futures[2] if remote else None,
+                          mailbox=mailbox)
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
@@ -107,13 +110,13 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     first_half = evaluate_matching(data, **options)
     matching, sweep = first_half[0], first_half[3]
     columns = _evidence_columns(data, matching)
-    if with_intervals:  # the VOC intervals need only these and t*
+    if started.intervals is not None:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
     evidence = DetEvidence(*(column.tolist() for column in columns))
     ev = evaluate_detection(data, **options, first_half=first_half,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco, started.intervals,
-                     started.coco_intervals)
+    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
+                     with_intervals and started.intervals is None, started.intervals, started.coco_intervals)
 
 
 @dataclass
@@ -126,11 +129,11 @@ class _CocoPart:
 
 
 def _background_steps(data: DetectionData, with_intervals: bool, receive) -> Iterator:
-    """The COCO evaluation (a `_CocoPart`); then, `with_intervals`, its intervals (`coco_intervals`) and the VOC
-    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives. The resamples
-    are drawn here, and scipy.sparse imported here (by the bootstrap), not before the fork: the caller
-    needs neither, and both would otherwise delay the start of everything. One thread each: the caller's
-    process has the other core."""
+    """The COCO evaluation (a `_CocoPart`); then, `with_intervals`, its intervals (`coco_intervals`), and
+    with `receive` the VOC intervals (`detection_intervals`) of the evidence columns and t* that `receive()`
+    gives. The resamples are drawn here (and by the caller when it computes the VOC intervals: the same
+    seed), and scipy.sparse imported here, not before the fork, so that the work starts at once. One
+    thread: the caller's process has the other core."""
     n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
@@ -144,13 +147,14 @@ def _background_steps(data: DetectionData, with_intervals: bool, receive) -> Ite
         evidence, coco = coco.evidence, None
         weights = report_weights(n_images)
         yield coco_intervals(evidence, n_images, n_labels, weights, threads=1)
-        columns, threshold = receive()
-        yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
+        if receive is not None:
+            columns, threshold = receive()
+            yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, intervals_future,
-              coco_intervals_future) -> DetectionReport:
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, voc_intervals_here: bool,
+              intervals_future, coco_intervals_future) -> DetectionReport:
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -203,7 +207,10 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
-    intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
+    if voc_intervals_here:  # while the other process resamples COCO AP
+        intervals, label_intervals = detection_intervals(*columns, len(data.images), n_labels, threshold, threads=1)
+    else:
+        intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     if coco_intervals_future:
         coco_headline, coco_per_label = coco_intervals_future.result()
         intervals.metrics.update(coco_headline)
