@@ -4,6 +4,7 @@ uncompressed or compressed RLE) checked and decoded into a `MaskSet` (the rules:
 
 from __future__ import annotations
 
+import mmap
 from itertools import chain
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
                          f"decode masks{and_more(len(unsized))}", *locate(i))
     masks = None
     half = len(values) // 2
-    if len(values) >= SPLIT_MASKS and not isinstance(values[0], dict):
+    if len(values) >= SPLIT_MASKS and isinstance(values[0], dict):
+        masks = _strings_in_halves(values, hs, ws, names, image, locate, boxes)
+    elif len(values) >= SPLIT_MASKS:
         second = fork_call(lambda: _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes))
         if second is not None:
             try:
@@ -100,10 +103,67 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
     return masks, area, notices
 
 
+def _strings_in_halves(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray,
+                       locate: Locator, boxes: bool) -> MaskSet | None:
+    """`decode_masks`'s two halves for compressed RLE masks (as pycocotools writes predictions): their
+    counts (some hundred MB) are decoded by both processes into one buffer that they share (an anonymous
+    shared mapping), each half at its own place, and the second half is then moved down to follow the
+    first: nothing is copied between the processes but the small arrays. None when any value is not a
+    compressed string or a half fails (the caller then decodes the whole)."""
+    half = len(values) // 2
+    try:
+        rooms = [MaskSet.strings_room([v["counts"] for v in part]) for part in (values[:half], values[half:])]
+    except (KeyError, TypeError):  # not all compressed strings (the checks name the bad one)
+        return None
+    dtype = MaskSet.counts_dtype(hs, ws)
+    shared = mmap.mmap(-1, max(1, (rooms[0] + rooms[1]) * np.dtype(dtype).itemsize))
+    buffer = np.frombuffer(shared, dtype=dtype)
+    first_out, second_out = buffer[:rooms[0]], buffer[rooms[0]:rooms[0] + rooms[1]]
+
+    def in_buffer(masks: MaskSet, out: np.ndarray) -> bool:
+        return masks.counts.size == 0 or (np.shares_memory(masks.counts, out)
+                                          and masks.counts.ctypes.data == out.ctypes.data)
+
+    def second_half() -> tuple | None:
+        masks = _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes, second_out)
+        if not in_buffer(masks, second_out):
+            return None
+        return masks.counts.size, masks.ptr, masks.nc, masks.h, masks.w, masks.areas(), masks._bboxes
+
+    wait = fork_call(second_half)
+    if wait is None:
+        return None
+    try:
+        first = _decoded(values[:half], hs[:half], ws[:half], names, image[:half], locate, boxes, first_out)
+    except Exception:  # noqa: BLE001 - a bad value: decoded whole by the caller, for the whole's error
+        first = None
+    try:
+        rest = wait()
+    except Exception:  # noqa: BLE001 - a bad value there, or the child died
+        rest = None
+    if first is None or rest is None or not in_buffer(first, first_out):
+        return None
+    size, ptr, nc, h, w, areas, bboxes = rest
+    start, end = first.counts.size, first.counts.size + size
+    step = 1 << 22
+    for k in range(0, size, step):  # down to follow the first half (in steps: the ranges may overlap)
+        buffer[start + k:start + min(size, k + step)] = second_out[k:min(size, k + step)]
+    masks = MaskSet(buffer[:end], np.concatenate([first.ptr, ptr[1:] + start]), np.concatenate([first.nc, nc]),
+                    np.concatenate([first.h, h]), np.concatenate([first.w, w]), checked=True)  # (as `concat`)
+    masks._areas = np.concatenate([first.areas(), areas])
+    if boxes:
+        masks._bboxes = np.concatenate([first.bboxes(), bboxes])
+    page = mmap.PAGESIZE
+    unused = -(-end * buffer.itemsize // page) * page
+    if unused < len(shared) and hasattr(mmap, "MADV_DONTNEED"):
+        shared.madvise(mmap.MADV_DONTNEED, unused, len(shared) - unused)  # the rest is given back
+    return masks
+
+
 def _decoded(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray, locate: Locator,
-             boxes: bool) -> MaskSet:
+             boxes: bool, out: np.ndarray | None = None) -> MaskSet:
     """The masks of `values` (rows of size hs x ws), checked, with their areas (and boxes) computed
-    (`decode_masks`)."""
+    (`decode_masks`); `out`: where compressed strings' counts may go (`MaskSet.from_strings`)."""
     hl, wl = hs.tolist(), ws.tolist()
     strings, string_rows, lists, list_rows, polygons, polygon_rows = [], [], [], [], [], []
     for i, value in enumerate(values):
@@ -165,7 +225,7 @@ def _decoded(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], ima
     if strings:
         rows = np.array(string_rows, dtype=np.int64)
         try:
-            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows]))
+            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows], out if len(strings) == len(values) else None))
         except MaskError as exc:
             raise InputError(f"bad compressed RLE: {exc.problem}", *locate(string_rows[exc.index])) from None
         part_rows.append(rows)
