@@ -165,4 +165,9 @@ Report = BaseReport  # any report, in annotations
 def to_json(report: object) -> str:
     """report.json text: dataclass fields in declaration order, compact. The report builders turn undefined
     numbers into None (null); orjson would also write a stray NaN as null rather than invalid JSON."""
-    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+    return to_json_bytes(report).decode("utf-8")
+
+
+def to_json_bytes(report: object) -> bytes:
+    """`to_json`, UTF-8 encoded (what a file gets: no str of tens of MB decoded and encoded again)."""
+    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE)
