@@ -286,19 +286,6 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
             np.testing.assert_array_equal(f32[key], f64[key], err_msg=key)
 
 
-def test_points_reached_counts_like_searchsorted():
-    from evalsite.metrics.coco_params import RECALL_THRESHOLDS
-
-    rng = np.random.default_rng(0)
-    n = rng.integers(1, 400, 20_000)
-    c = np.minimum(rng.integers(0, 400, 20_000), n)
-    recall = np.concatenate([c / n, RECALL_THRESHOLDS, np.nextafter(RECALL_THRESHOLDS, 2),
-                             np.nextafter(RECALL_THRESHOLDS, -1)[1:], np.arange(101) / 100, np.arange(101) * 0.01])
-    expected = np.searchsorted(RECALL_THRESHOLDS, recall, side="right")
-    assert (bs._points_reached(recall, RECALL_THRESHOLDS) == expected).all()
-    assert (bs._points_reached(recall.reshape(2, -1), RECALL_THRESHOLDS).reshape(-1) == expected).all()
-
-
 def test_coco_steps_count_like_searchsorted_on_whole_counts():
     """`_coco_steps` (COCO's stacked bootstrap): for whole counts, the recall points reached by each row as
     searchsorted counts them on recall = ctp / n_gt, as differences down the rows; every exact multiple of

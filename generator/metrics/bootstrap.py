@@ -271,18 +271,9 @@ class _TruePositiveRanking:
         self.runs = _sparse_counts(run[tp], image[tp], self.size, n_images)
         self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
-    def average_precision(self, block: _Block, n_gt: np.ndarray, first_label: int = 0,
-                          recall_points: np.ndarray | None = None, eps: float = 0.0,
-                          fp_before_segment: np.ndarray | None = None, first_segment: int = 0) -> np.ndarray:
-        """(r, l) AP of labels first_label.. first_label + l - 1 (n_gt: (r, l)) in every resample (NaN where
-        n_gt is 0): all-point interpolated, or with `recall_points` (0 to 1, evenly spaced) the mean of the
-        precision envelope read at each point (COCO's; `eps` is COCO's term in precision = TP / (TP + FP +
-        eps)). `fp_before_segment`: (segments, r) the left-out false positives ranked before each segment of
-        these labels, from segment `first_segment` on (`_SteadyFalsePositives.before`).
-
-        Reading at a recall point p: the first step of the ranking whose recall >= p; every step of run k
-        has the envelope of run k, so run k takes the points p with recall_{k-1} < p <= recall_k (and the
-        first run with weight also the point 0)."""
+    def average_precision(self, block: _Block, n_gt: np.ndarray, first_label: int = 0) -> np.ndarray:
+        """(r, l) all-point interpolated AP of labels first_label.. first_label + l - 1 (n_gt: (r, l)) in every
+        resample (NaN where n_gt is 0). (COCO's 101-point AP: `_coco_label_ap`.)"""
         ap = np.zeros(n_gt.shape)
         k0 = first_label
         r0, r1 = int(self.bounds[k0]), int(self.bounds[k0 + n_gt.shape[1]])  # the labels' runs
@@ -297,22 +288,9 @@ class _TruePositiveRanking:
             wt = weight[a:b]
             ctp = _running(np.add, wt.copy())
             total = _running(np.add, fp[a:b])
-            if fp_before_segment is not None:
-                total += fp_before_segment[self.run_segment[r0 + a:r0 + b] - first_segment]
             total += ctp
-            if eps:
-                precision = np.divide(ctp, np.add(total, eps, dtype=np.float64))  # (tp + fp) + eps, as COCO
-            else:
-                precision = _ratio(ctp, total)
-            envelope = _running(np.maximum, precision, reverse=True)
-            if recall_points is None:
-                ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
-                continue
-            # tp / npig as COCO computes it. Leading runs without weight reach the point 0 here: their
-            # envelope is the first weighted run's (their own precision is 0), so the AP is the same.
-            reached = _points_reached(np.divide(ctp, np.maximum(n_gt[:, c], 1.0), dtype=np.float64), recall_points)
-            reached[1:] -= reached[:-1].copy()
-            ap[:, c] = np.einsum("ij,ij->j", reached, envelope) / len(recall_points)
+            envelope = _running(np.maximum, _ratio(ctp, total), reverse=True)
+            ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
         return np.where(n_gt > 0, ap, np.nan)
 
 
@@ -364,25 +342,6 @@ class _SteadyFalsePositives:
         return _running(np.add, _times(self.gaps[s0:s1], block), self.first_segment[s0:s1])
 
 
-def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """How many of the evenly spaced `points` (points[0] = 0, points[-1] = 1) are <= each recall value in
-    [0, 1], as `np.searchsorted(points, recall, "right")` but without a search, as floats: the count from
-    the spacing, checked against the points themselves where the recall lies within rounding of a point."""
-    steps = len(points) - 1
-    scaled = recall * steps
-    count = np.floor(scaled)  # the last point taken, 0-based: one less than the count
-    scaled -= count  # the fraction: near 0 or 1 means near a point
-    near = np.flatnonzero((scaled < 1e-6) | (scaled > 1 - 1e-6))
-    if near.size:
-        flat = count.reshape(-1)
-        x, k = recall.reshape(-1)[near], flat[near].astype(np.int64)
-        k -= points[k] > x
-        k += (k < steps) & (points[np.minimum(k + 1, steps)] <= x)
-        flat[near] = k
-    count += 1
-    return count
-
-
 class _StackedRuns:
     """The runs of every IoU threshold's `_TruePositiveRanking`, label by label, stacked: label c has
     `size[c]` = its most runs at any threshold, and its block of `counts` (rows `start[c]` on) holds for
@@ -432,8 +391,8 @@ _STACK_CELLS = 1 << 20  # cells of one label's arrays at once (`_coco_label_ap`)
 def _coco_steps(ctp: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
     """How many more recall points each run reaches than the one before it (the first: how many it
     reaches), where run k reaches the points <= recall = ctp[k] / n_gt (float64, as COCO divides), for
-    whole counts ctp ((k, ...) float64, modified) and n_gt >= 1. The counts are those of `_points_reached`,
-    in fewer passes: with whole numbers, 100 * ctp / n_gt is either a whole number j, exactly (then recall
+    whole counts ctp ((k, ...) float64, modified) and n_gt >= 1: searchsorted(points, recall, 'right'),
+    in a few passes: with whole numbers, 100 * ctp / n_gt is either a whole number j, exactly (then recall
     is j / 100 rounded, which reaches point j unless `_POINT_ABOVE[j]`), or at least 1 / n_gt away from
     one, far beyond rounding (so its floor is exact): floor(100 * ctp / n_gt) + 1 points."""
     scaled = np.multiply(ctp, RECALL_THRESHOLDS.size - 1, out=ctp)  # exact: whole numbers below 2^53
@@ -454,8 +413,15 @@ def _coco_label_ap(stacked: _StackedRuns, c: int, block: _Block, n_gt: np.ndarra
     """(T, r) COCO 101-point AP of label c at every IoU threshold in every resample of `block` (n_gt: (r,)
     the label's weighted objects; NaN where 0); `before`: the steady false positives ranked before each
     segment (`_SteadyFalsePositives.before`, from segment `first_segment` on); `parts`: the block's column
-    slices made so far (`_Slice`), reused by the next labels. The same numbers, from the same operations,
-    as `_TruePositiveRanking.average_precision` threshold by threshold."""
+    slices made so far (`_Slice`), reused by the next labels.
+
+    Per threshold, run by run (`_TruePositiveRanking`): precision = TP / ((TP + FP) + eps) as COCO
+    computes it, its envelope (the running maximum from the last run up), and the recall points each run
+    reaches first (`_coco_steps`): reading at a recall point p takes the first step of the ranking whose
+    recall >= p, and every step of run k has the envelope of run k, so run k takes the points p with
+    recall_{k-1} < p <= recall_k (the first run also the point 0; leading runs without weight have the
+    envelope of the first weighted run, their own precision being 0, so the AP is the same). AP = the sum
+    of points x envelope down the runs (in order: einsum adds row after row) / 101."""
     t_count = len(IOU_THRESHOLDS)
     k = int(stacked.size[c])
     r_all = len(block.w)
