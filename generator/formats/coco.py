@@ -207,7 +207,7 @@ def _coco_predictions_columns(path: Path, images_root: Path, segmentation: bool)
                                  locate=lambda i: (file, f"results entry {i + 1}"), image_id=image_id,
                                  id_names=None, category_id=category_id, category_id_names=None, notices=[],
                                  segm=None, box_missing=None)
-    data = load_json(path, bytes(raw))
+    data = load_json(path, raw)
     del raw
     category_id_names = id_names = None
     if isinstance(data, dict):
