@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from evalsite.core.errors import InputError, MaskError, Notice
-from evalsite.core.parallel import fork_call
 from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
+from evalsite.core.parallel import fork_call
 from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
 
 NO_MASKS = "segmentation task, but the predictions have no masks"
@@ -225,7 +225,8 @@ def _decoded(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], ima
     if strings:
         rows = np.array(string_rows, dtype=np.int64)
         try:
-            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows], out if len(strings) == len(values) else None))
+            whole = out if len(strings) == len(values) else None  # (a part of a shared buffer)
+            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows], whole))
         except MaskError as exc:
             raise InputError(f"bad compressed RLE: {exc.problem}", *locate(string_rows[exc.index])) from None
         part_rows.append(rows)
