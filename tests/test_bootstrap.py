@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from evalsite.metrics import bootstrap as bs
+from evalsite.metrics import coco_bootstrap as cbs
 from evalsite.metrics.matching import match_detections
 from evalsite.metrics.voc_ap import average_precision_per_label, voc_map
 
@@ -164,7 +165,7 @@ def _coco_resampled(case, weights):
     from evalsite.metrics.coco import coco_evaluate
 
     a = arrays(case)
-    return bs.coco_resampled(coco_evaluate(**a).evidence, len(case[0]), a["n_labels"], weights)
+    return cbs.coco_resampled(coco_evaluate(**a).evidence, len(case[0]), a["n_labels"], weights)
 
 
 def _assert_coco_equal(got: dict, r: int, E, what) -> None:
@@ -247,7 +248,7 @@ def test_coco_interval_by_hand():
     result = coco_evaluate(gt_image=[0, 1], gt_label=[0, 0], gt_box=gt_box, gt_area=[100, 100],
                            gt_crowd=[False, False], dt_image=[0, 1, 1], dt_label=[0, 0, 0], dt_box=dt_box,
                            dt_score=[0.9, 0.8, 0.7], n_labels=1)
-    got = bs.coco_resampled(result.evidence, 2, 1, np.array([[1, 1], [2, 0], [0, 2]]))
+    got = cbs.coco_resampled(result.evidence, 2, 1, np.array([[1, 1], [2, 0], [0, 2]]))
     n_low, n_mid = 3, 7  # thresholds up to 0.60 and up to 0.80
     full = (n_low * (51 + 50 * 2 / 3) / 101 + (n_mid - n_low) * 51 / 101) / 10
     assert got["coco.AP"][0] == pytest.approx(full, abs=1e-12) == result.stats[0]
@@ -258,7 +259,7 @@ def test_coco_interval_by_hand():
 
 
 def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
-    """The weighted counts are kept in float32 while every one stays below 2^24 (see bootstrap._Block); the
+    """The weighted counts are kept in float32 while every one stays below 2^24 (see bootstrap.Block); the
     float64 path, taken above it, must give the very same numbers."""
     from test_coco_metrics import arrays
 
@@ -272,11 +273,11 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
     rng = np.random.default_rng(3)
     gt, dt = _detection_case(rng, 9, 3)
     true, predicted, rank = _classification_case(rng, 40, 4)
-    assert bs._Block(weights.astype(np.float64), 1000).dtype == np.float32  # the default takes float32 here
+    assert bs.Block(weights.astype(np.float64), 1000).dtype == np.float32  # the default takes float32 here
     runs = {}
     for bound in (bs._FLOAT32_EXACT, 0):  # 0: float64 everywhere
         monkeypatch.setattr(bs, "_FLOAT32_EXACT", bound)
-        runs[bound] = (bs.coco_resampled(evidence, n_images, a["n_labels"], weights),
+        runs[bound] = (cbs.coco_resampled(evidence, n_images, a["n_labels"], weights),
                        bs.detection_resampled(**_evidence(gt, dt, 3), n_images=9, n_labels=3, threshold=0.4,
                                               weights=bs.resample_weights(9, resamples=50, seed=2)),
                        bs.classification_resampled(true, predicted, rank, 4, bs.resample_weights(40, 50, 3)))
@@ -286,17 +287,22 @@ def test_float32_counts_give_the_same_numbers_as_float64(monkeypatch):
             np.testing.assert_array_equal(f32[key], f64[key], err_msg=key)
 
 
-def test_points_reached_counts_like_searchsorted():
+def test_coco_steps_count_like_searchsorted_on_whole_counts():
+    """`_coco_steps` (COCO's stacked bootstrap): for whole counts, the recall points reached by each row as
+    searchsorted counts them on recall = ctp / n_gt, as differences down the rows; every exact multiple of
+    1 / 100 included (where np.linspace's point lies one ulp above j / 100 for some j)."""
     from evalsite.metrics.coco_params import RECALL_THRESHOLDS
 
-    rng = np.random.default_rng(0)
-    n = rng.integers(1, 400, 20_000)
-    c = np.minimum(rng.integers(0, 400, 20_000), n)
-    recall = np.concatenate([c / n, RECALL_THRESHOLDS, np.nextafter(RECALL_THRESHOLDS, 2),
-                             np.nextafter(RECALL_THRESHOLDS, -1)[1:], np.arange(101) / 100, np.arange(101) * 0.01])
-    expected = np.searchsorted(RECALL_THRESHOLDS, recall, side="right")
-    assert (bs._points_reached(recall, RECALL_THRESHOLDS) == expected).all()
-    assert (bs._points_reached(recall.reshape(2, -1), RECALL_THRESHOLDS).reshape(-1) == expected).all()
+    rng = np.random.default_rng(1)
+    n_gt = np.concatenate([np.arange(1, 401), [1000, 2000, 3000, 5000, 10_000, 123_457, 2 ** 23 - 1]]).astype(float)
+    ctp = np.sort(np.minimum(rng.integers(0, 1200, (60, n_gt.size)), n_gt), axis=0)
+    ctp = np.concatenate([ctp, np.round(np.outer(np.arange(101) / 100, n_gt))], axis=0)  # j / 100 where whole
+    ctp = np.sort(np.minimum(ctp, n_gt), axis=0)
+    reached = np.searchsorted(RECALL_THRESHOLDS, (ctp / n_gt).ravel(), side="right").reshape(ctp.shape)
+    expected = np.diff(reached, axis=0, prepend=0)
+    got = cbs._coco_steps(ctp.copy(), n_gt)
+    np.testing.assert_array_equal(got, expected)
+    assert cbs._POINT_ABOVE.any() and (ctp[:, n_gt == 100] == 35).any()  # a point above j / 100 was met
 
 
 def test_detection_without_threshold_has_no_operating_point():

@@ -50,6 +50,7 @@ def detection_metrics(case: dict) -> dict:
     matching, AP, operating point and error types, and the bootstrap intervals of both."""
     from evalsite.core.detection_data import DetectionData
     from evalsite.metrics import bootstrap as bs
+    from evalsite.metrics import coco_bootstrap
     from evalsite.metrics.coco import coco_evaluate
     from evalsite.metrics.detection import evaluate_matching
     from evalsite.metrics.error_types import type_errors
@@ -75,7 +76,7 @@ def detection_metrics(case: dict) -> dict:
     voc = bs.detection_resampled(data.dt_image[order], data.dt_label[order], data.dt_score[order],
                                  matching.tp[order].astype(np.int64), data.gt_image[gt], data.gt_label[gt],
                                  n_images, n_labels, sweep.point.threshold, weights)
-    boot = bs.coco_resampled(coco.evidence, n_images, n_labels, weights)
+    boot = coco_bootstrap.coco_resampled(coco.evidence, n_images, n_labels, weights)
     return {"stats": coco.stats, "per_label_ap": coco.per_label_ap, "ap50": ap50,
             "errors": int((errors.dt_type != "").sum()), "voc": voc, "coco": boot}
 

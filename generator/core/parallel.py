@@ -83,6 +83,57 @@ class Mailbox:
 _STOP = "evalsite.core.parallel.stop"  # ends the sending thread of `forked`
 
 
+def may_fork() -> bool:
+    """Whether work may go to a forked child here: os.fork exists, no other thread is running (a child of a
+    process with threads can inherit a lock held by one of them), and EVALSITE_NO_FORK is unset."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("EVALSITE_NO_FORK")
+
+
+def fork_call(work: Callable[[], R]) -> Callable[[], R] | None:
+    """`work()` started in a forked child, beside the caller; the function returned waits for its value (or
+    raises its exception; a child that died raises ChildProcessError) and reaps the child. None when this
+    process may not fork (`may_fork`): the caller then does the work itself. No thread is started, so the
+    caller may fork again afterwards; the value is read only when asked for (the child waits on the pipe
+    until then)."""
+    if not may_fork():
+        return None
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(readable)
+        status = 0
+        try:
+            with os.fdopen(writable, "wb") as pipe:
+                try:
+                    outcome = (True, work())
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    outcome = (False, exc)
+                try:
+                    pickle.dump(outcome, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:  # noqa: BLE001 - a value or exception that does not pickle
+                    pickle.dump((False, RuntimeError(repr(outcome[1]))), pipe, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(writable)
+
+    def result() -> R:
+        try:
+            with os.fdopen(readable, "rb") as pipe:
+                try:
+                    ok, value = pickle.load(pipe)
+                except Exception:  # noqa: BLE001 - EOF or a broken message: the child died
+                    raise ChildProcessError("the forked child ended without its value") from None
+        finally:
+            os.waitpid(pid, 0)
+        if not ok:
+            raise value
+        return value
+
+    return result
+
+
 def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> tuple[list[Future[R]], Mailbox]:
     """The first `count` values that the generator `steps(receive)` yields, as futures, computed in a forked
     child process when this one may fork (os.fork exists, no other thread is running, EVALSITE_NO_FORK
@@ -98,7 +149,7 @@ def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> 
     the remaining values are computed on a thread, from the start."""
     futures: list[Future[R]] = [Future() for _ in range(count)]
     box = Mailbox()
-    if hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("EVALSITE_NO_FORK"):
+    if may_fork():
         from_child, to_parent = os.pipe()
         from_parent, to_child = os.pipe()
         pid = os.fork()

@@ -4,11 +4,16 @@ evalsite.formats.detection."""
 
 from __future__ import annotations
 
+import operator
+import os
+import re
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.parallel import fork_call
 from evalsite.formats.columns import (
     MISSING,
     and_more,
@@ -27,7 +32,7 @@ from evalsite.formats.columns import (
 )
 from evalsite.formats.mask_decoding import check_segm_present, placeholder_boxes
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
-from evalsite.formats.records import normalise_image_path
+from evalsite.formats.records import normalise_image_path, read_bytes
 from evalsite.formats.shards import coco_shards, is_pattern, shard_files
 
 
@@ -196,8 +201,16 @@ def coco_predictions(path: Path, images_root: Path, segmentation: bool) -> Parse
 
 
 def _coco_predictions_columns(path: Path, images_root: Path, segmentation: bool) -> ParsedPredictions:
-    data = load_json(path)
+    raw = _read_bytearray(path)
     file = str(path)
+    if not segmentation and (columns := _results_in_halves(raw)) is not None:
+        image_id, category_id, box, score = columns
+        return ParsedPredictions(file=path, fmt="coco", box=box, score=score,
+                                 locate=lambda i: (file, f"results entry {i + 1}"), image_id=image_id,
+                                 id_names=None, category_id=category_id, category_id_names=None, notices=[],
+                                 segm=None, box_missing=None)
+    data = load_json(path, raw)
+    del raw
     category_id_names = id_names = None
     if isinstance(data, dict):
         if not isinstance(data.get("annotations"), list):
@@ -256,3 +269,95 @@ def _coco_predictions_columns(path: Path, images_root: Path, segmentation: bool)
     return ParsedPredictions(file=path, fmt="coco", box=box, score=score, locate=locate, image_id=image_id,
                         id_names=id_names, category_id=category_id, category_id_names=category_id_names,
                         notices=notices, segm=segm, box_missing=box_missing)
+
+
+# ------------------------------------------------------------------------------ a large results list in halves
+
+SPLIT_BYTES = 8 << 20  # results files from this size are parsed in two halves, one in a forked child
+_BETWEEN_RECORDS = re.compile(rb"\}\s*,\s*\{")
+_RESULT_KEYS = ("image_id", "category_id", "bbox", "score")
+
+
+def _results_in_halves(raw: bytes) -> tuple[np.ndarray, ...] | None:
+    """(image_id, category_id, box, score) of a large results list [{image_id, category_id, bbox, score},
+    ...], its second half parsed in a forked child while this process parses the first (parsing and
+    turning 400,000 records into columns is most of the reading); None when the file is not such a list
+    of plain records throughout (then the caller reads it whole, the one way with every check and message),
+    or when this process may not fork.
+
+    The file is cut after a '}' that is followed by ',' and '{' (blanks between), past its middle. The first
+    part, closed by ']', parses only if that '}' closed an element of the top-level list outside any string
+    (a cut inside a string leaves it open; one deeper in leaves a bracket open), so then the two parts,
+    the second opened by '[', hold exactly the elements of the whole list, in order. Each half's columns
+    are made as `_coco_predictions_columns` makes them, and taken only when every value has the plain type
+    (so no half needs the checks that name a bad record): the same arrays as from the whole."""
+    if len(raw) < SPLIT_BYTES or raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return None
+    cut = _BETWEEN_RECORDS.search(raw, len(raw) // 2)
+    if cut is None:
+        return None
+    # Each part is the bytes in place, a blank or the comma beside the cut overwritten by its bracket (the
+    # child writes into its own copy of the page): no copy of the halves.
+    second = fork_call(lambda: _plain_results(_bracketed(raw, cut.end() - 2, len(raw), b"["), first=False))
+    if second is None:
+        return None
+    kept = raw[cut.start() + 1]
+    first = _plain_results(_bracketed(raw, 0, cut.start() + 2, b"]"), first=True)
+    raw[cut.start() + 1] = kept
+    try:
+        rest = second()
+    except Exception:  # noqa: BLE001 - the child died: read the whole file here
+        return None
+    if first is None or rest is None:
+        return None
+    return tuple(np.concatenate(pair) for pair in zip(first, rest))
+
+
+def _read_bytearray(path: Path) -> bytearray:
+    """`read_bytes`, as a bytearray (`_results_in_halves` writes a bracket into it)."""
+    try:
+        with open(path, "rb") as handle:
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            del data[handle.readinto(data):]
+            data += handle.read()  # (a file that grew)
+        return data
+    except OSError:
+        return bytearray(read_bytes(path))  # (its InputError)
+
+
+def _bracketed(raw: bytearray, start: int, stop: int, bracket: bytes) -> memoryview:
+    """raw[start:stop] with the byte at the bracket's end (stop - 1 for ']', start for '[') replaced by it."""
+    raw[stop - 1 if bracket == b"]" else start] = bracket[0]
+    return memoryview(raw)[start:stop]
+
+
+def _plain_results(text: bytes | memoryview, first: bool) -> tuple[np.ndarray, ...] | None:
+    """The columns of a results list whose records all have integer ids, a box of 4 numbers and a number
+    as score (`_results_in_halves`); None for anything else. `first`: the file's first half, whose first
+    record decides whether the results also name their images (then: None, read whole)."""
+    try:
+        with gc_paused():
+            entries = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(entries) is not list or not entries or set(map(type, entries)) != {dict}:
+        return None
+    if first and "file_name" in entries[0]:
+        return None
+    try:
+        image_id, category_id, boxes, score = (list(map(operator.itemgetter(key), entries)) for key in _RESULT_KEYS)
+    except KeyError:
+        return None
+    del entries
+    try:
+        if not set(map(type, image_id)) <= {int} or not set(map(type, category_id)) <= {int} \
+                or not set(map(type, score)) <= {int, float}:
+            return None
+        columns = [np.array(image_id, dtype=np.int64), np.array(category_id, dtype=np.int64)]
+        box = np.array(boxes)
+        if box.ndim != 2 or box.shape[1] != 4 or box.dtype.kind not in "fi":
+            return None
+        columns += [box.astype(np.float64, copy=False), np.array(score, dtype=np.float64)]
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return tuple(columns)

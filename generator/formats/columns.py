@@ -41,9 +41,10 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_json(path: Path) -> object:
-    """The parsed JSON file; malformed JSON is an InputError with its line and column."""
-    data = read_bytes(path)
+def load_json(path: Path, data: bytes | bytearray | None = None) -> object:
+    """The parsed JSON file (`data`: its bytes, when already read); malformed JSON is an InputError with its
+    line and column."""
+    data = read_bytes(path) if data is None else data
     if not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # no byte-order mark
         try:
             with gc_paused():
@@ -52,7 +53,7 @@ def load_json(path: Path) -> object:
                 return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # the standard parser gives the line and column, and accepts NaN (which is then reported by field)
-    text = decode_utf8(path, data)  # (an encoding other than UTF-8 is an error naming it)
+    text = decode_utf8(path, bytes(data))  # (an encoding other than UTF-8 is an error naming it)
     try:
         with gc_paused():
             return json.loads(text)

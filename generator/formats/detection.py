@@ -293,7 +293,8 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         assert pred.segm is not None and pred.box_missing is not None
         segm = pixel_polygons(pred.segm, widths[dt_image], heights[dt_image]) if pred.normalised else pred.segm
         dt_masks, dt_mask_area, more = decode_masks(segm, dt_image, widths, heights, truth.images,
-                                                     pred.locate, pred.file, "predicted")
+                                                     pred.locate, pred.file, "predicted",
+                                                     boxes=bool(pred.box_missing.any()))
         notices += more
         missing = np.flatnonzero(pred.box_missing)
         if not pred.box_missing[:1].all():

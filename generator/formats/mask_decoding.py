@@ -4,6 +4,7 @@ uncompressed or compressed RLE) checked and decoded into a `MaskSet` (the rules:
 
 from __future__ import annotations
 
+import mmap
 from itertools import chain
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 from evalsite.core.errors import InputError, MaskError, Notice
 from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
+from evalsite.core.parallel import fork_call
 from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
 
 NO_MASKS = "segmentation task, but the predictions have no masks"
@@ -39,19 +41,129 @@ def placeholder_boxes(boxes: list) -> tuple[list, np.ndarray]:
     return boxes, missing
 
 
+SPLIT_MASKS = 20_000  # from this many masks, the second half is decoded in a forked child (`decode_masks`)
+
+
 def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
-                  locate: Locator, file: Path, kind: str) -> tuple[MaskSet, np.ndarray, list[Notice]]:
-    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices).
+                 locate: Locator, file: Path, kind: str, boxes: bool = False) -> tuple[MaskSet, np.ndarray,
+                                                                                    list[Notice]]:
+    """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices); `boxes`:
+    also compute the masks' boxes (`MaskSet.bboxes`, cached in the set).
 
     One pass in Python sorts the values by kind and checks their structure; then each kind is converted
     in one vectorised batch: polygons (rle_from_polygons_many; only when that fails, row by row to name
-    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings)."""
+    the bad one), uncompressed counts, compressed strings (MaskSet.from_strings). Many polygon masks are
+    decoded in two halves, the second in a forked child beside this process (`core.parallel.fork_call`):
+    every mask is decoded on its own, so the two sets one after the other are the set of the whole. (Not
+    when the first is RLE: compressed strings decode fast, and moving their counts, about 300 MB for 400,000
+    predicted masks, between the processes and into one array took longer than decoding.) When either
+    half fails, the whole is decoded here again, which raises the error the whole raises (the first bad
+    value in the order of the checks)."""
     hs, ws = heights[image], widths[image]
     unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
     if len(unsized):
         i = int(unsized[0])
         raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
                          f"decode masks{and_more(len(unsized))}", *locate(i))
+    masks = None
+    half = len(values) // 2
+    if len(values) >= SPLIT_MASKS and isinstance(values[0], dict):
+        masks = _strings_in_halves(values, hs, ws, names, image, locate, boxes)
+    elif len(values) >= SPLIT_MASKS:
+        second = fork_call(lambda: _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes))
+        if second is not None:
+            try:
+                first = _decoded(values[:half], hs[:half], ws[:half], names, image[:half], locate, boxes)
+            except Exception:  # noqa: BLE001 - a bad value: decoded whole below, for the whole's error
+                first = None
+            try:
+                rest = second()
+            except Exception:  # noqa: BLE001 - a bad value there, or the child died: decoded whole below
+                rest = None
+            if first is not None and rest is not None:
+                masks = MaskSet.concat([first, rest])
+    if masks is None:
+        masks = _decoded(values, hs, ws, names, image, locate, boxes)
+    hl, wl = hs.tolist(), ws.tolist()
+    area = masks.areas().astype(np.float64)
+    notices = []
+    empty = np.flatnonzero(area == 0)
+    _check_inside(values, empty, hl, wl, names, image, locate)
+    if len(empty):
+        shown = []
+        for i in empty[:EXAMPLES].tolist():
+            where, record = locate(i)
+            place = record if where == str(file) else f"{Path(where).name}, {record}"
+            shown.append(f"{place} in {names[image[i]]!r}")
+        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
+        notices.append(Notice("mask_empty", str(file), None,
+                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
+                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
+                              f"e.g. {'; '.join(shown)}{more}"))
+    return masks, area, notices
+
+
+def _strings_in_halves(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray,
+                       locate: Locator, boxes: bool) -> MaskSet | None:
+    """`decode_masks`'s two halves for compressed RLE masks (as pycocotools writes predictions): their
+    counts (some hundred MB) are decoded by both processes into one buffer that they share (an anonymous
+    shared mapping), each half at its own place, and the second half is then moved down to follow the
+    first: nothing is copied between the processes but the small arrays. None when any value is not a
+    compressed string or a half fails (the caller then decodes the whole)."""
+    half = len(values) // 2
+    try:
+        rooms = [MaskSet.strings_room([v["counts"] for v in part]) for part in (values[:half], values[half:])]
+    except (KeyError, TypeError):  # not all compressed strings (the checks name the bad one)
+        return None
+    dtype = MaskSet.counts_dtype(hs, ws)
+    shared = mmap.mmap(-1, max(1, (rooms[0] + rooms[1]) * np.dtype(dtype).itemsize))
+    buffer = np.frombuffer(shared, dtype=dtype)
+    first_out, second_out = buffer[:rooms[0]], buffer[rooms[0]:rooms[0] + rooms[1]]
+
+    def in_buffer(masks: MaskSet, out: np.ndarray) -> bool:
+        return masks.counts.size == 0 or (np.shares_memory(masks.counts, out)
+                                          and masks.counts.ctypes.data == out.ctypes.data)
+
+    def second_half() -> tuple | None:
+        masks = _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes, second_out)
+        if not in_buffer(masks, second_out):
+            return None
+        return masks.counts.size, masks.ptr, masks.nc, masks.h, masks.w, masks.areas(), masks._bboxes
+
+    wait = fork_call(second_half)
+    if wait is None:
+        return None
+    try:
+        first = _decoded(values[:half], hs[:half], ws[:half], names, image[:half], locate, boxes, first_out)
+    except Exception:  # noqa: BLE001 - a bad value: decoded whole by the caller, for the whole's error
+        first = None
+    try:
+        rest = wait()
+    except Exception:  # noqa: BLE001 - a bad value there, or the child died
+        rest = None
+    if first is None or rest is None or not in_buffer(first, first_out):
+        return None
+    size, ptr, nc, h, w, areas, bboxes = rest
+    start, end = first.counts.size, first.counts.size + size
+    step = 1 << 22
+    for k in range(0, size, step):  # down to follow the first half (in steps: the ranges may overlap)
+        buffer[start + k:start + min(size, k + step)] = second_out[k:min(size, k + step)]
+    masks = MaskSet(buffer[:end], np.concatenate([first.ptr, ptr[1:] + start]), np.concatenate([first.nc, nc]),
+                    np.concatenate([first.h, h]), np.concatenate([first.w, w]), checked=True)  # (as `concat`)
+    masks._areas = np.concatenate([first.areas(), areas])
+    if boxes:
+        masks._bboxes = np.concatenate([first.bboxes(), bboxes])
+    page = mmap.PAGESIZE
+    unused = -(-end * buffer.itemsize // page) * page
+    if unused < len(shared) and hasattr(mmap, "MADV_DONTNEED"):
+        shared.madvise(mmap.MADV_DONTNEED, unused, len(shared) - unused)  # the rest is given back
+    return masks
+
+
+def _decoded(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray, locate: Locator,
+             boxes: bool, out: np.ndarray | None = None) -> MaskSet:
+    """The masks of `values` (rows of size hs x ws), checked, with their areas (and boxes) computed
+    (`decode_masks`); `out`: where compressed strings' counts may go (`MaskSet.from_strings`)."""
     hl, wl = hs.tolist(), ws.tolist()
     strings, string_rows, lists, list_rows, polygons, polygon_rows = [], [], [], [], [], []
     for i, value in enumerate(values):
@@ -113,29 +225,18 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
     if strings:
         rows = np.array(string_rows, dtype=np.int64)
         try:
-            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows]))
+            whole = out if len(strings) == len(values) else None  # (a part of a shared buffer)
+            parts.append(MaskSet.from_strings(strings, hs[rows], ws[rows], whole))
         except MaskError as exc:
             raise InputError(f"bad compressed RLE: {exc.problem}", *locate(string_rows[exc.index])) from None
         part_rows.append(rows)
     masks = MaskSet.concat(parts)
     if len(parts) > 1:
         masks = masks.take(np.argsort(np.concatenate(part_rows), kind="stable"))
-    area = masks.areas().astype(np.float64)
-    notices = []
-    empty = np.flatnonzero(area == 0)
-    _check_inside(values, empty, hl, wl, names, image, locate)
-    if len(empty):
-        shown = []
-        for i in empty[:EXAMPLES].tolist():
-            where, record = locate(i)
-            place = record if where == str(file) else f"{Path(where).name}, {record}"
-            shown.append(f"{place} in {names[image[i]]!r}")
-        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
-        notices.append(Notice("mask_empty", str(file), None,
-                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
-                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
-                              f"e.g. {'; '.join(shown)}{more}"))
-    return masks, area, notices
+    masks.areas()
+    if boxes:
+        masks.bboxes()
+    return masks
 
 
 def _check_inside(values: list, empty: np.ndarray, hl: list, wl: list, names: list[str], image: np.ndarray,

@@ -26,15 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.coco import CocoEvidence
-from evalsite.metrics.coco_params import IOU_THRESHOLDS, RECALL_THRESHOLDS
-
 RESAMPLES = 1000
 SEED = 0
-_CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
-#: Bytes of the arrays of one label group inside a chunk of resamples (`_label_groups`; at least one label).
+CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
+#: Bytes of the arrays of one label group inside a chunk of resamples (`label_groups`; at least one label).
 LABEL_BUDGET = 64 << 20
-_FLOAT32_EXACT = 2 ** 24  # float32 holds every integer below this exactly (see _Block)
+_FLOAT32_EXACT = 2 ** 24  # float32 holds every integer below this exactly (see Block)
 
 
 def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
@@ -48,24 +45,24 @@ def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED
 
 
 def _chunks(weights: np.ndarray, width: int):
-    step = max(1, _CELLS // max(1, width))
+    step = max(1, CELLS // max(1, width))
     for start in range(0, len(weights), step):
         yield start, weights[start:start + step].astype(np.float64)
 
 
-def _each_chunk(fn, weights: np.ndarray, width: int, threads: int, items: int) -> None:
-    """fn(start, block) for every chunk of resamples (a `_Block` over `items` counted things); numpy and
+def each_chunk(fn, weights: np.ndarray, width: int, threads: int, items: int) -> None:
+    """fn(start, block) for every chunk of resamples (a `Block` over `items` counted things); numpy and
     scipy release the GIL, so with `threads` > 1 that many chunks run at once (each fills its own rows of
     the outputs)."""
     if threads <= 1:
         for start, w in _chunks(weights, width):
-            fn(start, _Block(w, items))
+            fn(start, Block(w, items))
         return
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda item: fn(item[0], _Block(item[1], items)), _chunks(weights, width)))
+        list(pool.map(lambda item: fn(item[0], Block(item[1], items)), _chunks(weights, width)))
 
 
-class _Block:
+class Block:
     """One chunk of resamples: `w` (r, n_images) float64, and its transpose for the sparse products.
 
     Every weighted count here (a sum over at most `items` counted things: detections, objects, images,
@@ -80,7 +77,7 @@ class _Block:
         self.t = np.ascontiguousarray(w.T, dtype=self.dtype)
 
 
-def _times(counts, block: _Block) -> np.ndarray:
+def weighted_counts(counts, block: Block) -> np.ndarray:
     """(rows, r): sparse counts (rows, n_images) times the block's weights, per resample, in the block's
     dtype."""
     if not counts.nnz:
@@ -89,23 +86,23 @@ def _times(counts, block: _Block) -> np.ndarray:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den in float64 (counts may come in float32: see `_Block`), 0 where den is 0."""
+    """num / den in float64 (counts may come in float32: see `Block`), 0 where den is 0."""
     return np.divide(num, den, out=np.zeros(np.broadcast_shapes(np.shape(num), np.shape(den))), where=den > 0,
                      dtype=np.float64)
 
 
-def _macro(values: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
+def macro_mean(values: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
     """Per row: the mean of `values` over the `present` columns (`empty` when there is none)."""
-    return _masked_mean(np.where(present, values, 0.0), present, empty)
+    return masked_mean(np.where(present, values, 0.0), present, empty)
 
 
-def _masked_mean(masked: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
-    """`_macro` of values already set to 0 where not `present`."""
+def masked_mean(masked: np.ndarray, present: np.ndarray, empty: float = 0.0) -> np.ndarray:
+    """`macro_mean` of values already set to 0 where not `present`."""
     count = present.sum(axis=1)
     return np.divide(masked.sum(axis=1), count, out=np.full(len(masked), empty), where=count > 0)
 
 
-def _label_groups(cost: np.ndarray, rows: int) -> list[tuple[int, int]]:
+def label_groups(cost: np.ndarray, rows: int) -> list[tuple[int, int]]:
     """Consecutive label ranges [k0, k1) whose arrays fit `LABEL_BUDGET` with `rows` resamples: label c
     needs `cost[c]` float64 rows of `rows` values. Each range holds at least one label.
 
@@ -139,9 +136,9 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
     rows = np.arange(n)
     has_pred = predicted >= 0
     hit = true == predicted
-    a_true = _sparse_counts(true, rows, n_labels, n)
-    a_pred = _sparse_counts(predicted[has_pred], rows[has_pred], n_labels, n)
-    a_hit = _sparse_counts(true[hit], rows[hit], n_labels, n)
+    a_true = sparse_counts(true, rows, n_labels, n)
+    a_pred = sparse_counts(predicted[has_pred], rows[has_pred], n_labels, n)
+    a_hit = sparse_counts(true[hit], rows[hit], n_labels, n)
     correct = hit.astype(np.float64)
     ks = [k for k in range(1, 6) if k < n_labels]
     hits = np.stack([((true_rank >= 1) & (true_rank <= k)).astype(np.float64) for k in ks], axis=1) \
@@ -152,12 +149,12 @@ def classification_resampled(true: np.ndarray, predicted: np.ndarray, true_rank:
         stop = start + len(w)
         total = w.sum(axis=1)
         out["accuracy"][start:stop] = _ratio(w @ correct, total)
-        block = _Block(w, n)
-        tp, support, pred = (_times(m, block).T for m in (a_hit, a_true, a_pred))  # (r, L) each
+        block = Block(w, n)
+        tp, support, pred = (weighted_counts(m, block).T for m in (a_hit, a_true, a_pred))  # (r, L) each
         present = (support + pred) > 0
-        out["precision"][start:stop] = _macro(_ratio(tp, pred), present)
-        out["recall"][start:stop] = _macro(_ratio(tp, support), present)
-        out["f1"][start:stop] = _macro(_ratio(2 * tp, pred + support), present)
+        out["precision"][start:stop] = macro_mean(_ratio(tp, pred), present)
+        out["recall"][start:stop] = macro_mean(_ratio(tp, support), present)
+        out["f1"][start:stop] = macro_mean(_ratio(2 * tp, pred + support), present)
         out["label_precision"][start:stop] = _ratio(tp, pred)
         out["label_recall"][start:stop] = np.where(support > 0, _ratio(tp, support), np.nan)
         out["label_f1"][start:stop] = np.where(present, _ratio(2 * tp, pred + support), np.nan)
@@ -180,7 +177,7 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     At t: TP_c, FP_c = weighted detections with score >= t; precision = ΣTP / Σ(TP+FP), recall =
     ΣTP / Σn_gt, F1 = mean over labels with ground truth or predictions of 2TP / (2TP + FP + FN).
     Also per label ("label_ap50", "label_precision", "label_recall", "label_f1": (resamples, labels)).
-    Labels are taken a group at a time (`_label_groups`): the temporaries stay within `LABEL_BUDGET` per
+    Labels are taken a group at a time (`label_groups`): the temporaries stay within `LABEL_BUDGET` per
     chunk of resamples, whatever the number of labels.
 
     AP needs the precision at true positives only (after a false positive precision only falls, so the
@@ -195,25 +192,25 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     dt_tp = np.asarray(dt_tp, dtype=np.int64) > 0
     above = dt_score >= threshold if threshold is not None else np.zeros(len(dt_score), dtype=bool)
     # per image and label: counted objects, and TP / FP at t (sparse: most images hold few labels)
-    gt_counts = _sparse_counts(gt_label, gt_image, n_labels, n_images)
-    tp_at = _sparse_counts(dt_label[above & dt_tp], dt_image[above & dt_tp], n_labels, n_images)
-    fp_at = _sparse_counts(dt_label[above & ~dt_tp], dt_image[above & ~dt_tp], n_labels, n_images)
-    ranking = _TruePositiveRanking(dt_image, dt_label, dt_tp, n_images, n_labels)
+    gt_counts = sparse_counts(gt_label, gt_image, n_labels, n_images)
+    tp_at = sparse_counts(dt_label[above & dt_tp], dt_image[above & dt_tp], n_labels, n_images)
+    fp_at = sparse_counts(dt_label[above & ~dt_tp], dt_image[above & ~dt_tp], n_labels, n_images)
+    ranking = TruePositiveRanking(dt_image, dt_label, dt_tp, n_images, n_labels)
     r_all = len(weights)
     out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
     out.update({name: np.zeros((r_all, n_labels)) for name in
                 ("label_ap50", "label_precision", "label_recall", "label_f1")})
     width = max(ranking.size, n_images, n_labels)
-    groups = _label_groups(2 * np.diff(ranking.bounds) + 8, min(r_all, max(1, _CELLS // width)))
+    groups = label_groups(2 * np.diff(ranking.bounds) + 8, min(r_all, max(1, CELLS // width)))
 
-    def chunk(start: int, block: _Block) -> None:  # fills rows start.. of `out` (disjoint per chunk)
+    def chunk(start: int, block: Block) -> None:  # fills rows start.. of `out` (disjoint per chunk)
         stop = start + len(block.w)
         rows = slice(start, stop)
         present, has_gt = (np.zeros((stop - start, n_labels), dtype=bool) for _ in range(2))
-        # whole counts (integers, exact in any order: see _Block): sum of TP, of TP + FP, of n_gt
+        # whole counts (integers, exact in any order: see Block): sum of TP, of TP + FP, of n_gt
         sums = np.zeros((3, stop - start))
         for k0, k1 in groups:
-            n_gt, tp_c, fp_c = (_times(m[k0:k1], block).T for m in (gt_counts, tp_at, fp_at))  # (r, labels)
+            n_gt, tp_c, fp_c = (weighted_counts(m[k0:k1], block).T for m in (gt_counts, tp_at, fp_at))  # (r, labels)
             sums += tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1), n_gt.sum(axis=1)
             p = present[:, k0:k1] = (n_gt + tp_c + fp_c) > 0
             g = has_gt[:, k0:k1] = n_gt > 0
@@ -223,21 +220,23 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
             out["label_f1"][rows, k0:k1] = np.where(p, _ratio(2 * tp_c, tp_c + fp_c + n_gt), np.nan)
         out["precision"][rows] = _ratio(sums[0], sums[1])
         out["recall"][rows] = _ratio(sums[0], sums[2])
-        out["f1"][rows] = _macro(out["label_f1"][rows], present)  # (NaN exactly where not present)
-        out["mAP50"][rows] = _macro(out["label_ap50"][rows], has_gt, np.nan)
+        out["f1"][rows] = macro_mean(out["label_f1"][rows], present)  # (NaN exactly where not present)
+        out["mAP50"][rows] = macro_mean(out["label_ap50"][rows], has_gt, np.nan)
 
-    _each_chunk(chunk, weights, width, threads, len(dt_tp) + len(gt_image))
+    each_chunk(chunk, weights, width, threads, len(dt_tp) + len(gt_image))
     return out
 
 
-def _sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int):
-    """(n_rows, n_cols) sparse counts of the (rows[k], cols[k]) pairs (float32: see `_Block`)."""
+def sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, counts: np.ndarray | None = None):
+    """(n_rows, n_cols) sparse counts of the (rows[k], cols[k]) pairs, each `counts[k]` times (default 1)
+    (float32: see `Block`)."""
     from scipy import sparse
 
-    return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_cols))
+    data = np.ones(len(rows), dtype=np.float32) if counts is None else counts.astype(np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=(n_rows, n_cols))
 
 
-class _TruePositiveRanking:
+class TruePositiveRanking:
     """The true positives of every label in ranking order, grouped into runs (consecutive true positives of
     a label, no false positive between them), and which images' false positives rank before each run (see
     `detection_resampled`).
@@ -266,55 +265,33 @@ class _TruePositiveRanking:
         # the run a FP ranks before: the next run of its label, if there is one
         next_run = run + 1
         fp = np.flatnonzero(~tp & (next_run < self.bounds[label + 1]))
-        self.runs = _sparse_counts(run[tp], image[tp], self.size, n_images)
-        self.gaps = _sparse_counts(next_run[fp], image[fp], self.size, n_images)
+        self.runs = sparse_counts(run[tp], image[tp], self.size, n_images)
+        self.gaps = sparse_counts(next_run[fp], image[fp], self.size, n_images)
 
-    def average_precision(self, block: _Block, n_gt: np.ndarray, first_label: int = 0,
-                          recall_points: np.ndarray | None = None, eps: float = 0.0,
-                          fp_before_segment: np.ndarray | None = None, first_segment: int = 0) -> np.ndarray:
-        """(r, l) AP of labels first_label.. first_label + l - 1 (n_gt: (r, l)) in every resample (NaN where
-        n_gt is 0): all-point interpolated, or with `recall_points` (0 to 1, evenly spaced) the mean of the
-        precision envelope read at each point (COCO's; `eps` is COCO's term in precision = TP / (TP + FP +
-        eps)). `fp_before_segment`: (segments, r) the left-out false positives ranked before each segment of
-        these labels, from segment `first_segment` on (`_SteadyFalsePositives.before`).
-
-        Reading at a recall point p: the first step of the ranking whose recall >= p; every step of run k
-        has the envelope of run k, so run k takes the points p with recall_{k-1} < p <= recall_k (and the
-        first run with weight also the point 0)."""
+    def average_precision(self, block: Block, n_gt: np.ndarray, first_label: int = 0) -> np.ndarray:
+        """(r, l) all-point interpolated AP of labels first_label.. first_label + l - 1 (n_gt: (r, l)) in every
+        resample (NaN where n_gt is 0). (COCO's 101-point AP: `_coco_label_ap`.)"""
         ap = np.zeros(n_gt.shape)
         k0 = first_label
         r0, r1 = int(self.bounds[k0]), int(self.bounds[k0 + n_gt.shape[1]])  # the labels' runs
         if r0 == r1:
             return np.where(n_gt > 0, ap, np.nan)
-        # (runs, r): runs down the rows; running sums and maxima go row by row (`_running`), label by label
+        # (runs, r): runs down the rows; running sums and maxima go row by row (`running`), label by label
         # (slices small enough to stay in cache)
-        weight = _times(self.runs[r0:r1], block)  # each run's weighted true positives
-        fp = _times(self.gaps[r0:r1], block)  # weighted FPs ranked right before each run
+        weight = weighted_counts(self.runs[r0:r1], block)  # each run's weighted true positives
+        fp = weighted_counts(self.gaps[r0:r1], block)  # weighted FPs ranked right before each run
         for c in np.flatnonzero(self.has_runs[k0:k0 + n_gt.shape[1]]).tolist():
             a, b = int(self.bounds[k0 + c]) - r0, int(self.bounds[k0 + c + 1]) - r0
             wt = weight[a:b]
-            ctp = _running(np.add, wt.copy())
-            total = _running(np.add, fp[a:b])
-            if fp_before_segment is not None:
-                total += fp_before_segment[self.run_segment[r0 + a:r0 + b] - first_segment]
+            ctp = running(np.add, wt.copy())
+            total = running(np.add, fp[a:b])
             total += ctp
-            if eps:
-                precision = np.divide(ctp, np.add(total, eps, dtype=np.float64))  # (tp + fp) + eps, as COCO
-            else:
-                precision = _ratio(ctp, total)
-            envelope = _running(np.maximum, precision, reverse=True)
-            if recall_points is None:
-                ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
-                continue
-            # tp / npig as COCO computes it. Leading runs without weight reach the point 0 here: their
-            # envelope is the first weighted run's (their own precision is 0), so the AP is the same.
-            reached = _points_reached(np.divide(ctp, np.maximum(n_gt[:, c], 1.0), dtype=np.float64), recall_points)
-            reached[1:] -= reached[:-1].copy()
-            ap[:, c] = np.einsum("ij,ij->j", reached, envelope) / len(recall_points)
+            envelope = running(np.maximum, _ratio(ctp, total), reverse=True)
+            ap[:, c] = _ratio(np.einsum("ij,ij->j", wt, envelope), n_gt[:, c])
         return np.where(n_gt > 0, ap, np.nan)
 
 
-def _running(op, x: np.ndarray, restart: np.ndarray | None = None, reverse: bool = False) -> np.ndarray:
+def running(op, x: np.ndarray, restart: np.ndarray | None = None, reverse: bool = False) -> np.ndarray:
     """x[i] = op(x[i], x[i - 1]) down the rows, in place, except at the rows where `restart` is True (with
     `reverse`: x[i] = op(x[i], x[i + 1]) up from the last row). Row by row: numpy's accumulate along the
     first axis is about three times slower on these shapes."""
@@ -333,115 +310,6 @@ def _running(op, x: np.ndarray, restart: np.ndarray | None = None, reverse: bool
             op(row, prev, out=row)
         prev = row
     return x
-
-
-class _SteadyFalsePositives:
-    """COCO's detections that are false positives at every IoU threshold (most of them: nothing overlaps),
-    counted once for all thresholds. The other detections of a label, in ranking order, fall into
-    segments (a new one after each steady false positive); `before(block)` gives the weighted steady false
-    positives ranked before each segment, and the per-threshold rankings (`_TruePositiveRanking` over the
-    other detections, with `segment`) add them to their own."""
-
-    def __init__(self, image: np.ndarray, label: np.ndarray, steady: np.ndarray, n_images: int, n_labels: int):
-        # image, label, steady: in ranking order inside each label, labels ascending
-        first_of_label = np.r_[True, label[1:] != label[:-1]]
-        opens = ~steady & (first_of_label | np.r_[False, steady[:-1]])  # a non-steady item opening a segment
-        opened = np.cumsum(opens)
-        self.segment = opened - 1  # at a non-steady item: its segment
-        self.size = int(opened[-1]) if opened.size else 0
-        self.bounds = np.concatenate(([0], np.cumsum(np.bincount(label[opens], minlength=n_labels))))
-        self.first_segment = np.zeros(self.size, dtype=bool)
-        self.first_segment[self.bounds[:-1][self.bounds[:-1] < self.bounds[1:]]] = True
-        # a steady false positive ranks before the next segment of its label, if there is one
-        counted = np.flatnonzero(steady & (opened < self.bounds[label + 1]))
-        self.gaps = _sparse_counts(opened[counted], image[counted], self.size, n_images)
-
-    def before(self, block: _Block, s0: int, s1: int) -> np.ndarray:
-        """(s1 - s0, r): weighted steady false positives of the label ranked before each segment s0..s1-1 (s0:
-        a label's first segment)."""
-        return _running(np.add, _times(self.gaps[s0:s1], block), self.first_segment[s0:s1])
-
-
-def _points_reached(recall: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """How many of the evenly spaced `points` (points[0] = 0, points[-1] = 1) are <= each recall value in
-    [0, 1], as `np.searchsorted(points, recall, "right")` but without a search, as floats: the count from
-    the spacing, checked against the points themselves where the recall lies within rounding of a point."""
-    steps = len(points) - 1
-    scaled = recall * steps
-    count = np.floor(scaled)  # the last point taken, 0-based: one less than the count
-    scaled -= count  # the fraction: near 0 or 1 means near a point
-    near = np.flatnonzero((scaled < 1e-6) | (scaled > 1 - 1e-6))
-    if near.size:
-        flat = count.reshape(-1)
-        x, k = recall.reshape(-1)[near], flat[near].astype(np.int64)
-        k -= points[k] > x
-        k += (k < steps) & (points[np.minimum(k + 1, steps)] <= x)
-        flat[near] = k
-    count += 1
-    return count
-
-
-def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
-                   threads: int = 2) -> dict[str, np.ndarray]:
-    """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
-    ("label_coco_ap": (resamples, labels)), from the COCO matching (`evalsite.metrics.coco.CocoEvidence`:
-    the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
-    counted ground truth).
-
-    Per IoU threshold t, label c and resample: COCO's 101-point AP of the weighted ranking of the detections
-    not ignored at t (`_TruePositiveRanking` with the recall points); a label takes part when it has
-    weighted ground truth. "coco.AP" = mean over those labels of the mean over t (= the mean of
-    pycocotools' `precision[:, :, k, 0, 2]` entries > -1; the mean over t sums t = 0, 1, ... in order); NaN
-    without any. Labels are taken a group at a time (`_label_groups`), as in `detection_resampled`."""
-    e = evidence
-    dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
-                                              (e.dt_image, e.dt_label, e.gt_image, e.gt_label))
-    tp, ignored = np.asarray(e.tp, dtype=bool), np.asarray(e.ignored, dtype=bool)
-    order = np.argsort(dt_label, kind="stable")  # (the evidence's order already)
-    dt_image, dt_label, tp, ignored = dt_image[order], dt_label[order], tp[:, order], ignored[:, order]
-    gt_counts = _sparse_counts(gt_label, gt_image, n_labels, n_images)
-    is_steady = ~tp.any(axis=0) & ~ignored.any(axis=0)  # a false positive at every threshold
-    steady = _SteadyFalsePositives(dt_image, dt_label, is_steady, n_images, n_labels)
-    rankings = []
-    for t in range(IOU_THRESHOLDS.size):
-        keep = ~ignored[t] & ~is_steady
-        rankings.append(_TruePositiveRanking(dt_image[keep], dt_label[keep], tp[t][keep], n_images, n_labels,
-                                             segment=steady.segment[keep]))
-    at = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
-          for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
-    r_all = len(weights)
-    out = {name: np.full(r_all, np.nan) for name in ("coco.AP", *at)}
-    out["label_coco_ap"] = np.full((r_all, n_labels), np.nan)
-    eps = np.spacing(1)
-
-    width = max([ranking.size for ranking in rankings] + [n_images, n_labels])
-    runs = np.max([np.diff(ranking.bounds) for ranking in rankings], axis=0) if n_labels else np.zeros(0)
-    groups = _label_groups(2 * runs + np.diff(steady.bounds) + 8, min(r_all, max(1, _CELLS // width)))
-
-    def chunk(start: int, block: _Block) -> None:
-        stop = start + len(block.w)
-        rows = slice(start, stop)
-        has_gt = np.zeros((stop - start, n_labels), dtype=bool)
-        at_t = {name: np.zeros((stop - start, n_labels)) for name in at}  # AP at t, 0 where no ground truth
-        for k0, k1 in groups:
-            n_gt = _times(gt_counts[k0:k1], block).T
-            g = has_gt[:, k0:k1] = n_gt > 0
-            s0 = int(steady.bounds[k0])
-            before = steady.before(block, s0, int(steady.bounds[k1]))
-            total = None
-            for t, ranking in enumerate(rankings):
-                ap = ranking.average_precision(block, n_gt, k0, RECALL_THRESHOLDS, eps, before, s0)
-                for name, at_index in at.items():
-                    if at_index == t:
-                        at_t[name][:, k0:k1] = np.where(g, ap, 0.0)
-                total = ap if total is None else np.add(total, ap, out=total)
-            out["label_coco_ap"][rows, k0:k1] = total / len(rankings)
-        out["coco.AP"][rows] = _macro(out["label_coco_ap"][rows], has_gt, np.nan)
-        for name in at:
-            out[name][rows] = _masked_mean(at_t[name], has_gt, np.nan)
-
-    _each_chunk(chunk, weights, width, threads, len(dt_image) + len(gt_image))
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ paired

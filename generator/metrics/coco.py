@@ -62,7 +62,7 @@ _PAIR_CHUNK = 1 << 18
 @dataclass
 class CocoEvidence:
     """What AP@[.50:.95] (area all, maxDets 100) is made of, per image, so that it can be recomputed on
-    resampled images (`evalsite.metrics.bootstrap.coco_resampled`).
+    resampled images (`evalsite.metrics.coco_bootstrap.coco_resampled`).
 
     Detections: the first 100 of each (image, label), in accumulation order (by label, then score
     descending, then image, then rank inside the image); those ignored at every IoU threshold are left out.

@@ -15,11 +15,11 @@ from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
     classification_resampled,
-    coco_resampled,
     detection_resampled,
     paired_difference,
     resample_weights,
 )
+from evalsite.metrics.coco_bootstrap import coco_resampled
 from evalsite.report.classification_model import ClassificationReport
 from evalsite.report.compare_model import (
     COMPARE_SCHEMA,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, forked
 from evalsite.metrics.arrays import score_rank, take
+from evalsite.metrics.bootstrap import RESAMPLES
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
@@ -65,8 +67,9 @@ class DetectionStart:
 
     coco: Future  # a `_CocoPart`
     coco_intervals: Future | None  # `coco_intervals`
-    intervals: Future | None  # `detection_intervals`, once sent its evidence columns and t*
+    intervals: Future | None  # `detection_intervals` in the other process (segmentation), once sent its input
     mailbox: Mailbox
+    weights: np.ndarray | None = None  # the resamples, in memory both processes share (`_shared_weights`)
 
     def cancel(self) -> None:
         """Stop the work (the report will not be built): its process ends now, not when this one does."""
@@ -74,16 +77,26 @@ class DetectionStart:
 
 
 def start_detection_report(data: DetectionData, with_intervals: bool = True) -> DetectionStart:
-    """Start the COCO evaluation and the intervals of `data`'s report beside the caller (in a second
-    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else
-    but the VOC matching's evidence for its intervals, which `build_detection_report` sends when it has it.
-    The caller meanwhile checks the images and assembles the report (mostly Python, which a thread could
-    not overlap: the GIL)."""
-    weights = report_weights(len(data.images)) if with_intervals else None
-    if with_intervals:  # both processes resample with sparse products: imported once, before the fork
-        import scipy.sparse  # noqa: F401
-    futures, mailbox = forked(lambda receive: _background_steps(data, weights, receive), 1 + 2 * with_intervals)
-    return DetectionStart(futures[0], *(futures[1:] if with_intervals else (None, None)), mailbox=mailbox)
+    """Start the COCO evaluation and its intervals of `data`'s report beside the caller (in a second
+    process, `core.parallel.forked`): they are about half the work, mostly numpy, and need nothing else.
+    The caller meanwhile checks the images, computes the VOC metrics and assembles the report (mostly
+    Python, which a thread could not overlap: the GIL). The VOC intervals go to the process with less to
+    do: the caller's for boxes; for masks, whose IoU and strings make the caller's share the larger, the
+    other process's, which `build_detection_report` sends their input when it has it."""
+    remote = with_intervals and data.gt_masks is not None  # the VOC intervals in the other process
+    weights = _shared_weights(len(data.images)) if with_intervals else None
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive),
+                              1 + with_intervals + remote)
+    return DetectionStart(futures[0], futures[1] if with_intervals else None, futures[2] if remote else None,
+                          mailbox=mailbox, weights=weights)
+
+
+def _shared_weights(n_images: int) -> np.ndarray:
+    """Room for the report's resamples (`report_weights`) that the forked process shares (an anonymous shared
+    mapping, untouched until drawn): the caller draws them once (`_build`) and sends word, and both use them."""
+    shape = (RESAMPLES, n_images)
+    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images * 8))
+    return np.frombuffer(shared, dtype=np.int64, count=RESAMPLES * n_images).reshape(shape)
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
@@ -102,6 +115,9 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
 def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], with_intervals: bool,
            started: DetectionStart) -> DetectionReport:
     segmentation = data.gt_masks is not None
+    if started.weights is not None:  # drawn here, early: the other process waits for them after COCO's evaluation
+        started.weights[...] = report_weights(len(data.images))
+        started.mailbox.send(_DRAWN)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
     if segmentation:
         geometry = mask_geometry(data)
@@ -109,12 +125,13 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     first_half = evaluate_matching(data, **options)
     matching, sweep = first_half[0], first_half[3]
     columns = _evidence_columns(data, matching)
-    if with_intervals:  # the VOC intervals need only these and t*
+    if started.intervals is not None:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
     evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
     ev = evaluate_detection(data, **options, first_half=first_half,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
-    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco, started.intervals,
+    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
+                     started.weights if started.intervals is None else None, started.intervals,
                      started.coco_intervals)
 
 
@@ -127,9 +144,14 @@ class _CocoPart:
     evidence: tuple[np.ndarray, ...]  # `_packed_evidence`
 
 
-def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) -> Iterator:
-    """The COCO evaluation (a `_CocoPart`); then, with `weights`, its intervals (`coco_intervals`) and the VOC
-    intervals (`detection_intervals`) of the evidence columns and t* that `receive()` gives."""
+_DRAWN = "evalsite.report.detection.drawn"  # the caller's word: the resamples are in `DetectionStart.weights`
+
+
+def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_intervals: bool, receive) -> Iterator:
+    """The COCO evaluation (a `_CocoPart`); then, with `weights` (once `receive()` says they are drawn), its
+    intervals (`coco_intervals`), and with `voc_intervals` the VOC intervals (`detection_intervals`) of the
+    evidence columns and t* that `receive()` gives next. scipy.sparse is imported here, not before the
+    fork, so that the work starts at once. One thread: the caller's process has the other core."""
     n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
@@ -141,14 +163,18 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, receive) 
     yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
     if weights is not None:
         evidence, coco = coco.evidence, None
-        yield coco_intervals(evidence, n_images, n_labels, weights)
-        columns, threshold = receive()
-        yield detection_intervals(*columns, n_images, n_labels, threshold, weights)
+        if receive() != _DRAWN:
+            raise RuntimeError("the resamples were not drawn")
+        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1)
+        if voc_intervals:
+            columns, threshold = receive()
+            yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, intervals_future,
-              coco_intervals_future) -> DetectionReport:
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, weights: np.ndarray | None,
+              intervals_future, coco_intervals_future) -> DetectionReport:
+    """`weights`: the resamples, when the VOC intervals are computed here."""
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -201,7 +227,11 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
-    intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
+    if weights is not None:  # while the other process resamples COCO AP
+        intervals, label_intervals = detection_intervals(*columns, len(data.images), n_labels, threshold, weights,
+                                                         threads=1)
+    else:
+        intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     if coco_intervals_future:
         coco_headline, coco_per_label = coco_intervals_future.result()
         intervals.metrics.update(coco_headline)

@@ -8,13 +8,13 @@ from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
     classification_resampled,
-    coco_resampled,
     detection_resampled,
     percentile_interval,
     resample_weights,
     wilson_interval,
 )
 from evalsite.metrics.coco import CocoEvidence
+from evalsite.metrics.coco_bootstrap import coco_resampled
 from evalsite.report.model import Intervals
 
 METHOD = "percentile bootstrap over images"

@@ -167,4 +167,9 @@ def to_json(report: object) -> str:
     numbers into None (null); orjson would also write a stray NaN as null rather than invalid JSON. Long
     columns (a detection report's evidence) may be numpy arrays: orjson writes them as the same lists, in the
     same digits (tests/test_report_codec.py), without a Python object per number."""
-    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
+    return to_json_bytes(report).decode("utf-8")
+
+
+def to_json_bytes(report: object) -> bytes:
+    """`to_json`, UTF-8 encoded (what a file gets: no str of tens of MB decoded and encoded again)."""
+    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)

@@ -163,15 +163,19 @@ class MaskSet:
         return cls(flat.astype(dtype), ptr, nc, h, w)
 
     @classmethod
-    def from_strings(cls, strings: Sequence, h, w) -> MaskSet:
+    def from_strings(cls, strings: Sequence, h, w, out: np.ndarray | None = None) -> MaskSet:
         """From pycocotools' compressed strings (str or bytes, rleFrString), decoded in vectorised batches
         and validated: MaskError(index, problem) for the first bad one (a character outside '0'..'o', a
-        string ending inside a count, a count that is negative or too long, counts not summing to h*w)."""
+        string ending inside a count, a count that is negative or too long, counts not summing to h*w).
+        `out`: where the counts go (the set's counts are then its start), when it has room for
+        `strings_room(strings)` of the dtype `counts_dtype(h, w)`; else a new array."""
         n = len(strings)
         h, w = cls._sizes(h, w, n)
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
-        dtype = _storage_dtype(0, int((h * w).max()) if n else 0)
-        out = np.empty(int(lengths.sum()) + n, dtype=dtype)  # a count takes >= 1 character, plus padding;
+        dtype = cls.counts_dtype(h, w)
+        room = int(lengths.sum()) + n  # a count takes >= 1 character, plus padding;
+        if out is None or out.dtype != dtype or out.size < room:
+            out = np.empty(room, dtype=dtype)
         ptr = np.zeros(n + 1, dtype=np.int64)                # pages never written are never resident
         nc = np.zeros(n, dtype=np.int64)
         for i, j in chunk_ranges(np.concatenate(([0], np.cumsum(lengths))), _CHUNK_CHARS):
@@ -197,6 +201,17 @@ class MaskSet:
             else:
                 seg[:] = counts
         return cls(out[:ptr[-1]], ptr, nc, h, w, checked=True)
+
+    @staticmethod
+    def counts_dtype(h, w) -> type:
+        """The dtype of the counts of masks of these sizes, decoded from strings (`from_strings`)."""
+        hw = np.asarray(h, dtype=np.int64) * np.asarray(w, dtype=np.int64)
+        return _storage_dtype(0, int(hw.max()) if hw.size else 0)
+
+    @staticmethod
+    def strings_room(strings: Sequence) -> int:
+        """The counts that `from_strings` needs room for: one per character, plus one per string."""
+        return sum(map(len, strings)) + len(strings)
 
     @classmethod
     def concat(cls, sets: Sequence[MaskSet]) -> MaskSet:

@@ -1,0 +1,177 @@
+"""Large inputs read in two halves, the second in a forked child (formats.coco `_results_in_halves`,
+formats.mask_decoding `decode_masks`, core.parallel `fork_call`): the same columns and masks as read whole,
+and the same error as the whole when a half is bad. Forks happen only in a process without other threads,
+so each case runs in a fresh interpreter (see tests/test_parallel_forked.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from evalsite.core.parallel import fork_call
+
+
+def _in_a_fresh_process(body: str) -> None:
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(body)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+_SETUP = """
+import json, os, tempfile
+from pathlib import Path
+import numpy as np
+from evalsite.core.errors import InputError
+from evalsite.formats import coco, mask_decoding
+from evalsite.core import parallel
+
+forks = []
+original = parallel.fork_call
+def counted(work):
+    got = original(work)
+    forks.append(got is not None)
+    return got
+coco.fork_call = mask_decoding.fork_call = counted
+coco.SPLIT_BYTES = 1
+mask_decoding.SPLIT_MASKS = 2
+tmp = Path(tempfile.mkdtemp())
+
+def read(records, text=None):
+    path = tmp / "dets.json"
+    path.write_text(text if text is not None else json.dumps(records))
+    try:
+        p = coco.coco_predictions(path, tmp, False)
+    except InputError as exc:
+        return "error: " + exc.one_line()
+    return [p.image_id.tolist(), p.category_id.tolist(), p.box.tolist(), p.score.tolist(), p.id_names,
+            [p.locate(i) for i in (0, len(p.score) - 1)], p.notices]
+
+def whole(records, text=None):
+    coco.SPLIT_BYTES = 1 << 60
+    try:
+        return read(records, text)
+    finally:
+        coco.SPLIT_BYTES = 1
+"""
+
+
+def test_results_in_halves_equal_the_whole() -> None:
+    _in_a_fresh_process(_SETUP + textwrap.dedent("""
+    rng = np.random.default_rng(0)
+    records = [{"image_id": int(rng.integers(1, 50)), "category_id": int(rng.integers(1, 5)),
+                "bbox": [float(v) for v in rng.random(4) * 100] if k % 3 else [1, 2, 3, 4],
+                "score": float(rng.random()) if k % 5 else 1} for k in range(1001)]
+    assert read(records) == whole(records) and forks[-1] is True
+    # blanks and newlines between the records, a string holding '}, {' in a record
+    text = "[\\n" + ",\\n  ".join(json.dumps(r) for r in records) + "\\n]\\n"
+    assert read(records, text) == whole(records, text)
+    tricky = [dict(r, note="}, {" * 3) for r in records]
+    assert read(tricky) == whole(tricky)
+    for k in (0, 700):  # a bad record in either half: the whole's error
+        bad = [dict(r) for r in records]
+        del bad[k]["score"]
+        got = read(bad)
+        assert got.startswith("error:") and got == whole(bad), got
+        bad = [dict(r) for r in records]
+        bad[k]["bbox"] = [1, 2, 3]
+        assert read(bad) == whole(bad) and read(bad).startswith("error:")
+        bad = [dict(r) for r in records]
+        bad[k]["image_id"] = 2.5
+        assert read(bad) == whole(bad) and read(bad).startswith("error:")
+    # records that name their images, malformed JSON, NaN, a byte-order mark: read whole
+    named = [dict(r, file_name=f"{r['image_id']}.jpg") for r in records]
+    assert read(named) == whole(named) and read(named)[4]
+    broken = json.dumps(records)[:-40]
+    assert read(records, broken).startswith("error: ") and read(records, broken) == whole(records, broken)
+    nan = json.dumps(records).replace('"score": 1}', '"score": NaN}', 1)
+    assert repr(read(records, nan)) == repr(whole(records, nan))  # (NaN != NaN)
+    print("ok")
+    """))
+
+
+def test_polygon_masks_in_halves_equal_the_whole() -> None:
+    _in_a_fresh_process(_SETUP + textwrap.dedent("""
+    rng = np.random.default_rng(1)
+    n = 301
+    image = np.sort(rng.integers(0, 3, n))
+    widths, heights = np.array([64, 80, 50]), np.array([48, 40, 70])
+    values = []
+    for k in range(n):
+        if k % 7 == 3:
+            h, w = int(heights[image[k]]), int(widths[image[k]])
+            values.append({"size": [h, w], "counts": [5, 10, h * w - 15]})
+        else:
+            x, y = (float(v) for v in rng.random(2) * 40)
+            values.append([[x, y, x + 9.5, y, x + 9.5, y + 12.25, x, y + 3]])
+    values[10] = [[10.1, 10.1, 10.2, 10.1, 10.2, 10.2]]  # empty: named in the notice
+    locate = lambda i: ("gt.json", f"annotation {i}")
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+
+    def decode(vals, split=True):
+        mask_decoding.SPLIT_MASKS = 2 if split else 1 << 60
+        try:
+            m, area, notices = mask_decoding.decode_masks(vals, image, widths, heights, names, locate,
+                                                          Path("gt.json"), "ground-truth", boxes=True)
+        except InputError as exc:
+            return "error: " + exc.one_line()
+        return [m.counts.tolist(), m.ptr.tolist(), m.nc.tolist(), m.h.tolist(), m.w.tolist(), area.tolist(),
+                m.bboxes().tolist(), [str(x) for x in notices]]
+
+    assert decode(values) == decode(values, split=False) and forks[-1] is True
+    for k in (5, 250):  # a bad mask in either half: the whole's error
+        bad = list(values)
+        bad[k] = [[1, 2, "x", 4, 5, 6]]
+        got = decode(bad)
+        assert got.startswith("error:") and got == decode(bad, split=False), got
+    # compressed RLE (as predictions come): both halves decoded into one shared buffer
+    masks, _, _ = mask_decoding.decode_masks(values, image, widths, heights, names, locate, Path("gt.json"),
+                                             "ground-truth")
+    strings = [{"size": [int(heights[image[k]]), int(widths[image[k]])], "counts": c}
+               for k, c in enumerate(masks.strings())]
+    forks.clear()
+    assert decode(strings) == decode(strings, split=False) and forks == [True]
+    assert decode(strings)[0] == decode(values)[0]
+    shared, _, _ = mask_decoding.decode_masks(strings, image, widths, heights, names, locate, Path("gt.json"), "gt")
+    assert type(shared.counts.base.base.obj).__name__ == "mmap"  # decoded in place by both processes
+    for k in (5, 250):
+        bad = list(strings)
+        bad[k] = dict(bad[k], counts=bad[k]["counts"] + "~")
+        got = decode(bad)
+        assert got.startswith("error:") and got == decode(bad, split=False), got
+        bad[k] = [[1, 2, 3, 4, 5, 6]]  # a polygon among them: read whole
+        assert decode(bad) == decode(bad, split=False)
+    print("ok")
+    """))
+
+
+@pytest.mark.parametrize("outcome", ["value", "error"])
+def test_fork_call_value_or_exception(monkeypatch, outcome) -> None:
+    _in_a_fresh_process(f"""
+    from evalsite.core.parallel import fork_call
+    def work():
+        if {outcome!r} == "error":
+            raise KeyError("absent")
+        return list(range(5))
+    wait = fork_call(work)
+    assert wait is not None
+    try:
+        got = wait()
+    except KeyError as exc:
+        got = str(exc)
+    assert got == ([0, 1, 2, 3, 4] if {outcome!r} == "value" else "'absent'"), got
+    import os
+    try:
+        fork_call(lambda: os._exit(3))()
+    except ChildProcessError:
+        pass
+    else:
+        raise AssertionError("a dead child must raise")
+    print("ok")
+    """)
+
+
+def test_fork_call_declines_without_fork(monkeypatch) -> None:
+    monkeypatch.setenv("EVALSITE_NO_FORK", "1")
+    assert fork_call(lambda: 1) is None
