@@ -27,6 +27,19 @@ def test_resample_weights_draw_n_images_each_time_and_are_seeded():
     assert abs(w.mean() - 1) < 0.02
 
 
+@pytest.mark.parametrize("n_images", [1, 2, 37, 1001])
+def test_resample_weights_are_one_draw_of_all_rows_stored_in_a_byte(n_images):
+    # the reference: all resamples drawn in one call, counted in int64 (the stream the report's seed names)
+    draws = np.random.default_rng(4).integers(0, n_images, size=(30, n_images), dtype=np.int64)
+    expected = np.stack([np.bincount(row, minlength=n_images) for row in draws])
+    w = bs.resample_weights(n_images, resamples=30, seed=4)
+    assert w.dtype == np.uint8 and np.array_equal(w, expected)
+    shared = np.zeros((30, n_images), dtype=np.uint8)
+    assert bs.resample_weights(n_images, resamples=30, seed=4, out=shared) is shared
+    assert np.array_equal(shared, expected)
+    assert bs.resample_weights(0, resamples=30).shape == (30, 0)
+
+
 # ----------------------------------------------------------------------------------------- classification
 
 def _classification_case(rng, n: int, n_labels: int):

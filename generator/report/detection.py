@@ -95,8 +95,8 @@ def _shared_weights(n_images: int) -> np.ndarray:
     """Room for the report's resamples (`report_weights`) that the forked process shares (an anonymous shared
     mapping, untouched until drawn): the caller draws them once (`_build`) and sends word, and both use them."""
     shape = (RESAMPLES, n_images)
-    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images * 8))
-    return np.frombuffer(shared, dtype=np.int64, count=RESAMPLES * n_images).reshape(shape)
+    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images))
+    return np.frombuffer(shared, dtype=np.uint8, count=RESAMPLES * n_images).reshape(shape)
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
@@ -116,7 +116,7 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
            started: DetectionStart) -> DetectionReport:
     segmentation = data.gt_masks is not None
     if started.weights is not None:  # drawn here, early: the other process waits for them after COCO's evaluation
-        started.weights[...] = report_weights(len(data.images))
+        report_weights(len(data.images), out=started.weights)
         started.mailbox.send(_DRAWN)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
     if segmentation:

@@ -66,6 +66,7 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     return _split(coco_resampled(evidence, n_images, n_labels, weights, threads), n_labels)
 
 
-def report_weights(n_images: int) -> np.ndarray:
-    """The resamples of every interval of a report (`resample_weights` with the report's count and seed)."""
-    return resample_weights(n_images, RESAMPLES, SEED)
+def report_weights(n_images: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The resamples of every interval of a report (`resample_weights` with the report's count and seed),
+    in `out` when given."""
+    return resample_weights(n_images, RESAMPLES, SEED, out)
