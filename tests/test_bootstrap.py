@@ -33,7 +33,7 @@ def test_resample_weights_are_one_draw_of_all_rows_stored_in_a_byte(n_images):
     draws = np.random.default_rng(4).integers(0, n_images, size=(30, n_images), dtype=np.int64)
     expected = np.stack([np.bincount(row, minlength=n_images) for row in draws])
     w = bs.resample_weights(n_images, resamples=30, seed=4)
-    assert w.dtype == np.uint8 and np.array_equal(w, expected)
+    assert w.dtype == np.uint8 == bs.WEIGHT_DTYPE and np.array_equal(w, expected)
     shared = np.zeros((30, n_images), dtype=np.uint8)
     assert bs.resample_weights(n_images, resamples=30, seed=4, out=shared) is shared
     assert np.array_equal(shared, expected)

@@ -32,6 +32,8 @@ CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temp
 #: Bytes of the arrays of one label group inside a chunk of resamples (`label_groups`; at least one label).
 LABEL_BUDGET = 64 << 20
 _FLOAT32_EXACT = 2 ** 24  # float32 holds every integer below this exactly (see Block)
+#: The dtype of `resample_weights`' counts (see there); memory filled by others (`out`) takes it too.
+WEIGHT_DTYPE = np.dtype(np.uint8)
 
 
 def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED,
@@ -39,13 +41,13 @@ def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED
     """(resamples, n_images) counts: how many times each image is drawn in each resample (each row: n_images
     draws with replacement, `numpy.random.default_rng(seed).integers`, one row after the other).
 
-    The counts are uint8 (one byte per image and resample: 200 MB, not 1.6 GB, at 200,000 images): a count
-    is at most n_images, and one above 255 has a probability below n_images / 256! (about 1e-500), so it is
-    an OverflowError, not a quiet wrap. `out`: a (resamples, n_images) array to fill instead (e.g. memory
-    another process shares). Every user turns a block of rows into float64 (`_chunks`), so the dtype
-    changes no number."""
+    The counts are `WEIGHT_DTYPE`, uint8 (one byte per image and resample: 200 MB, not 1.6 GB, at 200,000
+    images): a count is at most n_images, and one above 255 has a probability below n_images / 256! (about
+    1e-500), so it is an OverflowError, not a quiet wrap. `out`: a (resamples, n_images) array to fill
+    instead (e.g. memory another process shares, of `WEIGHT_DTYPE`). Every user turns a block of rows into
+    float64 (`_chunks`), so the dtype changes no number."""
     if out is None:
-        out = np.empty((resamples, n_images), dtype=np.uint8)
+        out = np.empty((resamples, n_images), dtype=WEIGHT_DTYPE)
     if n_images == 0:
         return out
     rng = np.random.default_rng(seed)  # one call per row draws the same stream as one call for all rows

@@ -16,7 +16,7 @@ from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, forked
 from evalsite.metrics.arrays import score_rank, take
-from evalsite.metrics.bootstrap import RESAMPLES
+from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
@@ -95,8 +95,8 @@ def _shared_weights(n_images: int) -> np.ndarray:
     """Room for the report's resamples (`report_weights`) that the forked process shares (an anonymous shared
     mapping, untouched until drawn): the caller draws them once (`_build`) and sends word, and both use them."""
     shape = (RESAMPLES, n_images)
-    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images))
-    return np.frombuffer(shared, dtype=np.uint8, count=RESAMPLES * n_images).reshape(shape)
+    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images * WEIGHT_DTYPE.itemsize))
+    return np.frombuffer(shared, dtype=WEIGHT_DTYPE, count=RESAMPLES * n_images).reshape(shape)
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
