@@ -128,6 +128,57 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class KillEachOnce(distributed.WorkerPlugin):
+    """Ends every worker's process at its first task, once per worker name (the nanny's restart keeps it)."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def setup(self, worker):
+        self.marker = Path(self.folder) / f"killed-{worker.name}"
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os._exit(1)
+
+
+def test_every_worker_killed_once_changes_nothing(inputs: dict[str, Path], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # every worker that held the work function dies: it must be recomputed, not lost (a lost one cancelled
+    # the whole run when it was scattered)
+    manifest = inputs["detection"]
+    alone = _build(manifest, tmp_path / "alone", monkeypatch)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        c.register_plugin(KillEachOnce(str(tmp_path)))
+        spread = _build(manifest, tmp_path / "cluster", monkeypatch, "--scheduler", c.scheduler.address,
+                        "--shard-images", "4")
+    assert sorted(p.name for p in tmp_path.glob("killed-*")) == ["killed-0", "killed-1"]
+    assert [name for name in alone if alone[name] != spread.get(name)] == []
+
+
+def _slow_item(item: int) -> int:
+    time.sleep(0.5)
+    return item
+
+
+def test_cancelled_tasks_are_a_cluster_error(client) -> None:
+    import threading
+
+    from evalsite.core.cluster import map_shards, on_cluster
+    from evalsite.core.errors import ClusterError
+
+    def cancel_all() -> None:
+        time.sleep(1.0)
+        client.cancel([distributed.Future(key, client) for key in list(client.futures)], force=True)
+
+    with on_cluster(client, shard_images=1) as cluster:
+        threading.Thread(target=cancel_all, daemon=True).start()
+        with pytest.raises(ClusterError, match="cancelled this run's tasks"):
+            map_shards(cluster, _slow_item, list(range(8)))
+
+
 def test_unreachable_scheduler_is_exit_2_within_the_timeout(inputs: dict[str, Path], tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()

@@ -23,6 +23,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -113,6 +114,11 @@ def on_cluster(scheduler: object, shard_images: int | None = None) -> Iterator[C
             thing.close()
 
 
+def _given(value: Any) -> Any:
+    """The task that holds `work` on the cluster (`map_shards`)."""
+    return value
+
+
 def _run_shard(work: Callable, shard: Sequence, filters: list) -> list:
     with warnings.catch_warnings():
         warnings.filters[:] = filters  # the caller's (e.g. Pillow's DecompressionBombWarning silenced)
@@ -123,15 +129,17 @@ def map_shards(cluster: Cluster, work: Callable, items: list, progress: Callable
                step: Callable[[Any], int] = lambda item: 1, shard_size: int | None = None) -> list:
     """`work` of every item on the cluster's workers, `shard_size` (default `cluster.shard_images`) items per
     task, in item order.
-    `work` goes to the cluster once (not once per task). A task whose worker dies is run again elsewhere
-    (Dask's own retry, `distributed.scheduler.allowed-failures` times); past that, a `ClusterError`."""
+    `work` goes to the cluster once (not once per task), as the value of a task rather than scattered data:
+    should every worker holding it die, the scheduler recomputes it (scattered data would be lost, and every
+    task needing it cancelled). A task whose worker dies is run again elsewhere (Dask's own retry,
+    `distributed.scheduler.allowed-failures` times); past that, or with the tasks cancelled, a `ClusterError`."""
     distributed = _distributed()
     size = shard_size or cluster.shard_images
     shards = [items[i:i + size] for i in range(0, len(items), size)]
     if not shards:
         return []
     client = cluster.client
-    [shared] = client.scatter([work], broadcast=True, hash=False)
+    shared = client.submit(_given, work, pure=False)
     n = len(shards)
     futures = client.map(_run_shard, [shared] * n, shards, [list(warnings.filters)] * n, pure=False)
     weight = {future.key: sum(step(item) for item in shard) for future, shard in zip(futures, shards)}
@@ -145,6 +153,8 @@ def map_shards(cluster: Cluster, work: Callable, items: list, progress: Callable
     except distributed.KilledWorker as exc:
         raise ClusterError(f"a Dask worker died on every try of the same shard ({exc}); is its memory limit "
                            "too small for --shard-images?") from None
+    except CancelledError as exc:  # e.g. the client or the scheduler closed under us
+        raise ClusterError(f"the Dask cluster cancelled this run's tasks ({exc})") from None
     finally:
         client.cancel([shared])
     return [value for shard in results for value in shard]
