@@ -91,6 +91,59 @@ def test_results_in_halves_equal_the_whole() -> None:
     """))
 
 
+def test_results_started_before_the_ground_truth() -> None:
+    """`read_detection` starts the results' second part before reading the ground truth (its own part
+    shortened by the ground truth's and the `meanwhile` work's share): the same columns as read whole, the
+    `meanwhile` work done only then, and the child stopped and reaped when the ground truth is bad."""
+    _in_a_fresh_process(_SETUP + textwrap.dedent("""
+    from evalsite.formats.detection import read_detection
+    rng = np.random.default_rng(2)
+    gt = {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 80} for i in range(1, 50)],
+          "categories": [{"id": c, "name": f"c{c}"} for c in range(1, 5)],
+          "annotations": [{"id": k, "image_id": int(rng.integers(1, 50)), "category_id": int(rng.integers(1, 5)),
+                           "bbox": [float(v) for v in rng.random(4) * 40], "iscrowd": 0} for k in range(300)]}
+    records = [{"image_id": int(rng.integers(1, 50)), "category_id": int(rng.integers(1, 5)),
+                "bbox": [float(v) for v in rng.random(4) * 40], "score": float(rng.random())} for k in range(1001)]
+    (tmp / "gt.json").write_text(json.dumps(gt))
+    (tmp / "dets.json").write_text(json.dumps(records))
+    called = []
+
+    def columns(split):
+        coco.SPLIT_BYTES = 1 if split else 1 << 60
+        d = read_detection(ground_truth=tmp / "gt.json", predictions=tmp / "dets.json", images_root=tmp,
+                           meanwhile=lambda: called.append(1))
+        return [d.dt_image.tolist(), d.dt_label.tolist(), d.dt_box.tolist(), d.dt_score.tolist(),
+                d.gt_image.tolist(), d.gt_box.tolist(), [str(n) for n in d.notices]]
+
+    forks.clear()
+    whole = columns(False)
+    assert called == [] and forks == []
+    assert columns(True) == whole and called == [1] and forks == [True]
+    # however large the share taken before: the same columns (the cut moves, down to a quarter)
+    for lead in (0, 10 ** 9):
+        parts = coco.start_results_in_parts(tmp / "dets.json", lead)
+        got = parts.columns()
+        half = coco.start_results_in_parts(tmp / "dets.json").columns()
+        assert parts.end < len(json.dumps(records)) // 2 or lead == 0
+        assert [c.tolist() for c in got] == [c.tolist() for c in half]
+    # a bad ground truth: its error, and no child left behind
+    (tmp / "gt.json").write_text(json.dumps(gt)[:-30])
+    try:
+        columns(True)
+    except InputError as exc:
+        assert "gt.json" in exc.one_line()
+    else:
+        raise AssertionError("a broken ground truth must be an error")
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    else:
+        raise AssertionError("a child was left")
+    print("ok")
+    """))
+
+
 def test_polygon_masks_in_halves_equal_the_whole() -> None:
     _in_a_fresh_process(_SETUP + textwrap.dedent("""
     rng = np.random.default_rng(1)
@@ -169,6 +222,30 @@ def test_fork_call_value_or_exception(monkeypatch, outcome) -> None:
     else:
         raise AssertionError("a dead child must raise")
     print("ok")
+    """)
+
+
+def test_fork_call_cancelled() -> None:
+    """`cancel()` stops and reaps a child whose value is no longer wanted, at once; afterwards neither the
+    value nor a second cancel waits."""
+    _in_a_fresh_process("""
+    import os, time
+    from evalsite.core.parallel import fork_call
+    wait = fork_call(lambda: time.sleep(60))
+    t = time.monotonic()
+    wait.cancel()
+    wait.cancel()
+    assert time.monotonic() - t < 5
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    else:
+        raise AssertionError("the child was not reaped")
+    try:
+        wait()
+    except ChildProcessError:
+        print("ok")
     """)
 
 

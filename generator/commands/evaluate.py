@@ -4,6 +4,7 @@ compute its report (no files written, except report.json by `evalsite evaluate`)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import glob
 import hashlib
 import os
@@ -160,18 +161,19 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         raise InputError("images root not found or not a folder", spec.images)
     split_file, image_set = resolve_split(spec.split, spec.ground_truth.path, spec.predictions.path,
                                           spec.predictions.format)
+    kind = task_kind(spec.type)
     if spec.type.is_detection:
         from evalsite.formats.detection import read_detection
 
         inputs = read_detection(**reader_arguments(spec), task_type=spec.type, image_set=image_set,
-                                gt_split=spec.ground_truth.split, split=split_file)
+                                gt_split=spec.ground_truth.split, split=split_file,
+                                meanwhile=functools.partial(kind.prepare_report, intervals))
     else:
         from evalsite.formats.classification import read_classification
 
         inputs = read_classification(**reader_arguments(spec), split=split_file)
     if split_file is not None:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
-    kind = task_kind(spec.type)
     started = kind.start_report(inputs, intervals)  # (detection: the COCO evaluation and the intervals)
     try:
         return _checked_report(spec, inputs, split_file, kind, started, progress, intervals)

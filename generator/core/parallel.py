@@ -9,7 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from evalsite.core.cluster import current, map_shards
 
@@ -89,12 +89,48 @@ def may_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and not os.environ.get("EVALSITE_NO_FORK")
 
 
-def fork_call(work: Callable[[], R]) -> Callable[[], R] | None:
-    """`work()` started in a forked child, beside the caller; the function returned waits for its value (or
-    raises its exception; a child that died raises ChildProcessError) and reaps the child. None when this
-    process may not fork (`may_fork`): the caller then does the work itself. No thread is started, so the
-    caller may fork again afterwards; the value is read only when asked for (the child waits on the pipe
-    until then)."""
+class ForkedCall(Generic[R]):
+    """A call running in a forked child (`fork_call`): calling this waits for its value (or raises its
+    exception; a child that died raises ChildProcessError) and reaps the child; `cancel()` kills and reaps
+    a child whose value is no longer wanted (a no-op once the value was taken)."""
+
+    def __init__(self, pid: int, readable: int):
+        self._pid: int | None = pid
+        self._readable = readable
+
+    def __call__(self) -> R:
+        if self._pid is None:
+            raise ChildProcessError("the forked call was cancelled")
+        try:
+            with os.fdopen(self._readable, "rb") as pipe:
+                try:
+                    ok, value = pickle.load(pipe)
+                except Exception:  # noqa: BLE001 - EOF or a broken message: the child died
+                    raise ChildProcessError("the forked child ended without its value") from None
+        finally:
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        if self._pid is None:
+            return
+        try:
+            os.kill(self._pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self._readable)
+        os.waitpid(self._pid, 0)
+        self._pid = None
+
+
+def fork_call(work: Callable[[], R]) -> ForkedCall[R] | None:
+    """`work()` started in a forked child, beside the caller (a `ForkedCall`: calling it waits for the
+    value). None when this process may not fork (`may_fork`): the caller then does the work itself. No
+    thread is started, so the caller may fork again afterwards; the value is read only when asked for (the
+    child waits on the pipe until then)."""
     if not may_fork():
         return None
     readable, writable = os.pipe()
@@ -117,21 +153,7 @@ def fork_call(work: Callable[[], R]) -> Callable[[], R] | None:
         finally:
             os._exit(status)
     os.close(writable)
-
-    def result() -> R:
-        try:
-            with os.fdopen(readable, "rb") as pipe:
-                try:
-                    ok, value = pickle.load(pipe)
-                except Exception:  # noqa: BLE001 - EOF or a broken message: the child died
-                    raise ChildProcessError("the forked child ended without its value") from None
-        finally:
-            os.waitpid(pid, 0)
-        if not ok:
-            raise value
-        return value
-
-    return result
+    return ForkedCall(pid, readable)
 
 
 def forked(steps: Callable[[Callable[[], object]], Iterator[R]], count: int) -> tuple[list[Future[R]], Mailbox]:

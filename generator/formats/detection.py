@@ -103,6 +103,7 @@ Decisions (binding for the readers; docs/inputs.md repeats the user-facing ones)
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
-from evalsite.formats.coco import coco_ground_truth, coco_predictions
+from evalsite.formats.coco import ResultsInParts, coco_ground_truth, coco_predictions, start_results_in_parts
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
 from evalsite.formats.images import image_size
 from evalsite.formats.jsonl import jsonl_predictions
@@ -196,8 +197,31 @@ def _predictions_folder(path: Path) -> str:
     return folder_format(path) or "yolo"
 
 
+# The share of a results list that `read_detection`'s `meanwhile` takes the place of in this process's part:
+# about 0.05 s of parsing (scipy.sparse's import, the work it is given, takes 0.05-0.1 s on this machine).
+_MEANWHILE_BYTES = 5_000_000
+
+
+def _start_results(path: Path, fmt: str | None, ground_truth: Path, segmentation: bool,
+                   meanwhile: bool) -> ResultsInParts | None:
+    """A large COCO results file's second part parsed by a forked child while this process reads the ground
+    truth (and does the `meanwhile` work: `read_detection`) and then the first part
+    (`evalsite.formats.coco.start_results_in_parts`); boxes only (masks are decoded in halves later)."""
+    if segmentation or fmt not in (None, "coco") or path.suffix.lower() != ".json" or is_pattern(path):
+        return None
+    try:
+        if not path.is_file():
+            return None
+        lead = ground_truth.stat().st_size if ground_truth.is_file() else 0
+    except OSError:
+        return None
+    return start_results_in_parts(path, lead, _MEANWHILE_BYTES if meanwhile else 0)
+
+
 def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentation: bool,
-                      truth: ParsedGroundTruth, expected: str | None, image_set: str | None) -> ParsedPredictions:
+                      truth: ParsedGroundTruth, expected: str | None, image_set: str | None,
+                      early: ResultsInParts | None = None) -> ParsedPredictions:
+    """`early`: the results file's second part, when it is being parsed already (`_start_results`)."""
     if fmt is None and path.suffix.lower() == ".json" and not is_pattern(path) and (truth.fmt == "ultralytics"
                                                             or looks_like_ultralytics_results(path)):
         fmt = "ultralytics"
@@ -213,6 +237,8 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
         read = coco_predictions if fmt == "coco" else jsonl_predictions
         files = shard_files(path, fmt)
         if files is None:
+            if fmt == "coco":
+                return coco_predictions(path, images_root, segmentation, early)
             return read(path, images_root, segmentation)
         return read_shards(path, files, functools.partial(read, images_root=images_root, segmentation=segmentation))
     if is_pattern(path):
@@ -224,7 +250,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
                    image_set: str | None = None, gt_split: str | None = None,
-                   split: Path | None = None) -> DetectionData:
+                   split: Path | None = None, meanwhile: Callable[[], object] | None = None) -> DetectionData:
     """Ground truth and predictions of a detection (or segmentation: boxes and masks) task as column arrays.
 
     ground_truth, predictions: the input files or folders; gt_format, pred_format: their formats (None: told
@@ -233,11 +259,21 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     errors about them; task_type: "detection" or "segmentation" (then masks are read too); gt_split: the
     split of an Ultralytics data.yaml (default val).
     `clip=False` keeps boxes that reach outside their image as given (pycocotools' behaviour); `image_set`:
-    the VOC image set evaluated (picks its devkit results files, evalsite.formats.voc_devkit)."""
+    the VOC image set evaluated (picks its devkit results files, evalsite.formats.voc_devkit); `meanwhile`:
+    work for this process while a forked child parses a large COCO results file's second part (the caller's
+    imports for what follows: evalsite.report.kinds `prepare_report`), called only then."""
     segmentation = task_type == "segmentation"
-    truth, expected = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest,
-                                         task_type, gt_split)
-    pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, expected, image_set)
+    early = _start_results(predictions, pred_format, ground_truth, segmentation, meanwhile is not None)
+    try:
+        if early is not None and meanwhile is not None:
+            meanwhile()
+        truth, expected = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest,
+                                             task_type, gt_split)
+        pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, expected, image_set,
+                                 early)
+    finally:
+        if early is not None:
+            early.cancel()  # (when it was not taken: another format, or an error)
     notices = [*truth.notices, *pred.notices]
 
     # ground truth: clip, drop what lies wholly outside, group by image (stable: file order kept)

@@ -26,6 +26,13 @@ class TaskKind:
     builder: str  # assembles its report from the inputs
     tables: str  # the tables its pages show that are not in report.json
     starter: str = ""  # starts the builder's work that needs only the inputs ("": none)
+    preparer: str = ""  # readies what the builder needs before the inputs are read ("": nothing)
+
+    def prepare_report(self, with_intervals: bool = True) -> None:
+        """Ready what the report's work needs (imports), while the reader waits on its forked part: done then,
+        it is not done again in each of the report's two processes (`start_report`)."""
+        if self.preparer:
+            _function(self.preparer)(with_intervals)
 
     def start_report(self, inputs: Any, with_intervals: bool = True) -> Any:
         """The work of the report that needs only `inputs`, started beside the caller (None when this kind
@@ -63,11 +70,13 @@ KINDS: dict[TaskType, TaskKind] = {
     TaskType.DETECTION: TaskKind(TaskType.DETECTION, DetectionReport, "mAP50",
                                  "evalsite.report.detection:build_detection_report",
                                  "evalsite.report.derived:detection_tables",
-                                 "evalsite.report.detection:start_detection_report"),
+                                 "evalsite.report.detection:start_detection_report",
+                                 "evalsite.report.detection:prepare_detection_report"),
     TaskType.SEGMENTATION: TaskKind(TaskType.SEGMENTATION, DetectionReport, "mAP50",
                                     "evalsite.report.detection:build_detection_report",
                                     "evalsite.report.derived:detection_tables",
-                                    "evalsite.report.detection:start_detection_report"),
+                                    "evalsite.report.detection:start_detection_report",
+                                 "evalsite.report.detection:prepare_detection_report"),
 }
 
 
