@@ -3,6 +3,7 @@ compute its report (no files written, except report.json by `evalsite evaluate`)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import glob
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from evalsite import __version__
 from evalsite.commands.common import Progress, report_notices, silent
+from evalsite.core.cluster import current, on_cluster
+from evalsite.core.collector import gc_paused
 from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
@@ -140,8 +143,11 @@ def _task_info(spec: TaskSpec, inputs, label_source: LabelSource, prediction_kin
 
 def evaluate(spec: TaskSpec, progress: Progress = silent, intervals: bool = True) -> Report:
     """Read the inputs, check the images and compute the report (no files written); `intervals=False`
-    leaves out the bootstrap intervals (report.intervals None)."""
-    report = _evaluate(spec, progress, intervals)
+    leaves out the bootstrap intervals (report.intervals None). The cyclic garbage collector is paused
+    throughout (evalsite.core.collector), except with a Dask cluster, whose client's event loop runs here
+    meanwhile and does make reference cycles."""
+    with gc_paused() if current() is None else contextlib.nullcontext():
+        report = _evaluate(spec, progress, intervals)
     if spec.metadata_file is not None:
         from evalsite.formats.traits import read_metadata
 
@@ -216,8 +222,6 @@ def run_evaluate(spec: TaskSpec, out: Path, console: Console, intervals: bool = 
     """`evalsite evaluate`: the report of `spec` written to `out` as report.json (atomically); when `out` is
     '-', nothing is written and report.json's text is returned, for the caller to print. `scheduler`: a
     Dask cluster for the per-image work (evalsite.core.cluster.on_cluster), `shard_images` images per task."""
-    from evalsite.core.cluster import on_cluster
-
     with on_cluster(scheduler, shard_images) as cluster:
         if cluster is not None:
             console.step(f"using the Dask cluster at {cluster.client.scheduler.address}")

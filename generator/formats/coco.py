@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.columns import (
@@ -23,7 +24,6 @@ from evalsite.formats.columns import (
     check_records,
     field_values,
     first_duplicate,
-    gc_paused,
     int_column,
     load_json,
     lookup,

@@ -7,17 +7,16 @@ Every check is vectorised over the arrays; the Python loops run only to name the
 
 from __future__ import annotations
 
-import gc
 import json
 import operator
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import orjson
 
 from evalsite.core.boxes import empty_boxes
+from evalsite.core.collector import gc_paused
 from evalsite.core.encodings import decode_utf8
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.masks.polygons import MAX_COORDINATE
@@ -28,17 +27,6 @@ SLACK = 1e-3  # pixels a box may reach outside its image (rounding: YOLO's norma
 MISSING = object()  # a key that is not there (JSON null is None)
 
 Locator = Callable[[int], "tuple[str, str | None]"]  # record index -> (file, record)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_json(path: Path, data: bytes | bytearray | None = None) -> object:

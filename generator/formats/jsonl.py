@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice
-from evalsite.formats.columns import MISSING, box_column, gc_paused, number_column, short_repr
+from evalsite.formats.columns import MISSING, box_column, number_column, short_repr
 from evalsite.formats.mask_decoding import check_segm_present, placeholder_boxes
 from evalsite.formats.parsed import ParsedPredictions
 from evalsite.formats.records import jsonl_records, normalise_image_path

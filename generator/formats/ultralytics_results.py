@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.formats.columns import (
     box_column,
     check_records,
     field_values,
-    gc_paused,
     int_column,
     load_json,
     lookup,
