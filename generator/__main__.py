@@ -1,3 +1,3 @@
-from evalsite.cli import main
+from evalsite.cli import run
 
-main()
+run()

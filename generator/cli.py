@@ -7,8 +7,11 @@ Exit status: 0 success; 1 an unexpected failure (a bug: please report it); 2 bad
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -436,3 +439,23 @@ def serve(site, port):
     from evalsite.commands.serve import run_serve
 
     run_serve(site, port, Console())
+
+
+def run() -> None:
+    """The `evalsite` program (and `python -m evalsite`): `main`, and after a success the process ends at
+    once instead of finalising its modules one by one (numpy's, scipy's and the rest take about 0.05 s, as
+    long as some whole steps of `evaluate`): the output streams flushed, the exit handlers run, every file
+    already closed by the command. A failure, or threads still running, exits the usual way."""
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code not in (None, 0) or threading.active_count() > 1:
+            raise
+    atexit._run_exitfuncs()  # what the interpreter's own exit would run (none is registered by evalsite)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(0) from None  # a closed or broken stream: reported as the interpreter reports it
+    os._exit(0)
+

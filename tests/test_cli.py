@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,26 @@ def test_real_command_runs_and_exit_codes(task: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
     usage = subprocess.run([*evalsite_command(), "build"], capture_output=True, text=True)
     assert usage.returncode == 2 and "Usage" in usage.stderr
+
+
+def test_success_ends_at_once_with_output_whole_and_exit_handlers_run(task: Path, tmp_path: Path) -> None:
+    """After a success the program ends without finalising its modules (evalsite.cli.run: about 0.05 s): what
+    it printed arrives whole and exit handlers run; a failure exits the usual way (modules finalised)."""
+    def program(*args: str) -> subprocess.CompletedProcess:
+        code = ("import atexit, sys\nfrom evalsite.cli import run\n"
+                "class Finalised:\n    def __del__(self):\n        print('finalised')\n"
+                "kept = Finalised()\natexit.register(lambda: print('handler ran'))\n"
+                f"sys.argv = ['evalsite', *{list(args)!r}]\nrun()\n")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+
+    ok = program("evaluate", str(task), "-o", "-", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    report, handler = ok.stdout[:-len("handler ran\n")], ok.stdout[-len("handler ran\n"):]
+    assert handler == "handler ran\n" and json.loads(report)["task"]["type"] == "classification"
+    assert "finalised" not in ok.stdout
+    bad = program("evaluate", "nope.yaml", "-o", "x.json")
+    assert bad.returncode == 2 and bad.stdout == "handler ran\nfinalised\n", bad.stdout
+    assert bad.stderr.strip() == "error: nope.yaml: manifest not found"
 
 
 def test_evaluate_to_stdout(task: Path) -> None:
