@@ -408,3 +408,16 @@ def test_zz_bit_identical_share():
         pytest.skip("random cases did not run in this session")
     n_same = sum(BIT_IDENTICAL)
     assert n_same == len(BIT_IDENTICAL), f"{n_same}/{len(BIT_IDENTICAL)} bit-identical"
+
+
+@pytest.mark.parametrize("largest_image", [50, 70_000])
+def test_group_sort_in_two_passes_equals_one_stable_sort(largest_image):
+    """`_stable_argsort_pairs` (two 16-bit radix sorts when the ids fit, else one sort of the keys) gives
+    numpy's stable argsort of image * K + label, ties in input order."""
+    from evalsite.metrics.coco import _stable_argsort_pairs
+
+    rng = np.random.default_rng(largest_image)
+    image = rng.integers(0, largest_image, 20_000)
+    label = rng.integers(0, 7, 20_000)
+    key = image * 7 + label
+    np.testing.assert_array_equal(_stable_argsort_pairs(image, label, key), np.argsort(key, kind="stable"))

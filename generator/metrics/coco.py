@@ -208,6 +208,16 @@ def _stable_argsort(values: np.ndarray) -> np.ndarray:
     return np.argsort(values, kind="stable")
 
 
+def _stable_argsort_pairs(major: np.ndarray, minor: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The stable argsort of `key` = major * K + minor (0 <= minor < K): when both fit 16 bits, as two radix
+    sorts (stable by minor, then stable by major: the same order), about four times faster than one sort of
+    the int64 keys."""
+    if major.size and 0 <= major.min() and major.max() < 1 << 16 and 0 <= minor.min() and minor.max() < 1 << 16:
+        by_minor = np.argsort(minor.astype(np.uint16), kind="stable")
+        return by_minor[np.argsort(major.astype(np.uint16)[by_minor], kind="stable")]
+    return _stable_argsort(key)
+
+
 def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
     # One float sort: score descending, ties by image, then input order (stable sorts throughout, as
     # pycocotools' mergesort). Inputs usually come grouped by image already: skip that sort then.
@@ -219,7 +229,7 @@ def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
         by_score = by_image[np.argsort(neg_score[by_image], kind="stable")]
     # Group order: (image, label), then score, then input order; rank inside the group; keep the first 100.
     key_s = (dt_image * K + dt_label)[by_score]
-    to_group = _stable_argsort(key_s)
+    to_group = _stable_argsort_pairs(dt_image[by_score], dt_label[by_score], key_s)
     by_group, key_g = by_score[to_group], key_s[to_group]
     rank_g = _position_in_run(run_starts(key_g))
     rank = np.empty(dt_score.size, dtype=np.int64)
