@@ -6,7 +6,9 @@
 
 For each size: generates data with ../shared/bench/make_coco.py (deterministic; reused when present),
 runs every tool in its own subprocess --repeat times (pycocotools --slow-repeat times: it takes minutes),
-records wall time (median) and peak RSS (os.wait4, per child), checks that the 12 stats agree with
+in rounds (each tool once per round, so that the machine's drift touches all alike), records wall time
+(median), "× ours" (the median over the rounds of the tool's time ÷ evalsite's in that round) and peak
+RSS (os.wait4, per child), checks that the 12 stats agree with
 pycocotools (or with the first tool that ran), and prints a markdown table. Ours = the whole
 `evalsite evaluate` process (manifest → reading → every detection metric → report.json written).
 
@@ -175,14 +177,25 @@ def main(argv=None) -> int:
         meta = json.loads((data / "meta.json").read_text())
         input_mb = sum(p.stat().st_size for p in inputs(data, a.segm)) / 2**20
         res = {}
+        # Round by round, every tool once per round (A B C A B C ...), so that the machine's drift (other jobs,
+        # a slower hour) touches every tool alike; "× ours" is the median of the rounds' own ratios.
+        counts = {tool: a.slow_repeat if tool in SLOW else a.repeat for tool in a.tools}
+        all_runs: dict[str, list[dict]] = {tool: [] for tool in a.tools}
+        for k in range(max(counts.values(), default=0)):
+            for tool in a.tools:
+                if k < counts[tool]:
+                    all_runs[tool].append(run_once(tool, data, a.segm))
         for tool in a.tools:
-            runs = [run_once(tool, data, a.segm) for _ in range(a.slow_repeat if tool in SLOW else a.repeat)]
+            runs = all_runs[tool]
             res[tool] = dict(
                 wall_s=statistics.median(r["wall_s"] for r in runs),
                 cpu_s=statistics.median(r["cpu_s"] for r in runs),
                 rss_mb=max(r["rss_mb"] for r in runs),
                 core_s=statistics.median(r["core_s"] for r in runs),
                 load_s=statistics.median(r["load_s"] for r in runs), stats=runs[0]["stats"], runs=len(runs))
+            if "evalsite" in all_runs:
+                res[tool]["paired"] = statistics.median(
+                    r["wall_s"] / o["wall_s"] for r, o in zip(runs, all_runs["evalsite"]))
             print(f"{n} {tool}: {res[tool]['wall_s']:.2f} s", file=sys.stderr)
         ref_tool = "pycocotools" if "pycocotools" in res else a.tools[0]
         ref = res[ref_tool]["stats"]
@@ -202,7 +215,7 @@ def main(argv=None) -> int:
           + " 12 stats vs pycocotools |")  # (or vs the first tool when pycocotools is not run)
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|" + mem_a + "---|")
     for n, nd, tool, r, diff, same, ours, input_mb in rows:
-        x = r["wall_s"] / ours["wall_s"] if ours else None
+        x = r.get("paired") if ours else None
         ratio = "—" if x is None else f"{x:.1f}" if x >= 1 else f"{x:.2f}"
         ref_tool = "pycocotools" if "pycocotools" in a.tools else a.tools[0]
         agree = "reference" if tool == ref_tool else "identical" if same else f"max Δ {diff:.1e}"
