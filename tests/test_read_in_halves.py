@@ -1,4 +1,4 @@
-"""Large inputs read in two halves, the second in a forked child (formats.coco `_results_in_halves`,
+"""Large inputs read in two halves, the second in a forked child (formats.coco `start_results_in_parts`,
 formats.mask_decoding `decode_masks`, core.parallel `fork_call`): the same columns and masks as read whole,
 and the same error as the whole when a half is bad. Forks happen only in a process without other threads,
 so each case runs in a fresh interpreter (see tests/test_parallel_forked.py)."""
