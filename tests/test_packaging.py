@@ -29,7 +29,7 @@ def test_wheel_contains_templates_and_site_assets_and_runs_from_them(tmp_path: P
         packaged = "evalsite/" + source.relative_to(ROOT / "generator").as_posix()
         assert packaged in names, f"{packaged} is missing from the wheel (its package is not listed in pyproject)"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "evalsite = evalsite.cli:main" in (tmp_path / "unpacked" / entry_points).read_text()
+    assert "evalsite = evalsite.cli:run" in (tmp_path / "unpacked" / entry_points).read_text()
     # Run from the unpacked wheel alone (not the checkout): it finds its own templates and assets.
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "unpacked")}
     code = "import evalsite.core.resources as r; print(r.templates_dir()); print(r.site_src_dir())"
