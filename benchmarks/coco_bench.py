@@ -157,6 +157,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool (median reported)")
     ap.add_argument("--slow-repeat", type=int, default=1, help="runs for pycocotools")
     ap.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
+    ap.add_argument("--pause", type=float, default=0.0,
+                    help="seconds to wait before each run (on a virtual machine a process started right after a "
+                         "large one ended can get much more system time)")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "evalsite-bench",
                     help="where generated data goes (not the repository)")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared",
@@ -184,6 +187,7 @@ def main(argv=None) -> int:
         for k in range(max(counts.values(), default=0)):
             for tool in a.tools:
                 if k < counts[tool]:
+                    time.sleep(a.pause)
                     all_runs[tool].append(run_once(tool, data, a.segm))
         for tool in a.tools:
             runs = all_runs[tool]
