@@ -438,3 +438,50 @@ def test_evaluate_without_intervals(tmp_path):
     assert with_them["intervals"]["metrics"]["mAP50"] is not None and without["intervals"] is None
     assert without["metrics"] == with_them["metrics"]
     assert all(row["ap50_interval"] is None for row in without["per_label"])
+
+
+def test_coco_resampled_is_the_same_with_a_helper_process_and_with_threads():
+    """`coco_resampled`'s units (chunk of resamples x label) run one after the other, on two threads, or half
+    of them in a helper forked onto an offered core (core.parallel.run_units): the same values to the bit.
+    In a process of its own: a fork needs a process without other threads."""
+    import subprocess
+    import sys
+    import textwrap
+
+    body = textwrap.dedent("""
+        import numpy as np
+        from evalsite.core import parallel
+        from evalsite.metrics import bootstrap as bs
+        from evalsite.metrics import coco_bootstrap as cbs
+        from evalsite.metrics.coco import coco_evaluate
+
+        rng = np.random.default_rng(7)
+        n_images, n_labels = 300, 5
+        gt_image = rng.integers(0, n_images, 1500)
+        gt_box = np.c_[rng.uniform(0, 200, (1500, 2)), rng.uniform(5, 60, (1500, 2))]
+        pick = rng.integers(0, 1500, 6000)
+        dt_box = gt_box[pick] + rng.normal(0, 6, (6000, 4)) * [1, 1, 0.5, 0.5]
+        dt_box[:, 2:] = np.abs(dt_box[:, 2:]) + 1
+        dt_label = np.where(rng.random(6000) < 0.8, pick % n_labels, rng.integers(0, n_labels, 6000))
+        coco = coco_evaluate(gt_image, np.arange(1500) % n_labels, gt_box, gt_box[:, 2] * gt_box[:, 3],
+                             rng.random(1500) < 0.03, gt_image[pick], dt_label, dt_box,
+                             np.round(rng.random(6000), 2), n_labels)
+        weights = bs.resample_weights(n_images, resamples=200, seed=3)
+        bs.CELLS = n_images * 30  # chunks of 30 resamples: 7 of them, 35 units
+        alone = cbs.coco_resampled(coco.evidence, n_images, n_labels, weights, threads=1)
+        threads = cbs.coco_resampled(coco.evidence, n_images, n_labels, weights, threads=2)
+        forks = []
+        fork_helper = parallel._fork_helper
+        parallel._fork_helper = lambda *a: forks.append(a) or fork_helper(*a)
+        parallel.HELP_WORTH_SECONDS = 0.0
+        spare = parallel.SpareCore()
+        spare.offer()
+        helped = cbs.coco_resampled(coco.evidence, n_images, n_labels, weights, threads=1, spare=spare)
+        assert len(forks) == 1 and 1 < forks[0][1] < 35 == forks[0][2], forks  # a helper took the second half
+        assert np.isfinite(alone["coco.AP"]).all() and 0.05 < alone["coco.AP"].mean() < 0.95
+        for name, values in alone.items():
+            assert np.array_equal(values, threads[name], equal_nan=True), name
+            assert np.array_equal(values, helped[name], equal_nan=True), name
+    """)
+    run = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -136,3 +136,84 @@ def test_cancel_without_a_child(monkeypatch) -> None:
     for future in futures[1:]:
         with pytest.raises(CancelledError):
             future.result(timeout=60)
+
+
+# ------------------------------------------------------------------------------ run_units and a spare core
+
+_UNITS = """
+    import os, time
+    import numpy as np
+    from evalsite.core import parallel
+    from evalsite.core.parallel import SpareCore, run_units, shared_array
+
+    parent = os.getpid()
+    value = shared_array(40, np.int64)
+    by = shared_array(40, np.int64)
+    runs = shared_array(40, np.int64)
+
+    def run(k):
+        time.sleep(0.01)
+        runs[k] += 1
+        value[k], by[k] = k * k, os.getpid()
+"""
+
+
+def test_units_left_go_half_to_a_helper_on_an_offered_core() -> None:
+    _in_a_fresh_process(_UNITS + """
+        spare = SpareCore()
+        spare.offer()
+        run_units(run, np.ones(40), spare)
+        assert value.tolist() == [k * k for k in range(40)]
+        helper = sorted(set(by.tolist()) - {parent})
+        assert len(helper) == 1, by.tolist()
+        # the first unit here (the pace), then the rest halved: units 1-20 here, 21-39 in the helper
+        assert (by[:21] == parent).all() and (by[21:] == helper[0]).all(), by.tolist()
+        assert (runs == 1).all()
+        assert not spare.take()  # one helper per offer
+    """)
+
+
+def test_no_helper_unless_the_core_is_offered_and_worth_it() -> None:
+    _in_a_fresh_process(_UNITS + """
+        run_units(run, np.ones(40), SpareCore())  # never offered
+        assert (by == parent).all() and value.tolist() == [k * k for k in range(40)]
+        parallel.HELP_WORTH_SECONDS = 10.0  # 40 units of 10 ms are not worth a fork
+        spare = SpareCore()
+        spare.offer()
+        run_units(run, np.ones(40), spare)
+        assert (by == parent).all() and (runs == 2).all()
+    """)
+
+
+def test_the_units_of_a_helper_that_fails_are_run_here() -> None:
+    _in_a_fresh_process(_UNITS + """
+        def failing(k):
+            if os.getpid() != parent and k == 30:
+                raise ValueError("bad unit")  # (the helper's exception stays in the helper)
+            run(k)
+
+        spare = SpareCore()
+        spare.offer()
+        run_units(failing, np.ones(40), spare)
+        assert (by == parent).all() and value.tolist() == [k * k for k in range(40)]
+        assert (runs[:21] == 1).all() and (runs[21:30] == 2).all() and (runs[30:] == 1).all(), runs.tolist()
+    """)
+
+
+def test_a_helper_stops_when_its_parent_is_gone() -> None:
+    _in_a_fresh_process(_UNITS + """
+        import signal
+        pid = os.fork()
+        if pid == 0:  # a parent that is killed while its helper works
+            spare = SpareCore()
+            spare.offer()
+            run_units(run, np.ones(40), spare)
+            os._exit(0)
+        deadline = time.monotonic() + 60
+        while runs[21:].sum() == 0 and time.monotonic() < deadline:  # until the helper is at work
+            time.sleep(0.001)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        time.sleep(0.5)  # the helper sees its parent gone before its next unit
+        assert runs[21:].sum() < 19, runs.tolist()
+    """)

@@ -252,3 +252,69 @@ def test_fork_call_cancelled() -> None:
 def test_fork_call_declines_without_fork(monkeypatch) -> None:
     monkeypatch.setenv("EVALSITE_NO_FORK", "1")
     assert fork_call(lambda: 1) is None
+
+
+def test_ground_truth_masks_decoded_beside_the_predictions() -> None:
+    """Many ground-truth masks are decoded by a forked child while the predictions are read
+    (formats.detection `_start_ground_truth_masks`): the same data as decoded here, the same error for a bad
+    one (after a bad predictions file's: it is read first, as without the child), and a child that dies is
+    replaced by decoding here."""
+    _in_a_fresh_process(_SETUP + textwrap.dedent("""
+    import dataclasses
+    from evalsite.formats import detection
+
+    mask_decoding.SPLIT_MASKS = 1 << 60  # (the predictions' masks whole: this test is about the ground truth's)
+    detection.fork_call = counted
+    rng = np.random.default_rng(5)
+
+    def polygon():
+        x, y = (float(v) for v in rng.random(2) * 40)
+        return [[x, y, x + 9.5, y, x + 9.5, y + 12.25, x, y + 3]]
+
+    images = [{"id": i + 1, "file_name": f"{i}.jpg", "width": 64, "height": 48} for i in range(3)]
+    anns = [{"id": k + 1, "image_id": k % 3 + 1, "category_id": 1 + k % 2, "bbox": [1, 1, 9, 9], "area": 50.0,
+             "iscrowd": 0, "segmentation": polygon()} for k in range(40)]
+    dets = [{"image_id": k % 3 + 1, "category_id": 1 + k % 2, "score": round(float(rng.random()), 3),
+             "segmentation": polygon()} for k in range(50)]
+
+    def read(gt_anns=anns, dets_text=None, split=True):
+        detection.SPLIT_MASKS = 2 if split else 1 << 60
+        (tmp / "gt.json").write_text(json.dumps({"images": images, "annotations": gt_anns, "categories": [
+            {"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}))
+        (tmp / "dets.json").write_text(dets_text if dets_text is not None else json.dumps(dets))
+        try:
+            data = detection.read_detection(ground_truth=tmp / "gt.json", predictions=tmp / "dets.json",
+                                            images_root=tmp, task_type="segmentation")
+        except InputError as exc:
+            return "error: " + exc.one_line()
+        out = {}
+        for field in dataclasses.fields(data):
+            value = getattr(data, field.name)
+            if hasattr(value, "counts"):
+                value = [value.counts.tolist(), value.ptr.tolist(), value.h.tolist(), value.w.tolist()]
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            out[field.name] = repr(value)
+        return out
+
+    forks.clear()
+    got = read()
+    assert forks == [True] and got == read(split=False) and "gt_masks" in got, forks
+    bad = [dict(a) for a in anns]
+    bad[30]["segmentation"] = [[1, 2, "x", 4, 5, 6]]
+    assert read(bad).startswith("error:") and read(bad) == read(bad, split=False), read(bad)
+    assert "gt.json, annotation id 31: polygon 1 must be numbers" in read(bad), read(bad)
+    broken = read(bad, dets_text="[{")  # both bad: the predictions' error, as read without the child
+    assert broken == read(bad, dets_text="[{", split=False) and "dets.json" in broken, broken
+
+    parent = os.getpid()
+    decode = detection._ground_truth_masks
+    def dying(*args, **kwargs):
+        if os.getpid() != parent:
+            os._exit(3)
+        return decode(*args, **kwargs)
+    detection._ground_truth_masks = dying
+    forks.clear()
+    assert read() == got and forks == [True]
+    print("ok")
+    """))

@@ -1,15 +1,19 @@
 """Work on many items on a few threads (image decoding and encoding release the GIL); work beside the caller in
-a forked process (`forked`)."""
+a forked process (`forked`), and a helper forked onto a core that falls idle meanwhile (`run_units`)."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
+
+import numpy as np
 
 from evalsite.core.cluster import current, map_shards
 
@@ -266,3 +270,83 @@ def _fill(steps: Callable, futures: list[Future], skip: int, box: Mailbox) -> No
         for future in futures:
             if not future.done():
                 future.set_exception(exc)
+
+
+def shared_array(shape: int | tuple[int, ...], dtype) -> np.ndarray:
+    """Zeros in an anonymous shared mapping: the processes forked after this see and write the same memory
+    (nothing is copied or sent; pages are untouched until written)."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    return np.frombuffer(mmap.mmap(-1, max(1, count * dtype.itemsize)), dtype=dtype, count=count).reshape(shape)
+
+
+class SpareCore:
+    """A core that a process offers when it falls idle waiting for a forked child's values (`offer`), so that
+    the child's long loop can fork a helper onto it (`run_units`). One byte of memory shared across forks:
+    made before the child is forked. At most one helper per offer."""
+
+    def __init__(self) -> None:
+        self._flag = shared_array(1, np.uint8)
+
+    def offer(self) -> None:
+        self._flag[0] = 1
+
+    def take(self) -> bool:
+        """Whether the core is offered; it is then no longer (this process uses it)."""
+        if self._flag[0] != 1:
+            return False
+        self._flag[0] = 2
+        return True
+
+
+#: `run_units` forks a helper only when the units left should take longer than this (a fork of a process of
+#: some hundred MB, and its first copied pages, take 10-30 ms).
+HELP_WORTH_SECONDS = 0.06
+
+
+def run_units(run: Callable[[int], None], costs: np.ndarray, spare: SpareCore | None = None) -> None:
+    """run(k) for every unit k = 0 .. len(costs) - 1, in order. When `spare` is offered (looked at between
+    units), this process may fork (`may_fork`) and the units left should take more than
+    `HELP_WORTH_SECONDS` at the pace so far, they are split by their `costs` (any unit of measure): a
+    forked helper runs the second half beside this process, which runs the first.
+
+    So `run` must write its results where both processes see them (`shared_array`, made before), and the
+    units must not depend on each other. The helper is waited for before returning. One that fails (raises,
+    dies, or outlives this process: it stops when its parent changes) leaves its units to this process,
+    which runs them after all: the results, and any error, are those of running every unit here."""
+    total = np.cumsum(np.asarray(costs, dtype=np.float64))
+    end, k, helper = len(total), 0, None
+    started = time.perf_counter()
+    while k < end:
+        run(k)
+        k += 1
+        if helper is None and spare is not None and k < end and spare.take() and may_fork():
+            done, left = total[k - 1], total[end - 1] - total[k - 1]
+            if done > 0 and (time.perf_counter() - started) * left / done > HELP_WORTH_SECONDS:
+                middle = min(end - 1, max(k + 1, int(np.searchsorted(total, done + left / 2))))
+                helper, end = (_fork_helper(run, middle, end), middle, end), middle
+    if helper is not None:
+        pid, first, last = helper
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            for unit in range(first, last):
+                run(unit)
+
+
+def _fork_helper(run: Callable[[int], None], first: int, last: int) -> int:
+    """The process id of a forked child running run(first) .. run(last - 1) (`run_units`); it exits 0 when it
+    ran them all."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        for unit in range(first, last):
+            if os.getppid() != parent:  # the parent is gone: its caller no longer wants the values
+                break
+            run(unit)
+        else:
+            status = 0
+    finally:
+        os._exit(status)

@@ -111,11 +111,12 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
+from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.coco import ResultsInParts, coco_ground_truth, coco_predictions, start_results_in_parts
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
 from evalsite.formats.images import image_size
 from evalsite.formats.jsonl import jsonl_predictions
-from evalsite.formats.mask_decoding import decode_masks
+from evalsite.formats.mask_decoding import SPLIT_MASKS, decode_masks
 from evalsite.formats.matching import coverage_notices, match_images, match_labels, misread_checks
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
 from evalsite.formats.png_masks import looks_like_png_masks, png_ground_truth
@@ -246,6 +247,39 @@ def _read_predictions(path: Path, fmt: str | None, images_root: Path, segmentati
     return yolo_predictions(path, segmentation)
 
 
+def _ground_truth_masks(truth: ParsedGroundTruth, halves: bool = True) -> tuple:
+    """(masks or None, areas (the masks' where the file has none), notices) of the ground truth; `halves`:
+    see `decode_masks`."""
+    if truth.gt_segm is None:
+        return None, truth.gt_area, []
+    masks, mask_area, notices = decode_masks(truth.gt_segm, truth.gt_image, truth.widths, truth.heights,
+                                             truth.images, truth.locate, truth.file, "ground-truth", halves=halves)
+    area = truth.gt_area
+    if area is not None and truth.gt_area_missing is not None:
+        area = np.where(truth.gt_area_missing, mask_area, area)
+    return masks, area, notices
+
+
+def _start_ground_truth_masks(truth: ParsedGroundTruth) -> ForkedCall | None:
+    """Many ground-truth masks decoded by a forked child while this process reads the predictions (both take
+    about a second at 5,000 COCO images), whole there: this process has the other core. None for few masks
+    or when this process may not fork (the caller decodes them itself). Started before the predictions are
+    read, when this process is small: a fork copies its page tables, and its pages as either side writes
+    them."""
+    if truth.gt_segm is None or len(truth.gt_segm) < SPLIT_MASKS:
+        return None
+    return fork_call(lambda: _ground_truth_masks(truth, halves=False))
+
+
+def _taken(started: ForkedCall, again: Callable[[], object]):
+    """The value of a forked call, or `again()` here when its child died (ChildProcessError); its own errors
+    (a bad mask) are raised as they are."""
+    try:
+        return started()
+    except ChildProcessError:
+        return again()
+
+
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
@@ -264,27 +298,27 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     imports for what follows: evalsite.report.kinds `prepare_report`), called only then."""
     segmentation = task_type == "segmentation"
     early = _start_results(predictions, pred_format, ground_truth, segmentation, meanwhile is not None)
+    gt_masks_later = None
     try:
         if early is not None and meanwhile is not None:
             meanwhile()
         truth, expected = _read_ground_truth(ground_truth, gt_format, images_root, labels, labels_file, manifest,
                                              task_type, gt_split)
+        gt_masks_later = _start_ground_truth_masks(truth)
         pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, expected, image_set,
                                  early)
+        gt_masks, gt_area, gt_mask_notices = _ground_truth_masks(truth) if gt_masks_later is None \
+            else _taken(gt_masks_later, lambda: _ground_truth_masks(truth))
+        gt_masks_later = None
     finally:
         if early is not None:
             early.cancel()  # (when it was not taken: another format, or an error)
-    notices = [*truth.notices, *pred.notices]
+        if gt_masks_later is not None:
+            gt_masks_later.cancel()  # (the predictions could not be read)
+    notices = [*truth.notices, *pred.notices, *gt_mask_notices]
 
     # ground truth: clip, drop what lies wholly outside, group by image (stable: file order kept)
-    gt_masks = dt_masks = dt_mask_area = None
-    gt_area = truth.gt_area
-    if truth.gt_segm is not None:
-        gt_masks, gt_mask_area, more = decode_masks(truth.gt_segm, truth.gt_image, truth.widths, truth.heights,
-                                                     truth.images, truth.locate, truth.file, "ground-truth")
-        notices += more
-        if gt_area is not None and truth.gt_area_missing is not None:
-            gt_area = np.where(truth.gt_area_missing, gt_mask_area, gt_area)
+    dt_masks = dt_mask_area = None
     gt_box, keep, more = clip_boxes(truth.gt_box, truth.gt_image, truth.widths, truth.heights, truth.locate,
                                truth.images, truth.file, clip, "ground-truth")
     notices += more

@@ -45,10 +45,11 @@ SPLIT_MASKS = 20_000  # from this many masks, the second half is decoded in a fo
 
 
 def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, names: list[str],
-                 locate: Locator, file: Path, kind: str, boxes: bool = False) -> tuple[MaskSet, np.ndarray,
-                                                                                    list[Notice]]:
+                 locate: Locator, file: Path, kind: str, boxes: bool = False,
+                 halves: bool = True) -> tuple[MaskSet, np.ndarray, list[Notice]]:
     """RLE counts of every 'segmentation' value in the image of its row; (masks, areas, notices); `boxes`:
-    also compute the masks' boxes (`MaskSet.bboxes`, cached in the set).
+    also compute the masks' boxes (`MaskSet.bboxes`, cached in the set); `halves=False`: all here (the
+    caller's other core is busy).
 
     One pass in Python sorts the values by kind and checks their structure; then each kind is converted
     in one vectorised batch: polygons (rle_from_polygons_many; only when that fails, row by row to name
@@ -67,9 +68,9 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
                          f"decode masks{and_more(len(unsized))}", *locate(i))
     masks = None
     half = len(values) // 2
-    if len(values) >= SPLIT_MASKS and isinstance(values[0], dict):
+    if halves and len(values) >= SPLIT_MASKS and isinstance(values[0], dict):
         masks = _strings_in_halves(values, hs, ws, names, image, locate, boxes)
-    elif len(values) >= SPLIT_MASKS:
+    elif halves and len(values) >= SPLIT_MASKS:
         second = fork_call(lambda: _decoded(values[half:], hs[half:], ws[half:], names, image[half:], locate, boxes))
         if second is not None:
             try:

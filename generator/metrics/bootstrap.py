@@ -59,10 +59,15 @@ def resample_weights(n_images: int, resamples: int = RESAMPLES, seed: int = SEED
     return out
 
 
-def _chunks(weights: np.ndarray, width: int):
+def chunk_spans(resamples: int, width: int) -> list[tuple[int, int]]:
+    """The resamples [start, stop) of each chunk, for arrays of `width` items per resample (`CELLS`)."""
     step = max(1, CELLS // max(1, width))
-    for start in range(0, len(weights), step):
-        yield start, weights[start:start + step].astype(np.float64)
+    return [(start, min(resamples, start + step)) for start in range(0, resamples, step)]
+
+
+def _chunks(weights: np.ndarray, width: int):
+    for start, stop in chunk_spans(len(weights), width):
+        yield start, weights[start:stop].astype(np.float64)
 
 
 def each_chunk(fn, weights: np.ndarray, width: int, threads: int, items: int) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalsite.core.parallel import SpareCore, run_units, shared_array
 from evalsite.metrics.bootstrap import (
     CELLS,
     Block,
     TruePositiveRanking,
+    chunk_spans,
     each_chunk,
     label_groups,
     macro_mean,
@@ -168,7 +170,7 @@ class _Slice:
 
 
 def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
-                   threads: int = 2) -> dict[str, np.ndarray]:
+                   threads: int = 2, spare: SpareCore | None = None) -> dict[str, np.ndarray]:
     """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
     ("label_coco_ap": (resamples, labels)), from the COCO matching (`evalsite.metrics.coco.CocoEvidence`:
     the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
@@ -178,7 +180,12 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     not ignored at t (`TruePositiveRanking` with the recall points); a label takes part when it has
     weighted ground truth. "coco.AP" = mean over those labels of the mean over t (= the mean of
     pycocotools' `precision[:, :, k, 0, 2]` entries > -1; the mean over t sums t = 0, 1, ... in order); NaN
-    without any. Labels are taken a group at a time (`label_groups`), as in `detection_resampled`."""
+    without any. Labels are taken a group at a time (`label_groups`), as in `detection_resampled`.
+
+    The work is one unit per chunk of resamples and label (each filling its own cells of the per-label
+    arrays), run on `threads` threads a chunk each, or with `threads` 1 one after the other, where a
+    `spare` core offered meanwhile takes the second half of the units left in a forked helper
+    (`core.parallel.run_units`): every value is computed by the same code either way."""
     e = evidence
     dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
                                               (e.dt_image, e.dt_label, e.gt_image, e.gt_label))
@@ -195,38 +202,63 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
                                              segment=steady.segment[keep]))
     at = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
           for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
-    r_all = len(weights)
-    out = {name: np.full(r_all, np.nan) for name in ("coco.AP", *at)}
-    out["label_coco_ap"] = np.full((r_all, n_labels), np.nan)
+    r_all, items = len(weights), len(dt_image) + len(gt_image)
     eps = np.spacing(1)
-
     stacked = _StackedRuns(rankings, steady, n_images, n_labels)
     width = max(n_images, n_labels)
     groups = label_groups(np.diff(steady.bounds) + 8, min(r_all, max(1, CELLS // width)))
-    ap_at = {name: t for name, t in at.items()}
 
-    def chunk(start: int, block: Block) -> None:
-        stop = start + len(block.w)
-        rows = slice(start, stop)
-        has_gt = np.zeros((stop - start, n_labels), dtype=bool)
-        at_t = {name: np.zeros((stop - start, n_labels)) for name in at}  # AP at t, 0 where no ground truth
-        for k0, k1 in groups:
-            n_gt = weighted_counts(gt_counts[k0:k1], block).T
-            g = has_gt[:, k0:k1] = n_gt > 0
-            s0 = int(steady.bounds[k0])
-            before = steady.before(block, s0, int(steady.bounds[k1]))
-            parts: dict = {}
-            for c in range(k0, k1):
-                ap = _coco_label_ap(stacked, c, block, n_gt[:, c - k0], before, s0, eps, parts)
-                for name, t in ap_at.items():
-                    at_t[name][:, c] = np.where(g[:, c - k0], ap[t], 0.0)
-                total = ap[0].copy()
-                for t in range(1, len(ap)):
-                    total += ap[t]
-                out["label_coco_ap"][rows, c] = total / len(ap)
-        out["coco.AP"][rows] = macro_mean(out["label_coco_ap"][rows], has_gt, np.nan)
-        for name in at:
-            out[name][rows] = masked_mean(at_t[name], has_gt, np.nan)
+    # per resample and label: AP (mean over t), AP at t for `at` (0 without ground truth), has ground truth
+    forks = threads <= 1 and spare is not None
+    new = shared_array if forks else np.zeros
+    label_ap = new((r_all, n_labels), np.float64)
+    at_t = {name: new((r_all, n_labels), np.float64) for name in at}
+    has_gt = new((r_all, n_labels), np.bool_)
 
-    each_chunk(chunk, weights, width, threads, len(dt_image) + len(gt_image))
-    return out
+    def group_part(start: int, block: Block, k0: int, k1: int) -> tuple:
+        """What the labels k0..k1-1 share in a chunk: (block, its start, (r, k1 - k0) weighted objects, the
+        steady false positives before each segment, first segment, column slices)."""
+        n_gt = weighted_counts(gt_counts[k0:k1], block).T
+        s0 = int(steady.bounds[k0])
+        return block, start, n_gt, steady.before(block, s0, int(steady.bounds[k1])), s0, {}
+
+    def label_unit(part: tuple, c: int, k0: int) -> None:
+        block, start, n_gt, before, s0, parts = part
+        rows = slice(start, start + len(block.w))
+        ap = _coco_label_ap(stacked, c, block, n_gt[:, c - k0], before, s0, eps, parts)
+        has = has_gt[rows, c] = n_gt[:, c - k0] > 0
+        for name, t in at.items():
+            at_t[name][rows, c] = np.where(has, ap[t], 0.0)
+        total = ap[0].copy()
+        for t in range(1, len(ap)):
+            total += ap[t]
+        label_ap[rows, c] = total / len(ap)
+
+    if threads > 1:
+        def chunk(start: int, block: Block) -> None:
+            for k0, k1 in groups:
+                part = group_part(start, block, k0, k1)
+                for c in range(k0, k1):
+                    label_unit(part, c, k0)
+
+        each_chunk(chunk, weights, width, threads, items)
+    else:
+        spans = chunk_spans(r_all, width)
+        units = [(span, group, c) for span in range(len(spans)) for group, (k0, k1) in enumerate(groups)
+                 for c in range(k0, k1)]
+        made: dict = {}  # the (chunk, group) of the unit before, and its `group_part`
+
+        def run(k: int) -> None:
+            span, group, c = units[k]
+            (start, stop), (k0, k1) = spans[span], groups[group]
+            if made.get("key") != (span, group):
+                block = made["block"] if made.get("span") == span else \
+                    Block(weights[start:stop].astype(np.float64), items)
+                made.update(key=(span, group), span=span, block=block, part=group_part(start, block, k0, k1))
+            label_unit(made["part"], c, k0)
+
+        run_units(run, [(spans[span][1] - spans[span][0]) * (int(stacked.size[c]) + 1) for span, _, c in units],
+                  spare)
+    return {"coco.AP": macro_mean(label_ap, has_gt, np.nan),
+            **{name: masked_mean(at_t[name], has_gt, np.nan) for name in at},
+            "label_coco_ap": np.array(label_ap)}

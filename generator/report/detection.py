@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import mmap
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
-from evalsite.core.parallel import Mailbox, forked
+from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
 from evalsite.metrics.arrays import score_rank, take
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
@@ -70,6 +69,7 @@ class DetectionStart:
     intervals: Future | None  # `detection_intervals` in the other process (segmentation), once sent its input
     mailbox: Mailbox
     weights: np.ndarray | None = None  # the resamples, in memory both processes share (`_shared_weights`)
+    spare: SpareCore | None = None  # offered by the caller once it waits for the other process's values
 
     def cancel(self) -> None:
         """Stop the work (the report will not be built): its process ends now, not when this one does."""
@@ -93,18 +93,17 @@ def start_detection_report(data: DetectionData, with_intervals: bool = True) -> 
     other process's, which `build_detection_report` sends their input when it has it."""
     remote = with_intervals and data.gt_masks is not None  # the VOC intervals in the other process
     weights = _shared_weights(len(data.images)) if with_intervals else None
-    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive),
+    spare = SpareCore()
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive, spare),
                               1 + with_intervals + remote)
     return DetectionStart(futures[0], futures[1] if with_intervals else None, futures[2] if remote else None,
-                          mailbox=mailbox, weights=weights)
+                          mailbox=mailbox, weights=weights, spare=spare)
 
 
 def _shared_weights(n_images: int) -> np.ndarray:
-    """Room for the report's resamples (`report_weights`) that the forked process shares (an anonymous shared
-    mapping, untouched until drawn): the caller draws them once (`_build`) and sends word, and both use them."""
-    shape = (RESAMPLES, n_images)
-    shared = mmap.mmap(-1, max(1, RESAMPLES * n_images * WEIGHT_DTYPE.itemsize))
-    return np.frombuffer(shared, dtype=WEIGHT_DTYPE, count=RESAMPLES * n_images).reshape(shape)
+    """Room for the report's resamples (`report_weights`) that the forked process shares (untouched until
+    drawn): the caller draws them once (`_build`) and sends word, and both use them."""
+    return shared_array((RESAMPLES, n_images), WEIGHT_DTYPE)
 
 
 def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: TaskInfo,
@@ -140,7 +139,7 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
                      started.weights if started.intervals is None else None, started.intervals,
-                     started.coco_intervals)
+                     started.coco_intervals, started.spare)
 
 
 @dataclass
@@ -155,12 +154,14 @@ class _CocoPart:
 _DRAWN = "evalsite.report.detection.drawn"  # the caller's word: the resamples are in `DetectionStart.weights`
 
 
-def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_intervals: bool, receive) -> Iterator:
+def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_intervals: bool, receive,
+                      spare: SpareCore | None = None) -> Iterator:
     """The COCO evaluation (a `_CocoPart`); then, with `weights` (once `receive()` says they are drawn), its
     intervals (`coco_intervals`), and with `voc_intervals` the VOC intervals (`detection_intervals`) of the
     evidence columns and t* that `receive()` gives next. scipy.sparse is imported here unless it was before
     the fork (`prepare_detection_report`): not before it otherwise, so that the work starts at once. One
-    thread: the caller's process has the other core."""
+    thread: the caller's process has the other core, until it offers it (`spare`, when it waits for these
+    values): the COCO intervals' units left then go half to a forked helper (`core.parallel.run_units`)."""
     n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
@@ -174,7 +175,7 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
         evidence, coco = coco.evidence, None
         if receive() != _DRAWN:
             raise RuntimeError("the resamples were not drawn")
-        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1)
+        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1, spare=spare)
         if voc_intervals:
             columns, threshold = receive()
             yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
@@ -182,8 +183,9 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
               evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, weights: np.ndarray | None,
-              intervals_future, coco_intervals_future) -> DetectionReport:
-    """`weights`: the resamples, when the VOC intervals are computed here."""
+              intervals_future, coco_intervals_future, spare: SpareCore | None = None) -> DetectionReport:
+    """`weights`: the resamples, when the VOC intervals are computed here; `spare`: offered once only waiting
+    is left (`_background_steps`)."""
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -239,7 +241,9 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     if weights is not None:  # while the other process resamples COCO AP
         intervals, label_intervals = detection_intervals(*columns, len(data.images), n_labels, threshold, weights,
                                                          threads=1)
-    else:
+    if spare is not None:  # nothing more to do here than wait: this core can help the other process
+        spare.offer()
+    if weights is None:
         intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     if coco_intervals_future:
         coco_headline, coco_per_label = coco_intervals_future.result()

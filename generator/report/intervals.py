@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalsite.core.parallel import SpareCore
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -59,11 +60,12 @@ def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
 
 
 def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray | None = None,
-                   threads: int = 2) -> tuple[dict[str, list[float] | None], list[dict[str, list[float] | None]]]:
+                   threads: int = 2, spare: SpareCore | None = None,
+                   ) -> tuple[dict[str, list[float] | None], list[dict[str, list[float] | None]]]:
     """({"coco.AP", "coco.AP50", "coco.AP75": interval}, per label {ap} by label index), on the same
-    resamples as `detection_intervals`."""
+    resamples as `detection_intervals` (`spare`: see `coco_resampled`)."""
     weights = report_weights(n_images) if weights is None else weights
-    return _split(coco_resampled(evidence, n_images, n_labels, weights, threads), n_labels)
+    return _split(coco_resampled(evidence, n_images, n_labels, weights, threads, spare), n_labels)
 
 
 def report_weights(n_images: int, out: np.ndarray | None = None) -> np.ndarray:
