@@ -33,3 +33,36 @@ def test_overlap_pruning_keeps_every_overlapping_pair(dets, gts):
     assert len(kept) == len(pd)
     needed = (iou_matrix(db, gb) > 0) & (dk[:, None] == gk[None, :])
     assert set(zip(*(x.tolist() for x in np.nonzero(needed)))) <= kept
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(_keyed_boxes(), _keyed_boxes(), st.booleans())
+def test_pair_iou_from_columns_is_pair_iou_to_the_bit(dets, gts, crowd):
+    # The pairing's IoU gathers each coordinate from column copies (box_columns / pair_iou_of): the same
+    # arithmetic as pair_iou on the gathered rows, so the same bits (COCO's numbers depend on them).
+    from evalsite.core.boxes import box_columns, pair_iou, pair_iou_of
+
+    (db, _), (gb, _) = dets, gts
+    if not len(db) or not len(gb):
+        return
+    d = np.repeat(np.arange(len(db)), len(gb))
+    g = np.tile(np.arange(len(gb)), len(db))
+    flags = np.arange(len(gb)) % 2 == 0 if crowd else None
+    want = pair_iou(db[d], gb[g], None if flags is None else flags[g])
+    got = pair_iou_of(box_columns(db), box_columns(gb), d, g, flags)
+    assert got.dtype == np.float64 and np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(arrays(np.int64, st.integers(0, 40), elements=st.integers(0, 60)),
+       arrays(np.int64, st.integers(0, 40), elements=st.integers(-3, 2000)))
+def test_key_ranges_are_searchsorted(keys, wanted):
+    # Where each wanted key's run starts in the sorted keys and its length: counted (few distinct values)
+    # or searched (many, or negative keys), always numpy's searchsorted left and right.
+    from evalsite.metrics.pairs import _key_ranges
+
+    keys = np.sort(keys)
+    lo, n = _key_ranges(keys, wanted)
+    left = np.searchsorted(keys, wanted, "left")
+    assert lo.tolist() == left.tolist()
+    assert n.tolist() == (np.searchsorted(keys, wanted, "right") - left).tolist()

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.core.boxes import pair_iou
+from evalsite.core.boxes import box_columns, pair_iou_of
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
 
@@ -144,8 +144,10 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     _check_inputs(K, gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
                   dt_area)
     if pair_iou_fn is None:
+        dt_columns, gt_columns = box_columns(dt_box), box_columns(gt_box)
+
         def pair_iou_fn(d: np.ndarray, g: np.ndarray) -> np.ndarray:
-            return pair_iou(dt_box[d], gt_box[g], gt_crowd[g])
+            return pair_iou_of(dt_columns, gt_columns, d, g, gt_crowd)
 
     dets = _rank_detections(dt_image, dt_label, dt_score, K, MAX_DETS[-1])
     gt_ignored = np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])  # (A, G)

@@ -100,11 +100,11 @@ _STACK_CELLS = 1 << 20  # cells of one label's arrays at once (`_coco_label_ap`)
 def _coco_steps(ctp: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
     """How many more recall points each run reaches than the one before it (the first: how many it
     reaches), where run k reaches the points <= recall = ctp[k] / n_gt (float64, as COCO divides), for
-    whole counts ctp ((k, ...) float64, modified) and n_gt >= 1: searchsorted(points, recall, 'right'),
+    whole counts ctp ((k, ...) float32 or float64, not modified) and n_gt >= 1: searchsorted(points, recall, 'right'),
     in a few passes: with whole numbers, 100 * ctp / n_gt is either a whole number j, exactly (then recall
     is j / 100 rounded, which reaches point j unless `_POINT_ABOVE[j]`), or at least 1 / n_gt away from
     one, far beyond rounding (so its floor is exact): floor(100 * ctp / n_gt) + 1 points."""
-    scaled = np.multiply(ctp, RECALL_THRESHOLDS.size - 1, out=ctp)  # exact: whole numbers below 2^53
+    scaled = np.multiply(ctp, RECALL_THRESHOLDS.size - 1, dtype=np.float64)  # exact: whole numbers below 2^53
     scaled /= n_gt
     count = np.floor(scaled)
     exact = np.flatnonzero(count == scaled)
@@ -149,9 +149,8 @@ def _coco_label_ap(stacked: _StackedRuns, c: int, block: Block, n_gt: np.ndarray
             total = both[:, 1]
             total += before[segment, j0:j1].reshape(shape)
             total += both[:, 0]
-            ctp = both[:, 0].astype(np.float64)
-            precision = total.astype(np.float64)
-            precision += eps  # (tp + fp) + eps, as COCO
+            ctp = both[:, 0]  # (whole numbers in float32 or float64: each use below turns them into float64)
+            precision = np.add(total, eps, dtype=np.float64)  # (tp + fp) + eps, as COCO
             np.divide(ctp, precision, out=precision)
             envelope = running(np.maximum, precision, reverse=True)
             steps = _coco_steps(ctp, np.maximum(n_gt[j0:j1], 1.0, dtype=np.float64))
