@@ -421,3 +421,28 @@ def test_group_sort_in_two_passes_equals_one_stable_sort(largest_image):
     label = rng.integers(0, 7, 20_000)
     key = image * 7 + label
     np.testing.assert_array_equal(_stable_argsort_pairs(image, label, key), np.argsort(key, kind="stable"))
+
+
+def test_descending_order_is_numpys_stable_sort_of_the_negated_scores():
+    """`descending_order` (radix sorts of 16-bit digits of an integer key) is np.argsort(-score, 'stable'):
+    ties (many: scores rounded to 1 or 2 decimals), -0.0 beside 0.0, subnormals, infinities, every exponent,
+    and empty input."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays as float_arrays
+
+    from evalsite.metrics.arrays import descending_order
+
+    rng = np.random.default_rng(3)
+    cases = [np.zeros(0), np.array([0.0, -0.0, 0.0, -0.0]), np.round(rng.random(50_000), 2),
+             np.array([5e-324, -5e-324, np.inf, -np.inf, 1e308, -1e308, 0.0, 1.0, -1.0]),
+             rng.normal(size=20_000) * 10.0 ** rng.integers(-300, 300, 20_000)]
+    for score in cases:
+        np.testing.assert_array_equal(descending_order(score), np.argsort(-score, kind="stable"))
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(float_arrays(np.float64, st.integers(0, 60), elements=st.floats(allow_nan=False, width=64)))
+    def check(score):
+        np.testing.assert_array_equal(descending_order(score), np.argsort(-score, kind="stable"))
+
+    check()

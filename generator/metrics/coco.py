@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import box_columns, pair_iou_of
+from evalsite.metrics.arrays import descending_order
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
 
@@ -223,12 +224,11 @@ def _stable_argsort_pairs(major: np.ndarray, minor: np.ndarray, key: np.ndarray)
 def _rank_detections(dt_image, dt_label, dt_score, K, max_det) -> _Detections:
     # One float sort: score descending, ties by image, then input order (stable sorts throughout, as
     # pycocotools' mergesort). Inputs usually come grouped by image already: skip that sort then.
-    neg_score = -dt_score
     if np.all(dt_image[1:] >= dt_image[:-1]):
-        by_score = np.argsort(neg_score, kind="stable")
+        by_score = descending_order(dt_score)
     else:
         by_image = _stable_argsort(dt_image)
-        by_score = by_image[np.argsort(neg_score[by_image], kind="stable")]
+        by_score = by_image[descending_order(dt_score[by_image])]
     # Group order: (image, label), then score, then input order; rank inside the group; keep the first 100.
     key_s = (dt_image * K + dt_label)[by_score]
     to_group = _stable_argsort_pairs(dt_image[by_score], dt_label[by_score], key_s)
