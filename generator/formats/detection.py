@@ -273,13 +273,15 @@ def _start_ground_truth_masks(truth: ParsedGroundTruth) -> ForkedCall | None:
     return fork_call(lambda: _ground_truth_masks(truth, halves=False))
 
 
-def _taken(started: ForkedCall, again: Callable[[], object]):
-    """The value of a forked call, or `again()` here when its child died (ChildProcessError); its own errors
-    (a bad mask) are raised as they are."""
+def _taken(started: ForkedCall | None, here: Callable[[], object]):
+    """The value of a forked call, or `here()` when there is none or its child died (ChildProcessError); its
+    own errors (a bad mask) are raised as they are."""
+    if started is None:
+        return here()
     try:
         return started()
     except ChildProcessError:
-        return again()
+        return here()
 
 
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
@@ -309,8 +311,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         gt_masks_later = _start_ground_truth_masks(truth)
         pred = _read_predictions(predictions, pred_format, images_root, segmentation, truth, expected, image_set,
                                  early)
-        gt_masks, gt_area, gt_mask_notices = _ground_truth_masks(truth) if gt_masks_later is None \
-            else _taken(gt_masks_later, lambda: _ground_truth_masks(truth))
+        gt_masks, gt_area, gt_mask_notices = _taken(gt_masks_later, lambda: _ground_truth_masks(truth))
         gt_masks_later = None
     finally:
         if early is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.arrays import group_best, int_array, ratio, score_rank, take
+from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, score_rank, take
 from evalsite.metrics.matching import Matching
 
 F1_TIE_TOLERANCE = 1e-12  # F1(t) values this close to the maximum are ties (then the highest t wins)
@@ -176,7 +176,7 @@ def operating_point(matching: Matching, dt_label, dt_score,
     scale = float(2 ** scale_bits)
     q = np.rint(ev_f1 * scale).astype(np.int64)
     q_prev = np.where(ev_first, 0, np.roll(q, 1)) if len(q) else q
-    merge = np.argsort(-ev_score, kind="stable")
+    merge = descending_order(ev_score)
     total_q = np.cumsum((q - q_prev)[merge])
     merged_scores = ev_score[merge]
     grid_last = np.flatnonzero(np.append(merged_scores[1:] != merged_scores[:-1], True)[:len(merge)])
