@@ -485,3 +485,98 @@ def test_coco_resampled_is_the_same_with_a_helper_process_and_with_threads():
     """)
     run = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():
+    """A Dask cluster computes COCO AP's resamples a label group at a time (`label_evidence`,
+    report.intervals `_coco_on_cluster`): each group's per-label arrays are those columns of the whole run,
+    bit for bit, and their means (`coco_means` after `join_coco_samples`) are `coco_resampled`'s. The
+    groups are small enough that their counts fit float32 where the whole set's do not (`Block`): the
+    counts are exact either way."""
+    from evalsite.metrics import bootstrap as bs
+    from evalsite.metrics import coco_bootstrap as cbs
+    from evalsite.metrics.coco import coco_evaluate
+
+    rng = np.random.default_rng(11)
+    n_images, n_labels, n_gt, n_dt = 400, 6, 1600, 7000
+    gt_image = rng.integers(0, n_images, n_gt)
+    gt_box = np.c_[rng.uniform(0, 200, (n_gt, 2)), rng.uniform(5, 60, (n_gt, 2))]
+    pick = rng.integers(0, n_gt, n_dt)
+    dt_box = gt_box[pick] + rng.normal(0, 6, (n_dt, 4)) * [1, 1, 0.5, 0.5]
+    dt_box[:, 2:] = np.abs(dt_box[:, 2:]) + 1
+    dt_label = np.where(rng.random(n_dt) < 0.8, pick % n_labels, rng.integers(0, n_labels, n_dt))
+    dt_label[dt_label == 4] = 3  # label 4: objects, no detection
+    coco = coco_evaluate(gt_image, np.arange(n_gt) % n_labels, gt_box, gt_box[:, 2] * gt_box[:, 3],
+                         rng.random(n_gt) < 0.03, gt_image[pick], dt_label, dt_box, np.round(rng.random(n_dt), 2),
+                         n_labels)
+    weights = bs.resample_weights(n_images, resamples=120, seed=5)
+    groups = [(0, 2), (2, 3), (3, 6)]
+    evidence = [cbs.label_evidence(coco.evidence, k0, k1) for k0, k1 in groups]
+    items = [len(e.dt_image) + len(e.gt_image) for e in evidence]
+    assert sum(items) == len(coco.evidence.dt_image) + len(coco.evidence.gt_image)
+    w_max = float(weights.max())
+    saved = bs._FLOAT32_EXACT
+    try:  # float64 counts for the whole set, float32 for every group (all exact at this size)
+        bs._FLOAT32_EXACT = 2 * sum(items) * w_max
+        assert bs.Block(weights.astype(np.float64), sum(items)).dtype == np.float64
+        assert all(bs.Block(weights.astype(np.float64), n).dtype == np.float32 for n in items)
+        whole = cbs.coco_label_samples(coco.evidence, n_images, n_labels, weights, threads=1)
+        parts = [cbs.coco_label_samples(e, n_images, k1 - k0, weights, threads=1)
+                 for e, (k0, k1) in zip(evidence, groups)]
+    finally:
+        bs._FLOAT32_EXACT = saved
+    joined = cbs.join_coco_samples(parts)
+    assert joined.keys() == whole.keys()
+    for name, values in whole.items():
+        assert values.dtype == joined[name].dtype and np.array_equal(values, joined[name], equal_nan=True), name
+    assert joined["has_gt"][:, 4].any() and (joined["label_coco_ap"][:, 4][joined["has_gt"][:, 4]] == 0).all()
+    means, direct = cbs.coco_means(joined), cbs.coco_resampled(coco.evidence, n_images, n_labels, weights, threads=1)
+    for name, values in direct.items():
+        assert np.array_equal(values, means[name], equal_nan=True), name
+    assert 0.05 < np.nanmean(direct["coco.AP"]) < 0.95
+
+
+def test_label_samples_of_resample_blocks_are_the_rows_of_all_resamples():
+    """A Dask cluster splits a large label's resampling into blocks of resamples (report.intervals
+    `_on_cluster`): each block's values are those rows of the whole run, bit for bit, for COCO AP's and for
+    mAP50 / P / R / F1's per-label samples and sums; also where a block's counts are kept in float32 and the
+    whole run's in float64 (`Block`: exact either way)."""
+    from evalsite.metrics import bootstrap as bs
+    from evalsite.metrics import coco_bootstrap as cbs
+    from evalsite.metrics.coco import coco_evaluate
+    from evalsite.metrics.matching import match_detections
+
+    rng = np.random.default_rng(23)
+    n_images, n_labels, n_gt, n_dt = 300, 3, 1200, 5000
+    gt_image = rng.integers(0, n_images, n_gt)
+    gt_label = np.arange(n_gt) % n_labels
+    gt_box = np.c_[rng.uniform(0, 200, (n_gt, 2)), rng.uniform(5, 60, (n_gt, 2))]
+    pick = rng.integers(0, n_gt, n_dt)
+    dt_box = gt_box[pick] + rng.normal(0, 6, (n_dt, 4)) * [1, 1, 0.5, 0.5]
+    dt_box[:, 2:] = np.abs(dt_box[:, 2:]) + 1
+    dt_image, dt_label, dt_score = gt_image[pick], pick % n_labels, np.round(rng.random(n_dt), 2)
+    coco = coco_evaluate(gt_image, gt_label, gt_box, gt_box[:, 2] * gt_box[:, 3], np.zeros(n_gt, bool), dt_image,
+                         dt_label, dt_box, dt_score, n_labels)
+    m = match_detections(gt_image, gt_label, gt_box, None, None, dt_image, dt_label, dt_box, dt_score)
+    voc = (dt_image, dt_label, dt_score, m.tp.astype(np.int64), gt_image, gt_label)
+    weights = bs.resample_weights(n_images, resamples=90, seed=2)
+    blocks = [(0, 7), (7, 50), (50, 90)]
+    saved = bs._FLOAT32_EXACT
+    try:  # float64 for the whole run (its largest count), float32 for the block of 7 resamples
+        w = weights.astype(np.float64)
+        bs._FLOAT32_EXACT = 2 * (n_dt + n_gt) * float(w.max())
+        assert bs.Block(w, n_dt + n_gt).dtype == np.float64
+        assert bs.Block(w[:7], n_dt + n_gt).dtype == np.float32
+        runs = {"coco": lambda rows: cbs.coco_label_samples(coco.evidence, n_images, n_labels, weights[rows],
+                                                            threads=1),
+                "voc": lambda rows: bs.detection_label_samples(*voc, n_images, n_labels, 0.5, weights[rows],
+                                                               threads=1)}
+        for kind, run in runs.items():
+            whole = run(slice(None))
+            parts = [run(slice(r0, r1)) for r0, r1 in blocks]
+            for name, values in whole.items():
+                joined = np.concatenate([part[name] for part in parts], axis=0)
+                assert values.dtype == joined.dtype and np.array_equal(values, joined, equal_nan=True), (kind, name)
+    finally:
+        bs._FLOAT32_EXACT = saved
+    assert 0.05 < np.nanmean(bs.detection_means(whole)["mAP50"]) < 0.95

@@ -380,3 +380,79 @@ def test_ground_truth_shards_give_the_report_of_one_file(inputs, tmp_path: Path,
     result = run("evaluate", sharded, "-o", tmp_path / "r.json")
     assert_one_line_error(result, f"{folder / 'gt-shards' / 'gt-1.json'}, key 'categories': its categories differ "
                                   f"from those of {folder / 'gt-shards' / 'gt-0.json'}")
+
+
+def test_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], client, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a cluster the intervals' resampling (the largest working set) runs as tasks of label groups on the
+    # workers, which draw the resamples themselves: report.json is the single process's, byte for byte.
+    import evalsite.report.intervals as intervals
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["detection"]
+    assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
+    monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
+    with distributed.get_task_stream(client) as stream:
+        result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
+                     client.scheduler.address)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
+    report = json.loads((tmp_path / "alone.json").read_bytes())
+    assert report["intervals"]["metrics"]["coco.AP"] is not None
+    for work in ("_coco_group_samples", "_voc_group_samples"):  # COCO AP's, and mAP50 / P / R / F1's
+        assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
+    assert [task for task in stream.data if task["key"].startswith("report_weights")]
+
+
+def _part_value(part: int, spec: int, common: int) -> int:
+    if spec == 13:  # fails on a worker (and only there)
+        try:
+            distributed.get_worker()
+        except ValueError:
+            pass
+        else:
+            raise RuntimeError("spec 13 fails on the workers")
+    return part * 10 + spec + common
+
+
+class KillAtPart(distributed.WorkerPlugin):
+    """Ends its worker's process when it starts the first `_part_value` task (once: a marker file)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and str(key).startswith("_part_value") and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)
+
+
+def test_run_tasks_values_survive_lost_and_failing_tasks(tmp_path: Path) -> None:
+    # run_tasks sends each part straight to a worker (not through the scheduler), once per key; a part that
+    # dies with its worker cannot be recomputed there, and a task that fails there is not retried: the
+    # caller then computes that value itself. The values are the same, in order, either way.
+    from evalsite.core.cluster import Cluster, run_tasks
+
+    marker = tmp_path / "killed"
+    made, redone = [], []
+
+    def make(key: int) -> int:
+        made.append(key)
+        return key
+
+    def redo(spec: int) -> int:
+        redone.append(spec)
+        return _part_value(spec // 2, spec, 7)
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        specs = [2, 3, 4, 5, 6, 7, 13]  # parts 1, 2, 3, 6; spec 13 fails on the workers
+        values = run_tasks(Cluster(c, 1), _part_value, specs, make, (int, (7,)), redo, key=lambda spec: spec // 2)
+        assert values == [19, 20, 31, 32, 43, 44, 80]
+        assert made == [1, 2, 3, 6] and redone == [13]  # each part made and sent once
+        made.clear(), redone.clear()
+        c.register_plugin(KillAtPart(str(marker)))
+        values = run_tasks(Cluster(c, 1), _part_value, specs, make, (int, (7,)), redo, key=lambda spec: spec // 2)
+    assert values == [19, 20, 31, 32, 43, 44, 80]
+    assert marker.is_file()  # a worker died at its first task: its part was sent again or its value made here
+    assert sorted(set(made)) == [1, 2, 3, 6] and 13 in redone and set(redone) <= set(specs)

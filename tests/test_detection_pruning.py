@@ -66,3 +66,42 @@ def test_key_ranges_are_searchsorted(keys, wanted):
     left = np.searchsorted(keys, wanted, "left")
     assert lo.tolist() == left.tolist()
     assert n.tolist() == (np.searchsorted(keys, wanted, "right") - left).tolist()
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(_keyed_boxes(), _keyed_boxes(), st.integers(1, 12), st.booleans())
+def test_pairs_in_chunks_are_the_pairs_at_once(dets, gts, chunk, prune):
+    # PairGeometry.pairs computes the IoU of its candidate pairs a chunk of detections at a time (bounded
+    # temporaries on a Dask driver): the same pairs, in the same order, with the same IoU bits as all at once,
+    # on both paths (every same-key pair, and the box-overlap pruning when pairs are many).
+    import evalsite.metrics.pairs as pairs
+
+    (db, dk), (gb, gk) = dets, gts
+    crowd = np.arange(len(gb)) % 3 == 0
+    geometry = pairs.PairGeometry(None, db, gb, crowd)
+    saved = pairs.PAIR_CHUNK, pairs.PRUNE_FACTOR
+    try:
+        pairs.PRUNE_FACTOR = 0 if prune else 10 ** 9
+        pairs.PAIR_CHUNK = 10 ** 9
+        whole = geometry.pairs(np.arange(len(db)), dk, np.arange(len(gb)), gk)
+        pairs.PAIR_CHUNK = chunk
+        chunked = geometry.pairs(np.arange(len(db)), dk, np.arange(len(gb)), gk)
+    finally:
+        pairs.PAIR_CHUNK, pairs.PRUNE_FACTOR = saved
+    for a, b in zip(whole, chunked):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.int64), b.view(np.int64))
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(arrays(np.int64, st.integers(0, 30), elements=st.integers(0, 9)), st.integers(1, 15))
+def test_chunk_bounds_cover_in_order_within_the_size(counts, size):
+    from evalsite.metrics.pairs import chunk_bounds
+
+    bounds = chunk_bounds(counts, size)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(counts)
+    assert all(b0 == a1 for (_, b0), (a1, _) in zip(bounds, bounds[1:]))  # consecutive, no gap
+    for a, b in bounds:
+        assert b > a or len(counts) == 0
+        assert counts[a:b].sum() <= size or b == a + 1  # within the size, or one count alone
+        if b < len(counts):
+            assert counts[a:b + 1].sum() > size  # as large as allowed: the next count would not fit

@@ -78,7 +78,7 @@ def detection_metrics(case: dict) -> dict:
                                  n_images, n_labels, sweep.point.threshold, weights)
     boot = coco_bootstrap.coco_resampled(coco.evidence, n_images, n_labels, weights)
     return {"stats": coco.stats, "per_label_ap": coco.per_label_ap, "ap50": ap50,
-            "errors": int((errors.dt_type != "").sum()), "voc": voc, "coco": boot}
+            "errors": int((errors.dt_code != 0).sum()), "voc": voc, "coco": boot}
 
 
 def _run_limited(n_labels: int) -> str:

@@ -8,7 +8,8 @@ it is active, `evalsite.core.parallel.parallel` sends its items to the workers i
 `shard_images` items instead of to local threads: image checks, traits, pictures and the parsing of
 prediction shards. Each shard is one Dask task, retried by Dask on another worker when its worker dies.
 Results come back in item order, so a report or a site is the same whatever the number of workers and
-shards (tests/test_cluster.py).
+shards (tests/test_cluster.py). `run_tasks` sends larger parts of the work (the intervals' label groups)
+as one task each, straight to the workers.
 
 Dask is imported here only, and only when a cluster is asked for: without the extra nothing imports it.
 Workers read images and write pictures through paths, so the images root and the output folder must be
@@ -33,6 +34,7 @@ from evalsite.core.errors import ClusterError
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before `ClusterError` (exit 2)
 SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
+_SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
 
@@ -144,17 +146,68 @@ def map_shards(cluster: Cluster, work: Callable, items: list, progress: Callable
     futures = client.map(_run_shard, [shared] * n, shards, [list(warnings.filters)] * n, pure=False)
     weight = {future.key: sum(step(item) for item in shard) for future, shard in zip(futures, shards)}
     try:
+        results = _gathered(distributed, client, futures, lambda future: progress and progress(weight[future.key]))
+    finally:
+        client.cancel([shared])
+    return [value for shard in results for value in shard]
+
+
+def _gathered(distributed, client, futures: list, done: Callable[[Any], None] = lambda future: None) -> list:
+    """The futures' values in order (`done(future)` as each ends well); the work's own exception as it is;
+    a task that killed its worker on every try, or cancelled tasks, as a `ClusterError`."""
+    try:
         for future in distributed.as_completed(futures):
             if future.status == "error":
                 break  # gathered below, which raises the work's own exception
-            if progress:
-                progress(weight[future.key])
-        results = client.gather(futures)
+            done(future)
+        return client.gather(futures)
     except distributed.KilledWorker as exc:
         raise ClusterError(f"a Dask worker died on every try of the same shard ({exc}); is its memory limit "
                            "too small for --shard-images?") from None
     except CancelledError as exc:  # e.g. the client or the scheduler closed under us
         raise ClusterError(f"the Dask cluster cancelled this run's tasks ({exc})") from None
+
+
+def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
+              common: tuple[Callable, tuple], redo: Callable[[Any], Any],
+              key: Callable[[Any], Any] = lambda spec: spec) -> list:
+    """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order, where `value` is
+    `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by Dask should the
+    workers holding it die). Each part `make(k)` is made here once per key k, one at a time, and sent straight
+    to a worker (`Client.scatter`: not through the scheduler, which would hold them all). A part lost with
+    its worker has no recipe to be made again there, so the value of a spec whose task lost it is `redo(spec)`
+    here instead (which must compute the same value); so is that of a part that could not be sent, or whose
+    task failed (an error of `work` itself is then raised by `redo`)."""
+    distributed = _distributed()
+    if not specs:
+        return []
+    client = cluster.client
+    value = client.submit(common[0], *common[1], pure=False)
+    sent: dict = {}
+
+    def part_of(spec: Any):
+        k = key(spec)
+        if k not in sent:
+            sent[k] = None
+            for _ in range(_SCATTER_TRIES):  # a worker that dies while receiving: another one
+                try:
+                    sent[k] = client.scatter(make(k), direct=True, hash=False)
+                    break
+                except Exception:  # noqa: BLE001 - a worker dying meanwhile fails it in many ways (closed
+                    continue  # comm, an unknown worker...); the part is then sent again, or done here
+        return sent[k]
+
+    futures = [None if part_of(spec) is None else client.submit(work, part_of(spec), spec, value, pure=False)
+               for spec in specs]
+    try:
+        results: list = []
+        for spec, future in zip(specs, futures):
+            try:
+                if future is None:
+                    raise ClusterError("not sent")
+                results.append(_gathered(distributed, client, [future])[0])
+            except Exception:  # noqa: BLE001 - lost with its worker, or failing there: done here (an error of
+                results.append(redo(spec))  # the work itself is then raised here, by the same code)
+        return results
     finally:
-        client.cancel([shared])
-    return [value for shard in results for value in shard]
+        client.cancel([value, *(future for future in futures if future is not None)])

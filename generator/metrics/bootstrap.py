@@ -205,7 +205,21 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     rank among true positives over that plus the weighted false positives ranked before it. The false
     positives between two true positives of a label are summed per resample with one sparse product, so
     the cost grows with the true positives, not with the (often far more numerous) false positives.
+
+    The values are `detection_means` of `detection_label_samples`.
     """
+    return detection_means(detection_label_samples(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
+                                                   n_images, n_labels, threshold, weights, threads))
+
+
+def detection_label_samples(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images: int,
+                            n_labels: int, threshold: float | None, weights: np.ndarray,
+                            threads: int = 2) -> dict[str, np.ndarray]:
+    """`detection_resampled`'s per-label values, (resamples, labels) each: "label_ap50", "label_precision",
+    "label_recall" (NaN where the label has no weighted object), "label_f1" (NaN where it has neither
+    objects nor detections at t); and "sums", (resamples, 3): the weighted TP, TP + FP and objects at t
+    summed over the labels. The sums are whole numbers (see `Block`), so those of label groups computed
+    apart (e.g. on a Dask cluster) add up to the whole set's exactly."""
     dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
                                               (dt_image, dt_label, gt_image, gt_label))
     dt_score = np.asarray(dt_score, dtype=np.float64)
@@ -217,34 +231,61 @@ def detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     fp_at = sparse_counts(dt_label[above & ~dt_tp], dt_image[above & ~dt_tp], n_labels, n_images)
     ranking = TruePositiveRanking(dt_image, dt_label, dt_tp, n_images, n_labels)
     r_all = len(weights)
-    out = {name: np.zeros(r_all) for name in ("mAP50", "precision", "recall", "f1")}
-    out.update({name: np.zeros((r_all, n_labels)) for name in
-                ("label_ap50", "label_precision", "label_recall", "label_f1")})
+    out = {name: np.zeros((r_all, n_labels)) for name in
+           ("label_ap50", "label_precision", "label_recall", "label_f1")}
+    out["sums"] = np.zeros((r_all, 3))
     width = max(ranking.size, n_images, n_labels)
     groups = label_groups(2 * np.diff(ranking.bounds) + 8, min(r_all, max(1, CELLS // width)))
 
     def chunk(start: int, block: Block) -> None:  # fills rows start.. of `out` (disjoint per chunk)
         stop = start + len(block.w)
         rows = slice(start, stop)
-        present, has_gt = (np.zeros((stop - start, n_labels), dtype=bool) for _ in range(2))
         # whole counts (integers, exact in any order: see Block): sum of TP, of TP + FP, of n_gt
-        sums = np.zeros((3, stop - start))
+        sums = out["sums"][rows]
         for k0, k1 in groups:
             n_gt, tp_c, fp_c = (weighted_counts(m[k0:k1], block).T for m in (gt_counts, tp_at, fp_at))  # (r, labels)
-            sums += tp_c.sum(axis=1), (tp_c + fp_c).sum(axis=1), n_gt.sum(axis=1)
-            p = present[:, k0:k1] = (n_gt + tp_c + fp_c) > 0
-            g = has_gt[:, k0:k1] = n_gt > 0
+            sums[:, 0] += tp_c.sum(axis=1)
+            sums[:, 1] += (tp_c + fp_c).sum(axis=1)
+            sums[:, 2] += n_gt.sum(axis=1)
+            p = (n_gt + tp_c + fp_c) > 0
+            g = n_gt > 0
             out["label_ap50"][rows, k0:k1] = ranking.average_precision(block, n_gt, k0)
             out["label_precision"][rows, k0:k1] = _ratio(tp_c, tp_c + fp_c)
             out["label_recall"][rows, k0:k1] = np.where(g, _ratio(tp_c, n_gt), np.nan)
             out["label_f1"][rows, k0:k1] = np.where(p, _ratio(2 * tp_c, tp_c + fp_c + n_gt), np.nan)
-        out["precision"][rows] = _ratio(sums[0], sums[1])
-        out["recall"][rows] = _ratio(sums[0], sums[2])
-        out["f1"][rows] = macro_mean(out["label_f1"][rows], present)  # (NaN exactly where not present)
-        out["mAP50"][rows] = macro_mean(out["label_ap50"][rows], has_gt, np.nan)
 
     each_chunk(chunk, weights, width, threads, len(dt_tp) + len(gt_image))
     return out
+
+
+def detection_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`detection_resampled`'s values from `detection_label_samples` (of all labels: those of label groups
+    computed apart joined column by column, their "sums" added, `join_detection_samples`): mAP50 = the mean
+    of label_ap50 over the labels with objects (NaN without any), precision = ΣTP / Σ(TP + FP), recall =
+    ΣTP / Σobjects, F1 = the mean of label_f1 over the labels with objects or detections at t (NaN exactly
+    where a label has neither), and the per-label arrays."""
+    sums, label_f1 = samples["sums"], samples["label_f1"]
+    return {"mAP50": macro_mean(samples["label_ap50"], ~np.isnan(samples["label_recall"]), np.nan),
+            "precision": _ratio(sums[:, 0], sums[:, 1]), "recall": _ratio(sums[:, 0], sums[:, 2]),
+            "f1": macro_mean(label_f1, ~np.isnan(label_f1)),
+            **{name: samples[name] for name in ("label_ap50", "label_precision", "label_recall", "label_f1")}}
+
+
+def join_detection_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The `detection_label_samples` of consecutive label groups as those of all their labels."""
+    joined = {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0] if name != "sums"}
+    joined["sums"] = np.add.reduce([part["sums"] for part in parts])  # (whole numbers: exact in any order)
+    return joined
+
+
+def label_columns(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, k0: int, k1: int) -> tuple:
+    """The evidence columns (`detection_label_samples`' first six arguments) of labels k0..k1-1 only, as
+    labels 0..k1-k0-1, in the same order: its per-label samples are columns k0..k1-1 of the whole's."""
+    dt_label, gt_label = np.asarray(dt_label, dtype=np.int64), np.asarray(gt_label, dtype=np.int64)
+    dt = (dt_label >= k0) & (dt_label < k1)
+    gt = (gt_label >= k0) & (gt_label < k1)
+    return (np.asarray(dt_image)[dt], dt_label[dt] - k0, np.asarray(dt_score)[dt], np.asarray(dt_tp)[dt],
+            np.asarray(gt_image)[gt], gt_label[gt] - k0)
 
 
 def sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, counts: np.ndarray | None = None):

@@ -53,6 +53,7 @@ from evalsite.core.boxes import box_columns, pair_iou_of
 from evalsite.metrics.arrays import descending_order
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
+from evalsite.metrics.pairs import chunk_bounds
 
 PairIouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -274,11 +275,8 @@ def _candidate_pairs(dets: _Detections, gt_key: np.ndarray, pair_iou_fn: PairIou
         first_gt = n_pairs
     det_g = dets.det[dets.group_order]  # input index of each detection, in group order
     # IoU of every pair of the same (image, label), in chunks of whole detections.
-    ends = np.cumsum(n_pairs)
     parts_d, parts_g, parts_iou = [], [], []
-    lo = 0
-    while lo < n:
-        hi = max(int(np.searchsorted(ends, ends[lo] - n_pairs[lo] + _PAIR_CHUNK, side="right")), lo + 1)
+    for lo, hi in chunk_bounds(n_pairs, _PAIR_CHUNK):
         counts = n_pairs[lo:hi]
         total = int(counts.sum())
         if total:
@@ -290,7 +288,6 @@ def _candidate_pairs(dets: _Detections, gt_key: np.ndarray, pair_iou_fn: PairIou
             parts_d.append(p_d[hit])
             parts_g.append(p_g[hit])
             parts_iou.append(iou[hit])
-        lo = hi
     p_d = np.concatenate(parts_d) if parts_d else np.zeros(0, np.int64)
     p_g = np.concatenate(parts_g) if parts_g else np.zeros(0, np.int64)
     p_iou = np.concatenate(parts_iou) if parts_iou else np.zeros(0, np.float64)

@@ -171,9 +171,46 @@ class _Slice:
 def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
                    threads: int = 2, spare: SpareCore | None = None) -> dict[str, np.ndarray]:
     """COCO AP@[.50:.95] (area all, maxDets 100), AP@.50 and AP@.75 on every resample, and per label
-    ("label_coco_ap": (resamples, labels)), from the COCO matching (`evalsite.metrics.coco.CocoEvidence`:
-    the detections in accumulation order with their TP / ignored flags at each IoU threshold, and the
-    counted ground truth).
+    ("label_coco_ap": (resamples, labels)): `coco_label_samples` and their means (`coco_means`)."""
+    return coco_means(coco_label_samples(evidence, n_images, n_labels, weights, threads, spare))
+
+
+def coco_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`coco_resampled`'s values from the per-label ones of `coco_label_samples` (of all labels: those of label
+    groups computed apart, e.g. on a Dask cluster, joined column by column first, `join_coco_samples`)."""
+    has_gt = samples["has_gt"]
+    return {"coco.AP": macro_mean(samples["label_coco_ap"], has_gt, np.nan),
+            **{name: masked_mean(samples[name], has_gt, np.nan) for name in _AT},
+            "label_coco_ap": samples["label_coco_ap"]}
+
+
+def join_coco_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The `coco_label_samples` of consecutive label groups side by side: those of all their labels."""
+    return {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0]}
+
+
+def label_evidence(evidence: CocoEvidence, k0: int, k1: int) -> CocoEvidence:
+    """The evidence of labels k0..k1-1 only, as labels 0..k1-k0-1 (in the same order): its
+    `coco_label_samples` are columns k0..k1-1 of the whole evidence's, bit for bit (labels are independent)."""
+    dt = (np.asarray(evidence.dt_label) >= k0) & (np.asarray(evidence.dt_label) < k1)
+    gt = (np.asarray(evidence.gt_label) >= k0) & (np.asarray(evidence.gt_label) < k1)
+    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=np.asarray(evidence.dt_label)[dt] - k0,
+                        tp=np.asarray(evidence.tp)[:, dt], ignored=np.asarray(evidence.ignored)[:, dt],
+                        gt_image=np.asarray(evidence.gt_image)[gt], gt_label=np.asarray(evidence.gt_label)[gt] - k0)
+
+
+# The AP at one IoU threshold of `coco_resampled`, by name
+_AT = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
+       for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
+
+
+def coco_label_samples(evidence: CocoEvidence, n_images: int, n_labels: int, weights: np.ndarray,
+                       threads: int = 2, spare: SpareCore | None = None) -> dict[str, np.ndarray]:
+    """Per resample and label, (resamples, labels) arrays: COCO AP@[.50:.95] (area all, maxDets 100)
+    ("label_coco_ap"), AP@.50 and AP@.75 ("coco.AP50", "coco.AP75": 0 without weighted ground truth) and
+    whether the label has weighted ground truth ("has_gt"), from the COCO matching
+    (`evalsite.metrics.coco.CocoEvidence`: the detections in accumulation order with their TP / ignored
+    flags at each IoU threshold, and the counted ground truth).
 
     Per IoU threshold t, label c and resample: COCO's 101-point AP of the weighted ranking of the detections
     not ignored at t (`TruePositiveRanking` with the recall points); a label takes part when it has
@@ -199,8 +236,7 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
         keep = ~ignored[t] & ~is_steady
         rankings.append(TruePositiveRanking(dt_image[keep], dt_label[keep], tp[t][keep], n_images, n_labels,
                                              segment=steady.segment[keep]))
-    at = {name: int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, value))[0])
-          for name, value in (("coco.AP50", 0.5), ("coco.AP75", 0.75))}
+    at = _AT
     r_all, items = len(weights), len(dt_image) + len(gt_image)
     eps = np.spacing(1)
     stacked = _StackedRuns(rankings, steady, n_images, n_labels)
@@ -258,6 +294,5 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
 
         run_units(run, [(spans[span][1] - spans[span][0]) * (int(stacked.size[c]) + 1) for span, _, c in units],
                   spare)
-    return {"coco.AP": macro_mean(label_ap, has_gt, np.nan),
-            **{name: masked_mean(at_t[name], has_gt, np.nan) for name in at},
-            "label_coco_ap": np.array(label_ap)}
+    return {"label_coco_ap": np.array(label_ap), **{name: np.array(at_t[name]) for name in at},
+            "has_gt": np.array(has_gt)}

@@ -158,26 +158,31 @@ def operating_point(matching: Matching, dt_label, dt_score,
     by_score = by_score[~matching.ignored[by_score]]
     label_order = dt_label[by_score]
     d = by_score[np.argsort(label_order.astype(np.uint16) if nl <= 1 << 16 else label_order, kind="stable")]
+    del by_score, label_order  # (arrays over every detection: freed as soon as done, for a driver holding them all)
     lab, s, hit = dt_label[d], dt_score[d], matching.tp[d]
-    ctp, cfp = np.cumsum(hit), np.cumsum(~hit)
-    start = np.searchsorted(lab, lab)  # first position of each label's block
-    base_tp = np.where(start > 0, ctp[start - 1], 0)
-    base_fp = np.where(start > 0, cfp[start - 1], 0)
+    del d
+    ctp = np.cumsum(hit)  # true positives up to each position; the false positives are the rest
     # Events: the last detection of each (label, distinct score) group.
-    last = np.flatnonzero(np.append((lab[1:] != lab[:-1]) | (s[1:] != s[:-1]), True)[:len(d)])
+    last = np.flatnonzero(np.append((lab[1:] != lab[:-1]) | (s[1:] != s[:-1]), True)[:len(lab)])
     ev_label, ev_score = lab[last], s[last]
-    ev_tp = (ctp[last] - base_tp[last]).astype(np.int64)
-    ev_fp = (cfp[last] - base_fp[last]).astype(np.int64)
+    start = np.searchsorted(lab, ev_label)  # first position of each event's label block
+    del lab, s, hit
+    base_tp = np.where(start > 0, ctp[start - 1], 0)  # (a cumulative count before the block: start - base_tp FP)
+    ev_tp = (ctp[last] - base_tp).astype(np.int64)
+    ev_fp = (last + 1 - ctp[last] - (start - base_tp)).astype(np.int64)
+    del ctp, start, base_tp, last
     ev_f1 = ratio(2 * ev_tp, ev_tp + ev_fp + n_gt[ev_label])
-    ev_first = np.append(True, ev_label[1:] != ev_label[:-1]) if len(last) else np.zeros(0, bool)
+    ev_first = np.append(True, ev_label[1:] != ev_label[:-1]) if len(ev_label) else np.zeros(0, bool)
 
     # F1(t) on the merged grid: fixed-point deltas of each label's F1_c, summed in descending score order.
     scale_bits = min(52, 62 - max(n_mean, 1).bit_length())
     scale = float(2 ** scale_bits)
     q = np.rint(ev_f1 * scale).astype(np.int64)
-    q_prev = np.where(ev_first, 0, np.roll(q, 1)) if len(q) else q
+    delta = q - (np.where(ev_first, 0, np.roll(q, 1)) if len(q) else q)
+    del q, ev_first
     merge = descending_order(ev_score)
-    total_q = np.cumsum((q - q_prev)[merge])
+    total_q = np.cumsum(delta[merge])
+    del delta
     merged_scores = ev_score[merge]
     grid_last = np.flatnonzero(np.append(merged_scores[1:] != merged_scores[:-1], True)[:len(merge)])
     thresholds = merged_scores[grid_last]

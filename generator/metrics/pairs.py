@@ -24,6 +24,9 @@ from evalsite.core.boxes import box_columns, pair_iou_of
 PairIoU = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 PRUNE_FACTOR = 4  # prune pairs by box overlap when same-key pairs exceed this many per object
+# Candidate pairs whose IoU is computed at once: the IoU's temporaries (about 100 bytes per pair) stay near
+# 100 MB whatever the set's size (a Dask driver holds the whole set); only the pairs of IoU > 0 are kept.
+PAIR_CHUNK = 1 << 20
 
 
 class PairGeometry:
@@ -81,12 +84,39 @@ class PairGeometry:
         lo, n = _key_ranges(gt_key[gs], dt_key)
         few = int(n.sum()) <= PRUNE_FACTOR * (len(dt_idx) + len(gt_idx))
         if self.dt_box is None or self.gt_box is None or few:
-            pd, pg = _expand(dt_idx, lo, n, gt_idx[gs])  # few pairs: all of them, pruning would cost more
+            gt_sorted = gt_idx[gs]  # few pairs: all of them, pruning would cost more
         else:
-            pd, pg = overlap_pairs(dt_idx, dt_key, self.dt_box, gt_idx, gt_key, self.gt_box)
-        iou = self.iou(pd, pg)
-        keep = iou > 0
-        return pd[keep], pg[keep], iou[keep]
+            lo, n, gt_sorted = overlap_ranges(dt_idx, dt_key, self.dt_box, gt_idx, gt_key, self.gt_box)
+        parts = []
+        for a, b in chunk_bounds(n, PAIR_CHUNK):
+            pd, pg = _expand(dt_idx[a:b], lo[a:b], n[a:b], gt_sorted)
+            iou = self.iou(pd, pg)
+            keep = iou > 0
+            parts.append((pd[keep], pg[keep], iou[keep]))
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def chunk_bounds(counts: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [a, b) of `counts`' positions whose counts sum to at most `size` each (a single
+    count larger than `size` is a range of its own), covering them all; one range when they fit `size`
+    (also when there are none, so that a caller still produces its empty result).
+
+    >>> chunk_bounds(np.array([2, 2, 5, 1, 0]), 4)
+    [(0, 2), (2, 3), (3, 5)]
+    """
+    total = int(counts.sum())
+    if total <= size:
+        return [(0, len(counts))]
+    ends = np.cumsum(counts)
+    bounds, a = [], 0
+    while a < len(counts):
+        start = int(ends[a] - counts[a])
+        b = max(int(np.searchsorted(ends, start + size, side="right")), a + 1)
+        bounds.append((a, b))
+        a = b
+    return bounds
 
 
 def _key_ranges(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +169,14 @@ def overlap_pairs(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box):
     >>> pd.tolist(), pg.tolist()
     ([0, 0], [1, 0])
     """
+    return _expand(dt_idx, *overlap_ranges(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box))
+
+
+def overlap_ranges(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box) -> tuple[np.ndarray, ...]:
+    """`overlap_pairs` before expansion: (lo, n, gt_sorted), where detection dt_idx[i]'s candidates are
+    gt_sorted[lo[i]:lo[i] + n[i]] (what `_expand` takes, and `PairGeometry.pairs` expands in chunks)."""
     if len(dt_idx) == 0 or len(gt_idx) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(len(dt_idx), np.int64), np.zeros(len(dt_idx), np.int64), np.zeros(0, np.int64)
     groups, gt_group = np.unique(gt_key, return_inverse=True)
     pos = np.minimum(np.searchsorted(groups, dt_key), len(groups) - 1)
     dt_has = groups[pos] == dt_key
@@ -160,4 +196,4 @@ def overlap_pairs(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box):
     lo = np.searchsorted(gt_comb, pos * m + rank[n_gt:n_gt + len(dt_idx)], "right")
     hi = np.searchsorted(gt_comb, pos * m + rank[n_gt + len(dt_idx):], "left")
     n = np.where(dt_has, np.maximum(hi - lo, 0), 0)
-    return _expand(dt_idx, lo, n, gt_idx[order])
+    return lo, n, gt_idx[order]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsite.core.cluster import Cluster, current
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
@@ -18,6 +19,7 @@ from evalsite.metrics.arrays import score_rank, take
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
+from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
@@ -47,7 +49,9 @@ from evalsite.report.model import SCHEMA, TaskInfo
 DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
 # The members by value, for long lists (a lookup is faster than calling the enum)
 _BOX_KINDS = {k.value: k for k in BoxKind}
-_ERROR_TYPES = {t.value: t for t in ErrorType}
+# The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
+_FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
+_FN_TYPES = [None, *(ErrorType(name) for name in GT_TYPE_NAMES[1:])]
 
 
 def _opt(value: float) -> float | None:
@@ -70,6 +74,7 @@ class DetectionStart:
     mailbox: Mailbox
     weights: np.ndarray | None = None  # the resamples, in memory both processes share (`_shared_weights`)
     spare: SpareCore | None = None  # offered by the caller once it waits for the other process's values
+    cluster: Cluster | None = None  # the Dask cluster that computes the intervals, if any
 
     def cancel(self) -> None:
         """Stop the work (the report will not be built): its process ends now, not when this one does."""
@@ -91,13 +96,15 @@ def start_detection_report(data: DetectionData, with_intervals: bool = True) -> 
     Python, which a thread could not overlap: the GIL). The VOC intervals go to the process with less to
     do: the caller's for boxes; for masks, whose IoU and strings make the caller's share the larger, the
     other process's, which `build_detection_report` sends their input when it has it."""
-    remote = with_intervals and data.gt_masks is not None  # the VOC intervals in the other process
-    weights = _shared_weights(len(data.images)) if with_intervals else None
+    # With a Dask cluster the intervals run on its workers, which draw the resamples themselves
+    cluster = current() if with_intervals else None  # (read here: a thread does not see this one's context)
+    remote = with_intervals and data.gt_masks is not None and cluster is None  # VOC intervals in the other process
+    weights = _shared_weights(len(data.images)) if with_intervals and cluster is None else None
     spare = SpareCore()
-    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive, spare),
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive, spare, cluster),
                               1 + with_intervals + remote)
     return DetectionStart(futures[0], futures[1] if with_intervals else None, futures[2] if remote else None,
-                          mailbox=mailbox, weights=weights, spare=spare)
+                          mailbox=mailbox, weights=weights, spare=spare, cluster=cluster)
 
 
 def _shared_weights(n_images: int) -> np.ndarray:
@@ -139,7 +146,7 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
                      started.weights if started.intervals is None else None, started.intervals,
-                     started.coco_intervals, started.spare)
+                     started.coco_intervals, started.spare, started.cluster)
 
 
 @dataclass
@@ -155,13 +162,14 @@ _DRAWN = "evalsite.report.detection.drawn"  # the caller's word: the resamples a
 
 
 def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_intervals: bool, receive,
-                      spare: SpareCore | None = None) -> Iterator:
+                      spare: SpareCore | None = None, cluster: Cluster | None = None) -> Iterator:
     """The COCO evaluation (a `_CocoPart`); then, with `weights` (once `receive()` says they are drawn), its
     intervals (`coco_intervals`), and with `voc_intervals` the VOC intervals (`detection_intervals`) of the
     evidence columns and t* that `receive()` gives next. scipy.sparse is imported here unless it was before
     the fork (`prepare_detection_report`): not before it otherwise, so that the work starts at once. One
     thread: the caller's process has the other core, until it offers it (`spare`, when it waits for these
-    values): the COCO intervals' units left then go half to a forked helper (`core.parallel.run_units`)."""
+    values): the COCO intervals' units left then go half to a forked helper (`core.parallel.run_units`).
+    With a Dask `cluster` (no fork then: its client runs threads here) the COCO intervals go to its workers."""
     n_labels, n_images = len(data.labels), len(data.images)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
@@ -171,11 +179,11 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
         coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
                              data.dt_label, data.dt_box, data.dt_score, n_labels)
     yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
-    if weights is not None:
+    if weights is not None or cluster is not None:
         evidence, coco = coco.evidence, None
-        if receive() != _DRAWN:
+        if cluster is None and receive() != _DRAWN:
             raise RuntimeError("the resamples were not drawn")
-        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1, spare=spare)
+        yield coco_intervals(evidence, n_images, n_labels, weights, threads=1, spare=spare, cluster=cluster)
         if voc_intervals:
             columns, threshold = receive()
             yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
@@ -183,9 +191,10 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
               evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, weights: np.ndarray | None,
-              intervals_future, coco_intervals_future, spare: SpareCore | None = None) -> DetectionReport:
+              intervals_future, coco_intervals_future, spare: SpareCore | None = None,
+              cluster: Cluster | None = None) -> DetectionReport:
     """`weights`: the resamples, when the VOC intervals are computed here; `spare`: offered once only waiting
-    is left (`_background_steps`)."""
+    is left (`_background_steps`); `cluster`: the Dask cluster that computes the VOC intervals instead."""
     labels = data.labels
     n_labels = len(labels)
     segmentation = data.gt_masks is not None
@@ -238,12 +247,12 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
-    if weights is not None:  # while the other process resamples COCO AP
+    if weights is not None or cluster is not None:  # while the other process (or the cluster) resamples COCO AP
         intervals, label_intervals = detection_intervals(*columns, len(data.images), n_labels, threshold, weights,
-                                                         threads=1)
+                                                         threads=1, cluster=cluster)
     if spare is not None:  # nothing more to do here than wait: this core can help the other process
         spare.offer()
-    if weights is None:
+    if weights is None and cluster is None:
         intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     if coco_intervals_future:
         coco_headline, coco_per_label = coco_intervals_future.result()
@@ -338,30 +347,30 @@ def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> lis
     e = ev.errors
     labels = data.labels
     rows = []
-    fp = np.flatnonzero(e.dt_type != "")
+    fp = np.flatnonzero(e.dt_code)
     rel = e.dt_related_gt[fp]
     has = rel >= 0
     rel_label = take(data.gt_label, rel, -1)
     rel_box, rel_id = _related(data.gt_box, rel), _related(data.gt_id, rel)
     for k, (d, img, lab, box, score, iou, typ) in enumerate(zip(
             fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
-            data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_type[fp].tolist())):
+            data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_code[fp].tolist())):
         rows.append((img, 0, d, BoxMistake(
-            id=0, kind=ErrorKind.FALSE_POSITIVE, type=_ERROR_TYPES[typ], image=data.images[img],
+            id=0, kind=ErrorKind.FALSE_POSITIVE, type=_FP_TYPES[typ], image=data.images[img],
             image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=score,
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
             related_box=rel_box[k], annotation_id=rel_id[k],
             box_iou=_opt_at(e.dt_related_box_iou, d))))
-    fn = np.flatnonzero(e.gt_type != "")
+    fn = np.flatnonzero(e.gt_code)
     rel = e.gt_related_dt[fn]
     has = rel >= 0
     rel_label = take(data.dt_label, rel, -1)
     rel_box, rel_score = _related(data.dt_box, rel), _related(data.dt_score, rel)
     for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
             fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
-            data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_type[fn].tolist())):
+            data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_code[fn].tolist())):
         rows.append((img, 1, g, BoxMistake(
-            id=0, kind=ErrorKind.MISSED, type=_ERROR_TYPES[typ], image=data.images[img],
+            id=0, kind=ErrorKind.MISSED, type=_FN_TYPES[typ], image=data.images[img],
             image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k],
             iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
             related_box=rel_box[k], annotation_id=ann,
@@ -419,8 +428,8 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMis
     m, e = ev.matching, ev.errors
     t = ev.sweep.point.threshold
     shown = (~m.ignored) & (data.dt_score >= t) if not math.isnan(t) else np.zeros(len(data.dt_score), bool)
-    is_fp = e.dt_type != ""
-    is_fn = e.gt_type != ""
+    is_fp = e.dt_code != 0
+    is_fn = e.gt_code != 0
     objects = np.bincount(data.gt_image[m.gt_counted], minlength=n)
     preds = np.bincount(data.dt_image[shown], minlength=n)
     fps = np.bincount(data.dt_image[is_fp], minlength=n)
