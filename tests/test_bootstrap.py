@@ -490,7 +490,7 @@ def test_coco_resampled_is_the_same_with_a_helper_process_and_with_threads():
 def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():
     """A Dask cluster computes COCO AP's resamples a label group at a time (`label_evidence`,
     report.intervals `_coco_on_cluster`): each group's per-label arrays are those columns of the whole run,
-    bit for bit, and their means (`coco_means` after `join_coco_samples`) are `coco_resampled`'s. The
+    bit for bit, and their means (`coco_means` after `bs.join_label_samples`) are `coco_resampled`'s. The
     groups are small enough that their counts fit float32 where the whole set's do not (`Block`): the
     counts are exact either way."""
     from evalsite.metrics import bootstrap as bs
@@ -525,7 +525,7 @@ def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():
                  for e, (k0, k1) in zip(evidence, groups)]
     finally:
         bs._FLOAT32_EXACT = saved
-    joined = cbs.join_coco_samples(parts)
+    joined = bs.join_label_samples(parts)
     assert joined.keys() == whole.keys()
     for name, values in whole.items():
         assert values.dtype == joined[name].dtype and np.array_equal(values, joined[name], equal_nan=True), name

@@ -169,21 +169,21 @@ def _gathered(distributed, client, futures: list, done: Callable[[Any], None] = 
 
 
 def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
-              common: tuple[Callable, tuple], redo: Callable[[Any], Any],
-              key: Callable[[Any], Any] = lambda spec: spec) -> list:
+              common: tuple[Callable, tuple], key: Callable[[Any], Any] = lambda spec: spec) -> list:
     """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order, where `value` is
     `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by Dask should the
     workers holding it die). Each part `make(k)` is made here once per key k, one at a time, and sent straight
     to a worker (`Client.scatter`: not through the scheduler, which would hold them all). A part lost with
-    its worker has no recipe to be made again there, so the value of a spec whose task lost it is `redo(spec)`
-    here instead (which must compute the same value); so is that of a part that could not be sent, or whose
-    task failed (an error of `work` itself is then raised by `redo`)."""
+    its worker has no recipe to be made again there, so a spec whose task lost it is computed here instead,
+    by the same call (with `value` computed here once); so is one whose part could not be sent, or whose
+    task failed (an error of `work` itself is then raised here)."""
     distributed = _distributed()
     if not specs:
         return []
     client = cluster.client
     value = client.submit(common[0], *common[1], pure=False)
     sent: dict = {}
+    here: list = []  # `value` computed here, once, if ever needed
 
     def part_of(spec: Any):
         k = key(spec)
@@ -197,8 +197,15 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
                     continue  # comm, an unknown worker...); the part is then sent again, or done here
         return sent[k]
 
-    futures = [None if part_of(spec) is None else client.submit(work, part_of(spec), spec, value, pure=False)
-               for spec in specs]
+    def done_here(spec: Any):
+        if not here:
+            here.append(common[0](*common[1]))
+        return work(make(key(spec)), spec, here[0])
+
+    futures = []
+    for spec in specs:
+        part = part_of(spec)
+        futures.append(None if part is None else client.submit(work, part, spec, value, pure=False))
     try:
         results: list = []
         for spec, future in zip(specs, futures):
@@ -207,7 +214,7 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
                     raise ClusterError("not sent")
                 results.append(_gathered(distributed, client, [future])[0])
             except Exception:  # noqa: BLE001 - lost with its worker, or failing there: done here (an error of
-                results.append(redo(spec))  # the work itself is then raised here, by the same code)
+                results.append(done_here(spec))  # the work itself is then raised here, by the same code)
         return results
     finally:
         client.cancel([value, *(future for future in futures if future is not None)])

@@ -260,7 +260,7 @@ def detection_label_samples(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_la
 
 def detection_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`detection_resampled`'s values from `detection_label_samples` (of all labels: those of label groups
-    computed apart joined column by column, their "sums" added, `join_detection_samples`): mAP50 = the mean
+    computed apart joined column by column, their "sums" added, `join_label_samples`): mAP50 = the mean
     of label_ap50 over the labels with objects (NaN without any), precision = ΣTP / Σ(TP + FP), recall =
     ΣTP / Σobjects, F1 = the mean of label_f1 over the labels with objects or detections at t (NaN exactly
     where a label has neither), and the per-label arrays."""
@@ -271,21 +271,31 @@ def detection_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             **{name: samples[name] for name in ("label_ap50", "label_precision", "label_recall", "label_f1")}}
 
 
-def join_detection_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The `detection_label_samples` of consecutive label groups as those of all their labels."""
+def join_label_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The per-label samples (`detection_label_samples`, `coco_label_samples`: (resamples, labels) arrays) of
+    consecutive label groups as those of all their labels: side by side, and "sums" added (whole numbers:
+    exact in any order)."""
     joined = {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0] if name != "sums"}
-    joined["sums"] = np.add.reduce([part["sums"] for part in parts])  # (whole numbers: exact in any order)
+    if "sums" in parts[0]:
+        joined["sums"] = np.add.reduce([part["sums"] for part in parts])
     return joined
+
+
+def label_range(labels, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
+    """(which of `labels` lie in k0..k1-1, those labels renumbered from 0): how a label group's evidence is cut
+    from the whole's (`label_columns`, `coco_bootstrap.label_evidence`)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    kept = (labels >= k0) & (labels < k1)
+    return kept, labels[kept] - k0
 
 
 def label_columns(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, k0: int, k1: int) -> tuple:
     """The evidence columns (`detection_label_samples`' first six arguments) of labels k0..k1-1 only, as
     labels 0..k1-k0-1, in the same order: its per-label samples are columns k0..k1-1 of the whole's."""
-    dt_label, gt_label = np.asarray(dt_label, dtype=np.int64), np.asarray(gt_label, dtype=np.int64)
-    dt = (dt_label >= k0) & (dt_label < k1)
-    gt = (gt_label >= k0) & (gt_label < k1)
-    return (np.asarray(dt_image)[dt], dt_label[dt] - k0, np.asarray(dt_score)[dt], np.asarray(dt_tp)[dt],
-            np.asarray(gt_image)[gt], gt_label[gt] - k0)
+    dt, dt_label = label_range(dt_label, k0, k1)
+    gt, gt_label = label_range(gt_label, k0, k1)
+    return (np.asarray(dt_image)[dt], dt_label, np.asarray(dt_score)[dt], np.asarray(dt_tp)[dt],
+            np.asarray(gt_image)[gt], gt_label)
 
 
 def sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, counts: np.ndarray | None = None):

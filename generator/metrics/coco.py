@@ -53,7 +53,7 @@ from evalsite.core.boxes import box_columns, pair_iou_of
 from evalsite.metrics.arrays import descending_order
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
-from evalsite.metrics.pairs import chunk_bounds
+from evalsite.metrics.pairs import chunk_bounds, expand_pairs
 
 PairIouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -280,9 +280,7 @@ def _candidate_pairs(dets: _Detections, gt_key: np.ndarray, pair_iou_fn: PairIou
         counts = n_pairs[lo:hi]
         total = int(counts.sum())
         if total:
-            p_d = np.repeat(np.arange(lo, hi), counts)
-            offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            p_g = g_order[np.repeat(first_gt[lo:hi], counts) + offset]
+            p_d, p_g = expand_pairs(np.arange(lo, hi), first_gt[lo:hi], counts, g_order)
             iou = np.asarray(pair_iou_fn(det_g[p_d], p_g), dtype=np.float64)
             hit = iou >= thr_min
             parts_d.append(p_d[hit])

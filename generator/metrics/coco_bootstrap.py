@@ -14,6 +14,7 @@ from evalsite.metrics.bootstrap import (
     chunk_spans,
     each_chunk,
     label_groups,
+    label_range,
     macro_mean,
     masked_mean,
     running,
@@ -177,26 +178,21 @@ def coco_resampled(evidence: CocoEvidence, n_images: int, n_labels: int, weights
 
 def coco_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`coco_resampled`'s values from the per-label ones of `coco_label_samples` (of all labels: those of label
-    groups computed apart, e.g. on a Dask cluster, joined column by column first, `join_coco_samples`)."""
+    groups computed apart, e.g. on a Dask cluster, joined column by column first, `bootstrap.join_label_samples`)."""
     has_gt = samples["has_gt"]
     return {"coco.AP": macro_mean(samples["label_coco_ap"], has_gt, np.nan),
             **{name: masked_mean(samples[name], has_gt, np.nan) for name in _AT},
             "label_coco_ap": samples["label_coco_ap"]}
 
 
-def join_coco_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The `coco_label_samples` of consecutive label groups side by side: those of all their labels."""
-    return {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0]}
-
-
 def label_evidence(evidence: CocoEvidence, k0: int, k1: int) -> CocoEvidence:
     """The evidence of labels k0..k1-1 only, as labels 0..k1-k0-1 (in the same order): its
     `coco_label_samples` are columns k0..k1-1 of the whole evidence's, bit for bit (labels are independent)."""
-    dt = (np.asarray(evidence.dt_label) >= k0) & (np.asarray(evidence.dt_label) < k1)
-    gt = (np.asarray(evidence.gt_label) >= k0) & (np.asarray(evidence.gt_label) < k1)
-    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=np.asarray(evidence.dt_label)[dt] - k0,
+    dt, dt_label = label_range(evidence.dt_label, k0, k1)
+    gt, gt_label = label_range(evidence.gt_label, k0, k1)
+    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=dt_label,
                         tp=np.asarray(evidence.tp)[:, dt], ignored=np.asarray(evidence.ignored)[:, dt],
-                        gt_image=np.asarray(evidence.gt_image)[gt], gt_label=np.asarray(evidence.gt_label)[gt] - k0)
+                        gt_image=np.asarray(evidence.gt_image)[gt], gt_label=gt_label)
 
 
 # The AP at one IoU threshold of `coco_resampled`, by name
@@ -236,7 +232,6 @@ def coco_label_samples(evidence: CocoEvidence, n_images: int, n_labels: int, wei
         keep = ~ignored[t] & ~is_steady
         rankings.append(TruePositiveRanking(dt_image[keep], dt_label[keep], tp[t][keep], n_images, n_labels,
                                              segment=steady.segment[keep]))
-    at = _AT
     r_all, items = len(weights), len(dt_image) + len(gt_image)
     eps = np.spacing(1)
     stacked = _StackedRuns(rankings, steady, n_images, n_labels)
@@ -247,7 +242,7 @@ def coco_label_samples(evidence: CocoEvidence, n_images: int, n_labels: int, wei
     forks = threads <= 1 and spare is not None
     new = shared_array if forks else np.zeros
     label_ap = new((r_all, n_labels), np.float64)
-    at_t = {name: new((r_all, n_labels), np.float64) for name in at}
+    at_t = {name: new((r_all, n_labels), np.float64) for name in _AT}
     has_gt = new((r_all, n_labels), np.bool_)
 
     def group_part(start: int, block: Block, k0: int, k1: int) -> tuple:
@@ -262,7 +257,7 @@ def coco_label_samples(evidence: CocoEvidence, n_images: int, n_labels: int, wei
         rows = slice(start, start + len(block.w))
         ap = _coco_label_ap(stacked, c, block, n_gt[:, c - k0], before, s0, eps, parts)
         has = has_gt[rows, c] = n_gt[:, c - k0] > 0
-        for name, t in at.items():
+        for name, t in _AT.items():
             at_t[name][rows, c] = np.where(has, ap[t], 0.0)
         total = ap[0].copy()
         for t in range(1, len(ap)):
@@ -294,5 +289,5 @@ def coco_label_samples(evidence: CocoEvidence, n_images: int, n_labels: int, wei
 
         run_units(run, [(spans[span][1] - spans[span][0]) * (int(stacked.size[c]) + 1) for span, _, c in units],
                   spare)
-    return {"label_coco_ap": np.array(label_ap), **{name: np.array(at_t[name]) for name in at},
-            "has_gt": np.array(has_gt)}
+    own = np.array if forks else np.asarray  # (memory shared with a helper: copied out of it)
+    return {"label_coco_ap": own(label_ap), **{name: own(at_t[name]) for name in _AT}, "has_gt": own(has_gt)}

@@ -89,7 +89,7 @@ class PairGeometry:
             lo, n, gt_sorted = overlap_ranges(dt_idx, dt_key, self.dt_box, gt_idx, gt_key, self.gt_box)
         parts = []
         for a, b in chunk_bounds(n, PAIR_CHUNK):
-            pd, pg = _expand(dt_idx[a:b], lo[a:b], n[a:b], gt_sorted)
+            pd, pg = expand_pairs(dt_idx[a:b], lo[a:b], n[a:b], gt_sorted)
             iou = self.iou(pd, pg)
             keep = iou > 0
             parts.append((pd[keep], pg[keep], iou[keep]))
@@ -133,7 +133,7 @@ def _key_ranges(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.nd
     return lo, np.searchsorted(keys, wanted, "right") - lo
 
 
-def _expand(dt_idx: np.ndarray, lo: np.ndarray, n: np.ndarray, gt_sorted: np.ndarray):
+def expand_pairs(dt_idx: np.ndarray, lo: np.ndarray, n: np.ndarray, gt_sorted: np.ndarray):
     """Pairs (dt_idx[i], gt_sorted[lo[i] + j]) for j < n[i], without a Python loop."""
     total = int(n.sum())
     pair_dt = np.repeat(dt_idx, n)
@@ -169,12 +169,12 @@ def overlap_pairs(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box):
     >>> pd.tolist(), pg.tolist()
     ([0, 0], [1, 0])
     """
-    return _expand(dt_idx, *overlap_ranges(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box))
+    return expand_pairs(dt_idx, *overlap_ranges(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box))
 
 
 def overlap_ranges(dt_idx, dt_key, dt_box, gt_idx, gt_key, gt_box) -> tuple[np.ndarray, ...]:
     """`overlap_pairs` before expansion: (lo, n, gt_sorted), where detection dt_idx[i]'s candidates are
-    gt_sorted[lo[i]:lo[i] + n[i]] (what `_expand` takes, and `PairGeometry.pairs` expands in chunks)."""
+    gt_sorted[lo[i]:lo[i] + n[i]] (what `expand_pairs` takes, and `PairGeometry.pairs` expands in chunks)."""
     if len(dt_idx) == 0 or len(gt_idx) == 0:
         return np.zeros(len(dt_idx), np.int64), np.zeros(len(dt_idx), np.int64), np.zeros(0, np.int64)
     groups, gt_group = np.unique(gt_key, return_inverse=True)

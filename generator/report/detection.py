@@ -247,12 +247,13 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
         small_set=len(data.images) < task.small_set_threshold,
     )
-    if weights is not None or cluster is not None:  # while the other process (or the cluster) resamples COCO AP
+    voc_here = weights is not None or cluster is not None  # (else in the other process, or not asked for)
+    if voc_here:  # while the other process (or the cluster) resamples COCO AP
         intervals, label_intervals = detection_intervals(*columns, len(data.images), n_labels, threshold, weights,
                                                          threads=1, cluster=cluster)
     if spare is not None:  # nothing more to do here than wait: this core can help the other process
         spare.offer()
-    if weights is None and cluster is None:
+    if not voc_here:
         intervals, label_intervals = intervals_future.result() if intervals_future else (None, [])
     if coco_intervals_future:
         coco_headline, coco_per_label = coco_intervals_future.result()

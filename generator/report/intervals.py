@@ -13,7 +13,7 @@ from evalsite.metrics.bootstrap import (
     detection_label_samples,
     detection_means,
     detection_resampled,
-    join_detection_samples,
+    join_label_samples,
     label_columns,
     percentile_interval,
     resample_weights,
@@ -24,7 +24,6 @@ from evalsite.metrics.coco_bootstrap import (
     coco_label_samples,
     coco_means,
     coco_resampled,
-    join_coco_samples,
     label_evidence,
 )
 from evalsite.metrics.pairs import chunk_bounds
@@ -70,13 +69,10 @@ def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     (`_on_cluster`): the same values."""
     if cluster is not None:
         columns = (dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label)
-        dt_label, gt_label = np.asarray(dt_label, dtype=np.int64), np.asarray(gt_label, dtype=np.int64)
-        objects = np.bincount(gt_label, minlength=n_labels)
-        samples = _on_cluster(cluster, n_images, np.bincount(dt_label, minlength=n_labels) + objects,
-                              np.bincount(dt_label[np.asarray(dt_tp) > 0], minlength=n_labels) + objects,
+        samples = _on_cluster(cluster, n_images, n_labels, dt_label, gt_label, np.asarray(dt_tp) > 0,
                               lambda group: (label_columns(*columns, *group), n_images, group[1] - group[0], threshold),
                               _voc_group_samples)
-        resampled = detection_means(join_detection_samples(samples))
+        resampled = detection_means(join_label_samples(samples))
     else:
         weights = report_weights(n_images) if weights is None else weights
         resampled = detection_resampled(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, n_images,
@@ -94,25 +90,22 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     if cluster is None:
         weights = report_weights(n_images) if weights is None else weights
         return _split(coco_resampled(evidence, n_images, n_labels, weights, threads, spare), n_labels)
-    dt_label, gt_label = (np.asarray(a, dtype=np.int64) for a in (evidence.dt_label, evidence.gt_label))
-    objects = np.bincount(gt_label, minlength=n_labels)
-    # a label's time grows with its objects and its detections that are not false positives at every
-    # threshold (the others are summed once)
+    # the detections that are not false positives at every threshold (the others are summed once)
     flagged = np.asarray(evidence.tp).any(axis=0) | np.asarray(evidence.ignored).any(axis=0)
-    samples = _on_cluster(cluster, n_images, np.bincount(dt_label, minlength=n_labels) + objects,
-                          np.bincount(dt_label[flagged], minlength=n_labels) + objects,
+    samples = _on_cluster(cluster, n_images, n_labels, evidence.dt_label, evidence.gt_label, flagged,
                           lambda group: (label_evidence(evidence, *group), n_images, group[1] - group[0]),
                           _coco_group_samples)
-    return _split(coco_means(join_coco_samples(samples)), n_labels)
+    return _split(coco_means(join_label_samples(samples)), n_labels)
 
 
-def _on_cluster(cluster: Cluster, n_images: int, sizes: np.ndarray, cost: np.ndarray, make, work) -> list:
+def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_label, costly: np.ndarray, make,
+                work) -> list:
     """`work(make(group), (group, rows), weights)` for groups of consecutive labels holding about TASK_ITEMS
-    detections and objects each (`sizes` per label) and, for a group holding more (a single large label),
-    for blocks of resample rows, so that a task's working set stays about that of TASK_ITEMS items on all
-    the resamples (a group's part is sent once for all its blocks); one Dask task each, the costliest
-    first (by `cost` per label; the order changes no value); the values of each group (rows joined) in
-    label order.
+    detections and objects each and, for a group holding more (a single large label), for blocks of
+    resample rows, so that a task's working set stays about that of TASK_ITEMS items on all the resamples
+    (a group's part is sent once for all its blocks); one Dask task each, the costliest first (a label's
+    time grows with its objects and its `costly` detections; the order changes no value); the values of
+    each group (rows joined) in label order.
 
     Labels are independent, and so are resamples: a group's values are those labels' columns of one run
     over all labels, and a block's those rows. The resamples (`report_weights`, a seeded draw, the same on
@@ -120,21 +113,25 @@ def _on_cluster(cluster: Cluster, n_images: int, sizes: np.ndarray, cost: np.nda
     set (about 200 bytes per detection: 0.8 GB at 50,000 COCO-like images for COCO AP's alone)."""
     from evalsite.core.cluster import run_tasks
 
-    groups = chunk_bounds(sizes, TASK_ITEMS)
+    dt_label, gt_label = np.asarray(dt_label, dtype=np.int64), np.asarray(gt_label, dtype=np.int64)
+    objects = np.bincount(gt_label, minlength=n_labels)
+    sizes = np.bincount(dt_label, minlength=n_labels) + objects
+    cost = np.cumsum(np.r_[0, np.bincount(dt_label[costly], minlength=n_labels) + objects])
     total = np.cumsum(np.r_[0, sizes])
+    groups = chunk_bounds(sizes, TASK_ITEMS)
     specs = []
     for k0, k1 in groups:
         blocks = min(RESAMPLES, max(1, -(-int(total[k1] - total[k0]) // TASK_ITEMS)))
         edges = np.linspace(0, RESAMPLES, blocks + 1).round().astype(int)
         specs += [((k0, k1), (int(r0), int(r1))) for r0, r1 in zip(edges[:-1], edges[1:])]
-    weight = np.cumsum(np.r_[0, cost])
-    specs.sort(key=lambda spec: -(weight[spec[0][1]] - weight[spec[0][0]]) * (spec[1][1] - spec[1][0]))
+    specs.sort(key=lambda spec: -(cost[spec[0][1]] - cost[spec[0][0]]) * (spec[1][1] - spec[1][0]))
 
-    values = run_tasks(cluster, work, specs, make, (report_weights, (n_images,)),
-                       lambda spec: work(make(spec[0]), spec, report_weights(n_images)), key=lambda spec: spec[0])
-    done = sorted(zip(specs, values), key=lambda pair: pair[0])
-    return [{name: np.concatenate([value[name] for spec, value in done if spec[0] == group], axis=0)
-             for name in done[0][1]} for group in groups]
+    values = run_tasks(cluster, work, specs, make, (report_weights, (n_images,)), key=lambda spec: spec[0])
+    blocks_of: dict = {group: [] for group in groups}
+    for (group, _), value in sorted(zip(specs, values), key=lambda pair: pair[0]):  # rows in order
+        blocks_of[group].append(value)
+    return [{name: np.concatenate([block[name] for block in blocks], axis=0) for name in blocks[0]}
+            for blocks in blocks_of.values()]
 
 
 def _coco_group_samples(part: tuple, spec: tuple, weights: np.ndarray) -> dict:
