@@ -382,14 +382,16 @@ def test_ground_truth_shards_give_the_report_of_one_file(inputs, tmp_path: Path,
                                   f"from those of {folder / 'gt-shards' / 'gt-0.json'}")
 
 
-def test_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], client, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    # With a cluster the intervals' resampling (the largest working set) runs as tasks of label groups on the
-    # workers, which draw the resamples themselves: report.json is the single process's, byte for byte.
+@pytest.mark.parametrize("kind", ["detection", "segmentation"])
+def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], client, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    # With a cluster the COCO evaluation (matching and accumulation) and the intervals' resampling (the largest
+    # working sets) run as tasks of label groups on the workers, which draw the resamples themselves:
+    # report.json is the single process's, byte for byte.
     import evalsite.report.intervals as intervals
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
-    manifest = inputs["detection"]
+    manifest = inputs[kind]
     assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
     with distributed.get_task_stream(client) as stream:
@@ -399,9 +401,30 @@ def test_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], c
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
-    for work in ("_coco_group_samples", "_voc_group_samples"):  # COCO AP's, and mAP50 / P / R / F1's
+    assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0
+    # COCO's evaluation, COCO AP's resampling, and mAP50 / P / R / F1's
+    for work in ("_coco_group-", "_coco_group_samples", "_voc_group_samples"):
         assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
+
+
+def test_coco_on_the_workers_without_intervals(inputs: dict[str, Path], client, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # --no-intervals: COCO still goes to the workers (and nothing resamples); the same report as alone.
+    import evalsite.report.intervals as intervals
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["detection"]
+    assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet", "--no-intervals").exit_code == 0
+    monkeypatch.setattr(intervals, "TASK_ITEMS", 60)
+    with distributed.get_task_stream(client) as stream:
+        result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--no-intervals",
+                     "--scheduler", client.scheduler.address)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
+    keys = [task["key"] for task in stream.data]
+    assert len([key for key in keys if key.startswith("_coco_group-")]) >= 3
+    assert not [key for key in keys if key.startswith(("_coco_group_samples", "_voc_group_samples", "report_weights"))]
 
 
 _DONE_HERE: list[int] = []  # the specs whose `_part_value` ran in this process (not on a worker)

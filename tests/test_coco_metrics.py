@@ -446,3 +446,40 @@ def test_descending_order_is_numpys_stable_sort_of_the_negated_scores():
         np.testing.assert_array_equal(descending_order(score), np.argsort(-score, kind="stable"))
 
     check()
+
+
+def split_by_labels(inputs: dict, bounds: list[int]):
+    """coco_match of each label range [bounds[i], bounds[i+1]) on its own (renumbered from 0, the images and
+    the input order kept), as a cluster's tasks run it (evalsite.report.coco_groups)."""
+    from evalsite.metrics.coco import coco_match
+
+    for k0, k1 in zip(bounds[:-1], bounds[1:]):
+        d = (inputs["dt_label"] >= k0) & (inputs["dt_label"] < k1)
+        g = (inputs["gt_label"] >= k0) & (inputs["gt_label"] < k1)
+        yield k0, coco_match(inputs["gt_image"][g], inputs["gt_label"][g] - k0, inputs["gt_box"][g],
+                             inputs["gt_area"][g], inputs["gt_crowd"][g], inputs["dt_image"][d],
+                             inputs["dt_label"][d] - k0, inputs["dt_box"][d], inputs["dt_score"][d], k1 - k0)
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 40))
+def test_label_ranges_matched_apart_give_the_same_numbers_and_evidence(seed):
+    """COCO by label groups (a Dask cluster's tasks): the joined summaries give the 12 numbers and the per-label
+    APs of the whole evaluation bit for bit, and the groups' evidence, joined in label order, is the whole's."""
+    from evalsite.metrics.coco_accumulate import join_label_summaries
+
+    for case_seed in range(seed, seed + 40):
+        inputs = arrays(random_case(case_seed))
+        whole = coco_evaluate(**inputs)
+        assert_same(whole, pycoco(random_case(case_seed)), f"seed {case_seed}")  # the whole is pycocotools'
+        K = inputs["n_labels"]
+        rng = np.random.default_rng(case_seed)
+        bounds = sorted({0, K, *rng.integers(0, K + 1, 2).tolist()})
+        parts = list(split_by_labels(inputs, bounds))
+        stats, ap, ap50 = join_label_summaries([matches.label_summary() for _, (matches, _) in parts])
+        assert stats.tobytes() == whole.stats.tobytes(), case_seed
+        assert ap.tobytes() == whole.per_label_ap.tobytes() and ap50.tobytes() == whole.per_label_ap50.tobytes()
+        ev = whole.evidence
+        assert np.array_equal(np.concatenate([e.dt_label + k0 for k0, (_, e) in parts]), ev.dt_label)
+        assert np.array_equal(np.concatenate([e.dt_image for _, (_, e) in parts]), ev.dt_image)
+        assert np.array_equal(np.concatenate([e.tp for _, (_, e) in parts], axis=1), ev.tp)
+        assert np.array_equal(np.concatenate([e.ignored for _, (_, e) in parts], axis=1), ev.ignored)

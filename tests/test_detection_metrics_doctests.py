@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detection_confusion", "error_types",
-           "detection", "cells"]
+           "detection", "cells", "coco"]
 OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured"]  # the sparse confusion's views, the budget
 
 

@@ -34,7 +34,7 @@ from evalsite.report.derived import ClassificationTables, DetectionTables, deriv
 from evalsite.report.detection_model import DetectionReport
 from evalsite.report.kinds import KINDS, task_kind
 from evalsite.report.load import load_report, read_report
-from evalsite.report.model import Report, to_json
+from evalsite.report.model import Report, json_pieces, to_json, to_json_bytes, write_json
 
 from conftest import write_detection_task, write_segmentation_task, write_task
 
@@ -46,6 +46,35 @@ def parsed(tmp_path_factory) -> dict[str, dict]:
     manifests = {"cls": write_task(root / "cls", ["cat", "dog", "bird"], missing=2),
                  "det": write_detection_task(root / "det"), "seg": write_segmentation_task(root / "seg")}
     return {key: orjson.loads(to_json(evaluate(load_manifest(m)))) for key, m in manifests.items()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Report]:
+    """Reports just built (their evidence columns numpy arrays): a classification, a detection (also with an
+    empty prediction file) and a segmentation."""
+    root = tmp_path_factory.mktemp("built")
+    manifests = {"cls": write_task(root / "cls", ["cat", "dog", "bird"], missing=2),
+                 "det": write_detection_task(root / "det"), "seg": write_segmentation_task(root / "seg"),
+                 "empty": write_detection_task(root / "empty")}
+    (root / "empty" / "pred.json").write_text("[]", encoding="utf-8")
+    return {key: evaluate(load_manifest(m)) for key, m in manifests.items()}
+
+
+@pytest.mark.parametrize("key", ["cls", "det", "seg", "empty"])
+def test_report_json_streamed_in_pieces_is_the_same_bytes(built, key: str, tmp_path: Path) -> None:
+    """json_pieces/write_json (report.json never whole in memory) give orjson's bytes of the whole report, for
+    any size of the pieces: lists cut at every length, and shorter than one piece."""
+    report = built[key]
+    whole = to_json_bytes(report)
+    assert whole == orjson.dumps(orjson.loads(whole), option=orjson.OPT_APPEND_NEWLINE)  # plain JSON
+    for chunk in (1, 2, 3, 7, 10_000):
+        pieces = list(json_pieces(report, chunk))
+        assert b"".join(pieces) == whole, chunk
+        if chunk == 1:  # no piece holds more than one item of a list (the errors, the images...)
+            assert len(pieces) > len(report.images) + len(report.errors)
+    write_json(report, tmp_path / "sub" / "report.json")
+    assert (tmp_path / "sub" / "report.json").read_bytes() == whole
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["report.json"]  # no temporary file left
 
 
 def problem(data: dict) -> str:
@@ -199,3 +228,27 @@ def test_derived_tables_follow_the_kind(parsed) -> None:
     assert isinstance(det, DetectionTables) and det.thresholds is not None
     assert det.thresholds["names"] == ["cat", "dog"]
 
+
+
+def test_coco_evidence_flags_pack_into_bit_t_and_back() -> None:
+    """report.json's evidence.coco packs the ten IoU thresholds' flags of a detection into one integer, bit t
+    for threshold t (docs/report-json.md); read back, the same flags."""
+    import numpy as np
+
+    from evalsite.metrics.coco import CocoEvidence
+    from evalsite.report.detection import coco_evidence_from_report, coco_evidence_to_report
+
+    rng = np.random.default_rng(7)
+    n = 300
+    tp = rng.random((10, n)) < 0.5
+    tp[:, 0], tp[:, 1] = True, False  # 1023 and 0
+    ignored = ~tp & (rng.random((10, n)) < 0.3)
+    e = CocoEvidence(dt_image=rng.integers(0, 9, n), dt_label=rng.integers(0, 3, n), tp=tp, ignored=ignored,
+                     gt_image=np.arange(4), gt_label=np.zeros(4, dtype=np.int64))
+    packed = coco_evidence_to_report(e)
+    assert packed.tp[:2] == [1023, 0]
+    assert packed.tp == [sum(int(tp[t, j]) << t for t in range(10)) for j in range(n)]
+    assert packed.ignored == [sum(int(ignored[t, j]) << t for t in range(10)) for j in range(n)]
+    back = coco_evidence_from_report(packed)
+    assert np.array_equal(back.tp, tp) and np.array_equal(back.ignored, ignored)
+    assert back.dt_image.tolist() == e.dt_image.tolist() and back.gt_image.tolist() == [0, 1, 2, 3]

@@ -169,19 +169,19 @@ def _gathered(distributed, client, futures: list, done: Callable[[Any], None] = 
 
 
 def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
-              common: tuple[Callable, tuple], key: Callable[[Any], Any] = lambda spec: spec) -> list:
+              common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec) -> list:
     """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order, where `value` is
     `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by Dask should the
-    workers holding it die). Each part `make(k)` is made here once per key k, one at a time, and sent straight
-    to a worker (`Client.scatter`: not through the scheduler, which would hold them all). A part lost with
-    its worker has no recipe to be made again there, so a spec whose task lost it is computed here instead,
-    by the same call (with `value` computed here once); so is one whose part could not be sent, or whose
-    task failed (an error of `work` itself is then raised here)."""
+    workers holding it die; None without `common`). Each part `make(k)` is made here once per key k, one at a
+    time, and sent straight to a worker (`Client.scatter`: not through the scheduler, which would hold them
+    all). A part lost with its worker has no recipe to be made again there, so a spec whose task lost it is
+    computed here instead, by the same call (with `value` computed here once); so is one whose part could not
+    be sent, or whose task failed (an error of `work` itself is then raised here)."""
     distributed = _distributed()
     if not specs:
         return []
     client = cluster.client
-    value = client.submit(common[0], *common[1], pure=False)
+    value = client.submit(common[0], *common[1], pure=False) if common else None
     sent: dict = {}
     here: list = []  # `value` computed here, once, if ever needed
 
@@ -199,7 +199,7 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
 
     def done_here(spec: Any):
         if not here:
-            here.append(common[0](*common[1]))
+            here.append(common[0](*common[1]) if common else None)
         return work(make(key(spec)), spec, here[0])
 
     futures = []
@@ -217,4 +217,4 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
                 results.append(done_here(spec))  # the work itself is then raised here, by the same code)
         return results
     finally:
-        client.cancel([value, *(future for future in futures if future is not None)])
+        client.cancel([future for future in (value, *futures) if future is not None])

@@ -95,10 +95,11 @@ def join(path: Path, parts: list[ParsedPredictions]) -> ParsedPredictions:
         return ParsedPredictions(file=path, fmt="jsonl", box=np.zeros((0, 4)), score=np.zeros(0),
                                  locate=lambda i: (str(path), None))
     starts = np.cumsum([0] + [len(p.score) for p in parts])
+    locates = [p.locate for p in parts]  # (not the parts: their columns are freed once joined)
 
     def locate(i: int) -> tuple[str, str | None]:
         k = int(np.searchsorted(starts, i, side="right")) - 1
-        return parts[k].locate(i - int(starts[k]))
+        return locates[k](i - int(starts[k]))
 
     keys = np.zeros(0, dtype=np.int64)
     joined = ParsedPredictions(

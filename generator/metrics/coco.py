@@ -72,10 +72,48 @@ class CocoEvidence:
 
     dt_image: np.ndarray  # (n,) image index
     dt_label: np.ndarray  # (n,) label index
-    tp: np.ndarray  # (T, n) bool: a true positive at IoU threshold t
+    tp: np.ndarray  # (T, n) bool: a true positive at IoU threshold t (or packed: `packed`)
     ignored: np.ndarray  # (T, n) bool: ignored at t (matched to an ignored ground truth); else a false positive
     gt_image: np.ndarray  # (G',) image index
     gt_label: np.ndarray  # (G',) label index
+
+    def packed(self) -> CocoEvidence:
+        """The same evidence with `tp` and `ignored` packed as report.json holds them: (n,) int16 whose bit t
+        is the flag at IoU threshold t (`pack_flags`), 2 bytes per detection instead of 10 each; itself
+        when packed already."""
+        if np.ndim(self.tp) == 1:
+            return self
+        return CocoEvidence(self.dt_image, self.dt_label, pack_flags(self.tp), pack_flags(self.ignored),
+                            self.gt_image, self.gt_label)
+
+    def flags(self, index=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(tp, ignored) of the detections `index` as (T, len) bool, packed or not."""
+        if np.ndim(self.tp) == 1:
+            return unpack_flags(np.asarray(self.tp)[index]), unpack_flags(np.asarray(self.ignored)[index])
+        return np.asarray(self.tp, dtype=bool)[:, index], np.asarray(self.ignored, dtype=bool)[:, index]
+
+
+def pack_flags(flags: np.ndarray) -> np.ndarray:
+    """(T, n) bool -> (n,) int16 whose bit t is flags[t] (T = 10: 0 to 1023), without a (T, n) product.
+
+    >>> pack_flags(np.array([[True, False], [True, True]])).tolist()
+    [3, 2]
+    """
+    packed = np.packbits(np.asarray(flags, dtype=bool), axis=0, bitorder="little")  # (ceil(T / 8), n) uint8
+    out = np.zeros(np.shape(flags)[1], dtype=np.int16)
+    for byte, row in enumerate(packed):
+        out |= row.astype(np.int16) << (8 * byte)
+    return out
+
+
+def unpack_flags(packed, thresholds: int = IOU_THRESHOLDS.size) -> np.ndarray:
+    """`pack_flags` undone: (n,) integers -> (T, n) bool.
+
+    >>> unpack_flags(np.array([3, 2]), 2).tolist()
+    [[True, False], [True, True]]
+    """
+    bits = np.arange(thresholds, dtype=np.int64)[:, None]
+    return ((np.asarray(packed, dtype=np.int64).reshape(1, -1) >> bits) & 1).astype(bool)
 
 
 @dataclass
@@ -132,6 +170,18 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     image, the arrays' order is the input (file) order: it breaks score ties between detections and IoU
     ties between ground truths.
     """
+    return coco_result(*coco_match(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box,
+                                   dt_score, n_labels, dt_area, pair_iou_fn))
+
+
+def coco_match(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
+               n_labels: int, dt_area=None, pair_iou_fn: PairIouFn | None = None
+               ) -> tuple[CocoMatches, CocoEvidence]:
+    """COCO's matching of `coco_evaluate` (same arguments), before accumulation: the `CocoMatches` that
+    accumulation needs and the `CocoEvidence`. Labels are independent: the matching of a range of labels
+    (renumbered from 0, the images and the input order kept) is that part of the whole one
+    (`CocoMatches.label_summary`, `join_label_summaries`).
+    """
     K = int(n_labels)
     gt_image = np.asarray(gt_image, dtype=np.int64).reshape(-1)
     gt_label = np.asarray(gt_label, dtype=np.int64).reshape(-1)
@@ -152,7 +202,7 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
             return pair_iou_of(dt_columns, gt_columns, d, g, gt_crowd)
 
     dets = _rank_detections(dt_image, dt_label, dt_score, K, MAX_DETS[-1])
-    gt_ignored = np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])  # (A, G)
+    gt_ignored = area_ignored(gt_area, gt_crowd)  # (A, G)
     cand = _candidate_pairs(dets, gt_image * K + gt_label, pair_iou_fn)
     code = _match(cand, gt_crowd, gt_ignored, len(gt_label))
     area = dt_area[dets.det]
@@ -160,10 +210,19 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
     n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
     matches = CocoMatches(label=dets.label, rank=dets.rank, column_position=cand.column_position, code=code,
                           dt_out=dt_out, n_positive=n_positive)
+    return matches, _evidence(dets, cand.column_position, code, dt_out, dt_image, gt_image, gt_label, gt_ignored)
+
+
+def coco_result(matches: CocoMatches, evidence: CocoEvidence) -> CocoResult:
+    """The `CocoResult` of a matching (`coco_match`): its accumulation and the 12 numbers."""
     stats, per_label_ap, per_label_ap50 = matches.summary()
     return CocoResult(stats=stats, per_label_ap=per_label_ap, per_label_ap50=per_label_ap50, matches=matches,
-                      evidence=_evidence(dets, cand.column_position, code, dt_out, dt_image, gt_image, gt_label,
-                                         gt_ignored))
+                      evidence=evidence)
+
+
+def area_ignored(gt_area: np.ndarray, gt_crowd: np.ndarray) -> np.ndarray:
+    """(A, G) bool: ground truth ignored in each area range (`AREA_RANGES`): crowd, or its `area` outside."""
+    return np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])
 
 
 # ------------------------------------------------------------------------------------------------ internals

@@ -201,25 +201,61 @@ class CocoMatches:
     def summary(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(stats (12,) as `summarize`, per-label AP@[.50:.95] (K,), per-label AP@.50 (K,)), as from the dense
         arrays (`coco.CocoResult`), without them: one area range at a time, label group by label group."""
-        T, R, (A, K), M = IOU_THRESHOLDS.size, RECALL_THRESHOLDS.size, self.n_positive.shape, len(MAX_DETS)
-        recall = -np.ones((T, K, A, M))
-        per_label = {}
+        recall, per_label = self._recall_room(), {}
+        stats = np.array(_ap_stats(lambda a: self._kept(a, recall, per_label)) + _recall_stats(recall))
+        return (stats, *self._per_label_aps(per_label))
 
-        def kept_of_area(a: int) -> np.ndarray:
-            has_pos = self.n_positive[a] > 0
-            at = np.cumsum(has_pos) - has_pos  # a label's place among those with positives
-            kept = np.empty((T, R, int(has_pos.sum())))
-            for k0, k1 in self.groups():
-                for mi in range(M):
-                    precision, recall[:, k0:k1, a, mi] = self.labels(a, mi, k0, k1, envelope=mi == M - 1)
-                keep = has_pos[k0:k1]
-                kept[:, :, at[k0:k1][keep]] = precision[:, :, keep]
-                if a == 0:
-                    per_label[k0] = (_per_label(precision, None), _per_label(precision, 0))
-            return kept
+    def label_summary(self) -> CocoLabelSummary:
+        """What the 12 numbers need of these labels (`join_label_summaries`: those of consecutive label
+        ranges, each matched on its own, give the numbers of all): every area range's kept precision at once
+        (8 KB per label and area range), the recall, the per-label APs."""
+        recall, per_label = self._recall_room(), {}
+        kept = [self._kept(a, recall, per_label) for a in range(len(AREA_RANGES))]
+        return CocoLabelSummary(kept, recall, *self._per_label_aps(per_label))
 
-        ap = _ap_stats(kept_of_area)
-        stats = np.array(ap + _recall_stats(recall))
+    def _recall_room(self) -> np.ndarray:
+        T, (A, K), M = IOU_THRESHOLDS.size, self.n_positive.shape, len(MAX_DETS)
+        return -np.ones((T, K, A, M))
+
+    def _kept(self, a: int, recall: np.ndarray, per_label: dict) -> np.ndarray:
+        """(T, R, K') the precision entries > -1 of area range a at maxDets 100 (`_ap_stats`); fills area a of
+        `recall` and, for a = 0, `per_label` (group start -> its per-label APs)."""
+        T, R, M = IOU_THRESHOLDS.size, RECALL_THRESHOLDS.size, len(MAX_DETS)
+        has_pos = self.n_positive[a] > 0
+        at = np.cumsum(has_pos) - has_pos  # a label's place among those with positives
+        kept = np.empty((T, R, int(has_pos.sum())))
+        for k0, k1 in self.groups():
+            for mi in range(M):
+                precision, recall[:, k0:k1, a, mi] = self.labels(a, mi, k0, k1, envelope=mi == M - 1)
+            keep = has_pos[k0:k1]
+            kept[:, :, at[k0:k1][keep]] = precision[:, :, keep]
+            if a == 0:
+                per_label[k0] = (_per_label(precision, None), _per_label(precision, 0))
+        return kept
+
+    def _per_label_aps(self, per_label: dict) -> tuple[np.ndarray, np.ndarray]:
+        K = self.n_positive.shape[1]
         groups = [per_label[k0] for k0 in sorted(per_label)]
-        return (stats, np.concatenate([g[0] for g in groups]) if groups else np.full(K, -1.0),
+        return (np.concatenate([g[0] for g in groups]) if groups else np.full(K, -1.0),
                 np.concatenate([g[1] for g in groups]) if groups else np.full(K, -1.0))
+
+
+@dataclass
+class CocoLabelSummary:
+    """`CocoMatches.label_summary`: kept (A entries of (T, R, K')), the precision entries > -1 of each area
+    range at maxDets 100, K' the labels with positives there; recall (T, K, A, M); per-label AP@[.50:.95]
+    and AP@.50 (K,)."""
+
+    kept: list[np.ndarray]
+    recall: np.ndarray
+    per_label_ap: np.ndarray
+    per_label_ap50: np.ndarray
+
+
+def join_label_summaries(parts: list[CocoLabelSummary]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`CocoMatches.summary()` of all labels from the summaries of consecutive label ranges, in label order:
+    the same arrays joined along the label axis, so the same means, bit for bit."""
+    recall = np.concatenate([p.recall for p in parts], axis=1)
+    stats = _ap_stats(lambda a: np.concatenate([p.kept[a] for p in parts], axis=2)) + _recall_stats(recall)
+    return (np.array(stats), np.concatenate([p.per_label_ap for p in parts]),
+            np.concatenate([p.per_label_ap50 for p in parts]))

@@ -186,12 +186,13 @@ def coco_means(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def label_evidence(evidence: CocoEvidence, k0: int, k1: int) -> CocoEvidence:
-    """The evidence of labels k0..k1-1 only, as labels 0..k1-k0-1 (in the same order): its
-    `coco_label_samples` are columns k0..k1-1 of the whole evidence's, bit for bit (labels are independent)."""
+    """The evidence of labels k0..k1-1 only, as labels 0..k1-k0-1 (in the same order), its flags unpacked
+    (`CocoEvidence.packed`): its `coco_label_samples` are columns k0..k1-1 of the whole evidence's, bit for
+    bit (labels are independent)."""
     dt, dt_label = label_range(evidence.dt_label, k0, k1)
     gt, gt_label = label_range(evidence.gt_label, k0, k1)
-    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=dt_label,
-                        tp=np.asarray(evidence.tp)[:, dt], ignored=np.asarray(evidence.ignored)[:, dt],
+    tp, ignored = evidence.flags(dt)
+    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=dt_label, tp=tp, ignored=ignored,
                         gt_image=np.asarray(evidence.gt_image)[gt], gt_label=gt_label)
 
 

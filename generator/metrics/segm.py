@@ -30,9 +30,10 @@ from collections.abc import Callable
 import numpy as np
 
 from evalsite.core.masks import MaskSet, mask_iou_pairs, rle_from_string
-from evalsite.metrics.coco import IOU_THRESHOLDS, CocoResult, coco_evaluate
+from evalsite.metrics.coco import IOU_THRESHOLDS, CocoEvidence, CocoResult, coco_match, coco_result
+from evalsite.metrics.coco_accumulate import CocoMatches
 
-__all__ = ["mask_pair_iou_fn", "coco_evaluate_segm"]
+__all__ = ["mask_pair_iou_fn", "coco_evaluate_segm", "coco_match_segm"]
 
 
 def _as_counts(c) -> np.ndarray:
@@ -108,6 +109,13 @@ def coco_evaluate_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_imag
     not used by the numbers). Image index order must be ascending image id order; within an image the
     arrays keep input order (ties), as `coco_evaluate`.
     """
+    return coco_result(*coco_match_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_image, dt_label,
+                                        dt_counts, dt_score, n_labels, height_width))
+
+
+def coco_match_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_image, dt_label, dt_counts,
+                    dt_score, n_labels: int, height_width) -> tuple[CocoMatches, CocoEvidence]:
+    """The matching of `coco_evaluate_segm` (same arguments), before accumulation (`coco_match`)."""
     hw = np.asarray(height_width, dtype=np.int64).reshape(-1, 2)
     gt_image = np.asarray(gt_image, dtype=np.int64).reshape(-1)
     dt_image = np.asarray(dt_image, dtype=np.int64).reshape(-1)
@@ -134,5 +142,5 @@ def coco_evaluate_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_imag
     dts = prepare(dt_counts, dt_image)
     # coco_evaluate keeps the pairs with IoU >= this (its _candidate_pairs): lower ones need not be exact
     fn = mask_pair_iou_fn(dts, gts, gt_crowd, min_iou=min(float(IOU_THRESHOLDS.min()), 1 - 1e-10))
-    return coco_evaluate(gt_image, gt_label, gts.bboxes(), gt_area, gt_crowd, dt_image, dt_label, dts.bboxes(),
-                         dt_score, n_labels, dt_area=dts.areas().astype(np.float64), pair_iou_fn=fn)
+    return coco_match(gt_image, gt_label, gts.bboxes(), gt_area, gt_crowd, dt_image, dt_label, dts.bboxes(),
+                      dt_score, n_labels, dt_area=dts.areas().astype(np.float64), pair_iou_fn=fn)

@@ -30,7 +30,7 @@ from evalsite.report.confusion import MANY_LABELS, dense
 from evalsite.report.derived import DetectionTables, suspects_by_reason
 from evalsite.report.detection_model import BoxMistake, DetectionReport
 from evalsite.report.findings import FEW_EXAMPLES
-from evalsite.report.model import to_json
+from evalsite.report.model import write_json
 
 PR_CURVES = 10  # precision-recall curves drawn above MANY_LABELS labels (the labels with the most objects)
 
@@ -259,11 +259,12 @@ def render_detection(report: DetectionReport, tables: DetectionTables, images_ro
     # Pages show labels by their display names (evalsite.render.display); report.json and downloads keep ids.
     original, names = report, report.dataset.label_names
     report, tables = displayed(report, names), displayed(tables, names)
-    files = {"report.json": to_json(original), "downloads/results.csv": _results_csv(original),
+    write_json(original, docs / "report.json")  # streamed: never the whole text in memory (1.3 GB at 200k images)
+    files = {"downloads/results.csv": _results_csv(original),
              "downloads/errors.csv": _errors_csv(original), "downloads/relabel.json": _relabel_coco(original),
              "downloads/confusion.csv": confusion_csv(original.confusion, t, t("missed_column"))}
-    pictured = pictured_errors(report, tables.suspects,
-                               picture_budget(text_bytes(*files.values()), len(report.dataset.labels)))
+    text = (docs / "report.json").stat().st_size + text_bytes(*files.values())
+    pictured = pictured_errors(report, tables.suspects, picture_budget(text, len(report.dataset.labels)))
     shown = [e for e in original.errors if e.id in pictured.keys and e.image in pictured.images]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture

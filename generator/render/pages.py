@@ -26,7 +26,7 @@ from evalsite.report.classification_model import ClassificationReport, Misclassi
 from evalsite.report.confusion import MANY_LABELS, confusion_map, csv_rows, dense, to_cells
 from evalsite.report.derived import ClassificationTables
 from evalsite.report.findings import FEW_EXAMPLES
-from evalsite.report.model import to_json
+from evalsite.report.model import write_json
 
 SUSPECTS_SHOWN = MAX_PER_LABEL  # pictured likely label errors (per reason in detection), before the galleries
 
@@ -231,12 +231,12 @@ def render_classification(report: ClassificationReport, tables: ClassificationTa
     report = displayed(report, report.dataset.label_names)
     tables = displayed(tables, report.dataset.label_names)
     t = Messages(report.task.language)
-    files = {"report.json": to_json(original),  # at the site root: the overview reads it there
-             "downloads/results.csv": _results_csv(original), "downloads/errors.csv": _errors_csv(original),
+    write_json(original, docs / "report.json")  # at the site root: the overview reads it there; streamed
+    files = {"downloads/results.csv": _results_csv(original), "downloads/errors.csv": _errors_csv(original),
              "downloads/confusion.csv": confusion_csv(original.confusion, t, t("no_prediction")),
              "downloads/suspects.csv": _suspects_csv(original_tables.suspects)}
-    pictured = pictured_errors(report, tables.suspects,
-                               picture_budget(text_bytes(*files.values()), len(report.dataset.labels)))
+    text = (docs / "report.json").stat().st_size + text_bytes(*files.values())
+    pictured = pictured_errors(report, tables.suspects, picture_budget(text, len(report.dataset.labels)))
     shown = [e.image for e in report.errors if e.image in pictured.images]
     if progress:
         progress(len(report.errors) - len(shown))  # placeholders and errors beyond the cap need no picture

@@ -17,13 +17,14 @@ from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
 from evalsite.metrics.arrays import score_rank, take
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
-from evalsite.metrics.coco import IOU_THRESHOLDS, STAT_NAMES, CocoEvidence, coco_evaluate
+from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
+from evalsite.report.coco_groups import coco_on_cluster
 from evalsite.report.confusion import confused_pairs
 from evalsite.report.detection_model import (
     BoxMistake,
@@ -96,15 +97,15 @@ def start_detection_report(data: DetectionData, with_intervals: bool = True) -> 
     Python, which a thread could not overlap: the GIL). The VOC intervals go to the process with less to
     do: the caller's for boxes; for masks, whose IoU and strings make the caller's share the larger, the
     other process's, which `build_detection_report` sends their input when it has it."""
-    # With a Dask cluster the intervals run on its workers, which draw the resamples themselves
-    cluster = current() if with_intervals else None  # (read here: a thread does not see this one's context)
+    # With a Dask cluster COCO and the intervals run on its workers, which draw the resamples themselves
+    cluster = current()  # (read here: a thread does not see this one's context)
     remote = with_intervals and data.gt_masks is not None and cluster is None  # VOC intervals in the other process
     weights = _shared_weights(len(data.images)) if with_intervals and cluster is None else None
     spare = SpareCore()
-    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive, spare, cluster),
-                              1 + with_intervals + remote)
+    futures, mailbox = forked(lambda receive: _background_steps(data, weights, remote, receive, spare, cluster,
+                                                                with_intervals), 1 + with_intervals + remote)
     return DetectionStart(futures[0], futures[1] if with_intervals else None, futures[2] if remote else None,
-                          mailbox=mailbox, weights=weights, spare=spare, cluster=cluster)
+                          mailbox=mailbox, weights=weights, spare=spare, cluster=cluster if with_intervals else None)
 
 
 def _shared_weights(n_images: int) -> np.ndarray:
@@ -162,25 +163,31 @@ _DRAWN = "evalsite.report.detection.drawn"  # the caller's word: the resamples a
 
 
 def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_intervals: bool, receive,
-                      spare: SpareCore | None = None, cluster: Cluster | None = None) -> Iterator:
+                      spare: SpareCore | None = None, cluster: Cluster | None = None,
+                      with_intervals: bool = True) -> Iterator:
     """The COCO evaluation (a `_CocoPart`); then, with `weights` (once `receive()` says they are drawn), its
     intervals (`coco_intervals`), and with `voc_intervals` the VOC intervals (`detection_intervals`) of the
     evidence columns and t* that `receive()` gives next. scipy.sparse is imported here unless it was before
     the fork (`prepare_detection_report`): not before it otherwise, so that the work starts at once. One
     thread: the caller's process has the other core, until it offers it (`spare`, when it waits for these
     values): the COCO intervals' units left then go half to a forked helper (`core.parallel.run_units`).
-    With a Dask `cluster` (no fork then: its client runs threads here) the COCO intervals go to its workers."""
+    With a Dask `cluster` (no fork then: its client runs threads here) the COCO evaluation and, `with_intervals`,
+    its intervals go to its workers."""
     n_labels, n_images = len(data.labels), len(data.images)
-    if data.gt_masks is not None:
-        hw = np.stack([data.heights, data.widths], axis=1)
-        coco = coco_evaluate_segm(data.gt_image, data.gt_label, data.gt_masks, data.gt_area, data.gt_crowd,
-                                  data.dt_image, data.dt_label, data.dt_masks, data.dt_score, n_labels, hw)
+    if cluster is not None:  # by label groups on the workers
+        stats, per_label_ap, evidence = coco_on_cluster(cluster, data)
     else:
-        coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd, data.dt_image,
-                             data.dt_label, data.dt_box, data.dt_score, n_labels)
-    yield _CocoPart(coco.stats, coco.per_label_ap, _packed_evidence(coco.evidence))
-    if weights is not None or cluster is not None:
-        evidence, coco = coco.evidence, None
+        if data.gt_masks is not None:
+            hw = np.stack([data.heights, data.widths], axis=1)
+            coco = coco_evaluate_segm(data.gt_image, data.gt_label, data.gt_masks, data.gt_area, data.gt_crowd,
+                                      data.dt_image, data.dt_label, data.dt_masks, data.dt_score, n_labels, hw)
+        else:
+            coco = coco_evaluate(data.gt_image, data.gt_label, data.gt_box, data.gt_area, data.gt_crowd,
+                                 data.dt_image, data.dt_label, data.dt_box, data.dt_score, n_labels)
+        stats, per_label_ap, evidence = coco.stats, coco.per_label_ap, coco.evidence
+        del coco  # (its match table: the intervals need only the evidence)
+    yield _CocoPart(stats, per_label_ap, _packed_evidence(evidence))
+    if weights is not None or (cluster is not None and with_intervals):
         if cluster is None and receive() != _DRAWN:
             raise RuntimeError("the resamples were not drawn")
         yield coco_intervals(evidence, n_images, n_labels, weights, threads=1, spare=spare, cluster=cluster)
@@ -284,8 +291,8 @@ def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...
 
 def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
     """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`)."""
-    bits = (1 << np.arange(IOU_THRESHOLDS.size, dtype=np.int64))[:, None]
-    return e.dt_image, e.dt_label, (e.tp * bits).sum(axis=0), (e.ignored * bits).sum(axis=0), e.gt_image, e.gt_label
+    p = e.packed()
+    return p.dt_image, p.dt_label, p.tp, p.ignored, p.gt_image, p.gt_label
 
 
 def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
@@ -295,16 +302,11 @@ def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
 
 def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
     """The arrays back from report.json's form (`coco_evidence_to_report`)."""
-    bits = np.arange(IOU_THRESHOLDS.size, dtype=np.int64)[:, None]
-
-    def flags(packed: list[int]) -> np.ndarray:
-        return ((np.asarray(packed, dtype=np.int64).reshape(1, -1) >> bits) & 1).astype(bool)
-
     def indices(values: list[int]) -> np.ndarray:
         return np.asarray(values, dtype=np.int64)
 
-    return CocoEvidence(dt_image=indices(e.dt_image), dt_label=indices(e.dt_label), tp=flags(e.tp),
-                        ignored=flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
+    return CocoEvidence(dt_image=indices(e.dt_image), dt_label=indices(e.dt_label), tp=unpack_flags(e.tp),
+                        ignored=unpack_flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
 
 
 class _MaskStrings:

@@ -91,11 +91,20 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
         weights = report_weights(n_images) if weights is None else weights
         return _split(coco_resampled(evidence, n_images, n_labels, weights, threads, spare), n_labels)
     # the detections that are not false positives at every threshold (the others are summed once)
-    flagged = np.asarray(evidence.tp).any(axis=0) | np.asarray(evidence.ignored).any(axis=0)
+    packed = evidence.packed()  # (the flags as the driver keeps them: 2 bytes per detection)
+    flagged = (packed.tp | packed.ignored) != 0
     samples = _on_cluster(cluster, n_images, n_labels, evidence.dt_label, evidence.gt_label, flagged,
                           lambda group: (label_evidence(evidence, *group), n_images, group[1] - group[0]),
                           _coco_group_samples)
     return _split(coco_means(join_label_samples(samples)), n_labels)
+
+
+def label_groups(dt_label, gt_label, n_labels: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The label groups of a report's Dask tasks: consecutive label ranges [k0, k1) holding about TASK_ITEMS
+    detections and objects each (a larger label alone); and each label's detections + objects, and objects."""
+    objects = np.bincount(np.asarray(gt_label, dtype=np.int64), minlength=n_labels)
+    sizes = np.bincount(np.asarray(dt_label, dtype=np.int64), minlength=n_labels) + objects
+    return chunk_bounds(sizes, TASK_ITEMS), sizes, objects
 
 
 def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_label, costly: np.ndarray, make,
@@ -113,12 +122,9 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
     set (about 200 bytes per detection: 0.8 GB at 50,000 COCO-like images for COCO AP's alone)."""
     from evalsite.core.cluster import run_tasks
 
-    dt_label, gt_label = np.asarray(dt_label, dtype=np.int64), np.asarray(gt_label, dtype=np.int64)
-    objects = np.bincount(gt_label, minlength=n_labels)
-    sizes = np.bincount(dt_label, minlength=n_labels) + objects
-    cost = np.cumsum(np.r_[0, np.bincount(dt_label[costly], minlength=n_labels) + objects])
+    groups, sizes, objects = label_groups(dt_label, gt_label, n_labels)
+    cost = np.cumsum(np.r_[0, np.bincount(np.asarray(dt_label)[costly], minlength=n_labels) + objects])
     total = np.cumsum(np.r_[0, sizes])
-    groups = chunk_bounds(sizes, TASK_ITEMS)
     specs = []
     for k0, k1 in groups:
         blocks = min(RESAMPLES, max(1, -(-int(total[k1] - total[k0]) // TASK_ITEMS)))

@@ -12,11 +12,13 @@ evalsite.report.codec) reads them back, so a site can be rebuilt from report.jso
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import orjson
 
 from evalsite.core.enums import ImageMatching, InputRole, LabelMatching, LabelSource, PredictionKind, TaskType
@@ -170,6 +172,55 @@ def to_json(report: object) -> str:
     return to_json_bytes(report).decode("utf-8")
 
 
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+JSON_CHUNK = 4096  # items of a long list (errors, images, evidence columns) serialized at a time by `json_pieces`
+
+
 def to_json_bytes(report: object) -> bytes:
     """`to_json`, UTF-8 encoded (what a file gets: no str of tens of MB decoded and encoded again)."""
-    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(report, option=_JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+
+
+def json_pieces(value: object, chunk: int = JSON_CHUNK) -> Iterator[bytes]:
+    """`to_json_bytes(value)` in pieces whose concatenation is those bytes, none of them holding more than
+    `chunk` items of a list: a report of 200,000 images is 1.3 GB of report.json, which a file then gets
+    without the whole text ever in memory (`write_json`). Dataclasses are opened field by field as orjson
+    writes them (declaration order, fields named with a leading underscore left out), long lists and
+    arrays `chunk` items at a time; anything else is one orjson call."""
+    yield from _pieces(value, chunk)
+    yield b"\n"
+
+
+def _pieces(value: object, chunk: int) -> Iterator[bytes]:
+    if is_dataclass(value) and not isinstance(value, type):
+        yield b"{"
+        first = True
+        for f in fields(value):
+            if f.name.startswith("_"):
+                continue
+            yield (b"" if first else b",") + orjson.dumps(f.name) + b":"
+            first = False
+            yield from _pieces(getattr(value, f.name), chunk)
+        yield b"}"
+    elif isinstance(value, (list, np.ndarray)) and len(value) > chunk:
+        for start in range(0, len(value), chunk):
+            part = orjson.dumps(value[start:start + chunk], option=_JSON_OPTIONS)  # "[...]"
+            yield (b"[" if start == 0 else b",") + part[1:-1]
+        yield b"]"
+    else:
+        yield orjson.dumps(value, option=_JSON_OPTIONS)
+
+
+def write_json(report: object, path: str | os.PathLike) -> None:
+    """report.json of `report` written to `path` atomically (a temporary file beside it, then renamed;
+    folders created), streamed (`json_pieces`): the same bytes as `to_json_bytes`."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(tmp, "wb") as file:
+            for piece in json_pieces(report):
+                file.write(piece)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
