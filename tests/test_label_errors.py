@@ -131,6 +131,11 @@ def test_max_ious_equals_max_iou_box_by_box(monkeypatch) -> None:
         monkeypatch.setattr(label_errors, "_PAIRS", int(rng.integers(1, 50)))
         want = [max_iou(b.tolist(), candidates[bounds[g]:bounds[g + 1]]) for b, g in zip(boxes, group)]
         assert max_ious(boxes, candidates, bounds, group).tolist() == want, trial
+        # the candidates given as rows of a larger array (read a step at a time, never copied whole)
+        table = np.round(rng.random((n_candidates + 7, 4)) * 20)
+        rows = rng.permutation(len(table))[:n_candidates]
+        table[rows] = candidates
+        assert max_ious(boxes, table, bounds, group, rows=rows).tolist() == want, trial
 
 
 def test_max_ious_by_hand_and_order() -> None:

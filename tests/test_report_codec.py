@@ -252,3 +252,19 @@ def test_coco_evidence_flags_pack_into_bit_t_and_back() -> None:
     back = coco_evidence_from_report(packed)
     assert np.array_equal(back.tp, tp) and np.array_equal(back.ignored, ignored)
     assert back.dt_image.tolist() == e.dt_image.tolist() and back.gt_image.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("key", ["det", "seg"])
+@pytest.mark.parametrize("block", [1, 2])
+def test_images_drawn_boxes_by_blocks_of_images_are_the_same(built, key: str, block: int, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every image's boxes at t* are built IMAGE_BLOCK images at a time (bounded lists at work): any block
+    size gives the same report (blocks of 1 and 2 of the 3 images: a block boundary inside the set)."""
+    import evalsite.report.detection as detection
+
+    monkeypatch.setattr(detection, "IMAGE_BLOCK", block)
+    folder = tmp_path / key
+    manifest = write_detection_task(folder) if key == "det" else write_segmentation_task(folder)
+    report = evaluate(load_manifest(manifest))
+    assert sum(image.boxes is not None for image in report.images) >= 2
+    assert to_json_bytes(report) == to_json_bytes(built[key])  # (no path of the task's folder in report.json)

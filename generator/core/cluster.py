@@ -35,6 +35,7 @@ from evalsite.core.errors import ClusterError
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before `ClusterError` (exit 2)
 SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
 _SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
+_BACKGROUND = -1  # Dask priority of `run_tasks`' tasks
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
 
@@ -181,7 +182,9 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     if not specs:
         return []
     client = cluster.client
-    value = client.submit(common[0], *common[1], pure=False) if common else None
+    # Below the per-image shards (`map_shards`, priority 0) that the driver waits for before its own work:
+    # these run beside that work, on the workers left (Dask runs higher priorities first)
+    value = client.submit(common[0], *common[1], pure=False, priority=_BACKGROUND) if common else None
     sent: dict = {}
     here: list = []  # `value` computed here, once, if ever needed
 
@@ -205,7 +208,8 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     futures = []
     for spec in specs:
         part = part_of(spec)
-        futures.append(None if part is None else client.submit(work, part, spec, value, pure=False))
+        futures.append(None if part is None else
+                       client.submit(work, part, spec, value, pure=False, priority=_BACKGROUND))
     try:
         results: list = []
         for spec, future in zip(specs, futures):

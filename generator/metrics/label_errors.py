@@ -113,11 +113,13 @@ def score_thresholds(tp_label: np.ndarray, tp_score: np.ndarray, n_labels: int) 
 _PAIRS = 1 << 18
 
 
-def max_ious(boxes: np.ndarray, candidates: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
+def max_ious(boxes: np.ndarray, candidates: np.ndarray, bounds: np.ndarray, group: np.ndarray,
+             rows: np.ndarray | None = None) -> np.ndarray:
     """The largest IoU of each box k (x, y, w, h rows of `boxes`) with any of
     `candidates[bounds[group[k]]:bounds[group[k] + 1]]` (each group's candidates are consecutive rows), 0
     where that range is empty; a pair whose union is 0 has IoU 0. Vectorised over all pairs, a bounded number
-    (_PAIRS) at a time."""
+    (_PAIRS) at a time. `rows`: the candidates are `candidates[rows]`, read a step at a time (no copy of them
+    all)."""
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     candidates = np.asarray(candidates, dtype=float).reshape(-1, 4)
     group = np.asarray(group, dtype=np.int64)
@@ -134,9 +136,9 @@ def max_ious(boxes: np.ndarray, candidates: np.ndarray, bounds: np.ndarray, grou
             n = counts[has]
             owner = np.repeat(np.arange(len(has)), n)  # the pairs of each box, consecutive
             starts = np.cumsum(n) - n
-            rows = np.arange(int(n.sum())) - np.repeat(starts - lo[has], n)
+            at = np.arange(int(n.sum())) - np.repeat(starts - lo[has], n)
             x, y, w, h = (boxes[has, j][owner] for j in range(4))
-            b = candidates[rows]
+            b = candidates[at if rows is None else rows[at]]
             ix = np.clip(np.minimum(x + w, b[:, 0] + b[:, 2]) - np.maximum(x, b[:, 0]), 0, None)
             iy = np.clip(np.minimum(y + h, b[:, 1] + b[:, 3]) - np.maximum(y, b[:, 1]), 0, None)
             inter = ix * iy

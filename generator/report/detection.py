@@ -48,6 +48,8 @@ from evalsite.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
 DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
+# Images whose drawn boxes `_images` turns into lists at a time (about 2 KB of lists per image at work)
+IMAGE_BLOCK = 10_000
 # The members by value, for long lists (a lookup is faster than calling the enum)
 _BOX_KINDS = {k.value: k for k in BoxKind}
 # The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
@@ -408,8 +410,8 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
     lonely = [k for k, error in enumerate(errors)
               if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION]
     nearest = dict(zip(lonely, max_ious(
-        np.array([errors[k].box for k in lonely], dtype=float).reshape(-1, 4), data.dt_box[shown], bounds,
-        np.array([image_of[errors[k].image] for k in lonely], dtype=np.int64)).tolist()))
+        np.array([errors[k].box for k in lonely], dtype=float).reshape(-1, 4), data.dt_box, bounds,
+        np.array([image_of[errors[k].image] for k in lonely], dtype=np.int64), rows=shown).tolist()))
     for k, error in enumerate(errors):
         near = recall = None
         if k in nearest:
@@ -438,9 +440,27 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMis
     fps = np.bincount(data.dt_image[is_fp], minlength=n)
     fns = np.bincount(data.gt_image[is_fn], minlength=n)
     # Every object at t* of every image (full views draw them all; comparisons draw both models' results
-    # of the same image), grouped by image in one sort.
-    g = np.flatnonzero(m.gt_counted)
-    d = np.flatnonzero(shown)
+    # of the same image), IMAGE_BLOCK images at a time (the lists of one block at work, not of all boxes)
+    g_all, d_all = np.flatnonzero(m.gt_counted), np.flatnonzero(shown)
+    g_image, d_image = data.gt_image[g_all], data.dt_image[d_all]
+    drawn: dict[int, DrawnBoxes] = {}
+    for i0 in range(0, n, IMAGE_BLOCK):
+        i1 = min(i0 + IMAGE_BLOCK, n)
+        g = g_all[(g_image >= i0) & (g_image < i1)]
+        d = d_all[(d_image >= i0) & (d_image < i1)]
+        drawn.update(_drawn_boxes(data, is_fp, is_fn, g, d, i0, i1, strings))
+    widths, heights = data.widths.tolist(), data.heights.tolist()
+    return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
+                     height=heights[i] or infos[i].height, status=ImageStatus(infos[i].status),
+                     problem=infos[i].problem, objects=int(objects[i]), predictions=int(preds[i]),
+                     false_positives=int(fps[i]), missed=int(fns[i]), boxes=drawn.get(i))
+            for i in range(n)]
+
+
+def _drawn_boxes(data: DetectionData, is_fp: np.ndarray, is_fn: np.ndarray, g: np.ndarray, d: np.ndarray, i0: int,
+                 i1: int, strings: _MaskStrings | None) -> dict[int, DrawnBoxes]:
+    """The boxes drawn on images i0..i1-1 that have any (`_images`): objects `g` and detections `d` of those
+    images, grouped by image in one sort (objects first, then detections, each in their order)."""
     image = np.concatenate([data.gt_image[g], data.dt_image[d]])
     kind = np.concatenate([np.where(is_fn[g], BoxKind.MISSED.value, BoxKind.GROUND_TRUTH.value),
                            np.where(is_fp[d], BoxKind.FALSE_POSITIVE.value, BoxKind.CORRECT.value)])
@@ -450,27 +470,22 @@ def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMis
     side = ["gt"] * len(g) + ["dt"] * len(d)
     index = np.concatenate([g, d]).tolist()
     order = np.argsort(image, kind="stable")
-    bounds = np.searchsorted(image[order], np.arange(n + 1))
+    bounds = np.searchsorted(image[order], np.arange(i0, i1 + 1))
     kinds, labels_of, boxes_of, scores = ([_BOX_KINDS[k] for k in kind[order].tolist()], label[order].tolist(),
                                           xywh[order].ravel().tolist(), score[order].tolist())
     names = data.labels
     drawn: dict[int, DrawnBoxes] = {}
     ordered = order.tolist()
-    for i in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        drawn[i] = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
-                              xywh=boxes_of[4 * lo:4 * hi],
-                              scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
+    for j in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+        lo, hi = int(bounds[j]), int(bounds[j + 1])
+        drawn[i0 + j] = boxes = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
+                                           xywh=boxes_of[4 * lo:4 * hi],
+                                           scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
         if strings is not None:
-            drawn[i].masks = [None] * (hi - lo)
+            boxes.masks = [None] * (hi - lo)
             for position, k in enumerate(ordered[lo:hi]):
-                strings.fill(drawn[i].masks, position, side[k], index[k])
-    widths, heights = data.widths.tolist(), data.heights.tolist()
-    return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
-                     height=heights[i] or infos[i].height, status=ImageStatus(infos[i].status),
-                     problem=infos[i].problem, objects=int(objects[i]), predictions=int(preds[i]),
-                     false_positives=int(fps[i]), missed=int(fns[i]), boxes=drawn.get(i))
-            for i in range(n)]
+                strings.fill(boxes.masks, position, side[k], index[k])
+    return drawn
 
 
 def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetConfusion,
