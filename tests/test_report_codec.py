@@ -260,9 +260,9 @@ def test_images_drawn_boxes_by_blocks_of_images_are_the_same(built, key: str, bl
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Every image's boxes at t* are built IMAGE_BLOCK images at a time (bounded lists at work): any block
     size gives the same report (blocks of 1 and 2 of the 3 images: a block boundary inside the set)."""
-    import evalsite.report.detection as detection
+    import evalsite.report.detection_images as detection_images
 
-    monkeypatch.setattr(detection, "IMAGE_BLOCK", block)
+    monkeypatch.setattr(detection_images, "IMAGE_BLOCK", block)
     folder = tmp_path / key
     manifest = write_detection_task(folder) if key == "det" else write_segmentation_task(folder)
     report = evaluate(load_manifest(manifest))

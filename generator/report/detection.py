@@ -11,7 +11,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, current
 from evalsite.core.detection_data import DetectionData
-from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
+from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
@@ -26,6 +26,7 @@ from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.coco_groups import coco_on_cluster
 from evalsite.report.confusion import confused_pairs
+from evalsite.report.detection_images import MaskStrings, image_rows
 from evalsite.report.detection_model import (
     BoxMistake,
     Curve,
@@ -36,11 +37,9 @@ from evalsite.report.detection_model import (
     DetectionReport,
     DetEvidence,
     DetFindings,
-    DetImage,
     DetLabelCount,
     DetLabelMetrics,
     DetPair,
-    DrawnBoxes,
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
@@ -48,10 +47,6 @@ from evalsite.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
 DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
-# Images whose drawn boxes `_images` turns into lists at a time (about 2 KB of lists per image at work)
-IMAGE_BLOCK = 10_000
-# The members by value, for long lists (a lookup is faster than calling the enum)
-_BOX_KINDS = {k.value: k for k in BoxKind}
 # The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
 _FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
 _FN_TYPES = [None, *(ErrorType(name) for name in GT_TYPE_NAMES[1:])]
@@ -239,10 +234,10 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         pr=[Curve(labels[c], _floats(curve.recall), _floats(curve.precision))
             for c, curve in enumerate(sweep.pr_curves) if len(curve.recall)],
     )
-    strings = _MaskStrings(data) if segmentation else None
+    strings = MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
     _mark_suspects(data, ev, errors, columns, sweep.label_recall)
-    images = _images(data, ev, infos, errors, strings)
+    images = image_rows(data, ev, infos, strings)
     if strings is not None:
         strings.encode()
     counted = ev.matching.gt_counted
@@ -311,34 +306,6 @@ def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
                         ignored=unpack_flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
 
 
-class _MaskStrings:
-    """Compressed RLE strings of the masks that the report shows. `fill(target, key, side, index)` asks for
-    `target[key] = ` the string of mask `index` of `side` ("dt" or "gt"; -1: None); `encode()` then encodes
-    them all, in one vectorised batch per side, and fills every target."""
-
-    def __init__(self, data: DetectionData):
-        self.masks = {"dt": data.dt_masks, "gt": data.gt_masks}
-        self.wanted: dict[str, set[int]] = {"dt": set(), "gt": set()}
-        self.targets: list[tuple[object, object, str, int]] = []
-
-    def fill(self, target: object, key: object, side: str, index: int) -> None:
-        if index >= 0:
-            self.wanted[side].add(index)
-        self.targets.append((target, key, side, index))
-
-    def encode(self) -> None:
-        done: dict[tuple[str, int], str] = {}
-        for side, wanted in self.wanted.items():
-            index = sorted(wanted)
-            done.update(zip(((side, i) for i in index), self.masks[side].strings(index)))
-        for target, key, side, index in self.targets:
-            value = done[side, index] if index >= 0 else None
-            if isinstance(target, list):
-                target[key] = value
-            else:
-                setattr(target, key, value)
-
-
 def _related(values: np.ndarray, index: np.ndarray) -> list:
     """values[index] as Python values, None where index < 0: no related object (also when there is none at all,
     e.g. no prediction or no ground-truth object in the whole set)."""
@@ -347,7 +314,7 @@ def _related(values: np.ndarray, index: np.ndarray) -> list:
     return [v if i >= 0 else None for v, i in zip(values[np.maximum(index, 0)].tolist(), index.tolist())]
 
 
-def _errors(data: DetectionData, ev, strings: _MaskStrings | None = None) -> list[BoxMistake]:
+def _errors(data: DetectionData, ev, strings: MaskStrings | None = None) -> list[BoxMistake]:
     """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
     e = ev.errors
     labels = data.labels
@@ -425,67 +392,6 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
 
 def _opt_at(values: np.ndarray | None, index: int) -> float | None:
     return None if values is None else _opt(values[index])
-
-
-def _images(data: DetectionData, ev, infos: list[ImageInfo], errors: list[BoxMistake],
-            strings: _MaskStrings | None = None) -> list[DetImage]:
-    n = len(data.images)
-    m, e = ev.matching, ev.errors
-    t = ev.sweep.point.threshold
-    shown = (~m.ignored) & (data.dt_score >= t) if not math.isnan(t) else np.zeros(len(data.dt_score), bool)
-    is_fp = e.dt_code != 0
-    is_fn = e.gt_code != 0
-    objects = np.bincount(data.gt_image[m.gt_counted], minlength=n)
-    preds = np.bincount(data.dt_image[shown], minlength=n)
-    fps = np.bincount(data.dt_image[is_fp], minlength=n)
-    fns = np.bincount(data.gt_image[is_fn], minlength=n)
-    # Every object at t* of every image (full views draw them all; comparisons draw both models' results
-    # of the same image), IMAGE_BLOCK images at a time (the lists of one block at work, not of all boxes)
-    g_all, d_all = np.flatnonzero(m.gt_counted), np.flatnonzero(shown)
-    g_image, d_image = data.gt_image[g_all], data.dt_image[d_all]
-    drawn: dict[int, DrawnBoxes] = {}
-    for i0 in range(0, n, IMAGE_BLOCK):
-        i1 = min(i0 + IMAGE_BLOCK, n)
-        g = g_all[(g_image >= i0) & (g_image < i1)]
-        d = d_all[(d_image >= i0) & (d_image < i1)]
-        drawn.update(_drawn_boxes(data, is_fp, is_fn, g, d, i0, i1, strings))
-    widths, heights = data.widths.tolist(), data.heights.tolist()
-    return [DetImage(image=data.images[i], image_id=int(data.image_ids[i]), width=widths[i] or infos[i].width,
-                     height=heights[i] or infos[i].height, status=ImageStatus(infos[i].status),
-                     problem=infos[i].problem, objects=int(objects[i]), predictions=int(preds[i]),
-                     false_positives=int(fps[i]), missed=int(fns[i]), boxes=drawn.get(i))
-            for i in range(n)]
-
-
-def _drawn_boxes(data: DetectionData, is_fp: np.ndarray, is_fn: np.ndarray, g: np.ndarray, d: np.ndarray, i0: int,
-                 i1: int, strings: _MaskStrings | None) -> dict[int, DrawnBoxes]:
-    """The boxes drawn on images i0..i1-1 that have any (`_images`): objects `g` and detections `d` of those
-    images, grouped by image in one sort (objects first, then detections, each in their order)."""
-    image = np.concatenate([data.gt_image[g], data.dt_image[d]])
-    kind = np.concatenate([np.where(is_fn[g], BoxKind.MISSED.value, BoxKind.GROUND_TRUTH.value),
-                           np.where(is_fp[d], BoxKind.FALSE_POSITIVE.value, BoxKind.CORRECT.value)])
-    label = np.concatenate([data.gt_label[g], data.dt_label[d]])
-    xywh = np.concatenate([data.gt_box[g], data.dt_box[d]])
-    score = np.concatenate([np.full(len(g), np.nan), data.dt_score[d]])
-    side = ["gt"] * len(g) + ["dt"] * len(d)
-    index = np.concatenate([g, d]).tolist()
-    order = np.argsort(image, kind="stable")
-    bounds = np.searchsorted(image[order], np.arange(i0, i1 + 1))
-    kinds, labels_of, boxes_of, scores = ([_BOX_KINDS[k] for k in kind[order].tolist()], label[order].tolist(),
-                                          xywh[order].ravel().tolist(), score[order].tolist())
-    names = data.labels
-    drawn: dict[int, DrawnBoxes] = {}
-    ordered = order.tolist()
-    for j in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
-        lo, hi = int(bounds[j]), int(bounds[j + 1])
-        drawn[i0 + j] = boxes = DrawnBoxes(kinds=kinds[lo:hi], labels=[names[c] for c in labels_of[lo:hi]],
-                                           xywh=boxes_of[4 * lo:4 * hi],
-                                           scores=[None if math.isnan(s) else s for s in scores[lo:hi]])
-        if strings is not None:
-            boxes.masks = [None] * (hi - lo)
-            for position, k in enumerate(ordered[lo:hi]):
-                strings.fill(boxes.masks, position, side[k], index[k])
-    return drawn
 
 
 def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetConfusion,
