@@ -385,8 +385,9 @@ def test_ground_truth_shards_give_the_report_of_one_file(inputs, tmp_path: Path,
 @pytest.mark.parametrize("kind", ["detection", "segmentation"])
 def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], client, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    # With a cluster the COCO evaluation (matching and accumulation) and the intervals' resampling (the largest
-    # working sets) run as tasks of label groups on the workers, which draw the resamples themselves:
+    # With a cluster the COCO evaluation (matching and accumulation), the VOC matching and the intervals'
+    # resampling (the largest working sets) run as tasks of label groups on the workers, which draw the
+    # resamples themselves:
     # report.json is the single process's, byte for byte.
     import evalsite.report.intervals as intervals
 
@@ -402,15 +403,16 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0
-    # COCO's evaluation, COCO AP's resampling, and mAP50 / P / R / F1's
-    for work in ("_coco_group-", "_coco_group_samples", "_voc_group_samples"):
+    # COCO's evaluation, the VOC matching, COCO AP's resampling, and mAP50 / P / R / F1's
+    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples"):
         assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
 
 
 def test_coco_on_the_workers_without_intervals(inputs: dict[str, Path], client, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # --no-intervals: COCO still goes to the workers (and nothing resamples); the same report as alone.
+    # --no-intervals: COCO and the VOC matching still go to the workers (and nothing resamples); the same
+    # report as alone.
     import evalsite.report.intervals as intervals
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
@@ -424,6 +426,7 @@ def test_coco_on_the_workers_without_intervals(inputs: dict[str, Path], client, 
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
     keys = [task["key"] for task in stream.data]
     assert len([key for key in keys if key.startswith("_coco_group-")]) >= 3
+    assert len([key for key in keys if key.startswith("_voc_group-")]) >= 3
     assert not [key for key in keys if key.startswith(("_coco_group_samples", "_voc_group_samples", "report_weights"))]
 
 

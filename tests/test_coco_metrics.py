@@ -450,7 +450,7 @@ def test_descending_order_is_numpys_stable_sort_of_the_negated_scores():
 
 def split_by_labels(inputs: dict, bounds: list[int]):
     """coco_match of each label range [bounds[i], bounds[i+1]) on its own (renumbered from 0, the images and
-    the input order kept), as a cluster's tasks run it (evalsite.report.coco_groups)."""
+    the input order kept), as a cluster's tasks run it (evalsite.report.matching_groups)."""
     from evalsite.metrics.coco import coco_match
 
     for k0, k1 in zip(bounds[:-1], bounds[1:]):

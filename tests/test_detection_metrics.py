@@ -27,7 +27,7 @@ from evalsite.metrics import pairs
 from evalsite.metrics.detection import evaluate_detection
 from evalsite.metrics.detection_confusion import confusion_at_threshold
 from evalsite.metrics.error_types import FN_TYPES, FP_TYPES, type_errors
-from evalsite.metrics.matching import match_detections
+from evalsite.metrics.matching import join_label_matchings, match_detections
 from evalsite.metrics.operating_point import operating_point
 from evalsite.metrics.voc_ap import average_precision, average_precision_per_label, voc_map
 
@@ -645,6 +645,28 @@ def test_matching_equals_devkit_loop(c):
     assert [out[d] for d in range(len(c.dts))] == ["tp" if t else "ign" if i else "fp"
                                                    for t, i in zip(m.tp, m.ignored)]
     assert set(np.flatnonzero(m.gt_matched).tolist()) == taken
+
+
+@HYPOTHESIS
+@given(cases(max_images=4, max_gt=10, max_dt=16), st.integers(0, 3), st.integers(0, 3))
+def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
+    """The VOC matching by label groups (a Dask cluster's tasks, evalsite.report.matching_groups): each range's
+    rows matched apart, labels renumbered from 0, joined, are the whole matching: every field, bit for bit."""
+    whole = c.match()
+    gi, gl, gb, gd, gc = c.gt_arrays
+    di, dl, db, ds = c.dt_arrays
+    bounds = sorted({0, c.n_labels, min(cut_a, c.n_labels), min(cut_b, c.n_labels)})
+    parts = []
+    for k0, k1 in zip(bounds[:-1], bounds[1:]):
+        d = np.flatnonzero((dl >= k0) & (dl < k1))
+        g = np.flatnonzero((gl >= k0) & (gl < k1))
+        parts.append((d, g, match_detections(gi[g], gl[g] - k0, gb[g], gd[g], gc[g], di[d], dl[d] - k0, db[d], ds[d],
+                                             n_labels=k1 - k0)))
+    joined = join_label_matchings(parts, len(ds), gl, ~gd & ~gc, c.n_labels, 0.5, whole.order)
+    for name in ("tp", "ignored", "gt_index", "best_gt", "best_iou", "gt_matched_by", "gt_counted", "n_gt", "order"):
+        a, b = getattr(joined, name), getattr(whole, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    assert joined.iou_threshold == whole.iou_threshold
 
 
 @HYPOTHESIS

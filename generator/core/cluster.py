@@ -170,21 +170,23 @@ def _gathered(distributed, client, futures: list, done: Callable[[Any], None] = 
 
 
 def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
-              common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec) -> list:
+              common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec,
+              priority: int = _BACKGROUND) -> list:
     """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order, where `value` is
     `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by Dask should the
     workers holding it die; None without `common`). Each part `make(k)` is made here once per key k, one at a
     time, and sent straight to a worker (`Client.scatter`: not through the scheduler, which would hold them
     all). A part lost with its worker has no recipe to be made again there, so a spec whose task lost it is
     computed here instead, by the same call (with `value` computed here once); so is one whose part could not
-    be sent, or whose task failed (an error of `work` itself is then raised here)."""
+    be sent, or whose task failed (an error of `work` itself is then raised here). `priority`: Dask's, by default
+    below the per-image shards; 0 for work that the driver waits for next."""
     distributed = _distributed()
     if not specs:
         return []
     client = cluster.client
     # Below the per-image shards (`map_shards`, priority 0) that the driver waits for before its own work:
     # these run beside that work, on the workers left (Dask runs higher priorities first)
-    value = client.submit(common[0], *common[1], pure=False, priority=_BACKGROUND) if common else None
+    value = client.submit(common[0], *common[1], pure=False, priority=priority) if common else None
     sent: dict = {}
     here: list = []  # `value` computed here, once, if ever needed
 
@@ -209,7 +211,7 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     for spec in specs:
         part = part_of(spec)
         futures.append(None if part is None else
-                       client.submit(work, part, spec, value, pure=False, priority=_BACKGROUND))
+                       client.submit(work, part, spec, value, pure=False, priority=priority))
     try:
         results: list = []
         for spec, future in zip(specs, futures):

@@ -48,14 +48,15 @@ class DetectionEvaluation:
 
 def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
                       pair_iou_fn: PairIoU | None = None, max_points: int = MAX_CURVE_POINTS,
-                      prune_boxes: tuple[np.ndarray, np.ndarray] | None = None
+                      prune_boxes: tuple[np.ndarray, np.ndarray] | None = None, matching: Matching | None = None
                       ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
     """The first half of `evaluate_detection`: the VOC matching, per-label AP (all-point, 11-point) and the
     operating point with its curves.
 
     Parameters
     ----------
-    As for `evaluate_detection`.
+    As for `evaluate_detection`; `matching`: the VOC matching (`match_detections`) of these arguments when the
+    caller has it (e.g. joined from label groups matched apart, `join_label_matchings`).
 
     Returns
     -------
@@ -63,9 +64,10 @@ def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
     `ThresholdSweep`.
     """
     dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
-    matching = match_detections(data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd,
-                                data.dt_image, data.dt_label, dt_box, data.dt_score, iou_threshold=iou_threshold,
-                                pair_iou_fn=pair_iou_fn, n_labels=len(data.labels))
+    if matching is None:
+        matching = match_detections(data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd,
+                                    data.dt_image, data.dt_label, dt_box, data.dt_score, iou_threshold=iou_threshold,
+                                    pair_iou_fn=pair_iou_fn, n_labels=len(data.labels))
     ap, ap11 = average_precisions_per_label(matching, data.dt_label, data.dt_score, ("all", "11point"))
     sweep = operating_point(matching, data.dt_label, data.dt_score, max_points=max_points)
     return matching, ap, ap11, sweep

@@ -42,7 +42,12 @@ def enclosing_boxes(given: np.ndarray, mask_box: np.ndarray, mask_area: np.ndarr
 
 def mask_geometry(data: DetectionData) -> MaskGeometry:
     """Mask IoU and pruning boxes of a segmentation task's `DetectionData` (its masks are MaskSets)."""
-    dt, gt = data.dt_masks, data.gt_masks
-    fn = mask_pair_iou_fn(dt, gt, data.gt_crowd)
-    return MaskGeometry(iou=fn, prune_boxes=(enclosing_boxes(data.dt_box, dt.bboxes(), dt.areas()),
-                                             enclosing_boxes(data.gt_box, gt.bboxes(), gt.areas())))
+    return masks_geometry(data.dt_box, data.dt_masks, data.gt_box, data.gt_masks, data.gt_crowd)
+
+
+def masks_geometry(dt_box: np.ndarray, dt_masks, gt_box: np.ndarray, gt_masks, gt_crowd: np.ndarray) -> MaskGeometry:
+    """`mask_geometry` of the given columns (some rows of a task: a pair's IoU and a row's box depend on those
+    rows alone)."""
+    fn = mask_pair_iou_fn(dt_masks, gt_masks, gt_crowd)
+    return MaskGeometry(iou=fn, prune_boxes=(enclosing_boxes(dt_box, dt_masks.bboxes(), dt_masks.areas()),
+                                             enclosing_boxes(gt_box, gt_masks.bboxes(), gt_masks.areas())))

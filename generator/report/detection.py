@@ -24,7 +24,6 @@ from evalsite.metrics.label_errors import box_suspect, max_ious, score_threshold
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
-from evalsite.report.coco_groups import coco_on_cluster
 from evalsite.report.confusion import confused_pairs
 from evalsite.report.detection_images import MaskStrings, image_rows
 from evalsite.report.detection_model import (
@@ -43,6 +42,7 @@ from evalsite.report.detection_model import (
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
+from evalsite.report.matching_groups import coco_on_cluster, voc_matching_on_cluster
 from evalsite.report.model import SCHEMA, TaskInfo
 
 # Rating of mAP@0.5: at least this value earns the rating.
@@ -134,7 +134,9 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     if segmentation:
         geometry = mask_geometry(data)
         options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-    first_half = evaluate_matching(data, **options)
+    cluster = current()  # the VOC matching on its workers: the driver keeps its result, not its IoU pairs
+    matching = voc_matching_on_cluster(cluster, data, options["iou_threshold"]) if cluster is not None else None
+    first_half = evaluate_matching(data, **options, matching=matching)
     matching, sweep = first_half[0], first_half[3]
     columns = _evidence_columns(data, matching)
     if started.intervals is not None:  # the VOC intervals need only these and t*

@@ -1,0 +1,121 @@
+"""The COCO evaluation and the VOC matching of a detection report on a Dask cluster (docs/cluster.md): by
+groups of consecutive labels, one task each on the workers; the driver joins the per-label summaries (COCO)
+and the per-detection flags (VOC).
+
+COCO evaluates each (image, label) on its own and accumulates each label on its own: the matching of a range
+of labels, renumbered from 0 with the images and the input order kept, is that part of the whole matching,
+and its accumulation those labels' entries (`evalsite.metrics.coco.coco_match`). The 12 numbers are means
+over all labels' entries, taken on the driver from the joined entries in pycocotools' order
+(`join_label_summaries`), so they are bit for bit those of one process. The driver keeps neither the pairs,
+the match table nor the accumulation's working arrays: about 190 bytes per detection at their peak on one
+process (0.75 GB at 50,000 COCO-like images), now a task's, for its group of about `TASK_ITEMS` items.
+
+The VOC matching is per label too (`evalsite.metrics.matching.join_label_matchings`): the driver keeps its
+per-detection result (about 26 bytes per detection), not its IoU pairs (24 bytes per pair, about 3 pairs per
+detection at COCO's density).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evalsite.core.cluster import Cluster, run_tasks
+from evalsite.core.detection_data import DetectionData
+from evalsite.metrics.arrays import score_rank
+from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
+from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
+from evalsite.metrics.mask_matching import masks_geometry
+from evalsite.metrics.matching import Matching, join_label_matchings, match_detections
+from evalsite.metrics.segm import coco_match_segm
+from evalsite.report.intervals import label_groups
+
+
+def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, np.ndarray, CocoEvidence]:
+    """(stats (12,), per-label AP@[.50:.95] (K,), the `CocoEvidence` with its flags packed) of `data` (boxes,
+    or masks when it has them), as `coco_evaluate` / `coco_evaluate_segm` give them, computed on the cluster's
+    workers by label group (the largest first). A group's part is cut from `data` when it is sent, one at a
+    time."""
+    groups, parts = _by_groups(cluster, data, _coco_group, lambda group: _group_part(data, group))
+    stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
+    counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
+    evidence = CocoEvidence(dt_image=np.concatenate([part[1] for part in parts]),
+                            dt_label=np.concatenate([part[2] + k0 for part, (k0, _) in zip(parts, groups)]),
+                            tp=np.concatenate([part[3] for part in parts]),
+                            ignored=np.concatenate([part[4] for part in parts]),
+                            gt_image=data.gt_image[counted], gt_label=data.gt_label[counted])
+    return stats, per_label_ap, evidence
+
+
+def voc_matching_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float) -> Matching:
+    """The `Matching` of `data` (boxes, or masks when it has them) as `evaluate_matching` gives it, matched on the
+    cluster's workers by label group (the largest first), at the priority of work the driver waits for."""
+    groups, parts = _by_groups(cluster, data, _voc_group, lambda group: _voc_part(data, group, iou_threshold),
+                               priority=0)
+    order, _ = score_rank(data.dt_score)
+    counted = ~np.asarray(data.gt_difficult, dtype=bool) & ~np.asarray(data.gt_crowd, dtype=bool)
+    return join_label_matchings([(*_rows(data, group), part) for group, part in zip(groups, parts)],
+                                len(data.dt_score), data.gt_label, counted, len(data.labels), iou_threshold, order)
+
+
+def _by_groups(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, list]:
+    """(the label groups, `work`'s value of each) in label order, the largest groups sent first."""
+    groups, sizes, _ = label_groups(data.dt_label, data.gt_label, len(data.labels))
+    total = np.cumsum(np.r_[0, sizes])
+    specs = sorted(groups, key=lambda group: -(total[group[1]] - total[group[0]]))
+    values = dict(zip(specs, run_tasks(cluster, work, specs, make, **options)))
+    return groups, [values[group] for group in groups]
+
+
+def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The detections and the objects of labels k0..k1-1, in file order."""
+    k0, k1 = group
+    return (np.flatnonzero((data.dt_label >= k0) & (data.dt_label < k1)),
+            np.flatnonzero((data.gt_label >= k0) & (data.gt_label < k1)))
+
+
+def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float) -> tuple[bool, tuple]:
+    """The arguments of `match_detections` for labels k0..k1-1, renumbered from 0, and the masks (if any)."""
+    k0, k1 = group
+    d, g = _rows(data, group)
+    args = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g],
+            data.dt_image[d], data.dt_label[d] - k0, data.dt_box[d], data.dt_score[d], k1 - k0, iou_threshold)
+    if data.gt_masks is not None:
+        return True, (*args, data.gt_masks.take(g), data.dt_masks.take(d))
+    return False, args
+
+
+def _voc_group(part: tuple[bool, tuple], group: tuple[int, int], _) -> Matching:
+    """A task of `voc_matching_on_cluster`: one label group's VOC matching (with its own row indices)."""
+    masks, args = part
+    gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels, threshold = args[:11]
+    pair_iou_fn = None
+    if masks:  # the mask IoU, and pruning boxes that contain each mask (as `evaluate_detection` takes them)
+        geometry = masks_geometry(dt_box, args[12], gt_box, args[11], crowd)
+        pair_iou_fn, (dt_box, gt_box) = geometry.iou, geometry.prune_boxes
+    matching = match_detections(gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score,
+                                iou_threshold=threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
+    matching.order = None  # (the whole's order is the driver's)
+    return matching
+
+
+def _group_part(data: DetectionData, group: tuple[int, int]) -> tuple[bool, tuple]:
+    """The arguments of `coco_match` (or `coco_match_segm`) for labels k0..k1-1, renumbered from 0."""
+    k0, k1 = group
+    d, g = _rows(data, group)
+    gt = (data.gt_image[g], data.gt_label[g] - k0)
+    dt = (data.dt_image[d], data.dt_label[d] - k0)
+    if data.gt_masks is not None:
+        hw = np.stack([data.heights, data.widths], axis=1)
+        return True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g], *dt, data.dt_masks.take(d),
+                      data.dt_score[d], k1 - k0, hw)
+    return False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g], *dt, data.dt_box[d], data.dt_score[d],
+                   k1 - k0)
+
+
+def _coco_group(part: tuple[bool, tuple], group: tuple[int, int], _) -> tuple[CocoLabelSummary, ...]:
+    """A task of `coco_on_cluster`: one label group's matching, its `label_summary` and the detections'
+    columns of its evidence (labels from 0), the flags packed (`CocoEvidence.packed`)."""
+    masks, args = part
+    matches, evidence = (coco_match_segm if masks else coco_match)(*args)
+    evidence = evidence.packed()
+    return (matches.label_summary(), evidence.dt_image, evidence.dt_label, evidence.tp, evidence.ignored)
