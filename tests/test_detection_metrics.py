@@ -662,7 +662,7 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
         g = np.flatnonzero((gl >= k0) & (gl < k1))
         parts.append((d, g, match_detections(gi[g], gl[g] - k0, gb[g], gd[g], gc[g], di[d], dl[d] - k0, db[d], ds[d],
                                              n_labels=k1 - k0)))
-    joined = join_label_matchings(parts, len(ds), gl, ~gd & ~gc, c.n_labels, 0.5, whole.order)
+    joined = join_label_matchings(parts, len(ds), gl, c.n_labels, 0.5, whole.order)
     for name in ("tp", "ignored", "gt_index", "best_gt", "best_iou", "gt_matched_by", "gt_counted", "n_gt", "order"):
         a, b = getattr(joined, name), getattr(whole, name)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name

@@ -184,8 +184,8 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     if not specs:
         return []
     client = cluster.client
-    # Below the per-image shards (`map_shards`, priority 0) that the driver waits for before its own work:
-    # these run beside that work, on the workers left (Dask runs higher priorities first)
+    # By default below the per-image shards (`map_shards`, priority 0) that the driver waits for before its own
+    # work: these run beside that work, on the workers left (Dask runs higher priorities first)
     value = client.submit(common[0], *common[1], pure=False, priority=priority) if common else None
     sent: dict = {}
     here: list = []  # `value` computed here, once, if ever needed

@@ -187,7 +187,7 @@ def _order_of(rank: np.ndarray) -> np.ndarray:
 
 
 def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
-                         gt_counted: np.ndarray, n_labels: int, iou_threshold: float = IOU_THRESHOLD,
+                         n_labels: int, iou_threshold: float = IOU_THRESHOLD,
                          order: np.ndarray | None = None) -> Matching:
     """The matching of all labels from those of label ranges apart (a Dask cluster's tasks).
 
@@ -201,7 +201,7 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     parts : (d, g, m): `match_detections` of the detections d and the GT g (row indices of the whole, in
         ascending order, together every row once) with their own indices; the labels need not be renumbered.
     n_dt : D, the whole's detections.
-    gt_label, gt_counted : (G,) the whole's GT labels and "counted" flags (neither difficult nor crowd).
+    gt_label : (G,) the whole's GT labels.
     n_labels : L.
     iou_threshold : the parts' IoU threshold.
     order : the whole's detection order (`score_rank`), kept in `Matching.order`.
@@ -217,7 +217,7 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     >>> whole = match_detections([0, 0], [0, 1], gt_box, None, None, [0, 0, 0], [0, 1, 0], dt_box, [0.9, 0.8, 0.7])
     >>> parts = [(np.array(d), np.array(g), match_detections([0], [0], [gt_box[g[0]]], None, None, [0] * len(d),
     ...           [0] * len(d), dt_box[d], np.array([0.9, 0.8, 0.7])[d])) for d, g in (([0, 2], [0]), ([1], [1]))]
-    >>> m = join_label_matchings(parts, 3, np.array([0, 1]), np.array([True, True]), 2)
+    >>> m = join_label_matchings(parts, 3, np.array([0, 1]), 2)
     >>> m.tp.tolist() == whole.tp.tolist(), m.gt_matched_by.tolist(), m.gt_index.tolist()
     (True, [0, 1], [0, 1, -1])
     """
@@ -226,12 +226,12 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     gt_index, best_gt = np.full(n_dt, -1, dtype=np.int64), np.full(n_dt, -1, dtype=np.int64)
     best_iou = np.zeros(n_dt, dtype=np.float64)
     matched_by = np.full(n_gt, -1, dtype=np.int64)
+    counted = np.zeros(n_gt, dtype=bool)
     for d, g, m in parts:
-        tp[d], ignored[d], best_iou[d] = m.tp, m.ignored, m.best_iou
+        tp[d], ignored[d], best_iou[d], counted[g] = m.tp, m.ignored, m.best_iou, m.gt_counted
         gt_index[d] = take(g, m.gt_index, -1)
         best_gt[d] = take(g, m.best_gt, -1)
         matched_by[g] = take(d, m.gt_matched_by, -1)
-    counted = np.asarray(gt_counted, dtype=bool)
     return Matching(tp=tp, ignored=ignored, gt_index=gt_index, best_gt=best_gt, best_iou=best_iou,
                     gt_matched_by=matched_by, gt_counted=counted,
                     n_gt=np.bincount(np.asarray(gt_label)[counted], minlength=n_labels).astype(np.int64),

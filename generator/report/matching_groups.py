@@ -49,12 +49,16 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
 def voc_matching_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float) -> Matching:
     """The `Matching` of `data` (boxes, or masks when it has them) as `evaluate_matching` gives it, matched on the
     cluster's workers by label group (the largest first), at the priority of work the driver waits for."""
-    groups, parts = _by_groups(cluster, data, _voc_group, lambda group: _voc_part(data, group, iou_threshold),
-                               priority=0)
+    rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # each group's, found once: sent, then joined
+
+    def part(group: tuple[int, int]) -> tuple[tuple, tuple | None]:
+        rows[group] = _rows(data, group)
+        return _voc_part(data, group, *rows[group], iou_threshold)
+
+    groups, parts = _by_groups(cluster, data, _voc_group, part, priority=0)
     order, _ = score_rank(data.dt_score)
-    counted = ~np.asarray(data.gt_difficult, dtype=bool) & ~np.asarray(data.gt_crowd, dtype=bool)
-    return join_label_matchings([(*_rows(data, group), part) for group, part in zip(groups, parts)],
-                                len(data.dt_score), data.gt_label, counted, len(data.labels), iou_threshold, order)
+    return join_label_matchings([(*rows[group], matching) for group, matching in zip(groups, parts)],
+                                len(data.dt_score), data.gt_label, len(data.labels), iou_threshold, order)
 
 
 def _by_groups(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, list]:
@@ -73,24 +77,24 @@ def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.n
             np.flatnonzero((data.gt_label >= k0) & (data.gt_label < k1)))
 
 
-def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float) -> tuple[bool, tuple]:
-    """The arguments of `match_detections` for labels k0..k1-1, renumbered from 0, and the masks (if any)."""
+def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.ndarray,
+              iou_threshold: float) -> tuple[tuple, tuple | None]:
+    """The arguments of `match_detections` for labels k0..k1-1 (detections d, objects g), renumbered from 0, and
+    their masks (objects', detections'), or None."""
     k0, k1 = group
-    d, g = _rows(data, group)
     args = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g],
             data.dt_image[d], data.dt_label[d] - k0, data.dt_box[d], data.dt_score[d], k1 - k0, iou_threshold)
-    if data.gt_masks is not None:
-        return True, (*args, data.gt_masks.take(g), data.dt_masks.take(d))
-    return False, args
+    return args, None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
 
 
-def _voc_group(part: tuple[bool, tuple], group: tuple[int, int], _) -> Matching:
+def _voc_group(part: tuple[tuple, tuple | None], group: tuple[int, int], _) -> Matching:
     """A task of `voc_matching_on_cluster`: one label group's VOC matching (with its own row indices)."""
-    masks, args = part
-    gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels, threshold = args[:11]
+    (gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels,
+     threshold), masks = part
     pair_iou_fn = None
-    if masks:  # the mask IoU, and pruning boxes that contain each mask (as `evaluate_detection` takes them)
-        geometry = masks_geometry(dt_box, args[12], gt_box, args[11], crowd)
+    if masks is not None:  # the mask IoU, and pruning boxes that contain each mask (as `evaluate_detection` takes)
+        gt_masks, dt_masks = masks
+        geometry = masks_geometry(dt_box, dt_masks, gt_box, gt_masks, crowd)
         pair_iou_fn, (dt_box, gt_box) = geometry.iou, geometry.prune_boxes
     matching = match_detections(gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score,
                                 iou_threshold=threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
