@@ -387,7 +387,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
                                                                monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     # With a cluster the COCO evaluation (matching and accumulation), the VOC matching and the intervals'
     # resampling (the largest working sets) run as tasks of label groups on the workers, which draw the
-    # resamples themselves:
+    # resamples themselves, and the confusion and error types at t* as tasks of image shards:
     # report.json is the single process's, byte for byte.
     import evalsite.report.intervals as intervals
 
@@ -395,16 +395,17 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     manifest = inputs[kind]
     assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
-    with distributed.get_task_stream(client) as stream:
+    with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
-                     client.scheduler.address)
+                     client.scheduler.address, "--shard-images", "3")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0
-    # COCO's evaluation, the VOC matching, COCO AP's resampling, and mAP50 / P / R / F1's
-    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples"):
+    # COCO's evaluation, the VOC matching, COCO AP's resampling, and mAP50 / P / R / F1's; the confusion and
+    # the error types at t* by shard of images
+    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples", "_shard_at_threshold-"):
         assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
 

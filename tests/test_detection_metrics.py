@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from evalsite.metrics import pairs
-from evalsite.metrics.detection import evaluate_detection
+from evalsite.metrics.cells import add_cells
+from evalsite.metrics.detection import confusion_and_errors, evaluate_detection, join_error_types
 from evalsite.metrics.detection_confusion import confusion_at_threshold
 from evalsite.metrics.error_types import FN_TYPES, FP_TYPES, type_errors
 from evalsite.metrics.matching import join_label_matchings, match_detections
@@ -667,6 +668,42 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
         a, b = getattr(joined, name), getattr(whole, name)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
     assert joined.iou_threshold == whole.iou_threshold
+
+
+@HYPOTHESIS
+@given(cases(max_images=5, max_gt=10, max_dt=16), st.lists(st.integers(0, 5), max_size=3),
+       st.sampled_from([0.1, 0.3, 0.5, 0.9, math.nan]), st.booleans())
+def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality):
+    """The confusion and the error types at t* by shards of images (a Dask cluster's tasks,
+    evalsite.report.threshold_shards): each shard's rows with their part of the matching (Matching.restrict),
+    typed apart, joined, are the whole's types, every field bit for bit; the confusions' counts sum to the
+    whole's. `quality`:
+    with boxes for the "mask_quality" type that differ from the pairing's (as masks have), and their box IoUs."""
+    whole_matching = c.match()
+    gi, gl, gb, gd, gc = c.gt_arrays
+    di, dl, db, ds = c.dt_arrays
+    boxes = (db + np.array([1.0, 0, 0, 1]), gb) if quality else None
+    whole = confusion_and_errors(whole_matching, (gi, gl, gb, gd, gc), (di, dl, db, ds), threshold, 0.5, c.n_labels,
+                                 mask_quality_boxes=boxes, score_order=whole_matching.order)
+    bounds = sorted({0, 5, *cuts})
+    parts = []
+    for i0, i1 in zip(bounds[:-1], bounds[1:]):
+        d = np.flatnonzero((di >= i0) & (di < i1))
+        g = np.flatnonzero((gi >= i0) & (gi < i1))
+        restricted = whole_matching.restrict(d, g, gl)
+        assert restricted.n_gt.tolist() == np.bincount(gl[g][restricted.gt_counted], minlength=c.n_labels).tolist()
+        parts.append((d, g, *confusion_and_errors(
+            restricted, (gi[g], gl[g], gb[g], gd[g], gc[g]), (di[d], dl[d], db[d], ds[d]), threshold, 0.5, c.n_labels,
+            mask_quality_boxes=None if boxes is None else (boxes[0][d], boxes[1][g]))))
+    errors = join_error_types([(d, g, e) for d, g, _, e in parts], len(ds), len(gl))
+    for name in ("dt_code", "dt_related_gt", "dt_related_iou", "gt_code", "gt_related_dt", "gt_related_iou",
+                 *(("dt_related_box_iou", "gt_related_box_iou") if quality else ())):
+        a, b = getattr(errors, name), getattr(whole[1], name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    counts = add_cells([c.counts for _, _, c, _ in parts])
+    assert (errors.dt_related_box_iou is None) is (not quality)
+    assert counts.triples() == whole[0].counts.triples() and counts.shape == whole[0].counts.shape
+    assert errors.threshold == whole[1].threshold or math.isnan(threshold)
 
 
 @HYPOTHESIS

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Cells", "count_cells", "top_off_diagonal"]
+__all__ = ["Cells", "add_cells", "count_cells", "top_off_diagonal"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,23 @@ def count_cells(row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> Cel
     col = np.asarray(col, dtype=np.int64).reshape(-1)
     key, count = np.unique(row * shape[1] + col, return_counts=True)
     return Cells(row=key // shape[1], col=key % shape[1], count=count.astype(np.int64), shape=shape)
+
+
+def add_cells(parts: list[Cells]) -> Cells:
+    """The sum of count matrices of the same shape (e.g. one per shard of images), as `Cells`.
+
+    Examples
+    --------
+    >>> a = count_cells(np.array([0, 1]), np.array([0, 2]), (2, 3))
+    >>> b = count_cells(np.array([1, 1]), np.array([2, 0]), (2, 3))
+    >>> add_cells([a, b]).triples()
+    [[0, 0, 1], [1, 0, 1], [1, 2, 2]]
+    """
+    shape = parts[0].shape
+    key, where = np.unique(np.concatenate([c.row * shape[1] + c.col for c in parts]), return_inverse=True)
+    count = np.zeros(len(key), dtype=np.int64)
+    np.add.at(count, where, np.concatenate([c.count for c in parts]))
+    return Cells(row=key // shape[1], col=key % shape[1], count=count, shape=shape)
 
 
 def top_off_diagonal(cells: Cells, limit: int, skip_row: int | None = None,

@@ -11,7 +11,8 @@ the entry points that run them all. Each part is its own module, whose docstring
 * `evalsite.metrics.detection_confusion`: class-agnostic confusion matrix at t* (background row, missed
   column);
 * `evalsite.metrics.error_types`: the type of every false positive and every missed object at t*;
-* here, `evaluate_detection`: all of the above for a `DetectionData` (`evaluate_matching`: its first half).
+* here, `evaluate_detection`: all of the above for a `DetectionData` (`evaluate_matching`: its first half;
+  `confusion_and_errors`: what it adds at t*; `join_error_types` joins the types of shards of images).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from evalsite.metrics.arrays import join_rows
 from evalsite.metrics.detection_confusion import Confusion, confusion_at_threshold
 from evalsite.metrics.error_types import ErrorTypes, type_errors
 from evalsite.metrics.matching import IOU_THRESHOLD, Matching, match_detections
@@ -77,12 +79,15 @@ def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD
                        pair_iou_fn: PairIoU | None = None,
                        max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,
-                       first_half: tuple | None = None) -> DetectionEvaluation:
+                       first_half: tuple | None = None,
+                       at_threshold: tuple[Confusion, ErrorTypes] | None = None) -> DetectionEvaluation:
     """Every detection metric listed above for one `DetectionData` (labels 0..len(data.labels)-1).
 
     Segmentation passes the mask IoU as `pair_iou_fn`, boxes that contain each mask as `prune_boxes`
     (detections, GT; default: data's boxes) and the boxes to type "mask_quality" errors with.
-    `first_half`: the result of `evaluate_matching` with the same arguments, when the caller has it already.
+    `first_half`: the result of `evaluate_matching` with the same arguments, when the caller has it already;
+    `at_threshold`: likewise `confusion_and_errors` at its t* (e.g. from shards of images: their error types
+    joined, `join_error_types`, and the sum of their confusions' counts).
 
     Parameters
     ----------
@@ -92,23 +97,81 @@ def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD
     max_points : the most points of each curve.
     prune_boxes : (dt_box, gt_box) for pairing, instead of data's boxes.
     mask_quality_boxes : segmentation only, (dt_box, gt_box) for the "mask_quality" error type.
-    first_half : see above.
+    first_half, at_threshold : see above.
 
     Returns
     -------
     `DetectionEvaluation`: AP and mAP at IoU T (ap50, map50 with the default T), the operating point and
     curves, the confusion and the error types at t*.
     """
-    nl = len(data.labels)
     dt_box, gt_box = prune_boxes if prune_boxes is not None else (data.dt_box, data.gt_box)
     matching, ap, ap11, sweep = first_half or evaluate_matching(data, iou_threshold, pair_iou_fn, max_points,
                                                                 prune_boxes)
-    gt = (data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd)
-    dt = (data.dt_image, data.dt_label, dt_box, data.dt_score)
-    t_star = sweep.point.threshold
-    confusion = confusion_at_threshold(*gt, *dt, threshold=t_star, iou_threshold=iou_threshold,
-                                       pair_iou_fn=pair_iou_fn, n_labels=nl, score_order=matching.order)
-    errors = type_errors(matching, data.gt_image, data.gt_label, gt_box, data.gt_crowd, *dt,
-                         threshold=t_star, pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
+    if at_threshold is None:
+        at_threshold = confusion_and_errors(
+            matching, (data.gt_image, data.gt_label, gt_box, data.gt_difficult, data.gt_crowd),
+            (data.dt_image, data.dt_label, dt_box, data.dt_score), sweep.point.threshold, iou_threshold,
+            len(data.labels), pair_iou_fn, mask_quality_boxes, score_order=matching.order)
+    confusion, errors = at_threshold
     return DetectionEvaluation(matching=matching, ap50=ap, ap50_11pt=ap11, map50=voc_map(ap),
                                map50_11pt=voc_map(ap11), sweep=sweep, confusion=confusion, errors=errors)
+
+
+def confusion_and_errors(matching: Matching, gt: tuple, dt: tuple, threshold: float, iou_threshold: float,
+                         n_labels: int, pair_iou_fn: PairIoU | None = None,
+                         mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,
+                         score_order: np.ndarray | None = None) -> tuple[Confusion, ErrorTypes]:
+    """The confusion (`confusion_at_threshold`) and the error types (`type_errors`) at t* = `threshold`.
+
+    Parameters
+    ----------
+    matching : the `Matching` of these rows.
+    gt : (gt_image, gt_label, gt_box, gt_difficult, gt_crowd), the boxes those of the pairing (`prune_boxes`).
+    dt : (dt_image, dt_label, dt_box, dt_score), likewise.
+    threshold, iou_threshold, n_labels, pair_iou_fn, mask_quality_boxes : as for `evaluate_detection`.
+    score_order : the detection order when known (`Matching.order`).
+
+    Returns
+    -------
+    (`Confusion`, `ErrorTypes`).
+    """
+    gt_image, gt_label, gt_box, _, gt_crowd = gt
+    confusion = confusion_at_threshold(*gt, *dt, threshold=threshold, iou_threshold=iou_threshold,
+                                       pair_iou_fn=pair_iou_fn, n_labels=n_labels, score_order=score_order)
+    errors = type_errors(matching, gt_image, gt_label, gt_box, gt_crowd, *dt, threshold=threshold,
+                         pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
+    return confusion, errors
+
+
+def join_error_types(parts: list[tuple[np.ndarray, np.ndarray, ErrorTypes]], n_dt: int, n_gt: int) -> ErrorTypes:
+    """`type_errors` of all rows from those of shards of images typed apart (a Dask cluster's tasks).
+
+    Typing looks at one image at a time (a detection is compared only with its image's objects and the
+    reverse) and keeps file order and score order among the rows of an image: so the types of a shard's rows
+    (whole images, with their part of the matching, `Matching.restrict`) are those rows' part of the whole.
+    (So is the confusion's matching at t*, whose counts are then the sum of the shards', `add_cells`.)
+
+    Parameters
+    ----------
+    parts : (d, g, errors): the types of the detections d and the objects g (ascending row indices of the
+        whole, of whole images; together every row once) with their own indices. At least one part.
+    n_dt, n_gt : D and G of the whole.
+
+    Returns
+    -------
+    `ErrorTypes` of the whole, equal to `type_errors` of all rows.
+    """
+    ds, gs, typed = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+
+    def dt(field: str, to_gt: bool = False) -> np.ndarray:  # a detection's field (to_gt: an object's row)
+        return join_rows([(d, getattr(e, field)) for d, e in zip(ds, typed)], n_dt, gs if to_gt else None)
+
+    def gt(field: str, to_dt: bool = False) -> np.ndarray:  # an object's field (to_dt: a detection's row)
+        return join_rows([(g, getattr(e, field)) for g, e in zip(gs, typed)], n_gt, ds if to_dt else None)
+
+    masks = typed[0].dt_related_box_iou is not None  # (segmentation's box IoU of the related pair)
+    return ErrorTypes(dt_code=dt("dt_code"), dt_related_gt=dt("dt_related_gt", to_gt=True),
+                      dt_related_iou=dt("dt_related_iou"), gt_code=gt("gt_code"),
+                      gt_related_dt=gt("gt_related_dt", to_dt=True), gt_related_iou=gt("gt_related_iou"),
+                      threshold=typed[0].threshold, dt_related_box_iou=dt("dt_related_box_iou") if masks else None,
+                      gt_related_box_iou=gt("gt_related_box_iou") if masks else None)

@@ -27,6 +27,14 @@ class Confusion:
     threshold: float
     iou_threshold: float
 
+    @classmethod
+    def of_counts(cls, counts: Cells, threshold: float, iou_threshold: float) -> Confusion:
+        """A confusion of its counts only, its per-row arrays empty (length 0): for a caller that needs only the
+        counts (a report being assembled; the sum of shards' counts, `evalsite.metrics.cells.add_cells`)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(counts=counts, dt_row=empty, gt_column=empty, dt_gt=empty, gt_dt=empty,
+                   threshold=float(threshold), iou_threshold=float(iou_threshold))
+
 
 def _greedy_take(pd: np.ndarray, pg: np.ndarray, iou: np.ndarray, rank: np.ndarray, n_dt: int, n_gt: int):
     """Greedy matching: detections by `rank`, each taking the untaken GT of highest IoU among its pairs

@@ -59,6 +59,40 @@ class Matching:
         """(G,) bool: matched by a detection of any score."""
         return self.gt_matched_by >= 0
 
+    def which_count(self) -> Matching:
+        """This matching with only which rows count and how (`tp`, `ignored`, `gt_counted`, `n_gt`): its per-row
+        indices, IoUs and order emptied (length 0), for a caller that keeps it long and needs no more (a report
+        being assembled: 32 bytes per detection, 6.4 GB at 200 M detections)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return Matching(tp=self.tp, ignored=self.ignored, gt_index=empty, best_gt=empty,
+                        best_iou=np.zeros(0, dtype=np.float64), gt_matched_by=empty, gt_counted=self.gt_counted,
+                        n_gt=self.n_gt, iou_threshold=self.iou_threshold)
+
+    def restrict(self, d: np.ndarray, g: np.ndarray, gt_label: np.ndarray) -> Matching:
+        """The matching of the detections d and the objects g alone (ascending row indices of whole images:
+        every object a detection refers to is among g, and the reverse), with their own indices and their
+        own counts (`gt_label`: the whole's (G,) labels); `order` left out (the score order of d's scores,
+        `score_rank`, is the whole's order restricted to d). Each image is matched on its own, so this is
+        `match_detections` of those rows.
+
+        Examples
+        --------
+        >>> m = match_detections([0, 1], [0, 0], [[0, 0, 9, 9], [0, 0, 9, 9]], None, None, [1, 0], [0, 0],
+        ...                      [[0, 0, 9, 9], [0, 0, 9, 9]], [0.9, 0.8])
+        >>> r = m.restrict(np.array([0]), np.array([1]), np.array([0, 0]))
+        >>> r.tp.tolist(), r.gt_index.tolist(), r.gt_matched_by.tolist(), r.n_gt.tolist()
+        ([True], [0], [0], [1])
+        """
+        def local(rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+            return np.where(index >= 0, np.searchsorted(rows, index), -1)
+
+        counted = self.gt_counted[g]
+        return Matching(tp=self.tp[d], ignored=self.ignored[d], gt_index=local(g, self.gt_index[d]),
+                        best_gt=local(g, self.best_gt[d]), best_iou=self.best_iou[d],
+                        gt_matched_by=local(d, self.gt_matched_by[g]), gt_counted=counted,
+                        n_gt=np.bincount(gt_label[g][counted], minlength=len(self.n_gt)).astype(np.int64),
+                        iou_threshold=self.iou_threshold)
+
 
 def prepare_inputs(gt_image, gt_label, gt_box, gt_difficult, gt_crowd, dt_image, dt_label, dt_box, dt_score,
                    iou_threshold, pair_iou_fn, n_labels, score_order=None):

@@ -5,11 +5,11 @@ threshold, F1-vs-threshold and precision-recall curves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, score_rank, take
+from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, score_order, take
 from evalsite.metrics.matching import Matching
 
 F1_TIE_TOLERANCE = 1e-12  # F1(t) values this close to the maximum are ties (then the highest t wins)
@@ -74,6 +74,12 @@ class ThresholdSweep:
     f1_curve: ThresholdCurve  # F1(t), at most max_points points, t* included
     label_f1_curves: list[ThresholdCurve]  # F1_c(t) at label c's own thresholds, downsampled
     pr_curves: list[PRCurve]  # per label, downsampled; empty for labels without counted ground truth
+
+    def without_grid(self) -> ThresholdSweep:
+        """This sweep without its exact grid (`thresholds`, `f1` emptied: 16 bytes per distinct score), for a
+        caller that keeps it long and reads the point, the per-label numbers and the curves (a report)."""
+        empty = np.zeros(0, dtype=np.float64)
+        return replace(self, thresholds=empty, f1=empty)
 
 
 def _downsample(values: np.ndarray, max_points: int, keep: list[int]) -> np.ndarray:
@@ -148,13 +154,12 @@ def operating_point(matching: Matching, dt_label, dt_score,
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
     nl = len(n_gt)
-    counted = np.flatnonzero(~matching.ignored)
-    in_mean = (n_gt > 0) | (np.bincount(dt_label[counted], minlength=nl)[:nl] > 0)
+    in_mean = (n_gt > 0) | (np.bincount(dt_label[~matching.ignored], minlength=nl)[:nl] > 0)
     n_mean = int(in_mean.sum())
 
     # Counted detections by label, then descending score, ties in file order: the score order (the
     # matching's), then a stable sort by label (a radix sort up to 65,536 labels: 8x faster than lexsort).
-    by_score = score_rank(dt_score, matching.order)[0]
+    by_score = score_order(dt_score, matching.order)
     by_score = by_score[~matching.ignored[by_score]]
     label_order = dt_label[by_score]
     d = by_score[np.argsort(label_order.astype(np.uint16) if nl <= 1 << 16 else label_order, kind="stable")]
@@ -184,18 +189,22 @@ def operating_point(matching: Matching, dt_label, dt_score,
     total_q = np.cumsum(delta[merge])
     del delta
     merged_scores = ev_score[merge]
-    grid_last = np.flatnonzero(np.append(merged_scores[1:] != merged_scores[:-1], True)[:len(merge)])
+    del merge  # (each array over every event goes as soon as it is used: 8 bytes per detection each)
+    grid_last = np.flatnonzero(np.append(merged_scores[1:] != merged_scores[:-1], True)[:len(merged_scores)])
     thresholds = merged_scores[grid_last]
+    del merged_scores
     grid_q = total_q[grid_last]
+    del total_q, grid_last
     grid_f1 = grid_q / scale / max(n_mean, 1)
 
     if len(thresholds):
         tolerance = int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale))
         t_index = int(np.flatnonzero(grid_q >= grid_q.max() - tolerance)[0])  # thresholds decrease
         t_star = float(thresholds[t_index])
-        above = dt_score[counted] >= t_star
-        label_tp = np.bincount(dt_label[counted][above & matching.tp[counted]], minlength=nl)[:nl]
-        label_fp = np.bincount(dt_label[counted][above & ~matching.tp[counted]], minlength=nl)[:nl]
+        shown = np.flatnonzero((dt_score >= t_star) & ~matching.ignored)  # the counted detections at t*
+        label_tp = np.bincount(dt_label[shown[matching.tp[shown]]], minlength=nl)[:nl]
+        label_fp = np.bincount(dt_label[shown[~matching.tp[shown]]], minlength=nl)[:nl]
+        del shown
     else:
         t_index, t_star = -1, float("nan")
         label_tp = np.zeros(nl, dtype=np.int64)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsite.metrics.arrays import int_array, score_rank
+from evalsite.metrics.arrays import int_array, score_order
 from evalsite.metrics.matching import Matching
 
 
@@ -106,7 +106,7 @@ def average_precisions_per_label(matching: Matching, dt_label, dt_score, methods
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
-    order, _ = score_rank(dt_score, matching.order)  # (the matching's, when it is that of dt_score)
+    order = score_order(dt_score, matching.order)  # (the matching's, when it is that of dt_score)
     d = order[~matching.ignored[order]]  # the detections that count, in that order
     d = d[np.argsort(dt_label[d], kind="stable")]  # by label, then descending score, then file order
     labels = dt_label[d]

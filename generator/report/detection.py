@@ -15,10 +15,11 @@ from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, Rating, Suspe
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import score_rank, take
+from evalsite.metrics.arrays import score_order, take
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
+from evalsite.metrics.detection_confusion import Confusion
 from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
@@ -44,6 +45,7 @@ from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
 from evalsite.report.matching_groups import coco_on_cluster, voc_matching_on_cluster
 from evalsite.report.model import SCHEMA, TaskInfo
+from evalsite.report.threshold_shards import confusion_and_errors_on_cluster
 
 # Rating of mAP@0.5: at least this value earns the rating.
 DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
@@ -131,10 +133,12 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
         report_weights(len(data.images), out=started.weights)
         started.mailbox.send(_DRAWN)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
-    if segmentation:
-        geometry = mask_geometry(data)
+    # With a cluster, the VOC matching (by label group) and the confusion and error types at t* (by shard of
+    # images) run on its workers: the driver keeps their results, not their IoU pairs nor the mask geometry
+    cluster = current()
+    geometry = mask_geometry(data) if segmentation and cluster is None else None
+    if geometry is not None:
         options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-    cluster = current()  # the VOC matching on its workers: the driver keeps its result, not its IoU pairs
     matching = voc_matching_on_cluster(cluster, data, options["iou_threshold"]) if cluster is not None else None
     first_half = evaluate_matching(data, **options, matching=matching)
     matching, sweep = first_half[0], first_half[3]
@@ -142,8 +146,16 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     if started.intervals is not None:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
     evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
-    ev = evaluate_detection(data, **options, first_half=first_half,
+    at_threshold = None if cluster is None else confusion_and_errors_on_cluster(
+        cluster, data, matching, sweep.point.threshold, options["iou_threshold"])
+    ev = evaluate_detection(data, **options, first_half=first_half, at_threshold=at_threshold,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
+    # Assembling reads which rows count, the confusion's counts, the sweep's point and curves, and the error
+    # types: the matching's indices, IoUs and order (32 bytes per detection), the confusion's rows (16), the
+    # sweep's exact grid (16 per distinct score) and the mask geometry go now
+    ev.matching, ev.sweep = ev.matching.which_count(), ev.sweep.without_grid()
+    ev.confusion = Confusion.of_counts(ev.confusion.counts, ev.confusion.threshold, ev.confusion.iou_threshold)
+    del first_half, matching, sweep, at_threshold, options, geometry
     return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
                      started.weights if started.intervals is None else None, started.intervals,
                      started.coco_intervals, started.spare, started.cluster)
@@ -239,6 +251,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     strings = MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
     _mark_suspects(data, ev, errors, columns, sweep.label_recall)
+    ev.errors = ev.errors.codes_only()  # (the images' boxes read no more: their related rows go now)
     images = image_rows(data, ev, infos, strings)
     if strings is not None:
         strings.encode()
@@ -281,7 +294,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
 def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...]:
     """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
     score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label."""
-    order, _ = score_rank(data.dt_score, m.order)
+    order = score_order(data.dt_score, m.order)
     order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
     return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int64),

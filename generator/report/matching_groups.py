@@ -21,7 +21,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, run_tasks
 from evalsite.core.detection_data import DetectionData
-from evalsite.metrics.arrays import score_rank
+from evalsite.metrics.arrays import score_order
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.mask_matching import masks_geometry
@@ -56,7 +56,7 @@ def voc_matching_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold
         return _voc_part(data, group, *rows[group], iou_threshold)
 
     groups, parts = _by_groups(cluster, data, _voc_group, part, priority=0)
-    order, _ = score_rank(data.dt_score)
+    order = score_order(data.dt_score)
     return join_label_matchings([(*rows[group], matching) for group, matching in zip(groups, parts)],
                                 len(data.dt_score), data.gt_label, len(data.labels), iou_threshold, order)
 
