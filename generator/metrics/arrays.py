@@ -158,9 +158,24 @@ def take(values: np.ndarray, index: np.ndarray, fill) -> np.ndarray:
     return np.where(index >= 0, values[np.maximum(index, 0)], fill)
 
 
+def rows_by_group(group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of `group` (values 0..n_groups-1) grouped by value, in their order within each group, and
+    where each group starts among them (n_groups + 1 bounds).
+
+    Examples
+    --------
+    >>> order, bounds = rows_by_group(np.array([1, 0, 1, 0]), 3)
+    >>> order.tolist(), bounds.tolist()
+    ([1, 3, 0, 2], [0, 2, 4, 4])
+    """
+    order = np.argsort(group, kind="stable")
+    return order, np.searchsorted(group[order], np.arange(n_groups + 1))
+
+
 def join_rows(parts: list[tuple[np.ndarray, np.ndarray]], n: int,
               others: list[np.ndarray] | None = None) -> np.ndarray:
-    """One (n,) array from its parts (rows, values), each part's values at its rows (together every row once).
+    """One (n,) array from its parts (rows, values; at least one), each part's values at its rows (together every
+    row once).
     With `others` (one per part: the whole's row indices of the part's rows of another kind), the values are
     indices into those rows, -1 for none, and become whole row indices (-1 stays).
 

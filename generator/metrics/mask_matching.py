@@ -45,6 +45,18 @@ def mask_geometry(data: DetectionData) -> MaskGeometry:
     return masks_geometry(data.dt_box, data.dt_masks, data.gt_box, data.gt_masks, data.gt_crowd)
 
 
+def pairing(dt_box: np.ndarray, gt_box: np.ndarray, gt_crowd: np.ndarray, masks: tuple | None = None
+            ) -> tuple[Callable | None, np.ndarray, np.ndarray]:
+    """(pair IoU callback, detections' and objects' pruning boxes) of some rows, as the matchings take them:
+    without masks (None) the box IoU (None) and the boxes themselves; with masks (objects', detections'), the
+    mask IoU and boxes that contain each mask (`masks_geometry`)."""
+    if masks is None:
+        return None, dt_box, gt_box
+    gt_masks, dt_masks = masks
+    geometry = masks_geometry(dt_box, dt_masks, gt_box, gt_masks, gt_crowd)
+    return geometry.iou, *geometry.prune_boxes
+
+
 def masks_geometry(dt_box: np.ndarray, dt_masks, gt_box: np.ndarray, gt_masks, gt_crowd: np.ndarray) -> MaskGeometry:
     """`mask_geometry` of the given columns (some rows of a task: a pair's IoU and a row's box depend on those
     rows alone)."""

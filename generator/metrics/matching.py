@@ -25,6 +25,7 @@ from evalsite.metrics.arrays import (
     check_iou_threshold,
     group_best,
     int_array,
+    join_rows,
     label_count,
     score_rank,
     take,
@@ -234,6 +235,7 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     ----------
     parts : (d, g, m): `match_detections` of the detections d and the GT g (row indices of the whole, in
         ascending order, together every row once) with their own indices; the labels need not be renumbered.
+        At least one part.
     n_dt : D, the whole's detections.
     gt_label : (G,) the whole's GT labels.
     n_labels : L.
@@ -255,18 +257,15 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     >>> m.tp.tolist() == whole.tp.tolist(), m.gt_matched_by.tolist(), m.gt_index.tolist()
     (True, [0, 1], [0, 1, -1])
     """
-    n_gt = len(gt_label)
-    tp, ignored = np.zeros(n_dt, dtype=bool), np.zeros(n_dt, dtype=bool)
-    gt_index, best_gt = np.full(n_dt, -1, dtype=np.int64), np.full(n_dt, -1, dtype=np.int64)
-    best_iou = np.zeros(n_dt, dtype=np.float64)
-    matched_by = np.full(n_gt, -1, dtype=np.int64)
-    counted = np.zeros(n_gt, dtype=bool)
-    for d, g, m in parts:
-        tp[d], ignored[d], best_iou[d], counted[g] = m.tp, m.ignored, m.best_iou, m.gt_counted
-        gt_index[d] = take(g, m.gt_index, -1)
-        best_gt[d] = take(g, m.best_gt, -1)
-        matched_by[g] = take(d, m.gt_matched_by, -1)
-    return Matching(tp=tp, ignored=ignored, gt_index=gt_index, best_gt=best_gt, best_iou=best_iou,
-                    gt_matched_by=matched_by, gt_counted=counted,
+    ds, gs, ms = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+
+    def dt(field: str, to_gt: bool = False) -> np.ndarray:  # a detection's field (to_gt: an object's row)
+        return join_rows([(d, getattr(m, field)) for d, m in zip(ds, ms)], n_dt, gs if to_gt else None)
+
+    counted = join_rows([(g, m.gt_counted) for g, m in zip(gs, ms)], len(gt_label))
+    return Matching(tp=dt("tp"), ignored=dt("ignored"), gt_index=dt("gt_index", to_gt=True),
+                    best_gt=dt("best_gt", to_gt=True), best_iou=dt("best_iou"),
+                    gt_matched_by=join_rows([(g, m.gt_matched_by) for g, m in zip(gs, ms)], len(gt_label), ds),
+                    gt_counted=counted,
                     n_gt=np.bincount(np.asarray(gt_label)[counted], minlength=n_labels).astype(np.int64),
                     iou_threshold=float(iou_threshold), order=order)

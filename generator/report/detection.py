@@ -15,7 +15,7 @@ from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, Rating, Suspe
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import score_order, take
+from evalsite.metrics.arrays import rows_by_group, score_order, take
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -386,8 +386,8 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
     index = {name: c for c, name in enumerate(data.labels)}
     image_of = {name: i for i, name in enumerate(data.images)}
     shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
-    shown = shown[np.argsort(data.dt_image[shown], kind="stable")]  # grouped by image
-    bounds = np.searchsorted(data.dt_image[shown], np.arange(len(data.images) + 1))
+    by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
+    shown = shown[by_image]  # grouped by image
     # missed objects without a detection: the largest IoU with any prediction of their image, all at once
     lonely = [k for k, error in enumerate(errors)
               if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION]

@@ -24,7 +24,7 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.metrics.arrays import score_order
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
-from evalsite.metrics.mask_matching import masks_geometry
+from evalsite.metrics.mask_matching import pairing
 from evalsite.metrics.matching import Matching, join_label_matchings, match_detections
 from evalsite.metrics.segm import coco_match_segm
 from evalsite.report.intervals import label_groups
@@ -91,11 +91,7 @@ def _voc_group(part: tuple[tuple, tuple | None], group: tuple[int, int], _) -> M
     """A task of `voc_matching_on_cluster`: one label group's VOC matching (with its own row indices)."""
     (gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels,
      threshold), masks = part
-    pair_iou_fn = None
-    if masks is not None:  # the mask IoU, and pruning boxes that contain each mask (as `evaluate_detection` takes)
-        gt_masks, dt_masks = masks
-        geometry = masks_geometry(dt_box, dt_masks, gt_box, gt_masks, crowd)
-        pair_iou_fn, (dt_box, gt_box) = geometry.iou, geometry.prune_boxes
+    pair_iou_fn, dt_box, gt_box = pairing(dt_box, gt_box, crowd, masks)  # (as `evaluate_detection` takes them)
     matching = match_detections(gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score,
                                 iou_threshold=threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
     matching.order = None  # (the whole's order is the driver's)

@@ -14,12 +14,14 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, run_tasks
 from evalsite.core.detection_data import DetectionData
+from evalsite.metrics.arrays import rows_by_group
 from evalsite.metrics.cells import Cells, add_cells
 from evalsite.metrics.detection import confusion_and_errors, join_error_types
 from evalsite.metrics.detection_confusion import Confusion
 from evalsite.metrics.error_types import ErrorTypes
-from evalsite.metrics.mask_matching import masks_geometry
+from evalsite.metrics.mask_matching import pairing
 from evalsite.metrics.matching import Matching
+from evalsite.metrics.pairs import chunk_bounds
 
 
 def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, matching: Matching, threshold: float,
@@ -30,9 +32,10 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
     images, at the priority of work the driver waits for. A shard's part is cut from `data` when it is sent,
     one at a time."""
     n_images = len(data.images)
-    shards = [(i, min(i + cluster.shard_images, n_images)) for i in range(0, n_images, cluster.shard_images)]
-    dt_by_image, dt_bounds = _by_image(data.dt_image, n_images)
-    gt_by_image, gt_bounds = _by_image(data.gt_image, n_images)
+    # (one shard, empty, without images: its task still gives the empty result)
+    shards = chunk_bounds(np.ones(n_images, dtype=np.int64), cluster.shard_images)
+    dt_by_image, dt_bounds = rows_by_group(data.dt_image, n_images)
+    gt_by_image, gt_bounds = rows_by_group(data.gt_image, n_images)
     rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # each shard's, found once: sent, then joined
 
     def part(shard: tuple[int, int]) -> tuple:
@@ -45,11 +48,6 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
         masks = None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
         return gt, dt, masks, matching.restrict(d, g, data.gt_label), threshold, iou_threshold, len(data.labels)
 
-    if not shards:  # (no image: nothing to send)
-        return confusion_and_errors(matching, (data.gt_image, data.gt_label, data.gt_box, data.gt_difficult,
-                                               data.gt_crowd), (data.dt_image, data.dt_label, data.dt_box,
-                                                                data.dt_score), threshold, iou_threshold,
-                                    len(data.labels))
     values = run_tasks(cluster, _shard_at_threshold, shards, part, priority=0)
     errors = join_error_types([(*rows[shard], typed) for shard, (_, typed) in zip(shards, values)],
                               len(data.dt_score), len(data.gt_label))
@@ -57,23 +55,15 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
     return Confusion.of_counts(counts, threshold, iou_threshold), errors
 
 
-def _by_image(image: np.ndarray, n_images: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows grouped by image (file order within each) and where each image's rows start (n_images + 1)."""
-    by_image = np.argsort(image, kind="stable")
-    return by_image, np.searchsorted(image[by_image], np.arange(n_images + 1))
-
-
 def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, ErrorTypes]:
     """A task of `confusion_and_errors_on_cluster`: one shard's confusion counts and error types (its own
     indices)."""
     gt, dt, masks, matching, threshold, iou_threshold, n_labels = part
-    pair_iou_fn = quality_boxes = None
-    if masks is not None:  # the mask IoU and pruning boxes that contain each mask, as `evaluate_detection` takes
-        gt_masks, dt_masks = masks
-        geometry = masks_geometry(dt[2], dt_masks, gt[2], gt_masks, gt[4])
-        pair_iou_fn, quality_boxes = geometry.iou, (dt[2], gt[2])
-        dt_prune, gt_prune = geometry.prune_boxes
-        gt, dt = (*gt[:2], gt_prune, *gt[3:]), (*dt[:2], dt_prune, dt[3])
+    # As `evaluate_detection` takes them: with masks, the mask IoU, pruning boxes that contain each mask, and
+    # the given boxes for the "mask_quality" type
+    pair_iou_fn, dt_prune, gt_prune = pairing(dt[2], gt[2], gt[4], masks)
+    quality_boxes = None if masks is None else (dt[2], gt[2])
+    gt, dt = (*gt[:2], gt_prune, *gt[3:]), (*dt[:2], dt_prune, dt[3])
     confusion, errors = confusion_and_errors(matching, gt, dt, threshold, iou_threshold, n_labels, pair_iou_fn,
                                              quality_boxes)
     return confusion.counts, errors
