@@ -403,9 +403,10 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0
-    # COCO's evaluation, the VOC matching, COCO AP's resampling, and mAP50 / P / R / F1's; the confusion and
-    # the error types at t* by shard of images
-    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples", "_shard_at_threshold-"):
+    # COCO's evaluation, the VOC matching, its AP and sweep, COCO AP's resampling, and mAP50 / P / R / F1's; the
+    # confusion and the error types at t* by shard of images
+    for work in ("_coco_group-", "_voc_group-", "_label_metrics_group-", "_coco_group_samples", "_voc_group_samples",
+                 "_shard_at_threshold-"):
         assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
 
@@ -428,6 +429,7 @@ def test_coco_on_the_workers_without_intervals(inputs: dict[str, Path], client, 
     keys = [task["key"] for task in stream.data]
     assert len([key for key in keys if key.startswith("_coco_group-")]) >= 3
     assert len([key for key in keys if key.startswith("_voc_group-")]) >= 3
+    assert len([key for key in keys if key.startswith("_label_metrics_group-")]) >= 3
     assert not [key for key in keys if key.startswith(("_coco_group_samples", "_voc_group_samples", "report_weights"))]
 
 

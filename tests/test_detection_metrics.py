@@ -23,14 +23,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from evalsite.metrics import operating_point as op
 from evalsite.metrics import pairs
 from evalsite.metrics.cells import add_cells
-from evalsite.metrics.detection import confusion_and_errors, evaluate_detection, join_error_types
+from evalsite.metrics.detection import (
+    confusion_and_errors,
+    evaluate_detection,
+    join_error_types,
+    label_group_metrics,
+)
 from evalsite.metrics.detection_confusion import confusion_at_threshold
 from evalsite.metrics.error_types import FN_TYPES, FP_TYPES, type_errors
 from evalsite.metrics.matching import join_label_matchings, match_detections
-from evalsite.metrics.operating_point import operating_point
-from evalsite.metrics.voc_ap import average_precision, average_precision_per_label, voc_map
+from evalsite.metrics.operating_point import (
+    fixed_point_bits,
+    join_sweep_parts,
+    label_curve_points,
+    labels_in_mean,
+    operating_point,
+)
+from evalsite.metrics.voc_ap import (
+    average_precision,
+    average_precision_per_label,
+    average_precisions_per_label,
+    voc_map,
+)
 
 HYPOTHESIS = settings(max_examples=100, deadline=None, database=None)
 
@@ -397,7 +414,6 @@ def test_curves_are_downsampled_but_keep_t_star():
 def test_per_label_curves_share_a_point_budget_with_many_labels(monkeypatch):
     """With many labels each label's curves get LABEL_CURVE_POINTS / labels points (at least
     MIN_LABEL_CURVE_POINTS), keeping each label's best threshold; the overall curve keeps max_points."""
-    import evalsite.metrics.operating_point as op
 
     monkeypatch.setattr(op, "LABEL_CURVE_POINTS", 120)
     monkeypatch.setattr(op, "MIN_LABEL_CURVE_POINTS", 20)
@@ -668,6 +684,46 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
         a, b = getattr(joined, name), getattr(whole, name)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
     assert joined.iou_threshold == whole.iou_threshold
+
+
+@HYPOTHESIS
+@given(cases(max_images=4, max_gt=10, max_dt=16), st.lists(st.integers(0, 3), max_size=3), st.integers(3, 40),
+       st.sampled_from([1, 2, 3, 8, op.MERGE_BLOCK]))
+def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block):
+    """VOC AP and the operating point by label groups (a Dask cluster's tasks, evalsite.report.matching_groups):
+    each range's detections with their flags of the whole matching, labels renumbered from 0, give their APs
+    and a part of the sweep; the parts joined (join_sweep_parts) are the whole's sweep, every field bit for bit,
+    also with equal scores in different ranges, with fewer curve points than events, and with the grids
+    merged a few entries at a time (`block`)."""
+    m = c.match()
+    dl, ds = c.dt_arrays[1], c.dt_arrays[3]
+    whole_ap = average_precisions_per_label(m, dl, ds, ("all", "11point"))
+    whole = operating_point(m, dl, ds, max_points=label_points)
+    in_mean = labels_in_mean(m.ignored, dl, m.n_gt)
+    bits, points = fixed_point_bits(int(in_mean.sum())), label_curve_points(c.n_labels, label_points)
+    bounds = sorted({0, c.n_labels, *(min(cut, c.n_labels) for cut in cuts)})
+    values = []
+    for k0, k1 in zip(bounds[:-1], bounds[1:]):
+        d = np.flatnonzero((dl >= k0) & (dl < k1))
+        values.append(label_group_metrics(m.tp[d], m.ignored[d], dl[d] - k0, ds[d], m.n_gt[k0:k1], bits, points))
+    for k, ap in enumerate(whole_ap):
+        joined = np.concatenate([value[k] for value in values])
+        assert joined.tobytes() == ap.tobytes()
+    saved, op.MERGE_BLOCK = op.MERGE_BLOCK, block
+    try:
+        joined = join_sweep_parts([value[2] for value in values], m, dl, ds, in_mean, label_points)
+    finally:
+        op.MERGE_BLOCK = saved
+    assert joined.point == whole.point or (math.isnan(whole.point.threshold) and math.isnan(joined.point.threshold))
+    for name in ("in_mean", "thresholds", "f1", "label_tp", "label_fp", "label_fn", "label_precision", "label_recall",
+                 "label_f1", "label_best_threshold", "label_best_f1"):
+        a, b = getattr(joined, name), getattr(whole, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    curves = [joined.f1_curve, *joined.label_f1_curves], [whole.f1_curve, *whole.label_f1_curves]
+    for a, b in zip(*curves, strict=True):
+        assert a.threshold.tobytes() == b.threshold.tobytes() and a.f1.tobytes() == b.f1.tobytes()
+    for a, b in zip(joined.pr_curves, whole.pr_curves, strict=True):
+        assert all(getattr(a, f).tobytes() == getattr(b, f).tobytes() for f in ("threshold", "precision", "recall"))
 
 
 @HYPOTHESIS

@@ -190,17 +190,27 @@ def _gathered(distributed, client, futures: list, done: Callable[[Any], None] = 
 def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
               common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec,
               priority: int = _BACKGROUND) -> list:
-    """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order, where `value` is
-    `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by Dask should the
-    workers holding it die; None without `common`). Each part `make(k)` is made here once per key k, one at a
-    time, and sent straight to a worker (`Client.scatter`: not through the scheduler, which would hold them
-    all). A part lost with its worker has no recipe to be made again there, so a spec whose task lost it is
-    computed here instead, by the same call (with `value` computed here once); so is one whose part could not
-    be sent, or whose task failed (an error of `work` itself is then raised here). `priority`: Dask's, by default
-    below the per-image shards; 0 for work that the driver waits for next."""
+    """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, in spec order (`each_task`'s
+    values, as a list)."""
+    return list(each_task(cluster, work, specs, make, common, key, priority))
+
+
+def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
+              common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec,
+              priority: int = _BACKGROUND) -> Iterator:
+    """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, yielded in spec order as each is
+    in, where `value` is `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by
+    Dask should the workers holding it die; None without `common`). A caller that keeps only what it takes of
+    each value holds one value at a time (the ones not yet yielded stay on the workers). Each part `make(k)` is
+    made here once per key k, one at a time, and sent straight to a worker (`Client.scatter`: not through the
+    scheduler, which would hold them all). A part lost with its worker has no recipe to be made again there,
+    so a spec whose task lost it is computed here instead, by the same call (with `value` computed here once);
+    so is one whose part could not be sent, or whose task failed (an error of `work` itself is then raised
+    here). `priority`: Dask's, by default below the per-image shards; 0 for work that the driver waits for
+    next. The tasks are all sent before the first value is yielded."""
     distributed = _distributed()
     if not specs:
-        return []
+        return
     client = cluster.client
     # By default below the per-image shards (`map_shards`, priority 0) that the driver waits for before its own
     # work: these run beside that work, on the workers left (Dask runs higher priorities first)
@@ -231,17 +241,21 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
         futures.append(None if part is None else
                        client.submit(work, part, spec, value, pure=False, priority=priority))
     try:
-        results: list = []
-        for spec, future in zip(specs, futures):
+        for k, (spec, future) in enumerate(zip(specs, futures)):
             try:
                 if future is None:
                     raise ClusterError("not sent")
-                results.append(_gathered(distributed, client, [future])[0])
+                result = _gathered(distributed, client, [future])[0]
             except Exception:  # noqa: BLE001 - lost with its worker, or failing there: done here (an error of
-                results.append(done_here(spec))  # the work itself is then raised here, by the same code)
-        return results
+                result = done_here(spec)  # the work itself is then raised here, by the same code)
+            client.cancel([future] if future is not None else [])  # (its value is here now)
+            futures[k] = None
+            yield result
+            del result
+            # The values' received messages stay in reference cycles of Dask's comm layer until the cycle
+            # collector runs: at 50,000 images, 0.2 GB of the confusion's and error types' parts (docs/cluster.md
+            # "Memory"); a young generation's collection frees them as they come, for little time
+            gc.collect(1)
     finally:
         client.cancel([future for future in (value, *futures) if future is not None])
-        # The values' received messages stay in reference cycles of Dask's comm layer until the cycle collector
-        # runs: at 50,000 images, 0.2 GB of the confusion's and error types' parts (docs/cluster.md "Memory")
         gc.collect()

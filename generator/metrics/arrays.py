@@ -187,10 +187,26 @@ def join_rows(parts: list[tuple[np.ndarray, np.ndarray]], n: int,
     ...           [np.array([4, 5]), np.array([3])])
     array([ 5,  3, -1])
     """
-    out = np.empty(n, dtype=parts[0][1].dtype)
+    joined = RowsJoin(n)
     for k, (rows, values) in enumerate(parts):
-        out[rows] = values if others is None else take(others[k], values, -1)
-    return out
+        joined.add(rows, values, None if others is None else others[k])
+    return joined.out
+
+
+class RowsJoin:
+    """`join_rows` a part at a time (`add`), for parts that come one by one and are not kept: `out` is the
+    array (None before the first part, whose dtype it takes)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.out: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray, values: np.ndarray, other: np.ndarray | None = None) -> None:
+        """`values` at `rows`; with `other` (the whole's row indices of the part's rows of another kind) the
+        values are indices into those rows (-1: none) and become whole row indices."""
+        if self.out is None:
+            self.out = np.empty(self.n, dtype=values.dtype)
+        self.out[rows] = values if other is None else take(other, values, -1)
 
 
 def check_iou_threshold(iou_threshold: float) -> None:

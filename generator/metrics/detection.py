@@ -17,18 +17,26 @@ the entry points that run them all. Each part is its own module, whose docstring
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evalsite.metrics.arrays import join_rows
+from evalsite.metrics.arrays import RowsJoin
 from evalsite.metrics.detection_confusion import Confusion, confusion_at_threshold
 from evalsite.metrics.error_types import ErrorTypes, type_errors
 from evalsite.metrics.matching import IOU_THRESHOLD, Matching, match_detections
-from evalsite.metrics.operating_point import MAX_CURVE_POINTS, ThresholdSweep, operating_point
+from evalsite.metrics.operating_point import (
+    MAX_CURVE_POINTS,
+    SweepPart,
+    ThresholdSweep,
+    counted_rows,
+    operating_point,
+    sweep_part,
+)
 from evalsite.metrics.pairs import PairIoU
-from evalsite.metrics.voc_ap import average_precisions_per_label, voc_map
+from evalsite.metrics.voc_ap import average_precisions_per_label, label_average_precisions, voc_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalsite.core.detection_data import DetectionData
@@ -73,6 +81,29 @@ def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
     ap, ap11 = average_precisions_per_label(matching, data.dt_label, data.dt_score, ("all", "11point"))
     sweep = operating_point(matching, data.dt_label, data.dt_score, max_points=max_points)
     return matching, ap, ap11, sweep
+
+
+def label_group_metrics(tp: np.ndarray, ignored: np.ndarray, dt_label: np.ndarray, dt_score: np.ndarray,
+                        n_gt: np.ndarray, bits: int, label_points: int) -> tuple[np.ndarray, np.ndarray, SweepPart]:
+    """VOC AP (all-point, 11-point) and the operating point's `sweep_part` of a group of consecutive labels
+    (a Dask cluster's task), the detections sorted once for both. Each label's AP and its part of the sweep
+    depend on its own detections alone, so the groups' values, joined in label order (`join_sweep_parts`),
+    are those of all labels at once, bit for bit.
+
+    Parameters
+    ----------
+    tp, ignored : the group's detections' flags in the matching of all of them (`Matching.tp`, `.ignored`).
+    dt_label, dt_score : their labels, renumbered from 0 (0..L_g-1), and scores.
+    n_gt : (L_g,) counted ground truth per label of the group.
+    bits, label_points : the whole's (`fixed_point_bits` of its labels in the mean, `label_curve_points`).
+
+    Returns
+    -------
+    (ap50, ap50_11pt, part): the (L_g,) APs and the `SweepPart`.
+    """
+    rows = counted_rows(tp, ignored, dt_label, dt_score, len(n_gt))
+    ap, ap11 = label_average_precisions(rows[0], rows[2], n_gt, ("all", "11point"))
+    return ap, ap11, sweep_part(rows, n_gt, bits, label_points)
 
 
 def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
@@ -143,7 +174,7 @@ def confusion_and_errors(matching: Matching, gt: tuple, dt: tuple, threshold: fl
     return confusion, errors
 
 
-def join_error_types(parts: list[tuple[np.ndarray, np.ndarray, ErrorTypes]], n_dt: int, n_gt: int) -> ErrorTypes:
+def join_error_types(parts: Iterable[tuple[np.ndarray, np.ndarray, ErrorTypes]], n_dt: int, n_gt: int) -> ErrorTypes:
     """`type_errors` of all rows from those of shards of images typed apart (a Dask cluster's tasks).
 
     Typing looks at one image at a time (a detection is compared only with its image's objects and the
@@ -154,24 +185,29 @@ def join_error_types(parts: list[tuple[np.ndarray, np.ndarray, ErrorTypes]], n_d
     Parameters
     ----------
     parts : (d, g, errors): the types of the detections d and the objects g (ascending row indices of the
-        whole, of whole images; together every row once) with their own indices. At least one part.
+        whole, of whole images; together every row once) with their own indices. At least one part; each is
+        placed as it comes and not kept (e.g. a generator of the tasks' values as they are in).
     n_dt, n_gt : D and G of the whole.
 
     Returns
     -------
     `ErrorTypes` of the whole, equal to `type_errors` of all rows.
     """
-    ds, gs, typed = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+    joined = {name: RowsJoin(n_dt if name.startswith("dt_") else n_gt) for name in _TYPE_FIELDS}
+    threshold = None
+    for d, g, typed in parts:
+        for name, rows in joined.items():
+            values = getattr(typed, name)  # (None: the box IoUs of the related pair, with boxes)
+            if values is not None:
+                mine, others = (d, g) if name.startswith("dt_") else (g, d)
+                rows.add(mine, values, others if name in ("dt_related_gt", "gt_related_dt") else None)
+        if threshold is None:
+            threshold = typed.threshold
+    if threshold is None:
+        raise ValueError("join_error_types needs at least one part")
+    return ErrorTypes(threshold=threshold, **{name: rows.out for name, rows in joined.items()})
 
-    def dt(field: str, to_gt: bool = False) -> np.ndarray:  # a detection's field (to_gt: an object's row)
-        return join_rows([(d, getattr(e, field)) for d, e in zip(ds, typed)], n_dt, gs if to_gt else None)
 
-    def gt(field: str, to_dt: bool = False) -> np.ndarray:  # an object's field (to_dt: a detection's row)
-        return join_rows([(g, getattr(e, field)) for g, e in zip(gs, typed)], n_gt, ds if to_dt else None)
-
-    masks = typed[0].dt_related_box_iou is not None  # (segmentation's box IoU of the related pair)
-    return ErrorTypes(dt_code=dt("dt_code"), dt_related_gt=dt("dt_related_gt", to_gt=True),
-                      dt_related_iou=dt("dt_related_iou"), gt_code=gt("gt_code"),
-                      gt_related_dt=gt("gt_related_dt", to_dt=True), gt_related_iou=gt("gt_related_iou"),
-                      threshold=typed[0].threshold, dt_related_box_iou=dt("dt_related_box_iou") if masks else None,
-                      gt_related_box_iou=gt("gt_related_box_iou") if masks else None)
+# ErrorTypes' fields of one row each: the detections' (dt_), the objects' (gt_)
+_TYPE_FIELDS = ("dt_code", "dt_related_gt", "dt_related_iou", "gt_code", "gt_related_dt", "gt_related_iou",
+                "dt_related_box_iou", "gt_related_box_iou")

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, score_order, take
-from evalsite.metrics.matching import Matching
+from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, take
+from evalsite.metrics.matching import Matching, counted_by_label
 
 F1_TIE_TOLERANCE = 1e-12  # F1(t) values this close to the maximum are ties (then the highest t wins)
 MAX_CURVE_POINTS = 500
@@ -18,6 +18,9 @@ MAX_CURVE_POINTS = 500
 # 500 points each made 17 MB of report.json (charts draw per-label curves only up to 30 labels).
 LABEL_CURVE_POINTS = 20_000
 MIN_LABEL_CURVE_POINTS = 20
+# Grid entries of label groups' sweeps (`join_sweep_parts`) merged at a time: the merge's working arrays then
+# stay about 16 MB, whatever the number of detections
+MERGE_BLOCK = 1 << 18
 
 
 @dataclass
@@ -153,19 +156,73 @@ def operating_point(matching: Matching, dt_label, dt_score,
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
-    nl = len(n_gt)
-    in_mean = (n_gt > 0) | (np.bincount(dt_label[~matching.ignored], minlength=nl)[:nl] > 0)
-    n_mean = int(in_mean.sum())
+    in_mean = labels_in_mean(matching.ignored, dt_label, n_gt)
+    bits = fixed_point_bits(int(in_mean.sum()))
+    # (the sorted rows, passed without a name here, are freed inside as soon as used: 17 bytes per detection)
+    part = sweep_part(counted_rows(matching.tp, matching.ignored, dt_label, dt_score, len(n_gt), matching.order),
+                      n_gt, bits, label_curve_points(len(n_gt), max_points))
+    return join_sweep_parts([part], matching, dt_label, dt_score, in_mean, max_points)
 
-    # Counted detections by label, then descending score, ties in file order: the score order (the
-    # matching's), then a stable sort by label (a radix sort up to 65,536 labels: 8x faster than lexsort).
-    by_score = score_order(dt_score, matching.order)
-    by_score = by_score[~matching.ignored[by_score]]
-    label_order = dt_label[by_score]
-    d = by_score[np.argsort(label_order.astype(np.uint16) if nl <= 1 << 16 else label_order, kind="stable")]
-    del by_score, label_order  # (arrays over every detection: freed as soon as done, for a driver holding them all)
-    lab, s, hit = dt_label[d], dt_score[d], matching.tp[d]
-    del d
+
+def counted_rows(tp: np.ndarray, ignored: np.ndarray, dt_label: np.ndarray, dt_score: np.ndarray, n_labels: int,
+                 order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label, score, TP flag) of the counted detections by label, then descending score, then file order
+    (`evalsite.metrics.matching.counted_by_label`): the rows of `sweep_part` and of
+    `evalsite.metrics.voc_ap.label_average_precisions`."""
+    d = counted_by_label(ignored, dt_label, dt_score, n_labels, order)
+    return dt_label[d], dt_score[d], tp[d]
+
+
+def labels_in_mean(ignored: np.ndarray, dt_label: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """(L,) bool: the labels F1(t) averages over (`operating_point`): with counted ground truth or with at least
+    one counted detection."""
+    nl = len(n_gt)
+    return (n_gt > 0) | (np.bincount(dt_label[~ignored], minlength=nl)[:nl] > 0)
+
+
+def fixed_point_bits(n_mean: int) -> int:
+    """The bits after the point of each F1_c in the sum F1(t) over `n_mean` labels: the sum stays below 2^62."""
+    return min(52, 62 - max(n_mean, 1).bit_length())
+
+
+def label_curve_points(n_labels: int, max_points: int = MAX_CURVE_POINTS) -> int:
+    """The most points of each label's curves (`operating_point`'s `max_points`)."""
+    return min(max_points, max(MIN_LABEL_CURVE_POINTS, LABEL_CURVE_POINTS // max(n_labels, 1)))
+
+
+@dataclass
+class SweepPart:
+    """What a group of consecutive labels gives the sweep on its own (`sweep_part`), per label of the group
+    (L_g of them); the groups' parts are joined by `join_sweep_parts`."""
+
+    grid_score: np.ndarray  # the distinct scores of the group's counted detections, decreasing
+    grid_q: np.ndarray  # (int64) at each: the sum of the group's F1_c(t) in fixed point (`fixed_point_bits`)
+    best_f1: np.ndarray  # (L_g,) each label's best F1_c
+    best_threshold: np.ndarray  # (L_g,) where it is reached (the highest such t); NaN where it is 0
+    label_f1_curves: list[ThresholdCurve]  # (L_g) downsampled
+    pr_curves: list[PRCurve]  # (L_g) downsampled; empty for labels without counted ground truth
+
+
+def sweep_part(rows: tuple[np.ndarray, np.ndarray, np.ndarray], n_gt: np.ndarray, bits: int,
+               label_points: int) -> SweepPart:
+    """The part of the sweep of a group of labels 0..L_g-1 (`operating_point` for a group's labels, renumbered
+    from 0): their F1_c(t) summed at their own distinct scores, each label's best threshold and its curves.
+
+    Parameters
+    ----------
+    rows : (label, score, TP flag) of the group's counted detections, by label, then descending score, then
+        file order (`counted_rows`); freed here once used when the caller keeps no other reference.
+    n_gt : (L_g,) counted ground truth per label.
+    bits : `fixed_point_bits` of the whole's labels in the mean (the same for every group: their sums add up).
+    label_points : `label_curve_points` of the whole's labels.
+
+    Returns
+    -------
+    `SweepPart`.
+    """
+    nl = len(n_gt)
+    lab, s, hit = rows
+    del rows
     ctp = np.cumsum(hit)  # true positives up to each position; the false positives are the rest
     # Events: the last detection of each (label, distinct score) group.
     last = np.flatnonzero(np.append((lab[1:] != lab[:-1]) | (s[1:] != s[:-1]), True)[:len(lab)])
@@ -175,30 +232,87 @@ def operating_point(matching: Matching, dt_label, dt_score,
     base_tp = np.where(start > 0, ctp[start - 1], 0)  # (a cumulative count before the block: start - base_tp FP)
     ev_tp = (ctp[last] - base_tp).astype(np.int64)
     ev_fp = (last + 1 - ctp[last] - (start - base_tp)).astype(np.int64)
-    del ctp, start, base_tp, last
+    del ctp, start, base_tp, last  # (each array over every event goes as soon as it is used: 8 bytes per detection)
     ev_f1 = ratio(2 * ev_tp, ev_tp + ev_fp + n_gt[ev_label])
     ev_first = np.append(True, ev_label[1:] != ev_label[:-1]) if len(ev_label) else np.zeros(0, bool)
 
-    # F1(t) on the merged grid: fixed-point deltas of each label's F1_c, summed in descending score order.
-    scale_bits = min(52, 62 - max(n_mean, 1).bit_length())
-    scale = float(2 ** scale_bits)
-    q = np.rint(ev_f1 * scale).astype(np.int64)
+    # The group's share of F1(t) on its own grid: fixed-point deltas of each label's F1_c, summed in descending
+    # score order
+    q = np.rint(ev_f1 * float(2 ** bits)).astype(np.int64)
     delta = q - (np.where(ev_first, 0, np.roll(q, 1)) if len(q) else q)
     del q, ev_first
     merge = descending_order(ev_score)
-    total_q = np.cumsum(delta[merge])
-    del delta
-    merged_scores = ev_score[merge]
-    del merge  # (each array over every event goes as soon as it is used: 8 bytes per detection each)
-    grid_last = np.flatnonzero(np.append(merged_scores[1:] != merged_scores[:-1], True)[:len(merged_scores)])
-    thresholds = merged_scores[grid_last]
-    del merged_scores
-    grid_q = total_q[grid_last]
-    del total_q, grid_last
-    grid_f1 = grid_q / scale / max(n_mean, 1)
+    grid_score, grid_q = _summed_at_distinct(ev_score[merge], np.cumsum(delta[merge]))
+    del delta, merge
 
+    # Each label's best threshold: largest F1_c, then the earliest event (= highest score) of its block.
+    best_f1, best_ev = group_best(ev_label, ev_f1, np.arange(len(ev_label)), nl)
+    best_f1 = np.where(best_ev >= 0, best_f1, 0.0)
+    best_threshold = np.where(best_f1 > 0, take(ev_score, best_ev, np.nan), np.nan)
+    bounds = np.searchsorted(ev_label, np.arange(nl + 1))
+    label_curves, pr_curves = [], []
+    for c in range(nl):
+        sl = slice(bounds[c], bounds[c + 1])
+        ts, f = ev_score[sl], ev_f1[sl]
+        keep = _downsample(ts, label_points, [int(best_ev[c] - bounds[c])] if best_ev[c] >= 0 else [])
+        label_curves.append(ThresholdCurve(ts[keep], f[keep]))
+        if n_gt[c] > 0:
+            t_, f_ = ev_tp[sl], ev_fp[sl]
+            pr_curves.append(PRCurve(ts[keep], ratio(t_, t_ + f_)[keep], (t_ / n_gt[c])[keep]))
+        else:
+            pr_curves.append(PRCurve(np.zeros(0), np.zeros(0), np.zeros(0)))
+    return SweepPart(grid_score, grid_q, best_f1, best_threshold, label_curves, pr_curves)
+
+
+def _summed_at_distinct(scores: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of decreasing `scores`, `total` at the last position of each)."""
+    last = np.flatnonzero(np.append(scores[1:] != scores[:-1], True)[:len(scores)])
+    return scores[last], total[last]
+
+
+def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
+    """(every distinct score of the parts' grids, decreasing; at each, the sum over parts of their `grid_q` at
+    their last score >= it): the whole's grid and fixed-point F1 sum. The parts' grid entries are merged a
+    range of scores at a time, about MERGE_BLOCK entries each (a score in one range only), so that the merge's
+    working arrays (about 60 bytes per entry) are a range's, not every entry's."""
+    if len(parts) == 1:  # (its grid is the whole's)
+        return parts[0].grid_score, parts[0].grid_q
+    total = sum(len(part.grid_score) for part in parts)
+    # Cut scores, decreasing: every MERGE_BLOCK / 4-th entry of each part, then every fourth of those
+    stride = max(1, MERGE_BLOCK // 4)
+    cuts = np.unique(np.concatenate([part.grid_score[stride - 1::stride] for part in parts]))[::-1]
+    cuts = cuts[max(1, MERGE_BLOCK // stride) - 1::max(1, MERGE_BLOCK // stride)]
+    # each part's entries >= each cut: its ranges' bounds (range j: scores in [cuts[j], cuts[j - 1]))
+    ends = [np.r_[np.searchsorted(-part.grid_score, -cuts, side="right"), len(part.grid_score)] for part in parts]
+    thresholds, grid_q = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.int64)
+    done, carry = 0, np.int64(0)
+    for j in range(len(cuts) + 1):
+        pieces = [(part, int(end[j - 1]) if j else 0, int(end[j])) for part, end in zip(parts, ends)]
+        scores = np.concatenate([part.grid_score[a:b] for part, a, b in pieces])
+        # each entry's change of its part's sum (the entry before it in its part: 0 for the first)
+        deltas = np.concatenate([np.diff(part.grid_q[a - 1:b]) if a else np.diff(part.grid_q[:b], prepend=np.int64(0))
+                                 for part, a, b in pieces])
+        merge = descending_order(scores)
+        distinct, summed = _summed_at_distinct(scores[merge], carry + np.cumsum(deltas[merge]))
+        thresholds[done:done + len(distinct)], grid_q[done:done + len(distinct)] = distinct, summed
+        done += len(distinct)
+        carry = summed[-1] if len(summed) else carry
+    return (thresholds[:done].copy(), grid_q[:done].copy()) if done < total else (thresholds, grid_q)
+
+
+def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.ndarray, dt_score: np.ndarray,
+                     in_mean: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> ThresholdSweep:
+    """`operating_point` of all labels from the `sweep_part` of each group of consecutive labels, in label order
+    (e.g. a Dask cluster's tasks): the same sweep bit for bit. F1(t) in fixed point is an integer sum over
+    labels, so the groups' sums, merged at every distinct score, add up to the whole's exactly; the rest of a
+    part is per label. The counts at t* are read from `matching` (`dt_label`, `dt_score`: the detections');
+    `in_mean`: `labels_in_mean`."""
+    thresholds, grid_q = _merged_grid(parts)
+    n_gt, nl = matching.n_gt, len(matching.n_gt)
+    n_mean = int(in_mean.sum())
+    grid_f1 = grid_q / float(2 ** fixed_point_bits(n_mean)) / max(n_mean, 1)
     if len(thresholds):
-        tolerance = int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale))
+        tolerance = int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * float(2 ** fixed_point_bits(n_mean))))
         t_index = int(np.flatnonzero(grid_q >= grid_q.max() - tolerance)[0])  # thresholds decrease
         t_star = float(thresholds[t_index])
         shown = np.flatnonzero((dt_score >= t_star) & ~matching.ignored)  # the counted detections at t*
@@ -218,32 +332,14 @@ def operating_point(matching: Matching, dt_label, dt_score,
         threshold=t_star, iou_threshold=matching.iou_threshold,
         precision=float(ratio(tp, tp + fp)), recall=float(ratio(tp, tp + fn)), f1=f1, tp=tp, fp=fp, fn=fn,
     )
-
-    # Each label's best threshold: largest F1_c, then the earliest event (= highest score) of its block.
-    best_f1, best_ev = group_best(ev_label, ev_f1, np.arange(len(ev_label)), nl)
-    best_f1 = np.where(best_ev >= 0, best_f1, 0.0)
-    best_threshold = np.where(best_f1 > 0, take(ev_score, best_ev, np.nan), np.nan)
-
     f1_keep = _downsample(thresholds, max_points, [t_index])
-    f1_curve = ThresholdCurve(thresholds[f1_keep], grid_f1[f1_keep])
-    label_points = min(max_points, max(MIN_LABEL_CURVE_POINTS, LABEL_CURVE_POINTS // max(nl, 1)))
-    bounds = np.searchsorted(ev_label, np.arange(nl + 1))
-    label_curves, pr_curves = [], []
-    for c in range(nl):
-        sl = slice(bounds[c], bounds[c + 1])
-        ts, f = ev_score[sl], ev_f1[sl]
-        keep = _downsample(ts, label_points, [int(best_ev[c] - bounds[c])] if best_ev[c] >= 0 else [])
-        label_curves.append(ThresholdCurve(ts[keep], f[keep]))
-        if n_gt[c] > 0:
-            t_, f_ = ev_tp[sl], ev_fp[sl]
-            pr_curves.append(PRCurve(ts[keep], ratio(t_, t_ + f_)[keep], (t_ / n_gt[c])[keep]))
-        else:
-            pr_curves.append(PRCurve(np.zeros(0), np.zeros(0), np.zeros(0)))
-
     return ThresholdSweep(
         point=point, in_mean=in_mean, thresholds=thresholds, f1=grid_f1,
         label_tp=label_tp, label_fp=label_fp, label_fn=label_fn,
         label_precision=ratio(label_tp, label_tp + label_fp), label_recall=ratio(label_tp, n_gt),
-        label_f1=label_f1, label_best_threshold=best_threshold, label_best_f1=best_f1,
-        f1_curve=f1_curve, label_f1_curves=label_curves, pr_curves=pr_curves,
+        label_f1=label_f1, label_best_threshold=np.concatenate([part.best_threshold for part in parts]),
+        label_best_f1=np.concatenate([part.best_f1 for part in parts]),
+        f1_curve=ThresholdCurve(thresholds[f1_keep], grid_f1[f1_keep]),
+        label_f1_curves=[curve for part in parts for curve in part.label_f1_curves],
+        pr_curves=[curve for part in parts for curve in part.pr_curves],
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsite.metrics.arrays import int_array, score_order
-from evalsite.metrics.matching import Matching
+from evalsite.metrics.arrays import int_array
+from evalsite.metrics.matching import Matching, counted_by_label
 
 
 def average_precision(tp, ignored, scores, n_gt: int, method: str = "all") -> float:
@@ -105,17 +105,26 @@ def average_precisions_per_label(matching: Matching, dt_label, dt_score, methods
     """`average_precision_per_label` of each of `methods`, the detections sorted once for all."""
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
-    n_gt = matching.n_gt
-    order = score_order(dt_score, matching.order)  # (the matching's, when it is that of dt_score)
-    d = order[~matching.ignored[order]]  # the detections that count, in that order
-    d = d[np.argsort(dt_label[d], kind="stable")]  # by label, then descending score, then file order
-    labels = dt_label[d]
+    d = counted_by_label(matching.ignored, dt_label, dt_score, len(matching.n_gt), matching.order)
+    return label_average_precisions(dt_label[d], matching.tp[d], matching.n_gt, methods)
+
+
+def label_average_precisions(labels: np.ndarray, tp: np.ndarray, n_gt: np.ndarray,
+                             methods: tuple[str, ...] = ("all", "11point")) -> list[np.ndarray]:
+    """(L,) AP of every label for each of `methods` (see `average_precision`; NaN without counted ground truth),
+    from the counted detections' labels and TP flags by label, then descending score, then file order
+    (`evalsite.metrics.matching.counted_by_label`), and `n_gt`, the (L,) counted ground truth per label.
+
+    >>> label_average_precisions(np.array([0, 0, 0]), np.array([True, False, True]), np.array([2, 0]),
+    ...                          ("all",))[0].round(6).tolist()
+    [0.833333, nan]
+    """
     bounds = np.searchsorted(labels, np.arange(len(n_gt) + 1))
     aps = [np.full(len(n_gt), np.nan) for _ in methods]
     for c in np.flatnonzero(n_gt > 0):
-        tp = matching.tp[d[bounds[c]:bounds[c + 1]]]
+        flags = tp[bounds[c]:bounds[c + 1]]
         for ap, method in zip(aps, methods):
-            ap[c] = _ap_sorted(tp, int(n_gt[c]), method)
+            ap[c] = _ap_sorted(flags, int(n_gt[c]), method)
     return aps
 
 

@@ -26,7 +26,7 @@ from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.confusion import confused_pairs
-from evalsite.report.detection_images import MaskStrings, image_rows
+from evalsite.report.detection_images import IMAGE_BLOCK, MaskStrings, image_rows
 from evalsite.report.detection_model import (
     BoxMistake,
     Curve,
@@ -43,7 +43,7 @@ from evalsite.report.detection_model import (
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
-from evalsite.report.matching_groups import coco_on_cluster, voc_matching_on_cluster
+from evalsite.report.matching_groups import coco_on_cluster, voc_label_metrics_on_cluster, voc_matching_on_cluster
 from evalsite.report.model import SCHEMA, TaskInfo
 from evalsite.report.threshold_shards import confusion_and_errors_on_cluster
 
@@ -133,21 +133,29 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
         report_weights(len(data.images), out=started.weights)
         started.mailbox.send(_DRAWN)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
-    # With a cluster, the VOC matching (by label group) and the confusion and error types at t* (by shard of
-    # images) run on its workers: the driver keeps their results, not their IoU pairs nor the mask geometry
+    # With a cluster, the VOC matching, then its AP and operating point (by label group), and the confusion and
+    # error types at t* (by shard of images) run on its workers: the driver keeps their results, not their IoU
+    # pairs, the mask geometry nor the sweep's working arrays
     cluster = current()
     geometry = mask_geometry(data) if segmentation and cluster is None else None
     if geometry is not None:
         options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
-    matching = voc_matching_on_cluster(cluster, data, options["iou_threshold"]) if cluster is not None else None
-    first_half = evaluate_matching(data, **options, matching=matching)
+    if cluster is not None:
+        matching = voc_matching_on_cluster(cluster, data, options["iou_threshold"])
+        first_half = (matching, *voc_label_metrics_on_cluster(cluster, data, matching))
+    else:
+        first_half = evaluate_matching(data, **options)
     matching, sweep = first_half[0], first_half[3]
-    columns = _evidence_columns(data, matching)
-    if started.intervals is not None:  # the VOC intervals need only these and t*
-        started.mailbox.send((columns, _opt(sweep.point.threshold)))
-    evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
-    at_threshold = None if cluster is None else confusion_and_errors_on_cluster(
-        cluster, data, matching, sweep.point.threshold, options["iou_threshold"])
+    order = matching.order  # (the score order, which the evidence columns read)
+    if cluster is None:
+        at_threshold = None
+        columns = _evidence_columns(data, matching, order)
+        if started.intervals is not None:  # the VOC intervals need only these and t*
+            started.mailbox.send((columns, _opt(sweep.point.threshold)))
+    else:  # the evidence columns below, once the shards' types are in and the matching's rows gone: not held
+        at_threshold = confusion_and_errors_on_cluster(cluster, data, matching, sweep.point.threshold,
+                                                       options["iou_threshold"])
+        columns = None
     ev = evaluate_detection(data, **options, first_half=first_half, at_threshold=at_threshold,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     # Assembling reads which rows count, the confusion's counts, the sweep's point and curves, and the error
@@ -156,6 +164,10 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     ev.matching, ev.sweep = ev.matching.which_count(), ev.sweep.without_grid()
     ev.confusion = Confusion.of_counts(ev.confusion.counts, ev.confusion.threshold, ev.confusion.iou_threshold)
     del first_half, matching, sweep, at_threshold, options, geometry
+    if columns is None:
+        columns = _evidence_columns(data, ev.matching, order)
+    del order
+    evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
     return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
                      started.weights if started.intervals is None else None, started.intervals,
                      started.coco_intervals, started.spare, started.cluster)
@@ -250,8 +262,8 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     )
     strings = MaskStrings(data) if segmentation else None
     errors = _errors(data, ev, strings)
+    ev.errors = ev.errors.codes_only()  # (the suspects and the images' boxes read no more: their related rows go)
     _mark_suspects(data, ev, errors, columns, sweep.label_recall)
-    ev.errors = ev.errors.codes_only()  # (the images' boxes read no more: their related rows go now)
     images = image_rows(data, ev, infos, strings)
     if strings is not None:
         strings.encode()
@@ -291,14 +303,15 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
                            evidence=evidence, intervals=intervals)
 
 
-def _evidence_columns(data: DetectionData, m: Matching) -> tuple[np.ndarray, ...]:
+def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None) -> tuple[np.ndarray, ...]:
     """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
-    score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label."""
-    order = score_order(data.dt_score, m.order)
+    score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label.
+    `order`: the detections' score order when known (`Matching.order`)."""
+    order = score_order(data.dt_score, order)
     order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
-    return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int64),
-            data.gt_image[gt], data.gt_label[gt])
+    return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int8),
+            data.gt_image[gt], data.gt_label[gt])  # (the flags in a byte each: report.json's 0 and 1 all the same)
 
 
 def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
@@ -379,21 +392,31 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
     t = ev.sweep.point.threshold
     if math.isnan(t):
         return
-    _, dt_label, dt_score, dt_tp = columns[:4]  # `_evidence_columns`
-    dt_tp = dt_tp.astype(bool)
-    tp = dt_tp & (dt_score >= t)
-    thresholds = score_thresholds(dt_label[tp], dt_score[tp], len(data.labels))
+    _, dt_label, dt_score, dt_tp = columns[:4]  # `_evidence_columns`: by descending score
+    above = int(np.count_nonzero(dt_score >= t))  # (so those at t* or above come first)
+    tp = dt_tp[:above] != 0
+    thresholds = score_thresholds(dt_label[:above][tp], dt_score[:above][tp], len(data.labels))
+    del tp
     index = {name: c for c, name in enumerate(data.labels)}
     image_of = {name: i for i, name in enumerate(data.images)}
-    shown = np.flatnonzero(~ev.matching.ignored)  # every prediction that counts, at any score
-    by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
-    shown = shown[by_image]  # grouped by image
-    # missed objects without a detection: the largest IoU with any prediction of their image, all at once
-    lonely = [k for k, error in enumerate(errors)
-              if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION]
-    nearest = dict(zip(lonely, max_ious(
-        np.array([errors[k].box for k in lonely], dtype=float).reshape(-1, 4), data.dt_box, bounds,
-        np.array([image_of[errors[k].image] for k in lonely], dtype=np.int64), rows=shown).tolist()))
+    # missed objects without a detection: the largest IoU with any prediction that counts (at any score) of their
+    # image; IMAGE_BLOCK images at a time, only those images' predictions gathered (not every prediction's row)
+    lonely = np.array([k for k, error in enumerate(errors)
+                       if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION], dtype=np.int64)
+    lonely_image = np.array([image_of[errors[k].image] for k in lonely.tolist()], dtype=np.int64)
+    nearest: dict[int, float] = {}
+    counted = ~ev.matching.ignored
+    for i0 in range(0, len(data.images), IMAGE_BLOCK):
+        mine = np.flatnonzero((lonely_image >= i0) & (lonely_image < i0 + IMAGE_BLOCK))
+        if not len(mine):
+            continue
+        wanted = np.zeros(len(data.images), dtype=bool)
+        wanted[lonely_image[mine]] = True
+        shown = np.flatnonzero(wanted[data.dt_image] & counted)
+        by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
+        boxes = np.array([errors[k].box for k in lonely[mine].tolist()], dtype=float).reshape(-1, 4)
+        nearest.update(zip(lonely[mine].tolist(), max_ious(boxes, data.dt_box, bounds, lonely_image[mine],
+                                                           rows=shown[by_image]).tolist()))
     for k, error in enumerate(errors):
         near = recall = None
         if k in nearest:

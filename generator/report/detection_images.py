@@ -12,7 +12,7 @@ from evalsite.core.enums import BoxKind, ImageStatus
 from evalsite.core.image_info import ImageInfo
 from evalsite.report.detection_model import DetImage, DrawnBoxes
 
-# Images whose drawn boxes `image_rows` turns into lists at a time (about 2 KB of lists per image at work)
+# Images whose drawn boxes `image_rows` turns into lists at a time (about 1 KB of lists per image at work)
 IMAGE_BLOCK = 10_000
 # The members by value, for long lists (a lookup is faster than calling the enum)
 _BOX_KINDS = {k.value: k for k in BoxKind}
@@ -91,7 +91,7 @@ def _drawn_boxes(data: DetectionData, is_fp: np.ndarray, is_fn: np.ndarray, g: n
     order = np.argsort(image, kind="stable")
     bounds = np.searchsorted(image[order], np.arange(i0, i1 + 1))
     kinds, labels_of, boxes_of, scores = ([_BOX_KINDS[k] for k in kind[order].tolist()], label[order].tolist(),
-                                          xywh[order].ravel().tolist(), score[order].tolist())
+                                          xywh[order].ravel(), score[order].tolist())  # (each image's boxes: a view)
     names = data.labels
     drawn: dict[int, DrawnBoxes] = {}
     ordered = order.tolist()

@@ -1,6 +1,8 @@
 """The confusion and the error types at t* of a detection report on a Dask cluster (docs/cluster.md): by shards
 of whole images, one task each on the workers; the driver joins the types (`evalsite.metrics.detection.
-join_error_types`: the same values bit for bit) and adds up the confusions' counts (`add_cells`).
+join_error_types`: the same values bit for bit) each shard's as it comes in (`each_task`: one shard's values
+held at a time, not all of them, 0.2 GB at 50,000 COCO-like images) and adds up the confusions' counts
+(`add_cells`).
 
 Both look at one image at a time, so a shard's rows, with their part of the matching
 (`evalsite.metrics.matching.Matching.restrict`), give that part of the result. The driver keeps neither their
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, run_tasks
+from evalsite.core.cluster import Cluster, each_task
 from evalsite.core.detection_data import DetectionData
 from evalsite.metrics.arrays import rows_by_group
 from evalsite.metrics.cells import Cells, add_cells
@@ -48,11 +50,15 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
         masks = None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
         return gt, dt, masks, matching.restrict(d, g, data.gt_label), threshold, iou_threshold, len(data.labels)
 
-    values = run_tasks(cluster, _shard_at_threshold, shards, part, priority=0)
-    errors = join_error_types([(*rows[shard], typed) for shard, (_, typed) in zip(shards, values)],
-                              len(data.dt_score), len(data.gt_label))
-    counts = add_cells([counts for counts, _ in values])
-    return Confusion.of_counts(counts, threshold, iou_threshold), errors
+    counts: list[Cells] = []
+
+    def typed():  # each shard's types as its task's value is in, placed and let go (`join_error_types`)
+        for shard, (cells, types) in zip(shards, each_task(cluster, _shard_at_threshold, shards, part, priority=0)):
+            counts.append(cells)
+            yield (*rows.pop(shard), types)
+
+    errors = join_error_types(typed(), len(data.dt_score), len(data.gt_label))
+    return Confusion.of_counts(add_cells(counts), threshold, iou_threshold), errors
 
 
 def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, ErrorTypes]:
