@@ -14,7 +14,7 @@ Two kinds of checks:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -711,7 +711,7 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
         assert joined.tobytes() == ap.tobytes()
     saved, op.MERGE_BLOCK = op.MERGE_BLOCK, block
     try:
-        joined = join_sweep_parts([value[2] for value in values], m, dl, ds, in_mean, label_points)
+        joined = join_sweep_parts([value[2] for value in values], m, dl, ds, label_points)
     finally:
         op.MERGE_BLOCK = saved
     assert joined.point == whole.point or (math.isnan(whole.point.threshold) and math.isnan(joined.point.threshold))
@@ -724,6 +724,13 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
         assert a.threshold.tobytes() == b.threshold.tobytes() and a.f1.tobytes() == b.f1.tobytes()
     for a, b in zip(joined.pr_curves, whole.pr_curves, strict=True):
         assert all(getattr(a, f).tobytes() == getattr(b, f).tobytes() for f in ("threshold", "precision", "recall"))
+    light = join_sweep_parts([value[2] for value in values], m, dl, ds, label_points, keep_grid=False)
+    assert len(light.thresholds) == len(light.f1) == 0 and repr(light.point) == repr(whole.point)  # (NaN t*: same)
+    assert light.f1_curve.f1.tobytes() == whole.f1_curve.f1.tobytes()
+    assert light.f1_curve.threshold.tobytes() == whole.f1_curve.threshold.tobytes()
+    assert light.label_f1.tobytes() == whole.label_f1.tobytes()
+    with pytest.raises(ValueError, match="other bits"):  # a part summed in other fixed-point bits is refused
+        join_sweep_parts([replace(values[0][2], bits=bits - 1), *(value[2] for value in values[1:])], m, dl, ds)
 
 
 @HYPOTHESIS

@@ -172,30 +172,22 @@ def rows_by_group(group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndar
     return order, np.searchsorted(group[order], np.arange(n_groups + 1))
 
 
-def join_rows(parts: list[tuple[np.ndarray, np.ndarray]], n: int,
-              others: list[np.ndarray] | None = None) -> np.ndarray:
-    """One (n,) array from its parts (rows, values; at least one), each part's values at its rows (together every
-    row once).
-    With `others` (one per part: the whole's row indices of the part's rows of another kind), the values are
-    indices into those rows, -1 for none, and become whole row indices (-1 stays).
+class RowsJoin:
+    """One (n,) array from its parts (rows, values), each part's values at its rows (together every row once),
+    added a part at a time (`add`) as they come, none kept: `out` is the array (None before the first part,
+    whose dtype it takes). With `other` (the whole's row indices of the part's rows of another kind), the values
+    are indices into those rows, -1 for none, and become whole row indices (-1 stays).
 
     Examples
     --------
-    >>> join_rows([(np.array([0, 2]), np.array([7, 8])), (np.array([1]), np.array([9]))], 3)
+    >>> joined = RowsJoin(3)
+    >>> joined.add(np.array([0, 2]), np.array([7, 8])); joined.add(np.array([1]), np.array([9])); joined.out
     array([7, 9, 8])
-    >>> join_rows([(np.array([0, 2]), np.array([1, -1])), (np.array([1]), np.array([0]))], 3,
-    ...           [np.array([4, 5]), np.array([3])])
+    >>> joined = RowsJoin(3)
+    >>> joined.add(np.array([0, 2]), np.array([1, -1]), np.array([4, 5]))
+    >>> joined.add(np.array([1]), np.array([0]), np.array([3])); joined.out
     array([ 5,  3, -1])
     """
-    joined = RowsJoin(n)
-    for k, (rows, values) in enumerate(parts):
-        joined.add(rows, values, None if others is None else others[k])
-    return joined.out
-
-
-class RowsJoin:
-    """`join_rows` a part at a time (`add`), for parts that come one by one and are not kept: `out` is the
-    array (None before the first part, whose dtype it takes)."""
 
     def __init__(self, n: int):
         self.n = n

@@ -16,16 +16,17 @@ Conventions of the detection metrics (those of `evalsite.core.detection_data.Det
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from evalsite.metrics.arrays import (
+    RowsJoin,
     bool_array,
     check_iou_threshold,
     group_best,
     int_array,
-    join_rows,
     label_count,
     score_order,
     score_rank,
@@ -239,7 +240,7 @@ def _order_of(rank: np.ndarray) -> np.ndarray:
     return order
 
 
-def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
+def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
                          n_labels: int, iou_threshold: float = IOU_THRESHOLD,
                          order: np.ndarray | None = None) -> Matching:
     """The matching of all labels from those of label ranges apart (a Dask cluster's tasks).
@@ -275,15 +276,17 @@ def join_label_matchings(parts: list[tuple[np.ndarray, np.ndarray, Matching]], n
     >>> m.tp.tolist() == whole.tp.tolist(), m.gt_matched_by.tolist(), m.gt_index.tolist()
     (True, [0, 1], [0, 1, -1])
     """
-    ds, gs, ms = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
-
-    def dt(field: str, to_gt: bool = False) -> np.ndarray:  # a detection's field (to_gt: an object's row)
-        return join_rows([(d, getattr(m, field)) for d, m in zip(ds, ms)], n_dt, gs if to_gt else None)
-
-    counted = join_rows([(g, m.gt_counted) for g, m in zip(gs, ms)], len(gt_label))
-    return Matching(tp=dt("tp"), ignored=dt("ignored"), gt_index=dt("gt_index", to_gt=True),
-                    best_gt=dt("best_gt", to_gt=True), best_iou=dt("best_iou"),
-                    gt_matched_by=join_rows([(g, m.gt_matched_by) for g, m in zip(gs, ms)], len(gt_label), ds),
-                    gt_counted=counted,
-                    n_gt=np.bincount(np.asarray(gt_label)[counted], minlength=n_labels).astype(np.int64),
+    det = {name: RowsJoin(n_dt) for name in ("tp", "ignored", "gt_index", "best_gt", "best_iou")}
+    counted, matched_by = RowsJoin(len(gt_label)), RowsJoin(len(gt_label))
+    for d, g, m in parts:
+        for name, rows in det.items():  # (gt_index, best_gt: object rows)
+            rows.add(d, getattr(m, name), g if name in ("gt_index", "best_gt") else None)
+        counted.add(g, m.gt_counted)
+        matched_by.add(g, m.gt_matched_by, d)
+    if counted.out is None:
+        raise ValueError("join_label_matchings needs at least one part")
+    return Matching(tp=det["tp"].out, ignored=det["ignored"].out, gt_index=det["gt_index"].out,
+                    best_gt=det["best_gt"].out, best_iou=det["best_iou"].out, gt_matched_by=matched_by.out,
+                    gt_counted=counted.out,
+                    n_gt=np.bincount(np.asarray(gt_label)[counted.out], minlength=n_labels).astype(np.int64),
                     iou_threshold=float(iou_threshold), order=order)

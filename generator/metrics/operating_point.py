@@ -5,6 +5,7 @@ threshold, F1-vs-threshold and precision-recall curves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -161,7 +162,7 @@ def operating_point(matching: Matching, dt_label, dt_score,
     # (the sorted rows, passed without a name here, are freed inside as soon as used: 17 bytes per detection)
     part = sweep_part(counted_rows(matching.tp, matching.ignored, dt_label, dt_score, len(n_gt), matching.order),
                       n_gt, bits, label_curve_points(len(n_gt), max_points))
-    return join_sweep_parts([part], matching, dt_label, dt_score, in_mean, max_points)
+    return join_sweep_parts([part], matching, dt_label, dt_score, max_points)
 
 
 def counted_rows(tp: np.ndarray, ignored: np.ndarray, dt_label: np.ndarray, dt_score: np.ndarray, n_labels: int,
@@ -185,6 +186,20 @@ def fixed_point_bits(n_mean: int) -> int:
     return min(52, 62 - max(n_mean, 1).bit_length())
 
 
+def bits_before_matching(n_gt: np.ndarray, n_dt: np.ndarray) -> int | None:
+    """`fixed_point_bits` of the labels in the mean, known before the matching that decides it, or None: the
+    labels with counted ground truth (`n_gt` > 0) are in it, those without any detection (`n_dt` == 0) are not,
+    and the others are when a detection of theirs counts (is not ignored); the bits are known when every count
+    in between gives the same (always below 1,024 labels: 52 bits).
+
+    >>> bits_before_matching(np.array([3, 0, 1]), np.array([5, 2, 0])), bits_before_matching(
+    ...     np.r_[np.ones(1000), np.zeros(100)], np.ones(1100))
+    (52, None)
+    """
+    bits = fixed_point_bits(int(np.count_nonzero(n_gt > 0)))
+    return bits if fixed_point_bits(int(np.count_nonzero((n_gt > 0) | (n_dt > 0)))) == bits else None
+
+
 def label_curve_points(n_labels: int, max_points: int = MAX_CURVE_POINTS) -> int:
     """The most points of each label's curves (`operating_point`'s `max_points`)."""
     return min(max_points, max(MIN_LABEL_CURVE_POINTS, LABEL_CURVE_POINTS // max(n_labels, 1)))
@@ -197,6 +212,8 @@ class SweepPart:
 
     grid_score: np.ndarray  # the distinct scores of the group's counted detections, decreasing
     grid_q: np.ndarray  # (int64) at each: the sum of the group's F1_c(t) in fixed point (`fixed_point_bits`)
+    bits: int  # those bits
+    in_mean: np.ndarray  # (L_g,) bool: `labels_in_mean` of the group's labels
     best_f1: np.ndarray  # (L_g,) each label's best F1_c
     best_threshold: np.ndarray  # (L_g,) where it is reached (the highest such t); NaN where it is 0
     label_f1_curves: list[ThresholdCurve]  # (L_g) downsampled
@@ -223,6 +240,7 @@ def sweep_part(rows: tuple[np.ndarray, np.ndarray, np.ndarray], n_gt: np.ndarray
     nl = len(n_gt)
     lab, s, hit = rows
     del rows
+    in_mean = (n_gt > 0) | (np.bincount(lab, minlength=nl)[:nl] > 0)  # (`labels_in_mean`: these rows count)
     ctp = np.cumsum(hit)  # true positives up to each position; the false positives are the rest
     # Events: the last detection of each (label, distinct score) group.
     last = np.flatnonzero(np.append((lab[1:] != lab[:-1]) | (s[1:] != s[:-1]), True)[:len(lab)])
@@ -261,7 +279,7 @@ def sweep_part(rows: tuple[np.ndarray, np.ndarray, np.ndarray], n_gt: np.ndarray
             pr_curves.append(PRCurve(ts[keep], ratio(t_, t_ + f_)[keep], (t_ / n_gt[c])[keep]))
         else:
             pr_curves.append(PRCurve(np.zeros(0), np.zeros(0), np.zeros(0)))
-    return SweepPart(grid_score, grid_q, best_f1, best_threshold, label_curves, pr_curves)
+    return SweepPart(grid_score, grid_q, bits, in_mean, best_f1, best_threshold, label_curves, pr_curves)
 
 
 def _summed_at_distinct(scores: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,45 +319,54 @@ def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.ndarray, dt_score: np.ndarray,
-                     in_mean: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> ThresholdSweep:
+                     max_points: int = MAX_CURVE_POINTS, keep_grid: bool = True) -> ThresholdSweep:
     """`operating_point` of all labels from the `sweep_part` of each group of consecutive labels, in label order
     (e.g. a Dask cluster's tasks): the same sweep bit for bit. F1(t) in fixed point is an integer sum over
     labels, so the groups' sums, merged at every distinct score, add up to the whole's exactly; the rest of a
-    part is per label. The counts at t* are read from `matching` (`dt_label`, `dt_score`: the detections');
-    `in_mean`: `labels_in_mean`."""
+    part is per label. The counts at t* are read from `matching` (`dt_label`, `dt_score`: the detections').
+    Without `keep_grid`, the sweep is `without_grid()`'s (its exact grid let go as soon as t* and the curve are
+    read from it: 24 bytes per distinct score less at the peak). A part summed with other bits than those of
+    the whole's labels in the mean is a ValueError."""
+    in_mean = np.concatenate([part.in_mean for part in parts])
+    n_mean = int(in_mean.sum())
+    scale = float(2 ** fixed_point_bits(n_mean))
+    if any(part.bits != fixed_point_bits(n_mean) for part in parts):
+        raise ValueError(f"a sweep part is in fixed point of other bits than {fixed_point_bits(n_mean)}")
     thresholds, grid_q = _merged_grid(parts)
     n_gt, nl = matching.n_gt, len(matching.n_gt)
-    n_mean = int(in_mean.sum())
-    grid_f1 = grid_q / float(2 ** fixed_point_bits(n_mean)) / max(n_mean, 1)
-    if len(thresholds):
-        tolerance = int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * float(2 ** fixed_point_bits(n_mean))))
-        t_index = int(np.flatnonzero(grid_q >= grid_q.max() - tolerance)[0])  # thresholds decrease
-        t_star = float(thresholds[t_index])
+    t_index = -1 if not len(thresholds) else int(np.flatnonzero(  # (the first: thresholds decrease)
+        grid_q >= grid_q.max() - int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale)))[0])
+    f1_keep = _downsample(thresholds, max_points, [t_index])
+    f1_curve = ThresholdCurve(thresholds[f1_keep], grid_q[f1_keep] / scale / max(n_mean, 1))
+    t_star = float(thresholds[t_index]) if len(thresholds) else float("nan")
+    if keep_grid:
+        grid_f1 = grid_q / scale / max(n_mean, 1)
+    else:
+        thresholds = grid_f1 = np.zeros(0, dtype=np.float64)
+    del grid_q
+    if not math.isnan(t_star):
         shown = np.flatnonzero((dt_score >= t_star) & ~matching.ignored)  # the counted detections at t*
         label_tp = np.bincount(dt_label[shown[matching.tp[shown]]], minlength=nl)[:nl]
         label_fp = np.bincount(dt_label[shown[~matching.tp[shown]]], minlength=nl)[:nl]
         del shown
     else:
-        t_index, t_star = -1, float("nan")
         label_tp = np.zeros(nl, dtype=np.int64)
         label_fp = np.zeros(nl, dtype=np.int64)
     label_tp, label_fp = label_tp.astype(np.int64), label_fp.astype(np.int64)
     label_fn = n_gt - label_tp
     label_f1 = ratio(2 * label_tp, 2 * label_tp + label_fp + label_fn)
     tp, fp, fn = int(label_tp.sum()), int(label_fp.sum()), int(label_fn.sum())
-    f1 = float(np.sum(label_f1[in_mean]) / n_mean) if n_mean and len(thresholds) else 0.0
+    f1 = float(np.sum(label_f1[in_mean]) / n_mean) if n_mean and not math.isnan(t_star) else 0.0
     point = OperatingPoint(
         threshold=t_star, iou_threshold=matching.iou_threshold,
         precision=float(ratio(tp, tp + fp)), recall=float(ratio(tp, tp + fn)), f1=f1, tp=tp, fp=fp, fn=fn,
     )
-    f1_keep = _downsample(thresholds, max_points, [t_index])
     return ThresholdSweep(
         point=point, in_mean=in_mean, thresholds=thresholds, f1=grid_f1,
         label_tp=label_tp, label_fp=label_fp, label_fn=label_fn,
         label_precision=ratio(label_tp, label_tp + label_fp), label_recall=ratio(label_tp, n_gt),
         label_f1=label_f1, label_best_threshold=np.concatenate([part.best_threshold for part in parts]),
-        label_best_f1=np.concatenate([part.best_f1 for part in parts]),
-        f1_curve=ThresholdCurve(thresholds[f1_keep], grid_f1[f1_keep]),
+        label_best_f1=np.concatenate([part.best_f1 for part in parts]), f1_curve=f1_curve,
         label_f1_curves=[curve for part in parts for curve in part.label_f1_curves],
         pr_curves=[curve for part in parts for curve in part.pr_curves],
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from evalsite.report.model import Rows
+
 T = TypeVar("T")
 
 # Fields of the report's dataclasses that hold a label id, or a list of them (None: no label).
@@ -41,7 +43,7 @@ def _walk(value: Any, names: dict[str, str]) -> Any:
             old = getattr(value, f.name)
             changes[f.name] = _labels(old, names) if f.name in LABEL_FIELDS else _walk(old, names)
         return dataclasses.replace(value, **changes)
-    if isinstance(value, list):
+    if isinstance(value, (list, Rows)):  # (Rows: a list held as columns, e.g. a detection report's errors)
         return [_walk(v, names) for v in value]
     if isinstance(value, dict):
         return {k: _walk(v, names) for k, v in value.items()}

@@ -28,7 +28,7 @@ from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.confusion import confused_pairs
 from evalsite.report.detection_images import IMAGE_BLOCK, MaskStrings, image_rows
 from evalsite.report.detection_model import (
-    BoxMistake,
+    BoxMistakes,
     Curve,
     DetCocoEvidence,
     DetConfusion,
@@ -43,7 +43,7 @@ from evalsite.report.detection_model import (
 )
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
-from evalsite.report.matching_groups import coco_on_cluster, voc_label_metrics_on_cluster, voc_matching_on_cluster
+from evalsite.report.matching_groups import coco_on_cluster, voc_on_cluster
 from evalsite.report.model import SCHEMA, TaskInfo
 from evalsite.report.threshold_shards import confusion_and_errors_on_cluster
 
@@ -52,6 +52,7 @@ DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50
 # The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
 _FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
 _FN_TYPES = [None, *(ErrorType(name) for name in GT_TYPE_NAMES[1:])]
+_KINDS = (ErrorKind.FALSE_POSITIVE, ErrorKind.MISSED)  # by `_errors`' kind code
 
 
 def _opt(value: float) -> float | None:
@@ -141,11 +142,12 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     if geometry is not None:
         options.update(pair_iou_fn=geometry.iou, prune_boxes=geometry.prune_boxes)
     if cluster is not None:
-        matching = voc_matching_on_cluster(cluster, data, options["iou_threshold"])
-        first_half = (matching, *voc_label_metrics_on_cluster(cluster, data, matching))
+        first_half = voc_on_cluster(cluster, data, options["iou_threshold"])
     else:
         first_half = evaluate_matching(data, **options)
-    matching, sweep = first_half[0], first_half[3]
+    # (the sweep's exact grid, 16 bytes per distinct score, is not in the report: it goes now)
+    matching, sweep = first_half[0], first_half[3].without_grid()
+    first_half = (*first_half[:3], sweep)
     order = matching.order  # (the score order, which the evidence columns read)
     if cluster is None:
         at_threshold = None
@@ -159,9 +161,9 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     ev = evaluate_detection(data, **options, first_half=first_half, at_threshold=at_threshold,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     # Assembling reads which rows count, the confusion's counts, the sweep's point and curves, and the error
-    # types: the matching's indices, IoUs and order (32 bytes per detection), the confusion's rows (16), the
-    # sweep's exact grid (16 per distinct score) and the mask geometry go now
-    ev.matching, ev.sweep = ev.matching.which_count(), ev.sweep.without_grid()
+    # types: the matching's indices, IoUs and order (32 bytes per detection), the confusion's rows (16) and the
+    # mask geometry go now
+    ev.matching = ev.matching.which_count()
     ev.confusion = Confusion.of_counts(ev.confusion.counts, ev.confusion.threshold, ev.confusion.iou_threshold)
     del first_half, matching, sweep, at_threshold, options, geometry
     if columns is None:
@@ -334,59 +336,47 @@ def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
                         ignored=unpack_flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
 
 
-def _related(values: np.ndarray, index: np.ndarray) -> list:
-    """values[index] as Python values, None where index < 0: no related object (also when there is none at all,
-    e.g. no prediction or no ground-truth object in the whole set)."""
-    if len(values) == 0:
-        return [None] * len(index)
-    return [v if i >= 0 else None for v, i in zip(values[np.maximum(index, 0)].tolist(), index.tolist())]
-
-
-def _errors(data: DetectionData, ev, strings: MaskStrings | None = None) -> list[BoxMistake]:
+def _errors(data: DetectionData, ev, strings: MaskStrings | None = None) -> BoxMistakes:
     """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
     e = ev.errors
-    labels = data.labels
-    rows = []
-    fp = np.flatnonzero(e.dt_code)
-    rel = e.dt_related_gt[fp]
-    has = rel >= 0
-    rel_label = take(data.gt_label, rel, -1)
-    rel_box, rel_id = _related(data.gt_box, rel), _related(data.gt_id, rel)
-    for k, (d, img, lab, box, score, iou, typ) in enumerate(zip(
-            fp.tolist(), data.dt_image[fp].tolist(), data.dt_label[fp].tolist(), data.dt_box[fp].tolist(),
-            data.dt_score[fp].tolist(), e.dt_related_iou[fp].tolist(), e.dt_code[fp].tolist())):
-        rows.append((img, 0, d, BoxMistake(
-            id=0, kind=ErrorKind.FALSE_POSITIVE, type=_FP_TYPES[typ], image=data.images[img],
-            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=score,
-            iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
-            related_box=rel_box[k], annotation_id=rel_id[k],
-            box_iou=_opt_at(e.dt_related_box_iou, d))))
-    fn = np.flatnonzero(e.gt_code)
-    rel = e.gt_related_dt[fn]
-    has = rel >= 0
-    rel_label = take(data.dt_label, rel, -1)
-    rel_box, rel_score = _related(data.dt_box, rel), _related(data.dt_score, rel)
-    for k, (g, img, lab, box, ann, iou, typ) in enumerate(zip(
-            fn.tolist(), data.gt_image[fn].tolist(), data.gt_label[fn].tolist(), data.gt_box[fn].tolist(),
-            data.gt_id[fn].tolist(), e.gt_related_iou[fn].tolist(), e.gt_code[fn].tolist())):
-        rows.append((img, 1, g, BoxMistake(
-            id=0, kind=ErrorKind.MISSED, type=_FN_TYPES[typ], image=data.images[img],
-            image_id=int(data.image_ids[img]), label=labels[lab], box=box, score=rel_score[k],
-            iou=None if math.isnan(iou) else iou, related_label=labels[rel_label[k]] if has[k] else None,
-            related_box=rel_box[k], annotation_id=ann,
-            box_iou=_opt_at(e.gt_related_box_iou, g))))
-    rows.sort(key=lambda row: row[:3])
-    for number, row in enumerate(rows, start=1):
-        row[3].id = number
+    fp, fn = np.flatnonzero(e.dt_code), np.flatnonzero(e.gt_code)
+    # the object a false positive is confused with, the detection that explains a miss (-1: none)
+    rel_gt, rel_dt = e.dt_related_gt[fp], e.gt_related_dt[fn]
+    kind = np.r_[np.zeros(len(fp), np.int8), np.ones(len(fn), np.int8)]  # (`_KINDS`)
+    order = np.lexsort((np.concatenate([fp, fn]), kind, np.concatenate([data.dt_image[fp], data.gt_image[fn]])))
+
+    def both(of_fp: np.ndarray, of_fn: np.ndarray) -> np.ndarray:  # the column of every error, in order
+        return np.concatenate([of_fp, of_fn])[order]
+
+    kinds = [_KINDS[k] for k in kind[order].tolist()]
+    errors = BoxMistakes(
+        images=data.images, image_ids=data.image_ids, labels=data.labels, kind=kinds,
+        type=[(_FP_TYPES if k is ErrorKind.FALSE_POSITIVE else _FN_TYPES)[code]
+              for k, code in zip(kinds, both(e.dt_code[fp], e.gt_code[fn]).tolist())],
+        image=both(data.dt_image[fp], data.gt_image[fn]), label=both(data.dt_label[fp], data.gt_label[fn]),
+        box=both(data.dt_box[fp], data.gt_box[fn]), score=both(data.dt_score[fp], take(data.dt_score, rel_dt, np.nan)),
+        iou=both(e.dt_related_iou[fp], e.gt_related_iou[fn]),
+        related_label=both(take(data.gt_label, rel_gt, -1), take(data.dt_label, rel_dt, -1)),
+        related_box=both(_box_rows(data.gt_box, rel_gt), _box_rows(data.dt_box, rel_dt)),
+        annotation_id=both(take(data.gt_id, rel_gt, 0), data.gt_id[fn]),
+        has_annotation=both(rel_gt >= 0, np.ones(len(fn), dtype=bool)),
+        box_iou=None if e.dt_related_box_iou is None else both(e.dt_related_box_iou[fp], e.gt_related_box_iou[fn]))
     if strings is not None:  # the masks, filled in once they are all encoded
-        for _, kind, index, error in rows:
-            own, other = ("dt", "gt") if kind == 0 else ("gt", "dt")
-            strings.fill(error, "mask", own, index)
-            strings.fill(error, "related_mask", other, int((e.dt_related_gt if kind == 0 else e.gt_related_dt)[index]))
-    return [row[3] for row in rows]
+        errors.masks, errors.related_masks = [None] * len(errors), [None] * len(errors)
+        rows, related = both(fp, fn).tolist(), both(rel_gt, rel_dt).tolist()
+        for k, error_kind in enumerate(kinds):
+            own, other = ("dt", "gt") if error_kind is ErrorKind.FALSE_POSITIVE else ("gt", "dt")
+            strings.fill(errors.masks, k, own, rows[k])
+            strings.fill(errors.related_masks, k, other, related[k])
+    return errors
 
 
-def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: tuple[np.ndarray, ...],
+def _box_rows(boxes: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """boxes[index] (rows of 4), any row where index < 0 (also without boxes at all: zeros)."""
+    return boxes[np.maximum(index, 0)] if len(boxes) else np.zeros((len(index), 4))
+
+
+def _mark_suspects(data: DetectionData, ev, errors: BoxMistakes, columns: tuple[np.ndarray, ...],
                    label_recall: np.ndarray) -> None:
     """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
     t = ev.sweep.point.threshold
@@ -397,13 +387,11 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
     tp = dt_tp[:above] != 0
     thresholds = score_thresholds(dt_label[:above][tp], dt_score[:above][tp], len(data.labels))
     del tp
-    index = {name: c for c, name in enumerate(data.labels)}
-    image_of = {name: i for i, name in enumerate(data.images)}
     # missed objects without a detection: the largest IoU with any prediction that counts (at any score) of their
     # image; IMAGE_BLOCK images at a time, only those images' predictions gathered (not every prediction's row)
-    lonely = np.array([k for k, error in enumerate(errors)
-                       if error.kind is ErrorKind.MISSED and error.type is ErrorType.NO_DETECTION], dtype=np.int64)
-    lonely_image = np.array([image_of[errors[k].image] for k in lonely.tolist()], dtype=np.int64)
+    lonely = np.array([k for k, (kind, type_) in enumerate(zip(errors.kind, errors.type))
+                       if kind is ErrorKind.MISSED and type_ is ErrorType.NO_DETECTION], dtype=np.int64)
+    lonely_image = errors.image[lonely]
     nearest: dict[int, float] = {}
     counted = ~ev.matching.ignored
     for i0 in range(0, len(data.images), IMAGE_BLOCK):
@@ -414,34 +402,31 @@ def _mark_suspects(data: DetectionData, ev, errors: list[BoxMistake], columns: t
         wanted[lonely_image[mine]] = True
         shown = np.flatnonzero(wanted[data.dt_image] & counted)
         by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
-        boxes = np.array([errors[k].box for k in lonely[mine].tolist()], dtype=float).reshape(-1, 4)
-        nearest.update(zip(lonely[mine].tolist(), max_ious(boxes, data.dt_box, bounds, lonely_image[mine],
-                                                           rows=shown[by_image]).tolist()))
-    for k, error in enumerate(errors):
+        nearest.update(zip(lonely[mine].tolist(), max_ious(errors.box[lonely[mine]], data.dt_box, bounds,
+                                                           lonely_image[mine], rows=shown[by_image]).tolist()))
+    labels = errors.label.tolist()
+    scores = [None if s != s else s for s in errors.score.tolist()]  # (NaN: none)
+    for k, (kind, type_) in enumerate(zip(errors.kind, errors.type)):
         near = recall = None
         if k in nearest:
             near = nearest[k]
-            recall = float(label_recall[index[error.label]])
-        found = box_suspect(error.kind, error.type, index[error.label], error.score, thresholds, recall, near)
+            recall = float(label_recall[labels[k]])
+        found = box_suspect(kind, type_, labels[k], scores[k], thresholds, recall, near)
         if found is not None:
-            error.suspect, error.suspicion, error.suspect_threshold = (SuspectReason(found.reason), found.suspicion,
-                                                                       found.threshold)
-
-
-def _opt_at(values: np.ndarray | None, index: int) -> float | None:
-    return None if values is None else _opt(values[index])
+            errors.suspects[k] = SuspectReason(found.reason)
+            errors.suspicion[k], errors.suspect_threshold[k] = found.suspicion, found.threshold
 
 
 def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetConfusion,
-              errors: list[BoxMistake]) -> DetFindings:
+              errors: BoxMistakes) -> DetFindings:
     value = metrics["mAP50"] or 0.0
     rating = next(name for name, floor in DET_RATINGS if value >= floor)
     scored = [m for m in per_label if m.ap50 is not None]
     weakest = [m.label for m in sorted(scored, key=lambda m: (m.ap50, m.label)) if m.ap50 < value][:SHOWN]
     cells = [DetPair(p.true, p.predicted, p.count) for p in confusion.top_pairs]
     types: dict[str, int] = {}
-    for error in errors:
-        key = error.type.value if error.kind is ErrorKind.FALSE_POSITIVE else f"missed_{error.type}"
+    for kind, type_ in zip(errors.kind, errors.type):  # (the columns: no error object made)
+        key = type_.value if kind is ErrorKind.FALSE_POSITIVE else f"missed_{type_}"
         types[key] = types.get(key, 0) + 1
     few = [m.label for m in per_label if 0 < m.objects < FEW_EXAMPLES]
     low_recall = [m.label for m in sorted(scored, key=lambda m: (m.recall, m.objects)) if m.recall < 1][:SHOWN]

@@ -12,7 +12,7 @@ import numpy as np
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
 from evalsite.report.codec import Check, Invalid, json_kind
-from evalsite.report.model import BaseReport, ConfusedPair, Intervals, cells_in_matrix
+from evalsite.report.model import BaseReport, ConfusedPair, Intervals, Rows, cells_in_matrix
 
 
 @dataclass
@@ -112,6 +112,59 @@ class BoxMistake:
     suspect: SuspectReason | None = None
     suspicion: float | None = None
     suspect_threshold: float | None = None
+
+
+class BoxMistakes(Rows):
+    """The errors of a DetectionReport just built (`evalsite.report.detection`), as columns: about 170 bytes
+    an error, where a `BoxMistake` object with its lists and numbers takes about 740 (166 MB at 50,000
+    COCO-like images). Item k is the `BoxMistake` numbered k + 1, made when it is read; report.json holds the
+    same list (`Rows`), and a report read back holds `BoxMistake` objects equal to these.
+
+    Index columns point into the report's `images` / `labels` (-1: none); in the float columns NaN stands for
+    None; the suspects' columns are set after (`suspects`, `suspicion`, `suspect_threshold`: None / NaN where
+    an error is not suspected), and for segmentation the masks' strings (`masks`, `related_masks`)."""
+
+    def __init__(self, images: list[str], image_ids: np.ndarray, labels: list[str], kind: list[ErrorKind],
+                 type: list[ErrorType], image: np.ndarray, label: np.ndarray, box: np.ndarray, score: np.ndarray,
+                 iou: np.ndarray, related_label: np.ndarray, related_box: np.ndarray, annotation_id: np.ndarray,
+                 has_annotation: np.ndarray, box_iou: np.ndarray | None = None):
+        self.images, self.image_ids, self.labels = images, image_ids, labels
+        self.kind, self.type, self.image, self.label, self.box = kind, type, image, label, box
+        self.score, self.iou, self.related_label, self.related_box = score, iou, related_label, related_box
+        self.annotation_id, self.has_annotation, self.box_iou = annotation_id, has_annotation, box_iou
+        n = len(kind)
+        self.masks: list[str | None] | None = None
+        self.related_masks: list[str | None] | None = None
+        self.suspects: list[SuspectReason | None] = [None] * n
+        self.suspicion = np.full(n, np.nan)
+        self.suspect_threshold = np.full(n, np.nan)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def items(self, start: int, stop: int) -> list[BoxMistake]:
+        def opt(values: np.ndarray | None) -> list:
+            if values is None:
+                return [None] * (stop - start)
+            return [None if v != v else v for v in values[start:stop].tolist()]  # (v != v: NaN)
+
+        image, label = self.image[start:stop].tolist(), self.label[start:stop].tolist()
+        image_id = self.image_ids[self.image[start:stop]].tolist()
+        related, related_box = self.related_label[start:stop].tolist(), self.related_box[start:stop].tolist()
+        annotation, has = self.annotation_id[start:stop].tolist(), self.has_annotation[start:stop].tolist()
+        masks = self.masks[start:stop] if self.masks is not None else [None] * (stop - start)
+        related_masks = self.related_masks[start:stop] if self.related_masks is not None else [None] * (stop - start)
+        return [BoxMistake(id=start + k + 1, kind=kind, type=type_, image=self.images[image[k]], image_id=image_id[k],
+                           label=self.labels[label[k]], box=box, score=score, iou=iou,
+                           related_label=self.labels[related[k]] if related[k] >= 0 else None,
+                           related_box=related_box[k] if related[k] >= 0 else None,
+                           annotation_id=annotation[k] if has[k] else None, box_iou=box_iou, mask=masks[k],
+                           related_mask=related_masks[k], suspect=suspect, suspicion=suspicion,
+                           suspect_threshold=threshold)
+                for k, (kind, type_, box, score, iou, box_iou, suspect, suspicion, threshold) in enumerate(zip(
+                    self.kind[start:stop], self.type[start:stop], self.box[start:stop].tolist(), opt(self.score),
+                    opt(self.iou), opt(self.box_iou), self.suspects[start:stop], opt(self.suspicion),
+                    opt(self.suspect_threshold)))]
 
 
 class _Columns:
@@ -232,7 +285,7 @@ class DetectionReport(BaseReport):
     per_label: list[DetLabelMetrics]
     confusion: Annotated[DetConfusion, Check(cells_in_matrix)]
     curves: DetCurves
-    errors: list[BoxMistake]
+    errors: list[BoxMistake]  # just built: `BoxMistakes` (columns), which reads as this list
     images: list[DetImage]
     findings: DetFindings
     evidence: DetEvidence | None = None

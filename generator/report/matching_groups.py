@@ -13,17 +13,20 @@ process (0.75 GB at 50,000 COCO-like images), now a task's, for its group of abo
 The VOC matching is per label too (`evalsite.metrics.matching.join_label_matchings`): the driver keeps its
 per-detection result (about 26 bytes per detection), not its IoU pairs (24 bytes per pair, about 3 pairs per
 detection at COCO's density). So are VOC AP and the operating point's sweep but for its grid
-(`evalsite.metrics.detection.label_group_metrics`), which a second round of tasks computes from the joined
-matching: the driver merges the groups' F1 sums at their distinct scores (`join_sweep_parts`, 16 bytes per
+(`evalsite.metrics.detection.label_group_metrics`), which each group's task computes from its own matching
+(or, when the fixed-point bits of F1(t) are not known before the matching, a second round of tasks from the
+joined one): the driver merges the groups' F1 sums at their distinct scores (`join_sweep_parts`, 16 bytes per
 distinct score of a group) instead of sorting and sweeping every detection (about 90 bytes per detection at
 work: 0.36 GB at 50,000 COCO-like images).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from evalsite.core.cluster import Cluster, run_tasks
+from evalsite.core.cluster import Cluster, each_task
 from evalsite.core.detection_data import DetectionData
 from evalsite.metrics.arrays import score_order
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
@@ -34,6 +37,7 @@ from evalsite.metrics.matching import Matching, join_label_matchings, match_dete
 from evalsite.metrics.operating_point import (
     MAX_CURVE_POINTS,
     ThresholdSweep,
+    bits_before_matching,
     fixed_point_bits,
     join_sweep_parts,
     label_curve_points,
@@ -59,29 +63,50 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     return stats, per_label_ap, evidence
 
 
-def voc_matching_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float) -> Matching:
-    """The `Matching` of `data` (boxes, or masks when it has them) as `evaluate_matching` gives it, matched on the
-    cluster's workers by label group (the largest first), at the priority of work the driver waits for."""
+def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, max_points: int = MAX_CURVE_POINTS
+                   ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
+    """(matching, ap50, ap50_11pt, sweep) of `data` (boxes, or masks when it has them) as `evaluate_matching` gives
+    them (the sweep without its exact grid, `ThresholdSweep.without_grid`), computed on the cluster's workers by
+    label group (the largest first), at the priority of work the driver waits for. A group's task matches its
+    labels and, when the fixed-point bits of F1(t) are known before the matching (`bits_before_matching`: always
+    below 1,024 labels), gives their AP and sweep part too (`label_group_metrics` of its own matching, which is
+    its rows' part of the whole); otherwise a second round of tasks takes them from the joined matching
+    (`voc_label_metrics_on_cluster`). The driver merges the parts."""
+    n_labels = len(data.labels)
+    counted = ~data.gt_difficult & ~data.gt_crowd
+    bits = bits_before_matching(np.bincount(data.gt_label[counted], minlength=n_labels),
+                                np.bincount(data.dt_label, minlength=n_labels))
+    points = label_curve_points(n_labels, max_points)
     rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # each group's, found once: sent, then joined
 
-    def part(group: tuple[int, int]) -> tuple[tuple, tuple | None]:
+    def part(group: tuple[int, int]) -> tuple:
         rows[group] = _rows(data, group)
-        return _voc_part(data, group, *rows[group], iou_threshold)
+        return (*_voc_part(data, group, *rows[group], iou_threshold), bits, points)
 
-    groups, parts = _by_groups(cluster, data, _voc_group, part, priority=0)
-    order = score_order(data.dt_score)
-    return join_label_matchings([(*rows[group], matching) for group, matching in zip(groups, parts)],
-                                len(data.dt_score), data.gt_label, len(data.labels), iou_threshold, order)
+    groups, values = _each_group(cluster, data, _voc_group, part, priority=0)
+    metrics: dict[tuple[int, int], tuple | None] = {}
+
+    def matchings():  # each group's matching placed as its task's value is in, and let go
+        for group, (matching, group_metrics) in values:
+            metrics[group] = group_metrics
+            yield (*rows.pop(group), matching)
+
+    matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
+                                    score_order(data.dt_score))
+    if bits is None:
+        return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
+    return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
 
 
 def voc_label_metrics_on_cluster(cluster: Cluster, data: DetectionData, matching: Matching,
                                 max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray, ThresholdSweep]:
-    """(ap50, ap50_11pt, sweep) of `data`'s `matching` as `evaluate_matching` gives them, computed on the
-    cluster's workers by label group (the largest first), at the priority of work the driver waits for; the
-    driver merges the sweep's parts. A group's part is cut from `data` and `matching` when it is sent."""
+    """(ap50, ap50_11pt, sweep) of `data`'s `matching` as `evaluate_matching` gives them (the sweep without its
+    exact grid), computed on the cluster's workers by label group (the largest first), at the priority of work
+    the driver waits for; the driver merges the sweep's parts. A group's part is cut from `data` and `matching`
+    when it is sent."""
     n_gt = matching.n_gt
-    in_mean = labels_in_mean(matching.ignored, data.dt_label, n_gt)
-    bits, points = fixed_point_bits(int(in_mean.sum())), label_curve_points(len(n_gt), max_points)
+    bits = fixed_point_bits(int(labels_in_mean(matching.ignored, data.dt_label, n_gt).sum()))
+    points = label_curve_points(len(n_gt), max_points)
 
     def part(group: tuple[int, int]) -> tuple:
         k0, k1 = group
@@ -90,8 +115,15 @@ def voc_label_metrics_on_cluster(cluster: Cluster, data: DetectionData, matching
                 points)
 
     _, values = _by_groups(cluster, data, _label_metrics_group, part, priority=0)
-    sweep = join_sweep_parts([value[2] for value in values], matching, data.dt_label, data.dt_score, in_mean,
-                             max_points)
+    return _joined_label_metrics(values, matching, data, max_points)
+
+
+def _joined_label_metrics(values: list[tuple], matching: Matching, data: DetectionData,
+                          max_points: int) -> tuple[np.ndarray, np.ndarray, ThresholdSweep]:
+    """(ap50, ap50_11pt, sweep without its exact grid) from the label groups' `label_group_metrics`, in label
+    order."""
+    sweep = join_sweep_parts([value[2] for value in values], matching, data.dt_label, data.dt_score, max_points,
+                             keep_grid=False)  # (a report reads the point and the curves, not the exact grid)
     return np.concatenate([value[0] for value in values]), np.concatenate([value[1] for value in values]), sweep
 
 
@@ -102,11 +134,18 @@ def _label_metrics_group(part: tuple, group: tuple[int, int], _) -> tuple:
 
 def _by_groups(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, list]:
     """(the label groups, `work`'s value of each) in label order, the largest groups sent first."""
+    groups, values = _each_group(cluster, data, work, make, **options)
+    by_group = dict(values)
+    return groups, [by_group[group] for group in groups]
+
+
+def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, Iterator]:
+    """(the label groups in label order, (group, `work`'s value) of each as it comes in), the largest groups
+    sent and taken first (`each_task`)."""
     groups, sizes, _ = label_groups(data.dt_label, data.gt_label, len(data.labels))
     total = np.cumsum(np.r_[0, sizes])
     specs = sorted(groups, key=lambda group: -(total[group[1]] - total[group[0]]))
-    values = dict(zip(specs, run_tasks(cluster, work, specs, make, **options)))
-    return groups, [values[group] for group in groups]
+    return groups, zip(specs, each_task(cluster, work, specs, make, **options))
 
 
 def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -126,15 +165,18 @@ def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.
     return args, None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
 
 
-def _voc_group(part: tuple[tuple, tuple | None], group: tuple[int, int], _) -> Matching:
-    """A task of `voc_matching_on_cluster`: one label group's VOC matching (with its own row indices)."""
+def _voc_group(part: tuple, group: tuple[int, int], _) -> tuple[Matching, tuple | None]:
+    """A task of `voc_on_cluster`: one label group's VOC matching (with its own row indices) and, with the
+    fixed-point bits of F1(t) given, its `label_group_metrics`."""
     (gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels,
-     threshold), masks = part
+     threshold), masks, bits, points = part
     pair_iou_fn, dt_box, gt_box = pairing(dt_box, gt_box, crowd, masks)  # (as `evaluate_detection` takes them)
     matching = match_detections(gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score,
                                 iou_threshold=threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
     matching.order = None  # (the whole's order is the driver's)
-    return matching
+    metrics = None if bits is None else label_group_metrics(matching.tp, matching.ignored, dt_label, dt_score,
+                                                            matching.n_gt, bits, points)
+    return matching, metrics
 
 
 def _group_part(data: DetectionData, group: tuple[int, int]) -> tuple[bool, tuple]:

@@ -12,7 +12,7 @@ evalsite.report.codec) reads them back, so a site can be rebuilt from report.jso
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -178,7 +178,49 @@ JSON_CHUNK = 4096  # items of a long list (errors, images, evidence columns) ser
 
 def to_json_bytes(report: object) -> bytes:
     """`to_json`, UTF-8 encoded (what a file gets: no str of tens of MB decoded and encoded again)."""
-    return orjson.dumps(report, option=_JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(report, option=_JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE, default=_rows_as_list)
+
+
+class Rows(Sequence):
+    """A long list of a report held as columns, its items made as they are read (e.g. a detection report's
+    errors, `evalsite.report.detection_model.BoxMistakes`): report.json writes it as the list of its items
+    (a few thousand made at a time, `json_pieces`), and it equals a list of the same items. A subclass gives
+    `__len__` and `items(start, stop)`."""
+
+    def items(self, start: int, stop: int) -> list:
+        """Items start..stop-1 (within range), made now."""
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[k] for k in range(start, stop, step)]
+            return self.items(start, stop) if start < stop else []
+        k = index + len(self) if index < 0 else index
+        if not 0 <= k < len(self):
+            raise IndexError(index)
+        return self.items(k, k + 1)[0]
+
+    def __iter__(self) -> Iterator:
+        for start in range(0, len(self), JSON_CHUNK):
+            yield from self.items(start, min(start + JSON_CHUNK, len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, Rows)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, as a list)
+
+
+def _rows_as_list(value: object) -> list:
+    """orjson's `default`: `Rows` as the list of its items."""
+    if isinstance(value, Rows):
+        return list(value)
+    raise TypeError
+
+
 
 
 def json_pieces(value: object, chunk: int = JSON_CHUNK) -> Iterator[bytes]:
@@ -202,7 +244,9 @@ def _pieces(value: object, chunk: int) -> Iterator[bytes]:
             first = False
             yield from _pieces(getattr(value, f.name), chunk)
         yield b"}"
-    elif isinstance(value, (list, np.ndarray)) and len(value) > chunk:
+    elif isinstance(value, Rows) and not len(value):
+        yield b"[]"
+    elif isinstance(value, Rows) or isinstance(value, (list, np.ndarray)) and len(value) > chunk:
         for start in range(0, len(value), chunk):
             part = orjson.dumps(value[start:start + chunk], option=_JSON_OPTIONS)  # "[...]"
             yield (b"[" if start == 0 else b",") + part[1:-1]
