@@ -221,21 +221,6 @@ def test_detection_suspects_end_to_end(tmp_path: Path) -> None:
     _assert_escaped({p: p.read_text(encoding="utf-8") for p in site.rglob("*.html")})
 
 
-@pytest.mark.parametrize("block", [1, 5])
-def test_detection_suspects_by_blocks_of_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
-    # The missed objects without a detection are measured against their images' predictions IMAGE_BLOCK images
-    # at a time: blocks of 1 and 5 of the 7 images find the same suspects (im6's is in a later block)
-    import evalsite.report.detection as report_detection
-
-    monkeypatch.setattr(report_detection, "IMAGE_BLOCK", block)
-    result = run("evaluate", write_planted_detection(tmp_path / "in", ["cat", "dog"]), "-o", tmp_path / "r.json",
-                 "--quiet")
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
-    assert {(e["image"], e["suspect"]) for e in report["errors"] if e["suspect"]} == {
-        ("im4.png", "missing_annotation"), ("im5.png", "swapped_label"), ("im6.png", "spurious_annotation")}
-
-
 def test_classification_suspects_end_to_end(tmp_path: Path) -> None:
     labels = ["cat", *NASTY]
     manifest = write_task(tmp_path / "in", labels, n_images=30)

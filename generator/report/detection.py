@@ -26,7 +26,7 @@ from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.confusion import confused_pairs
-from evalsite.report.detection_images import IMAGE_BLOCK, MaskStrings, image_rows
+from evalsite.report.detection_images import MaskStrings, image_rows
 from evalsite.report.detection_model import (
     BoxMistakes,
     Curve,
@@ -388,22 +388,17 @@ def _mark_suspects(data: DetectionData, ev, errors: BoxMistakes, columns: tuple[
     thresholds = score_thresholds(dt_label[:above][tp], dt_score[:above][tp], len(data.labels))
     del tp
     # missed objects without a detection: the largest IoU with any prediction that counts (at any score) of their
-    # image; IMAGE_BLOCK images at a time, only those images' predictions gathered (not every prediction's row)
+    # image, all at once; only their images' predictions are gathered
     lonely = np.array([k for k, (kind, type_) in enumerate(zip(errors.kind, errors.type))
                        if kind is ErrorKind.MISSED and type_ is ErrorType.NO_DETECTION], dtype=np.int64)
-    lonely_image = errors.image[lonely]
-    nearest: dict[int, float] = {}
-    counted = ~ev.matching.ignored
-    for i0 in range(0, len(data.images), IMAGE_BLOCK):
-        mine = np.flatnonzero((lonely_image >= i0) & (lonely_image < i0 + IMAGE_BLOCK))
-        if not len(mine):
-            continue
-        wanted = np.zeros(len(data.images), dtype=bool)
-        wanted[lonely_image[mine]] = True
-        shown = np.flatnonzero(wanted[data.dt_image] & counted)
-        by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
-        nearest.update(zip(lonely[mine].tolist(), max_ious(errors.box[lonely[mine]], data.dt_box, bounds,
-                                                           lonely_image[mine], rows=shown[by_image]).tolist()))
+    wanted = np.zeros(len(data.images), dtype=bool)
+    wanted[errors.image[lonely]] = True
+    shown = np.flatnonzero(wanted[data.dt_image] & ~ev.matching.ignored)
+    del wanted
+    by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
+    nearest = dict(zip(lonely.tolist(), max_ious(errors.box[lonely], data.dt_box, bounds, errors.image[lonely],
+                                                 rows=shown[by_image]).tolist()))
+    del shown, by_image
     labels = errors.label.tolist()
     scores = [None if s != s else s for s in errors.score.tolist()]  # (NaN: none)
     for k, (kind, type_) in enumerate(zip(errors.kind, errors.type)):
