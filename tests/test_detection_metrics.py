@@ -699,7 +699,7 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
     dl, ds = c.dt_arrays[1], c.dt_arrays[3]
     whole_ap = average_precisions_per_label(m, dl, ds, ("all", "11point"))
     whole = operating_point(m, dl, ds, max_points=label_points)
-    in_mean = labels_in_mean(m.ignored, dl, m.n_gt)
+    in_mean = labels_in_mean(dl[~m.ignored], m.n_gt)
     bits, points = fixed_point_bits(int(in_mean.sum())), label_curve_points(c.n_labels, label_points)
     bounds = sorted({0, c.n_labels, *(min(cut, c.n_labels) for cut in cuts)})
     values = []

@@ -248,8 +248,9 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
                 result = _gathered(distributed, client, [future])[0]
             except Exception:  # noqa: BLE001 - lost with its worker, or failing there: done here (an error of
                 result = done_here(spec)  # the work itself is then raised here, by the same code)
-            client.cancel([future] if future is not None else [])  # (its value is here now)
-            futures[k] = None
+            if future is not None:  # (its value is here now)
+                client.cancel([future])
+                futures[k] = None
             yield result
             del result
             # The values' received messages stay in reference cycles of Dask's comm layer until the cycle

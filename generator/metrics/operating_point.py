@@ -157,7 +157,7 @@ def operating_point(matching: Matching, dt_label, dt_score,
     dt_label = int_array(dt_label)
     dt_score = np.asarray(dt_score, dtype=np.float64).reshape(-1)
     n_gt = matching.n_gt
-    in_mean = labels_in_mean(matching.ignored, dt_label, n_gt)
+    in_mean = labels_in_mean(dt_label[~matching.ignored], n_gt)
     bits = fixed_point_bits(int(in_mean.sum()))
     # (the sorted rows, passed without a name here, are freed inside as soon as used: 17 bytes per detection)
     part = sweep_part(counted_rows(matching.tp, matching.ignored, dt_label, dt_score, len(n_gt), matching.order),
@@ -174,11 +174,11 @@ def counted_rows(tp: np.ndarray, ignored: np.ndarray, dt_label: np.ndarray, dt_s
     return dt_label[d], dt_score[d], tp[d]
 
 
-def labels_in_mean(ignored: np.ndarray, dt_label: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-    """(L,) bool: the labels F1(t) averages over (`operating_point`): with counted ground truth or with at least
-    one counted detection."""
+def labels_in_mean(counted_label: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """(L,) bool: the labels F1(t) averages over (`operating_point`): with counted ground truth (`n_gt` > 0) or
+    with at least one counted (not ignored) detection, whose labels are `counted_label`."""
     nl = len(n_gt)
-    return (n_gt > 0) | (np.bincount(dt_label[~ignored], minlength=nl)[:nl] > 0)
+    return (n_gt > 0) | (np.bincount(counted_label, minlength=nl)[:nl] > 0)
 
 
 def fixed_point_bits(n_mean: int) -> int:
@@ -240,7 +240,7 @@ def sweep_part(rows: tuple[np.ndarray, np.ndarray, np.ndarray], n_gt: np.ndarray
     nl = len(n_gt)
     lab, s, hit = rows
     del rows
-    in_mean = (n_gt > 0) | (np.bincount(lab, minlength=nl)[:nl] > 0)  # (`labels_in_mean`: these rows count)
+    in_mean = labels_in_mean(lab, n_gt)  # (these rows are the counted ones)
     ctp = np.cumsum(hit)  # true positives up to each position; the false positives are the rest
     # Events: the last detection of each (label, distinct score) group.
     last = np.flatnonzero(np.append((lab[1:] != lab[:-1]) | (s[1:] != s[:-1]), True)[:len(lab)])
@@ -329,18 +329,22 @@ def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.nd
     the whole's labels in the mean is a ValueError."""
     in_mean = np.concatenate([part.in_mean for part in parts])
     n_mean = int(in_mean.sum())
-    scale = float(2 ** fixed_point_bits(n_mean))
-    if any(part.bits != fixed_point_bits(n_mean) for part in parts):
-        raise ValueError(f"a sweep part is in fixed point of other bits than {fixed_point_bits(n_mean)}")
+    bits = fixed_point_bits(n_mean)
+    if any(part.bits != bits for part in parts):
+        raise ValueError(f"a sweep part is in fixed point of other bits than {bits}")
+    scale = float(2 ** bits)
     thresholds, grid_q = _merged_grid(parts)
     n_gt, nl = matching.n_gt, len(matching.n_gt)
     t_index = -1 if not len(thresholds) else int(np.flatnonzero(  # (the first: thresholds decrease)
         grid_q >= grid_q.max() - int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale)))[0])
+    def f1_of(q: np.ndarray) -> np.ndarray:  # F1(t) of its fixed-point sum over the labels in the mean
+        return q / scale / max(n_mean, 1)
+
     f1_keep = _downsample(thresholds, max_points, [t_index])
-    f1_curve = ThresholdCurve(thresholds[f1_keep], grid_q[f1_keep] / scale / max(n_mean, 1))
+    f1_curve = ThresholdCurve(thresholds[f1_keep], f1_of(grid_q[f1_keep]))
     t_star = float(thresholds[t_index]) if len(thresholds) else float("nan")
     if keep_grid:
-        grid_f1 = grid_q / scale / max(n_mean, 1)
+        grid_f1 = f1_of(grid_q)
     else:
         thresholds = grid_f1 = np.zeros(0, dtype=np.float64)
     del grid_q

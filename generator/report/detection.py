@@ -391,12 +391,13 @@ def _mark_suspects(data: DetectionData, ev, errors: BoxMistakes, columns: tuple[
     # image, all at once; only their images' predictions are gathered
     lonely = np.array([k for k, (kind, type_) in enumerate(zip(errors.kind, errors.type))
                        if kind is ErrorKind.MISSED and type_ is ErrorType.NO_DETECTION], dtype=np.int64)
+    lonely_image = errors.image[lonely]
     wanted = np.zeros(len(data.images), dtype=bool)
-    wanted[errors.image[lonely]] = True
+    wanted[lonely_image] = True
     shown = np.flatnonzero(wanted[data.dt_image] & ~ev.matching.ignored)
     del wanted
     by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
-    nearest = dict(zip(lonely.tolist(), max_ious(errors.box[lonely], data.dt_box, bounds, errors.image[lonely],
+    nearest = dict(zip(lonely.tolist(), max_ious(errors.box[lonely], data.dt_box, bounds, lonely_image,
                                                  rows=shown[by_image]).tolist()))
     del shown, by_image
     labels = errors.label.tolist()

@@ -105,12 +105,12 @@ def voc_label_metrics_on_cluster(cluster: Cluster, data: DetectionData, matching
     the driver waits for; the driver merges the sweep's parts. A group's part is cut from `data` and `matching`
     when it is sent."""
     n_gt = matching.n_gt
-    bits = fixed_point_bits(int(labels_in_mean(matching.ignored, data.dt_label, n_gt).sum()))
+    bits = fixed_point_bits(int(labels_in_mean(data.dt_label[~matching.ignored], n_gt).sum()))
     points = label_curve_points(len(n_gt), max_points)
 
     def part(group: tuple[int, int]) -> tuple:
         k0, k1 = group
-        d = np.flatnonzero((data.dt_label >= k0) & (data.dt_label < k1))
+        d = _rows(data, group)[0]
         return (matching.tp[d], matching.ignored[d], data.dt_label[d] - k0, data.dt_score[d], n_gt[k0:k1], bits,
                 points)
 
