@@ -684,6 +684,14 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
         a, b = getattr(joined, name), getattr(whole, name)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
     assert joined.iou_threshold == whole.iou_threshold
+    # Which rows count and how alone (a cluster's label groups send no more), from parts in that form
+    flags = join_label_matchings([(d, g, m.which_count()) for d, g, m in parts], len(ds), gl, c.n_labels, 0.5,
+                                 which_count=True)
+    for name in ("tp", "ignored", "gt_counted", "n_gt"):
+        a, b = getattr(flags, name), getattr(whole, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    assert flags.order is None and not any(len(getattr(flags, name)) for name in
+                                           ("gt_index", "best_gt", "best_iou", "gt_matched_by"))
 
 
 @HYPOTHESIS
@@ -738,10 +746,10 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
        st.sampled_from([0.1, 0.3, 0.5, 0.9, math.nan]), st.booleans())
 def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality):
     """The confusion and the error types at t* by shards of images (a Dask cluster's tasks,
-    evalsite.report.threshold_shards): each shard's rows with their part of the matching (Matching.restrict),
-    typed apart, joined, are the whole's types, every field bit for bit; the confusions' counts sum to the
-    whole's. `quality`:
-    with boxes for the "mask_quality" type that differ from the pairing's (as masks have), and their box IoUs."""
+    evalsite.report.threshold_shards): each shard's rows matched apart are the whole matching's part (every
+    field, the indices mapped to the shard's rows), and typed apart, joined, are the whole's types, every field
+    bit for bit; the confusions' counts sum to the whole's. `quality`: with boxes for the "mask_quality" type
+    that differ from the pairing's (as masks have), and their box IoUs."""
     whole_matching = c.match()
     gi, gl, gb, gd, gc = c.gt_arrays
     di, dl, db, ds = c.dt_arrays
@@ -753,11 +761,11 @@ def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality)
     for i0, i1 in zip(bounds[:-1], bounds[1:]):
         d = np.flatnonzero((di >= i0) & (di < i1))
         g = np.flatnonzero((gi >= i0) & (gi < i1))
-        restricted = whole_matching.restrict(d, g, gl)
-        assert restricted.n_gt.tolist() == np.bincount(gl[g][restricted.gt_counted], minlength=c.n_labels).tolist()
+        shard = match_detections(gi[g], gl[g], gb[g], gd[g], gc[g], di[d], dl[d], db[d], ds[d], n_labels=c.n_labels)
+        _assert_restricted(shard, whole_matching, d, g, gl)
         parts.append((d, g, *confusion_and_errors(
-            restricted, (gi[g], gl[g], gb[g], gd[g], gc[g]), (di[d], dl[d], db[d], ds[d]), threshold, 0.5, c.n_labels,
-            mask_quality_boxes=None if boxes is None else (boxes[0][d], boxes[1][g]))))
+            shard, (gi[g], gl[g], gb[g], gd[g], gc[g]), (di[d], dl[d], db[d], ds[d]), threshold, 0.5, c.n_labels,
+            mask_quality_boxes=None if boxes is None else (boxes[0][d], boxes[1][g]), score_order=shard.order)))
     errors = join_error_types([(d, g, e) for d, g, _, e in parts], len(ds), len(gl))
     for name in ("dt_code", "dt_related_gt", "dt_related_iou", "gt_code", "gt_related_dt", "gt_related_iou",
                  *(("dt_related_box_iou", "gt_related_box_iou") if quality else ())):
@@ -767,6 +775,23 @@ def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality)
     assert (errors.dt_related_box_iou is None) is (not quality)
     assert counts.triples() == whole[0].counts.triples() and counts.shape == whole[0].counts.shape
     assert errors.threshold == whole[1].threshold or math.isnan(threshold)
+
+
+def _assert_restricted(part, whole, d: np.ndarray, g: np.ndarray, gt_label: np.ndarray) -> None:
+    """`part`, the matching of the detections d and the objects g (ascending rows of whole images) alone, is the
+    whole's matching of those rows, its indices into d and g (-1 stays), its order the whole's among d."""
+    def local(rows: np.ndarray, index: np.ndarray) -> list[int]:
+        return [int(np.searchsorted(rows, i)) if i >= 0 else -1 for i in index.tolist()]
+
+    assert part.tp.tolist() == whole.tp[d].tolist() and part.ignored.tolist() == whole.ignored[d].tolist()
+    assert part.gt_index.tolist() == local(g, whole.gt_index[d]) and part.best_gt.tolist() == local(g, whole.best_gt[d])
+    assert part.best_iou.tobytes() == whole.best_iou[d].tobytes()
+    assert part.gt_matched_by.tolist() == local(d, whole.gt_matched_by[g])
+    assert part.gt_counted.tolist() == whole.gt_counted[g].tolist()
+    assert part.n_gt.tolist() == np.bincount(gt_label[g][whole.gt_counted[g]], minlength=len(whole.n_gt)).tolist()
+    rank = np.empty(len(whole.order), dtype=np.int64)
+    rank[whole.order] = np.arange(len(whole.order))
+    assert part.order.tolist() == np.argsort(rank[d], kind="stable").tolist()
 
 
 @HYPOTHESIS

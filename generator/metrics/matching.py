@@ -35,6 +35,10 @@ from evalsite.metrics.arrays import (
 from evalsite.metrics.pairs import PairGeometry, PairIoU
 
 IOU_THRESHOLD = 0.5
+# The per-row fields of a matching in `Matching.which_count`'s form: emptied (read-only, shared)
+_EMPTY = np.zeros(0, dtype=np.int64)
+_NO_IOUS = np.zeros(0, dtype=np.float64)
+_EMPTY.flags.writeable = _NO_IOUS.flags.writeable = False
 
 
 @dataclass
@@ -66,34 +70,8 @@ class Matching:
         """This matching with only which rows count and how (`tp`, `ignored`, `gt_counted`, `n_gt`): its per-row
         indices, IoUs and order emptied (length 0), for a caller that keeps it long and needs no more (a report
         being assembled: 32 bytes per detection, 6.4 GB at 200 M detections)."""
-        empty = np.zeros(0, dtype=np.int64)
-        return Matching(tp=self.tp, ignored=self.ignored, gt_index=empty, best_gt=empty,
-                        best_iou=np.zeros(0, dtype=np.float64), gt_matched_by=empty, gt_counted=self.gt_counted,
-                        n_gt=self.n_gt, iou_threshold=self.iou_threshold)
-
-    def restrict(self, d: np.ndarray, g: np.ndarray, gt_label: np.ndarray) -> Matching:
-        """The matching of the detections d and the objects g alone (ascending row indices of whole images:
-        every object a detection refers to is among g, and the reverse), with their own indices and their
-        own counts (`gt_label`: the whole's (G,) labels); `order` left out (the score order of d's scores,
-        `score_rank`, is the whole's order restricted to d). Each image is matched on its own, so this is
-        `match_detections` of those rows.
-
-        Examples
-        --------
-        >>> m = match_detections([0, 1], [0, 0], [[0, 0, 9, 9], [0, 0, 9, 9]], None, None, [1, 0], [0, 0],
-        ...                      [[0, 0, 9, 9], [0, 0, 9, 9]], [0.9, 0.8])
-        >>> r = m.restrict(np.array([0]), np.array([1]), np.array([0, 0]))
-        >>> r.tp.tolist(), r.gt_index.tolist(), r.gt_matched_by.tolist(), r.n_gt.tolist()
-        ([True], [0], [0], [1])
-        """
-        def local(rows: np.ndarray, index: np.ndarray) -> np.ndarray:
-            return np.where(index >= 0, np.searchsorted(rows, index), -1)
-
-        counted = self.gt_counted[g]
-        return Matching(tp=self.tp[d], ignored=self.ignored[d], gt_index=local(g, self.gt_index[d]),
-                        best_gt=local(g, self.best_gt[d]), best_iou=self.best_iou[d],
-                        gt_matched_by=local(d, self.gt_matched_by[g]), gt_counted=counted,
-                        n_gt=np.bincount(gt_label[g][counted], minlength=len(self.n_gt)).astype(np.int64),
+        return Matching(tp=self.tp, ignored=self.ignored, gt_index=_EMPTY, best_gt=_EMPTY, best_iou=_NO_IOUS,
+                        gt_matched_by=_EMPTY, gt_counted=self.gt_counted, n_gt=self.n_gt,
                         iou_threshold=self.iou_threshold)
 
 
@@ -242,7 +220,7 @@ def _order_of(rank: np.ndarray) -> np.ndarray:
 
 def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
                          n_labels: int, iou_threshold: float = IOU_THRESHOLD,
-                         order: np.ndarray | None = None) -> Matching:
+                         order: np.ndarray | None = None, which_count: bool = False) -> Matching:
     """The matching of all labels from those of label ranges apart (a Dask cluster's tasks).
 
     Each label is matched on its own (a detection's candidates are GT of its image and label; the greedy
@@ -260,10 +238,12 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     n_labels : L.
     iou_threshold : the parts' IoU threshold.
     order : the whole's detection order (`score_rank`), kept in `Matching.order`.
+    which_count : join only which rows count and how: the parts may be in `Matching.which_count`'s form.
 
     Returns
     -------
-    `Matching` of the whole, equal to `match_detections` of all rows.
+    `Matching` of the whole, equal to `match_detections` of all rows (with `which_count`: to its
+    `which_count()`).
 
     Examples
     --------
@@ -275,18 +255,27 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     >>> m = join_label_matchings(parts, 3, np.array([0, 1]), 2)
     >>> m.tp.tolist() == whole.tp.tolist(), m.gt_matched_by.tolist(), m.gt_index.tolist()
     (True, [0, 1], [0, 1, -1])
+    >>> flags = join_label_matchings([(d, g, p.which_count()) for d, g, p in parts], 3, np.array([0, 1]), 2,
+    ...                              which_count=True)
+    >>> flags.tp.tolist() == whole.tp.tolist(), len(flags.gt_index)
+    (True, 0)
     """
-    det = {name: RowsJoin(n_dt) for name in ("tp", "ignored", "gt_index", "best_gt", "best_iou")}
+    names = ("tp", "ignored") if which_count else ("tp", "ignored", "gt_index", "best_gt", "best_iou")
+    det = {name: RowsJoin(n_dt) for name in names}
     counted, matched_by = RowsJoin(len(gt_label)), RowsJoin(len(gt_label))
     for d, g, m in parts:
         for name, rows in det.items():  # (gt_index, best_gt: object rows)
             rows.add(d, getattr(m, name), g if name in ("gt_index", "best_gt") else None)
         counted.add(g, m.gt_counted)
-        matched_by.add(g, m.gt_matched_by, d)
+        if not which_count:
+            matched_by.add(g, m.gt_matched_by, d)
     if counted.out is None:
         raise ValueError("join_label_matchings needs at least one part")
-    return Matching(tp=det["tp"].out, ignored=det["ignored"].out, gt_index=det["gt_index"].out,
-                    best_gt=det["best_gt"].out, best_iou=det["best_iou"].out, gt_matched_by=matched_by.out,
-                    gt_counted=counted.out,
-                    n_gt=np.bincount(np.asarray(gt_label)[counted.out], minlength=n_labels).astype(np.int64),
-                    iou_threshold=float(iou_threshold), order=order)
+    joined = Matching(tp=det["tp"].out, ignored=det["ignored"].out, gt_index=_EMPTY, best_gt=_EMPTY,
+                      best_iou=_NO_IOUS, gt_matched_by=_EMPTY, gt_counted=counted.out,
+                      n_gt=np.bincount(np.asarray(gt_label)[counted.out], minlength=n_labels).astype(np.int64),
+                      iou_threshold=float(iou_threshold), order=order)
+    if not which_count:
+        joined.gt_index, joined.best_gt, joined.best_iou = det["gt_index"].out, det["best_gt"].out, det["best_iou"].out
+        joined.gt_matched_by = matched_by.out
+    return joined

@@ -135,8 +135,8 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
         started.mailbox.send(_DRAWN)
     options: dict = dict(iou_threshold=task.iou_threshold or 0.5)
     # With a cluster, the VOC matching, then its AP and operating point (by label group), and the confusion and
-    # error types at t* (by shard of images) run on its workers: the driver keeps their results, not their IoU
-    # pairs, the mask geometry nor the sweep's working arrays
+    # error types at t* (by shard of images, each matched again there) run on its workers: the driver keeps their
+    # results (of the matching, which rows count), not their IoU pairs, the mask geometry nor the sweep's arrays
     cluster = current()
     geometry = mask_geometry(data) if segmentation and cluster is None else None
     if geometry is not None:
@@ -155,8 +155,7 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
         if started.intervals is not None:  # the VOC intervals need only these and t*
             started.mailbox.send((columns, _opt(sweep.point.threshold)))
     else:  # the evidence columns below, once the shards' types are in and the matching's rows gone: not held
-        at_threshold = confusion_and_errors_on_cluster(cluster, data, matching, sweep.point.threshold,
-                                                       options["iou_threshold"])
+        at_threshold = confusion_and_errors_on_cluster(cluster, data, sweep.point.threshold, options["iou_threshold"])
         columns = None
     ev = evaluate_detection(data, **options, first_half=first_half, at_threshold=at_threshold,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)

@@ -10,12 +10,13 @@ over all labels' entries, taken on the driver from the joined entries in pycocot
 the match table nor the accumulation's working arrays: about 190 bytes per detection at their peak on one
 process (0.75 GB at 50,000 COCO-like images), now a task's, for its group of about `TASK_ITEMS` items.
 
-The VOC matching is per label too (`evalsite.metrics.matching.join_label_matchings`): the driver keeps its
-per-detection result (about 26 bytes per detection), not its IoU pairs (24 bytes per pair, about 3 pairs per
-detection at COCO's density). So are VOC AP and the operating point's sweep but for its grid
-(`evalsite.metrics.detection.label_group_metrics`), which each group's task computes from its own matching
-(or, when the fixed-point bits of F1(t) are not known before the matching, a second round of tasks from the
-joined one): the driver merges the groups' F1 sums at their distinct scores (`join_sweep_parts`, 16 bytes per
+The VOC matching is per label too (`evalsite.metrics.matching.join_label_matchings`): the driver keeps which
+detections and objects count and how (2 bytes per detection), not the matching's per-row indices and IoUs
+(24 bytes per detection; the tasks at t* match their shards of images again, `evalsite.report.
+threshold_shards`) nor its IoU pairs (24 bytes per pair, about 3 pairs per detection at COCO's density). So
+are VOC AP and the operating point's sweep but for its grid (`evalsite.metrics.detection.label_group_metrics`),
+which each group's task computes from its own matching (or, when the fixed-point bits of F1(t) are not known
+before the matching, a second round of tasks from the joined flags): the driver merges the groups' F1 sums at their distinct scores (`join_sweep_parts`, 16 bytes per
 distinct score of a group) instead of sorting and sweeping every detection (about 90 bytes per detection at
 work: 0.36 GB at 50,000 COCO-like images).
 """
@@ -28,7 +29,6 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, each_task
 from evalsite.core.detection_data import DetectionData
-from evalsite.metrics.arrays import score_order
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
@@ -66,7 +66,8 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
 def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, max_points: int = MAX_CURVE_POINTS
                    ) -> tuple[Matching, np.ndarray, np.ndarray, ThresholdSweep]:
     """(matching, ap50, ap50_11pt, sweep) of `data` (boxes, or masks when it has them) as `evaluate_matching` gives
-    them (the sweep without its exact grid, `ThresholdSweep.without_grid`), computed on the cluster's workers by
+    them (the matching in `Matching.which_count`'s form and without its order, the sweep without its exact grid,
+    `ThresholdSweep.without_grid`), computed on the cluster's workers by
     label group (the largest first), at the priority of work the driver waits for. A group's task matches its
     labels and, when the fixed-point bits of F1(t) are known before the matching (`bits_before_matching`: always
     below 1,024 labels), gives their AP and sweep part too (`label_group_metrics` of its own matching, which is
@@ -92,7 +93,7 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
             yield (*rows.pop(group), matching)
 
     matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
-                                    score_order(data.dt_score))
+                                    which_count=True)
     if bits is None:
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
@@ -166,17 +167,16 @@ def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.
 
 
 def _voc_group(part: tuple, group: tuple[int, int], _) -> tuple[Matching, tuple | None]:
-    """A task of `voc_on_cluster`: one label group's VOC matching (with its own row indices) and, with the
-    fixed-point bits of F1(t) given, its `label_group_metrics`."""
+    """A task of `voc_on_cluster`: one label group's VOC matching (which rows count and how,
+    `Matching.which_count`) and, with the fixed-point bits of F1(t) given, its `label_group_metrics`."""
     (gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score, n_labels,
      threshold), masks, bits, points = part
     pair_iou_fn, dt_box, gt_box = pairing(dt_box, gt_box, crowd, masks)  # (as `evaluate_detection` takes them)
     matching = match_detections(gt_image, gt_label, gt_box, difficult, crowd, dt_image, dt_label, dt_box, dt_score,
                                 iou_threshold=threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
-    matching.order = None  # (the whole's order is the driver's)
     metrics = None if bits is None else label_group_metrics(matching.tp, matching.ignored, dt_label, dt_score,
                                                             matching.n_gt, bits, points)
-    return matching, metrics
+    return matching.which_count(), metrics
 
 
 def _group_part(data: DetectionData, group: tuple[int, int]) -> tuple[bool, tuple]:

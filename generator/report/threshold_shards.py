@@ -4,10 +4,12 @@ join_error_types`: the same values bit for bit) each shard's as it comes in (`ea
 held at a time, not all of them, 0.2 GB at 50,000 COCO-like images) and adds up the confusions' counts
 (`add_cells`).
 
-Both look at one image at a time, so a shard's rows, with their part of the matching
-(`evalsite.metrics.matching.Matching.restrict`), give that part of the result. The driver keeps neither their
-IoU pairs (of every detection above t* with every object of its image) nor, for masks, the mask geometry, nor
-the confusion's per-row arrays, which the report does not read (`Confusion.of_counts`).
+Both look at one image at a time, and so does the VOC matching they read: a shard's task matches its own rows
+(`match_detections`), which gives that part of the whole matching, as the label groups' tasks gave it
+(`evalsite.report.matching_groups`). So the driver needs the matching's flags only, not its per-row indices
+and IoUs (24 bytes per detection); nor does it keep the types' IoU pairs (of every detection above t* with
+every object of its image), for masks the mask geometry, nor the confusion's per-row arrays, which the report
+does not read (`Confusion.of_counts`).
 """
 
 from __future__ import annotations
@@ -22,17 +24,17 @@ from evalsite.metrics.detection import confusion_and_errors, join_error_types
 from evalsite.metrics.detection_confusion import Confusion
 from evalsite.metrics.error_types import ErrorTypes
 from evalsite.metrics.mask_matching import pairing
-from evalsite.metrics.matching import Matching
+from evalsite.metrics.matching import match_detections
 from evalsite.metrics.pairs import chunk_bounds
 
 
-def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, matching: Matching, threshold: float,
+def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, threshold: float,
                                     iou_threshold: float) -> tuple[Confusion, ErrorTypes]:
-    """`confusion_and_errors` of `data` at t* = `threshold` (of the confusion, its counts: `Confusion.of_counts`),
-    with boxes, or masks when it has them (the mask IoU, its pruning boxes and the boxes' "mask_quality" type,
-    as `evaluate_detection` takes them), computed on the cluster's workers by shards of `cluster.shard_images`
-    images, at the priority of work the driver waits for. A shard's part is cut from `data` when it is sent,
-    one at a time."""
+    """`confusion_and_errors` of `data` and its VOC matching at `iou_threshold`, at t* = `threshold` (of the
+    confusion, its counts: `Confusion.of_counts`), with boxes, or masks when it has them (the mask IoU, its
+    pruning boxes and the boxes' "mask_quality" type, as `evaluate_detection` takes them), computed on the
+    cluster's workers by shards of `cluster.shard_images` images, at the priority of work the driver waits for;
+    each shard's task matches its rows. A shard's part is cut from `data` when it is sent, one at a time."""
     n_images = len(data.images)
     # (one shard, empty, without images: its task still gives the empty result)
     shards = chunk_bounds(np.ones(n_images, dtype=np.int64), cluster.shard_images)
@@ -48,7 +50,7 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
         gt = (data.gt_image[g], data.gt_label[g], data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g])
         dt = (data.dt_image[d], data.dt_label[d], data.dt_box[d], data.dt_score[d])
         masks = None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
-        return gt, dt, masks, matching.restrict(d, g, data.gt_label), threshold, iou_threshold, len(data.labels)
+        return gt, dt, masks, threshold, iou_threshold, len(data.labels)
 
     counts: list[Cells] = []
 
@@ -62,14 +64,15 @@ def confusion_and_errors_on_cluster(cluster: Cluster, data: DetectionData, match
 
 
 def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, ErrorTypes]:
-    """A task of `confusion_and_errors_on_cluster`: one shard's confusion counts and error types (its own
-    indices)."""
-    gt, dt, masks, matching, threshold, iou_threshold, n_labels = part
+    """A task of `confusion_and_errors_on_cluster`: one shard's VOC matching, and its confusion counts and error
+    types (its own indices)."""
+    gt, dt, masks, threshold, iou_threshold, n_labels = part
     # As `evaluate_detection` takes them: with masks, the mask IoU, pruning boxes that contain each mask, and
     # the given boxes for the "mask_quality" type
     pair_iou_fn, dt_prune, gt_prune = pairing(dt[2], gt[2], gt[4], masks)
     quality_boxes = None if masks is None else (dt[2], gt[2])
     gt, dt = (*gt[:2], gt_prune, *gt[3:]), (*dt[:2], dt_prune, dt[3])
+    matching = match_detections(*gt, *dt, iou_threshold=iou_threshold, pair_iou_fn=pair_iou_fn, n_labels=n_labels)
     confusion, errors = confusion_and_errors(matching, gt, dt, threshold, iou_threshold, n_labels, pair_iou_fn,
-                                             quality_boxes)
+                                             quality_boxes, score_order=matching.order)
     return confusion.counts, errors
