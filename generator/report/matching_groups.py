@@ -16,9 +16,9 @@ detections and objects count and how (2 bytes per detection), not the matching's
 threshold_shards`) nor its IoU pairs (24 bytes per pair, about 3 pairs per detection at COCO's density). So
 are VOC AP and the operating point's sweep but for its grid (`evalsite.metrics.detection.label_group_metrics`),
 which each group's task computes from its own matching (or, when the fixed-point bits of F1(t) are not known
-before the matching, a second round of tasks from the joined flags): the driver merges the groups' F1 sums at their distinct scores (`join_sweep_parts`, 16 bytes per
-distinct score of a group) instead of sorting and sweeping every detection (about 90 bytes per detection at
-work: 0.36 GB at 50,000 COCO-like images).
+before the matching, a second round of tasks from the joined flags): the driver merges the groups' F1 sums
+at their distinct scores (`join_sweep_parts`, 16 bytes per distinct score of a group) instead of sorting and
+sweeping every detection (about 90 bytes per detection at work: 0.36 GB at 50,000 COCO-like images).
 """
 
 from __future__ import annotations
