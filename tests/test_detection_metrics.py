@@ -29,7 +29,6 @@ from evalsite.metrics.cells import add_cells
 from evalsite.metrics.detection import (
     confusion_and_errors,
     evaluate_detection,
-    join_error_types,
     label_group_metrics,
 )
 from evalsite.metrics.detection_confusion import confusion_at_threshold
@@ -747,8 +746,8 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
 def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality):
     """The confusion and the error types at t* by shards of images (a Dask cluster's tasks,
     evalsite.report.threshold_shards): each shard's rows matched apart are the whole matching's part (every
-    field, the indices mapped to the shard's rows), and typed apart, joined, are the whole's types, every field
-    bit for bit; the confusions' counts sum to the whole's. `quality`: with boxes for the "mask_quality" type
+    field, the indices mapped to the shard's rows), and typed apart are the whole's types of its rows, every
+    field bit for bit; the confusions' counts sum to the whole's. `quality`: with boxes for the "mask_quality" type
     that differ from the pairing's (as masks have), and their box IoUs."""
     whole_matching = c.match()
     gi, gl, gb, gd, gc = c.gt_arrays
@@ -766,15 +765,17 @@ def test_image_shards_typed_apart_join_to_the_whole(c, cuts, threshold, quality)
         parts.append((d, g, *confusion_and_errors(
             shard, (gi[g], gl[g], gb[g], gd[g], gc[g]), (di[d], dl[d], db[d], ds[d]), threshold, 0.5, c.n_labels,
             mask_quality_boxes=None if boxes is None else (boxes[0][d], boxes[1][g]), score_order=shard.order)))
-    errors = join_error_types([(d, g, e) for d, g, _, e in parts], len(ds), len(gl))
-    for name in ("dt_code", "dt_related_gt", "dt_related_iou", "gt_code", "gt_related_dt", "gt_related_iou",
-                 *(("dt_related_box_iou", "gt_related_box_iou") if quality else ())):
-        a, b = getattr(errors, name), getattr(whole[1], name)
-        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    for d, g, _, errors in parts:  # each shard's types: the whole's of its rows (indices into its own rows)
+        for name in ("dt_code", "dt_related_iou", "gt_code", "gt_related_iou",
+                     *(("dt_related_box_iou", "gt_related_box_iou") if quality else ())):
+            a, b = getattr(errors, name), getattr(whole[1], name)[d if name.startswith("dt_") else g]
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+        assert [g[k] if k >= 0 else -1 for k in errors.dt_related_gt.tolist()] == whole[1].dt_related_gt[d].tolist()
+        assert [d[k] if k >= 0 else -1 for k in errors.gt_related_dt.tolist()] == whole[1].gt_related_dt[g].tolist()
+        assert (errors.dt_related_box_iou is None) is (not quality)
+        assert errors.threshold == whole[1].threshold or math.isnan(threshold)
     counts = add_cells([c.counts for _, _, c, _ in parts])
-    assert (errors.dt_related_box_iou is None) is (not quality)
     assert counts.triples() == whole[0].counts.triples() and counts.shape == whole[0].counts.shape
-    assert errors.threshold == whole[1].threshold or math.isnan(threshold)
 
 
 def _assert_restricted(part, whole, d: np.ndarray, g: np.ndarray, gt_label: np.ndarray) -> None:

@@ -12,18 +12,17 @@ the entry points that run them all. Each part is its own module, whose docstring
   column);
 * `evalsite.metrics.error_types`: the type of every false positive and every missed object at t*;
 * here, `evaluate_detection`: all of the above for a `DetectionData` (`evaluate_matching`: its first half;
-  `confusion_and_errors`: what it adds at t*; `join_error_types` joins the types of shards of images).
+  `confusion_and_errors`: what it adds at t*, also of a shard of whole images alone: each image is matched
+  and typed on its own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evalsite.metrics.arrays import RowsJoin
 from evalsite.metrics.detection_confusion import Confusion, confusion_at_threshold
 from evalsite.metrics.error_types import ErrorTypes, type_errors
 from evalsite.metrics.matching import IOU_THRESHOLD, Matching, match_detections
@@ -53,7 +52,7 @@ class DetectionEvaluation:
     map50_11pt: float
     sweep: ThresholdSweep  # operating point t*, per-label numbers at t*, curves
     confusion: Confusion  # at t*
-    errors: ErrorTypes  # at t*
+    errors: ErrorTypes | None  # at t* (None: a caller's `at_threshold` left them out)
 
 
 def evaluate_matching(data: DetectionData, iou_threshold: float = IOU_THRESHOLD,
@@ -111,14 +110,15 @@ def evaluate_detection(data: DetectionData, iou_threshold: float = IOU_THRESHOLD
                        max_points: int = MAX_CURVE_POINTS, prune_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        mask_quality_boxes: tuple[np.ndarray, np.ndarray] | None = None,
                        first_half: tuple | None = None,
-                       at_threshold: tuple[Confusion, ErrorTypes] | None = None) -> DetectionEvaluation:
+                       at_threshold: tuple[Confusion, ErrorTypes | None] | None = None) -> DetectionEvaluation:
     """Every detection metric listed above for one `DetectionData` (labels 0..len(data.labels)-1).
 
     Segmentation passes the mask IoU as `pair_iou_fn`, boxes that contain each mask as `prune_boxes`
     (detections, GT; default: data's boxes) and the boxes to type "mask_quality" errors with.
     `first_half`: the result of `evaluate_matching` with the same arguments, when the caller has it already;
-    `at_threshold`: likewise `confusion_and_errors` at its t* (e.g. from shards of images: their error types
-    joined, `join_error_types`, and the sum of their confusions' counts).
+    `at_threshold`: likewise `confusion_and_errors` at its t* (e.g. from shards of images: the sum of their
+    confusions' counts, and None for the error types when the caller made the report's errors from each
+    shard's).
 
     Parameters
     ----------
@@ -172,42 +172,3 @@ def confusion_and_errors(matching: Matching, gt: tuple, dt: tuple, threshold: fl
     errors = type_errors(matching, gt_image, gt_label, gt_box, gt_crowd, *dt, threshold=threshold,
                          pair_iou_fn=pair_iou_fn, mask_quality_boxes=mask_quality_boxes)
     return confusion, errors
-
-
-def join_error_types(parts: Iterable[tuple[np.ndarray, np.ndarray, ErrorTypes]], n_dt: int, n_gt: int) -> ErrorTypes:
-    """`type_errors` of all rows from those of shards of images typed apart (a Dask cluster's tasks).
-
-    Typing looks at one image at a time (a detection is compared only with its image's objects and the
-    reverse) and keeps file order and score order among the rows of an image: so the types of a shard's rows
-    (whole images, with their part of the matching, `Matching.restrict`) are those rows' part of the whole.
-    (So is the confusion's matching at t*, whose counts are then the sum of the shards', `add_cells`.)
-
-    Parameters
-    ----------
-    parts : (d, g, errors): the types of the detections d and the objects g (ascending row indices of the
-        whole, of whole images; together every row once) with their own indices. At least one part; each is
-        placed as it comes and not kept (e.g. a generator of the tasks' values as they are in).
-    n_dt, n_gt : D and G of the whole.
-
-    Returns
-    -------
-    `ErrorTypes` of the whole, equal to `type_errors` of all rows.
-    """
-    joined = {name: RowsJoin(n_dt if name.startswith("dt_") else n_gt) for name in _TYPE_FIELDS}
-    threshold = None
-    for d, g, typed in parts:
-        for name, rows in joined.items():
-            values = getattr(typed, name)  # (None: the box IoUs of the related pair, with boxes)
-            if values is not None:
-                mine, others = (d, g) if name.startswith("dt_") else (g, d)
-                rows.add(mine, values, others if name in ("dt_related_gt", "gt_related_dt") else None)
-        if threshold is None:
-            threshold = typed.threshold
-    if threshold is None:
-        raise ValueError("join_error_types needs at least one part")
-    return ErrorTypes(threshold=threshold, **{name: rows.out for name, rows in joined.items()})
-
-
-# ErrorTypes' fields of one row each: the detections' (dt_), the objects' (gt_)
-_TYPE_FIELDS = ("dt_code", "dt_related_gt", "dt_related_iou", "gt_code", "gt_related_dt", "gt_related_iou",
-                "dt_related_box_iou", "gt_related_box_iou")

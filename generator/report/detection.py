@@ -11,22 +11,19 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, current
 from evalsite.core.detection_data import DetectionData
-from evalsite.core.enums import ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
+from evalsite.core.enums import ErrorKind, ImageStatus, Rating
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import rows_by_group, score_order, take
+from evalsite.metrics.arrays import score_order
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
 from evalsite.metrics.detection_confusion import Confusion
-from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES
-from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.mask_matching import mask_geometry
 from evalsite.metrics.matching import Matching
 from evalsite.metrics.segm import coco_evaluate_segm
 from evalsite.report.confusion import confused_pairs
-from evalsite.report.detection_images import MaskStrings, image_rows
 from evalsite.report.detection_model import (
     BoxMistakes,
     Curve,
@@ -37,22 +34,20 @@ from evalsite.report.detection_model import (
     DetectionReport,
     DetEvidence,
     DetFindings,
+    DetImage,
     DetLabelCount,
     DetLabelMetrics,
     DetPair,
 )
+from evalsite.report.detection_rows import error_and_image_rows, suspect_thresholds
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
 from evalsite.report.intervals import coco_intervals, detection_intervals, report_weights
 from evalsite.report.matching_groups import coco_on_cluster, voc_on_cluster
 from evalsite.report.model import SCHEMA, TaskInfo
-from evalsite.report.threshold_shards import confusion_and_errors_on_cluster
+from evalsite.report.threshold_shards import rows_on_cluster
 
 # Rating of mAP@0.5: at least this value earns the rating.
 DET_RATINGS = ((Rating.EXCELLENT, 0.90), (Rating.GOOD, 0.75), (Rating.FAIR, 0.50), (Rating.POOR, 0.0))
-# The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
-_FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
-_FN_TYPES = [None, *(ErrorType(name) for name in GT_TYPE_NAMES[1:])]
-_KINDS = (ErrorKind.FALSE_POSITIVE, ErrorKind.MISSED)  # by `_errors`' kind code
 
 
 def _opt(value: float) -> float | None:
@@ -148,15 +143,16 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     # (the sweep's exact grid, 16 bytes per distinct score, is not in the report: it goes now)
     matching, sweep = first_half[0], first_half[3].without_grid()
     first_half = (*first_half[:3], sweep)
-    order = matching.order  # (the score order, which the evidence columns read)
+    columns = _evidence_columns(data, matching, matching.order)
+    if started.intervals is not None:  # the VOC intervals need only these and t*
+        started.mailbox.send((columns, _opt(sweep.point.threshold)))
     if cluster is None:
-        at_threshold = None
-        columns = _evidence_columns(data, matching, order)
-        if started.intervals is not None:  # the VOC intervals need only these and t*
-            started.mailbox.send((columns, _opt(sweep.point.threshold)))
-    else:  # the evidence columns below, once the shards' types are in and the matching's rows gone: not held
-        at_threshold = confusion_and_errors_on_cluster(cluster, data, sweep.point.threshold, options["iou_threshold"])
-        columns = None
+        at_threshold = made = None
+    else:
+        t = sweep.point.threshold
+        confusion, made = rows_on_cluster(cluster, data, infos, t, options["iou_threshold"],
+                                          suspect_thresholds(data, matching, t), sweep.label_recall)
+        at_threshold = (confusion, None)  # (the error types stayed on the workers)
     ev = evaluate_detection(data, **options, first_half=first_half, at_threshold=at_threshold,
                             mask_quality_boxes=(data.dt_box, data.gt_box) if segmentation else None)
     # Assembling reads which rows count, the confusion's counts, the sweep's point and curves, and the error
@@ -165,11 +161,8 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     ev.matching = ev.matching.which_count()
     ev.confusion = Confusion.of_counts(ev.confusion.counts, ev.confusion.threshold, ev.confusion.iou_threshold)
     del first_half, matching, sweep, at_threshold, options, geometry
-    if columns is None:
-        columns = _evidence_columns(data, ev.matching, order)
-    del order
     evidence = DetEvidence(*columns)  # arrays: orjson writes them as the lists report.json holds
-    return _assemble(data, infos, task, notices, ev, evidence, columns, started.coco,
+    return _assemble(data, infos, task, notices, ev, evidence, columns, made, started.coco,
                      started.weights if started.intervals is None else None, started.intervals,
                      started.coco_intervals, started.spare, started.cluster)
 
@@ -221,14 +214,15 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, columns: tuple[np.ndarray, ...], coco_future, weights: np.ndarray | None,
-              intervals_future, coco_intervals_future, spare: SpareCore | None = None,
-              cluster: Cluster | None = None) -> DetectionReport:
-    """`weights`: the resamples, when the VOC intervals are computed here; `spare`: offered once only waiting
-    is left (`_background_steps`); `cluster`: the Dask cluster that computes the VOC intervals instead."""
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], made: tuple[BoxMistakes, list[DetImage]] | None,
+              coco_future, weights: np.ndarray | None, intervals_future, coco_intervals_future,
+              spare: SpareCore | None = None, cluster: Cluster | None = None) -> DetectionReport:
+    """`made`: the errors and the images' rows when made already (on a cluster's workers), else made here from
+    `ev.errors`; `weights`: the resamples, when the VOC intervals are computed here; `spare`: offered once only
+    waiting is left (`_background_steps`); `cluster`: the Dask cluster that computes the VOC intervals
+    instead."""
     labels = data.labels
     n_labels = len(labels)
-    segmentation = data.gt_masks is not None
     coco = coco_future.result()
     evidence.coco = DetCocoEvidence(*coco.evidence)
     sweep, point = ev.sweep, ev.sweep.point
@@ -261,13 +255,13 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         pr=[Curve(labels[c], _floats(curve.recall), _floats(curve.precision))
             for c, curve in enumerate(sweep.pr_curves) if len(curve.recall)],
     )
-    strings = MaskStrings(data) if segmentation else None
-    errors = _errors(data, ev, strings)
-    ev.errors = ev.errors.codes_only()  # (the suspects and the images' boxes read no more: their related rows go)
-    _mark_suspects(data, ev, errors, columns, sweep.label_recall)
-    images = image_rows(data, ev, infos, strings)
-    if strings is not None:
-        strings.encode()
+    if made is None:
+        types, ev.errors = ev.errors, None  # (its only reference, let go as soon as it can be)
+        made = error_and_image_rows(data, ev.matching, types, point.threshold,
+                                    suspect_thresholds(data, ev.matching, point.threshold), sweep.label_recall, infos)
+        del types
+    errors, images = made
+    del made
     counted = ev.matching.gt_counted
     images_with = [len(set(data.gt_image[counted & (data.gt_label == c)].tolist())) for c in range(n_labels)]
     dataset = DetDataset(
@@ -333,83 +327,6 @@ def coco_evidence_from_report(e: DetCocoEvidence) -> CocoEvidence:
 
     return CocoEvidence(dt_image=indices(e.dt_image), dt_label=indices(e.dt_label), tp=unpack_flags(e.tp),
                         ignored=unpack_flags(e.ignored), gt_image=indices(e.gt_image), gt_label=indices(e.gt_label))
-
-
-def _errors(data: DetectionData, ev, strings: MaskStrings | None = None) -> BoxMistakes:
-    """Every false positive and missed object at t*, numbered by image, then kind, then file order."""
-    e = ev.errors
-    fp, fn = np.flatnonzero(e.dt_code), np.flatnonzero(e.gt_code)
-    # the object a false positive is confused with, the detection that explains a miss (-1: none)
-    rel_gt, rel_dt = e.dt_related_gt[fp], e.gt_related_dt[fn]
-    kind = np.r_[np.zeros(len(fp), np.int8), np.ones(len(fn), np.int8)]  # (`_KINDS`)
-    order = np.lexsort((np.concatenate([fp, fn]), kind, np.concatenate([data.dt_image[fp], data.gt_image[fn]])))
-
-    def both(of_fp: np.ndarray, of_fn: np.ndarray) -> np.ndarray:  # the column of every error, in order
-        return np.concatenate([of_fp, of_fn])[order]
-
-    kinds = [_KINDS[k] for k in kind[order].tolist()]
-    errors = BoxMistakes(
-        images=data.images, image_ids=data.image_ids, labels=data.labels, kind=kinds,
-        type=[(_FP_TYPES if k is ErrorKind.FALSE_POSITIVE else _FN_TYPES)[code]
-              for k, code in zip(kinds, both(e.dt_code[fp], e.gt_code[fn]).tolist())],
-        image=both(data.dt_image[fp], data.gt_image[fn]), label=both(data.dt_label[fp], data.gt_label[fn]),
-        box=both(data.dt_box[fp], data.gt_box[fn]), score=both(data.dt_score[fp], take(data.dt_score, rel_dt, np.nan)),
-        iou=both(e.dt_related_iou[fp], e.gt_related_iou[fn]),
-        related_label=both(take(data.gt_label, rel_gt, -1), take(data.dt_label, rel_dt, -1)),
-        related_box=both(_box_rows(data.gt_box, rel_gt), _box_rows(data.dt_box, rel_dt)),
-        annotation_id=both(take(data.gt_id, rel_gt, 0), data.gt_id[fn]),
-        has_annotation=both(rel_gt >= 0, np.ones(len(fn), dtype=bool)),
-        box_iou=None if e.dt_related_box_iou is None else both(e.dt_related_box_iou[fp], e.gt_related_box_iou[fn]))
-    if strings is not None:  # the masks, filled in once they are all encoded
-        errors.masks, errors.related_masks = [None] * len(errors), [None] * len(errors)
-        rows, related = both(fp, fn).tolist(), both(rel_gt, rel_dt).tolist()
-        for k, error_kind in enumerate(kinds):
-            own, other = ("dt", "gt") if error_kind is ErrorKind.FALSE_POSITIVE else ("gt", "dt")
-            strings.fill(errors.masks, k, own, rows[k])
-            strings.fill(errors.related_masks, k, other, related[k])
-    return errors
-
-
-def _box_rows(boxes: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """boxes[index] (rows of 4), any row where index < 0 (also without boxes at all: zeros)."""
-    return boxes[np.maximum(index, 0)] if len(boxes) else np.zeros((len(index), 4))
-
-
-def _mark_suspects(data: DetectionData, ev, errors: BoxMistakes, columns: tuple[np.ndarray, ...],
-                   label_recall: np.ndarray) -> None:
-    """Likely label errors (generator/metrics/label_errors.py) on the errors concerned."""
-    t = ev.sweep.point.threshold
-    if math.isnan(t):
-        return
-    _, dt_label, dt_score, dt_tp = columns[:4]  # `_evidence_columns`: by descending score
-    above = int(np.count_nonzero(dt_score >= t))  # (so those at t* or above come first)
-    tp = dt_tp[:above] != 0
-    thresholds = score_thresholds(dt_label[:above][tp], dt_score[:above][tp], len(data.labels))
-    del tp
-    # missed objects without a detection: the largest IoU with any prediction that counts (at any score) of their
-    # image, all at once; only their images' predictions are gathered
-    lonely = np.array([k for k, (kind, type_) in enumerate(zip(errors.kind, errors.type))
-                       if kind is ErrorKind.MISSED and type_ is ErrorType.NO_DETECTION], dtype=np.int64)
-    lonely_image = errors.image[lonely]
-    wanted = np.zeros(len(data.images), dtype=bool)
-    wanted[lonely_image] = True
-    shown = np.flatnonzero(wanted[data.dt_image] & ~ev.matching.ignored)
-    del wanted
-    by_image, bounds = rows_by_group(data.dt_image[shown], len(data.images))
-    nearest = dict(zip(lonely.tolist(), max_ious(errors.box[lonely], data.dt_box, bounds, lonely_image,
-                                                 rows=shown[by_image]).tolist()))
-    del shown, by_image
-    labels = errors.label.tolist()
-    scores = [None if s != s else s for s in errors.score.tolist()]  # (NaN: none)
-    for k, (kind, type_) in enumerate(zip(errors.kind, errors.type)):
-        near = recall = None
-        if k in nearest:
-            near = nearest[k]
-            recall = float(label_recall[labels[k]])
-        found = box_suspect(kind, type_, labels[k], scores[k], thresholds, recall, near)
-        if found is not None:
-            errors.suspects[k] = SuspectReason(found.reason)
-            errors.suspicion[k], errors.suspect_threshold[k] = found.suspicion, found.threshold
 
 
 def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetConfusion,

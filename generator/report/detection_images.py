@@ -10,6 +10,8 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import BoxKind, ImageStatus
 from evalsite.core.image_info import ImageInfo
+from evalsite.metrics.error_types import ErrorTypes
+from evalsite.metrics.matching import Matching
 from evalsite.report.detection_model import DetImage, DrawnBoxes
 
 # Images whose drawn boxes `image_rows` turns into lists at a time (about 1 KB of lists per image at work)
@@ -46,11 +48,11 @@ class MaskStrings:
                 setattr(target, key, value)
 
 
-def image_rows(data: DetectionData, ev, infos: list[ImageInfo], strings: MaskStrings | None = None) -> list[DetImage]:
-    """Each image's row of the report: its counts at t* and the boxes drawn on it (None when it has none)."""
+def image_rows(data: DetectionData, m: Matching, e: ErrorTypes, t: float, infos: list[ImageInfo],
+               strings: MaskStrings | None = None) -> list[DetImage]:
+    """Each image's row of the report: its counts at t* = `t` (`m`: the VOC matching, `e`: the error types at
+    t*, their codes at least) and the boxes drawn on it (None when it has none)."""
     n = len(data.images)
-    m, e = ev.matching, ev.errors
-    t = ev.sweep.point.threshold
     shown = (~m.ignored) & (data.dt_score >= t) if not math.isnan(t) else np.zeros(len(data.dt_score), bool)
     is_fp = e.dt_code != 0
     is_fn = e.gt_code != 0

@@ -142,6 +142,30 @@ class BoxMistakes(Rows):
     def __len__(self) -> int:
         return len(self.kind)
 
+    @classmethod
+    def joined(cls, parts: list[tuple[int, BoxMistakes]], images: list[str], image_ids: np.ndarray,
+               labels: list[str]) -> BoxMistakes:
+        """The errors of shards of whole images in their order, each (offset, its errors numbered by its own
+        images from 0): the errors of all `images` (numbered by image first, so a shard's come after those of
+        the shards before it)."""
+        def column(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for _, p in parts])
+
+        def listed(name: str) -> list | None:
+            values = [getattr(p, name) for _, p in parts]
+            return None if values[0] is None else [v for value in values for v in value]
+
+        joined = cls(images=images, image_ids=image_ids, labels=labels, kind=listed("kind"), type=listed("type"),
+                     image=np.concatenate([p.image + offset for offset, p in parts]), label=column("label"),
+                     box=column("box"), score=column("score"), iou=column("iou"), related_label=column("related_label"),
+                     related_box=column("related_box"), annotation_id=column("annotation_id"),
+                     has_annotation=column("has_annotation"),
+                     box_iou=None if parts[0][1].box_iou is None else column("box_iou"))
+        joined.masks, joined.related_masks = listed("masks"), listed("related_masks")
+        joined.suspects, joined.suspicion, joined.suspect_threshold = (listed("suspects"), column("suspicion"),
+                                                                       column("suspect_threshold"))
+        return joined
+
     def items(self, start: int, stop: int) -> list[BoxMistake]:
         def opt(values: np.ndarray | None) -> list:
             if values is None:
