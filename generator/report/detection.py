@@ -34,10 +34,10 @@ from evalsite.report.detection_model import (
     DetectionReport,
     DetEvidence,
     DetFindings,
-    DetImage,
     DetLabelCount,
     DetLabelMetrics,
     DetPair,
+    ImageRows,
 )
 from evalsite.report.detection_rows import error_and_image_rows, suspect_thresholds
 from evalsite.report.findings import FEW_EXAMPLES, SHOWN
@@ -214,7 +214,7 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
 
 
 def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
-              evidence: DetEvidence, columns: tuple[np.ndarray, ...], made: tuple[BoxMistakes, list[DetImage]] | None,
+              evidence: DetEvidence, columns: tuple[np.ndarray, ...], made: tuple[BoxMistakes, ImageRows] | None,
               coco_future, weights: np.ndarray | None, intervals_future, coco_intervals_future,
               spare: SpareCore | None = None, cluster: Cluster | None = None) -> DetectionReport:
     """`made`: the errors and the images' rows when made already (on a cluster's workers), else made here from

@@ -240,6 +240,80 @@ class DetImage:
     boxes: DrawnBoxes | None = None  # every object at t* (ground truth and predictions); None: nothing to draw
 
 
+# The kind of each code of `ImageRows.kind`
+BOX_KINDS = (BoxKind.GROUND_TRUTH, BoxKind.MISSED, BoxKind.CORRECT, BoxKind.FALSE_POSITIVE)
+
+
+class ImageRows(Rows):
+    """The images of a DetectionReport just built (`evalsite.report.detection_images.image_rows`), as columns:
+    about 50 bytes an image and 50 a drawn box, where the `DetImage` objects with their `DrawnBoxes` lists take
+    about 1.3 KB an image at COCO's density (64 MB at 50,000 images). Item k is the `DetImage` of image k, made
+    when it is read; report.json holds the same list (`Rows`), and a report read back holds `DetImage` objects
+    equal to these.
+
+    Per image: `width`, `height` (-1: None), `status`, `problem`, and the counts at t*. The drawn boxes of
+    image k are rows `bounds[k]:bounds[k + 1]` of the box columns: `kind` (codes into `BOX_KINDS`), `label`
+    (into `labels`), `xywh` (rows of 4), `score` (NaN: None, ground truth) and for segmentation `masks`."""
+
+    def __init__(self, images: list[str], image_ids: np.ndarray, labels: list[str], width: np.ndarray,
+                 height: np.ndarray, status: list[ImageStatus], problem: list[str | None], objects: np.ndarray,
+                 predictions: np.ndarray, false_positives: np.ndarray, missed: np.ndarray, bounds: np.ndarray,
+                 kind: np.ndarray, label: np.ndarray, xywh: np.ndarray, score: np.ndarray,
+                 masks: list[str | None] | None = None):
+        self.images, self.image_ids, self.labels = images, image_ids, labels
+        self.width, self.height, self.status, self.problem = width, height, status, problem
+        self.objects, self.predictions, self.false_positives = objects, predictions, false_positives
+        self.missed = missed
+        self.bounds, self.kind, self.label, self.xywh, self.score, self.masks = bounds, kind, label, xywh, score, masks
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    @classmethod
+    def joined(cls, parts: list[ImageRows], images: list[str], image_ids: np.ndarray) -> ImageRows:
+        """The rows of shards of whole images (`parts`, in image order) as the rows of all `images`."""
+        def column(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        def listed(name: str) -> list:
+            return [v for p in parts for v in getattr(p, name)]
+
+        starts = np.cumsum([0] + [int(p.bounds[-1]) for p in parts])
+        bounds = np.concatenate([[0], *(p.bounds[1:] + start for p, start in zip(parts, starts))])
+        return cls(images=images, image_ids=image_ids, labels=parts[0].labels, width=column("width"),
+                   height=column("height"), status=listed("status"), problem=listed("problem"),
+                   objects=column("objects"), predictions=column("predictions"),
+                   false_positives=column("false_positives"), missed=column("missed"), bounds=bounds,
+                   kind=column("kind"), label=column("label"), xywh=column("xywh"), score=column("score"),
+                   masks=None if parts[0].masks is None else listed("masks"))
+
+    def items(self, start: int, stop: int) -> list[DetImage]:
+        lo, hi = int(self.bounds[start]), int(self.bounds[stop])
+        kinds = [BOX_KINDS[c] for c in self.kind[lo:hi].tolist()]
+        labels = [self.labels[c] for c in self.label[lo:hi].tolist()]
+        scores = [None if s != s else s for s in self.score[lo:hi].tolist()]  # (s != s: NaN)
+        bounds = (self.bounds[start:stop + 1] - lo).tolist()
+        flat = self.xywh[lo:hi].reshape(-1)  # (each image's boxes: a view)
+        out = []
+        for k, (width, height, objects, predictions, fps, missed) in enumerate(zip(
+                self.width[start:stop].tolist(), self.height[start:stop].tolist(),
+                self.objects[start:stop].tolist(), self.predictions[start:stop].tolist(),
+                self.false_positives[start:stop].tolist(), self.missed[start:stop].tolist())):
+            b0, b1 = bounds[k], bounds[k + 1]
+            boxes = None
+            if b1 > b0:
+                boxes = DrawnBoxes(kinds=kinds[b0:b1], labels=labels[b0:b1], xywh=flat[4 * b0:4 * b1],
+                                   scores=scores[b0:b1])
+                if self.masks is not None:
+                    boxes.masks = self.masks[lo + b0:lo + b1]
+            i = start + k
+            out.append(DetImage(image=self.images[i], image_id=int(self.image_ids[i]),
+                                width=None if width < 0 else width, height=None if height < 0 else height,
+                                status=self.status[i], problem=self.problem[i], objects=objects,
+                                predictions=predictions, false_positives=fps, missed=missed, boxes=boxes))
+        return out
+
+
 @dataclass(eq=False)
 class DetEvidence(_Columns):
     """What the headline numbers are made of, per image, so that they can be recomputed on resampled

@@ -4,7 +4,7 @@ object at t*, the likely label errors among them, and each image's row with the 
 All three look at one image at a time, given a few per-label numbers of the whole (t*, the suspects' score
 thresholds, each label's recall): so they are made of all images at once, or, on a Dask cluster, of each
 shard of whole images on a worker (`evalsite.report.threshold_shards`), whose rows the driver joins in shard
-order (`BoxMistakes.joined`): the same rows, numbered the same.
+order (`BoxMistakes.joined`, `ImageRows.joined`): the same rows, numbered the same.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES, ErrorType
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.matching import Matching
 from evalsite.report.detection_images import MaskStrings, image_rows
-from evalsite.report.detection_model import BoxMistakes, DetImage
+from evalsite.report.detection_model import BoxMistakes, ImageRows
 
 # The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
 _FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
@@ -38,7 +38,7 @@ def suspect_thresholds(data: DetectionData, matching: Matching, threshold: float
 
 def error_and_image_rows(data: DetectionData, matching: Matching, types: ErrorTypes, threshold: float,
                          thresholds: np.ndarray, label_recall: np.ndarray, infos: list[ImageInfo]
-                         ) -> tuple[BoxMistakes, list[DetImage]]:
+                         ) -> tuple[BoxMistakes, ImageRows]:
     """(the errors at t* = `threshold` with the likely label errors marked, each image's row) of `data`, its
     VOC `matching` and error `types` at t*, and its images' checks `infos`; `thresholds`: `suspect_thresholds`
     and `label_recall`: each label's recall at t*, of the whole (`data` may be a shard of its images).

@@ -1,7 +1,7 @@
 """The confusion at t*, the errors and the images' rows of a detection report on a Dask cluster
 (docs/cluster.md): by shards of whole images, one task each on the workers; the driver adds up the confusions'
-counts (`add_cells`) and joins the shards' errors and image rows in shard order (`BoxMistakes.joined`: the
-same rows, numbered the same) as each shard's come in (`each_task`).
+counts (`add_cells`) and joins the shards' errors and image rows in shard order (`BoxMistakes.joined`,
+`ImageRows.joined`: the same rows, numbered the same) as each shard's come in (`each_task`).
 
 All of them look at one image at a time, and so does the VOC matching they read: a shard's task matches its
 own rows (`match_detections`), which gives that part of the whole matching, as the label groups' tasks gave it
@@ -27,13 +27,13 @@ from evalsite.metrics.detection_confusion import Confusion
 from evalsite.metrics.mask_matching import pairing
 from evalsite.metrics.matching import match_detections
 from evalsite.metrics.pairs import chunk_bounds
-from evalsite.report.detection_model import BoxMistakes, DetImage
+from evalsite.report.detection_model import BoxMistakes, ImageRows
 from evalsite.report.detection_rows import error_and_image_rows
 
 
 def rows_on_cluster(cluster: Cluster, data: DetectionData, infos: list[ImageInfo], threshold: float,
                     iou_threshold: float, thresholds: np.ndarray, label_recall: np.ndarray
-                    ) -> tuple[Confusion, tuple[BoxMistakes, list[DetImage]]]:
+                    ) -> tuple[Confusion, tuple[BoxMistakes, ImageRows]]:
     """(the confusion at t* = `threshold`, of it its counts: `Confusion.of_counts`; the report's errors and image
     rows: `error_and_image_rows`) of `data` and its VOC matching at `iou_threshold`, with boxes, or masks when it
     has them (the mask IoU, its pruning boxes and the boxes' "mask_quality" type, as `evaluate_detection` takes
@@ -55,14 +55,15 @@ def rows_on_cluster(cluster: Cluster, data: DetectionData, infos: list[ImageInfo
 
     counts: list[Cells] = []
     errors: list[tuple[int, BoxMistakes]] = []
-    images: list[DetImage] = []
+    images: list[ImageRows] = []
     for (i0, _), (cells, shard_errors, shard_images) in zip(shards, each_task(cluster, _shard_at_threshold, shards,
                                                                               part, priority=0)):
         counts.append(cells)
         errors.append((i0, shard_errors))
-        images += shard_images
-    joined = BoxMistakes.joined(errors, data.images, data.image_ids, data.labels)
-    return Confusion.of_counts(add_cells(counts), threshold, iou_threshold), (joined, images)
+        images.append(shard_images)
+    return Confusion.of_counts(add_cells(counts), threshold, iou_threshold), (
+        BoxMistakes.joined(errors, data.images, data.image_ids, data.labels),
+        ImageRows.joined(images, data.images, data.image_ids))
 
 
 def _shard_data(data: DetectionData, i0: int, i1: int, d: np.ndarray, g: np.ndarray) -> DetectionData:
@@ -77,7 +78,7 @@ def _shard_data(data: DetectionData, i0: int, i1: int, d: np.ndarray, g: np.ndar
         dt_masks=None if data.dt_masks is None else data.dt_masks.take(d))
 
 
-def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, BoxMistakes, list[DetImage]]:
+def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, BoxMistakes, ImageRows]:
     """A task of `rows_on_cluster`: one shard's VOC matching, and its confusion counts, errors and image rows."""
     data, infos, threshold, iou_threshold, thresholds, label_recall = part
     gt = (data.gt_image, data.gt_label, data.gt_box, data.gt_difficult, data.gt_crowd)
