@@ -15,7 +15,7 @@ from evalsite.core.enums import ErrorKind, ImageStatus, Rating
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import score_order
+from evalsite.metrics.arrays import held_indices, score_order
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -203,7 +203,7 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
                                  data.dt_image, data.dt_label, data.dt_box, data.dt_score, n_labels)
         stats, per_label_ap, evidence = coco.stats, coco.per_label_ap, coco.evidence
         del coco  # (its match table: the intervals need only the evidence)
-    yield _CocoPart(stats, per_label_ap, _packed_evidence(evidence))
+    yield _CocoPart(stats, per_label_ap, _packed_evidence(evidence, n_images, n_labels))
     if weights is not None or (cluster is not None and with_intervals):
         if cluster is None and receive() != _DRAWN:
             raise RuntimeError("the resamples were not drawn")
@@ -305,14 +305,22 @@ def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None
     order = score_order(data.dt_score, order)
     order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
-    return (data.dt_image[order], data.dt_label[order], data.dt_score[order], m.tp[order].astype(np.int8),
-            data.gt_image[gt], data.gt_label[gt])  # (the flags in a byte each: report.json's 0 and 1 all the same)
+    n_images, n_labels = len(data.images), len(data.labels)
+    # (indices in 4 bytes, the flags in one each: report.json's numbers all the same)
+    return (held_indices(data.dt_image[order], n_images), held_indices(data.dt_label[order], n_labels),
+            data.dt_score[order], m.tp[order].astype(np.int8), held_indices(data.gt_image[gt], n_images),
+            held_indices(data.gt_label[gt], n_labels))
 
 
-def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
-    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`)."""
+def _packed_evidence(e: CocoEvidence, n_images: int | None = None, n_labels: int | None = None
+                     ) -> tuple[np.ndarray, ...]:
+    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`); given the numbers
+    of images and labels, its indices as arrays to hold (`held_indices`)."""
     p = e.packed()
-    return p.dt_image, p.dt_label, p.tp, p.ignored, p.gt_image, p.gt_label
+    images, labels = (p.dt_image, p.gt_image), (p.dt_label, p.gt_label)
+    if n_images is not None and n_labels is not None:
+        images, labels = [held_indices(a, n_images) for a in images], [held_indices(a, n_labels) for a in labels]
+    return images[0], labels[0], p.tp, p.ignored, images[1], labels[1]
 
 
 def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:

@@ -29,6 +29,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, each_task
 from evalsite.core.detection_data import DetectionData
+from evalsite.metrics.arrays import held_indices
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
@@ -52,14 +53,19 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     or masks when it has them), as `coco_evaluate` / `coco_evaluate_segm` give them, computed on the cluster's
     workers by label group (the largest first). A group's part is cut from `data` when it is sent, one at a
     time."""
-    groups, parts = _by_groups(cluster, data, _coco_group, lambda group: _group_part(data, group))
+    sizes = len(data.images), len(data.labels)
+    groups, parts = _by_groups(cluster, data, _coco_group, lambda group: (*_group_part(data, group), sizes))
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
+    n_images, n_labels = len(data.images), len(data.labels)
+    # (the indices as the report holds them, `held_indices`: the tasks send them so)
     evidence = CocoEvidence(dt_image=np.concatenate([part[1] for part in parts]),
-                            dt_label=np.concatenate([part[2] + k0 for part, (k0, _) in zip(parts, groups)]),
+                            dt_label=np.concatenate([part[2] + held_indices(k0, n_labels)
+                                                     for part, (k0, _) in zip(parts, groups)]),
                             tp=np.concatenate([part[3] for part in parts]),
                             ignored=np.concatenate([part[4] for part in parts]),
-                            gt_image=data.gt_image[counted], gt_label=data.gt_label[counted])
+                            gt_image=held_indices(data.gt_image[counted], n_images),
+                            gt_label=held_indices(data.gt_label[counted], n_labels))
     return stats, per_label_ap, evidence
 
 
@@ -193,10 +199,12 @@ def _group_part(data: DetectionData, group: tuple[int, int]) -> tuple[bool, tupl
                    k1 - k0)
 
 
-def _coco_group(part: tuple[bool, tuple], group: tuple[int, int], _) -> tuple[CocoLabelSummary, ...]:
+def _coco_group(part: tuple[bool, tuple, tuple[int, int]], group: tuple[int, int], _) -> tuple[CocoLabelSummary, ...]:
     """A task of `coco_on_cluster`: one label group's matching, its `label_summary` and the detections'
-    columns of its evidence (labels from 0), the flags packed (`CocoEvidence.packed`)."""
-    masks, args = part
+    columns of its evidence (labels from 0), the flags packed (`CocoEvidence.packed`), the indices as the
+    report holds them (`held_indices`, of the whole's numbers of images and labels)."""
+    masks, args, (n_images, n_labels) = part
     matches, evidence = (coco_match_segm if masks else coco_match)(*args)
     evidence = evidence.packed()
-    return (matches.label_summary(), evidence.dt_image, evidence.dt_label, evidence.tp, evidence.ignored)
+    return (matches.label_summary(), held_indices(evidence.dt_image, n_images),
+            held_indices(evidence.dt_label, n_labels), evidence.tp, evidence.ignored)
