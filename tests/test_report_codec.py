@@ -78,22 +78,30 @@ def test_report_json_streamed_in_pieces_is_the_same_bytes(built, key: str, tmp_p
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["report.json"]  # no temporary file left
 
 
+def _reads_as_the_list(report: DetectionReport, name: str, columns: type, item: type) -> list:
+    """`report.<name>`, held as `columns`, reads as the list of `item` that the report read back holds: items
+    (from any start), slices, equality both ways, report.json; that list."""
+    rows = getattr(report, name)
+    assert isinstance(rows, columns) and len(rows) >= 2
+    back = getattr(read_report(orjson.loads(to_json_bytes(report)), None), name)
+    listed = list(rows)
+    assert all(type(i) is item for i in listed) and listed == back
+    assert rows == back and back == rows and rows != listed[:-1]
+    assert rows[-1] == listed[-1] and rows[::2] == listed[::2] and rows[5:2] == []
+    assert all(rows[k:] == listed[k:] and rows[k] == listed[k] for k in range(len(listed)))
+    with pytest.raises(IndexError):
+        rows[len(rows)]
+    assert to_json_bytes(dataclasses.replace(report, **{name: listed})) == to_json_bytes(report)
+    return listed
+
+
 @pytest.mark.parametrize("key", ["det", "seg", "empty"])
 def test_errors_just_built_are_columns_that_read_as_the_list(built, key: str) -> None:
     """A detection report just built holds its errors as columns (BoxMistakes: about 170 bytes an error, not a
     Python object's 740), whose items, slices and report.json are those of the list a report read back holds."""
     report = built[key]
-    errors = report.errors
-    assert isinstance(errors, BoxMistakes) and len(errors) >= 2
-    back = read_report(orjson.loads(to_json_bytes(report)), None)
-    listed = list(errors)
-    assert all(type(e) is BoxMistake for e in listed) and listed == back.errors
-    assert errors == back.errors and back.errors == errors and errors != listed[:-1]
+    listed = _reads_as_the_list(report, "errors", BoxMistakes, BoxMistake)
     assert [e.id for e in listed] == list(range(1, len(listed) + 1))
-    assert errors[-1] == listed[-1] and errors[1:] == listed[1:] and errors[::2] == listed[::2] and errors[5:2] == []
-    with pytest.raises(IndexError):
-        errors[len(errors)]
-    assert to_json_bytes(dataclasses.replace(report, errors=listed)) == to_json_bytes(report)
     if key == "seg":
         assert all(e.mask is not None for e in listed) and any(e.related_mask is not None for e in listed)
         assert all(e.box_iou is not None for e in listed if e.iou is not None)
@@ -301,17 +309,7 @@ def test_images_just_built_are_columns_that_read_as_the_list(built, key: str) ->
     drawn box, not 1.3 KB of objects), whose items, slices and report.json are those of the list a report read
     back holds; each image's boxes agree with its counts and with the errors (made apart, `_errors`)."""
     report = built[key]
-    images = report.images
-    assert isinstance(images, ImageRows) and len(images) >= 2
-    back = read_report(orjson.loads(to_json_bytes(report)), None)
-    listed = list(images)
-    assert all(type(i) is DetImage for i in listed) and listed == back.images
-    assert images == back.images and back.images == images and images != listed[:-1]
-    assert images[-1] == listed[-1] and images[::2] == listed[::2] and images[5:2] == []
-    assert all(images[k:] == listed[k:] and images[k] == listed[k] for k in range(len(listed)))
-    with pytest.raises(IndexError):
-        images[len(images)]
-    assert to_json_bytes(dataclasses.replace(report, images=listed)) == to_json_bytes(report)
+    listed = _reads_as_the_list(report, "images", ImageRows, DetImage)
     assert len({i.image for i in listed}) == len(listed) == report.dataset.images  # (each image once)
     drawn = [i for i in listed if i.boxes is not None]
     assert drawn or key == "empty"
