@@ -301,6 +301,16 @@ def test_evidence_just_built_holds_its_indices_in_four_bytes(built, key: str) ->
         coco=dataclasses.replace(report.evidence.coco, **{name: getattr(report.evidence.coco, name).astype(np.int64)
                                                           for name in names})))
     assert wide.evidence.dt_image.dtype == np.int64 and to_json_bytes(wide) == to_json_bytes(report)
+    # The intervals read them as they are (not copied to int64): the same values as from int64 columns
+    from evalsite.report.intervals import detection_intervals, report_weights
+
+    n_images, n_labels, t = report.dataset.images, len(report.dataset.labels), report.metrics["threshold"]
+    weights = report_weights(n_images)
+    columns = [getattr(report.evidence, f.name) for f in dataclasses.fields(report.evidence) if f.name != "coco"]
+    narrow = detection_intervals(*columns, n_images, n_labels, t, weights, threads=1)
+    wide_columns = [c.astype(np.int64) if c.dtype == np.int32 else c for c in columns]
+    assert narrow == detection_intervals(*wide_columns, n_images, n_labels, t, weights, threads=1)
+    assert narrow[0].metrics["mAP50"] is not None
 
 
 @pytest.mark.parametrize("key", ["det", "seg", "empty"])

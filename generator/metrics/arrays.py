@@ -34,6 +34,19 @@ def held_indices(a, n: int) -> np.ndarray:
     return np.asarray(a).astype(np.int32 if n < 2**31 else np.int64, copy=False)
 
 
+def index_array(a) -> np.ndarray:
+    """`a` (an index column) as an integer array: as it is when it is one (int32 columns held long,
+    `held_indices`, are not copied), else int64 (a list read from report.json, an empty one).
+
+    Examples
+    --------
+    >>> index_array(np.array([1, 2], dtype=np.int32)).dtype, index_array([]).dtype
+    (dtype('int32'), dtype('int64'))
+    """
+    a = np.asarray(a)
+    return a if a.dtype.kind in "iu" else a.astype(np.int64)
+
+
 def bool_array(a, n: int) -> np.ndarray:
     """A flat bool array of `a` (a flag column), or n times False when `a` is None (flag not given).
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsite.metrics.arrays import index_array
+
 RESAMPLES = 1000
 SEED = 0
 CELLS = 4_000_000  # resample x item cells per vectorised chunk (bounds the temporaries)
@@ -220,8 +222,8 @@ def detection_label_samples(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_la
     objects nor detections at t); and "sums", (resamples, 3): the weighted TP, TP + FP and objects at t
     summed over the labels. The sums are whole numbers (see `Block`), so those of label groups computed
     apart (e.g. on a Dask cluster) add up to the whole set's exactly."""
-    dt_image, dt_label, gt_image, gt_label = (np.asarray(a, dtype=np.int64) for a in
-                                              (dt_image, dt_label, gt_image, gt_label))
+    # (int32 as the report holds them, `held_indices`: indices only, compared and looked up, never multiplied)
+    dt_image, dt_label, gt_image, gt_label = (index_array(a) for a in (dt_image, dt_label, gt_image, gt_label))
     dt_score = np.asarray(dt_score, dtype=np.float64)
     dt_tp = np.asarray(dt_tp, dtype=np.int64) > 0
     above = dt_score >= threshold if threshold is not None else np.zeros(len(dt_score), dtype=bool)
@@ -284,7 +286,7 @@ def join_label_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 def label_range(labels, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
     """(which of `labels` lie in k0..k1-1, those labels renumbered from 0): how a label group's evidence is cut
     from the whole's (`label_columns`, `coco_bootstrap.label_evidence`)."""
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = index_array(labels)  # (int32 as held, `held_indices`: not copied whole for each group)
     kept = (labels >= k0) & (labels < k1)
     return kept, labels[kept] - k0
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster
 from evalsite.core.parallel import SpareCore
+from evalsite.metrics.arrays import index_array
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -102,8 +103,8 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
 def label_groups(dt_label, gt_label, n_labels: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
     """The label groups of a report's Dask tasks: consecutive label ranges [k0, k1) holding about TASK_ITEMS
     detections and objects each (a larger label alone); and each label's detections + objects, and objects."""
-    objects = np.bincount(np.asarray(gt_label, dtype=np.int64), minlength=n_labels)
-    sizes = np.bincount(np.asarray(dt_label, dtype=np.int64), minlength=n_labels) + objects
+    objects = np.bincount(index_array(gt_label), minlength=n_labels)
+    sizes = np.bincount(index_array(dt_label), minlength=n_labels) + objects
     return chunk_bounds(sizes, TASK_ITEMS), sizes, objects
 
 
