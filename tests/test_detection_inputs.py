@@ -725,3 +725,18 @@ def test_results_giving_one_image_id_two_file_names(tmp_path):
                {"image_id": 100, "file_name": "sub/a.jpg", "category_id": 0, "bbox": [1, 1, 2, 2], "score": 0.4}]
     expect_error(lambda: read_detection(coco_task(tmp_path, results=results)), tmp_path / "results.json",
                  "results entry 2", "image id 100 has the file name 'sub/a.jpg' here and 'b.jpg' before")
+
+
+@pytest.mark.parametrize("image", [[], [3], [0, 0, 1, 2, 2], [0, 2, 1, 2, 0], [5, 4, 3], [1, 1, 0, 1]])
+def test_rows_by_image_are_a_stable_sort_copied_only_when_out_of_order(image) -> None:
+    """The readers group rows by image, file order kept inside an image: rows already in that order (as
+    inference writes them) are taken as they are, without a copy; others by a stable sort."""
+    from evalsite.formats.detection import _by_image
+
+    image = np.array(image, dtype=np.int64)
+    order = _by_image(image)
+    assert np.arange(len(image))[order].tolist() == np.argsort(image, kind="stable").tolist()
+    in_order = bool(np.all(np.diff(image) >= 0))
+    assert isinstance(order, slice) is in_order
+    if in_order:
+        assert np.shares_memory(image[order], image) or not len(image)

@@ -284,6 +284,16 @@ def _taken(started: ForkedCall | None, here: Callable[[], object]):
         return here()
 
 
+def _by_image(image: np.ndarray) -> np.ndarray | slice:
+    """The rows' order by image, file order kept within an image (a stable sort): all of them as they are
+    (`slice(None)`, whose indexing copies nothing) when they are in that order already, as inference writes
+    its results image by image; else the order. (The detections' columns are 56 bytes each: a copy of them
+    all was the peak of reading, 0.26 GB at 50,000 COCO-like images.)"""
+    if len(image) < 2 or bool(np.all(image[1:] >= image[:-1])):
+        return slice(None)
+    return np.argsort(image, kind="stable")
+
+
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
@@ -334,7 +344,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     gt_image, gt_label, gt_box, gt_crowd, gt_difficult, gt_id = columns
     if gt_area is None:
         gt_area = gt_box[:, 2] * gt_box[:, 3]
-    order = np.argsort(gt_image, kind="stable")
+    order = _by_image(gt_image)
 
     # predictions: record checks, then images, then labels, then boxes against their image
     if not pred.normalised:
@@ -389,10 +399,10 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         real_ids = truth.image_ids if truth.fmt == "coco" else None
         covered = [im for im, k in zip(truth.images, split_keep(split, truth.images, real_ids)) if k]
     notices += coverage_notices(covered, pred)
-    dt_order = np.argsort(dt_image, kind="stable")
-    if gt_masks is not None:
+    dt_order = _by_image(dt_image)
+    if gt_masks is not None and not isinstance(order, slice):
         gt_masks = gt_masks.take(order)
-    if dt_masks is not None:
+    if dt_masks is not None and not isinstance(dt_order, slice):
         dt_masks = dt_masks.take(dt_order)
         dt_mask_area = dt_mask_area[dt_order] if dt_mask_area is not None else None
 
@@ -401,8 +411,8 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         image_ids=truth.image_ids.astype(np.int64), widths=widths.astype(np.int64),
         heights=heights.astype(np.int64),
         gt_image=gt_image[order], gt_label=gt_label[order], gt_box=np.ascontiguousarray(gt_box[order]),
-        gt_area=gt_area[order].astype(np.float64), gt_crowd=gt_crowd[order].astype(bool),
-        gt_difficult=gt_difficult[order].astype(bool), gt_id=gt_id[order].astype(np.int64),
+        gt_area=gt_area[order].astype(np.float64, copy=False), gt_crowd=gt_crowd[order].astype(bool, copy=False),
+        gt_difficult=gt_difficult[order].astype(bool, copy=False), gt_id=gt_id[order].astype(np.int64, copy=False),
         dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
         image_matching=image_matching, label_matching=label_matching, notices=notices,
