@@ -256,10 +256,12 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
             for c, curve in enumerate(sweep.pr_curves) if len(curve.recall)],
     )
     if made is None:
-        types, ev.errors = ev.errors, None  # (its only reference, let go as soon as it can be)
-        made = error_and_image_rows(data, ev.matching, types, point.threshold,
+        # The error types taken out of `ev` and passed as their only reference: the callee lets their related rows
+        # (16 bytes per detection) go once the errors are made (a local name here would keep them to the end)
+        types = [ev.errors]
+        ev.errors = None
+        made = error_and_image_rows(data, ev.matching, types.pop(), point.threshold,
                                     suspect_thresholds(data, ev.matching, point.threshold), sweep.label_recall, infos)
-        del types
     errors, images = made
     del made
     counted = ev.matching.gt_counted
