@@ -203,7 +203,7 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
                                  data.dt_image, data.dt_label, data.dt_box, data.dt_score, n_labels)
         stats, per_label_ap, evidence = coco.stats, coco.per_label_ap, coco.evidence
         del coco  # (its match table: the intervals need only the evidence)
-    yield _CocoPart(stats, per_label_ap, _packed_evidence(evidence, n_images, n_labels))
+    yield _CocoPart(stats, per_label_ap, _packed_evidence(evidence))
     if weights is not None or (cluster is not None and with_intervals):
         if cluster is None and receive() != _DRAWN:
             raise RuntimeError("the resamples were not drawn")
@@ -224,7 +224,8 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     labels = data.labels
     n_labels = len(labels)
     coco = coco_future.result()
-    evidence.coco = DetCocoEvidence(*coco.evidence)
+    evidence.coco = _held_coco_evidence(coco.evidence, len(data.images), n_labels)
+    coco.evidence = ()  # (the int64 columns, from the other process: let go)
     sweep, point = ev.sweep, ev.sweep.point
     threshold = _opt(point.threshold)
     metrics: dict[str, object] = {
@@ -314,15 +315,19 @@ def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None
             held_indices(data.gt_label[gt], n_labels))
 
 
-def _packed_evidence(e: CocoEvidence, n_images: int | None = None, n_labels: int | None = None
-                     ) -> tuple[np.ndarray, ...]:
-    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`); given the numbers
-    of images and labels, its indices as arrays to hold (`held_indices`)."""
+def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:
+    """The columns of report.json's `evidence.coco` as arrays (`coco_evidence_to_report`)."""
     p = e.packed()
-    images, labels = (p.dt_image, p.gt_image), (p.dt_label, p.gt_label)
-    if n_images is not None and n_labels is not None:
-        images, labels = [held_indices(a, n_images) for a in images], [held_indices(a, n_labels) for a in labels]
-    return images[0], labels[0], p.tp, p.ignored, images[1], labels[1]
+    return p.dt_image, p.dt_label, p.tp, p.ignored, p.gt_image, p.gt_label
+
+
+def _held_coco_evidence(columns: tuple[np.ndarray, ...], n_images: int, n_labels: int) -> DetCocoEvidence:
+    """`_packed_evidence`'s columns as the report holds them, the indices in 4 bytes (`held_indices`). Made by
+    the process that assembles the report: in one process, the COCO evaluation's (the other process's) int64
+    evidence stays as it is for its intervals, and a narrowed copy made there would add to its peak."""
+    dt_image, dt_label, tp, ignored, gt_image, gt_label = columns
+    return DetCocoEvidence(held_indices(dt_image, n_images), held_indices(dt_label, n_labels), tp, ignored,
+                           held_indices(gt_image, n_images), held_indices(gt_label, n_labels))
 
 
 def coco_evidence_to_report(e: CocoEvidence) -> DetCocoEvidence:
