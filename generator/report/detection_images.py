@@ -69,10 +69,10 @@ def image_rows(data: DetectionData, m: Matching, e: ErrorTypes, t: float, infos:
         for position, (is_dt, k) in enumerate(zip(side, np.concatenate([g, d])[order].tolist())):
             strings.fill(masks, position, "dt" if is_dt else "gt", k)
     widths, heights = data.widths.copy(), data.heights.copy()
-    for i in np.flatnonzero(widths == 0).tolist():  # (unknown in the inputs: the image's, when it was read)
-        widths[i] = -1 if infos[i].width is None else infos[i].width
-    for i in np.flatnonzero(heights == 0).tolist():
-        heights[i] = -1 if infos[i].height is None else infos[i].height
+    for sizes, field in ((widths, "width"), (heights, "height")):  # (unknown in the inputs: the image's, when read)
+        for i in np.flatnonzero(sizes == 0).tolist():
+            size = getattr(infos[i], field)
+            sizes[i] = -1 if size is None else size
     return ImageRows(
         images=data.images, image_ids=data.image_ids, labels=data.labels, width=widths, height=heights,
         status=[ImageStatus(info.status) for info in infos], problem=[info.problem for info in infos],

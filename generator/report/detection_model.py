@@ -114,6 +114,17 @@ class BoxMistake:
     suspect_threshold: float | None = None
 
 
+def _joined_column(shards: list[Rows], name: str) -> np.ndarray | list | None:
+    """Column `name` of shards of a report's rows, joined in their order (`BoxMistakes.joined`,
+    `ImageRows.joined`): arrays concatenated, lists chained, None (a column the task has not) kept."""
+    values = [getattr(shard, name) for shard in shards]
+    if values[0] is None:
+        return None
+    if isinstance(values[0], np.ndarray):
+        return np.concatenate(values)
+    return [v for value in values for v in value]
+
+
 class BoxMistakes(Rows):
     """The errors of a DetectionReport just built (`evalsite.report.detection`), as columns: about 170 bytes
     an error, where a `BoxMistake` object with its lists and numbers takes about 740 (166 MB at 50,000
@@ -148,21 +159,18 @@ class BoxMistakes(Rows):
         """The errors of shards of whole images in their order, each (offset, its errors numbered by its own
         images from 0): the errors of all `images` (numbered by image first, so a shard's come after those of
         the shards before it)."""
-        def column(name: str) -> np.ndarray:
-            return np.concatenate([getattr(p, name) for _, p in parts])
+        shards = [p for _, p in parts]
 
-        def listed(name: str) -> list | None:
-            values = [getattr(p, name) for _, p in parts]
-            return None if values[0] is None else [v for value in values for v in value]
+        def column(name: str):
+            return _joined_column(shards, name)
 
-        joined = cls(images=images, image_ids=image_ids, labels=labels, kind=listed("kind"), type=listed("type"),
+        joined = cls(images=images, image_ids=image_ids, labels=labels, kind=column("kind"), type=column("type"),
                      image=np.concatenate([p.image + offset for offset, p in parts]), label=column("label"),
                      box=column("box"), score=column("score"), iou=column("iou"), related_label=column("related_label"),
                      related_box=column("related_box"), annotation_id=column("annotation_id"),
-                     has_annotation=column("has_annotation"),
-                     box_iou=None if parts[0][1].box_iou is None else column("box_iou"))
-        joined.masks, joined.related_masks = listed("masks"), listed("related_masks")
-        joined.suspects, joined.suspicion, joined.suspect_threshold = (listed("suspects"), column("suspicion"),
+                     has_annotation=column("has_annotation"), box_iou=column("box_iou"))
+        joined.masks, joined.related_masks = column("masks"), column("related_masks")
+        joined.suspects, joined.suspicion, joined.suspect_threshold = (column("suspects"), column("suspicion"),
                                                                        column("suspect_threshold"))
         return joined
 
@@ -272,20 +280,17 @@ class ImageRows(Rows):
     @classmethod
     def joined(cls, parts: list[ImageRows], images: list[str], image_ids: np.ndarray) -> ImageRows:
         """The rows of shards of whole images (`parts`, in image order) as the rows of all `images`."""
-        def column(name: str) -> np.ndarray:
-            return np.concatenate([getattr(p, name) for p in parts])
-
-        def listed(name: str) -> list:
-            return [v for p in parts for v in getattr(p, name)]
+        def column(name: str):
+            return _joined_column(parts, name)
 
         starts = np.cumsum([0] + [int(p.bounds[-1]) for p in parts])
         bounds = np.concatenate([[0], *(p.bounds[1:] + start for p, start in zip(parts, starts))])
         return cls(images=images, image_ids=image_ids, labels=parts[0].labels, width=column("width"),
-                   height=column("height"), status=listed("status"), problem=listed("problem"),
+                   height=column("height"), status=column("status"), problem=column("problem"),
                    objects=column("objects"), predictions=column("predictions"),
                    false_positives=column("false_positives"), missed=column("missed"), bounds=bounds,
                    kind=column("kind"), label=column("label"), xywh=column("xywh"), score=column("score"),
-                   masks=None if parts[0].masks is None else listed("masks"))
+                   masks=column("masks"))
 
     def items(self, start: int, stop: int) -> list[DetImage]:
         lo, hi = int(self.bounds[start]), int(self.bounds[stop])

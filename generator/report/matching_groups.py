@@ -53,11 +53,11 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     or masks when it has them), as `coco_evaluate` / `coco_evaluate_segm` give them, computed on the cluster's
     workers by label group (the largest first). A group's part is cut from `data` when it is sent, one at a
     time."""
-    sizes = len(data.images), len(data.labels)
-    groups, parts = _by_groups(cluster, data, _coco_group, lambda group: (*_group_part(data, group), sizes))
+    n_images, n_labels = len(data.images), len(data.labels)
+    groups, parts = _by_groups(cluster, data, _coco_group,
+                               lambda group: (*_group_part(data, group), (n_images, n_labels)))
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
-    n_images, n_labels = len(data.images), len(data.labels)
     # (the indices as the report holds them, `held_indices`: the tasks send them so)
     evidence = CocoEvidence(dt_image=np.concatenate([part[1] for part in parts]),
                             dt_label=np.concatenate([part[2] + held_indices(k0, n_labels)
