@@ -740,3 +740,25 @@ def test_rows_by_image_are_a_stable_sort_copied_only_when_out_of_order(image) ->
     assert isinstance(order, slice) is in_order
     if in_order:
         assert np.shares_memory(image[order], image) or not len(image)
+
+
+def test_shards_joined_are_their_concatenation_each_let_go_once_copied() -> None:
+    """Prediction shards are joined column by column into what np.concatenate gives (dtype and values), each
+    shard's column let go once copied, so that the shards and their join are never both whole."""
+    from evalsite.formats.parsed import ParsedPredictions
+    from evalsite.formats.shards import join
+
+    rng = np.random.default_rng(3)
+    sizes = [3, 0, 5, 1]
+    boxes = [rng.random((n, 4)) * 100 for n in sizes]
+    scores = [rng.random(n).astype(np.float32 if k == 2 else np.float64) for k, n in enumerate(sizes)]
+    ids = [rng.integers(0, 9, n).astype(np.int32 if k == 0 else np.int64) for k, n in enumerate(sizes)]
+    parts = [ParsedPredictions(file=Path(f"part-{k}.json"), fmt="coco", box=box.copy(), score=score.copy(),
+                               locate=lambda i: ("x", None), image_id=image_id.copy(), category_id=image_id.copy())
+             for k, (box, score, image_id) in enumerate(zip(boxes, scores, ids))]
+    joined = join(Path("preds"), parts)
+    for name, given in (("box", boxes), ("score", scores), ("image_id", ids), ("category_id", ids)):
+        expected = np.concatenate(given)
+        assert getattr(joined, name).dtype == expected.dtype, name
+        assert np.array_equal(getattr(joined, name), expected), name
+        assert all(getattr(part, name) is None for part in parts), name

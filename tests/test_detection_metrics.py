@@ -1015,3 +1015,17 @@ def test_mask_quality_type_with_hand_given_mask_ious():
                                       "background", "localisation", "localisation"]
     assert plain.gt_type.tolist() == ["localisation", "", "no_detection", "localisation", "localisation"]
     assert plain.dt_related_box_iou is None
+
+
+@pytest.mark.parametrize("image", [[], [2], [0, 0, 1, 3, 3, 3], [3, 0, 1, 0, 3, 2], [1, 1, 0]])
+def test_rows_of_image_ranges_are_those_images_rows_in_order(image) -> None:
+    """The tasks at t* take the rows of a range of images: found by a binary search when the rows are in image
+    order (as read), else grouped once; both are the rows of those images, ascending."""
+    from evalsite.report.threshold_shards import _rows_of_images
+
+    image = np.array(image, dtype=np.int64)
+    rows = _rows_of_images(image, 4)
+    for i0 in range(5):
+        for i1 in range(i0, 5):
+            expected = np.flatnonzero((image >= i0) & (image < i1))
+            assert rows(i0, i1).tolist() == expected.tolist(), (i0, i1)

@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detection_confusion", "error_types",
            "detection", "cells", "coco"]
-OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured"]  # the sparse confusion's views, the budget
+OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured",  # the sparse confusion's views, the budget
+          "evalsite.core.joining"]
 
 
 @pytest.mark.parametrize("name", MODULES + OTHERS)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsite.core.errors import InputError
+from evalsite.core.joining import join_releasing
 from evalsite.core.parallel import parallel
 from evalsite.formats.columns import load_json
 from evalsite.formats.parsed import ParsedPredictions
@@ -72,7 +73,8 @@ def _column(parts: list[ParsedPredictions], name: str, empty: np.ndarray) -> np.
         return None
     if any(v is None for v in values):
         raise InputError(f"the shards differ in form: some give '{name}', some do not (mixed formats?)")
-    return np.concatenate(values) if values else empty
+    del values
+    return join_releasing(parts, name) if parts else empty
 
 
 def _merged(parts: list[ParsedPredictions], name: str, what: str) -> dict | None:
@@ -103,8 +105,8 @@ def join(path: Path, parts: list[ParsedPredictions]) -> ParsedPredictions:
 
     keys = np.zeros(0, dtype=np.int64)
     joined = ParsedPredictions(
-        file=path, fmt=parts[0].fmt, box=np.concatenate([p.box for p in parts]),
-        score=np.concatenate([p.score for p in parts]), locate=locate,
+        file=path, fmt=parts[0].fmt, box=join_releasing(parts, "box"), score=join_releasing(parts, "score"),
+        locate=locate,
         image_id=_column(parts, "image_id", keys), category_id=_column(parts, "category_id", keys),
         id_names=_merged(parts, "id_names", "image id"),
         category_id_names=_merged(parts, "category_id_names", "category id"),

@@ -11,6 +11,7 @@ from typing import Annotated
 import numpy as np
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
+from evalsite.core.joining import join_releasing
 from evalsite.report.codec import Check, Invalid, json_kind
 from evalsite.report.model import BaseReport, ConfusedPair, Intervals, Rows, cells_in_matrix
 
@@ -116,13 +117,19 @@ class BoxMistake:
 
 def _joined_column(shards: list[Rows], name: str) -> np.ndarray | list | None:
     """Column `name` of shards of a report's rows, joined in their order (`BoxMistakes.joined`,
-    `ImageRows.joined`): arrays concatenated, lists chained, None (a column the task has not) kept."""
-    values = [getattr(shard, name) for shard in shards]
-    if values[0] is None:
+    `ImageRows.joined`): arrays concatenated, lists chained, None (a column the task has not) kept; each
+    shard's column is let go (set to None) once joined, so that the shards and the joined rows are not both
+    whole at once."""
+    first = getattr(shards[0], name)
+    if first is None:
         return None
-    if isinstance(values[0], np.ndarray):
-        return np.concatenate(values)
-    return [v for value in values for v in value]
+    if isinstance(first, np.ndarray):
+        return join_releasing(shards, name)
+    joined = []
+    for shard in shards:
+        joined += getattr(shard, name)
+        setattr(shard, name, None)
+    return joined
 
 
 class BoxMistakes(Rows):

@@ -15,6 +15,8 @@ errors' likely label errors and the images' boxes are found on the workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from evalsite.core.cluster import Cluster, each_task
@@ -44,14 +46,12 @@ def rows_on_cluster(cluster: Cluster, data: DetectionData, infos: list[ImageInfo
     n_images = len(data.images)
     # (one shard, empty, without images: its task still gives the empty result)
     shards = chunk_bounds(np.ones(n_images, dtype=np.int64), cluster.shard_images)
-    dt_by_image, dt_bounds = rows_by_group(data.dt_image, n_images)
-    gt_by_image, gt_bounds = rows_by_group(data.gt_image, n_images)
+    dt_rows, gt_rows = _rows_of_images(data.dt_image, n_images), _rows_of_images(data.gt_image, n_images)
 
     def part(shard: tuple[int, int]) -> tuple:
         i0, i1 = shard
-        d = np.sort(dt_by_image[dt_bounds[i0]:dt_bounds[i1]])
-        g = np.sort(gt_by_image[gt_bounds[i0]:gt_bounds[i1]])
-        return (_shard_data(data, i0, i1, d, g), infos[i0:i1], threshold, iou_threshold, thresholds, label_recall)
+        return (_shard_data(data, i0, i1, dt_rows(i0, i1), gt_rows(i0, i1)), infos[i0:i1], threshold,
+                iou_threshold, thresholds, label_recall)
 
     counts: list[Cells] = []
     errors: list[tuple[int, BoxMistakes]] = []
@@ -64,6 +64,17 @@ def rows_on_cluster(cluster: Cluster, data: DetectionData, infos: list[ImageInfo
     return Confusion.of_counts(add_cells(counts), threshold, iou_threshold), (
         BoxMistakes.joined(errors, data.images, data.image_ids, data.labels),
         ImageRows.joined(images, data.images, data.image_ids))
+
+
+def _rows_of_images(image: np.ndarray, n_images: int) -> Callable[[int, int], np.ndarray]:
+    """rows(i0, i1): the rows of images i0..i1-1, ascending. Rows in image order, as the readers give them,
+    are a range, found by a binary search; others are grouped by image once (`rows_by_group`: 8 bytes a row,
+    0.13 GB at 200,000 COCO-like images)."""
+    if len(image) < 2 or bool(np.all(image[1:] >= image[:-1])):
+        bounds = np.searchsorted(image, np.arange(n_images + 1))
+        return lambda i0, i1: np.arange(bounds[i0], bounds[i1])
+    by_image, bounds = rows_by_group(image, n_images)
+    return lambda i0, i1: np.sort(by_image[bounds[i0]:bounds[i1]])
 
 
 def _shard_data(data: DetectionData, i0: int, i1: int, d: np.ndarray, g: np.ndarray) -> DetectionData:
