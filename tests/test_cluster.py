@@ -389,17 +389,27 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     # resampling (the largest working sets) run as tasks of label groups on the workers, which draw the
     # resamples themselves, and the confusion and error types at t* as tasks of image shards:
     # report.json is the single process's, byte for byte.
+    # The driver keeps the inputs' boxes and masks on its disk meanwhile, and cuts the workers' parts from there.
+    import evalsite.commands.evaluate as evaluate_command
     import evalsite.report.intervals as intervals
+    from evalsite.core.detection_data import heavy_columns_on_disk
+    from evalsite.core.on_disk import DiskArray
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs[kind]
     assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
+    offloaded = []
+    monkeypatch.setattr(evaluate_command, "heavy_columns_on_disk",
+                        lambda data: offloaded.append(heavy_columns_on_disk(data)) or offloaded[-1])
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
     with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
                      client.scheduler.address, "--shard-images", "3")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
+    [held] = offloaded
+    assert isinstance(held.dt_box, DiskArray) and isinstance(held.gt_box, DiskArray)
+    assert kind != "segmentation" or isinstance(held.dt_masks.counts, DiskArray)
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0

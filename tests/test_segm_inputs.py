@@ -354,3 +354,34 @@ def test_voc_ground_truth_rejected(tmp_path):
     (voc / "a.xml").write_text("<annotation><filename>a.jpg</filename></annotation>")
     write(tmp_path / "pred.json", dets()[:1])
     expect(lambda: read_detection(spec(tmp_path, gt="voc")), voc, None, "VOC ground truth has boxes only")
+
+
+def test_columns_kept_on_disk_read_as_the_arrays(tmp_path):
+    """With a cluster the driver keeps the boxes and masks on its disk (`heavy_columns_on_disk`): read by
+    index, slice or whole, taken as masks, and pickled (sent to a worker), they are the arrays in memory."""
+    import pickle
+
+    from evalsite.core.detection_data import heavy_columns_on_disk
+    from evalsite.core.on_disk import DiskArray
+
+    write(tmp_path / "gt.json", ground_truth(GT_ANNS))
+    write(tmp_path / "pred.json", dets())
+    data = read_detection(spec(tmp_path))
+    held = heavy_columns_on_disk(data)
+    assert isinstance(held.dt_box, DiskArray) and isinstance(held.gt_masks.counts, DiskArray)
+    rows = np.array([3, 0, 2, 2])
+    for name in ("gt_box", "dt_box"):
+        mine, theirs = getattr(held, name), getattr(data, name)
+        assert np.asarray(mine).tolist() == theirs.tolist()
+        assert mine[rows[rows < len(theirs)]].tolist() == theirs[rows[rows < len(theirs)]].tolist()
+        assert mine[1:3].tolist() == theirs[1:3].tolist() and mine[:, 2].tolist() == theirs[:, 2].tolist()
+        sent = pickle.loads(pickle.dumps(mine))
+        assert type(sent) is np.ndarray and sent.tolist() == theirs.tolist()
+    for name in ("gt_masks", "dt_masks"):
+        mine, theirs = getattr(held, name), getattr(data, name)
+        index = rows[rows < len(theirs)]
+        assert len(mine) == len(theirs)
+        assert [c.tolist() for c in mine.take(index)] == [c.tolist() for c in theirs.take(index)]
+        assert mine.take(index).areas().tolist() == theirs.take(index).areas().tolist()
+        assert [c.tolist() for c in pickle.loads(pickle.dumps(mine))] == [c.tolist() for c in theirs]
+    assert held.dt_image is data.dt_image and held.dt_score is data.dt_score  # (the rest stays as it is)

@@ -15,6 +15,7 @@ from evalsite import __version__
 from evalsite.commands.common import Progress, report_notices, silent
 from evalsite.core.cluster import current, on_cluster
 from evalsite.core.collector import gc_paused
+from evalsite.core.detection_data import heavy_columns_on_disk
 from evalsite.core.enums import ImageStatus, InputRole, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import InputError, Notice
 from evalsite.core.progress import Console
@@ -180,6 +181,9 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
         inputs = read_classification(**reader_arguments(spec), split=split_file)
     if split_file is not None:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
+    if spec.type.is_detection and current() is not None:
+        # (the driver reads its boxes and masks only to cut the workers' parts: docs/cluster.md, "Memory")
+        inputs = heavy_columns_on_disk(inputs)
     started = kind.start_report(inputs, intervals)  # (detection: the COCO evaluation and the intervals)
     try:
         return _checked_report(spec, inputs, split_file, kind, started, progress, intervals)

@@ -15,12 +15,14 @@ Readers (COCO, VOC, YOLO, predictions JSONL) fill it; the metrics read it. Conve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from evalsite.core.errors import Notice
 from evalsite.core.masks.maskset import MaskSet
+from evalsite.core.on_disk import on_disk
 
 
 @dataclass
@@ -66,3 +68,23 @@ class DetectionData:
         if self.dt_mask_area is not None:
             return self.dt_mask_area
         return self.dt_box[:, 2] * self.dt_box[:, 3]
+
+
+def heavy_columns_on_disk(data: DetectionData) -> DetectionData:
+    """`data` with its boxes and masks kept on this machine's disk (`evalsite.core.on_disk.DiskArray`), the
+    rest as it is: what a Dask cluster's driver holds of its inputs (docs/cluster.md, "Memory"). It reads them
+    only to cut the parts it sends to the workers, a part at a time (a detection's box is 32 bytes of the 56 of
+    its columns; a mask's counts more), and its other work reads the images, labels and scores. Empty columns
+    stay in memory."""
+    return replace(data, gt_box=on_disk(data.gt_box), dt_box=on_disk(data.dt_box),
+                   gt_masks=_masks_on_disk(data.gt_masks), dt_masks=_masks_on_disk(data.dt_masks),
+                   dt_mask_area=on_disk(data.dt_mask_area))
+
+
+def _masks_on_disk(masks: MaskSet | None) -> MaskSet | None:
+    if masks is None or not len(masks):
+        return masks
+    kept = copy.copy(masks)
+    for name in ("counts", "ptr", "nc", "h", "w", "_areas", "_bboxes"):
+        setattr(kept, name, on_disk(getattr(masks, name)))
+    return kept

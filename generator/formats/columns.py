@@ -23,6 +23,7 @@ from evalsite.core.masks.polygons import MAX_COORDINATE
 from evalsite.formats.records import read_bytes
 
 EXAMPLES = 3  # examples a notice shows
+CHECK_ROWS = 1 << 18  # boxes checked at a time (`_each_row`)
 SLACK = 1e-3  # pixels a box may reach outside its image (rounding: YOLO's normalised values, float32) unclipped
 MISSING = object()  # a key that is not there (JSON null is None)
 
@@ -161,9 +162,12 @@ def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Index of each value in the ascending `sorted_keys`, -1 where absent."""
     if not len(sorted_keys):
         return np.full(len(values), -1, dtype=np.int64)
-    pos = np.searchsorted(sorted_keys, values)
-    pos_c = np.minimum(pos, len(sorted_keys) - 1)
-    return np.where(sorted_keys[pos_c] == values, pos_c, -1).astype(np.int64)
+    # (in place: one array of the values' length is kept, and one more at a time: the predictions' image ids
+    # took five, 0.13 GB at 50,000 COCO-like images)
+    pos = np.searchsorted(sorted_keys, values).astype(np.int64, copy=False)
+    np.minimum(pos, len(sorted_keys) - 1, out=pos)
+    pos[sorted_keys[pos] != values] = -1
+    return pos
 
 
 def unknown_error(index: np.ndarray, keys: np.ndarray | list, locate: Locator, problem: str) -> None:
@@ -177,13 +181,24 @@ def unknown_error(index: np.ndarray, keys: np.ndarray | list, locate: Locator, p
     raise InputError(f"{len(unique)} {problem}: {listing(unique)}", file, f"first at {record}" if record else None)
 
 
+def _each_row(n: int, test: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """`test(rows)` (a bool per row of the slice `rows`) of rows 0..n-1, CHECK_ROWS rows at a time: its
+    temporaries are a block's (np.abs(box) alone is 32 bytes per box: 0.5 GB at 200,000 COCO-like images)."""
+    out = np.empty(n, dtype=bool)
+    for start in range(0, n, CHECK_ROWS):
+        rows = slice(start, min(start + CHECK_ROWS, n))
+        out[rows] = test(rows)
+    return out
+
+
 def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
-    finite = np.isfinite(box).all(axis=1)
+    finite = _each_row(len(box), lambda rows: np.isfinite(box[rows]).all(axis=1))
     if not finite.all():
         bad = np.flatnonzero(~finite)
         i = int(bad[0])
         raise InputError(f"box {format_box(box[i])} has a NaN or infinite coordinate{and_more(len(bad))}", *locate(i))
-    huge = (np.abs(box) > MAX_COORDINATE).any(axis=1)  # as polygons: a unit or parsing mistake, and w*h overflows
+    # as polygons: a unit or parsing mistake, and w*h overflows
+    huge = _each_row(len(box), lambda rows: (np.abs(box[rows]) > MAX_COORDINATE).any(axis=1))
     if huge.any():
         bad = np.flatnonzero(huge)
         i = int(bad[0])
@@ -205,25 +220,30 @@ def check_finite(values: np.ndarray, locate: Locator, what: str) -> None:
         raise InputError(f"{what} must be a finite number, found {values[i]!r}{and_more(len(bad))}", *locate(i))
 
 
+def _outside(box: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """Which boxes reach outside their image (of a known size) by more than SLACK."""
+    w_img, h_img = widths.astype(np.float64), heights.astype(np.float64)
+    x1, y1 = box[:, 0], box[:, 1]
+    return (w_img > 0) & (h_img > 0) & ((x1 < -SLACK) | (y1 < -SLACK) | (x1 + box[:, 2] > w_img + SLACK)
+                                        | (y1 + box[:, 3] > h_img + SLACK))
+
+
 def clip_boxes(box: np.ndarray, image: np.ndarray, widths: np.ndarray, heights: np.ndarray, locate: Locator,
           names: list[str], file: Path, enabled: bool, kind: str) -> tuple[np.ndarray, np.ndarray | None,
                                                                              list[Notice]]:
     """Boxes clipped to their image; (boxes, rows to keep or None for all, notices)."""
     if not len(box):
         return box, None, []
-    w_img = widths[image].astype(np.float64)
-    h_img = heights[image].astype(np.float64)
-    known = (w_img > 0) & (h_img > 0)
-    x1, y1 = box[:, 0], box[:, 1]
-    x2, y2 = x1 + box[:, 2], y1 + box[:, 3]
-    out = known & ((x1 < -SLACK) | (y1 < -SLACK) | (x2 > w_img + SLACK) | (y2 > h_img + SLACK))
-    if not out.any():
+    rows = np.flatnonzero(_each_row(len(box), lambda r: _outside(box[r], widths[image[r]], heights[image[r]])))
+    if not len(rows):
         return box, None, []
-    rows = np.flatnonzero(out)
-    cx1 = np.clip(x1[rows], 0, w_img[rows])
-    cy1 = np.clip(y1[rows], 0, h_img[rows])
-    cw = np.clip(x2[rows], 0, w_img[rows]) - cx1
-    ch = np.clip(y2[rows], 0, h_img[rows]) - cy1
+    w_img = widths[image[rows]].astype(np.float64)
+    h_img = heights[image[rows]].astype(np.float64)
+    x1, y1 = box[rows, 0], box[rows, 1]
+    cx1 = np.clip(x1, 0, w_img)
+    cy1 = np.clip(y1, 0, h_img)
+    cw = np.clip(x1 + box[rows, 2], 0, w_img) - cx1
+    ch = np.clip(y1 + box[rows, 3], 0, h_img) - cy1
     gone = (cw <= 0) | (ch <= 0)
 
     def examples(which: np.ndarray) -> str:

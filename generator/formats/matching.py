@@ -43,9 +43,8 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
     if pred.image_id is not None:
         index = lookup(truth.image_ids, pred.image_id)
         if truth.has_ids and (index >= 0).all():
-            firsts = np.unique(index, return_index=True)[1]
             if pred.id_names is None or all(truth.images[int(index[i])] == pred.id_names.get(int(pred.image_id[i]))
-                                            for i in firsts):
+                                            for i in np.unique(index, return_index=True)[1]):
                 return index, "id"
         if pred.id_names is None:
             if not truth.has_ids:

@@ -1,0 +1,75 @@
+"""Arrays kept in an unnamed file on this machine's disk instead of in memory, read a part at a time
+(docs/cluster.md, "Memory"): with a Dask cluster, the driver keeps the inputs' boxes and masks so, reading
+them only to cut the parts it sends to the workers (`evalsite.core.detection_data.heavy_columns_on_disk`)."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import numpy as np
+
+
+class DiskArray:
+    """An array written once to an unnamed temporary file (gone with this object, or with the process),
+    indexed like the array: ``a[rows]``, ``a[i0:i1]``, ``a[:, 2]`` map the file, copy what they select into
+    memory and let the mapping go, so the process holds the pages it reads only while it reads them (its
+    resident memory does not keep the file's pages, which the system may drop and read again). `np.asarray(a)`
+    reads it whole. Read-only.
+
+    Examples
+    --------
+    >>> a = DiskArray(np.arange(12.0).reshape(6, 2))
+    >>> a.shape, len(a), a.dtype
+    ((6, 2), 6, dtype('float64'))
+    >>> a[np.array([4, 1])].tolist(), a[2:3, 1].tolist()
+    ([[8.0, 9.0], [2.0, 3.0]], [5.0])
+    >>> bool(np.array_equal(np.asarray(a), np.arange(12.0).reshape(6, 2)))
+    True
+    """
+
+    def __init__(self, values: np.ndarray):
+        values = np.asarray(values)
+        if values.size == 0:
+            raise ValueError("an empty array stays in memory (a file of no bytes cannot be mapped)")
+        self.shape, self.dtype = values.shape, values.dtype
+        self._file = tempfile.TemporaryFile(prefix="evalsite-")  # (unnamed on POSIX: nothing to clean up)
+        values.tofile(self._file)
+        self._file.flush()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> Any:
+        mapped = np.memmap(self._file, dtype=self.dtype, mode="r", shape=self.shape)
+        part = mapped[key]
+        if isinstance(part, np.memmap):  # a view of the mapping (a slice): copied, so that the mapping goes now
+            part = np.array(part)  # (rows taken by an index array are a copy already)
+        del mapped
+        return part
+
+    def __reduce__(self) -> tuple:
+        """Pickled (sent to a worker, say) as the array it holds: the file is this machine's."""
+        return np.array, (self[...],)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[...]
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"DiskArray({self.shape}, {self.dtype})"
+
+
+def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:
+    """`values` as a `DiskArray`; None, and an empty array (nothing to gain), as they are."""
+    if values is None or np.asarray(values).size == 0:
+        return values
+    return DiskArray(values)
