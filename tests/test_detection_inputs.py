@@ -802,3 +802,17 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, monkeypa
     with pytest.raises(InputError, match="zero or negative size") as caught:
         columns.check_finite_boxes(bad, lambda i: ("f.json", f"entry {i + 1}"))
     assert "entry 18" in str(caught.value)
+
+
+def test_boxes_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
+    """With a cluster the joined prediction shards' boxes stay on disk: grouped by image, they are the boxes
+    in memory grouped so (kept as they are when in order already)."""
+    from evalsite.core.on_disk import DiskArray
+    from evalsite.formats.detection import _by_image, _taken_boxes
+
+    box = np.arange(24.0).reshape(6, 4)
+    for image in ([0, 0, 1, 2, 2, 3], [2, 0, 1, 0, 2, 1]):
+        order = _by_image(np.array(image))
+        held = _taken_boxes(DiskArray(box), order)
+        assert isinstance(held, DiskArray) and np.array_equal(np.asarray(held), _taken_boxes(box, order))
+        assert np.array_equal(np.asarray(held), box[np.argsort(image, kind="stable")])

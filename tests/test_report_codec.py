@@ -338,3 +338,63 @@ def test_images_just_built_are_columns_that_read_as_the_list(built, key: str) ->
             assert all((score is None) is (kind in (BoxKind.GROUND_TRUTH, BoxKind.MISSED))
                        for kind, _, _, score in image.boxes)
             assert (image.boxes.masks is not None) is (key == "seg")
+
+
+def _kept_on_disk(columns: object) -> object:
+    """A copy of `columns` (a report's evidence or rows) with each array attribute kept on disk, as a Dask
+    cluster's driver holds them (`evalsite.core.on_disk`)."""
+    import copy
+
+    import numpy as np
+
+    from evalsite.core.on_disk import on_disk
+
+    kept = copy.copy(columns)
+    for name, value in vars(columns).items():
+        if isinstance(value, np.ndarray):
+            setattr(kept, name, on_disk(value))
+    return kept
+
+
+@pytest.mark.parametrize("key", ["det", "seg", "empty"])
+def test_columns_kept_on_disk_write_the_same_report(built, key: str) -> None:
+    """A cluster's driver keeps the report's evidence, errors and images' columns on its disk: report.json
+    (whole, or streamed in pieces of a few items) and the items read are those of the columns in memory."""
+    from evalsite.core.on_disk import DiskArray
+    from evalsite.report.model import json_pieces
+
+    report = built[key]
+    evidence = _kept_on_disk(report.evidence)
+    evidence.coco = _kept_on_disk(report.evidence.coco)
+    disk = dataclasses.replace(report, evidence=evidence, errors=_kept_on_disk(report.errors),
+                               images=_kept_on_disk(report.images))
+    assert isinstance(disk.evidence.gt_image, DiskArray) and isinstance(disk.images.bounds, DiskArray)
+    assert key == "empty" or isinstance(disk.errors.box, DiskArray) and isinstance(disk.evidence.dt_score, DiskArray)
+    expected = to_json_bytes(report)
+    assert to_json_bytes(disk) == expected
+    assert b"".join(json_pieces(disk, chunk=3)) == b"".join(json_pieces(report, chunk=3)) == expected
+    assert list(disk.errors) == list(report.errors) and list(disk.images) == list(report.images)
+
+
+def test_arrays_joined_on_disk_are_their_concatenation() -> None:
+    """Shards' columns joined on disk (`DiskArray.joined`) read as np.concatenate's array, by rows, slices,
+    numpy's operators and the array's methods, and are sent (pickled) as it; each shard's is let go."""
+    import pickle
+
+    import numpy as np
+
+    from evalsite.core.on_disk import DiskArray
+
+    parts = [np.arange(6, dtype=np.int32).reshape(3, 2), np.zeros((0, 2), np.int32), np.ones((2, 2)) * 2.5]
+    expected = np.concatenate(parts)
+    joined = DiskArray.joined(parts)
+    assert parts == [None, None, None] and isinstance(joined, DiskArray)
+    assert joined.dtype == expected.dtype and joined.shape == expected.shape and len(joined) == 5
+    assert np.array_equal(np.asarray(joined), expected) and np.array_equal(joined[[4, 0]], expected[[4, 0]])
+    assert np.array_equal(joined[1:3, 1], expected[1:3, 1]) and joined[2, 1] == expected[2, 1]
+    assert np.array_equal(joined >= 2, expected >= 2) and np.array_equal(joined + joined, 2 * expected)
+    assert joined.sum() == expected.sum() and joined.tolist() == expected.tolist()
+    sent = pickle.loads(pickle.dumps(joined))
+    assert type(sent) is np.ndarray and np.array_equal(sent, expected)
+    empty = DiskArray.joined([np.zeros((0, 4)), np.zeros((0, 4), np.float32)])
+    assert type(empty) is np.ndarray and empty.shape == (0, 4) and empty.dtype == np.float64

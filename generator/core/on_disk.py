@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 
-class DiskArray:
+class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
     """An array written once to an unnamed temporary file (gone with this object, or with the process),
     indexed like the array: ``a[rows]``, ``a[i0:i1]``, ``a[:, 2]`` map the file, copy what they select into
     memory and let the mapping go, so the process holds the pages it reads only while it reads them (its
@@ -37,6 +37,25 @@ class DiskArray:
         values.tofile(self._file)
         self._file.flush()
 
+    @classmethod
+    def joined(cls, parts: list) -> np.ndarray | DiskArray:
+        """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype) written part by part,
+        each let go (its list entry set to None) once written: neither they nor their concatenation are whole
+        in memory at once. An empty concatenation stays in memory."""
+        first = parts[0]
+        dtype, shape = np.result_type(*parts), (sum(len(p) for p in parts), *first.shape[1:])
+        if not shape[0] or not all(shape[1:]):
+            return np.concatenate(parts).astype(dtype, copy=False)
+        out = cls.__new__(cls)
+        out.shape, out.dtype = shape, dtype
+        out._file = tempfile.TemporaryFile(prefix="evalsite-")
+        del first
+        for k in range(len(parts)):
+            np.asarray(parts[k], dtype=dtype).tofile(out._file)
+            parts[k] = None
+        out._file.flush()
+        return out
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
@@ -56,6 +75,19 @@ class DiskArray:
         del mapped
         return part
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy's functions and operators (``a >= 3``, ``a + 1``, ``np.maximum(a, b)``) on the array read
+        whole: a read-only array, in memory while it is used."""
+        inputs = tuple(np.asarray(x) if isinstance(x, DiskArray) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        """The array's other attributes and methods (``a.tolist()``, ``a.sum()``, ``a.astype(...)``), of the
+        array read whole."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self[...], name)
+
     def __reduce__(self) -> tuple:
         """Pickled (sent to a worker, say) as the array it holds: the file is this machine's."""
         return np.array, (self[...],)
@@ -69,7 +101,7 @@ class DiskArray:
 
 
 def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:
-    """`values` as a `DiskArray`; None, and an empty array (nothing to gain), as they are."""
-    if values is None or np.asarray(values).size == 0:
+    """`values` as a `DiskArray`; None, an empty array (nothing to gain) and a `DiskArray` as they are."""
+    if values is None or isinstance(values, DiskArray) or np.asarray(values).size == 0:
         return values
     return DiskArray(values)

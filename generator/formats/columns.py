@@ -162,11 +162,13 @@ def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Index of each value in the ascending `sorted_keys`, -1 where absent."""
     if not len(sorted_keys):
         return np.full(len(values), -1, dtype=np.int64)
-    # (in place: one array of the values' length is kept, and one more at a time: the predictions' image ids
-    # took five, 0.13 GB at 50,000 COCO-like images)
+    # (in place, compared a block at a time: one array of the values' length, where the predictions' image ids
+    # took five, 0.13 GB each at 50,000 COCO-like images)
     pos = np.searchsorted(sorted_keys, values).astype(np.int64, copy=False)
     np.minimum(pos, len(sorted_keys) - 1, out=pos)
-    pos[sorted_keys[pos] != values] = -1
+    for start in range(0, len(pos), CHECK_ROWS):
+        block = pos[start:start + CHECK_ROWS]  # (a view: set in place)
+        block[sorted_keys[block] != values[start:start + CHECK_ROWS]] = -1
     return pos
 
 

@@ -111,6 +111,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
+from evalsite.core.on_disk import DiskArray
 from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.coco import ResultsInParts, coco_ground_truth, coco_predictions, start_results_in_parts
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
@@ -294,6 +295,14 @@ def _by_image(image: np.ndarray) -> np.ndarray | slice:
     return np.argsort(image, kind="stable")
 
 
+def _taken_boxes(box: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.ndarray | DiskArray:
+    """`box[order]` (`_by_image`), contiguous; boxes kept on disk (with a Dask cluster: `evalsite.formats.shards`)
+    stay there when in order already."""
+    if isinstance(box, DiskArray):
+        return box if isinstance(order, slice) else DiskArray(box[order])
+    return np.ascontiguousarray(box[order])
+
+
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
                    pred_format: str | None = None, labels: list[str] | None = None, labels_file: Path | None = None,
                    manifest: Path | None = None, task_type: str = "detection", clip: bool = True,
@@ -413,7 +422,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         gt_image=gt_image[order], gt_label=gt_label[order], gt_box=np.ascontiguousarray(gt_box[order]),
         gt_area=gt_area[order].astype(np.float64, copy=False), gt_crowd=gt_crowd[order].astype(bool, copy=False),
         gt_difficult=gt_difficult[order].astype(bool, copy=False), gt_id=gt_id[order].astype(np.int64, copy=False),
-        dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=np.ascontiguousarray(dt_box[dt_order]),
+        dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=_taken_boxes(dt_box, dt_order),
         dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
         image_matching=image_matching, label_matching=label_matching, notices=notices,
         gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt,

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsite.core.cluster import current
 from evalsite.core.errors import InputError
 from evalsite.core.joining import join_releasing
+from evalsite.core.on_disk import DiskArray
 from evalsite.core.parallel import parallel
 from evalsite.formats.columns import load_json
 from evalsite.formats.parsed import ParsedPredictions
@@ -77,6 +79,18 @@ def _column(parts: list[ParsedPredictions], name: str, empty: np.ndarray) -> np.
     return join_releasing(parts, name) if parts else empty
 
 
+def _joined_boxes(parts: list[ParsedPredictions]) -> np.ndarray | DiskArray:
+    """The shards' boxes joined (`join_releasing`); with a Dask cluster, on this machine's disk (`DiskArray`, read
+    a block at a time: checked, clipped, then cut into the workers' parts; 32 bytes per detection, 0.5 GB at
+    200,000 COCO-like images)."""
+    if current() is None:
+        return join_releasing(parts, "box")
+    boxes = [part.box for part in parts]
+    for part in parts:
+        part.box = None
+    return DiskArray.joined(boxes)
+
+
 def _merged(parts: list[ParsedPredictions], name: str, what: str) -> dict | None:
     """Per-shard dicts (image id -> file name, category id -> name) in one; a key that two shards map to
     different values is an error naming the second shard."""
@@ -105,7 +119,7 @@ def join(path: Path, parts: list[ParsedPredictions]) -> ParsedPredictions:
 
     keys = np.zeros(0, dtype=np.int64)
     joined = ParsedPredictions(
-        file=path, fmt=parts[0].fmt, box=join_releasing(parts, "box"), score=join_releasing(parts, "score"),
+        file=path, fmt=parts[0].fmt, box=_joined_boxes(parts), score=join_releasing(parts, "score"),
         locate=locate,
         image_id=_column(parts, "image_id", keys), category_id=_column(parts, "category_id", keys),
         id_names=_merged(parts, "id_names", "image id"),

@@ -315,7 +315,10 @@ def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
         thresholds[done:done + len(distinct)], grid_q[done:done + len(distinct)] = distinct, summed
         done += len(distinct)
         carry = summed[-1] if len(summed) else carry
-    return (thresholds[:done].copy(), grid_q[:done].copy()) if done < total else (thresholds, grid_q)
+    if done < total:  # (shrunk in place: not copied)
+        thresholds.resize(done, refcheck=False)
+        grid_q.resize(done, refcheck=False)
+    return thresholds, grid_q
 
 
 def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.ndarray, dt_score: np.ndarray,

@@ -14,8 +14,9 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import ErrorKind, ImageStatus, Rating
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
+from evalsite.core.on_disk import on_disk
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import held_indices, score_order
+from evalsite.metrics.arrays import gathered, held_indices, index_dtype, score_order
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -144,6 +145,8 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     matching, sweep = first_half[0], first_half[3].without_grid()
     first_half = (*first_half[:3], sweep)
     columns = _evidence_columns(data, matching, matching.order)
+    if cluster is not None:  # (read a part at a time: the intervals' label groups, report.json: docs/cluster.md)
+        columns = tuple(on_disk(column) for column in columns)
     if started.intervals is not None:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
     if cluster is None:
@@ -309,10 +312,11 @@ def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None
     order = order[~m.ignored[order]]  # the counted ones
     gt = np.flatnonzero(m.gt_counted)
     n_images, n_labels = len(data.images), len(data.labels)
-    # (indices in 4 bytes, the flags in one each: report.json's numbers all the same)
-    return (held_indices(data.dt_image[order], n_images), held_indices(data.dt_label[order], n_labels),
-            data.dt_score[order], m.tp[order].astype(np.int8), held_indices(data.gt_image[gt], n_images),
-            held_indices(data.gt_label[gt], n_labels))
+    # (indices in 4 bytes, the flags in one each: report.json's numbers all the same; gathered a block at a time)
+    return (gathered(data.dt_image, order, index_dtype(n_images)),
+            gathered(data.dt_label, order, index_dtype(n_labels)), gathered(data.dt_score, order, np.float64),
+            gathered(m.tp, order, np.int8),
+            held_indices(data.gt_image[gt], n_images), held_indices(data.gt_label[gt], n_labels))
 
 
 def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:

@@ -11,7 +11,7 @@ from typing import Annotated
 import numpy as np
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
-from evalsite.core.joining import join_releasing
+from evalsite.core.on_disk import DiskArray
 from evalsite.report.codec import Check, Invalid, json_kind
 from evalsite.report.model import BaseReport, ConfusedPair, Intervals, Rows, cells_in_matrix
 
@@ -117,14 +117,19 @@ class BoxMistake:
 
 def _joined_column(shards: list[Rows], name: str) -> np.ndarray | list | None:
     """Column `name` of shards of a report's rows, joined in their order (`BoxMistakes.joined`,
-    `ImageRows.joined`): arrays concatenated, lists chained, None (a column the task has not) kept; each
-    shard's column is let go (set to None) once joined, so that the shards and the joined rows are not both
-    whole at once."""
+    `ImageRows.joined`, on a Dask cluster's driver): arrays concatenated on this machine's disk
+    (`DiskArray.joined`: read a part at a time as report.json is written and the pages made), lists chained,
+    None (a column the task has not) kept; each shard's column is let go (set to None) once joined, so that
+    the shards and the joined rows are not both whole at once."""
     first = getattr(shards[0], name)
     if first is None:
         return None
     if isinstance(first, np.ndarray):
-        return join_releasing(shards, name)
+        del first
+        columns = [getattr(shard, name) for shard in shards]
+        for shard in shards:
+            setattr(shard, name, None)
+        return DiskArray.joined(columns)
     joined = []
     for shard in shards:
         joined += getattr(shard, name)
@@ -172,7 +177,7 @@ class BoxMistakes(Rows):
             return _joined_column(shards, name)
 
         joined = cls(images=images, image_ids=image_ids, labels=labels, kind=column("kind"), type=column("type"),
-                     image=np.concatenate([p.image + offset for offset, p in parts]), label=column("label"),
+                     image=DiskArray.joined([p.image + offset for offset, p in parts]), label=column("label"),
                      box=column("box"), score=column("score"), iou=column("iou"), related_label=column("related_label"),
                      related_box=column("related_box"), annotation_id=column("annotation_id"),
                      has_annotation=column("has_annotation"), box_iou=column("box_iou"))
@@ -291,7 +296,7 @@ class ImageRows(Rows):
             return _joined_column(parts, name)
 
         starts = np.cumsum([0] + [int(p.bounds[-1]) for p in parts])
-        bounds = np.concatenate([[0], *(p.bounds[1:] + start for p, start in zip(parts, starts))])
+        bounds = DiskArray.joined([np.zeros(1, np.int64), *(p.bounds[1:] + start for p, start in zip(parts, starts))])
         return cls(images=images, image_ids=image_ids, labels=parts[0].labels, width=column("width"),
                    height=column("height"), status=column("status"), problem=column("problem"),
                    objects=column("objects"), predictions=column("predictions"),

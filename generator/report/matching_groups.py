@@ -24,11 +24,13 @@ sweeping every detection (about 90 bytes per detection at work: 0.36 GB at 50,00
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from evalsite.core.cluster import Cluster, each_task
 from evalsite.core.detection_data import DetectionData
+from evalsite.core.on_disk import DiskArray, on_disk
 from evalsite.metrics.arrays import held_indices
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
@@ -58,12 +60,13 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
                                lambda group: (*_group_part(data, group), (n_images, n_labels)))
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
-    # (the indices as the report holds them, `held_indices`: the tasks send them so)
-    evidence = CocoEvidence(dt_image=np.concatenate([part[1] for part in parts]),
-                            dt_label=np.concatenate([part[2] + held_indices(k0, n_labels)
-                                                     for part, (k0, _) in zip(parts, groups)]),
-                            tp=np.concatenate([part[3] for part in parts]),
-                            ignored=np.concatenate([part[4] for part in parts]),
+    # (the indices as the report holds them, `held_indices`: the tasks send them so; the detections' columns
+    # kept on this machine's disk, read a part at a time by the intervals' label groups and report.json)
+    evidence = CocoEvidence(dt_image=DiskArray.joined([part[1] for part in parts]),
+                            dt_label=DiskArray.joined([part[2] + held_indices(k0, n_labels)
+                                                       for part, (k0, _) in zip(parts, groups)]),
+                            tp=DiskArray.joined([part[3] for part in parts]),
+                            ignored=DiskArray.joined([part[4] for part in parts]),
                             gt_image=held_indices(data.gt_image[counted], n_images),
                             gt_label=held_indices(data.gt_label[counted], n_labels))
     return stats, per_label_ap, evidence
@@ -95,7 +98,7 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
 
     def matchings():  # each group's matching placed as its task's value is in, and let go
         for group, (matching, group_metrics) in values:
-            metrics[group] = group_metrics
+            metrics[group] = _grid_on_disk(group_metrics)
             yield (*rows.pop(group), matching)
 
     matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
@@ -103,6 +106,16 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     if bits is None:
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
+
+
+def _grid_on_disk(group_metrics: tuple | None) -> tuple | None:
+    """A group's `label_group_metrics` with its sweep part's grid (16 bytes per distinct score of the group:
+    0.26 GB for all groups at 200,000 COCO-like images) kept on this machine's disk until the parts are merged
+    (`join_sweep_parts` reads them a range of scores at a time)."""
+    if group_metrics is None:
+        return None
+    ap, ap11, part = group_metrics
+    return ap, ap11, replace(part, grid_score=on_disk(part.grid_score), grid_q=on_disk(part.grid_q))
 
 
 def voc_label_metrics_on_cluster(cluster: Cluster, data: DetectionData, matching: Matching,

@@ -23,6 +23,7 @@ import orjson
 
 from evalsite.core.enums import ImageMatching, InputRole, LabelMatching, LabelSource, PredictionKind, TaskType
 from evalsite.core.errors import Notice
+from evalsite.core.on_disk import DiskArray
 from evalsite.report.codec import Invalid
 
 SCHEMA = "evalsite.report/2"
@@ -215,9 +216,11 @@ class Rows(Sequence):
 
 
 def _rows_as_list(value: object) -> list:
-    """orjson's `default`: `Rows` as the list of its items."""
+    """orjson's `default`: `Rows` as the list of its items, a `DiskArray` as its array."""
     if isinstance(value, Rows):
         return list(value)
+    if isinstance(value, DiskArray):
+        return np.asarray(value)
     raise TypeError
 
 
@@ -234,6 +237,8 @@ def json_pieces(value: object, chunk: int = JSON_CHUNK) -> Iterator[bytes]:
 
 
 def _pieces(value: object, chunk: int) -> Iterator[bytes]:
+    if isinstance(value, DiskArray) and len(value) <= chunk:
+        value = np.asarray(value)  # (a short column kept on disk: read whole)
     if is_dataclass(value) and not isinstance(value, type):
         yield b"{"
         first = True
@@ -246,7 +251,7 @@ def _pieces(value: object, chunk: int) -> Iterator[bytes]:
         yield b"}"
     elif isinstance(value, Rows) and not len(value):
         yield b"[]"
-    elif isinstance(value, Rows) or isinstance(value, (list, np.ndarray)) and len(value) > chunk:
+    elif isinstance(value, Rows) or isinstance(value, (list, np.ndarray, DiskArray)) and len(value) > chunk:
         for start in range(0, len(value), chunk):
             part = orjson.dumps(value[start:start + chunk], option=_JSON_OPTIONS)  # "[...]"
             yield (b"[" if start == 0 else b",") + part[1:-1]
