@@ -816,3 +816,32 @@ def test_boxes_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
         held = _taken_boxes(DiskArray(box), order)
         assert isinstance(held, DiskArray) and np.array_equal(np.asarray(held), _taken_boxes(box, order))
         assert np.array_equal(np.asarray(held), box[np.argsort(image, kind="stable")])
+
+
+def test_shards_boxes_written_in_order_whatever_order_they_come_in() -> None:
+    """With a cluster the shards' boxes go to disk as the shards come in, in shard order whatever order their
+    tasks end in: the boxes of their concatenation, each shard's let go once written."""
+    from evalsite.formats.parsed import ParsedPredictions
+    from evalsite.formats.shards import _BoxesInOrder
+
+    rng = np.random.default_rng(5)
+    boxes = [rng.random((n, 4)) for n in (2, 0, 3, 1, 4)]
+    parts = [ParsedPredictions(file=Path(f"p{k}.json"), fmt="coco", box=box.copy(), score=np.zeros(len(box)),
+                               locate=lambda i: ("x", None)) for k, box in enumerate(boxes)]
+    written = _BoxesInOrder()
+    for k in (3, 1, 4, 0, 2):
+        assert written.taken(k, parts[k]) is parts[k]
+        assert all(part.box is None for part in parts[:written.next]) and written.next <= 5
+    joined = written.finish(len(parts))
+    assert np.array_equal(np.asarray(joined), np.concatenate(boxes)) and all(p.box is None for p in parts)
+    with pytest.raises(RuntimeError, match="not written"):
+        _BoxesInOrder().finish(1)
+
+
+def test_parallel_keeps_what_is_taken_of_each_value() -> None:
+    """`parallel(..., taken=)` keeps taken(k, value) of item k's value, in item order."""
+    from evalsite.core.parallel import parallel
+
+    seen = []
+    values = parallel(lambda x: x * 10, range(50), taken=lambda k, v: seen.append(k) or (k, v))
+    assert values == [(k, 10 * k) for k in range(50)] and sorted(seen) == list(range(50))

@@ -39,22 +39,15 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     @classmethod
     def joined(cls, parts: list) -> np.ndarray | DiskArray:
-        """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype) written part by part,
+        """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype; `DiskArray`s too, each
+        read whole in its turn) written part by part,
         each let go (its list entry set to None) once written: neither they nor their concatenation are whole
         in memory at once. An empty concatenation stays in memory."""
-        first = parts[0]
-        dtype, shape = np.result_type(*parts), (sum(len(p) for p in parts), *first.shape[1:])
-        if not shape[0] or not all(shape[1:]):
-            return np.concatenate(parts).astype(dtype, copy=False)
-        out = cls.__new__(cls)
-        out.shape, out.dtype = shape, dtype
-        out._file = tempfile.TemporaryFile(prefix="evalsite-")
-        del first
+        writer = DiskArrayWriter(np.result_type(*(part.dtype for part in parts)), parts[0].shape[1:])
         for k in range(len(parts)):
-            np.asarray(parts[k], dtype=dtype).tofile(out._file)
+            writer.append(parts[k])
             parts[k] = None
-        out._file.flush()
-        return out
+        return writer.finish()
 
     @property
     def ndim(self) -> int:
@@ -98,6 +91,35 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __repr__(self) -> str:
         return f"DiskArray({self.shape}, {self.dtype})"
+
+
+class DiskArrayWriter:
+    """A `DiskArray` written a part at a time (`append`, then `finish`): rows of `row_shape` in `dtype`, each
+    part's values cast to it (safely: a part of a wider type is a TypeError)."""
+
+    def __init__(self, dtype: Any, row_shape: tuple = ()):
+        self.dtype, self.row_shape, self.rows = np.dtype(dtype), tuple(row_shape), 0
+        self._file = tempfile.TemporaryFile(prefix="evalsite-")
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.asarray(values)
+        if values.shape[1:] != self.row_shape and len(values):
+            raise ValueError(f"rows of shape {values.shape[1:]}, not {self.row_shape}")
+        if not np.can_cast(values.dtype, self.dtype, "safe"):
+            raise TypeError(f"{values.dtype} values in a {self.dtype} array")
+        values.astype(self.dtype, copy=False).tofile(self._file)
+        self.rows += len(values)
+
+    def finish(self) -> np.ndarray | DiskArray:
+        """The array written (in memory when empty: a file of no bytes cannot be mapped)."""
+        shape = (self.rows, *self.row_shape)
+        if not int(np.prod(shape)):
+            self._file.close()
+            return np.zeros(shape, dtype=self.dtype)
+        out = DiskArray.__new__(DiskArray)
+        out.shape, out.dtype, out._file = shape, self.dtype, self._file
+        self._file.flush()
+        return out
 
 
 def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:

@@ -26,17 +26,19 @@ BATCH = 32  # items per task at most (fewer when there are few items, so that ev
 
 
 def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int], None] | None = None,
-             step: Callable[[T], int] = lambda item: 1, shard_size: int | None = None) -> list[R]:
+             step: Callable[[T], int] = lambda item: 1, shard_size: int | None = None,
+             taken: Callable[[int, R], R] | None = None) -> list[R]:
     """`work` of every item, in order, on a few threads (Pillow releases the GIL while it decodes, resizes
     and encodes), advancing `progress` by `step(item)` as each is done. Items go to the threads in batches:
     with one task per item, 50,000 small images spent more time handing out tasks than reading them.
     While a Dask cluster is active (evalsite.core.cluster.on_cluster) the items go to its workers instead, in
     shards of `shard_size` items (default: the cluster's --shard-images); `work` must then pickle (it does
-    when it closes over paths and small values only)."""
+    when it closes over paths and small values only). `taken(k, value)`, when given, is what is kept of item
+    k's value, called as the values come in (with a cluster in the order its tasks end, else in item order)."""
     items = list(items)
     cluster = current()
     if cluster is not None:
-        return map_shards(cluster, work, items, progress, step, shard_size)
+        return map_shards(cluster, work, items, progress, step, shard_size, taken)
     batch = max(1, min(BATCH, len(items) // (WORKERS * 4)))
     batches = [items[i:i + batch] for i in range(0, len(items), batch)]
 
@@ -46,7 +48,8 @@ def parallel(work: Callable[[T], R], items: Iterable[T], progress: Callable[[int
     done: list[R] = []
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         for chunk, values in zip(batches, pool.map(run, batches)):
-            done.extend(values)
+            base = len(done)
+            done.extend(values if taken is None else [taken(base + k, v) for k, v in enumerate(values)])
             if progress:
                 progress(sum(step(item) for item in chunk))
     return done

@@ -56,8 +56,11 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     workers by label group (the largest first). A group's part is cut from `data` when it is sent, one at a
     time."""
     n_images, n_labels = len(data.images), len(data.labels)
-    groups, parts = _by_groups(cluster, data, _coco_group,
-                               lambda group: (*_group_part(data, group), (n_images, n_labels)))
+    # each group's evidence kept on disk as its value comes in (the largest first), joined in label order below
+    groups, values = _each_group(cluster, data, _coco_group,
+                                 lambda group: (*_group_part(data, group), (n_images, n_labels)))
+    by_group = {group: (summary, *(on_disk(column) for column in columns)) for group, (summary, *columns) in values}
+    parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
     # (the indices as the report holds them, `held_indices`: the tasks send them so; the detections' columns
@@ -87,19 +90,17 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     bits = bits_before_matching(np.bincount(data.gt_label[counted], minlength=n_labels),
                                 np.bincount(data.dt_label, minlength=n_labels))
     points = label_curve_points(n_labels, max_points)
-    rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # each group's, found once: sent, then joined
 
     def part(group: tuple[int, int]) -> tuple:
-        rows[group] = _rows(data, group)
-        return (*_voc_part(data, group, *rows[group], iou_threshold), bits, points)
+        return (*_voc_part(data, group, *_rows(data, group), iou_threshold), bits, points)
 
     groups, values = _each_group(cluster, data, _voc_group, part, priority=0)
     metrics: dict[tuple[int, int], tuple | None] = {}
 
-    def matchings():  # each group's matching placed as its task's value is in, and let go
-        for group, (matching, group_metrics) in values:
+    def matchings():  # each group's matching placed as its task's value is in, and let go; its rows found again
+        for group, (matching, group_metrics) in values:  # (not kept from the sending: 8 bytes per detection)
             metrics[group] = _grid_on_disk(group_metrics)
-            yield (*rows.pop(group), matching)
+            yield (*_rows(data, group), matching)
 
     matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
                                     which_count=True)
