@@ -398,3 +398,31 @@ def test_arrays_joined_on_disk_are_their_concatenation() -> None:
     assert type(sent) is np.ndarray and np.array_equal(sent, expected)
     empty = DiskArray.joined([np.zeros((0, 4)), np.zeros((0, 4), np.float32)])
     assert type(empty) is np.ndarray and empty.shape == (0, 4) and empty.dtype == np.float64
+
+
+@pytest.mark.parametrize("read_bytes", [8, 40, 1 << 24])
+def test_columns_on_disk_index_as_numpy(read_bytes: int, monkeypatch) -> None:
+    """A column kept on disk is read, not mapped, a block of the file at a time: every kind of index (rows in
+    any order with repeats, slices with steps, masks, single rows, columns, Ellipsis) gives numpy's result,
+    and an index out of bounds is numpy's IndexError."""
+    import numpy as np
+
+    import evalsite.core.on_disk as on_disk
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
+    rng = np.random.default_rng(read_bytes)
+    for shape in ((50, 4), (37,), (1, 4)):
+        values = rng.random(shape)
+        column = on_disk.DiskArray(values)
+        n = shape[0]
+        keys = [np.array([5, 1, 1, 30, -1]) % n, slice(None), slice(3, 9), slice(None, None, 3), slice(10, 2, -2),
+                Ellipsis, 0, -1, rng.random(n) > 0.5, np.array([], dtype=int), (slice(None),)]
+        if len(shape) > 1:
+            keys += [(slice(None), 2), (np.array([4, 0, 4]) % n, 1), (slice(2, 7), slice(1, 3)), (Ellipsis, 1),
+                     (0, 1), (slice(None, None, 2), 0)]
+        for key in keys:
+            expected, got = values[key], column[key]
+            assert np.shape(got) == np.shape(expected) and np.array_equal(got, expected), (shape, key)
+        for key in (n, -n - 1, np.array([0, n])):
+            with pytest.raises(IndexError):
+                column[key]

@@ -5,17 +5,20 @@ them only to cut the parts it sends to the workers (`evalsite.core.detection_dat
 from __future__ import annotations
 
 import tempfile
+import threading
 from typing import Any
 
 import numpy as np
 
+READ_BYTES = 1 << 24  # bytes of a DiskArray's file read at a time to take rows from (`DiskArray._gathered`)
+
 
 class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
     """An array written once to an unnamed temporary file (gone with this object, or with the process),
-    indexed like the array: ``a[rows]``, ``a[i0:i1]``, ``a[:, 2]`` map the file, copy what they select into
-    memory and let the mapping go, so the process holds the pages it reads only while it reads them (its
-    resident memory does not keep the file's pages, which the system may drop and read again). `np.asarray(a)`
-    reads it whole. Read-only.
+    indexed like the array: ``a[rows]``, ``a[i0:i1]``, ``a[:, 2]`` read from the file what they select, a
+    block of at most READ_BYTES at a time beside the result (the file is read, not mapped: its pages are the
+    system's cache, not the process's resident memory, and the system drops them when it needs the room).
+    `np.asarray(a)` reads it whole. Read-only; threads may read it at once.
 
     Examples
     --------
@@ -34,6 +37,7 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
             raise ValueError("an empty array stays in memory (a file of no bytes cannot be mapped)")
         self.shape, self.dtype = values.shape, values.dtype
         self._file = tempfile.TemporaryFile(prefix="evalsite-")  # (unnamed on POSIX: nothing to clean up)
+        self._lock = threading.Lock()
         values.tofile(self._file)
         self._file.flush()
 
@@ -61,12 +65,52 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> Any:
-        mapped = np.memmap(self._file, dtype=self.dtype, mode="r", shape=self.shape)
-        part = mapped[key]
-        if isinstance(part, np.memmap):  # a view of the mapping (a slice): copied, so that the mapping goes now
-            part = np.array(part)  # (rows taken by an index array are a copy already)
-        del mapped
-        return part
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if rows is Ellipsis or (isinstance(rows, slice) and rows.indices(len(self))[2] == 1 and not rest):
+            start, stop = (0, len(self)) if rows is Ellipsis else rows.indices(len(self))[:2]
+            return self._read(start, max(start, stop))[key if rows is Ellipsis else ()]
+        if isinstance(rows, (int, np.integer)):
+            k = int(rows) + len(self) if rows < 0 else int(rows)
+            if not 0 <= k < len(self):
+                raise IndexError(f"index {rows} is out of bounds for {len(self)} rows")
+            return self._read(k, k + 1)[0][rest]
+        index = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise IndexError(f"a boolean index of shape {index.shape} for {len(self)} rows")
+            index = np.flatnonzero(index)
+        index = np.where(index < 0, index + len(self), index).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"an index out of bounds for {len(self)} rows")
+        return self._gathered(index, (slice(None), *rest))
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop-1, read from the file into an array of their own (no mapping: the pages read are
+        not the process's)."""
+        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        row = out.itemsize * int(np.prod(self.shape[1:]))
+        with self._lock:  # (the file's position is shared: threads read one at a time)
+            self._file.seek(start * row)
+            if out.nbytes and self._file.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise OSError("a column kept on disk was cut short")
+        return out
+
+    def _gathered(self, index: np.ndarray, rest: tuple) -> np.ndarray:
+        """Rows `index` (in that order) with `rest` of each, read a block of the file at a time: the block
+        holding the next rows asked for, of READ_BYTES at most (or one row), then the rows taken from it."""
+        shape = np.empty((1, *self.shape[1:]), dtype=self.dtype)[rest].shape[1:]
+        out = np.empty((len(index), *shape), dtype=self.dtype)
+        order = np.argsort(index, kind="stable")
+        ascending = index[order]
+        block = max(1, READ_BYTES // max(1, self.dtype.itemsize * int(np.prod(self.shape[1:]))))
+        i = 0
+        while i < len(ascending):
+            lo = int(ascending[i])
+            j = int(np.searchsorted(ascending, lo + block, side="left"))
+            read = self._read(lo, int(ascending[j - 1]) + 1)
+            out[order[i:j]] = read[ascending[i:j] - lo][rest]
+            i = j
+        return out
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """numpy's functions and operators (``a >= 3``, ``a + 1``, ``np.maximum(a, b)``) on the array read
@@ -117,7 +161,7 @@ class DiskArrayWriter:
             self._file.close()
             return np.zeros(shape, dtype=self.dtype)
         out = DiskArray.__new__(DiskArray)
-        out.shape, out.dtype, out._file = shape, self.dtype, self._file
+        out.shape, out.dtype, out._file, out._lock = shape, self.dtype, self._file, threading.Lock()
         self._file.flush()
         return out
 
