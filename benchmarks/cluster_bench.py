@@ -16,7 +16,9 @@ the N-image set. Into --data (default $TMPDIR/evalsite-bench-cluster) it writes,
                                          (as distributed inference writes them), streamed: never all in memory
   cocoN/images/                          one flat 640x480 JPEG, hard-linked under every image's name (the
                                          image checks, traits and pictures read real files; the disk holds one)
-  cocoN/task.yaml                        predictions: shards/part-*.json
+  cocoN/gt-shards/part-KKKK.json         with --gt-shards: the ground truth cut likewise (same categories in each)
+  cocoN/task.yaml                        predictions: shards/part-*.json; ground truth: gt.json, or with
+                                         --gt-shards gt-shards/part-*.json (then read on the workers too)
 
 Then it starts a real cluster as a user would, `dask scheduler` and `dask worker --nworkers W --nthreads 1
 --memory-limit M` (two more processes: the scheduler, the nanny with its workers), runs `evalsite COMMAND
@@ -44,8 +46,9 @@ MB = 1_000_000
 LINKS = 60_000
 
 
-def make_data(shared: Path, images: int, root: Path, shard_files: int) -> Path:
-    """make_coco's set of `images` images, its detections cut into shards, the images, the manifest."""
+def make_data(shared: Path, images: int, root: Path, shard_files: int, gt_shards: bool) -> Path:
+    """make_coco's set of `images` images, its detections (and with `gt_shards` its ground truth) cut into
+    shards, the images, the manifest."""
     folder = root / f"coco{images}"
     if not (folder / "meta.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,10 +57,14 @@ def make_data(shared: Path, images: int, root: Path, shard_files: int) -> Path:
     shards = folder / "shards"
     done = shards / f".done-{shard_files}"
     pictured = folder / "images" / ".done"
-    if not done.is_file() or not pictured.is_file():
+    gt_done = folder / "gt-shards" / f".done-{shard_files}"
+    if not done.is_file() or not pictured.is_file() or (gt_shards and not gt_done.is_file()):
         gt = json.loads((folder / "gt.json").read_text(encoding="utf-8"))
         ids = sorted(im["id"] for im in gt["images"])
         names = [im["file_name"] for im in gt["images"]]
+        if gt_shards and not gt_done.is_file():
+            _cut_ground_truth(gt, folder / "gt-shards", {image_id: k // shard_files for k, image_id in enumerate(ids)})
+            gt_done.write_text("")
         del gt
         if not done.is_file():
             shutil.rmtree(shards, ignore_errors=True)
@@ -69,7 +76,7 @@ def make_data(shared: Path, images: int, root: Path, shard_files: int) -> Path:
         pictured.write_text("")
     manifest = folder / "task.yaml"
     manifest.write_text("name: coco\ntype: detection\nimages: images\nlanguage: en\n"
-                        "ground_truth: {format: coco, path: gt.json}\n"
+                        f"ground_truth: {{format: coco, path: {'gt-shards/part-*.json' if gt_shards else 'gt.json'}}}\n"
                         "predictions: {format: coco, path: shards/part-*.json}\n", encoding="utf-8")
     return manifest
 
@@ -101,6 +108,20 @@ def _cut(source: Path, shards: Path, shard_of: dict[int, int], count: int) -> No
     for k, out in enumerate(outs):
         out.write("[]" if first[k] else "]")
         out.close()
+
+
+def _cut_ground_truth(gt: dict, shards: Path, shard_of: dict[int, int]) -> None:
+    """The ground truth as instances files by image, each with all the categories, in the file's order."""
+    shutil.rmtree(shards, ignore_errors=True)
+    shards.mkdir()
+    count = max(shard_of.values(), default=-1) + 1
+    parts = [{"images": [], "annotations": [], "categories": gt["categories"]} for _ in range(count)]
+    for image in gt["images"]:
+        parts[shard_of[image["id"]]]["images"].append(image)
+    for ann in gt["annotations"]:
+        parts[shard_of[ann["image_id"]]]["annotations"].append(ann)
+    for k, part in enumerate(parts):
+        (shards / f"part-{k:04d}.json").write_text(json.dumps(part, separators=(",", ":")), encoding="utf-8")
 
 
 def _images(folder: Path, names: list[str]) -> None:
@@ -185,6 +206,8 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="2GB", help="per worker, as `dask worker --memory-limit` takes it")
     ap.add_argument("--shard-images", type=int, default=2000, help="images per Dask task (--shard-images)")
     ap.add_argument("--shard-files", type=int, default=5000, help="images per predictions shard file")
+    ap.add_argument("--gt-shards", action="store_true",
+                    help="the ground truth in shard files too (of --shard-files images), read on the workers")
     ap.add_argument("--no-single", action="store_true", help="skip the single-process run")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "evalsite-bench-cluster")
@@ -193,7 +216,7 @@ def main() -> None:
     if not (args.shared / "bench" / "make_coco.py").is_file():
         raise SystemExit(f"make_coco.py not found under {args.shared}/bench (give --shared DIR)")
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    manifest = make_data(args.shared, args.images, args.data, args.shard_files)
+    manifest = make_data(args.shared, args.images, args.data, args.shard_files, args.gt_shards)
     out = args.data / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
@@ -209,8 +232,9 @@ def main() -> None:
         two = (out / "cluster" / report) if report else out / "cluster.json"
         same = one.read_bytes() == two.read_bytes()
     meta = json.loads((manifest.parent / "meta.json").read_text(encoding="utf-8"))
+    gt = "the ground truth in as many" if args.gt_shards else "one ground-truth file"
     print(f"\n{args.images:,} images, {meta['dets']:,} detections in {-(-args.images // args.shard_files)} shard "
-          f"files; `evalsite {args.command}`; {args.workers} workers x {args.memory_limit}, --shard-images "
+          f"files, {gt}; `evalsite {args.command}`; {args.workers} workers x {args.memory_limit}, --shard-images "
           f"{args.shard_images}; {platform.machine()}, {os.cpu_count()} cores\n")
     print("| run | process | wall s | CPU s | peak RSS MB |\n|---|---|---:|---:|---:|")
     c = rows["cluster"]

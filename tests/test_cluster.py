@@ -355,31 +355,95 @@ def test_a_url_as_images_root_is_exit_2(inputs, client, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_ground_truth_shards_give_the_report_of_one_file(inputs, tmp_path: Path,
+def _gt_shards(manifest: Path, name: str, parts: list[dict]) -> Path:
+    """COCO ground-truth shards `name`/gt-K.json beside `manifest`, and a manifest reading them."""
+    folder = manifest.parent
+    (folder / name).mkdir(exist_ok=True)
+    for k, part in enumerate(parts):
+        (folder / name / f"gt-{k}.json").write_text(json.dumps(part), encoding="utf-8")
+    text = manifest.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("ground_truth:"))
+    sharded = folder / f"{name}.yaml"
+    sharded.write_text(text.replace(line, f'ground_truth: {{path: "{name}/gt-*.json"}}'), encoding="utf-8")
+    return sharded
+
+
+def test_ground_truth_shards_give_the_report_of_one_file(inputs, client, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import evalsite.formats.coco_ground_truth as coco_ground_truth
+
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs["segmentation"]
     folder = manifest.parent
     gt = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
-    (folder / "gt-shards").mkdir(exist_ok=True)
     halves = [gt["images"][::2], gt["images"][1::2]]  # each image (and its objects) in one shard
-    for k, images in enumerate(halves):
+    parts = []
+    for images in halves:
         ids = {im["id"] for im in images}
-        part = {"images": images, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
-                "categories": gt["categories"]}
-        (folder / "gt-shards" / f"gt-{k}.json").write_text(json.dumps(part), encoding="utf-8")
-    text = manifest.read_text(encoding="utf-8")
-    line = next(ln for ln in text.splitlines() if ln.startswith("ground_truth:"))
-    sharded = folder / "gt-sharded.yaml"
-    sharded.write_text(text.replace(line, 'ground_truth: {path: "gt-shards/gt-*.json"}'), encoding="utf-8")
-    assert _report(sharded, tmp_path / "shards.json") == _report(manifest, tmp_path / "one.json")
+        parts.append({"images": images, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+                      "categories": gt["categories"]})
+    sharded = _gt_shards(manifest, "gt-shards", parts)
+    one = _report(manifest, tmp_path / "one.json")
+    assert _report(sharded, tmp_path / "shards.json") == one
+    # an object may be in another shard than its image (the report of the files' concatenation)
+    n = len(gt["annotations"]) // 2
+    apart = _gt_shards(manifest, "gt-apart", [
+        {"images": [], "annotations": gt["annotations"][:n], "categories": gt["categories"]},
+        {"images": gt["images"], "annotations": gt["annotations"][n:], "categories": gt["categories"]}])
+    assert _report(apart, tmp_path / "apart.json") == one
+
+    # with a cluster the workers read the shards: the driver never parses them
+    def not_here(path, data=None):
+        raise AssertionError(f"the driver parsed {path}")
+
+    monkeypatch.setattr(coco_ground_truth, "load_json", not_here)
+    assert _report(sharded, tmp_path / "cluster.json", "--scheduler", client.scheduler.address) == one
+
     # a shard whose categories differ
     part = json.loads((folder / "gt-shards" / "gt-1.json").read_text(encoding="utf-8"))
     part["categories"][0]["name"] = "another"
     (folder / "gt-shards" / "gt-1.json").write_text(json.dumps(part), encoding="utf-8")
-    result = run("evaluate", sharded, "-o", tmp_path / "r.json")
+    result = run("evaluate", sharded, "-o", tmp_path / "r.json", "-q", "--scheduler", client.scheduler.address)
     assert_one_line_error(result, f"{folder / 'gt-shards' / 'gt-1.json'}, key 'categories': its categories differ "
                                   f"from those of {folder / 'gt-shards' / 'gt-0.json'}")
+
+
+def test_ground_truth_shard_errors_name_the_shard(inputs, tmp_path: Path) -> None:
+    manifest = inputs["detection"]
+    folder = manifest.parent
+    gt = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
+    images, anns, cats = gt["images"], gt["annotations"], gt["categories"]
+    shard = lambda k: folder / "gt-bad" / f"gt-{k}.json"  # noqa: E731
+    cases = [
+        # an image id in two shards: both named
+        ([{"images": images, "annotations": anns, "categories": cats},
+          {"images": [dict(images[0], file_name="other.jpg")], "annotations": [], "categories": cats}],
+         f"{shard(1)}, images entry 1: image id {images[0]['id']} appears twice (images entry 1 of {shard(0)} "
+         "and images entry 1)"),
+        # an annotation id in two shards
+        ([{"images": images, "annotations": anns, "categories": cats},
+          {"images": [], "annotations": [anns[2]], "categories": cats}],
+         f"{shard(1)}, annotation id {anns[2]['id']}: annotation id {anns[2]['id']} appears twice (annotations "
+         f"entry 3 of {shard(0)} and annotations entry 1)"),
+        # one file in two shards' images
+        ([{"images": images, "annotations": anns, "categories": cats},
+          {"images": [dict(images[1], id=10 ** 6)], "annotations": [], "categories": cats}],
+         f"{shard(1)}, image id 1000000: file_name {images[1]['file_name']!r} is also image id {images[1]['id']}"),
+        # an object of no shard's image, and a bad box: named in their shard
+        ([{"images": images, "annotations": anns[:3], "categories": cats},
+          {"images": [], "annotations": [*anns[3:5], dict(anns[5], image_id=10 ** 6)], "categories": cats}],
+         f"{shard(1)}, annotation id {anns[5]['id']}: image id 1000000 is not in 'images'"),
+        ([{"images": images, "annotations": anns[:3], "categories": cats},
+          {"images": [], "annotations": [anns[3], dict(anns[4], bbox=[1, 2, 3])], "categories": cats}],
+         f"{shard(1)}, annotation id {anns[4]['id']}: 'bbox' must be [x, y, width, height] (4 numbers)"),
+    ]
+    for parts, message in cases:
+        for old in (folder / "gt-bad").glob("*.json"):
+            old.unlink()
+        sharded = _gt_shards(manifest, "gt-bad", parts)
+        result = run("evaluate", sharded, "-o", tmp_path / "r.json")
+        assert_one_line_error(result, message)
+        assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("kind", ["detection", "segmentation"])

@@ -764,11 +764,17 @@ def test_shards_joined_are_their_concatenation_each_let_go_once_copied() -> None
         assert all(getattr(part, name) is None for part in parts), name
 
 
+@pytest.mark.parametrize("on_disk", [False, True])
 @pytest.mark.parametrize("block", [1, 2, 7, 1 << 18])
-def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, monkeypatch) -> None:
+def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, on_disk, monkeypatch) -> None:
     """The boxes are checked and clipped a block of rows at a time (bounded temporaries): the same rows
-    clipped, dropped and named as when every row is taken at once (the formulas written out here)."""
+    clipped, dropped and named as when every row is taken at once (the formulas written out here); boxes
+    kept on disk (with a cluster) too, clipped into a copy on disk."""
+    import evalsite.core.on_disk as disk
     import evalsite.formats.columns as columns
+
+    monkeypatch.setattr(disk, "READ_BYTES", 7 * 32)
+    put = disk.DiskArray if on_disk else np.asarray
 
     monkeypatch.setattr(columns, "CHECK_ROWS", block)
     rng = np.random.default_rng(block)
@@ -776,7 +782,7 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, monkeypa
     image = rng.integers(0, 3, n)
     widths, heights = np.array([40, 0, 30]), np.array([20, 10, 50])
     box = np.column_stack([rng.uniform(-20, 45, n), rng.uniform(-20, 45, n), rng.uniform(1, 30, (n, 2))])
-    clipped, keep, notices = columns.clip_boxes(box, image, widths, heights, lambda i: ("f.json", f"entry {i + 1}"),
+    clipped, keep, notices = columns.clip_boxes(put(box), image, widths, heights, lambda i: ("f.json", f"entry {i + 1}"),
                                                 ["a", "b", "c"], Path("f.json"), True, "predicted")
     w, h = widths[image].astype(float), heights[image].astype(float)
     outside = (w > 0) & (h > 0) & ((box[:, 0] < -1e-3) | (box[:, 1] < -1e-3) | (box[:, 0] + box[:, 2] > w + 1e-3)
@@ -784,7 +790,8 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, monkeypa
     x1, y1 = np.clip(box[:, 0], 0, w), np.clip(box[:, 1], 0, h)
     cw, ch = np.clip(box[:, 0] + box[:, 2], 0, w) - x1, np.clip(box[:, 1] + box[:, 3], 0, h) - y1
     expected = np.where(outside[:, None], np.column_stack([x1, y1, cw, ch]), box)
-    assert outside.any() and np.array_equal(clipped, expected)
+    assert outside.any() and np.array_equal(np.asarray(clipped), expected)
+    assert isinstance(clipped, disk.DiskArray) == on_disk
     gone = outside & ((cw <= 0) | (ch <= 0))
     assert (keep is None and not gone.any()) or np.array_equal(keep, ~gone)
     assert f"{int((outside & ~gone).sum())} predicted box(es) partly outside" in notices[0].detail
@@ -792,15 +799,15 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, monkeypa
     bad[[5, 9, 17], 2] = [np.nan, np.inf, 3]
     bad[17, 3] = -1
     with pytest.raises(InputError, match=r"NaN or infinite coordinate \(and 1 more like this\)") as caught:
-        columns.check_finite_boxes(bad, lambda i: ("f.json", f"entry {i + 1}"))
+        columns.check_finite_boxes(put(bad), lambda i: ("f.json", f"entry {i + 1}"))
     assert "entry 6" in str(caught.value)
     bad[[5, 9], 2] = [1e9, 4]
     with pytest.raises(InputError, match="beyond") as caught:
-        columns.check_finite_boxes(bad, lambda i: ("f.json", f"entry {i + 1}"))
+        columns.check_finite_boxes(put(bad), lambda i: ("f.json", f"entry {i + 1}"))
     assert "entry 6" in str(caught.value)
     bad[5, 2] = 4
     with pytest.raises(InputError, match="zero or negative size") as caught:
-        columns.check_finite_boxes(bad, lambda i: ("f.json", f"entry {i + 1}"))
+        columns.check_finite_boxes(put(bad), lambda i: ("f.json", f"entry {i + 1}"))
     assert "entry 18" in str(caught.value)
 
 

@@ -404,7 +404,7 @@ def test_arrays_joined_on_disk_are_their_concatenation() -> None:
 def test_columns_on_disk_index_as_numpy(read_bytes: int, monkeypatch) -> None:
     """A column kept on disk is read, not mapped, a block of the file at a time: every kind of index (rows in
     any order with repeats, slices with steps, masks, single rows, columns, Ellipsis) gives numpy's result,
-    and an index out of bounds is numpy's IndexError."""
+    and an index out of bounds is numpy's IndexError; `taken` and `with_rows` give numpy's copies."""
     import numpy as np
 
     import evalsite.core.on_disk as on_disk
@@ -426,3 +426,15 @@ def test_columns_on_disk_index_as_numpy(read_bytes: int, monkeypatch) -> None:
         for key in (n, -n - 1, np.array([0, n])):
             with pytest.raises(IndexError):
                 column[key]
+        # copies made a block at a time, on disk: rows taken (in any order, or by a mask), rows replaced
+        for index in (rng.permutation(n), np.sort(rng.choice(n, n // 2)), rng.random(n) > 0.3):
+            taken = column.taken(index)
+            assert np.array_equal(np.asarray(taken), values[index])
+            assert isinstance(taken, on_disk.DiskArray) or len(values[index]) == 0
+        rows = np.sort(rng.choice(n, max(1, n // 3), replace=False))
+        new = rng.random((len(rows), *shape[1:]))
+        replaced = column.with_rows(rows, new)
+        expected = values.copy()
+        expected[rows] = new
+        assert isinstance(replaced, on_disk.DiskArray) and np.array_equal(np.asarray(replaced), expected)
+        assert np.array_equal(np.asarray(column), values)  # (the original unchanged)

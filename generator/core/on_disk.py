@@ -53,6 +53,27 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
             parts[k] = None
         return writer.finish()
 
+    def taken(self, index: np.ndarray) -> np.ndarray | DiskArray:
+        """``a[index]`` (row indices, or a bool per row) as a new `DiskArray`, gathered and written a block of
+        the result at a time: neither this array nor the result is whole in memory."""
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index)
+        writer = DiskArrayWriter(self.dtype, self.shape[1:])
+        step = self._block_rows()
+        for start in range(0, len(index), step):
+            writer.append(self[index[start:start + step]])
+        return writer.finish()
+
+    def with_rows(self, rows: np.ndarray, values: np.ndarray) -> DiskArray:
+        """A copy with ``copy[rows] = values`` (ascending row indices), written a block at a time."""
+        writer = DiskArrayWriter(self.dtype, self.shape[1:])
+        step = self._block_rows()
+        for start in range(0, len(self), step):
+            block = self._read(start, min(len(self), start + step))
+            lo, hi = np.searchsorted(rows, [start, start + len(block)])
+            block[rows[lo:hi] - start] = values[lo:hi]
+            writer.append(block)
+        return writer.finish()  # type: ignore[return-value]  (not empty: this array is not)
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
@@ -66,9 +87,13 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __getitem__(self, key: Any) -> Any:
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
-        if rows is Ellipsis or (isinstance(rows, slice) and rows.indices(len(self))[2] == 1 and not rest):
-            start, stop = (0, len(self)) if rows is Ellipsis else rows.indices(len(self))[:2]
-            return self._read(start, max(start, stop))[key if rows is Ellipsis else ()]
+        if rows is Ellipsis:
+            return self._read(0, len(self))[key]
+        if isinstance(rows, slice) and rows.indices(len(self))[2] == 1:
+            start, stop = rows.indices(len(self))[:2]
+            if not rest:
+                return self._read(start, max(start, stop))
+            return self._blocks(start, max(start, stop), (slice(None), *rest))
         if isinstance(rows, (int, np.integer)):
             k = int(rows) + len(self) if rows < 0 else int(rows)
             if not 0 <= k < len(self):
@@ -95,20 +120,39 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
                 raise OSError("a column kept on disk was cut short")
         return out
 
+    def _block_rows(self) -> int:
+        """How many rows make a block of READ_BYTES (at least one)."""
+        return max(1, READ_BYTES // max(1, self.dtype.itemsize * int(np.prod(self.shape[1:]))))
+
+    def _result(self, rows: int, rest: tuple) -> np.ndarray:
+        """An empty array for `rows` rows with `rest` of each (``a[:, 2]``: one value a row)."""
+        shape = np.empty((1, *self.shape[1:]), dtype=self.dtype)[rest].shape[1:]
+        return np.empty((rows, *shape), dtype=self.dtype)
+
+    def _blocks(self, start: int, stop: int, rest: tuple) -> np.ndarray:
+        """Rows start..stop-1 with `rest` of each (a column of them, say), read a block at a time: only the
+        result is whole."""
+        out = self._result(stop - start, rest)
+        block = self._block_rows()
+        for lo in range(start, stop, block):
+            hi = min(stop, lo + block)
+            out[lo - start:hi - start] = self._read(lo, hi)[rest]
+        return out
+
     def _gathered(self, index: np.ndarray, rest: tuple) -> np.ndarray:
         """Rows `index` (in that order) with `rest` of each, read a block of the file at a time: the block
         holding the next rows asked for, of READ_BYTES at most (or one row), then the rows taken from it."""
-        shape = np.empty((1, *self.shape[1:]), dtype=self.dtype)[rest].shape[1:]
-        out = np.empty((len(index), *shape), dtype=self.dtype)
-        order = np.argsort(index, kind="stable")
-        ascending = index[order]
-        block = max(1, READ_BYTES // max(1, self.dtype.itemsize * int(np.prod(self.shape[1:]))))
+        out = self._result(len(index), rest)
+        # (rows asked for in ascending order, as a part's mostly are, need no sorted copy and no order)
+        order = None if bool((index[1:] >= index[:-1]).all()) else np.argsort(index, kind="stable")
+        ascending = index if order is None else index[order]
+        block = self._block_rows()
         i = 0
         while i < len(ascending):
             lo = int(ascending[i])
             j = int(np.searchsorted(ascending, lo + block, side="left"))
             read = self._read(lo, int(ascending[j - 1]) + 1)
-            out[order[i:j]] = read[ascending[i:j] - lo][rest]
+            out[slice(i, j) if order is None else order[i:j]] = read[ascending[i:j] - lo][rest]
             i = j
         return out
 

@@ -13,184 +13,21 @@ import numpy as np
 import orjson
 
 from evalsite.core.collector import gc_paused
-from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.errors import InputError, Notice
 from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.columns import (
     MISSING,
-    and_more,
     box_column,
-    check_finite,
-    check_finite_boxes,
     check_records,
     field_values,
-    first_duplicate,
     int_column,
     load_json,
-    lookup,
     number_column,
     short_repr,
 )
 from evalsite.formats.mask_decoding import check_segm_present, placeholder_boxes
-from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
+from evalsite.formats.parsed import ParsedPredictions
 from evalsite.formats.records import normalise_image_path
-from evalsite.formats.shards import coco_shards, is_pattern, shard_files
-
-
-def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
-                      segmentation: bool) -> ParsedGroundTruth:
-    with gc_paused():  # see coco_predictions
-        return _coco_ground_truth_columns(path, images_root, declared, segmentation)
-
-
-def _coco_ground_truth_columns(path: Path, images_root: Path, declared: list[str] | None,
-                               segmentation: bool) -> ParsedGroundTruth:
-    files = shard_files(path, "coco") if is_pattern(path) or path.is_dir() else None
-    data = load_json(path) if files is None else coco_shards(path, files)
-    if isinstance(data, list):
-        raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "
-                         "'categories'; this one is a list (a results file? give it as predictions)", path)
-    if not isinstance(data, dict):
-        raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "
-                         f"'categories', found {type(data).__name__}", path)
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise InputError(f"missing '{key}': a COCO ground-truth file needs 'images', 'annotations' and "
-                             "'categories'", path)
-        if not isinstance(data[key], list):
-            raise InputError(f"'{key}' must be a list, found {type(data[key]).__name__}", path, f"key '{key}'")
-    file = str(path)
-
-    # categories: labels in ascending id order
-    cats = data["categories"]
-    check_records(cats, path, "categories")
-    if not cats:
-        raise InputError("'categories' is empty", path, "key 'categories'")
-    cat_ids = int_column([c.get("id", MISSING) for c in cats], lambda i: (file, f"categories entry {i + 1}"), "id")
-    dup = first_duplicate(cat_ids)
-    if dup:
-        raise InputError(f"category id {cat_ids[dup[1]]} appears twice (categories entries {dup[0] + 1} and "
-                         f"{dup[1] + 1})", path, f"categories entry {dup[1] + 1}")
-    names = [c.get("name", MISSING) for c in cats]
-    for i, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(f"a category needs a name (a non-empty string), found {short_repr(name)}", path,
-                             f"category id {cat_ids[i]}")
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise InputError(f"category name {name!r} is also category id {cat_ids[seen[name]]}", path,
-                             f"category id {cat_ids[i]}")
-        seen[name] = i
-    order = np.argsort(cat_ids, kind="stable")
-    label_ids = cat_ids[order]
-    labels = [names[i] for i in order]
-    if declared is not None:
-        allowed = set(declared)
-        extra = [n for n in labels if n not in allowed]
-        if extra:
-            raise InputError(f"category name(s) not in the declared labels: {listing(extra)}", path,
-                             "key 'categories'")
-        absent = [n for n in declared if n not in seen]
-        if absent:
-            raise InputError(f"declared label(s) not among the categories: {listing(absent)}", path,
-                             "key 'categories'")
-
-    # images: ascending id order
-    imgs = data["images"]
-    check_records(imgs, path, "images")
-    ids = int_column([m.get("id", MISSING) for m in imgs], lambda i: (file, f"images entry {i + 1}"), "id")
-    dup = first_duplicate(ids)
-    if dup:
-        raise InputError(f"image id {ids[dup[1]]} appears twice (images entries {dup[0] + 1} and {dup[1] + 1})",
-                         path, f"images entry {dup[1] + 1}")
-    locate_image = lambda i: (file, f"image id {ids[i]}")  # noqa: E731
-    file_names = [normalise_image_path(m.get("file_name"), images_root, path, locate_image(i)[1])
-                  for i, m in enumerate(imgs)]
-    first: dict[str, int] = {}
-    for i, name in enumerate(file_names):
-        # pycocotools keys images by id only (file_name is never read), but a report keys its pictures by file:
-        # two ids of one file would be one picture evaluated twice, each drawn with the other's boxes
-        j = first.setdefault(name, i)
-        if j != i:
-            raise InputError(f"file_name {name!r} is also image id {ids[j]}: two images cannot be one file "
-                             "(pycocotools would evaluate the same picture twice); give each image its own "
-                             "file or remove the duplicate entry", *locate_image(i))
-    sizes = []
-    for key in ("width", "height"):
-        values = [m.get(key, 0) for m in imgs]
-        if not set(map(type, values)) <= {int}:
-            for i, v in enumerate(values):
-                if isinstance(v, float) and v.is_integer():
-                    values[i] = int(v)
-        column = int_column(values, locate_image, key)
-        if (column < 0).any():
-            i = int(np.flatnonzero(column < 0)[0])
-            raise InputError(f"'{key}' must not be negative, found {column[i]}", *locate_image(i))
-        sizes.append(column)
-    order = np.argsort(ids, kind="stable")
-    image_ids = ids[order]
-    images = [file_names[i] for i in order]
-    widths, heights = sizes[0][order], sizes[1][order]
-
-    # annotations
-    anns = data["annotations"]
-    check_records(anns, path, "annotations")
-    ann_ids = int_column([a.get("id", MISSING) for a in anns], lambda i: (file, f"annotations entry {i + 1}"),
-                          "id")
-    dup = first_duplicate(ann_ids)
-    if dup:
-        raise InputError(f"annotation id {ann_ids[dup[1]]} appears twice (annotations entries {dup[0] + 1} "
-                         f"and {dup[1] + 1})", path, f"annotation id {ann_ids[dup[1]]}")
-    locate = lambda i: (file, f"annotation id {ann_ids[i]}")  # noqa: E731
-    ann_image = int_column([a.get("image_id", MISSING) for a in anns], locate, "image_id")
-    ann_cat = int_column([a.get("category_id", MISSING) for a in anns], locate, "category_id")
-    box = box_column([a.get("bbox", MISSING) for a in anns], locate)
-    gt_image = lookup(image_ids, ann_image)
-    bad = np.flatnonzero(gt_image < 0)
-    if len(bad):
-        i = int(bad[0])
-        raise InputError(f"image id {ann_image[i]} is not in 'images'{and_more(len(bad))}", *locate(i))
-    gt_label = lookup(label_ids, ann_cat)
-    bad = np.flatnonzero(gt_label < 0)
-    if len(bad):
-        i = int(bad[0])
-        raise InputError(f"category id {ann_cat[i]} is not in 'categories'{and_more(len(bad))}", *locate(i))
-    check_finite_boxes(box, locate)
-    area_values = [a.get("area", MISSING) for a in anns]
-    missing_area = np.array([v is MISSING for v in area_values], dtype=bool)
-    area = number_column([0 if v is MISSING else v for v in area_values], locate, "area")
-    check_finite(area, locate, "'area'")
-    if (area < 0).any():
-        i = int(np.flatnonzero(area < 0)[0])
-        raise InputError(f"'area' must not be negative, found {area[i]:g}", *locate(i))
-    area = np.where(missing_area, box[:, 2] * box[:, 3], area)
-    crowd_values = [a.get("iscrowd", 0) for a in anns]
-    try:
-        crowd_ok = set(crowd_values) <= {0, 1}
-    except TypeError:  # unhashable values (lists, objects)
-        crowd_ok = False
-    if not crowd_ok:
-        i = next(i for i, v in enumerate(crowd_values) if not isinstance(v, (int, float)) or v not in (0, 1))
-        raise InputError(f"'iscrowd' must be 0 or 1, found {short_repr(crowd_values[i])}", *locate(i))
-    crowd = np.array(crowd_values, dtype=bool).reshape(len(anns))
-    segm = None
-    if segmentation:
-        segm = field_values(anns, "segmentation")
-        for i, value in enumerate(segm):
-            if value is MISSING or value is None:
-                raise InputError("missing 'segmentation': a segmentation task needs a mask (polygons or RLE) "
-                                 "for every ground-truth object", *locate(i))
-    notices = []
-    unknown_size = np.flatnonzero((widths == 0) | (heights == 0))
-    if len(unknown_size):
-        notices.append(Notice("image_size_unknown", file, None,
-                              f"{len(unknown_size)} image(s) without width/height: their boxes are not "
-                              f"checked against the image, e.g. {listing([images[i] for i in unknown_size])}"))
-    return ParsedGroundTruth(file=path, fmt="coco", has_ids=True, image_ids=image_ids, images=images, widths=widths,
-                  heights=heights, labels=labels, label_ids=label_ids, gt_image=gt_image, gt_label=gt_label,
-                  gt_box=box, gt_area=area, gt_crowd=crowd, gt_difficult=np.zeros(len(anns), dtype=bool),
-                  gt_id=ann_ids, locate=locate, declared=declared is not None, notices=notices, gt_segm=segm,
-                  gt_area_missing=missing_area)
 
 
 def coco_predictions(path: Path, images_root: Path, segmentation: bool,

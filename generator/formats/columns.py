@@ -20,6 +20,7 @@ from evalsite.core.collector import gc_paused
 from evalsite.core.encodings import decode_utf8
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.masks.polygons import MAX_COORDINATE
+from evalsite.core.on_disk import DiskArray
 from evalsite.formats.records import read_bytes
 
 EXAMPLES = 3  # examples a notice shows
@@ -206,7 +207,7 @@ def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
         i = int(bad[0])
         raise InputError(f"box {format_box(box[i])} has a coordinate beyond {MAX_COORDINATE:g} pixels (no image "
                          f"is that large: a unit or parsing mistake?){and_more(len(bad))}", *locate(i))
-    small = (box[:, 2] <= 0) | (box[:, 3] <= 0)
+    small = _each_row(len(box), lambda rows: (box[rows][:, 2:] <= 0).any(axis=1))
     if small.any():
         bad = np.flatnonzero(small)
         i = int(bad[0])
@@ -272,8 +273,12 @@ def clip_boxes(box: np.ndarray, image: np.ndarray, widths: np.ndarray, heights: 
         notices.append(Notice("box_outside_image", str(file), None,
                               f"{len(dropped)} {kind} box(es) wholly outside their image, ignored, "
                               f"e.g. {examples(dropped)}"))
-    box = box.copy()
-    box[rows] = np.column_stack([cx1, cy1, cw, ch])
+    clipped_boxes = np.column_stack([cx1, cy1, cw, ch])
+    if isinstance(box, DiskArray):  # (with a cluster: copied a block at a time, on disk)
+        box = box.with_rows(rows, clipped_boxes)
+    else:
+        box = box.copy()
+        box[rows] = clipped_boxes
     keep = np.ones(len(box), dtype=bool)
     keep[dropped] = False
     return box, (None if keep.all() else keep), notices

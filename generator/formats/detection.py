@@ -113,7 +113,8 @@ from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
 from evalsite.core.on_disk import DiskArray
 from evalsite.core.parallel import ForkedCall, fork_call
-from evalsite.formats.coco import ResultsInParts, coco_ground_truth, coco_predictions, start_results_in_parts
+from evalsite.formats.coco import ResultsInParts, coco_predictions, start_results_in_parts
+from evalsite.formats.coco_ground_truth import coco_ground_truth
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
 from evalsite.formats.images import image_size
 from evalsite.formats.jsonl import jsonl_predictions
@@ -299,7 +300,7 @@ def _taken_boxes(box: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.n
     """`box[order]` (`_by_image`), contiguous; boxes kept on disk (with a Dask cluster: `evalsite.formats.shards`)
     stay there when in order already."""
     if isinstance(box, DiskArray):
-        return box if isinstance(order, slice) else DiskArray(box[order])
+        return box if isinstance(order, slice) else box.taken(order)
     return np.ascontiguousarray(box[order])
 
 
@@ -399,7 +400,8 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     notices += more
     dt_score = pred.score
     if keep is not None:
-        dt_image, dt_label, dt_box, dt_score = dt_image[keep], dt_label[keep], dt_box[keep], dt_score[keep]
+        dt_box = dt_box.taken(keep) if isinstance(dt_box, DiskArray) else dt_box[keep]
+        dt_image, dt_label, dt_score = dt_image[keep], dt_label[keep], dt_score[keep]
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None

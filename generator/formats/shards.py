@@ -1,6 +1,7 @@
 """Inputs written in shards, as distributed inference writes them (one file per process or per chunk):
 ``predictions:`` a folder of COCO results ``.json`` or JSONL files, or a glob pattern (``preds/part-*.jsonl``,
-``**`` for subfolders); ``ground_truth:`` likewise COCO instances files (`coco_shards`). docs/inputs.md
+``**`` for subfolders); ``ground_truth:`` likewise COCO instances files (evalsite.formats.coco_ground_truth).
+docs/inputs.md
 ("Sharded inputs") states the rules:
 
 * the shards are read in sorted path order, and the predictions are those of their concatenation in that
@@ -10,9 +11,9 @@
 * an image may have predictions in one JSONL shard only (a second line for it is an error naming both
   shards, as within one file); COCO results may spread an image over shards (each entry is one detection);
 * a pattern that matches no file is an error; an empty folder is no predictions (a notice), as an empty file;
-* ground-truth shards (COCO instances files) are read on the driver and joined into one dataset: the
-  same categories in every shard (else an error naming the shard), images and annotations concatenated
-  (ids must stay unique across shards, as in one file).
+* ground-truth shards (COCO instances files) are read each by its own task too, and their columns joined:
+  the same categories in every shard (else an error naming the shard), images and annotations concatenated
+  (ids must stay unique across shards, as in one file; an object may belong to another shard's image).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from evalsite.core.errors import InputError
 from evalsite.core.joining import join_releasing
 from evalsite.core.on_disk import DiskArray, DiskArrayWriter
 from evalsite.core.parallel import parallel
-from evalsite.formats.columns import load_json
 from evalsite.formats.parsed import ParsedPredictions
 
 PATTERN_CHARACTERS = "*?["
@@ -171,26 +171,4 @@ def join(path: Path, parts: list[ParsedPredictions], boxes: np.ndarray | DiskArr
         joined.image_names, joined.image_records = names, records
         joined.image_key = np.concatenate(image_keys)
         joined.category_names, joined.category_key = list(label_code), np.concatenate(label_keys)
-    return joined
-
-
-def coco_shards(path: Path, files: list[Path]) -> dict:
-    """COCO instances shards as one dataset object: every shard an object with the same ``categories``,
-    their ``images`` and ``annotations`` concatenated in shard order."""
-    if not files:
-        raise InputError("no COCO .json file in this folder", path)
-    joined: dict = {"images": [], "annotations": []}
-    for file in files:
-        data = load_json(file)
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
-                                                 for k in ("images", "annotations", "categories")):
-            raise InputError("a COCO ground-truth shard must be an object with 'images', 'annotations' and "
-                             "'categories' lists", file)
-        if "categories" not in joined:
-            joined["categories"], first = data["categories"], file
-        elif data["categories"] != joined["categories"]:
-            raise InputError(f"its categories differ from those of {first}: every shard needs the same", file,
-                             "key 'categories'")
-        joined["images"] += data["images"]
-        joined["annotations"] += data["annotations"]
     return joined

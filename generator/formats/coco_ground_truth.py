@@ -1,0 +1,280 @@
+"""COCO ground truth: an instances ``.json`` (``images``, ``annotations``, ``categories``), or shards of it (a
+folder or glob pattern of such files, evalsite.formats.shards). The rules: evalsite.formats.detection.
+
+Each file is read into columns on its own (`_read_file`: its JSON parsed, checked and let go), shards each by
+its own task (on a Dask cluster's workers with ``--scheduler``: a worker reads only its shard, and the driver
+never holds a shard's parsed JSON); the files' columns are then joined (`_joined`), where the ids are found
+across shards (an object of one shard may belong to an image of another, as in the files' concatenation).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evalsite.core.collector import gc_paused
+from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.parallel import parallel
+from evalsite.formats.columns import (
+    MISSING,
+    and_more,
+    box_column,
+    check_finite,
+    check_finite_boxes,
+    check_records,
+    field_values,
+    first_duplicate,
+    int_column,
+    load_json,
+    lookup,
+    number_column,
+    short_repr,
+)
+from evalsite.formats.parsed import ParsedGroundTruth
+from evalsite.formats.records import normalise_image_path
+from evalsite.formats.shards import is_pattern, shard_files
+
+
+def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
+                      segmentation: bool) -> ParsedGroundTruth:
+    """The ground truth of a COCO instances file, or of its shards joined in sorted path order (every shard
+    an instances object with the same ``categories``; ids unique across shards, as in one file)."""
+    files = shard_files(path, "coco") if is_pattern(path) or path.is_dir() else None
+    if files is None:
+        return _joined(path, [_read_file(path, images_root, declared, segmentation)], declared is not None)
+    if not files:
+        raise InputError("no COCO .json file in this folder", path)
+    read = functools.partial(_read_file, images_root=images_root, declared=declared, segmentation=segmentation)
+    return _joined(path, parallel(read, files, shard_size=1), declared is not None)
+
+
+@dataclass
+class _FileColumns:
+    """One file's ground truth as columns, in file order, its objects' image and category ids not yet found."""
+
+    file: Path
+    categories: list  # as written (shards must agree on it)
+    labels: list[str]  # in ascending category id order
+    label_ids: np.ndarray  # ascending
+    image_ids: np.ndarray
+    images: list[str]
+    widths: np.ndarray
+    heights: np.ndarray
+    ann_ids: np.ndarray
+    ann_image: np.ndarray  # image ids
+    ann_cat: np.ndarray  # category ids
+    box: np.ndarray
+    area: np.ndarray
+    missing_area: np.ndarray
+    crowd: np.ndarray
+    segm: list | None
+
+
+def _read_file(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> _FileColumns:
+    with gc_paused():  # see evalsite.formats.coco.coco_predictions
+        return _file_columns(load_json(path), path, images_root, declared, segmentation)
+
+
+def _file_columns(data: object, path: Path, images_root: Path, declared: list[str] | None,
+                  segmentation: bool) -> _FileColumns:
+    if isinstance(data, list):
+        raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "
+                         "'categories'; this one is a list (a results file? give it as predictions)", path)
+    if not isinstance(data, dict):
+        raise InputError("a COCO ground-truth file must be a JSON object with 'images', 'annotations' and "
+                         f"'categories', found {type(data).__name__}", path)
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise InputError(f"missing '{key}': a COCO ground-truth file needs 'images', 'annotations' and "
+                             "'categories'", path)
+        if not isinstance(data[key], list):
+            raise InputError(f"'{key}' must be a list, found {type(data[key]).__name__}", path, f"key '{key}'")
+    file = str(path)
+
+    # categories: labels in ascending id order
+    cats = data["categories"]
+    check_records(cats, path, "categories")
+    if not cats:
+        raise InputError("'categories' is empty", path, "key 'categories'")
+    cat_ids = int_column([c.get("id", MISSING) for c in cats], lambda i: (file, f"categories entry {i + 1}"), "id")
+    dup = first_duplicate(cat_ids)
+    if dup:
+        raise InputError(f"category id {cat_ids[dup[1]]} appears twice (categories entries {dup[0] + 1} and "
+                         f"{dup[1] + 1})", path, f"categories entry {dup[1] + 1}")
+    names = [c.get("name", MISSING) for c in cats]
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"a category needs a name (a non-empty string), found {short_repr(name)}", path,
+                             f"category id {cat_ids[i]}")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise InputError(f"category name {name!r} is also category id {cat_ids[seen[name]]}", path,
+                             f"category id {cat_ids[i]}")
+        seen[name] = i
+    order = np.argsort(cat_ids, kind="stable")
+    labels = [names[i] for i in order]
+    if declared is not None:
+        allowed = set(declared)
+        extra = [n for n in labels if n not in allowed]
+        if extra:
+            raise InputError(f"category name(s) not in the declared labels: {listing(extra)}", path,
+                             "key 'categories'")
+        absent = [n for n in declared if n not in seen]
+        if absent:
+            raise InputError(f"declared label(s) not among the categories: {listing(absent)}", path,
+                             "key 'categories'")
+
+    # images, in file order (the join puts them in id order)
+    imgs = data["images"]
+    check_records(imgs, path, "images")
+    ids = int_column([m.get("id", MISSING) for m in imgs], lambda i: (file, f"images entry {i + 1}"), "id")
+    file_names = [normalise_image_path(m.get("file_name"), images_root, path, f"image id {ids[i]}")
+                  for i, m in enumerate(imgs)]
+    sizes = []
+    for key in ("width", "height"):
+        values = [m.get(key, 0) for m in imgs]
+        if not set(map(type, values)) <= {int}:
+            for i, v in enumerate(values):
+                if isinstance(v, float) and v.is_integer():
+                    values[i] = int(v)
+        column = int_column(values, lambda i: (file, f"image id {ids[i]}"), key)
+        if (column < 0).any():
+            i = int(np.flatnonzero(column < 0)[0])
+            raise InputError(f"'{key}' must not be negative, found {column[i]}", path, f"image id {ids[i]}")
+        sizes.append(column)
+
+    # annotations
+    anns = data["annotations"]
+    check_records(anns, path, "annotations")
+    ann_ids = int_column([a.get("id", MISSING) for a in anns], lambda i: (file, f"annotations entry {i + 1}"),
+                          "id")
+    locate = lambda i: (file, f"annotation id {ann_ids[i]}")  # noqa: E731
+    ann_image = int_column([a.get("image_id", MISSING) for a in anns], locate, "image_id")
+    ann_cat = int_column([a.get("category_id", MISSING) for a in anns], locate, "category_id")
+    box = box_column([a.get("bbox", MISSING) for a in anns], locate)
+    check_finite_boxes(box, locate)
+    area_values = [a.get("area", MISSING) for a in anns]
+    missing_area = np.array([v is MISSING for v in area_values], dtype=bool)
+    area = number_column([0 if v is MISSING else v for v in area_values], locate, "area")
+    check_finite(area, locate, "'area'")
+    if (area < 0).any():
+        i = int(np.flatnonzero(area < 0)[0])
+        raise InputError(f"'area' must not be negative, found {area[i]:g}", *locate(i))
+    area = np.where(missing_area, box[:, 2] * box[:, 3], area)
+    crowd_values = [a.get("iscrowd", 0) for a in anns]
+    try:
+        crowd_ok = set(crowd_values) <= {0, 1}
+    except TypeError:  # unhashable values (lists, objects)
+        crowd_ok = False
+    if not crowd_ok:
+        i = next(i for i, v in enumerate(crowd_values) if not isinstance(v, (int, float)) or v not in (0, 1))
+        raise InputError(f"'iscrowd' must be 0 or 1, found {short_repr(crowd_values[i])}", *locate(i))
+    crowd = np.array(crowd_values, dtype=bool).reshape(len(anns))
+    segm = None
+    if segmentation:
+        segm = field_values(anns, "segmentation")
+        for i, value in enumerate(segm):
+            if value is MISSING or value is None:
+                raise InputError("missing 'segmentation': a segmentation task needs a mask (polygons or RLE) "
+                                 "for every ground-truth object", *locate(i))
+    return _FileColumns(file=path, categories=cats, labels=labels, label_ids=cat_ids[order], image_ids=ids,
+                        images=file_names, widths=sizes[0], heights=sizes[1], ann_ids=ann_ids, ann_image=ann_image,
+                        ann_cat=ann_cat, box=box, area=area, missing_area=missing_area, crowd=crowd, segm=segm)
+
+
+class _Rows:
+    """Where row k of the files' concatenated rows is: its file and its index in that file."""
+
+    def __init__(self, files: list[Path], counts: list[int]):
+        self.files = files
+        self.starts = np.cumsum([0, *counts])
+
+    def __call__(self, k: int) -> tuple[Path, int]:
+        f = int(np.searchsorted(self.starts, k, side="right")) - 1
+        return self.files[f], k - int(self.starts[f])
+
+    def first_duplicate(self, values: np.ndarray, what: str, entries: str) -> tuple[str, Path, int, int] | None:
+        """The earliest repeat in `values` as (message, its file, its index there, the value), e.g. "image id 7
+        appears twice (images entries 1 and 4)", naming the first one's file when it is another."""
+        dup = first_duplicate(values)
+        if dup is None:
+            return None
+        (first_file, i), (file, j) = self(dup[0]), self(dup[1])
+        where = f"{entries} entries {i + 1} and {j + 1}" if first_file == file else \
+            f"{entries} entry {i + 1} of {first_file} and {entries} entry {j + 1}"
+        return f"{what} {values[dup[1]]} appears twice ({where})", file, j, int(values[dup[1]])
+
+
+def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGroundTruth:
+    """The files' columns as one ground truth: images in id order, objects in the files' order."""
+    first = parts[0]
+    for part in parts[1:]:
+        if part.categories != first.categories:
+            raise InputError(f"its categories differ from those of {first.file}: every shard needs the same",
+                             part.file, "key 'categories'")
+    files = [p.file for p in parts]
+
+    image_rows = _Rows(files, [len(p.image_ids) for p in parts])
+    ids = np.concatenate([p.image_ids for p in parts])
+    dup = image_rows.first_duplicate(ids, "image id", "images")
+    if dup:
+        raise InputError(dup[0], dup[1], f"images entry {dup[2] + 1}")
+    names = [name for p in parts for name in p.images]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        # pycocotools keys images by id only (file_name is never read), but a report keys its pictures by file:
+        # two ids of one file would be one picture evaluated twice, each drawn with the other's boxes
+        j = seen.setdefault(name, i)
+        if j != i:
+            raise InputError(f"file_name {name!r} is also image id {ids[j]}: two images cannot be one file "
+                             "(pycocotools would evaluate the same picture twice); give each image its own "
+                             "file or remove the duplicate entry", image_rows(i)[0], f"image id {ids[i]}")
+    order = np.argsort(ids, kind="stable")
+    image_ids = ids[order]
+    images = [names[i] for i in order]
+    del names, seen
+    widths = np.concatenate([p.widths for p in parts])[order]
+    heights = np.concatenate([p.heights for p in parts])[order]
+
+    ann_rows = _Rows(files, [len(p.ann_ids) for p in parts])
+    ann_ids = np.concatenate([p.ann_ids for p in parts])
+    dup = ann_rows.first_duplicate(ann_ids, "annotation id", "annotations")
+    if dup:
+        raise InputError(dup[0], dup[1], f"annotation id {dup[3]}")
+    if len(parts) == 1:
+        file = str(path)
+        locate = lambda i: (file, f"annotation id {ann_ids[i]}")  # noqa: E731
+    else:
+        locate = lambda i: (str(ann_rows(i)[0]), f"annotation id {ann_ids[i]}")  # noqa: E731
+    ann_image = np.concatenate([p.ann_image for p in parts])
+    gt_image = lookup(image_ids, ann_image)
+    bad = np.flatnonzero(gt_image < 0)
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"image id {ann_image[i]} is not in 'images'{and_more(len(bad))}", *locate(i))
+    del ann_image
+    ann_cat = np.concatenate([p.ann_cat for p in parts])
+    gt_label = lookup(first.label_ids, ann_cat)
+    bad = np.flatnonzero(gt_label < 0)
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"category id {ann_cat[i]} is not in 'categories'{and_more(len(bad))}", *locate(i))
+    del ann_cat
+    segm = None if first.segm is None else [value for p in parts for value in p.segm]
+    notices = []
+    unknown_size = np.flatnonzero((widths == 0) | (heights == 0))
+    if len(unknown_size):
+        notices.append(Notice("image_size_unknown", str(path), None,
+                              f"{len(unknown_size)} image(s) without width/height: their boxes are not "
+                              f"checked against the image, e.g. {listing([images[i] for i in unknown_size])}"))
+    return ParsedGroundTruth(
+        file=path, fmt="coco", has_ids=True, image_ids=image_ids, images=images, widths=widths, heights=heights,
+        labels=first.labels, label_ids=first.label_ids, gt_image=gt_image, gt_label=gt_label,
+        gt_box=np.concatenate([p.box for p in parts]), gt_area=np.concatenate([p.area for p in parts]),
+        gt_crowd=np.concatenate([p.crowd for p in parts]), gt_difficult=np.zeros(len(ann_ids), dtype=bool),
+        gt_id=ann_ids, locate=locate, declared=declared, notices=notices,
+        gt_segm=segm, gt_area_missing=np.concatenate([p.missing_area for p in parts]))
