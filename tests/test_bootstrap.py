@@ -487,6 +487,38 @@ def test_coco_resampled_is_the_same_with_a_helper_process_and_with_threads():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def _cut_from_disk_as_from_memory(evidence, groups) -> None:
+    """With a cluster the driver keeps the evidence on its disk (packed, indices in 4 bytes) and cuts the label
+    groups' parts from there a block at a time: the same parts as from the columns in memory, for COCO's
+    evidence (`label_evidence`) and VOC's columns (`label_columns`)."""
+    import dataclasses
+
+    from evalsite.core.on_disk import DiskArray
+    from evalsite.metrics import bootstrap as bs
+    from evalsite.metrics import coco_bootstrap as cbs
+    from evalsite.metrics.arrays import held_indices
+
+    packed = evidence.packed()
+    columns = {f.name: getattr(packed, f.name) for f in dataclasses.fields(packed)}
+    columns = {name: held_indices(c, 1000) if name.endswith(("image", "label")) else c for name, c in columns.items()}
+    kept = dataclasses.replace(packed, **{name: DiskArray(c) for name, c in columns.items()})
+    held = dataclasses.replace(packed, **columns)
+    saved = bs.GATHER_ROWS
+    try:
+        bs.GATHER_ROWS = 7
+        for k0, k1 in groups:
+            got, expected = cbs.label_evidence(kept, k0, k1), cbs.label_evidence(held, k0, k1)
+            for f in dataclasses.fields(got):
+                a, b = getattr(got, f.name), getattr(expected, f.name)
+                assert type(a) is np.ndarray and np.array_equal(a, b), f.name
+            voc = [columns["dt_image"], columns["dt_label"], np.arange(len(columns["dt_label"])) / 7.0,
+                   columns["tp"] & 1, columns["gt_image"], columns["gt_label"]]
+            for a, b in zip(bs.label_columns(*map(DiskArray, voc), k0, k1), bs.label_columns(*voc, k0, k1)):
+                assert type(a) is np.ndarray and np.array_equal(a, b)
+    finally:
+        bs.GATHER_ROWS = saved
+
+
 def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():
     """A Dask cluster computes COCO AP's resamples a label group at a time (`label_evidence`,
     report.intervals `_coco_on_cluster`): each group's per-label arrays are those columns of the whole run,
@@ -512,6 +544,7 @@ def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():
     weights = bs.resample_weights(n_images, resamples=120, seed=5)
     groups = [(0, 2), (2, 3), (3, 6)]
     evidence = [cbs.label_evidence(coco.evidence, k0, k1) for k0, k1 in groups]
+    _cut_from_disk_as_from_memory(coco.evidence, groups)
     items = [len(e.dt_image) + len(e.gt_image) for e in evidence]
     assert sum(items) == len(coco.evidence.dt_image) + len(coco.evidence.gt_image)
     w_max = float(weights.max())

@@ -408,6 +408,49 @@ def test_ground_truth_shards_give_the_report_of_one_file(inputs, client, tmp_pat
                                   f"from those of {folder / 'gt-shards' / 'gt-0.json'}")
 
 
+class WorkersCannotRead(distributed.WorkerPlugin):
+    """Its workers read no COCO ground-truth file (as when the file is on the driver's disk only)."""
+
+    def setup(self, worker):
+        import evalsite.formats.coco_ground_truth as coco_ground_truth
+        from evalsite.core.errors import InputError
+
+        def unreadable(path, data=None):
+            raise InputError("file not found", path)
+
+        coco_ground_truth.load_json = unreadable
+
+
+def test_one_ground_truth_file_is_parsed_by_a_worker(inputs, client, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cluster one COCO ground-truth file is parsed by a worker (its JSON never whole on the driver),
+    and by the driver only when no worker can read it: the report of one process either way."""
+    import evalsite.formats.coco_ground_truth as coco_ground_truth
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["segmentation"]
+    one = _report(manifest, tmp_path / "one.json")
+    parse = coco_ground_truth.load_json
+
+    def not_here(path, data=None):
+        raise AssertionError(f"the driver parsed {path}")
+
+    monkeypatch.setattr(coco_ground_truth, "load_json", not_here)
+    assert _report(manifest, tmp_path / "cluster.json", "--scheduler", client.scheduler.address) == one
+    parsed_here = []
+
+    def counted(path, data=None):
+        parsed_here.append(path)
+        return parse(path, data)
+
+    monkeypatch.setattr(coco_ground_truth, "load_json", counted)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        c.register_plugin(WorkersCannotRead())
+        assert _report(manifest, tmp_path / "here.json", "--scheduler", cluster.scheduler_address) == one
+    assert parsed_here == [manifest.parent / "ground_truth.json"]
+
+
 def test_ground_truth_shard_errors_name_the_shard(inputs, tmp_path: Path) -> None:
     manifest = inputs["detection"]
     folder = manifest.parent

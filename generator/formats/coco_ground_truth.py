@@ -2,9 +2,10 @@
 folder or glob pattern of such files, evalsite.formats.shards). The rules: evalsite.formats.detection.
 
 Each file is read into columns on its own (`_read_file`: its JSON parsed, checked and let go), shards each by
-its own task (on a Dask cluster's workers with ``--scheduler``: a worker reads only its shard, and the driver
-never holds a shard's parsed JSON); the files' columns are then joined (`_joined`), where the ids are found
-across shards (an object of one shard may belong to an image of another, as in the files' concatenation).
+its own task; on a Dask cluster (``--scheduler``) a worker reads each shard, or the one file, so that the
+driver never holds the parsed JSON (it reads a file itself only when no worker could). The files' columns
+are then joined (`_joined`), where the ids are found across shards (an object of one shard may belong to an
+image of another, as in the files' concatenation).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsite.core.cluster import current, run_tasks
 from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.parallel import parallel
@@ -44,7 +46,15 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
     an instances object with the same ``categories``; ids unique across shards, as in one file)."""
     files = shard_files(path, "coco") if is_pattern(path) or path.is_dir() else None
     if files is None:
-        return _joined(path, [_read_file(path, images_root, declared, segmentation)], declared is not None)
+        cluster = current()
+        if cluster is None:
+            return _joined(path, [_read_file(path, images_root, declared, segmentation)], declared is not None)
+        # One file, with a cluster: parsed by a worker too (the parse takes about 650 bytes per object at its
+        # peak, the columns 60), and here only if that fails (a worker that cannot see the file, or that
+        # dies on every try: then this is the one copy of it that can be read)
+        read = functools.partial(_file_task, images_root=images_root, declared=declared, segmentation=segmentation)
+        part = run_tasks(cluster, read, [path], make=lambda file: file, priority=0)[0]
+        return _joined(path, [part], declared is not None)
     if not files:
         raise InputError("no COCO .json file in this folder", path)
     read = functools.partial(_read_file, images_root=images_root, declared=declared, segmentation=segmentation)
@@ -71,6 +81,12 @@ class _FileColumns:
     missing_area: np.ndarray
     crowd: np.ndarray
     segm: list | None
+
+
+def _file_task(path: Path, spec: Path, value: None, *, images_root: Path, declared: list[str] | None,
+               segmentation: bool) -> _FileColumns:
+    """`_read_file` as a task of `run_tasks`."""
+    return _read_file(path, images_root, declared, segmentation)
 
 
 def _read_file(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> _FileColumns:

@@ -63,6 +63,18 @@ def gathered(values: np.ndarray, rows: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
+def rows_of(values, rows) -> np.ndarray:
+    """`values[rows]` as an array: indexed as it is when it is an array or reads like one (a column kept on
+    disk then reads only those rows, `evalsite.core.on_disk.DiskArray`), else through `np.asarray` (a list).
+
+    Examples
+    --------
+    >>> rows_of([10, 20, 30], np.array([True, False, True])).tolist()
+    [10, 30]
+    """
+    return values[rows] if hasattr(values, "shape") else np.asarray(values)[rows]
+
+
 def index_array(a) -> np.ndarray:
     """`a` (an index column) as an integer array: as it is when it is one (int32 columns held long,
     `held_indices`, are not copied), else int64 (a list read from report.json, an empty one).

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.arrays import index_array
+from evalsite.metrics.arrays import GATHER_ROWS, index_array, rows_of
 
 RESAMPLES = 1000
 SEED = 0
@@ -286,9 +286,16 @@ def join_label_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 def label_range(labels, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
     """(which of `labels` lie in k0..k1-1, those labels renumbered from 0): how a label group's evidence is cut
     from the whole's (`label_columns`, `coco_bootstrap.label_evidence`)."""
-    labels = index_array(labels)  # (int32 as held, `held_indices`: not copied whole for each group)
-    kept = (labels >= k0) & (labels < k1)
-    return kept, labels[kept] - k0
+    if isinstance(labels, np.ndarray) or not hasattr(labels, "shape"):
+        labels = index_array(labels)  # (int32 as held, `held_indices`: not copied whole for each group)
+        kept = (labels >= k0) & (labels < k1)
+        return kept, labels[kept] - k0
+    # a column that reads a part at a time (kept on disk): compared a block at a time, its group's rows read
+    kept = np.empty(len(labels), dtype=bool)
+    for start in range(0, len(labels), GATHER_ROWS):
+        block = labels[start:start + GATHER_ROWS]
+        kept[start:start + len(block)] = (block >= k0) & (block < k1)
+    return kept, index_array(labels[kept]) - k0
 
 
 def label_columns(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, k0: int, k1: int) -> tuple:
@@ -296,8 +303,8 @@ def label_columns(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, k0: i
     labels 0..k1-k0-1, in the same order: its per-label samples are columns k0..k1-1 of the whole's."""
     dt, dt_label = label_range(dt_label, k0, k1)
     gt, gt_label = label_range(gt_label, k0, k1)
-    return (np.asarray(dt_image)[dt], dt_label, np.asarray(dt_score)[dt], np.asarray(dt_tp)[dt],
-            np.asarray(gt_image)[gt], gt_label)
+    return (rows_of(dt_image, dt), dt_label, rows_of(dt_score, dt), rows_of(dt_tp, dt), rows_of(gt_image, gt),
+            gt_label)
 
 
 def sparse_counts(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, counts: np.ndarray | None = None):

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import box_columns, pair_iou_of
-from evalsite.metrics.arrays import descending_order
+from evalsite.metrics.arrays import descending_order, rows_of
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
 from evalsite.metrics.pairs import chunk_bounds, expand_pairs
@@ -89,7 +89,7 @@ class CocoEvidence:
     def flags(self, index=slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """(tp, ignored) of the detections `index` as (T, len) bool, packed or not."""
         if np.ndim(self.tp) == 1:
-            return unpack_flags(np.asarray(self.tp)[index]), unpack_flags(np.asarray(self.ignored)[index])
+            return unpack_flags(rows_of(self.tp, index)), unpack_flags(rows_of(self.ignored, index))
         return np.asarray(self.tp, dtype=bool)[:, index], np.asarray(self.ignored, dtype=bool)[:, index]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from evalsite.core.parallel import SpareCore, run_units, shared_array
+from evalsite.metrics.arrays import rows_of
 from evalsite.metrics.bootstrap import (
     CELLS,
     Block,
@@ -192,8 +193,8 @@ def label_evidence(evidence: CocoEvidence, k0: int, k1: int) -> CocoEvidence:
     dt, dt_label = label_range(evidence.dt_label, k0, k1)
     gt, gt_label = label_range(evidence.gt_label, k0, k1)
     tp, ignored = evidence.flags(dt)
-    return CocoEvidence(dt_image=np.asarray(evidence.dt_image)[dt], dt_label=dt_label, tp=tp, ignored=ignored,
-                        gt_image=np.asarray(evidence.gt_image)[gt], gt_label=gt_label)
+    return CocoEvidence(dt_image=rows_of(evidence.dt_image, dt), dt_label=dt_label, tp=tp, ignored=ignored,
+                        gt_image=rows_of(evidence.gt_image, gt), gt_label=gt_label)
 
 
 # The AP at one IoU threshold of `coco_resampled`, by name

@@ -6,7 +6,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster
 from evalsite.core.parallel import SpareCore
-from evalsite.metrics.arrays import index_array
+from evalsite.metrics.arrays import index_array, rows_of
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -124,7 +124,7 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
     from evalsite.core.cluster import run_tasks
 
     groups, sizes, objects = label_groups(dt_label, gt_label, n_labels)
-    cost = np.cumsum(np.r_[0, np.bincount(np.asarray(dt_label)[costly], minlength=n_labels) + objects])
+    cost = np.cumsum(np.r_[0, np.bincount(index_array(rows_of(dt_label, costly)), minlength=n_labels) + objects])
     total = np.cumsum(np.r_[0, sizes])
     specs = []
     for k0, k1 in groups:
