@@ -782,8 +782,9 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, on_disk,
     image = rng.integers(0, 3, n)
     widths, heights = np.array([40, 0, 30]), np.array([20, 10, 50])
     box = np.column_stack([rng.uniform(-20, 45, n), rng.uniform(-20, 45, n), rng.uniform(1, 30, (n, 2))])
-    clipped, keep, notices = columns.clip_boxes(put(box), image, widths, heights, lambda i: ("f.json", f"entry {i + 1}"),
-                                                ["a", "b", "c"], Path("f.json"), True, "predicted")
+    locate = lambda i: ("f.json", f"entry {i + 1}")  # noqa: E731
+    clipped, keep, notices = columns.clip_boxes(put(box), image, widths, heights, locate, ["a", "b", "c"],
+                                                Path("f.json"), True, "predicted")
     w, h = widths[image].astype(float), heights[image].astype(float)
     outside = (w > 0) & (h > 0) & ((box[:, 0] < -1e-3) | (box[:, 1] < -1e-3) | (box[:, 0] + box[:, 2] > w + 1e-3)
                                    | (box[:, 1] + box[:, 3] > h + 1e-3))
