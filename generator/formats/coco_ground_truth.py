@@ -11,6 +11,7 @@ image of another, as in the files' concatenation).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,16 +214,18 @@ class _Rows:
         f = int(np.searchsorted(self.starts, k, side="right")) - 1
         return self.files[f], k - int(self.starts[f])
 
-    def first_duplicate(self, values: np.ndarray, what: str, entries: str) -> tuple[str, Path, int, int] | None:
-        """The earliest repeat in `values` as (message, its file, its index there, the value), e.g. "image id 7
-        appears twice (images entries 1 and 4)", naming the first one's file when it is another."""
+    def check_unique(self, values: np.ndarray, what: str, entries: str, record: Callable[[int, int], str]) -> None:
+        """An InputError at the earliest repeat in `values`, e.g. "image id 7 appears twice (images entries 1
+        and 4)", naming the first one's file when it is another; `record(index in its file, value)` names the
+        repeat's record."""
         dup = first_duplicate(values)
         if dup is None:
-            return None
+            return
         (first_file, i), (file, j) = self(dup[0]), self(dup[1])
+        value = int(values[dup[1]])
         where = f"{entries} entries {i + 1} and {j + 1}" if first_file == file else \
             f"{entries} entry {i + 1} of {first_file} and {entries} entry {j + 1}"
-        return f"{what} {values[dup[1]]} appears twice ({where})", file, j, int(values[dup[1]])
+        raise InputError(f"{what} {value} appears twice ({where})", file, record(j, value))
 
 
 def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGroundTruth:
@@ -236,9 +239,7 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGrou
 
     image_rows = _Rows(files, [len(p.image_ids) for p in parts])
     ids = np.concatenate([p.image_ids for p in parts])
-    dup = image_rows.first_duplicate(ids, "image id", "images")
-    if dup:
-        raise InputError(dup[0], dup[1], f"images entry {dup[2] + 1}")
+    image_rows.check_unique(ids, "image id", "images", lambda j, value: f"images entry {j + 1}")
     names = [name for p in parts for name in p.images]
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -258,14 +259,8 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGrou
 
     ann_rows = _Rows(files, [len(p.ann_ids) for p in parts])
     ann_ids = np.concatenate([p.ann_ids for p in parts])
-    dup = ann_rows.first_duplicate(ann_ids, "annotation id", "annotations")
-    if dup:
-        raise InputError(dup[0], dup[1], f"annotation id {dup[3]}")
-    if len(parts) == 1:
-        file = str(path)
-        locate = lambda i: (file, f"annotation id {ann_ids[i]}")  # noqa: E731
-    else:
-        locate = lambda i: (str(ann_rows(i)[0]), f"annotation id {ann_ids[i]}")  # noqa: E731
+    ann_rows.check_unique(ann_ids, "annotation id", "annotations", lambda j, value: f"annotation id {value}")
+    locate = lambda i: (str(ann_rows(i)[0]), f"annotation id {ann_ids[i]}")  # noqa: E731
     ann_image = np.concatenate([p.ann_image for p in parts])
     gt_image = lookup(image_ids, ann_image)
     bad = np.flatnonzero(gt_image < 0)

@@ -297,8 +297,8 @@ def _by_image(image: np.ndarray) -> np.ndarray | slice:
 
 
 def _taken_boxes(box: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.ndarray | DiskArray:
-    """`box[order]` (`_by_image`), contiguous; boxes kept on disk (with a Dask cluster: `evalsite.formats.shards`)
-    stay there when in order already."""
+    """`box[order]` (`_by_image`'s order, or the rows kept), contiguous; boxes kept on disk (with a Dask cluster:
+    `evalsite.formats.shards`) stay there, as they are when `order` is a slice."""
     if isinstance(box, DiskArray):
         return box if isinstance(order, slice) else box.taken(order)
     return np.ascontiguousarray(box[order])
@@ -400,8 +400,8 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     notices += more
     dt_score = pred.score
     if keep is not None:
-        dt_box = dt_box.taken(keep) if isinstance(dt_box, DiskArray) else dt_box[keep]
         dt_image, dt_label, dt_score = dt_image[keep], dt_label[keep], dt_score[keep]
+        dt_box = _taken_boxes(dt_box, keep)
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None

@@ -286,11 +286,9 @@ def join_label_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 def label_range(labels, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
     """(which of `labels` lie in k0..k1-1, those labels renumbered from 0): how a label group's evidence is cut
     from the whole's (`label_columns`, `coco_bootstrap.label_evidence`)."""
-    if isinstance(labels, np.ndarray) or not hasattr(labels, "shape"):
-        labels = index_array(labels)  # (int32 as held, `held_indices`: not copied whole for each group)
-        kept = (labels >= k0) & (labels < k1)
-        return kept, labels[kept] - k0
-    # a column that reads a part at a time (kept on disk): compared a block at a time, its group's rows read
+    # (an array as it is: int32 as held, `held_indices`, is not copied whole for each group; a column kept on
+    # disk is read a block at a time, then its group's rows)
+    labels = labels if hasattr(labels, "shape") else index_array(labels)
     kept = np.empty(len(labels), dtype=bool)
     for start in range(0, len(labels), GATHER_ROWS):
         block = labels[start:start + GATHER_ROWS]
