@@ -490,20 +490,26 @@ def test_coco_resampled_is_the_same_with_a_helper_process_and_with_threads():
 def _cut_from_disk_as_from_memory(evidence, groups) -> None:
     """With a cluster the driver keeps the evidence on its disk (packed, indices in 4 bytes) and cuts the label
     groups' parts from there a block at a time: the same parts as from the columns in memory, for COCO's
-    evidence (`label_evidence`) and VOC's columns (`label_columns`)."""
+    evidence (`label_evidence`) and VOC's columns (`label_columns`); and so are the parts it sends in pieces of
+    a few detections (report.intervals `_group_pieces`), once joined on the worker."""
     import dataclasses
 
+    from evalsite.core.cluster import _built
     from evalsite.core.on_disk import DiskArray
     from evalsite.metrics import bootstrap as bs
     from evalsite.metrics import coco_bootstrap as cbs
     from evalsite.metrics.arrays import held_indices
+    from evalsite.report import intervals
+
+    def joined(part):  # (as a worker joins the pieces)
+        return _built(part.build, part.fixed, list(part.pieces))
 
     packed = evidence.packed()
     columns = {f.name: getattr(packed, f.name) for f in dataclasses.fields(packed)}
     columns = {name: held_indices(c, 1000) if name.endswith(("image", "label")) else c for name, c in columns.items()}
     kept = dataclasses.replace(packed, **{name: DiskArray(c) for name, c in columns.items()})
     held = dataclasses.replace(packed, **columns)
-    saved = bs.GATHER_ROWS
+    saved, saved_pieces = bs.GATHER_ROWS, intervals.PIECE_ROWS
     try:
         bs.GATHER_ROWS = 7
         for k0, k1 in groups:
@@ -515,8 +521,24 @@ def _cut_from_disk_as_from_memory(evidence, groups) -> None:
                    columns["tp"] & 1, columns["gt_image"], columns["gt_label"]]
             for a, b in zip(bs.label_columns(*map(DiskArray, voc), k0, k1), bs.label_columns(*voc, k0, k1)):
                 assert type(a) is np.ndarray and np.array_equal(a, b)
+            on_disk = [DiskArray(c) for c in voc]
+            intervals.PIECE_ROWS = 5
+            pieced = joined(intervals._group_pieces((on_disk[0], on_disk[2], on_disk[3]), on_disk[1], on_disk[4],
+                                                    on_disk[5], (k0, k1), intervals._voc_evidence_built, 1000, 0.5))
+            assert pieced[1:] == (1000, k1 - k0, 0.5)
+            for a, b in zip(pieced[0], bs.label_columns(*voc, k0, k1), strict=True):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+            disk = kept.packed()
+            pieced = joined(intervals._group_pieces((disk.dt_image, disk.tp, disk.ignored), disk.dt_label,
+                                                    disk.gt_image, disk.gt_label, (k0, k1),
+                                                    intervals._coco_evidence_built, 1000))
+            assert pieced[1:] == (1000, k1 - k0) and pieced[0].tp.ndim == 1  # (flags packed: unpacked there)
+            for f in dataclasses.fields(expected):
+                a, b = getattr(pieced[0].unpacked(), f.name), getattr(expected, f.name)
+                assert a.dtype == b.dtype and np.array_equal(a, b), f.name
     finally:
         bs.GATHER_ROWS = saved
+        intervals.PIECE_ROWS = saved_pieces
 
 
 def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():

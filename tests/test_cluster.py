@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -496,11 +497,16 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     # resampling (the largest working sets) run as tasks of label groups on the workers, which draw the
     # resamples themselves, and the confusion and error types at t* as tasks of image shards:
     # report.json is the single process's, byte for byte.
-    # The driver keeps the inputs' boxes and masks on its disk meanwhile, and cuts the workers' parts from there.
+    # The driver keeps the inputs' boxes, masks, images, labels and scores on its disk meanwhile, and reads
+    # them a block at a time (here of a few rows: blocks end everywhere) to cut the workers' parts, count, order
+    # the evidence and find the rows at t*.
     import evalsite.commands.evaluate as evaluate_command
     import evalsite.report.intervals as intervals
+    import evalsite.report.matching_groups as matching_groups
+    from evalsite.core import on_disk
     from evalsite.core.detection_data import heavy_columns_on_disk
     from evalsite.core.on_disk import DiskArray
+    from evalsite.metrics import arrays
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs[kind]
@@ -509,13 +515,17 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     monkeypatch.setattr(evaluate_command, "heavy_columns_on_disk",
                         lambda data: offloaded.append(heavy_columns_on_disk(data)) or offloaded[-1])
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
+    monkeypatch.setattr(on_disk, "READ_BYTES", 56)  # 7 rows of a column, 1-2 boxes
+    monkeypatch.setattr(arrays, "ORDER_ROWS", 5)  # the evidence ordered by ranges of about 5 scores
+    monkeypatch.setattr(matching_groups, "PIECE_ROWS", 4)  # the groups' detections sent 4 at a time
     with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
                      client.scheduler.address, "--shard-images", "3")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
     [held] = offloaded
-    assert isinstance(held.dt_box, DiskArray) and isinstance(held.gt_box, DiskArray)
+    assert all(isinstance(column, DiskArray) for column in (held.dt_box, held.gt_box, held.dt_image, held.dt_label,
+                                                             held.dt_score))
     assert kind != "segmentation" or isinstance(held.dt_masks.counts, DiskArray)
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
@@ -625,3 +635,58 @@ def test_run_tasks_values_survive_lost_and_failing_tasks(tmp_path: Path) -> None
     assert values == [19, 20, 31, 32, 43, 44, 80]
     assert marker.is_file()  # a worker died at its first task: its part was sent again or its value made here
     assert sorted(set(made)) == [1, 2, 3, 6] and 13 in _DONE_HERE and set(_DONE_HERE) <= set(specs)
+
+
+def _pieces_total(fixed: tuple, columns: tuple) -> tuple[int, int]:
+    (offset,), (values, weights) = fixed, columns
+    return offset + int((values * weights).sum()), len(values)
+
+
+def _pieces_value(part: tuple[int, int], spec: int, common: None) -> tuple[int, int]:
+    try:
+        distributed.get_worker()
+    except ValueError:  # not on a worker
+        _DONE_HERE.append(spec)
+    else:
+        if spec == 13:
+            raise RuntimeError("spec 13 fails on the workers")
+    return part
+
+
+def test_parts_sent_in_pieces_are_joined_on_the_worker(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A part made as `Pieces` (a label group's detections) is sent a piece at a time, each made as the one before
+    # is sent, and joined on the worker into the part the work takes; a task that fails there is done here from
+    # the same pieces. The values are those of the whole parts.
+    from evalsite.core.cluster import Cluster, Pieces, run_tasks
+
+    sent: list = []
+    events: list[str] = []
+    scatter = client.scatter
+
+    def sending(data, **options):
+        sent.append(data)
+        events.append("sent")
+        return scatter(data, **options)
+
+    monkeypatch.setattr(client, "scatter", sending)
+
+    def make(key: int) -> Pieces:
+        values = np.arange(10 * key)
+
+        def pieces():
+            for start in range(0, max(1, len(values)), 4):
+                events.append("made")
+                yield values[start:start + 4], values[start:start + 4] % 3
+
+        return Pieces(_pieces_total, (key,), pieces())
+
+    specs = [0, 1, 2, 13]
+    _DONE_HERE.clear()
+    values = run_tasks(Cluster(client, 1), _pieces_value, specs, make)
+    assert values == [(k + sum(v * (v % 3) for v in range(10 * k)), 10 * k) for k in specs]
+    assert _DONE_HERE == [13]
+    pieces = [piece for piece in sent if isinstance(piece, tuple) and len(piece) == 2]
+    assert len(pieces) == sum(max(1, -(-10 * k // 4)) for k in specs) and all(len(p[0]) <= 4 for p in pieces)
+    # each piece sent before the next is made (the last made ones: spec 13's, made again here)
+    sending_phase = "".join(event[0] for event in events).rstrip("m")
+    assert "mm" not in sending_phase and sending_phase.count("m") == len(pieces)

@@ -448,6 +448,75 @@ def test_descending_order_is_numpys_stable_sort_of_the_negated_scores():
     check()
 
 
+@pytest.mark.parametrize("read_bytes", [8, 40, 1 << 24])
+def test_descending_parts_join_into_numpys_stable_sort(monkeypatch, read_bytes: int):
+    """`descending_parts` (ranges of scores, each found a block at a time and sorted on its own) joined is
+    np.argsort(-score, 'stable'), for arrays and columns on disk read in blocks of 1, 5 and many rows, parts of
+    1 to 500 rows: ties (every score one of six values), -0.0 beside 0.0, infinities, one score everywhere."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays as float_arrays
+
+    from evalsite.core import on_disk
+    from evalsite.metrics.arrays import descending_parts
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
+    rng = np.random.default_rng(5)
+
+    def joined(score: np.ndarray, rows: int) -> np.ndarray:
+        parts = list(descending_parts(on_disk.on_disk(score), rows))
+        assert all(len(part) for part in parts)
+        return np.concatenate([np.zeros(0, dtype=np.int64), *parts])
+
+    cases = [np.zeros(0), np.full(300, 0.5), np.array([0.0, -0.0, 0.0, -0.0, np.inf, -np.inf, 1.0]),
+             rng.choice([0.0, -0.0, 0.25, 0.5, 1.0, -1.0], 1_000), np.round(rng.random(1_500), 2)]
+    for score in cases:
+        for rows in (1, 7, 100, 500) if read_bytes > 8 else (7, 500):
+            np.testing.assert_array_equal(joined(score, rows), np.argsort(-score, kind="stable"))
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(float_arrays(np.float64, st.integers(0, 80), elements=st.floats(allow_nan=False, width=64)),
+           st.integers(1, 30))
+    def check(score, rows):
+        np.testing.assert_array_equal(joined(score, rows), np.argsort(-score, kind="stable"))
+
+    check()
+
+
+@pytest.mark.parametrize("read_bytes", [8, 56, 1 << 24])
+def test_block_helpers_equal_numpy(monkeypatch, read_bytes: int):
+    """`counts_of`, `rows_where`, `is_ascending`, `first_row_where`, `max_of` and `count_below`, which read a
+    column on disk a block at a time (1, 7 and many rows), equal numpy's bincount, flatnonzero, a whole
+    comparison, max and searchsorted (of the values sorted either way), on arrays too."""
+    from evalsite.core import on_disk
+    from evalsite.core.on_disk import count_below, first_row_where, is_ascending, max_of, rows_where
+    from evalsite.metrics.arrays import counts_of
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 50, 3_000):
+        values = rng.integers(0, 9, n)
+        where = rng.random(n) < 0.3
+        for column in (values, on_disk.on_disk(values)):
+            np.testing.assert_array_equal(counts_of(column, 12), np.bincount(values, minlength=12))
+            np.testing.assert_array_equal(counts_of(column, where=where), np.bincount(values[where]))
+            np.testing.assert_array_equal(rows_where(column, lambda block: block % 3 == 1),
+                                          np.flatnonzero(values % 3 == 1))
+            assert is_ascending(column) == bool(np.all(np.diff(values) >= 0))
+            ascending = np.sort(values)
+            assert is_ascending(on_disk.on_disk(ascending)) and is_ascending(ascending)
+            hits = np.flatnonzero(values == 7)
+            assert first_row_where(column, lambda block: block == 7) == (int(hits[0]) if len(hits) else -1)
+            assert max_of(column) == values.max()
+            targets = np.array([-1, 0, 3, 3.5, 8, 9])
+            for ordered in (ascending, ascending[::-1].copy()):
+                assert count_below(on_disk.on_disk(ordered), targets).tolist() == \
+                    np.searchsorted(ascending, targets).tolist() == count_below(ordered, targets).tolist()
+    assert counts_of([], 3).tolist() == [0, 0, 0] and rows_where(np.zeros(0), lambda b: b > 0).tolist() == []
+    # a step down exactly between two blocks is seen
+    assert not is_ascending(on_disk.on_disk(np.array([0, 1, 2, 3, 4, 5, 6, 0, 9])))
+
+
 def split_by_labels(inputs: dict, bounds: list[int]):
     """coco_match of each label range [bounds[i], bounds[i+1]) on its own (renumbered from 0, the images and
     the input order kept), as a cluster's tasks run it (evalsite.report.matching_groups)."""

@@ -812,38 +812,78 @@ def test_box_checks_and_clipping_by_blocks_are_those_of_all_rows(block, on_disk,
     assert "entry 18" in str(caught.value)
 
 
-def test_boxes_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
-    """With a cluster the joined prediction shards' boxes stay on disk: grouped by image, they are the boxes
-    in memory grouped so (kept as they are when in order already)."""
+@pytest.mark.parametrize("check_rows", [1, 3, 1 << 18])
+def test_lookup_finds_each_value_as_a_dict_does(monkeypatch, check_rows: int) -> None:
+    """`lookup` (a block of values at a time) gives each value's index in the sorted keys, -1 where absent,
+    as a dict from key to index does; for values kept on disk (a cluster's joined shards) too."""
+    from evalsite.core import on_disk
+    from evalsite.formats import columns
+    from evalsite.formats.columns import lookup
+
+    monkeypatch.setattr(columns, "CHECK_ROWS", check_rows)
+    monkeypatch.setattr(on_disk, "READ_BYTES", 40)
+    rng = np.random.default_rng(2)
+    for n_keys, n_values in ((0, 5), (1, 4), (30, 0), (30, 200), (500, 1_000)):
+        keys = np.unique(rng.integers(-10**12, 10**12, n_keys))
+        values = np.concatenate([rng.choice(keys, n_values // 2) if len(keys) else np.zeros(0, np.int64),
+                                 rng.integers(-10**12, 10**12, n_values - n_values // 2)])
+        rng.shuffle(values)
+        index = {int(k): i for i, k in enumerate(keys)}
+        expected = [index.get(int(v), -1) for v in values]
+        for given in (values, on_disk.on_disk(values)):
+            found = lookup(keys, given)
+            assert found.dtype == np.int64 and found.tolist() == expected
+
+
+def test_columns_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
+    """With a cluster the joined prediction shards' boxes and scores stay on disk: grouped by image, they are
+    the columns in memory grouped so (kept as they are when in order already)."""
     from evalsite.core.on_disk import DiskArray
-    from evalsite.formats.detection import _by_image, _taken_boxes
+    from evalsite.formats.detection import _by_image, _taken_rows
 
     box = np.arange(24.0).reshape(6, 4)
-    for image in ([0, 0, 1, 2, 2, 3], [2, 0, 1, 0, 2, 1]):
-        order = _by_image(np.array(image))
-        held = _taken_boxes(DiskArray(box), order)
-        assert isinstance(held, DiskArray) and np.array_equal(np.asarray(held), _taken_boxes(box, order))
-        assert np.array_equal(np.asarray(held), box[np.argsort(image, kind="stable")])
+    for column in (box, box[:, 1].copy()):
+        for image in ([0, 0, 1, 2, 2, 3], [2, 0, 1, 0, 2, 1]):
+            order = _by_image(np.array(image))
+            held = _taken_rows(DiskArray(column), order)
+            assert isinstance(held, DiskArray) and np.array_equal(np.asarray(held), _taken_rows(column, order))
+            assert np.array_equal(np.asarray(held), column[np.argsort(image, kind="stable")])
 
 
-def test_shards_boxes_written_in_order_whatever_order_they_come_in() -> None:
+def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
     """With a cluster the shards' boxes go to disk as the shards come in, in shard order whatever order their
-    tasks end in: the boxes of their concatenation, each shard's let go once written."""
+    tasks end in: the boxes of their concatenation, each shard's let go once written; their scores and ids go
+    to disk too, and join (`join`) into the columns of their concatenation, with its dtypes, on disk."""
+    from evalsite.core.on_disk import DiskArray
     from evalsite.formats.parsed import ParsedPredictions
-    from evalsite.formats.shards import _BoxesInOrder
+    from evalsite.formats.shards import _ColumnsOnDisk, join
 
     rng = np.random.default_rng(5)
-    boxes = [rng.random((n, 4)) for n in (2, 0, 3, 1, 4)]
-    parts = [ParsedPredictions(file=Path(f"p{k}.json"), fmt="coco", box=box.copy(), score=np.zeros(len(box)),
-                               locate=lambda i: ("x", None)) for k, box in enumerate(boxes)]
-    written = _BoxesInOrder()
+    sizes = (2, 0, 3, 1, 4)
+    boxes = [rng.random((n, 4)) for n in sizes]
+    scores = [rng.random(n) for n in sizes]
+    ids = [rng.integers(0, 10**12, n) for n in sizes]
+
+    def parts() -> list[ParsedPredictions]:
+        return [ParsedPredictions(file=Path(f"p{k}.json"), fmt="coco", box=box.copy(), score=score.copy(),
+                                  image_id=image_id.copy(), category_id=image_id % 7, locate=lambda i: ("x", None))
+                for k, (box, score, image_id) in enumerate(zip(boxes, scores, ids))]
+
+    shards, written = parts(), _ColumnsOnDisk()
     for k in (3, 1, 4, 0, 2):
-        assert written.taken(k, parts[k]) is parts[k]
-        assert all(part.box is None for part in parts[:written.next]) and written.next <= 5
-    joined = written.finish(len(parts))
-    assert np.array_equal(np.asarray(joined), np.concatenate(boxes)) and all(p.box is None for p in parts)
+        assert written.taken(k, shards[k]) is shards[k]
+        assert all(part.box is None for part in shards[:written.next]) and written.next <= 5
+        assert isinstance(shards[k].score, DiskArray) or not len(shards[k].score)
+    joined = written.finish(len(shards))
+    assert np.array_equal(np.asarray(joined), np.concatenate(boxes)) and all(p.box is None for p in shards)
+    on_disk, in_memory = join(Path("p"), shards, joined), join(Path("p"), parts())
+    for name in ("box", "score", "image_id", "category_id"):
+        column = getattr(on_disk, name)
+        assert isinstance(column, DiskArray) and column.dtype == getattr(in_memory, name).dtype
+        assert np.array_equal(np.asarray(column), getattr(in_memory, name))
+    assert all(part.score is None and part.image_id is None for part in shards)
     with pytest.raises(RuntimeError, match="not written"):
-        _BoxesInOrder().finish(1)
+        _ColumnsOnDisk().finish(1)
 
 
 def test_parallel_keeps_what_is_taken_of_each_value() -> None:

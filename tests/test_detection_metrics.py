@@ -693,6 +693,40 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
                                            ("gt_index", "best_gt", "best_iou", "gt_matched_by"))
 
 
+@pytest.mark.parametrize("read_bytes", [8, 24, 1 << 24])
+def test_curve_points_picked_from_disk_as_from_memory(monkeypatch, read_bytes: int) -> None:
+    """`_downsample` picks a curve's points (half evenly spaced in position, half nearest evenly spaced values,
+    both ends and the kept ones) from sorted values, decreasing or increasing, with ties, read a block at a time
+    from disk (a cluster's merged grid) as from memory: the indices of the formula written out here."""
+    from evalsite.core import on_disk
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
+    rng = np.random.default_rng(4)
+
+    def expected(values: np.ndarray, max_points: int, keep: list[int]) -> np.ndarray:
+        n = len(values)
+        if n <= max_points:
+            return np.arange(n)
+        keep = [k for k in keep if 0 <= k < n] + [0, n - 1]
+        budget = max(max_points - len(keep), 2)
+        by_pos = np.rint(np.linspace(0, n - 1, budget - budget // 2)).astype(np.int64)
+        targets = np.linspace(values.min(), values.max(), budget // 2)
+        asc = values[::-1] if values[0] > values[-1] else values
+        pos = np.clip(np.searchsorted(asc, targets), 0, n - 1)
+        by_value = (n - 1 - pos) if values[0] > values[-1] else pos
+        idx = np.unique(np.concatenate([by_pos, by_value, np.asarray(keep, dtype=np.int64)]))
+        return idx[:max_points] if len(idx) > max_points else idx
+
+    for n in (1, 2, 5, 40, 300):
+        for values in (np.sort(rng.random(n))[::-1].copy(), np.sort(np.round(rng.random(n), 1)),
+                       np.sort(rng.exponential(size=n))[::-1].copy()):
+            for max_points in (3, 7, 50):
+                keep = [int(rng.integers(0, n))]
+                want = expected(values, max_points, keep)
+                for column in (values, on_disk.on_disk(values)):
+                    assert op._downsample(column, max_points, keep).tolist() == want.tolist()
+
+
 @HYPOTHESIS
 @given(cases(max_images=4, max_gt=10, max_dt=16), st.lists(st.integers(0, 3), max_size=3), st.integers(3, 40),
        st.sampled_from([1, 2, 3, 8, op.MERGE_BLOCK]))
@@ -731,12 +765,18 @@ def test_label_ranges_swept_apart_join_to_the_whole(c, cuts, label_points, block
         assert a.threshold.tobytes() == b.threshold.tobytes() and a.f1.tobytes() == b.f1.tobytes()
     for a, b in zip(joined.pr_curves, whole.pr_curves, strict=True):
         assert all(getattr(a, f).tobytes() == getattr(b, f).tobytes() for f in ("threshold", "precision", "recall"))
-    # A cluster's driver keeps the parts' grids on its disk (evalsite.report.matching_groups): the same sweep
-    from evalsite.core.on_disk import on_disk
+    # A cluster's driver keeps the parts' grids, and the merged one, on its disk (evalsite.report.matching_groups),
+    # read a block at a time (here of one entry): the same sweep
+    from evalsite.core import on_disk
 
-    held = [replace(value[2], grid_score=on_disk(value[2].grid_score), grid_q=on_disk(value[2].grid_q))
-            for value in values]
-    light = join_sweep_parts(held, m, dl, ds, label_points, keep_grid=False)
+    held = [replace(value[2], grid_score=on_disk.on_disk(value[2].grid_score),
+                    grid_q=on_disk.on_disk(value[2].grid_q)) for value in values]
+    saved = op.MERGE_BLOCK, on_disk.READ_BYTES
+    op.MERGE_BLOCK, on_disk.READ_BYTES = block, 8
+    try:
+        light = join_sweep_parts(held, m, dl, ds, label_points, keep_grid=False)
+    finally:
+        op.MERGE_BLOCK, on_disk.READ_BYTES = saved
     assert len(light.thresholds) == len(light.f1) == 0 and repr(light.point) == repr(whole.point)  # (NaN t*: same)
     assert light.f1_curve.f1.tobytes() == whole.f1_curve.f1.tobytes()
     assert light.f1_curve.threshold.tobytes() == whole.f1_curve.threshold.tobytes()

@@ -77,6 +77,7 @@ def heavy_columns_on_disk(data: DetectionData) -> DetectionData:
     its columns; a mask's counts more), and its other work reads the images, labels and scores. Empty columns
     stay in memory."""
     return replace(data, gt_box=on_disk(data.gt_box), dt_box=on_disk(data.dt_box),
+                   dt_image=on_disk(data.dt_image), dt_label=on_disk(data.dt_label), dt_score=on_disk(data.dt_score),
                    gt_masks=_masks_on_disk(data.gt_masks), dt_masks=_masks_on_disk(data.dt_masks),
                    dt_mask_area=on_disk(data.dt_mask_area))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -42,15 +43,18 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
         self._file.flush()
 
     @classmethod
-    def joined(cls, parts: list) -> np.ndarray | DiskArray:
+    def joined(cls, parts: list, offsets: list | None = None) -> np.ndarray | DiskArray:
         """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype; `DiskArray`s too, each
-        read whole in its turn) written part by part,
-        each let go (its list entry set to None) once written: neither they nor their concatenation are whole
-        in memory at once. An empty concatenation stays in memory."""
-        writer = DiskArrayWriter(np.result_type(*(part.dtype for part in parts)), parts[0].shape[1:])
+        read whole in its turn) written part by part, `offsets[k]` added to part k when given (in that dtype:
+        shards' indices numbered from each shard's start), each let go (its list entry set to None) once
+        written: neither they nor their concatenation are whole in memory at once. An empty concatenation
+        stays in memory."""
+        dtype = np.result_type(*(part.dtype for part in parts))
+        writer = DiskArrayWriter(dtype, parts[0].shape[1:])
         for k in range(len(parts)):
-            writer.append(parts[k])
-            parts[k] = None
+            part = parts[k] if offsets is None else np.asarray(parts[k]) + dtype.type(offsets[k])
+            writer.append(part)
+            parts[k] = part = None
         return writer.finish()
 
     def taken(self, index: np.ndarray) -> np.ndarray | DiskArray:
@@ -66,13 +70,18 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
     def with_rows(self, rows: np.ndarray, values: np.ndarray) -> DiskArray:
         """A copy with ``copy[rows] = values`` (ascending row indices), written a block at a time."""
         writer = DiskArrayWriter(self.dtype, self.shape[1:])
-        step = self._block_rows()
-        for start in range(0, len(self), step):
-            block = self._read(start, min(len(self), start + step))
+        for start, block in self.blocks():
             lo, hi = np.searchsorted(rows, [start, start + len(block)])
             block[rows[lo:hi] - start] = values[lo:hi]
             writer.append(block)
         return writer.finish()  # type: ignore[return-value]  (not empty: this array is not)
+
+    def blocks(self, rows: int | None = None):
+        """(start, rows start.. of the array) a block at a time, in order: READ_BYTES of the file each (or
+        `rows` rows), read into an array of its own."""
+        step = rows or self._block_rows()
+        for start in range(0, len(self), step):
+            yield start, self._read(start, min(len(self), start + step))
 
     @property
     def ndim(self) -> int:
@@ -84,6 +93,9 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def __iter__(self) -> Any:
+        return iter(self[...])  # (read whole once, not a row at a time)
 
     def __getitem__(self, key: Any) -> Any:
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
@@ -215,3 +227,94 @@ def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:
     if values is None or isinstance(values, DiskArray) or np.asarray(values).size == 0:
         return values
     return DiskArray(values)
+
+
+BLOCK_ROWS = 1 << 21  # rows of an array in memory read at a time by `blocks_of`
+
+
+def blocks_of(values, rows: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, values[start:start + n]) in order, a block at a time: of a `DiskArray`, as it reads them (16 MB
+    each); of an array, views of `rows` rows.
+
+    Examples
+    --------
+    >>> [(start, block.tolist()) for start, block in blocks_of(np.arange(5), rows=2)]
+    [(0, [0, 1]), (2, [2, 3]), (4, [4])]
+    """
+    if isinstance(values, DiskArray):
+        yield from values.blocks()
+        return
+    values = np.asarray(values)
+    for start in range(0, len(values), rows):
+        yield start, values[start:start + rows]
+
+
+def is_ascending(values) -> bool:
+    """Whether `values` never decrease, looked at a block at a time (`blocks_of`).
+
+    Examples
+    --------
+    >>> is_ascending(np.array([0, 0, 2])), is_ascending(np.array([1, 0]))
+    (True, False)
+    """
+    last = None
+    for _, block in blocks_of(values):
+        if len(block) and ((last is not None and block[0] < last) or not bool(np.all(block[1:] >= block[:-1]))):
+            return False
+        last = block[-1] if len(block) else last
+    return True
+
+
+def rows_where(values, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``np.flatnonzero(test(values))`` (int64, ascending), tested a block at a time (`blocks_of`): neither
+    a column kept on disk nor a flag per row is whole in memory.
+
+    Examples
+    --------
+    >>> rows_where(np.array([3, 1, 4, 1, 5]), lambda block: block < 4).tolist()
+    [0, 1, 3]
+    """
+    parts = [start + np.flatnonzero(test(block)) for start, block in blocks_of(values)]
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
+
+
+def first_row_where(values, test: Callable[[np.ndarray], np.ndarray]) -> int:
+    """The first row where `test` (of a block) holds, -1 where it holds nowhere; a block at a time
+    (`blocks_of`), stopping at the first.
+
+    Examples
+    --------
+    >>> first_row_where(np.array([3, 1, 4, 1, 5]), lambda block: block > 3), first_row_where([1], lambda b: b > 1)
+    (2, -1)
+    """
+    for start, block in blocks_of(values):
+        hit = np.flatnonzero(test(block))
+        if len(hit):
+            return start + int(hit[0])
+    return -1
+
+
+def max_of(values) -> Any:
+    """``values.max()`` of non-empty `values`, a block at a time (`blocks_of`).
+
+    Examples
+    --------
+    >>> int(max_of(np.array([3, 1, 4, 1, 5])))
+    5
+    """
+    return max(block.max() for _, block in blocks_of(values) if len(block))
+
+
+def count_below(ordered, targets: np.ndarray) -> np.ndarray:
+    """For each target, how many of `ordered` (sorted, ascending or descending) are below it: the
+    ``np.searchsorted`` of the ascending values, a block at a time (`blocks_of`).
+
+    Examples
+    --------
+    >>> count_below(np.array([9, 7, 7, 2]), np.array([1, 7, 8, 10])).tolist()
+    [0, 1, 3, 4]
+    """
+    counts = np.zeros(len(targets), dtype=np.int64)
+    for _, block in blocks_of(ordered):
+        counts += np.searchsorted(block[::-1] if len(block) > 1 and block[0] > block[-1] else block, targets)
+    return counts

@@ -20,7 +20,7 @@ from evalsite.core.collector import gc_paused
 from evalsite.core.encodings import decode_utf8
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.masks.polygons import MAX_COORDINATE
-from evalsite.core.on_disk import DiskArray
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, rows_where
 from evalsite.formats.records import read_bytes
 
 EXAMPLES = 3  # examples a notice shows
@@ -159,23 +159,30 @@ def first_duplicate(values: np.ndarray) -> tuple[int, int] | None:
     return first, second
 
 
-def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of each value in the ascending `sorted_keys`, -1 where absent."""
-    if not len(sorted_keys):
-        return np.full(len(values), -1, dtype=np.int64)
-    # (in place, compared a block at a time: one array of the values' length, where the predictions' image ids
-    # took five, 0.13 GB each at 50,000 COCO-like images)
-    pos = np.searchsorted(sorted_keys, values).astype(np.int64, copy=False)
-    np.minimum(pos, len(sorted_keys) - 1, out=pos)
-    for start in range(0, len(pos), CHECK_ROWS):
-        block = pos[start:start + CHECK_ROWS]  # (a view: set in place)
-        block[sorted_keys[block] != values[start:start + CHECK_ROWS]] = -1
-    return pos
+def lookup(sorted_keys: np.ndarray, values: np.ndarray | DiskArray) -> np.ndarray | DiskArray:
+    """Index of each value in the ascending `sorted_keys` (int64), -1 where absent; on disk when `values` are
+    (`DiskArray`: a cluster's joined prediction shards), neither read nor written whole."""
+    # (a block of values at a time: one array of the values' length, where the predictions' image ids took five,
+    # 0.13 GB each at 50,000 COCO-like images)
+    kept = DiskArrayWriter(np.int64) if isinstance(values, DiskArray) else None
+    pos = None if kept is not None else np.empty(len(values), dtype=np.int64)
+    for start in range(0, len(values), CHECK_ROWS):
+        block = np.asarray(values[start:start + CHECK_ROWS])
+        if len(sorted_keys):
+            found = np.minimum(np.searchsorted(sorted_keys, block), len(sorted_keys) - 1)
+            found[sorted_keys[found] != block] = -1
+        else:
+            found = np.full(len(block), -1, dtype=np.int64)
+        if kept is not None:
+            kept.append(found)
+        else:
+            pos[start:start + len(block)] = found
+    return kept.finish() if kept is not None else pos
 
 
 def unknown_error(index: np.ndarray, keys: np.ndarray | list, locate: Locator, problem: str) -> None:
     """Raise for the keys whose index is -1: up to 10 listed in order of first appearance."""
-    bad = np.flatnonzero(index < 0)
+    bad = rows_where(index, lambda block: block < 0)  # (a block at a time: an index on disk is not read whole)
     if not len(bad):
         return
     keys_bad = [keys[i] for i in bad] if isinstance(keys, list) else keys[bad].tolist()
@@ -215,12 +222,19 @@ def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
                          f"{box[i, 3]:g}){and_more(len(bad))}", *locate(i))
 
 
-def check_finite(values: np.ndarray, locate: Locator, what: str) -> None:
-    finite = np.isfinite(values)
+def check_finite(values: np.ndarray, locate: Locator, what: str, limit: float = np.inf) -> None:
+    """An error at the first value that is not a finite number or, when `limit` is given, lies beyond it (either
+    sign); a block of rows at a time (`_each_row`: a column kept on disk is not read whole)."""
+    finite = _each_row(len(values), lambda rows: np.isfinite(values[rows]))
     if not finite.all():
         bad = np.flatnonzero(~finite)
         i = int(bad[0])
         raise InputError(f"{what} must be a finite number, found {values[i]!r}{and_more(len(bad))}", *locate(i))
+    if limit < np.inf:
+        huge = np.flatnonzero(_each_row(len(values), lambda rows: np.abs(values[rows]) > limit))
+        if len(huge):
+            raise InputError(f"{what} {values[huge[0]]:g} is beyond {limit:g} (no model scores that: a parsing "
+                             "mistake?)", *locate(int(huge[0])))
 
 
 def _outside(box: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.ndarray:

@@ -111,7 +111,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
-from evalsite.core.on_disk import DiskArray
+from evalsite.core.on_disk import DiskArray, is_ascending
 from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.coco import ResultsInParts, coco_predictions, start_results_in_parts
 from evalsite.formats.coco_ground_truth import coco_ground_truth
@@ -291,17 +291,17 @@ def _by_image(image: np.ndarray) -> np.ndarray | slice:
     (`slice(None)`, whose indexing copies nothing) when they are in that order already, as inference writes
     its results image by image; else the order. (The detections' columns are 56 bytes each: a copy of them
     all was the peak of reading, 0.26 GB at 50,000 COCO-like images.)"""
-    if len(image) < 2 or bool(np.all(image[1:] >= image[:-1])):
+    if is_ascending(image):  # (a block at a time: on disk with a cluster)
         return slice(None)
-    return np.argsort(image, kind="stable")
+    return np.argsort(np.asarray(image), kind="stable")
 
 
-def _taken_boxes(box: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.ndarray | DiskArray:
-    """`box[order]` (`_by_image`'s order, or the rows kept), contiguous; boxes kept on disk (with a Dask cluster:
-    `evalsite.formats.shards`) stay there, as they are when `order` is a slice."""
-    if isinstance(box, DiskArray):
-        return box if isinstance(order, slice) else box.taken(order)
-    return np.ascontiguousarray(box[order])
+def _taken_rows(column: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.ndarray | DiskArray:
+    """`column[order]` (`_by_image`'s order, or the rows kept), contiguous; a column kept on disk (with a Dask
+    cluster: `evalsite.formats.shards`) stays there, as it is when `order` is a slice."""
+    if isinstance(column, DiskArray):
+        return column if isinstance(order, slice) else column.taken(order)
+    return np.ascontiguousarray(column[order])
 
 
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
@@ -359,11 +359,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     # predictions: record checks, then images, then labels, then boxes against their image
     if not pred.normalised:
         check_finite_boxes(pred.box, pred.locate)
-    check_finite(pred.score, pred.locate, "score")
-    huge = np.flatnonzero(np.abs(pred.score) > MAX_SCORE)  # 1e308: medians and chart ranges overflow to inf
-    if len(huge):
-        raise InputError(f"score {pred.score[huge[0]]:g} is beyond {MAX_SCORE:g} (no model scores that: a parsing "
-                         "mistake?)", *pred.locate(int(huge[0])))
+    check_finite(pred.score, pred.locate, "score", MAX_SCORE)  # (1e308: medians and chart ranges overflow to inf)
     dt_image, image_matching = match_images(truth, pred)
     misread_checks(truth, pred, dt_image)
     try:
@@ -398,10 +394,11 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
     dt_box, keep, more = clip_boxes(dt_box, dt_image, widths, heights, pred.locate, truth.images,
                                pred.file, clip, "predicted")
     notices += more
-    dt_score = pred.score
+    # (scores kept on disk, with a cluster, stay there: float64 as the shards' columns join)
+    dt_score = pred.score if isinstance(pred.score, DiskArray) else np.asarray(pred.score, dtype=np.float64)
     if keep is not None:
-        dt_image, dt_label, dt_score = dt_image[keep], dt_label[keep], dt_score[keep]
-        dt_box = _taken_boxes(dt_box, keep)
+        dt_image, dt_label, dt_score = (_taken_rows(column, keep) for column in (dt_image, dt_label, dt_score))
+        dt_box = _taken_rows(dt_box, keep)
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
             dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
@@ -424,8 +421,9 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         gt_image=gt_image[order], gt_label=gt_label[order], gt_box=np.ascontiguousarray(gt_box[order]),
         gt_area=gt_area[order].astype(np.float64, copy=False), gt_crowd=gt_crowd[order].astype(bool, copy=False),
         gt_difficult=gt_difficult[order].astype(bool, copy=False), gt_id=gt_id[order].astype(np.int64, copy=False),
-        dt_image=dt_image[dt_order], dt_label=dt_label[dt_order], dt_box=_taken_boxes(dt_box, dt_order),
-        dt_score=np.asarray(dt_score, dtype=np.float64)[dt_order],
+        dt_image=_taken_rows(dt_image, dt_order), dt_label=_taken_rows(dt_label, dt_order),
+        dt_box=_taken_rows(dt_box, dt_order),
+        dt_score=_taken_rows(dt_score, dt_order),
         image_matching=image_matching, label_matching=label_matching, notices=notices,
         gt_masks=gt_masks, dt_masks=dt_masks, dt_mask_area=dt_mask_area, gt_format=truth.fmt,
         pred_format=pred.fmt, category_mapping=pred.category_mapping)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.on_disk import rows_where
 from evalsite.formats.columns import lookup, unknown_error
 from evalsite.formats.misreads import check_category_shift, check_coverage, check_label_case, prefix_hint
 from evalsite.formats.parsed import ParsedGroundTruth, ParsedPredictions
@@ -41,8 +42,8 @@ def match_images(truth: ParsedGroundTruth, pred: ParsedPredictions) -> tuple[np.
     """The ground-truth image index of every detection, and how it was found ("id" or "file name")."""
     n = len(pred.score)
     if pred.image_id is not None:
-        index = lookup(truth.image_ids, pred.image_id)
-        if truth.has_ids and (index >= 0).all():
+        index = lookup(truth.image_ids, pred.image_id)  # (on disk when the ids are: a block at a time)
+        if truth.has_ids and not len(rows_where(index, lambda block: block < 0)):
             if pred.id_names is None or all(truth.images[int(index[i])] == pred.id_names.get(int(pred.image_id[i]))
                                             for i in np.unique(index, return_index=True)[1]):
                 return index, "id"

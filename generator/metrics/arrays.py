@@ -7,8 +7,11 @@ All are pure numpy functions; none validates more than it states.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 import numpy as np
+
+from evalsite.core.on_disk import blocks_of, rows_where
 
 
 def int_array(a) -> np.ndarray:
@@ -73,6 +76,28 @@ def rows_of(values, rows) -> np.ndarray:
     [10, 30]
     """
     return values[rows] if hasattr(values, "shape") else np.asarray(values)[rows]
+
+
+def counts_of(values, minlength: int = 0, where: np.ndarray | None = None) -> np.ndarray:
+    """``np.bincount(values[where], minlength=minlength)`` (non-negative integers, a list too; `where`: a flag
+    per value, None for all) counted a block at a time (`blocks_of`): a column kept on disk is never whole in
+    memory, nor are the rows `where` picks.
+
+    Examples
+    --------
+    >>> counts_of(np.array([2, 0, 2]), minlength=4).tolist()
+    [1, 0, 2, 0]
+    >>> counts_of([2, 0, 2], where=np.array([True, True, False])).tolist()
+    [1, 0, 1]
+    """
+    total = np.zeros(minlength, dtype=np.int64)
+    for start, block in blocks_of(values):
+        block = index_array(block) if where is None else index_array(block)[where[start:start + len(block)]]
+        counts = np.bincount(block, minlength=len(total))
+        if len(counts) > len(total):
+            total = np.concatenate([total, np.zeros(len(counts) - len(total), dtype=np.int64)])
+        total += counts
+    return total
 
 
 def index_array(a) -> np.ndarray:
@@ -189,6 +214,41 @@ def descending_order(score: np.ndarray) -> np.ndarray:
         del digit
     del digits, key
     return order.astype(np.int64, copy=False)
+
+
+ORDER_ROWS = 1 << 20  # about the rows of one part of `descending_parts`
+
+
+def descending_parts(score, rows: int | None = None) -> Iterator[np.ndarray]:
+    """`descending_order(score)` a part at a time, in order (int64 row indices): the rows of one range of
+    scores each, about `rows` of them (ORDER_ROWS when None; more where one score repeats), the ranges' bounds
+    read from a sample of the scores. A range's rows are found a block of `score` at a time (`rows_where`) and
+    ordered with `descending_order`; the ranges hold descending values, so their orders joined are the
+    whole's, ties in index order. Beside a part, only `score`'s blocks and the sample are in memory: a column
+    on disk (`evalsite.core.on_disk.DiskArray`) is ordered without its 26 bytes per score at work, for a pass
+    over the column per part.
+
+    Examples
+    --------
+    >>> [part.tolist() for part in descending_parts(np.array([0.2, 0.9, 0.2, -0.0, 0.0, 0.5]), rows=2)]
+    [[1, 5, 0, 2], [3, 4]]
+    """
+    n, rows = len(score), rows or ORDER_ROWS
+    if n == 0:
+        return
+    sample = np.sort(np.asarray(score[::max(1, rows // 64)], dtype=np.float64) + 0.0)[::-1]  # (+ 0.0: -0.0 is 0.0)
+    step = max(1, len(sample) * rows // n)
+    bounds = np.unique(sample[step::step])[::-1]  # descending: range j holds bounds[j] <= s < bounds[j - 1]
+    for hi, lo in zip([None, *bounds], [*bounds, -np.inf]):
+        def inside(block: np.ndarray, lo: float = lo, hi: float | None = hi) -> np.ndarray:
+            within = block >= lo
+            if hi is not None:
+                within &= block < hi
+            return within
+
+        part = rows_where(score, inside)
+        if len(part):
+            yield part[descending_order(score[part])]
 
 
 def is_score_order(order: np.ndarray, score: np.ndarray) -> bool:

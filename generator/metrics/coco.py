@@ -86,6 +86,12 @@ class CocoEvidence:
         return CocoEvidence(self.dt_image, self.dt_label, pack_flags(self.tp), pack_flags(self.ignored),
                             self.gt_image, self.gt_label)
 
+    def unpacked(self) -> CocoEvidence:
+        """The same evidence with `tp` and `ignored` as (T, n) bool (`packed`'s inverse); itself when so."""
+        if np.ndim(self.tp) != 1:
+            return self
+        return CocoEvidence(self.dt_image, self.dt_label, *self.flags(), self.gt_image, self.gt_label)
+
     def flags(self, index=slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """(tp, ignored) of the detections `index` as (T, len) bool, packed or not."""
         if np.ndim(self.tp) == 1:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from evalsite.core.on_disk import DiskArrayWriter, count_below, first_row_where, max_of, rows_where
 from evalsite.metrics.arrays import descending_order, group_best, int_array, ratio, take
 from evalsite.metrics.matching import Matching, counted_by_label
 
@@ -87,19 +88,18 @@ class ThresholdSweep:
 
 
 def _downsample(values: np.ndarray, max_points: int, keep: list[int]) -> np.ndarray:
-    """Indices of at most `max_points` points of a sorted array: half evenly spaced in position, half
-    nearest to evenly spaced values, plus both ends and `keep`."""
+    """Indices of at most `max_points` points of a sorted array (or `DiskArray`, read a block at a time): half
+    evenly spaced in position, half nearest to evenly spaced values, plus both ends and `keep`."""
     n = len(values)
     if n <= max_points:
         return np.arange(n)
     keep = [k for k in keep if 0 <= k < n] + [0, n - 1]
     budget = max(max_points - len(keep), 2)
     by_pos = np.rint(np.linspace(0, n - 1, budget - budget // 2)).astype(np.int64)
-    lo, hi = values.min(), values.max()
-    targets = np.linspace(lo, hi, budget // 2)
-    asc = values[::-1] if values[0] > values[-1] else values
-    pos = np.clip(np.searchsorted(asc, targets), 0, n - 1)
-    by_value = (n - 1 - pos) if values[0] > values[-1] else pos
+    first, last = values[0], values[-1]
+    targets = np.linspace(min(first, last), max(first, last), budget // 2)
+    pos = np.clip(count_below(values, targets), 0, n - 1)  # (the ascending values' searchsorted)
+    by_value = (n - 1 - pos) if first > last else pos
     idx = np.unique(np.concatenate([by_pos, by_value, np.asarray(keep, dtype=np.int64)]))
     return idx[:max_points] if len(idx) > max_points else idx
 
@@ -288,11 +288,12 @@ def _summed_at_distinct(scores: np.ndarray, total: np.ndarray) -> tuple[np.ndarr
     return scores[last], total[last]
 
 
-def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
+def _merged_grid(parts: list[SweepPart], kept_on_disk: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(every distinct score of the parts' grids, decreasing; at each, the sum over parts of their `grid_q` at
     their last score >= it): the whole's grid and fixed-point F1 sum. The parts' grid entries are merged a
     range of scores at a time, about MERGE_BLOCK entries each (a score in one range only), so that the merge's
-    working arrays (about 60 bytes per entry) are a range's, not every entry's."""
+    working arrays (about 60 bytes per entry) are a range's, not every entry's; with `kept_on_disk` the
+    grid is written to this machine's disk a range at a time (`DiskArray`), never whole in memory."""
     if len(parts) == 1:  # (its grid is the whole's)
         return parts[0].grid_score, parts[0].grid_q
     total = sum(len(part.grid_score) for part in parts)
@@ -302,7 +303,10 @@ def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
     cuts = cuts[max(1, MERGE_BLOCK // stride) - 1::max(1, MERGE_BLOCK // stride)]
     # each part's entries >= each cut: its ranges' bounds (range j: scores in [cuts[j], cuts[j - 1]))
     ends = [np.r_[np.searchsorted(-part.grid_score, -cuts, side="right"), len(part.grid_score)] for part in parts]
-    thresholds, grid_q = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.int64)
+    if kept_on_disk:
+        written = DiskArrayWriter(np.float64), DiskArrayWriter(np.int64)
+    else:
+        thresholds, grid_q = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.int64)
     done, carry = 0, np.int64(0)
     for j in range(len(cuts) + 1):
         pieces = [(part, int(end[j - 1]) if j else 0, int(end[j])) for part, end in zip(parts, ends)]
@@ -312,9 +316,15 @@ def _merged_grid(parts: list[SweepPart]) -> tuple[np.ndarray, np.ndarray]:
                                  for part, a, b in pieces])
         merge = descending_order(scores)
         distinct, summed = _summed_at_distinct(scores[merge], carry + np.cumsum(deltas[merge]))
-        thresholds[done:done + len(distinct)], grid_q[done:done + len(distinct)] = distinct, summed
+        if kept_on_disk:
+            written[0].append(distinct)
+            written[1].append(summed)
+        else:
+            thresholds[done:done + len(distinct)], grid_q[done:done + len(distinct)] = distinct, summed
         done += len(distinct)
         carry = summed[-1] if len(summed) else carry
+    if kept_on_disk:
+        return written[0].finish(), written[1].finish()
     if done < total:  # (shrunk in place: not copied)
         thresholds.resize(done, refcheck=False)
         grid_q.resize(done, refcheck=False)
@@ -336,10 +346,14 @@ def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.nd
     if any(part.bits != bits for part in parts):
         raise ValueError(f"a sweep part is in fixed point of other bits than {bits}")
     scale = float(2 ** bits)
-    thresholds, grid_q = _merged_grid(parts)
+    # (without keep_grid, on this machine's disk until t* and the curve are read: 16 bytes per distinct score)
+    thresholds, grid_q = _merged_grid(parts, kept_on_disk=not keep_grid)
     n_gt, nl = matching.n_gt, len(matching.n_gt)
-    t_index = -1 if not len(thresholds) else int(np.flatnonzero(  # (the first: thresholds decrease)
-        grid_q >= grid_q.max() - int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale)))[0])
+    if len(thresholds):  # the first (thresholds decrease) within the tolerance of the best
+        best = max_of(grid_q) - int(np.ceil(F1_TIE_TOLERANCE * max(n_mean, 1) * scale))
+        t_index = first_row_where(grid_q, lambda block: block >= best)
+    else:
+        t_index = -1
     def f1_of(q: np.ndarray) -> np.ndarray:  # F1(t) of its fixed-point sum over the labels in the mean
         return q / scale / max(n_mean, 1)
 
@@ -352,7 +366,9 @@ def join_sweep_parts(parts: list[SweepPart], matching: Matching, dt_label: np.nd
         thresholds = grid_f1 = np.zeros(0, dtype=np.float64)
     del grid_q
     if not math.isnan(t_star):
-        shown = np.flatnonzero((dt_score >= t_star) & ~matching.ignored)  # the counted detections at t*
+        # the counted detections at t* (the scores read a block at a time: on a cluster's driver, from its disk)
+        shown = rows_where(dt_score, lambda block: block >= t_star)
+        shown = shown[~matching.ignored[shown]]
         label_tp = np.bincount(dt_label[shown[matching.tp[shown]]], minlength=nl)[:nl]
         label_fp = np.bincount(dt_label[shown[~matching.tp[shown]]], minlength=nl)[:nl]
         del shown

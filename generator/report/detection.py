@@ -14,9 +14,9 @@ from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import ErrorKind, ImageStatus, Rating
 from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
-from evalsite.core.on_disk import on_disk
+from evalsite.core.on_disk import DiskArrayWriter, on_disk
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import gathered, held_indices, index_dtype, score_order
+from evalsite.metrics.arrays import counts_of, descending_parts, gathered, held_indices, index_dtype, score_order
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -144,9 +144,8 @@ def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices:
     # (the sweep's exact grid, 16 bytes per distinct score, is not in the report: it goes now)
     matching, sweep = first_half[0], first_half[3].without_grid()
     first_half = (*first_half[:3], sweep)
-    columns = _evidence_columns(data, matching, matching.order)
-    if cluster is not None:  # (read a part at a time: the intervals' label groups, report.json: docs/cluster.md)
-        columns = tuple(on_disk(column) for column in columns)
+    # (with a cluster, on this machine's disk, read a part at a time: the intervals' label groups, report.json)
+    columns = _evidence_columns(data, matching, matching.order, kept_on_disk=cluster is not None)
     if started.intervals is not None:  # the VOC intervals need only these and t*
         started.mailbox.send((columns, _opt(sweep.point.threshold)))
     if cluster is None:
@@ -237,7 +236,7 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         "coco": {name: float(v) for name, v in zip(STAT_NAMES, coco.stats)},
     }
     n_gt = ev.matching.n_gt
-    predictions = np.bincount(data.dt_label, minlength=n_labels)
+    predictions = counts_of(data.dt_label, minlength=n_labels)
     per_label = [
         DetLabelMetrics(
             label=labels[c], ap50=_opt(ev.ap50[c]), ap50_11pt=_opt(ev.ap50_11pt[c]),
@@ -304,19 +303,33 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
                            evidence=evidence, intervals=intervals)
 
 
-def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None, kept_on_disk: bool = False
+                      ) -> tuple[np.ndarray, ...]:
     """report.json's `evidence` as arrays, in DetEvidence's field order: the counted detections by descending
     score (ties in file order) with image, label, score and TP flag (0/1); the counted objects' image, label.
-    `order`: the detections' score order when known (`Matching.order`)."""
-    order = score_order(data.dt_score, order)
-    order = order[~m.ignored[order]]  # the counted ones
-    gt = np.flatnonzero(m.gt_counted)
+    `order`: the detections' score order when known (`Matching.order`). `kept_on_disk`: the columns written to
+    this machine's disk (`DiskArray`) a range of scores at a time (`descending_parts`), neither the order nor
+    the columns whole in memory (a cluster's driver, whose detections' columns are on its disk too)."""
     n_images, n_labels = len(data.images), len(data.labels)
     # (indices in 4 bytes, the flags in one each: report.json's numbers all the same; gathered a block at a time)
-    return (gathered(data.dt_image, order, index_dtype(n_images)),
-            gathered(data.dt_label, order, index_dtype(n_labels)), gathered(data.dt_score, order, np.float64),
-            gathered(m.tp, order, np.int8),
-            held_indices(data.gt_image[gt], n_images), held_indices(data.gt_label[gt], n_labels))
+    dtypes = (index_dtype(n_images), index_dtype(n_labels), np.float64, np.int8)
+    sources = (data.dt_image, data.dt_label, data.dt_score, m.tp)
+
+    def counted(part: np.ndarray) -> list[np.ndarray]:
+        part = part[~m.ignored[part]]
+        return [gathered(source, part, dtype) for source, dtype in zip(sources, dtypes)]
+
+    if kept_on_disk:
+        writers = [DiskArrayWriter(dtype) for dtype in dtypes]
+        for part in descending_parts(data.dt_score):
+            for writer, column in zip(writers, counted(part)):
+                writer.append(column)
+        columns = [writer.finish() for writer in writers]
+    else:
+        columns = counted(score_order(data.dt_score, order))
+    gt = np.flatnonzero(m.gt_counted)
+    gt_columns = (held_indices(data.gt_image[gt], n_images), held_indices(data.gt_label[gt], n_labels))
+    return (*columns, *(on_disk(column) if kept_on_disk else column for column in gt_columns))
 
 
 def _packed_evidence(e: CocoEvidence) -> tuple[np.ndarray, ...]:

@@ -16,6 +16,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import ErrorKind, ErrorType, SuspectReason
 from evalsite.core.image_info import ImageInfo
+from evalsite.core.on_disk import rows_where
 from evalsite.metrics.arrays import rows_by_group, take
 from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES, ErrorTypes
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
@@ -32,7 +33,8 @@ _KINDS = (ErrorKind.FALSE_POSITIVE, ErrorKind.MISSED)  # by `_errors`' kind code
 def suspect_thresholds(data: DetectionData, matching: Matching, threshold: float) -> np.ndarray:
     """(L,) the score thresholds s_c of the likely label errors (`score_thresholds`): of the true positives at
     t* = `threshold` (NaN: none)."""
-    tp = np.flatnonzero(matching.tp & (data.dt_score >= threshold))  # (NaN t*: none)
+    tp = rows_where(data.dt_score, lambda block: block >= threshold)  # (NaN t*: none; a block at a time)
+    tp = tp[matching.tp[tp]]
     return score_thresholds(data.dt_label[tp], data.dt_score[tp], len(data.labels))
 
 

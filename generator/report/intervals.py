@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from evalsite.core.cluster import Cluster
+from evalsite.core.cluster import Cluster, Pieces
+from evalsite.core.on_disk import rows_where
 from evalsite.core.parallel import SpareCore
-from evalsite.metrics.arrays import index_array, rows_of
+from evalsite.metrics.arrays import counts_of, index_array, rows_of
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -15,7 +18,7 @@ from evalsite.metrics.bootstrap import (
     detection_means,
     detection_resampled,
     join_label_samples,
-    label_columns,
+    label_range,
     percentile_interval,
     resample_weights,
     wilson_interval,
@@ -25,7 +28,6 @@ from evalsite.metrics.coco_bootstrap import (
     coco_label_samples,
     coco_means,
     coco_resampled,
-    label_evidence,
 )
 from evalsite.metrics.pairs import chunk_bounds
 from evalsite.report.model import Intervals
@@ -35,6 +37,7 @@ LEVEL = 0.95
 # Detections and objects x all resamples in one Dask task of the intervals (`_on_cluster`): about 0.2 GB of a
 # worker's memory at work, besides the resamples (one byte per image and resample)
 TASK_ITEMS = 1_000_000
+PIECE_ROWS = 1 << 19  # detections a piece of a label group's part sent to a worker (`Pieces`)
 PER_LABEL = {"label_precision": "precision", "label_recall": "recall", "label_f1": "f1", "label_ap50": "ap50",
              "label_coco_ap": "ap"}
 
@@ -69,9 +72,9 @@ def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     when already drawn. With a Dask `cluster`, computed on its workers by label groups instead
     (`_on_cluster`): the same values."""
     if cluster is not None:
-        columns = (dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label)
         samples = _on_cluster(cluster, n_images, n_labels, dt_label, gt_label, np.asarray(dt_tp) > 0,
-                              lambda group: (label_columns(*columns, *group), n_images, group[1] - group[0], threshold),
+                              lambda group: _group_pieces((dt_image, dt_score, dt_tp), dt_label, gt_image, gt_label,
+                                                          group, _voc_evidence_built, n_images, threshold),
                               _voc_group_samples)
         resampled = detection_means(join_label_samples(samples))
     else:
@@ -95,7 +98,9 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
     packed = evidence.packed()  # (the flags as the driver keeps them: 2 bytes per detection)
     flagged = (packed.tp | packed.ignored) != 0
     samples = _on_cluster(cluster, n_images, n_labels, evidence.dt_label, evidence.gt_label, flagged,
-                          lambda group: (label_evidence(evidence, *group), n_images, group[1] - group[0]),
+                          lambda group: _group_pieces((packed.dt_image, packed.tp, packed.ignored), packed.dt_label,
+                                                      packed.gt_image, packed.gt_label, group, _coco_evidence_built,
+                                                      n_images),
                           _coco_group_samples)
     return _split(coco_means(join_label_samples(samples)), n_labels)
 
@@ -103,8 +108,8 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
 def label_groups(dt_label, gt_label, n_labels: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
     """The label groups of a report's Dask tasks: consecutive label ranges [k0, k1) holding about TASK_ITEMS
     detections and objects each (a larger label alone); and each label's detections + objects, and objects."""
-    objects = np.bincount(index_array(gt_label), minlength=n_labels)
-    sizes = np.bincount(index_array(dt_label), minlength=n_labels) + objects
+    objects = counts_of(gt_label, minlength=n_labels)
+    sizes = counts_of(dt_label, minlength=n_labels) + objects
     return chunk_bounds(sizes, TASK_ITEMS), sizes, objects
 
 
@@ -124,7 +129,7 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
     from evalsite.core.cluster import run_tasks
 
     groups, sizes, objects = label_groups(dt_label, gt_label, n_labels)
-    cost = np.cumsum(np.r_[0, np.bincount(index_array(rows_of(dt_label, costly)), minlength=n_labels) + objects])
+    cost = np.cumsum(np.r_[0, counts_of(dt_label, n_labels, where=costly) + objects])
     total = np.cumsum(np.r_[0, sizes])
     specs = []
     for k0, k1 in groups:
@@ -141,12 +146,43 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
             for blocks in blocks_of.values()]
 
 
+def _group_pieces(dt_columns: tuple, dt_label, gt_image, gt_label, group: tuple[int, int], build, *extra) -> Pieces:
+    """Labels k0..k1-1's part of the evidence, renumbered from 0, sent to a worker as `Pieces`: fixed, the
+    objects' (image, label) and (k1 - k0, *extra); a block of PIECE_ROWS detections at a time, their
+    `dt_columns` with their label second (as `label_columns` and `label_evidence` cut them: the same
+    arrays once joined). A large label's part (about 25 bytes per detection) is not whole on the driver."""
+    k0, k1 = group
+    gt, gt_labels = label_range(gt_label, k0, k1)
+    rows = rows_where(dt_label, lambda block: (block >= k0) & (block < k1))
+
+    def pieces() -> Iterator[tuple]:
+        for start in range(0, max(1, len(rows)), PIECE_ROWS):
+            block = rows[start:start + PIECE_ROWS]
+            first, *rest = (rows_of(column, block) for column in dt_columns)
+            yield first, index_array(rows_of(dt_label, block)) - k0, *rest
+
+    return Pieces(build, ((rows_of(gt_image, gt), gt_labels), k1 - k0, *extra), pieces())
+
+
+def _voc_evidence_built(fixed: tuple, dt: tuple) -> tuple:
+    """`_group_pieces` of `detection_intervals` made whole (on the worker): `_voc_group_samples`' part."""
+    gt, n_labels, n_images, threshold = fixed
+    return (*dt, *gt), n_images, n_labels, threshold
+
+
+def _coco_evidence_built(fixed: tuple, dt: tuple) -> tuple:
+    """`_group_pieces` of `coco_intervals` made whole (on the worker): `_coco_group_samples`' part, its flags
+    still packed (2 bytes per detection where unpacked they take 20: unpacked there)."""
+    gt, n_labels, n_images = fixed
+    return CocoEvidence(*dt, *gt), n_images, n_labels
+
+
 def _coco_group_samples(part: tuple, spec: tuple, weights: np.ndarray) -> dict:
     """A task of `coco_intervals` on a cluster: one label group's `coco_label_samples`, on the resamples
     r0..r1-1 (spec: (group, (r0, r1)))."""
     evidence, n_images, n_labels = part
     r0, r1 = spec[1]
-    return coco_label_samples(evidence, n_images, n_labels, weights[r0:r1], threads=1)
+    return coco_label_samples(evidence.unpacked(), n_images, n_labels, weights[r0:r1], threads=1)
 
 
 def _voc_group_samples(part: tuple, spec: tuple, weights: np.ndarray) -> dict:

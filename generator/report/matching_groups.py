@@ -28,10 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, each_task
+from evalsite.core.cluster import Cluster, Pieces, each_task
 from evalsite.core.detection_data import DetectionData
-from evalsite.core.on_disk import DiskArray, on_disk
-from evalsite.metrics.arrays import held_indices
+from evalsite.core.on_disk import DiskArray, on_disk, rows_where
+from evalsite.metrics.arrays import counts_of, held_indices
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
@@ -49,6 +49,8 @@ from evalsite.metrics.operating_point import (
 from evalsite.metrics.segm import coco_match_segm
 from evalsite.report.intervals import label_groups
 
+PIECE_ROWS = 1 << 19  # detections a piece of a label group's part sent to a worker (`Pieces`)
+
 
 def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, np.ndarray, CocoEvidence]:
     """(stats (12,), per-label AP@[.50:.95] (K,), the `CocoEvidence` with its flags packed) of `data` (boxes,
@@ -58,7 +60,7 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     n_images, n_labels = len(data.images), len(data.labels)
     # each group's evidence kept on disk as its value comes in (the largest first), joined in label order below
     groups, values = _each_group(cluster, data, _coco_group,
-                                 lambda group: (*_group_part(data, group), (n_images, n_labels)))
+                                 lambda group: _group_part(data, group, (n_images, n_labels)))
     by_group = {group: (summary, *(on_disk(column) for column in columns)) for group, (summary, *columns) in values}
     parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
@@ -66,8 +68,7 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     # (the indices as the report holds them, `held_indices`: the tasks send them so; the detections' columns
     # kept on this machine's disk, read a part at a time by the intervals' label groups and report.json)
     evidence = CocoEvidence(dt_image=DiskArray.joined([part[1] for part in parts]),
-                            dt_label=DiskArray.joined([part[2] + held_indices(k0, n_labels)
-                                                       for part, (k0, _) in zip(parts, groups)]),
+                            dt_label=DiskArray.joined([part[2] for part in parts], [k0 for k0, _ in groups]),
                             tp=DiskArray.joined([part[3] for part in parts]),
                             ignored=DiskArray.joined([part[4] for part in parts]),
                             gt_image=held_indices(data.gt_image[counted], n_images),
@@ -88,11 +89,11 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     n_labels = len(data.labels)
     counted = ~data.gt_difficult & ~data.gt_crowd
     bits = bits_before_matching(np.bincount(data.gt_label[counted], minlength=n_labels),
-                                np.bincount(data.dt_label, minlength=n_labels))
+                                counts_of(data.dt_label, minlength=n_labels))
     points = label_curve_points(n_labels, max_points)
 
     def part(group: tuple[int, int]) -> tuple:
-        return (*_voc_part(data, group, *_rows(data, group), iou_threshold), bits, points)
+        return _voc_part(data, group, *_rows(data, group), iou_threshold, bits, points)
 
     groups, values = _each_group(cluster, data, _voc_group, part, priority=0)
     metrics: dict[tuple[int, int], tuple | None] = {}
@@ -172,18 +173,38 @@ def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) ->
 def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The detections and the objects of labels k0..k1-1, in file order."""
     k0, k1 = group
-    return (np.flatnonzero((data.dt_label >= k0) & (data.dt_label < k1)),
-            np.flatnonzero((data.gt_label >= k0) & (data.gt_label < k1)))
+
+    def labelled(block: np.ndarray) -> np.ndarray:
+        return (block >= k0) & (block < k1)
+
+    # (a block at a time: with a cluster the detections' labels are on this machine's disk)
+    return rows_where(data.dt_label, labelled), rows_where(data.gt_label, labelled)
 
 
-def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.ndarray,
-              iou_threshold: float) -> tuple[tuple, tuple | None]:
-    """The arguments of `match_detections` for labels k0..k1-1 (detections d, objects g), renumbered from 0, and
-    their masks (objects', detections'), or None."""
+def _detection_pieces(data: DetectionData, d: np.ndarray, k0: int, boxes: bool = True) -> Iterator[tuple]:
+    """The columns of the detections d (image, label - k0, with `boxes` the box, score) a block of PIECE_ROWS
+    rows at a time (one block at least), for a group's part sent in `Pieces`."""
+    for start in range(0, max(1, len(d)), PIECE_ROWS):
+        rows = d[start:start + PIECE_ROWS]
+        yield (data.dt_image[rows], data.dt_label[rows] - k0, *((data.dt_box[rows],) if boxes else ()),
+               data.dt_score[rows])
+
+
+def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.ndarray, iou_threshold: float,
+              *extra) -> Pieces:
+    """((the arguments of `match_detections` for labels k0..k1-1, detections d, objects g, renumbered from 0),
+    their masks (objects', detections') or None, *extra) as `Pieces`, the detections' columns a block at a
+    time."""
     k0, k1 = group
-    args = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g],
-            data.dt_image[d], data.dt_label[d] - k0, data.dt_box[d], data.dt_score[d], k1 - k0, iou_threshold)
-    return args, None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
+    gt = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g])
+    masks = None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
+    return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, d, k0))
+
+
+def _voc_built(fixed: tuple, dt: tuple) -> tuple:
+    """`_voc_part` made whole (on the worker)."""
+    gt, tail, masks, extra = fixed
+    return ((*gt, *dt, *tail), masks, *extra)
 
 
 def _voc_group(part: tuple, group: tuple[int, int], _) -> tuple[Matching, tuple | None]:
@@ -199,18 +220,27 @@ def _voc_group(part: tuple, group: tuple[int, int], _) -> tuple[Matching, tuple 
     return matching.which_count(), metrics
 
 
-def _group_part(data: DetectionData, group: tuple[int, int]) -> tuple[bool, tuple]:
-    """The arguments of `coco_match` (or `coco_match_segm`) for labels k0..k1-1, renumbered from 0."""
+def _group_part(data: DetectionData, group: tuple[int, int], *extra) -> Pieces:
+    """(whether masks are matched, the arguments of `coco_match` (or `coco_match_segm`) for labels k0..k1-1,
+    renumbered from 0, *extra) as `Pieces`, the detections' columns a block at a time."""
     k0, k1 = group
     d, g = _rows(data, group)
     gt = (data.gt_image[g], data.gt_label[g] - k0)
-    dt = (data.dt_image[d], data.dt_label[d] - k0)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
-        return True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g], *dt, data.dt_masks.take(d),
-                      data.dt_score[d], k1 - k0, hw)
-    return False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g], *dt, data.dt_box[d], data.dt_score[d],
-                   k1 - k0)
+        fixed = (True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g]), data.dt_masks.take(d),
+                 (k1 - k0, hw), extra)
+        return Pieces(_coco_built, fixed, _detection_pieces(data, d, k0, boxes=False))
+    fixed = (False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g]), None, (k1 - k0,), extra)
+    return Pieces(_coco_built, fixed, _detection_pieces(data, d, k0))
+
+
+def _coco_built(fixed: tuple, dt: tuple) -> tuple:
+    """`_group_part` made whole (on the worker)."""
+    masks, gt, dt_masks, tail, extra = fixed
+    if masks:  # (image, label, masks, score)
+        dt = (*dt[:2], dt_masks, dt[2])
+    return (masks, (*gt, *dt, *tail), *extra)
 
 
 def _coco_group(part: tuple[bool, tuple, tuple[int, int]], group: tuple[int, int], _) -> tuple[CocoLabelSummary, ...]:
