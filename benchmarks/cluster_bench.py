@@ -24,7 +24,9 @@ Then it starts a real cluster as a user would, `dask scheduler` and `dask worker
 --memory-limit M` (two more processes: the scheduler, the nanny with its workers), runs `evalsite COMMAND
 task.yaml --scheduler tcp://...` and, unless --no-single, the same command without it. Peak RSS: the
 driver's from os.wait4, each worker's from /proc/<pid>/status VmHWM (read through the scheduler just
-before the end), the scheduler's likewise. The two report.json files must be byte-identical (exit 1
+before the end), the scheduler's likewise. Temporary files: the peak size of the files without a name each
+evalsite process holds open (its on-disk columns), from /proc/<pid>/fd twice a second (Linux). The two
+report.json files must be byte-identical (exit 1
 otherwise). A markdown table is printed; --json FILE keeps the numbers.
 """
 
@@ -38,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -150,15 +153,41 @@ def _vm_hwm() -> tuple[int, float]:
     return os.getpid(), _peak_mb(os.getpid())
 
 
+def _unnamed_files_mb(pid: int) -> float:
+    """MB in the process's open files that have no name (its `DiskArray`s: unnamed temporary files)."""
+    total = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).endswith("(deleted)"):
+                total += os.stat(fd).st_size
+        except OSError:  # closed meanwhile
+            continue
+    return total / MB
+
+
 def _run(command: list[str], env: dict) -> dict:
+    """Wall and CPU time, peak RSS and the peak of its unnamed temporary files (sampled twice a second)."""
     started = time.perf_counter()
     p = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    disk = [0.0]
+
+    def watch() -> None:
+        while p.poll() is None:
+            try:
+                disk[0] = max(disk[0], _unnamed_files_mb(p.pid))
+            except OSError:  # ended meanwhile
+                return
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - started
     err = p.stderr.read() if p.stderr else ""
     if status != 0:
         raise SystemExit(f"{' '.join(command)} failed ({status}):\n{err[-3000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss * 1024 / MB}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss * 1024 / MB,
+            "temp_disk_mb": disk[0]}
 
 
 def run_cluster(manifest: Path, command: str, out: Path, workers: int, memory_limit: str, shard_images: int,
@@ -236,16 +265,17 @@ def main() -> None:
     print(f"\n{args.images:,} images, {meta['dets']:,} detections in {-(-args.images // args.shard_files)} shard "
           f"files, {gt}; `evalsite {args.command}`; {args.workers} workers x {args.memory_limit}, --shard-images "
           f"{args.shard_images}; {platform.machine()}, {os.cpu_count()} cores\n")
-    print("| run | process | wall s | CPU s | peak RSS MB |\n|---|---|---:|---:|---:|")
+    print("| run | process | wall s | CPU s | peak RSS MB | peak temporary files MB |\n|---|---|---:|---:|---:|---:|")
     c = rows["cluster"]
     print(f"| cluster | driver (`--scheduler`) | {c['driver']['wall_s']:.1f} | {c['driver']['cpu_s']:.1f} | "
-          f"{c['driver']['peak_mb']:.0f} |")
+          f"{c['driver']['peak_mb']:.0f} | {c['driver']['temp_disk_mb']:.0f} |")
     for k, peak in enumerate(c["workers"]):
-        print(f"| cluster | worker {k + 1} | | | {peak:.0f} |")
-    print(f"| cluster | scheduler | | | {c['scheduler_mb']:.0f} |")
+        print(f"| cluster | worker {k + 1} | | | {peak:.0f} | |")
+    print(f"| cluster | scheduler | | | {c['scheduler_mb']:.0f} | |")
     if "single" in rows:
         s = rows["single"]["driver"]
-        print(f"| single process | evalsite | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_mb']:.0f} |")
+        print(f"| single process | evalsite | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_mb']:.0f} | "
+              f"{s['temp_disk_mb']:.0f} |")
         print(f"\nreport.json identical: {'yes' if same else 'NO'}")
     if args.json:
         args.json.write_text(json.dumps({"images": args.images, "args": {k: str(v) for k, v in vars(args).items()},

@@ -689,6 +689,14 @@ def test_label_ranges_matched_apart_join_to_the_whole(c, cut_a, cut_b):
     for name in ("tp", "ignored", "gt_counted", "n_gt"):
         a, b = getattr(flags, name), getattr(whole, name)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    # and so joined on this machine's disk, each part written into it (a cluster's driver)
+    from evalsite.core.on_disk import DiskArray
+
+    kept = join_label_matchings([(d, g, m.which_count()) for d, g, m in parts], len(ds), gl, c.n_labels, 0.5,
+                                which_count=True, kept_on_disk=True)
+    for name in ("tp", "ignored"):
+        a, b = getattr(kept, name), getattr(whole, name)
+        assert (isinstance(a, DiskArray) or not len(b)) and np.asarray(a).tobytes() == b.tobytes(), name
     assert flags.order is None and not any(len(getattr(flags, name)) for name in
                                            ("gt_index", "best_gt", "best_iou", "gt_matched_by"))
 

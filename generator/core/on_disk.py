@@ -222,6 +222,15 @@ class DiskArrayWriter:
         return out
 
 
+def zeros_on_disk(n: int, dtype: Any) -> np.ndarray | DiskArray:
+    """n zeros of `dtype` as a `DiskArray`, written a block at a time (in memory when n is 0)."""
+    writer = DiskArrayWriter(dtype)
+    block = np.zeros(min(n, max(1, READ_BYTES // writer.dtype.itemsize)), dtype=writer.dtype)
+    for start in range(0, n, len(block) or 1):
+        writer.append(block[:n - start])
+    return writer.finish()
+
+
 def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:
     """`values` as a `DiskArray`; None, an empty array (nothing to gain) and a `DiskArray` as they are."""
     if values is None or isinstance(values, DiskArray) or np.asarray(values).size == 0:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from evalsite.core.on_disk import blocks_of, rows_where
+from evalsite.core.on_disk import DiskArray, blocks_of, rows_where, zeros_on_disk
 
 
 def int_array(a) -> np.ndarray:
@@ -329,18 +329,25 @@ class RowsJoin:
     >>> joined.add(np.array([0, 2]), np.array([1, -1]), np.array([4, 5]))
     >>> joined.add(np.array([1]), np.array([0]), np.array([3])); joined.out
     array([ 5,  3, -1])
+
+    With `kept_on_disk` the array is a `DiskArray` on this machine's disk, never whole in memory (the parts'
+    rows must then be ascending): each part is written into a copy of it, a block at a time.
     """
 
-    def __init__(self, n: int):
-        self.n = n
-        self.out: np.ndarray | None = None
+    def __init__(self, n: int, kept_on_disk: bool = False):
+        self.n, self.kept_on_disk = n, kept_on_disk
+        self.out: np.ndarray | DiskArray | None = None
 
     def add(self, rows: np.ndarray, values: np.ndarray, other: np.ndarray | None = None) -> None:
         """`values` at `rows`; with `other` (the whole's row indices of the part's rows of another kind) the
         values are indices into those rows (-1: none) and become whole row indices."""
+        values = values if other is None else take(other, values, -1)
         if self.out is None:
-            self.out = np.empty(self.n, dtype=values.dtype)
-        self.out[rows] = values if other is None else take(other, values, -1)
+            self.out = zeros_on_disk(self.n, values.dtype) if self.kept_on_disk else np.empty(self.n, values.dtype)
+        if isinstance(self.out, DiskArray):
+            self.out = self.out.with_rows(rows, values)
+        else:
+            self.out[rows] = values
 
 
 def check_iou_threshold(iou_threshold: float) -> None:

@@ -220,7 +220,8 @@ def _order_of(rank: np.ndarray) -> np.ndarray:
 
 def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
                          n_labels: int, iou_threshold: float = IOU_THRESHOLD,
-                         order: np.ndarray | None = None, which_count: bool = False) -> Matching:
+                         order: np.ndarray | None = None, which_count: bool = False,
+                         kept_on_disk: bool = False) -> Matching:
     """The matching of all labels from those of label ranges apart (a Dask cluster's tasks).
 
     Each label is matched on its own (a detection's candidates are GT of its image and label; the greedy
@@ -239,6 +240,9 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     iou_threshold : the parts' IoU threshold.
     order : the whole's detection order (`score_rank`), kept in `Matching.order`.
     which_count : join only which rows count and how: the parts may be in `Matching.which_count`'s form.
+    kept_on_disk : the detections' joined arrays on this machine's disk (`evalsite.core.on_disk.DiskArray`),
+        each part written into them as it comes (a cluster's driver: the VOC flags, 2 bytes per detection);
+        the parts' detections must then be ascending.
 
     Returns
     -------
@@ -261,7 +265,7 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     (True, 0)
     """
     names = ("tp", "ignored") if which_count else ("tp", "ignored", "gt_index", "best_gt", "best_iou")
-    det = {name: RowsJoin(n_dt) for name in names}
+    det = {name: RowsJoin(n_dt, kept_on_disk) for name in names}
     counted, matched_by = RowsJoin(len(gt_label)), RowsJoin(len(gt_label))
     for d, g, m in parts:
         for name, rows in det.items():  # (gt_index, best_gt: object rows)

@@ -103,8 +103,9 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
             metrics[group] = _grid_on_disk(group_metrics)
             yield (*_rows(data, group), matching)
 
+    # (the flags on this machine's disk, each group's written as it comes: 2 bytes per detection)
     matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
-                                    which_count=True)
+                                    which_count=True, kept_on_disk=True)
     if bits is None:
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
