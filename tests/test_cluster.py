@@ -586,7 +586,8 @@ def test_coco_on_the_workers_without_intervals(inputs: dict[str, Path], client, 
 _DONE_HERE: list[int] = []  # the specs whose `_part_value` ran in this process (not on a worker)
 
 
-def _part_value(part: int, spec: int, common: int) -> int:
+def _noted_where(spec: int) -> None:
+    """Notes a spec run in this process (`_DONE_HERE`); spec 13 fails on the workers."""
     try:
         distributed.get_worker()
     except ValueError:  # not on a worker
@@ -594,6 +595,10 @@ def _part_value(part: int, spec: int, common: int) -> int:
     else:
         if spec == 13:
             raise RuntimeError("spec 13 fails on the workers")
+
+
+def _part_value(part: int, spec: int, common: int) -> int:
+    _noted_where(spec)
     return part * 10 + spec + common
 
 
@@ -643,13 +648,7 @@ def _pieces_total(fixed: tuple, columns: tuple) -> tuple[int, int]:
 
 
 def _pieces_value(part: tuple[int, int], spec: int, common: None) -> tuple[int, int]:
-    try:
-        distributed.get_worker()
-    except ValueError:  # not on a worker
-        _DONE_HERE.append(spec)
-    else:
-        if spec == 13:
-            raise RuntimeError("spec 13 fails on the workers")
+    _noted_where(spec)
     return part
 
 

@@ -711,19 +711,18 @@ def test_curve_points_picked_from_disk_as_from_memory(monkeypatch, read_bytes: i
     monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
     rng = np.random.default_rng(4)
 
-    def expected(values: np.ndarray, max_points: int, keep: list[int]) -> np.ndarray:
-        n = len(values)
+    def expected(values: np.ndarray, max_points: int, keep: list[int]) -> list[int]:
+        n, listed = len(values), values.tolist()
         if n <= max_points:
-            return np.arange(n)
-        keep = [k for k in keep if 0 <= k < n] + [0, n - 1]
-        budget = max(max_points - len(keep), 2)
-        by_pos = np.rint(np.linspace(0, n - 1, budget - budget // 2)).astype(np.int64)
-        targets = np.linspace(values.min(), values.max(), budget // 2)
-        asc = values[::-1] if values[0] > values[-1] else values
-        pos = np.clip(np.searchsorted(asc, targets), 0, n - 1)
-        by_value = (n - 1 - pos) if values[0] > values[-1] else pos
-        idx = np.unique(np.concatenate([by_pos, by_value, np.asarray(keep, dtype=np.int64)]))
-        return idx[:max_points] if len(idx) > max_points else idx
+            return list(range(n))
+        ends = [k for k in keep if 0 <= k < n] + [0, n - 1]
+        budget = max(max_points - len(ends), 2)
+        spaced = {round(x) for x in np.linspace(0, n - 1, budget - budget // 2).tolist()}  # (half to even)
+        nearest = set()
+        for target in np.linspace(min(listed), max(listed), budget // 2).tolist():
+            below = min(sum(v < target for v in listed), n - 1)  # values below the target, counted one by one
+            nearest.add(n - 1 - below if listed[0] > listed[-1] else below)
+        return sorted(spaced | nearest | set(ends))[:max_points]
 
     for n in (1, 2, 5, 40, 300):
         for values in (np.sort(rng.random(n))[::-1].copy(), np.sort(np.round(rng.random(n), 1)),
@@ -732,7 +731,7 @@ def test_curve_points_picked_from_disk_as_from_memory(monkeypatch, read_bytes: i
                 keep = [int(rng.integers(0, n))]
                 want = expected(values, max_points, keep)
                 for column in (values, on_disk.on_disk(values)):
-                    assert op._downsample(column, max_points, keep).tolist() == want.tolist()
+                    assert op._downsample(column, max_points, keep).tolist() == want
 
 
 @HYPOTHESIS
