@@ -357,8 +357,9 @@ def test_voc_ground_truth_rejected(tmp_path):
 
 
 def test_columns_kept_on_disk_read_as_the_arrays(tmp_path):
-    """With a cluster the driver keeps the boxes and masks on its disk (`heavy_columns_on_disk`): read by
-    index, slice or whole, taken as masks, and pickled (sent to a worker), they are the arrays in memory."""
+    """With a cluster the driver keeps the boxes, masks and the detections' images, labels and scores on its disk
+    (`heavy_columns_on_disk`): read by index, slice or whole, taken as masks, and pickled (sent to a worker),
+    they are the arrays in memory."""
     import pickle
 
     from evalsite.core.detection_data import heavy_columns_on_disk
@@ -384,4 +385,9 @@ def test_columns_kept_on_disk_read_as_the_arrays(tmp_path):
         assert [c.tolist() for c in mine.take(index)] == [c.tolist() for c in theirs.take(index)]
         assert mine.take(index).areas().tolist() == theirs.take(index).areas().tolist()
         assert [c.tolist() for c in pickle.loads(pickle.dumps(mine))] == [c.tolist() for c in theirs]
-    assert held.dt_image is data.dt_image and held.dt_score is data.dt_score  # (the rest stays as it is)
+    for name in ("dt_image", "dt_label", "dt_score"):  # the detections' other columns go to disk too
+        mine, theirs = getattr(held, name), getattr(data, name)
+        assert isinstance(mine, DiskArray) and mine.dtype == theirs.dtype
+        assert np.asarray(mine).tolist() == theirs.tolist() and mine[rows[rows < len(theirs)]].tolist() == \
+            theirs[rows[rows < len(theirs)]].tolist()
+    assert held.gt_image is data.gt_image and held.gt_label is data.gt_label  # (the rest stays as it is)

@@ -182,7 +182,7 @@ def _evaluate(spec: TaskSpec, progress: Progress, intervals: bool) -> Report:
     if split_file is not None:
         inputs = apply_split(inputs, split_file, real_ids=getattr(inputs, "gt_format", "") == "coco")
     if spec.type.is_detection and current() is not None:
-        # (the driver reads its boxes and masks only to cut the workers' parts: docs/cluster.md, "Memory")
+        # (the driver reads the detections' columns a block or a part at a time: docs/cluster.md, "Memory")
         inputs = heavy_columns_on_disk(inputs)
     started = kind.start_report(inputs, intervals)  # (detection: the COCO evaluation and the intervals)
     try:

@@ -71,11 +71,11 @@ class DetectionData:
 
 
 def heavy_columns_on_disk(data: DetectionData) -> DetectionData:
-    """`data` with its boxes and masks kept on this machine's disk (`evalsite.core.on_disk.DiskArray`), the
-    rest as it is: what a Dask cluster's driver holds of its inputs (docs/cluster.md, "Memory"). It reads them
-    only to cut the parts it sends to the workers, a part at a time (a detection's box is 32 bytes of the 56 of
-    its columns; a mask's counts more), and its other work reads the images, labels and scores. Empty columns
-    stay in memory."""
+    """`data` with its boxes, masks and every column of the detections kept on this machine's disk
+    (`evalsite.core.on_disk.DiskArray`; those read from prediction shards are there already), the ground
+    truth's other columns as they are: what a Dask cluster's driver holds of its inputs (docs/cluster.md,
+    "Memory"). It reads them a block, a range of scores or a label group's piece at a time, to cut the parts
+    it sends to the workers and to count and order. Empty columns stay in memory."""
     return replace(data, gt_box=on_disk(data.gt_box), dt_box=on_disk(data.dt_box),
                    dt_image=on_disk(data.dt_image), dt_label=on_disk(data.dt_label), dt_score=on_disk(data.dt_score),
                    gt_masks=_masks_on_disk(data.gt_masks), dt_masks=_masks_on_disk(data.dt_masks),

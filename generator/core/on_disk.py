@@ -1,6 +1,7 @@
 """Arrays kept in an unnamed file on this machine's disk instead of in memory, read a part at a time
-(docs/cluster.md, "Memory"): with a Dask cluster, the driver keeps the inputs' boxes and masks so, reading
-them only to cut the parts it sends to the workers (`evalsite.core.detection_data.heavy_columns_on_disk`)."""
+(docs/cluster.md, "Memory"): with a Dask cluster, the driver keeps every column of the detections so
+(`evalsite.core.detection_data.heavy_columns_on_disk`, `evalsite.formats.shards`); and helpers that read any
+column, in memory or on disk, a block at a time (`blocks_of`, `rows_where`, `is_ascending`, ...)."""
 
 from __future__ import annotations
 
