@@ -416,6 +416,7 @@ def test_columns_on_disk_index_as_numpy(read_bytes: int, monkeypatch) -> None:
         column = on_disk.DiskArray(values)
         n = shape[0]
         keys = [np.array([5, 1, 1, 30, -1]) % n, slice(None), slice(3, 9), slice(None, None, 3), slice(10, 2, -2),
+                slice(-5, None, 2), slice(None, None, -1), slice(100, -100, -7), slice(2, 2, 3),
                 Ellipsis, 0, -1, rng.random(n) > 0.5, np.array([], dtype=int), (slice(None),)]
         if len(shape) > 1:
             keys += [(slice(None), 2), (np.array([4, 0, 4]) % n, 1), (slice(2, 7), slice(1, 3)), (Ellipsis, 1),

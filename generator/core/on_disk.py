@@ -112,7 +112,8 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
             if not 0 <= k < len(self):
                 raise IndexError(f"index {rows} is out of bounds for {len(self)} rows")
             return self._read(k, k + 1)[0][rest]
-        index = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        # (a strided slice's rows made from its bounds: not an index of every row first)
+        index = np.arange(*rows.indices(len(self))) if isinstance(rows, slice) else np.asarray(rows)
         if index.dtype == bool:
             if index.shape != (len(self),):
                 raise IndexError(f"a boolean index of shape {index.shape} for {len(self)} rows")
