@@ -494,6 +494,8 @@ def _cut_from_disk_as_from_memory(evidence, groups) -> None:
     a few detections (report.intervals `_group_pieces`), once joined on the worker."""
     import dataclasses
 
+    from evalsite.core import cluster
+    from evalsite.core import on_disk as disk
     from evalsite.core.cluster import _built
     from evalsite.core.on_disk import DiskArray
     from evalsite.metrics import bootstrap as bs
@@ -509,9 +511,9 @@ def _cut_from_disk_as_from_memory(evidence, groups) -> None:
     columns = {name: held_indices(c, 1000) if name.endswith(("image", "label")) else c for name, c in columns.items()}
     kept = dataclasses.replace(packed, **{name: DiskArray(c) for name, c in columns.items()})
     held = dataclasses.replace(packed, **columns)
-    saved, saved_pieces = bs.GATHER_ROWS, intervals.PIECE_ROWS
+    saved = disk.READ_BYTES, cluster.PIECE_ROWS
     try:
-        bs.GATHER_ROWS = 7
+        disk.READ_BYTES = 28  # (7 rows of the 4-byte indices a block)
         for k0, k1 in groups:
             got, expected = cbs.label_evidence(kept, k0, k1), cbs.label_evidence(held, k0, k1)
             for f in dataclasses.fields(got):
@@ -522,7 +524,7 @@ def _cut_from_disk_as_from_memory(evidence, groups) -> None:
             for a, b in zip(bs.label_columns(*map(DiskArray, voc), k0, k1), bs.label_columns(*voc, k0, k1)):
                 assert type(a) is np.ndarray and np.array_equal(a, b)
             on_disk = [DiskArray(c) for c in voc]
-            intervals.PIECE_ROWS = 5
+            cluster.PIECE_ROWS = 5
             pieced = joined(intervals._group_pieces((on_disk[0], on_disk[2], on_disk[3]), on_disk[1], on_disk[4],
                                                     on_disk[5], (k0, k1), intervals._voc_evidence_built, 1000, 0.5))
             assert pieced[1:] == (1000, k1 - k0, 0.5)
@@ -537,8 +539,7 @@ def _cut_from_disk_as_from_memory(evidence, groups) -> None:
                 a, b = getattr(pieced[0].unpacked(), f.name), getattr(expected, f.name)
                 assert a.dtype == b.dtype and np.array_equal(a, b), f.name
     finally:
-        bs.GATHER_ROWS = saved
-        intervals.PIECE_ROWS = saved_pieces
+        disk.READ_BYTES, cluster.PIECE_ROWS = saved
 
 
 def test_coco_label_samples_of_label_groups_are_the_columns_of_all_labels():

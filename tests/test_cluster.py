@@ -502,8 +502,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     # the evidence and find the rows at t*.
     import evalsite.commands.evaluate as evaluate_command
     import evalsite.report.intervals as intervals
-    import evalsite.report.matching_groups as matching_groups
-    from evalsite.core import on_disk
+    from evalsite.core import cluster, on_disk
     from evalsite.core.detection_data import heavy_columns_on_disk
     from evalsite.core.on_disk import DiskArray
     from evalsite.metrics import arrays
@@ -517,7 +516,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
     monkeypatch.setattr(on_disk, "READ_BYTES", 56)  # 7 rows of a column, 1-2 boxes
     monkeypatch.setattr(arrays, "ORDER_ROWS", 5)  # the evidence ordered by ranges of about 5 scores
-    monkeypatch.setattr(matching_groups, "PIECE_ROWS", 4)  # the groups' detections sent 4 at a time
+    monkeypatch.setattr(cluster, "PIECE_ROWS", 4)  # the groups' detections sent 4 at a time
     with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
                      client.scheduler.address, "--shard-images", "3")

@@ -39,6 +39,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before `ClusterError` (ex
 SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
 _SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
 _BACKGROUND = -1  # Dask priority of `run_tasks`' tasks
+PIECE_ROWS = 1 << 19  # rows of a piece of a part sent in `Pieces` (`row_pieces`)
 _LOCAL = re.compile(r"local(?::(\d+))?")
 # glibc's threshold to give freed memory at the top of the heap back to the system (bytes): as Dask's nanny
 # sets it for its workers (MALLOC_TRIM_THRESHOLD_, docs/cluster.md "Memory"). Setting it also fixes the size
@@ -214,6 +215,13 @@ class Pieces:
     build: Callable[[Any, tuple], Any]
     fixed: Any
     pieces: Iterable[tuple]
+
+
+def row_pieces(rows: Any, cut: Callable[[Any], tuple]) -> Iterator[tuple]:
+    """``cut(block)`` of each block of PIECE_ROWS of `rows` in order (one block at least, empty when `rows`
+    is): the pieces of a `Pieces` part, made one at a time as `each_task` sends them."""
+    for start in range(0, max(1, len(rows)), PIECE_ROWS):
+        yield cut(rows[start:start + PIECE_ROWS])
 
 
 def _built(build: Callable[[Any, tuple], Any], fixed: Any, pieces: list[tuple]) -> Any:

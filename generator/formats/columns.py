@@ -20,7 +20,7 @@ from evalsite.core.collector import gc_paused
 from evalsite.core.encodings import decode_utf8
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.masks.polygons import MAX_COORDINATE
-from evalsite.core.on_disk import DiskArray, DiskArrayWriter, rows_where
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, blocks_of, rows_where
 from evalsite.formats.records import read_bytes
 
 EXAMPLES = 3  # examples a notice shows
@@ -166,8 +166,7 @@ def lookup(sorted_keys: np.ndarray, values: np.ndarray | DiskArray) -> np.ndarra
     # 0.13 GB each at 50,000 COCO-like images)
     kept = DiskArrayWriter(np.int64) if isinstance(values, DiskArray) else None
     pos = None if kept is not None else np.empty(len(values), dtype=np.int64)
-    for start in range(0, len(values), CHECK_ROWS):
-        block = np.asarray(values[start:start + CHECK_ROWS])
+    for start, block in blocks_of(values, CHECK_ROWS):
         if len(sorted_keys):
             found = np.minimum(np.searchsorted(sorted_keys, block), len(sorted_keys) - 1)
             found[sorted_keys[found] != block] = -1
@@ -224,14 +223,13 @@ def check_finite_boxes(box: np.ndarray, locate: Locator) -> None:
 
 def check_finite(values: np.ndarray, locate: Locator, what: str, limit: float = np.inf) -> None:
     """An error at the first value that is not a finite number or, when `limit` is given, lies beyond it (either
-    sign); a block of rows at a time (`_each_row`: a column kept on disk is not read whole)."""
-    finite = _each_row(len(values), lambda rows: np.isfinite(values[rows]))
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
+    sign); a block of rows at a time (`rows_where`: a column kept on disk is not read whole)."""
+    bad = rows_where(values, lambda block: ~np.isfinite(block))
+    if len(bad):
         i = int(bad[0])
         raise InputError(f"{what} must be a finite number, found {values[i]!r}{and_more(len(bad))}", *locate(i))
     if limit < np.inf:
-        huge = np.flatnonzero(_each_row(len(values), lambda rows: np.abs(values[rows]) > limit))
+        huge = rows_where(values, lambda block: np.abs(block) > limit)
         if len(huge):
             raise InputError(f"{what} {values[huge[0]]:g} is beyond {limit:g} (no model scores that: a parsing "
                              "mistake?)", *locate(int(huge[0])))

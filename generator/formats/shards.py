@@ -82,7 +82,7 @@ class _ColumnsOnDisk:
     """The prediction shards' long columns, written to disk as the shards come in (`taken`: the part is kept
     with them so): the boxes in shard order into one file (a shard that ends early waits for the ones before
     it); the scores and the image and category ids a shard's in a file of its own, joined by `join`
-    (`DiskArray.joined`: np.concatenate's dtype)."""
+    (`join_releasing`: on disk, np.concatenate's dtype)."""
 
     def __init__(self) -> None:
         self.writer = DiskArrayWriter(np.float64, (4,))
@@ -113,18 +113,7 @@ def _column(parts: list[ParsedPredictions], name: str, empty: np.ndarray) -> np.
     if any(v is None for v in values):
         raise InputError(f"the shards differ in form: some give '{name}', some do not (mixed formats?)")
     del values
-    return _joined(parts, name) if parts else empty
-
-
-def _joined(parts: list[ParsedPredictions], name: str) -> np.ndarray | DiskArray:
-    """The parts' column `name` concatenated (`join_releasing`), on disk when theirs are (`_ColumnsOnDisk`)."""
-    columns = [getattr(part, name) for part in parts]
-    if not any(isinstance(column, DiskArray) for column in columns):
-        del columns
-        return join_releasing(parts, name)
-    for part in parts:
-        setattr(part, name, None)
-    return DiskArray.joined(columns)
+    return join_releasing(parts, name) if parts else empty
 
 
 def _merged(parts: list[ParsedPredictions], name: str, what: str) -> dict | None:
@@ -158,7 +147,7 @@ def join(path: Path, parts: list[ParsedPredictions], boxes: np.ndarray | DiskArr
     keys = np.zeros(0, dtype=np.int64)
     joined = ParsedPredictions(
         file=path, fmt=parts[0].fmt, box=join_releasing(parts, "box") if boxes is None else boxes,
-        score=_joined(parts, "score"), locate=locate,
+        score=join_releasing(parts, "score"), locate=locate,
         image_id=_column(parts, "image_id", keys), category_id=_column(parts, "category_id", keys),
         id_names=_merged(parts, "id_names", "image id"),
         category_id_names=_merged(parts, "category_id_names", "category id"),

@@ -100,6 +100,18 @@ def counts_of(values, minlength: int = 0, where: np.ndarray | None = None) -> np
     return total
 
 
+def label_rows(labels, k0: int, k1: int) -> np.ndarray:
+    """The rows (int64, ascending) of `labels` that lie in k0..k1-1: a label group's, found a block at a time
+    (`rows_where`: a column on disk is not read whole).
+
+    Examples
+    --------
+    >>> label_rows(np.array([2, 0, 1, 2]), 1, 3).tolist()
+    [0, 2, 3]
+    """
+    return rows_where(labels, lambda block: (block >= k0) & (block < k1))
+
+
 def index_array(a) -> np.ndarray:
     """`a` (an index column) as an integer array: as it is when it is one (int32 columns held long,
     `held_indices`, are not copied), else int64 (a list read from report.json, an empty one).

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsite.metrics.arrays import GATHER_ROWS, index_array, rows_of
+from evalsite.metrics.arrays import index_array, label_rows, rows_of
 
 RESAMPLES = 1000
 SEED = 0
@@ -284,16 +284,12 @@ def join_label_samples(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 
 
 def label_range(labels, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-    """(which of `labels` lie in k0..k1-1, those labels renumbered from 0): how a label group's evidence is cut
-    from the whole's (`label_columns`, `coco_bootstrap.label_evidence`)."""
-    # (an array as it is: int32 as held, `held_indices`, is not copied whole for each group; a column kept on
-    # disk is read a block at a time, then its group's rows)
-    labels = labels if hasattr(labels, "shape") else index_array(labels)
-    kept = np.empty(len(labels), dtype=bool)
-    for start in range(0, len(labels), GATHER_ROWS):
-        block = labels[start:start + GATHER_ROWS]
-        kept[start:start + len(block)] = (block >= k0) & (block < k1)
-    return kept, index_array(labels[kept]) - k0
+    """(the rows of `labels` in k0..k1-1, ascending; those labels renumbered from 0): how a label group's
+    evidence is cut from the whole's (`label_columns`, `coco_bootstrap.label_evidence`). A column kept on disk
+    is read a block at a time (`label_rows`), then its group's rows; an int32 column as held (`held_indices`)
+    is not copied whole for each group."""
+    rows = label_rows(labels, k0, k1)
+    return rows, index_array(rows_of(labels, rows)) - k0
 
 
 def label_columns(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label, k0: int, k1: int) -> tuple:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
-from evalsite.core.cluster import Cluster, Pieces
-from evalsite.core.on_disk import rows_where
+from evalsite.core.cluster import Cluster, Pieces, row_pieces
 from evalsite.core.parallel import SpareCore
-from evalsite.metrics.arrays import counts_of, index_array, rows_of
+from evalsite.metrics.arrays import counts_of, index_array, label_rows, rows_of
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -37,7 +34,6 @@ LEVEL = 0.95
 # Detections and objects x all resamples in one Dask task of the intervals (`_on_cluster`): about 0.2 GB of a
 # worker's memory at work, besides the resamples (one byte per image and resample)
 TASK_ITEMS = 1_000_000
-PIECE_ROWS = 1 << 19  # detections a piece of a label group's part sent to a worker (`Pieces`)
 PER_LABEL = {"label_precision": "precision", "label_recall": "recall", "label_f1": "f1", "label_ap50": "ap50",
              "label_coco_ap": "ap"}
 
@@ -148,20 +144,18 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
 
 def _group_pieces(dt_columns: tuple, dt_label, gt_image, gt_label, group: tuple[int, int], build, *extra) -> Pieces:
     """Labels k0..k1-1's part of the evidence, renumbered from 0, sent to a worker as `Pieces`: fixed, the
-    objects' (image, label) and (k1 - k0, *extra); a block of PIECE_ROWS detections at a time, their
+    objects' (image, label) and (k1 - k0, *extra); a block of detections at a time (`row_pieces`), their
     `dt_columns` with their label second (as `label_columns` and `label_evidence` cut them: the same
     arrays once joined). A large label's part (about 25 bytes per detection) is not whole on the driver."""
     k0, k1 = group
     gt, gt_labels = label_range(gt_label, k0, k1)
-    rows = rows_where(dt_label, lambda block: (block >= k0) & (block < k1))
 
-    def pieces() -> Iterator[tuple]:
-        for start in range(0, max(1, len(rows)), PIECE_ROWS):
-            block = rows[start:start + PIECE_ROWS]
-            first, *rest = (rows_of(column, block) for column in dt_columns)
-            yield first, index_array(rows_of(dt_label, block)) - k0, *rest
+    def cut(rows: np.ndarray) -> tuple:
+        first, *rest = (rows_of(column, rows) for column in dt_columns)
+        return first, index_array(rows_of(dt_label, rows)) - k0, *rest
 
-    return Pieces(build, ((rows_of(gt_image, gt), gt_labels), k1 - k0, *extra), pieces())
+    return Pieces(build, ((rows_of(gt_image, gt), gt_labels), k1 - k0, *extra),
+                  row_pieces(label_rows(dt_label, k0, k1), cut))
 
 
 def _voc_evidence_built(fixed: tuple, dt: tuple) -> tuple:

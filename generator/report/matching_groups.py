@@ -28,10 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, Pieces, each_task
+from evalsite.core.cluster import Cluster, Pieces, each_task, row_pieces
 from evalsite.core.detection_data import DetectionData
-from evalsite.core.on_disk import DiskArray, on_disk, rows_where
-from evalsite.metrics.arrays import counts_of, held_indices
+from evalsite.core.on_disk import DiskArray, on_disk
+from evalsite.metrics.arrays import counts_of, held_indices, label_rows
 from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
@@ -48,8 +48,6 @@ from evalsite.metrics.operating_point import (
 )
 from evalsite.metrics.segm import coco_match_segm
 from evalsite.report.intervals import label_groups
-
-PIECE_ROWS = 1 << 19  # detections a piece of a label group's part sent to a worker (`Pieces`)
 
 
 def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, np.ndarray, CocoEvidence]:
@@ -173,22 +171,15 @@ def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) ->
 
 def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The detections and the objects of labels k0..k1-1, in file order."""
-    k0, k1 = group
-
-    def labelled(block: np.ndarray) -> np.ndarray:
-        return (block >= k0) & (block < k1)
-
     # (a block at a time: with a cluster the detections' labels are on this machine's disk)
-    return rows_where(data.dt_label, labelled), rows_where(data.gt_label, labelled)
+    return label_rows(data.dt_label, *group), label_rows(data.gt_label, *group)
 
 
 def _detection_pieces(data: DetectionData, d: np.ndarray, k0: int, boxes: bool = True) -> Iterator[tuple]:
-    """The columns of the detections d (image, label - k0, with `boxes` the box, score) a block of PIECE_ROWS
-    rows at a time (one block at least), for a group's part sent in `Pieces`."""
-    for start in range(0, max(1, len(d)), PIECE_ROWS):
-        rows = d[start:start + PIECE_ROWS]
-        yield (data.dt_image[rows], data.dt_label[rows] - k0, *((data.dt_box[rows],) if boxes else ()),
-               data.dt_score[rows])
+    """The columns of the detections d (image, label - k0, with `boxes` the box, score) a block of rows at a
+    time (`row_pieces`), for a group's part sent in `Pieces`."""
+    return row_pieces(d, lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
+                                       *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
 
 
 def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.ndarray, iou_threshold: float,
