@@ -180,6 +180,38 @@ def test_cancelled_tasks_are_a_cluster_error(client) -> None:
             map_shards(cluster, _slow_item, list(range(8)))
 
 
+def test_images_are_found_and_checked_on_the_workers_as_in_one_process(client, tmp_path: Path) -> None:
+    # With a cluster each shard of images is found and checked by a task (the workers see the images' root) and
+    # comes back as columns (ImageChecks): the same checks, in the same order, as in one process; an image
+    # leading outside the root is never opened there either.
+    from PIL import Image
+
+    from evalsite.core.cluster import on_cluster
+    from evalsite.core.image_info import ImageChecks, ImageInfo
+    from evalsite.formats.images import OUTSIDE, inspect_images
+
+    root, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    Image.new("RGB", (6, 4)).save(root / "a.png")
+    Image.new("RGB", (3, 5)).save(root / "c.jpg")
+    (root / "broken.png").write_bytes(b"not an image")
+    Image.new("RGB", (2, 2)).save(elsewhere / "x.png")
+    (root / "outside.png").symlink_to(elsewhere / "x.png")
+    names = ["a.png", "gone.png", "broken.png", "outside.png", "c.jpg", "a.png", "gone/deeper.png"]
+    alone = inspect_images(root, names)
+    seen = []
+    with on_cluster(client, shard_images=2) as cluster:
+        spread = inspect_images(root, names, seen.append)
+        assert cluster is not None
+    assert isinstance(spread, ImageChecks) and list(spread) == list(alone)
+    assert sum(seen) == len(names) and len(seen) == 4  # (a step per shard's task)
+    assert spread[0] == ImageInfo("ok", 6, 4) and spread[4] == ImageInfo("ok", 3, 5)
+    assert [info.status for info in spread] == ["ok", "missing", "unreadable", "unreadable", "ok", "ok", "missing"]
+    assert spread[3].problem == OUTSIDE and "corrupt" in spread[2].problem
+    assert list(spread[2:5]) == list(alone)[2:5] and spread.with_status("missing") == 2
+
+
 def test_unreachable_scheduler_is_exit_2_within_the_timeout(inputs: dict[str, Path], tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()
@@ -497,15 +529,18 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     # resampling (the largest working sets) run as tasks of label groups on the workers, which draw the
     # resamples themselves, and the confusion and error types at t* as tasks of image shards:
     # report.json is the single process's, byte for byte.
-    # The driver keeps the inputs' boxes, masks, images, labels and scores on its disk meanwhile, and reads
+    # The driver keeps every column of the inputs (boxes, masks, images, labels, scores, the objects' areas,
+    # crowd and difficult flags and ids) on its disk meanwhile, and reads
     # them a block at a time (here of a few rows: blocks end everywhere) to cut the workers' parts, count, order
     # the evidence and find the rows at t*.
     import evalsite.commands.evaluate as evaluate_command
     import evalsite.report.intervals as intervals
     from evalsite.core import cluster, on_disk
     from evalsite.core.detection_data import heavy_columns_on_disk
-    from evalsite.core.on_disk import DiskArray
+    from evalsite.core.image_info import ImageChecks
+    from evalsite.core.on_disk import DiskArray, StringsOnDisk
     from evalsite.metrics import arrays
+    from evalsite.report.detection_model import BoxMistakes, ImageRows
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs[kind]
@@ -513,6 +548,10 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     offloaded = []
     monkeypatch.setattr(evaluate_command, "heavy_columns_on_disk",
                         lambda data: offloaded.append(heavy_columns_on_disk(data)) or offloaded[-1])
+    rows = []  # (the errors and images joined from the shards at t*)
+    for kept in (BoxMistakes, ImageRows):
+        monkeypatch.setattr(kept, "joined", classmethod(
+            lambda cls, *args, join=kept.joined, **kwargs: rows.append(join(*args, **kwargs)) or rows[-1]))
     monkeypatch.setattr(intervals, "TASK_ITEMS", 60)  # a few labels per task
     monkeypatch.setattr(on_disk, "READ_BYTES", 56)  # 7 rows of a column, 1-2 boxes
     monkeypatch.setattr(arrays, "ORDER_ROWS", 5)  # the evidence ordered by ranges of about 5 scores
@@ -524,8 +563,14 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
     [held] = offloaded
     assert all(isinstance(column, DiskArray) for column in (held.dt_box, held.gt_box, held.dt_image, held.dt_label,
-                                                             held.dt_score))
+                                                             held.dt_score, held.gt_image, held.gt_label, held.gt_area,
+                                                             held.gt_crowd, held.gt_difficult, held.gt_id))
     assert kind != "segmentation" or isinstance(held.dt_masks.counts, DiskArray)
+    errors, images = rows
+    assert isinstance(errors.kind, DiskArray) and isinstance(errors.type, DiskArray) and len(errors) > 10
+    assert isinstance(errors.suspect, DiskArray) and isinstance(images.checks, ImageChecks)
+    masks = (errors.masks, errors.related_masks, images.masks)
+    assert all(isinstance(m, StringsOnDisk) for m in masks) if kind == "segmentation" else masks == (None,) * 3
     report = json.loads((tmp_path / "alone.json").read_bytes())
     assert report["intervals"]["metrics"]["coco.AP"] is not None
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0

@@ -517,6 +517,29 @@ def test_block_helpers_equal_numpy(monkeypatch, read_bytes: int):
     assert not is_ascending(on_disk.on_disk(np.array([0, 1, 2, 3, 4, 5, 6, 0, 9])))
 
 
+@pytest.mark.parametrize("read_bytes", [8, 56, 1 << 24])
+def test_images_holding_equals_sets_of_images(monkeypatch, read_bytes: int):
+    """`images_holding` (how many images hold an object of each label, and any object; the report's
+    dataset counts), read a block at a time (1, 7 and many rows: an image's objects split over blocks, over
+    three too), equals the sets of images the report took before; the objects out of image order too."""
+    from evalsite.core import on_disk
+    from evalsite.metrics.arrays import images_holding
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", read_bytes)
+    rng = np.random.default_rng(5)
+    for n, n_images, n_labels in ((0, 3, 2), (1, 1, 1), (9, 2, 3), (60, 7, 4), (3_000, 400, 9)):
+        image, label = np.sort(rng.integers(0, n_images, n)), rng.integers(0, n_labels, n)
+        where = rng.random(n) < 0.8
+        expected = ([len(set(image[where & (label == c)].tolist())) for c in range(n_labels)],
+                    len(set(image[where].tolist())))
+        shuffled = rng.permutation(n)
+        for columns in ((image, label), (on_disk.on_disk(image), on_disk.on_disk(label))):
+            per_label, images = images_holding(*columns, where, n_labels)
+            assert (per_label.tolist(), images) == expected
+        per_label, images = images_holding(image[shuffled], label[shuffled], where[shuffled], n_labels)
+        assert (per_label.tolist(), images) == expected
+
+
 def split_by_labels(inputs: dict, bounds: list[int]):
     """coco_match of each label range [bounds[i], bounds[i+1]) on its own (renumbered from 0, the images and
     the input order kept), as a cluster's tasks run it (evalsite.report.matching_groups)."""

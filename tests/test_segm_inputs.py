@@ -357,9 +357,9 @@ def test_voc_ground_truth_rejected(tmp_path):
 
 
 def test_columns_kept_on_disk_read_as_the_arrays(tmp_path):
-    """With a cluster the driver keeps the boxes, masks and the detections' images, labels and scores on its disk
-    (`heavy_columns_on_disk`): read by index, slice or whole, taken as masks, and pickled (sent to a worker),
-    they are the arrays in memory."""
+    """With a cluster the driver keeps the boxes, masks and every other column of the ground truth and the
+    detections on its disk (`heavy_columns_on_disk`): read by index, slice or whole, taken as masks, and pickled
+    (sent to a worker), they are the arrays in memory."""
     import pickle
 
     from evalsite.core.detection_data import heavy_columns_on_disk
@@ -385,9 +385,11 @@ def test_columns_kept_on_disk_read_as_the_arrays(tmp_path):
         assert [c.tolist() for c in mine.take(index)] == [c.tolist() for c in theirs.take(index)]
         assert mine.take(index).areas().tolist() == theirs.take(index).areas().tolist()
         assert [c.tolist() for c in pickle.loads(pickle.dumps(mine))] == [c.tolist() for c in theirs]
-    for name in ("dt_image", "dt_label", "dt_score"):  # the detections' other columns go to disk too
+    # the detections' other columns go to disk too, and every column of the ground truth
+    for name in ("dt_image", "dt_label", "dt_score", "gt_image", "gt_label", "gt_area", "gt_crowd", "gt_difficult",
+                 "gt_id"):
         mine, theirs = getattr(held, name), getattr(data, name)
         assert isinstance(mine, DiskArray) and mine.dtype == theirs.dtype
         assert np.asarray(mine).tolist() == theirs.tolist() and mine[rows[rows < len(theirs)]].tolist() == \
             theirs[rows[rows < len(theirs)]].tolist()
-    assert held.gt_image is data.gt_image and held.gt_label is data.gt_label  # (the rest stays as it is)
+    assert held.images is data.images and held.image_ids is data.image_ids  # (the images' columns stay as they are)

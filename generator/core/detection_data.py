@@ -71,12 +71,14 @@ class DetectionData:
 
 
 def heavy_columns_on_disk(data: DetectionData) -> DetectionData:
-    """`data` with its boxes, masks and every column of the detections kept on this machine's disk
-    (`evalsite.core.on_disk.DiskArray`; those read from prediction shards are there already), the ground
-    truth's other columns as they are: what a Dask cluster's driver holds of its inputs (docs/cluster.md,
+    """`data` with every column of its ground truth and detections, and their masks, kept on this machine's
+    disk (`evalsite.core.on_disk.DiskArray`; those read from prediction shards are there already), the
+    images' and labels' columns as they are: what a Dask cluster's driver holds of its inputs (docs/cluster.md,
     "Memory"). It reads them a block, a range of scores or a label group's piece at a time, to cut the parts
     it sends to the workers and to count and order. Empty columns stay in memory."""
     return replace(data, gt_box=on_disk(data.gt_box), dt_box=on_disk(data.dt_box),
+                   gt_image=on_disk(data.gt_image), gt_label=on_disk(data.gt_label), gt_area=on_disk(data.gt_area),
+                   gt_crowd=on_disk(data.gt_crowd), gt_difficult=on_disk(data.gt_difficult), gt_id=on_disk(data.gt_id),
                    dt_image=on_disk(data.dt_image), dt_label=on_disk(data.dt_label), dt_score=on_disk(data.dt_score),
                    gt_masks=_masks_on_disk(data.gt_masks), dt_masks=_masks_on_disk(data.dt_masks),
                    dt_mask_area=on_disk(data.dt_mask_area))

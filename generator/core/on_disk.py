@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -224,13 +224,64 @@ class DiskArrayWriter:
         return out
 
 
-def zeros_on_disk(n: int, dtype: Any) -> np.ndarray | DiskArray:
-    """n zeros of `dtype` as a `DiskArray`, written a block at a time (in memory when n is 0)."""
-    writer = DiskArrayWriter(dtype)
-    block = np.zeros(min(n, max(1, READ_BYTES // writer.dtype.itemsize)), dtype=writer.dtype)
-    for start in range(0, n, len(block) or 1):
-        writer.append(block[:n - start])
-    return writer.finish()
+class StringsOnDisk(Sequence):
+    """A list of strings (None too) kept on this machine's disk: their UTF-8 bytes one after another, where each
+    ends and which are None (`DiskArray`s). ``s[k]`` reads string k, ``s[i:j]`` the list of strings i..j-1 (one
+    read of their bytes); they are written a part at a time (`joined`): a segmentation's mask strings (RLE,
+    hundreds of bytes each) are never all in memory.
+
+    Examples
+    --------
+    >>> s = StringsOnDisk.joined([["ab", None], ["", "中"]])
+    >>> len(s), s[1], s[3], s[0:4]
+    (4, None, '中', ['ab', None, '', '中'])
+    """
+
+    def __init__(self, data, ends, absent):
+        self._data, self._ends, self._absent = data, ends, absent
+
+    @classmethod
+    def joined(cls, parts: list) -> StringsOnDisk:
+        """The strings of `parts` (lists, or `StringsOnDisk`, each read whole in its turn) in order, written part
+        by part, each let go (its list entry set to None) once written."""
+        data, ends, absent = DiskArrayWriter(np.uint8), DiskArrayWriter(np.int64), DiskArrayWriter(np.bool_)
+        total = 0
+        for k in range(len(parts)):
+            strings = parts[k] if isinstance(parts[k], list) else parts[k][0:len(parts[k])]
+            encoded = [b"" if text is None else text.encode("utf-8") for text in strings]
+            lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            data.append(np.frombuffer(b"".join(encoded), np.uint8))
+            ends.append(total + np.cumsum(lengths))
+            absent.append(np.fromiter((text is None for text in strings), np.bool_, len(strings)))
+            total += int(lengths.sum())
+            parts[k] = strings = encoded = None
+        return cls(data.finish(), ends.finish(), absent.finish())
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            k = range(len(self))[key]
+            return self[k:k + 1][0]
+        start, stop, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("StringsOnDisk: a slice with a step")
+        if stop <= start:
+            return []
+        ends = self._ends[start:stop].tolist()
+        first = int(self._ends[start - 1]) if start else 0
+        data = self._data[first:ends[-1]].tobytes() if ends[-1] > first else b""
+        begins = [first, *ends[:-1]]
+        return [None if none else data[b - first:e - first].decode("utf-8")
+                for b, e, none in zip(begins, ends, self._absent[start:stop].tolist())]
+
+    def __iter__(self) -> Iterator[str | None]:
+        for start in range(0, len(self), 4096):  # (a read of many strings at a time, not one each)
+            yield from self[start:start + 4096]
+
+    def __repr__(self) -> str:
+        return f"StringsOnDisk({len(self)} strings)"
 
 
 def on_disk(values: np.ndarray | None) -> np.ndarray | DiskArray | None:

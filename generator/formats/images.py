@@ -11,17 +11,19 @@ per batch in the calling thread (warnings.catch_warnings is not thread-safe, so 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from PIL import Image
 
+from evalsite.core.cluster import current
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.files import inside
-from evalsite.core.image_info import ImageInfo
+from evalsite.core.image_info import ImageChecks, ImageInfo
 from evalsite.core.parallel import parallel
 
 # Larger images are unreadable (a notice) instead of exhausting memory: Pillow's own hard limit, 2 x
@@ -103,10 +105,26 @@ def _locate(root: Path, image: str, base: Path) -> tuple[Path | None, bool]:
     return path, path is not None and os.path.isfile(path)
 
 
-def inspect_images(root: Path, images: Iterable[str],
-                   progress: Callable[[int], None] | None = None) -> list[ImageInfo]:
-    """Inspect many images in parallel (decoding releases the GIL); results in input order. An image leading
-    outside `root` is unreadable (OUTSIDE), never opened."""
+def inspect_images(root: Path, images: Sequence[str],
+                   progress: Callable[[int], None] | None = None) -> ImageChecks:
+    """Inspect many images in parallel (decoding releases the GIL); results in input order, as columns. An
+    image leading outside `root` is unreadable (OUTSIDE), never opened. While a Dask cluster is active the
+    images go to its workers in shards of --shard-images, each found and checked there (the workers see the
+    images' root: docs/cluster.md) and sent back as columns, so that the driver holds neither a path nor a
+    record per image."""
+    cluster = current()
+    if cluster is None:
+        return _inspected(root, images, progress, threads=True)
+    size = cluster.shard_images
+    shards = [images[i:i + size] for i in range(0, len(images), size)]
+    return ImageChecks.joined(parallel(functools.partial(_inspected, root, threads=False), shards, progress,
+                                       step=len, shard_size=1))
+
+
+def _inspected(root: Path, images: Sequence[str], progress: Callable[[int], None] | None = None,
+               threads: bool = True) -> ImageChecks:
+    """`inspect_images` of `images` here: on a few threads, or without (a cluster's task: its worker has its
+    own thread)."""
     base = Path(root).resolve()
     located = [_locate(root, image, base) for image in images]
     paths = [path for path, _ in located]
@@ -117,9 +135,11 @@ def inspect_images(root: Path, images: Iterable[str],
     if progress and len(todo) < len(paths):
         progress(len(paths) - len(todo))
     with quiet_images():
-        for i, info in zip(todo, parallel(inspect_image, [paths[i] for i in todo], progress)):
+        inspected = (parallel(inspect_image, [paths[i] for i in todo], progress) if threads
+                     else map(inspect_image, (paths[i] for i in todo)))
+        for i, info in zip(todo, inspected):
             results[i] = info
-    return results
+    return ImageChecks.of(results)
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from evalsite.core.on_disk import DiskArray, blocks_of, rows_where, zeros_on_disk
+from evalsite.core.on_disk import (
+    BLOCK_ROWS,
+    DiskArray,
+    DiskArrayWriter,
+    blocks_of,
+    is_ascending,
+    rows_where,
+)
 
 
 def int_array(a) -> np.ndarray:
@@ -98,6 +105,36 @@ def counts_of(values, minlength: int = 0, where: np.ndarray | None = None) -> np
             total = np.concatenate([total, np.zeros(len(counts) - len(total), dtype=np.int64)])
         total += counts
     return total
+
+
+def images_holding(image, label, where: np.ndarray, n_labels: int) -> tuple[np.ndarray, int]:
+    """(L,) how many distinct images hold an entry of each label, and how many hold any, of the entries
+    `where` (a flag per entry). With `image` grouped by image (never decreasing, as `DetectionData`'s ground
+    truth), counted a block at a time (`blocks_of`): a distinct (image, label) pair is counted in the block
+    that first holds it, and only the last image of a block can go on in the next; else all at once.
+
+    Examples
+    --------
+    >>> per_label, images = images_holding(np.array([0, 0, 1, 3]), np.array([1, 1, 0, 1]), np.ones(4, bool), 2)
+    >>> per_label.tolist(), images
+    ([1, 2], 3)
+    """
+    per_label, images = np.zeros(n_labels, np.int64), 0
+    last_image, last_labels = -1, np.zeros(0, np.int64)
+    ordered = is_ascending(image)
+    for start, block in blocks_of(image, rows=BLOCK_ROWS if ordered else max(len(image), 1)):
+        kept = np.asarray(where[start:start + len(block)], bool)
+        keys = np.unique(index_array(block)[kept] * n_labels + index_array(label[start:start + len(block)])[kept])
+        if not len(keys):
+            continue
+        key_image, key_label = np.divmod(keys, n_labels)
+        go_on = key_image == last_image  # (the last image of the block before, going on here)
+        per_label += np.bincount(key_label[~(go_on & np.isin(key_label, last_labels))], minlength=n_labels)
+        images += 1 + int(np.count_nonzero(key_image[1:] != key_image[:-1])) - int(go_on[0])
+        tail = key_label[key_image == key_image[-1]]
+        last_labels = np.union1d(last_labels, tail) if key_image[-1] == last_image else tail
+        last_image = int(key_image[-1])
+    return per_label, images
 
 
 def label_rows(labels, k0: int, k1: int) -> np.ndarray:
@@ -326,6 +363,44 @@ def rows_by_group(group: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndar
     return order, np.searchsorted(group[order], np.arange(n_groups + 1))
 
 
+def placed_by_ranges(keys, ranges: list[tuple[int, int]], parts: list, dtype) -> np.ndarray | DiskArray:
+    """(n,) array written on this machine's disk (`DiskArray`): at the rows whose key lies in ``ranges[k] =
+    (lo, hi)``, in row order, the values of ``parts[k]`` in order (a label group's flags at its detections'
+    rows, its labels being the keys). The ranges are disjoint and hold every key. Made a block of `keys` at a
+    time (`blocks_of`), each part read in turn where its rows come: neither the groups' rows nor the result
+    is whole in memory.
+
+    Examples
+    --------
+    >>> placed_by_ranges(np.array([2, 0, 1, 2, 0]), [(1, 3), (0, 1)], [np.array([7, 8, 9]), np.array([5, 6])],
+    ...                  np.int64).tolist()
+    [7, 5, 8, 9, 6]
+    """
+    lows = np.array([lo for lo, _ in ranges], dtype=np.int64)
+    by_low = np.argsort(lows, kind="stable")
+    highs = np.array([hi for _, hi in ranges], dtype=np.int64)
+    taken = np.zeros(len(ranges), dtype=np.int64)
+    writer = DiskArrayWriter(dtype)
+    for _, block in blocks_of(keys):
+        block = index_array(block)
+        which = by_low[np.maximum(np.searchsorted(lows[by_low], block, side="right") - 1, 0)]
+        if len(block) and bool(((block < lows[which]) | (block >= highs[which])).any()):
+            raise ValueError("placed_by_ranges: a key in no range")
+        out = np.empty(len(block), dtype=dtype)
+        rows = np.argsort(which, kind="stable")  # (each range's rows of the block, in row order)
+        counts = np.bincount(which, minlength=len(ranges))
+        at = 0
+        for k in np.flatnonzero(counts).tolist():
+            n = int(counts[k])
+            out[rows[at:at + n]] = parts[k][taken[k]:taken[k] + n]
+            taken[k] += n
+            at += n
+        writer.append(out)
+    if taken.tolist() != [len(part) for part in parts]:
+        raise ValueError("placed_by_ranges: a part's length is not its rows'")
+    return writer.finish()
+
+
 class RowsJoin:
     """One (n,) array from its parts (rows, values), each part's values at its rows (together every row once),
     added a part at a time (`add`) as they come, none kept: `out` is the array (None before the first part,
@@ -341,25 +416,19 @@ class RowsJoin:
     >>> joined.add(np.array([0, 2]), np.array([1, -1]), np.array([4, 5]))
     >>> joined.add(np.array([1]), np.array([0]), np.array([3])); joined.out
     array([ 5,  3, -1])
-
-    With `kept_on_disk` the array is a `DiskArray` on this machine's disk, never whole in memory (the parts'
-    rows must then be ascending): each part is written into a copy of it, a block at a time.
     """
 
-    def __init__(self, n: int, kept_on_disk: bool = False):
-        self.n, self.kept_on_disk = n, kept_on_disk
-        self.out: np.ndarray | DiskArray | None = None
+    def __init__(self, n: int):
+        self.n = n
+        self.out: np.ndarray | None = None
 
     def add(self, rows: np.ndarray, values: np.ndarray, other: np.ndarray | None = None) -> None:
         """`values` at `rows`; with `other` (the whole's row indices of the part's rows of another kind) the
         values are indices into those rows (-1: none) and become whole row indices."""
         values = values if other is None else take(other, values, -1)
         if self.out is None:
-            self.out = zeros_on_disk(self.n, values.dtype) if self.kept_on_disk else np.empty(self.n, values.dtype)
-        if isinstance(self.out, DiskArray):
-            self.out = self.out.with_rows(rows, values)
-        else:
-            self.out[rows] = values
+            self.out = np.empty(self.n, values.dtype)
+        self.out[rows] = values
 
 
 def check_iou_threshold(iou_threshold: float) -> None:

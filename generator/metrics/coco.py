@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import box_columns, pair_iou_of
+from evalsite.core.on_disk import blocks_of
 from evalsite.metrics.arrays import descending_order, rows_of
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
@@ -229,6 +230,22 @@ def coco_result(matches: CocoMatches, evidence: CocoEvidence) -> CocoResult:
 def area_ignored(gt_area: np.ndarray, gt_crowd: np.ndarray) -> np.ndarray:
     """(A, G) bool: ground truth ignored in each area range (`AREA_RANGES`): crowd, or its `area` outside."""
     return np.stack([gt_crowd | (gt_area < lo) | (gt_area > hi) for lo, hi in AREA_RANGES])
+
+
+def counted_rows(gt_area, gt_crowd) -> np.ndarray:
+    """The rows (int64, ascending) of the ground truth that area "all" counts (`area_ignored`'s first range:
+    not crowd, its area inside), found a block at a time (`blocks_of`: columns kept on disk are not read
+    whole).
+
+    Examples
+    --------
+    >>> counted_rows(np.array([4.0, 9.0, 1e11]), np.array([False, True, False])).tolist()
+    [0]
+    """
+    lo, hi = AREA_RANGES[0]
+    parts = [start + np.flatnonzero(~(np.asarray(gt_crowd[start:start + len(area)], bool) | (area < lo) | (area > hi)))
+             for start, area in blocks_of(gt_area)]
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 # ------------------------------------------------------------------------------------------------ internals

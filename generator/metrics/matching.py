@@ -21,13 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsite.core.on_disk import on_disk
 from evalsite.metrics.arrays import (
     RowsJoin,
     bool_array,
     check_iou_threshold,
+    counts_of,
     group_best,
     int_array,
     label_count,
+    label_rows,
+    placed_by_ranges,
     score_order,
     score_rank,
     take,
@@ -220,8 +224,7 @@ def _order_of(rank: np.ndarray) -> np.ndarray:
 
 def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]], n_dt: int, gt_label: np.ndarray,
                          n_labels: int, iou_threshold: float = IOU_THRESHOLD,
-                         order: np.ndarray | None = None, which_count: bool = False,
-                         kept_on_disk: bool = False) -> Matching:
+                         order: np.ndarray | None = None, which_count: bool = False) -> Matching:
     """The matching of all labels from those of label ranges apart (a Dask cluster's tasks).
 
     Each label is matched on its own (a detection's candidates are GT of its image and label; the greedy
@@ -240,9 +243,6 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     iou_threshold : the parts' IoU threshold.
     order : the whole's detection order (`score_rank`), kept in `Matching.order`.
     which_count : join only which rows count and how: the parts may be in `Matching.which_count`'s form.
-    kept_on_disk : the detections' joined arrays on this machine's disk (`evalsite.core.on_disk.DiskArray`),
-        each part written into them as it comes (a cluster's driver: the VOC flags, 2 bytes per detection);
-        the parts' detections must then be ascending.
 
     Returns
     -------
@@ -265,7 +265,7 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
     (True, 0)
     """
     names = ("tp", "ignored") if which_count else ("tp", "ignored", "gt_index", "best_gt", "best_iou")
-    det = {name: RowsJoin(n_dt, kept_on_disk) for name in names}
+    det = {name: RowsJoin(n_dt) for name in names}
     counted, matched_by = RowsJoin(len(gt_label)), RowsJoin(len(gt_label))
     for d, g, m in parts:
         for name, rows in det.items():  # (gt_index, best_gt: object rows)
@@ -277,9 +277,46 @@ def join_label_matchings(parts: Iterable[tuple[np.ndarray, np.ndarray, Matching]
         raise ValueError("join_label_matchings needs at least one part")
     joined = Matching(tp=det["tp"].out, ignored=det["ignored"].out, gt_index=_EMPTY, best_gt=_EMPTY,
                       best_iou=_NO_IOUS, gt_matched_by=_EMPTY, gt_counted=counted.out,
-                      n_gt=np.bincount(np.asarray(gt_label)[counted.out], minlength=n_labels).astype(np.int64),
+                      n_gt=counts_of(gt_label, minlength=n_labels, where=counted.out),
                       iou_threshold=float(iou_threshold), order=order)
     if not which_count:
         joined.gt_index, joined.best_gt, joined.best_iou = det["gt_index"].out, det["best_gt"].out, det["best_iou"].out
         joined.gt_matched_by = matched_by.out
     return joined
+
+
+def join_group_flags(parts: Iterable[tuple[tuple[int, int], Matching]], groups: list[tuple[int, int]],
+                     dt_label, gt_label, n_labels: int, iou_threshold: float = IOU_THRESHOLD) -> Matching:
+    """`join_label_matchings(..., which_count=True)` of label groups' matchings, each part ((k0, k1), its
+    matching in `Matching.which_count`'s form) as it comes, in any order; `groups`: every group, in label order
+    (together every label once). A group's detections are the rows whose label is in k0..k1-1, in file order,
+    so its flags go to those rows a block of labels at a time (`placed_by_ranges`): the detections' flags are
+    kept on this machine's disk (`evalsite.core.on_disk.DiskArray`, 2 bytes per detection), each group's as
+    it comes, then placed once all are in; no group's rows are whole in memory (a cluster's driver).
+
+    Examples
+    --------
+    >>> gt_box = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    >>> dt_box = np.array([[0, 0, 10, 10], [20, 0, 10, 10], [1, 0, 10, 10]], dtype=float)
+    >>> whole = match_detections([0, 0], [0, 1], gt_box, None, None, [0, 0, 0], [0, 1, 0], dt_box, [0.9, 0.8, 0.7])
+    >>> parts = [((1, 2), match_detections([0], [0], [gt_box[1]], None, None, [0], [0], dt_box[[1]], [0.8])),
+    ...          ((0, 1), match_detections([0], [0], [gt_box[0]], None, None, [0, 0], [0, 0], dt_box[[0, 2]],
+    ...                                    [0.9, 0.7]))]
+    >>> m = join_group_flags([(group, p.which_count()) for group, p in parts], [(0, 1), (1, 2)], np.array([0, 1, 0]),
+    ...                      np.array([0, 1]), 2)
+    >>> np.asarray(m.tp).tolist(), np.asarray(m.tp).tolist() == whole.tp.tolist(), m.n_gt.tolist()
+    ([True, True, False], True, [1, 1])
+    """
+    flags: dict[tuple[int, int], tuple] = {}
+    counted = RowsJoin(len(gt_label))
+    for group, m in parts:
+        flags[group] = (on_disk(m.tp), on_disk(m.ignored))
+        counted.add(label_rows(gt_label, *group), m.gt_counted)
+    if counted.out is None:
+        raise ValueError("join_group_flags needs at least one part")
+    tp, ignored = (placed_by_ranges(dt_label, groups, [flags[group][k] for group in groups], dtype)
+                   for k, dtype in enumerate((flags[groups[0]][0].dtype, flags[groups[0]][1].dtype)))
+    return Matching(tp=tp, ignored=ignored, gt_index=_EMPTY, best_gt=_EMPTY, best_iou=_NO_IOUS,
+                    gt_matched_by=_EMPTY, gt_counted=counted.out,
+                    n_gt=counts_of(gt_label, minlength=n_labels, where=counted.out),
+                    iou_threshold=float(iou_threshold), order=None)

@@ -16,7 +16,15 @@ from evalsite.core.errors import Notice
 from evalsite.core.image_info import ImageInfo
 from evalsite.core.on_disk import DiskArrayWriter, on_disk
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
-from evalsite.metrics.arrays import counts_of, descending_parts, gathered, held_indices, index_dtype, score_order
+from evalsite.metrics.arrays import (
+    counts_of,
+    descending_parts,
+    gathered,
+    held_indices,
+    images_holding,
+    index_dtype,
+    score_order,
+)
 from evalsite.metrics.bootstrap import RESAMPLES, WEIGHT_DTYPE
 from evalsite.metrics.coco import STAT_NAMES, CocoEvidence, coco_evaluate, unpack_flags
 from evalsite.metrics.detection import evaluate_detection, evaluate_matching
@@ -268,14 +276,15 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
     errors, images = made
     del made
     counted = ev.matching.gt_counted
-    images_with = [len(set(data.gt_image[counted & (data.gt_label == c)].tolist())) for c in range(n_labels)]
+    images_with, images_with_objects = images_holding(data.gt_image, data.gt_label, counted, n_labels)
     dataset = DetDataset(
         images=len(data.images), labels=list(labels), label_ids=[int(i) for i in data.label_ids],
-        counts=[DetLabelCount(labels[c], images_with[c], int(n_gt[c]), int(predictions[c])) for c in range(n_labels)],
+        counts=[DetLabelCount(labels[c], int(images_with[c]), int(n_gt[c]), int(predictions[c]))
+                for c in range(n_labels)],
         objects=int(counted.sum()), ignored_objects=int((~counted).sum()), predictions=len(data.dt_score),
         images_missing=sum(i.status == ImageStatus.MISSING for i in infos),
         images_unreadable=sum(i.status == ImageStatus.UNREADABLE for i in infos),
-        images_without_objects=int(len(data.images) - len(set(data.gt_image[counted].tolist()))),
+        images_without_objects=len(data.images) - images_with_objects,
         small_set=len(data.images) < task.small_set_threshold,
     )
     voc_here = weights is not None or cluster is not None  # (else in the other process, or not asked for)
@@ -328,7 +337,8 @@ def _evidence_columns(data: DetectionData, m: Matching, order: np.ndarray | None
     else:
         columns = counted(score_order(data.dt_score, order))
     gt = np.flatnonzero(m.gt_counted)
-    gt_columns = (held_indices(data.gt_image[gt], n_images), held_indices(data.gt_label[gt], n_labels))
+    gt_columns = (gathered(data.gt_image, gt, index_dtype(n_images)),
+                  gathered(data.gt_label, gt, index_dtype(n_labels)))
     return (*columns, *(on_disk(column) if kept_on_disk else column for column in gt_columns))
 
 
@@ -369,9 +379,8 @@ def _findings(metrics: dict, per_label: list[DetLabelMetrics], confusion: DetCon
     weakest = [m.label for m in sorted(scored, key=lambda m: (m.ap50, m.label)) if m.ap50 < value][:SHOWN]
     cells = [DetPair(p.true, p.predicted, p.count) for p in confusion.top_pairs]
     types: dict[str, int] = {}
-    for kind, type_ in zip(errors.kind, errors.type):  # (the columns: no error object made)
-        key = type_.value if kind is ErrorKind.FALSE_POSITIVE else f"missed_{type_}"
-        types[key] = types.get(key, 0) + 1
+    for (kind, type_), count in errors.type_counts().items():
+        types[type_.value if kind is ErrorKind.FALSE_POSITIVE else f"missed_{type_}"] = count
     few = [m.label for m in per_label if 0 < m.objects < FEW_EXAMPLES]
     low_recall = [m.label for m in sorted(scored, key=lambda m: (m.recall, m.objects)) if m.recall < 1][:SHOWN]
     return DetFindings(rating=rating, rated_metric="mAP50", weakest=weakest, confused=cells[:SHOWN],

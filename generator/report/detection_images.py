@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from evalsite.core.detection_data import DetectionData
-from evalsite.core.enums import BoxKind, ImageStatus
-from evalsite.core.image_info import ImageInfo
+from evalsite.core.enums import BoxKind
+from evalsite.core.image_info import ImageChecks, ImageInfo
 from evalsite.metrics.error_types import ErrorTypes
 from evalsite.metrics.matching import Matching
 from evalsite.report.detection_model import BOX_KINDS, ImageRows
@@ -75,7 +75,7 @@ def image_rows(data: DetectionData, m: Matching, e: ErrorTypes, t: float, infos:
             sizes[i] = -1 if size is None else size
     return ImageRows(
         images=data.images, image_ids=data.image_ids, labels=data.labels, width=widths, height=heights,
-        status=[ImageStatus(info.status) for info in infos], problem=[info.problem for info in infos],
+        checks=infos if isinstance(infos, ImageChecks) else ImageChecks.of(infos),
         objects=np.bincount(data.gt_image[g], minlength=n), predictions=np.bincount(data.dt_image[d], minlength=n),
         false_positives=np.bincount(data.dt_image[is_fp], minlength=n),
         missed=np.bincount(data.gt_image[is_fn], minlength=n),

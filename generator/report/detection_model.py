@@ -11,7 +11,8 @@ from typing import Annotated
 import numpy as np
 
 from evalsite.core.enums import BoxKind, ErrorKind, ErrorType, ImageStatus, Rating, SuspectReason
-from evalsite.core.on_disk import DiskArray, on_disk
+from evalsite.core.image_info import STATUSES, ImageChecks
+from evalsite.core.on_disk import DiskArray, StringsOnDisk, blocks_of, on_disk
 from evalsite.report.codec import Check, Invalid, json_kind
 from evalsite.report.model import BaseReport, ConfusedPair, Intervals, Rows, cells_in_matrix
 
@@ -116,25 +117,38 @@ class BoxMistake:
 
 
 def columns_on_disk(rows: Rows) -> Rows:
-    """`rows` (a shard's `BoxMistakes` or `ImageRows`, as its task sent them) with its array columns kept on
-    this machine's disk (`DiskArray`) until joined (`_joined_column`): a cluster's driver takes the shards'
-    rows as their tasks end, and holds about 170 bytes an error and 50 a drawn box less for each meanwhile.
-    Its lists (kinds, types, statuses) stay in memory."""
+    """`rows` (a shard's `BoxMistakes` or `ImageRows`, as its task sent them) with its array columns and its
+    masks' strings kept on this machine's disk (`DiskArray`, `StringsOnDisk`) until joined (`_joined_column`):
+    a cluster's driver takes the shards' rows as their tasks end, and holds about 170 bytes an error and 50 a
+    drawn box less for each meanwhile (and for segmentation each mask's string, hundreds of bytes). Its
+    images' checks stay in memory (about 9 bytes an image)."""
     for name, value in vars(rows).items():
         if isinstance(value, np.ndarray) and name != "image_ids":
             setattr(rows, name, on_disk(value))
+        elif name in _MASK_COLUMNS and value is not None:
+            setattr(rows, name, StringsOnDisk.joined([value]))
     return rows
 
 
-def _joined_column(shards: list[Rows], name: str) -> np.ndarray | list | None:
+_MASK_COLUMNS = ("masks", "related_masks")  # (the lists of strings of `BoxMistakes` and `ImageRows`)
+
+
+def _joined_column(shards: list[Rows], name: str) -> np.ndarray | DiskArray | StringsOnDisk | list | None:
     """Column `name` of shards of a report's rows, joined in their order (`BoxMistakes.joined`,
     `ImageRows.joined`, on a Dask cluster's driver): arrays concatenated on this machine's disk
-    (`DiskArray.joined`: read a part at a time as report.json is written and the pages made), lists chained,
-    None (a column the task has not) kept; each shard's column is let go (set to None) once joined, so that
-    the shards and the joined rows are not both whole at once."""
+    (`DiskArray.joined`: read a part at a time as report.json is written and the pages made), the masks'
+    strings likewise (`StringsOnDisk.joined`), lists chained, None (a column the task has not) kept; each
+    shard's column is let go (set to None) once joined, so that the shards and the joined rows are not both
+    whole at once."""
     first = getattr(shards[0], name)
     if first is None:
         return None
+    if isinstance(first, StringsOnDisk):
+        del first
+        columns = [getattr(shard, name) for shard in shards]
+        for shard in shards:
+            setattr(shard, name, None)
+        return StringsOnDisk.joined(columns)
     if isinstance(first, (np.ndarray, DiskArray)):
         del first
         columns = [getattr(shard, name) for shard in shards]
@@ -148,18 +162,25 @@ def _joined_column(shards: list[Rows], name: str) -> np.ndarray | list | None:
     return joined
 
 
+# The codes of `BoxMistakes.kind`, `.type` and `.suspect` (1 byte an error each, where a list of the members takes 8)
+ERROR_KINDS = tuple(ErrorKind)
+ERROR_TYPES = tuple(ErrorType)
+SUSPECTS = (None, *SuspectReason)  # 0: not suspected
+
+
 class BoxMistakes(Rows):
     """The errors of a DetectionReport just built (`evalsite.report.detection`), as columns: about 170 bytes
     an error, where a `BoxMistake` object with its lists and numbers takes about 740 (166 MB at 50,000
     COCO-like images). Item k is the `BoxMistake` numbered k + 1, made when it is read; report.json holds the
     same list (`Rows`), and a report read back holds `BoxMistake` objects equal to these.
 
-    Index columns point into the report's `images` / `labels` (-1: none); in the float columns NaN stands for
-    None; the suspects' columns are set after (`suspects`, `suspicion`, `suspect_threshold`: None / NaN where
+    `kind`, `type` and `suspect` are codes (int8) into `ERROR_KINDS`, `ERROR_TYPES` and `SUSPECTS`. Index
+    columns point into the report's `images` / `labels` (-1: none); in the float columns NaN stands for
+    None; the suspects' columns are set after (`suspect`, `suspicion`, `suspect_threshold`: 0 / NaN where
     an error is not suspected), and for segmentation the masks' strings (`masks`, `related_masks`)."""
 
-    def __init__(self, images: list[str], image_ids: np.ndarray, labels: list[str], kind: list[ErrorKind],
-                 type: list[ErrorType], image: np.ndarray, label: np.ndarray, box: np.ndarray, score: np.ndarray,
+    def __init__(self, images: list[str], image_ids: np.ndarray, labels: list[str], kind: np.ndarray,
+                 type: np.ndarray, image: np.ndarray, label: np.ndarray, box: np.ndarray, score: np.ndarray,
                  iou: np.ndarray, related_label: np.ndarray, related_box: np.ndarray, annotation_id: np.ndarray,
                  has_annotation: np.ndarray, box_iou: np.ndarray | None = None):
         self.images, self.image_ids, self.labels = images, image_ids, labels
@@ -169,9 +190,23 @@ class BoxMistakes(Rows):
         n = len(kind)
         self.masks: list[str | None] | None = None
         self.related_masks: list[str | None] | None = None
-        self.suspects: list[SuspectReason | None] = [None] * n
+        self.suspect = np.zeros(n, np.int8)
         self.suspicion = np.full(n, np.nan)
         self.suspect_threshold = np.full(n, np.nan)
+
+    def type_counts(self) -> dict[tuple[ErrorKind, ErrorType], int]:
+        """How many errors there are of each kind and type, in the order each first occurs (read a block at
+        a time: no error object made)."""
+        width = len(ERROR_TYPES)
+        counts = np.zeros(len(ERROR_KINDS) * width, np.int64)
+        first = np.full(len(counts), len(self), np.int64)
+        for start, kinds in blocks_of(self.kind):
+            codes = kinds.astype(np.int64) * width + self.type[start:start + len(kinds)]
+            counts += np.bincount(codes, minlength=len(counts))
+            seen, at = np.unique(codes, return_index=True)
+            first[seen] = np.minimum(first[seen], start + at)
+        return {(ERROR_KINDS[c // width], ERROR_TYPES[c % width]): int(counts[c])
+                for c in np.argsort(first, kind="stable").tolist() if counts[c]}
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -194,8 +229,8 @@ class BoxMistakes(Rows):
                      related_box=column("related_box"), annotation_id=column("annotation_id"),
                      has_annotation=column("has_annotation"), box_iou=column("box_iou"))
         joined.masks, joined.related_masks = column("masks"), column("related_masks")
-        joined.suspects, joined.suspicion, joined.suspect_threshold = (column("suspects"), column("suspicion"),
-                                                                       column("suspect_threshold"))
+        joined.suspect, joined.suspicion, joined.suspect_threshold = (column("suspect"), column("suspicion"),
+                                                                      column("suspect_threshold"))
         return joined
 
     def items(self, start: int, stop: int) -> list[BoxMistake]:
@@ -210,17 +245,18 @@ class BoxMistakes(Rows):
         annotation, has = self.annotation_id[start:stop].tolist(), self.has_annotation[start:stop].tolist()
         masks = self.masks[start:stop] if self.masks is not None else [None] * (stop - start)
         related_masks = self.related_masks[start:stop] if self.related_masks is not None else [None] * (stop - start)
-        return [BoxMistake(id=start + k + 1, kind=kind, type=type_, image=self.images[image[k]], image_id=image_id[k],
-                           label=self.labels[label[k]], box=box, score=score, iou=iou,
+        return [BoxMistake(id=start + k + 1, kind=ERROR_KINDS[kind], type=ERROR_TYPES[type_],
+                           image=self.images[image[k]], image_id=image_id[k], label=self.labels[label[k]], box=box,
+                           score=score, iou=iou,
                            related_label=self.labels[related[k]] if related[k] >= 0 else None,
                            related_box=related_box[k] if related[k] >= 0 else None,
                            annotation_id=annotation[k] if has[k] else None, box_iou=box_iou, mask=masks[k],
-                           related_mask=related_masks[k], suspect=suspect, suspicion=suspicion,
+                           related_mask=related_masks[k], suspect=SUSPECTS[suspect], suspicion=suspicion,
                            suspect_threshold=threshold)
                 for k, (kind, type_, box, score, iou, box_iou, suspect, suspicion, threshold) in enumerate(zip(
-                    self.kind[start:stop], self.type[start:stop], self.box[start:stop].tolist(), opt(self.score),
-                    opt(self.iou), opt(self.box_iou), self.suspects[start:stop], opt(self.suspicion),
-                    opt(self.suspect_threshold)))]
+                    self.kind[start:stop].tolist(), self.type[start:stop].tolist(), self.box[start:stop].tolist(),
+                    opt(self.score), opt(self.iou), opt(self.box_iou), self.suspect[start:stop].tolist(),
+                    opt(self.suspicion), opt(self.suspect_threshold)))]
 
 
 class _Columns:
@@ -283,23 +319,24 @@ class ImageRows(Rows):
     when it is read; report.json holds the same list (`Rows`), and a report read back holds `DetImage` objects
     equal to these.
 
-    Per image: `width`, `height` (-1: None), `status`, `problem`, and the counts at t*. The drawn boxes of
+    Per image: `width`, `height` (-1: None), its `checks` (the status and problem: `ImageChecks`), and the
+    counts at t*. The drawn boxes of
     image k are rows `bounds[k]:bounds[k + 1]` of the box columns: `kind` (codes into `BOX_KINDS`), `label`
     (into `labels`), `xywh` (rows of 4), `score` (NaN: None, ground truth) and for segmentation `masks`."""
 
     def __init__(self, images: list[str], image_ids: np.ndarray, labels: list[str], width: np.ndarray,
-                 height: np.ndarray, status: list[ImageStatus], problem: list[str | None], objects: np.ndarray,
+                 height: np.ndarray, checks: ImageChecks, objects: np.ndarray,
                  predictions: np.ndarray, false_positives: np.ndarray, missed: np.ndarray, bounds: np.ndarray,
                  kind: np.ndarray, label: np.ndarray, xywh: np.ndarray, score: np.ndarray,
                  masks: list[str | None] | None = None):
         self.images, self.image_ids, self.labels = images, image_ids, labels
-        self.width, self.height, self.status, self.problem = width, height, status, problem
+        self.width, self.height, self.checks = width, height, checks
         self.objects, self.predictions, self.false_positives = objects, predictions, false_positives
         self.missed = missed
         self.bounds, self.kind, self.label, self.xywh, self.score, self.masks = bounds, kind, label, xywh, score, masks
 
     def __len__(self) -> int:
-        return len(self.status)
+        return len(self.checks)
 
     @classmethod
     def joined(cls, parts: list[ImageRows], images: list[str], image_ids: np.ndarray) -> ImageRows:
@@ -310,7 +347,7 @@ class ImageRows(Rows):
         starts = np.cumsum([0] + [int(p.bounds[-1]) for p in parts])
         bounds = DiskArray.joined([np.zeros(1, np.int64), *(p.bounds[1:] for p in parts)], [0, *starts[:-1]])
         return cls(images=images, image_ids=image_ids, labels=parts[0].labels, width=column("width"),
-                   height=column("height"), status=column("status"), problem=column("problem"),
+                   height=column("height"), checks=ImageChecks.joined([p.checks for p in parts]),
                    objects=column("objects"), predictions=column("predictions"),
                    false_positives=column("false_positives"), missed=column("missed"), bounds=bounds,
                    kind=column("kind"), label=column("label"), xywh=column("xywh"), score=column("score"),
@@ -323,6 +360,7 @@ class ImageRows(Rows):
         scores = [None if s != s else s for s in self.score[lo:hi].tolist()]  # (s != s: NaN)
         bounds = (self.bounds[start:stop + 1] - lo).tolist()
         flat = self.xywh[lo:hi].reshape(-1)  # (each image's boxes: a view)
+        masks = self.masks[lo:hi] if self.masks is not None else None  # (one read: a list)
         out = []
         for k, (width, height, objects, predictions, fps, missed) in enumerate(zip(
                 self.width[start:stop].tolist(), self.height[start:stop].tolist(),
@@ -333,12 +371,13 @@ class ImageRows(Rows):
             if b1 > b0:
                 boxes = DrawnBoxes(kinds=kinds[b0:b1], labels=labels[b0:b1], xywh=flat[4 * b0:4 * b1],
                                    scores=scores[b0:b1])
-                if self.masks is not None:
-                    boxes.masks = self.masks[lo + b0:lo + b1]
+                if masks is not None:
+                    boxes.masks = masks[b0:b1]
             i = start + k
             out.append(DetImage(image=self.images[i], image_id=int(self.image_ids[i]),
                                 width=None if width < 0 else width, height=None if height < 0 else height,
-                                status=self.status[i], problem=self.problem[i], objects=objects,
+                                status=ImageStatus(STATUSES[self.checks.status[i]]),
+                                problem=self.checks.problems.get(i), objects=objects,
                                 predictions=predictions, false_positives=fps, missed=missed, boxes=boxes))
         return out
 

@@ -22,12 +22,14 @@ from evalsite.metrics.error_types import DT_TYPE_NAMES, GT_TYPE_NAMES, ErrorType
 from evalsite.metrics.label_errors import box_suspect, max_ious, score_thresholds
 from evalsite.metrics.matching import Matching
 from evalsite.report.detection_images import MaskStrings, image_rows
-from evalsite.report.detection_model import BoxMistakes, ImageRows
+from evalsite.report.detection_model import ERROR_KINDS, ERROR_TYPES, SUSPECTS, BoxMistakes, ImageRows
 
-# The type of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's, a missed object's
-_FP_TYPES = [None, *(ErrorType(name) for name in DT_TYPE_NAMES[1:])]
-_FN_TYPES = [None, *(ErrorType(name) for name in GT_TYPE_NAMES[1:])]
-_KINDS = (ErrorKind.FALSE_POSITIVE, ErrorKind.MISSED)  # by `_errors`' kind code
+# The `BoxMistakes.type` code of each error code (evalsite.metrics.error_types.ErrorTypes): a false positive's,
+# a missed object's
+_FP_TYPES = np.array([-1, *(ERROR_TYPES.index(ErrorType(name)) for name in DT_TYPE_NAMES[1:])], np.int8)
+_FN_TYPES = np.array([-1, *(ERROR_TYPES.index(ErrorType(name)) for name in GT_TYPE_NAMES[1:])], np.int8)
+_FALSE_POSITIVE, _MISSED = ERROR_KINDS.index(ErrorKind.FALSE_POSITIVE), ERROR_KINDS.index(ErrorKind.MISSED)
+_NO_DETECTION = ERROR_TYPES.index(ErrorType.NO_DETECTION)
 
 
 def suspect_thresholds(data: DetectionData, matching: Matching, threshold: float) -> np.ndarray:
@@ -62,17 +64,15 @@ def _errors(data: DetectionData, e: ErrorTypes, strings: MaskStrings | None = No
     fp, fn = np.flatnonzero(e.dt_code), np.flatnonzero(e.gt_code)
     # the object a false positive is confused with, the detection that explains a miss (-1: none)
     rel_gt, rel_dt = e.dt_related_gt[fp], e.gt_related_dt[fn]
-    kind = np.r_[np.zeros(len(fp), np.int8), np.ones(len(fn), np.int8)]  # (`_KINDS`)
+    kind = np.r_[np.full(len(fp), _FALSE_POSITIVE, np.int8), np.full(len(fn), _MISSED, np.int8)]
     order = np.lexsort((np.concatenate([fp, fn]), kind, np.concatenate([data.dt_image[fp], data.gt_image[fn]])))
 
     def both(of_fp: np.ndarray, of_fn: np.ndarray) -> np.ndarray:  # the column of every error, in order
         return np.concatenate([of_fp, of_fn])[order]
 
-    kinds = [_KINDS[k] for k in kind[order].tolist()]
     errors = BoxMistakes(
-        images=data.images, image_ids=data.image_ids, labels=data.labels, kind=kinds,
-        type=[(_FP_TYPES if k is ErrorKind.FALSE_POSITIVE else _FN_TYPES)[code]
-              for k, code in zip(kinds, both(e.dt_code[fp], e.gt_code[fn]).tolist())],
+        images=data.images, image_ids=data.image_ids, labels=data.labels, kind=kind[order],
+        type=both(_FP_TYPES[e.dt_code[fp]], _FN_TYPES[e.gt_code[fn]]),
         image=both(data.dt_image[fp], data.gt_image[fn]), label=both(data.dt_label[fp], data.gt_label[fn]),
         box=both(data.dt_box[fp], data.gt_box[fn]), score=both(data.dt_score[fp], take(data.dt_score, rel_dt, np.nan)),
         iou=both(e.dt_related_iou[fp], e.gt_related_iou[fn]),
@@ -84,8 +84,8 @@ def _errors(data: DetectionData, e: ErrorTypes, strings: MaskStrings | None = No
     if strings is not None:  # the masks, filled in once they are all encoded
         errors.masks, errors.related_masks = [None] * len(errors), [None] * len(errors)
         rows, related = both(fp, fn).tolist(), both(rel_gt, rel_dt).tolist()
-        for k, error_kind in enumerate(kinds):
-            own, other = ("dt", "gt") if error_kind is ErrorKind.FALSE_POSITIVE else ("gt", "dt")
+        for k, error_kind in enumerate(errors.kind.tolist()):
+            own, other = ("dt", "gt") if error_kind == _FALSE_POSITIVE else ("gt", "dt")
             strings.fill(errors.masks, k, own, rows[k])
             strings.fill(errors.related_masks, k, other, related[k])
     return errors
@@ -103,8 +103,7 @@ def _mark_suspects(data: DetectionData, matching: Matching, errors: BoxMistakes,
         return
     # missed objects without a detection: the largest IoU with any prediction that counts (at any score) of their
     # image, all at once; only their images' predictions are gathered
-    lonely = np.array([k for k, (kind, type_) in enumerate(zip(errors.kind, errors.type))
-                       if kind is ErrorKind.MISSED and type_ is ErrorType.NO_DETECTION], dtype=np.int64)
+    lonely = np.flatnonzero((errors.kind == _MISSED) & (errors.type == _NO_DETECTION))
     lonely_image = errors.image[lonely]
     wanted = np.zeros(len(data.images), dtype=bool)
     wanted[lonely_image] = True
@@ -116,14 +115,14 @@ def _mark_suspects(data: DetectionData, matching: Matching, errors: BoxMistakes,
     del shown, by_image
     labels = errors.label.tolist()
     scores = [None if s != s else s for s in errors.score.tolist()]  # (NaN: none)
-    for k, (kind, type_) in enumerate(zip(errors.kind, errors.type)):
+    for k, (kind, type_) in enumerate(zip(errors.kind.tolist(), errors.type.tolist())):
         near = recall = None
         if k in nearest:
             near = nearest[k]
             recall = float(label_recall[labels[k]])
-        found = box_suspect(kind, type_, labels[k], scores[k], thresholds, recall, near)
+        found = box_suspect(ERROR_KINDS[kind], ERROR_TYPES[type_], labels[k], scores[k], thresholds, recall, near)
         if found is not None:
-            errors.suspects[k] = SuspectReason(found.reason)
+            errors.suspect[k] = SUSPECTS.index(SuspectReason(found.reason))
             errors.suspicion[k], errors.suspect_threshold[k] = found.suspicion, found.threshold
 
 

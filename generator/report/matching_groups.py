@@ -28,15 +28,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, Pieces, each_task, row_pieces
+from evalsite.core.cluster import Cluster, Pieces, each_task, range_pieces
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.on_disk import DiskArray, on_disk
-from evalsite.metrics.arrays import counts_of, held_indices, label_rows
-from evalsite.metrics.coco import CocoEvidence, area_ignored, coco_match
+from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_rows
+from evalsite.metrics.coco import CocoEvidence, coco_match, counted_rows
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
 from evalsite.metrics.mask_matching import pairing
-from evalsite.metrics.matching import Matching, join_label_matchings, match_detections
+from evalsite.metrics.matching import Matching, join_group_flags, match_detections
 from evalsite.metrics.operating_point import (
     MAX_CURVE_POINTS,
     ThresholdSweep,
@@ -62,15 +62,15 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     by_group = {group: (summary, *(on_disk(column) for column in columns)) for group, (summary, *columns) in values}
     parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
-    counted = ~area_ignored(np.asarray(data.gt_area, dtype=np.float64), np.asarray(data.gt_crowd, dtype=bool))[0]
+    counted = counted_rows(data.gt_area, data.gt_crowd)
     # (the indices as the report holds them, `held_indices`: the tasks send them so; the detections' columns
     # kept on this machine's disk, read a part at a time by the intervals' label groups and report.json)
     evidence = CocoEvidence(dt_image=DiskArray.joined([part[1] for part in parts]),
                             dt_label=DiskArray.joined([part[2] for part in parts], [k0 for k0, _ in groups]),
                             tp=DiskArray.joined([part[3] for part in parts]),
                             ignored=DiskArray.joined([part[4] for part in parts]),
-                            gt_image=held_indices(data.gt_image[counted], n_images),
-                            gt_label=held_indices(data.gt_label[counted], n_labels))
+                            gt_image=on_disk(gathered(data.gt_image, counted, index_dtype(n_images))),
+                            gt_label=on_disk(gathered(data.gt_label, counted, index_dtype(n_labels))))
     return stats, per_label_ap, evidence
 
 
@@ -86,24 +86,23 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     (`voc_label_metrics_on_cluster`). The driver merges the parts."""
     n_labels = len(data.labels)
     counted = ~data.gt_difficult & ~data.gt_crowd
-    bits = bits_before_matching(np.bincount(data.gt_label[counted], minlength=n_labels),
+    bits = bits_before_matching(counts_of(data.gt_label, minlength=n_labels, where=counted),
                                 counts_of(data.dt_label, minlength=n_labels))
     points = label_curve_points(n_labels, max_points)
 
     def part(group: tuple[int, int]) -> tuple:
-        return _voc_part(data, group, *_rows(data, group), iou_threshold, bits, points)
+        return _voc_part(data, group, iou_threshold, bits, points)
 
     groups, values = _each_group(cluster, data, _voc_group, part, priority=0)
     metrics: dict[tuple[int, int], tuple | None] = {}
 
-    def matchings():  # each group's matching placed as its task's value is in, and let go; its rows found again
-        for group, (matching, group_metrics) in values:  # (not kept from the sending: 8 bytes per detection)
+    def matchings():  # each group's matching taken as its task's value is in, its flags kept on disk
+        for group, (matching, group_metrics) in values:
             metrics[group] = _grid_on_disk(group_metrics)
-            yield (*_rows(data, group), matching)
+            yield group, matching
 
-    # (the flags on this machine's disk, each group's written as it comes: 2 bytes per detection)
-    matching = join_label_matchings(matchings(), len(data.dt_score), data.gt_label, n_labels, iou_threshold,
-                                    which_count=True, kept_on_disk=True)
+    # (the flags on this machine's disk, 2 bytes per detection, placed at their rows a block of labels at a time)
+    matching = join_group_flags(matchings(), groups, data.dt_label, data.gt_label, n_labels, iou_threshold)
     if bits is None:
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
@@ -175,22 +174,25 @@ def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.n
     return label_rows(data.dt_label, *group), label_rows(data.gt_label, *group)
 
 
-def _detection_pieces(data: DetectionData, d: np.ndarray, k0: int, boxes: bool = True) -> Iterator[tuple]:
-    """The columns of the detections d (image, label - k0, with `boxes` the box, score) a block of rows at a
-    time (`row_pieces`), for a group's part sent in `Pieces`."""
-    return row_pieces(d, lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
-                                       *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
-
-
-def _voc_part(data: DetectionData, group: tuple[int, int], d: np.ndarray, g: np.ndarray, iou_threshold: float,
-              *extra) -> Pieces:
-    """((the arguments of `match_detections` for labels k0..k1-1, detections d, objects g, renumbered from 0),
-    their masks (objects', detections') or None, *extra) as `Pieces`, the detections' columns a block at a
-    time."""
+def _detection_pieces(data: DetectionData, group: tuple[int, int], boxes: bool = True) -> Iterator[tuple]:
+    """The columns of the detections of labels k0..k1-1 (image, label - k0, with `boxes` the box, score) a
+    block of rows at a time, the rows found as they are sent (`range_pieces`), for a group's part sent in
+    `Pieces`."""
     k0, k1 = group
+    return range_pieces(data.dt_label, k0, k1,
+                        lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
+                                      *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
+
+
+def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float, *extra) -> Pieces:
+    """((the arguments of `match_detections` for labels k0..k1-1, renumbered from 0), their masks (objects',
+    detections') or None, *extra) as `Pieces`, the detections' columns a block at a time."""
+    k0, k1 = group
+    g = label_rows(data.gt_label, k0, k1)
     gt = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g])
-    masks = None if data.gt_masks is None else (data.gt_masks.take(g), data.dt_masks.take(d))
-    return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, d, k0))
+    masks = None if data.gt_masks is None else (data.gt_masks.take(g),
+                                                data.dt_masks.take(label_rows(data.dt_label, k0, k1)))
+    return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, group))
 
 
 def _voc_built(fixed: tuple, dt: tuple) -> tuple:
@@ -216,15 +218,15 @@ def _group_part(data: DetectionData, group: tuple[int, int], *extra) -> Pieces:
     """(whether masks are matched, the arguments of `coco_match` (or `coco_match_segm`) for labels k0..k1-1,
     renumbered from 0, *extra) as `Pieces`, the detections' columns a block at a time."""
     k0, k1 = group
-    d, g = _rows(data, group)
+    g = label_rows(data.gt_label, k0, k1)
     gt = (data.gt_image[g], data.gt_label[g] - k0)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
-        fixed = (True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g]), data.dt_masks.take(d),
-                 (k1 - k0, hw), extra)
-        return Pieces(_coco_built, fixed, _detection_pieces(data, d, k0, boxes=False))
+        fixed = (True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g]),
+                 data.dt_masks.take(label_rows(data.dt_label, k0, k1)), (k1 - k0, hw), extra)
+        return Pieces(_coco_built, fixed, _detection_pieces(data, group, boxes=False))
     fixed = (False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g]), None, (k1 - k0,), extra)
-    return Pieces(_coco_built, fixed, _detection_pieces(data, d, k0))
+    return Pieces(_coco_built, fixed, _detection_pieces(data, group))
 
 
 def _coco_built(fixed: tuple, dt: tuple) -> tuple:
