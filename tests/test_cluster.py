@@ -180,6 +180,34 @@ def test_cancelled_tasks_are_a_cluster_error(client) -> None:
             map_shards(cluster, _slow_item, list(range(8)))
 
 
+def test_a_ground_truth_files_columns_come_back_in_pieces_onto_the_disk(inputs: dict[str, Path], client,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One COCO ground-truth file is parsed by a worker; its large columns are taken back a piece at a time onto
+    # the driver's disk (here pieces of 64 bytes), never whole in its memory: the same columns as one process
+    # reads.
+    import yaml
+
+    from evalsite.core import cluster
+    from evalsite.core.cluster import on_cluster
+    from evalsite.core.on_disk import DiskArray
+    from evalsite.formats.coco_ground_truth import coco_ground_truth
+
+    manifest = inputs["detection"]
+    spec = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    path, images = manifest.parent / spec["ground_truth"]["path"], manifest.parent / spec["images"]
+    alone = coco_ground_truth(path, images, None, False)
+    monkeypatch.setattr(cluster, "BACK_BYTES", 64)
+    with distributed.get_task_stream(client) as stream, on_cluster(client, shard_images=4):
+        spread = coco_ground_truth(path, images, None, False)
+    assert isinstance(spread.gt_box, DiskArray) and isinstance(spread.gt_area, DiskArray)
+    for name in ("image_ids", "widths", "heights", "gt_image", "gt_label", "gt_box", "gt_area", "gt_crowd", "gt_id"):
+        mine, theirs = np.asarray(getattr(spread, name)), getattr(alone, name)
+        assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes(), name
+    assert spread.images == alone.images and spread.labels == alone.labels
+    pieces = [task for task in stream.data if task["key"].startswith("_rows_at-")]
+    assert len(pieces) > len(alone.gt_box) * 32 // 64  # (the boxes alone: 32 bytes each)
+
+
 def test_images_are_found_and_checked_on_the_workers_as_in_one_process(client, tmp_path: Path) -> None:
     # With a cluster each shard of images is found and checked by a task (the workers see the images' root) and
     # comes back as columns (ImageChecks): the same checks, in the same order, as in one process; an image
@@ -556,6 +584,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     monkeypatch.setattr(on_disk, "READ_BYTES", 56)  # 7 rows of a column, 1-2 boxes
     monkeypatch.setattr(arrays, "ORDER_ROWS", 5)  # the evidence ordered by ranges of about 5 scores
     monkeypatch.setattr(cluster, "PIECE_ROWS", 4)  # the groups' detections sent 4 at a time
+    monkeypatch.setattr(cluster, "BACK_BYTES", 64)  # and their values' arrays taken back 64 bytes at a time
     with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
                      client.scheduler.address, "--shard-images", "3")
@@ -576,7 +605,8 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     assert len(report["dataset"]["labels"]) >= 3 and report["metrics"]["coco"]["AP"] > 0
     # COCO's evaluation, the VOC matching, its AP and sweep, COCO AP's resampling, and mAP50 / P / R / F1's; the
     # confusion and the error types at t* by shard of images
-    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples", "_shard_at_threshold-"):
+    for work in ("_coco_group-", "_voc_group-", "_coco_group_samples", "_voc_group_samples", "_shard_at_threshold-",
+                 "_skeleton-", "_rows_at-"):
         assert len([task for task in stream.data if task["key"].startswith(work)]) >= 3, work
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
 

@@ -45,17 +45,17 @@ class DiskArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     @classmethod
     def joined(cls, parts: list, offsets: list | None = None) -> np.ndarray | DiskArray:
-        """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype; `DiskArray`s too, each
-        read whole in its turn) written part by part, `offsets[k]` added to part k when given (in that dtype:
+        """The concatenation of the arrays `parts` (in order; `np.concatenate`'s dtype; `DiskArray`s too, read
+        a block at a time) written part by part, `offsets[k]` added to part k when given (in that dtype:
         shards' indices numbered from each shard's start), each let go (its list entry set to None) once
         written: neither they nor their concatenation are whole in memory at once. An empty concatenation
         stays in memory."""
         dtype = np.result_type(*(part.dtype for part in parts))
         writer = DiskArrayWriter(dtype, parts[0].shape[1:])
         for k in range(len(parts)):
-            part = parts[k] if offsets is None else np.asarray(parts[k]) + dtype.type(offsets[k])
-            writer.append(part)
-            parts[k] = part = None
+            for _, block in blocks_of(parts[k]):
+                writer.append(block if offsets is None else block + dtype.type(offsets[k]))
+            parts[k] = None
         return writer.finish()
 
     def taken(self, index: np.ndarray) -> np.ndarray | DiskArray:

@@ -54,7 +54,8 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
         # peak, the columns 60), and here only if that fails (a worker that cannot see the file, or that
         # dies on every try: then this is the one copy of it that can be read)
         read = functools.partial(_file_task, images_root=images_root, declared=declared, segmentation=segmentation)
-        part = run_tasks(cluster, read, [path], make=lambda file: file, priority=0)[0]
+        # (its large columns taken back a piece at a time onto this machine's disk: docs/cluster.md, "Memory")
+        part = run_tasks(cluster, read, [path], make=lambda file: file, priority=0, back_in_pieces=True)[0]
         return _joined(path, [part], declared is not None)
     if not files:
         raise InputError("no COCO .json file in this folder", path)

@@ -111,7 +111,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
-from evalsite.core.on_disk import DiskArray, is_ascending
+from evalsite.core.on_disk import DiskArray, is_ascending, on_disk
 from evalsite.core.parallel import ForkedCall, fork_call
 from evalsite.formats.coco import ResultsInParts, coco_predictions, start_results_in_parts
 from evalsite.formats.coco_ground_truth import coco_ground_truth
@@ -296,12 +296,17 @@ def _by_image(image: np.ndarray) -> np.ndarray | slice:
     return np.argsort(np.asarray(image), kind="stable")
 
 
-def _taken_rows(column: np.ndarray | DiskArray, order: np.ndarray | slice) -> np.ndarray | DiskArray:
-    """`column[order]` (`_by_image`'s order, or the rows kept), contiguous; a column kept on disk (with a Dask
-    cluster: `evalsite.formats.shards`) stays there, as it is when `order` is a slice."""
+def _taken_rows(column: np.ndarray | DiskArray, order: np.ndarray | slice, dtype=None) -> np.ndarray | DiskArray:
+    """`column[order]` (`_by_image`'s order, or the rows kept), contiguous, in `dtype` when given; a column kept
+    on disk (with a Dask cluster: `evalsite.formats.shards`, or a ground-truth file's columns taken back from
+    its worker) stays there, as it is when `order` is a slice and it has that dtype."""
     if isinstance(column, DiskArray):
-        return column if isinstance(order, slice) else column.taken(order)
-    return np.ascontiguousarray(column[order])
+        taken = column if isinstance(order, slice) else column.taken(order)
+        if dtype is None or taken.dtype == np.dtype(dtype):
+            return taken
+        return on_disk(np.asarray(taken).astype(dtype))  # (a narrower column, e.g. flags: read whole once)
+    taken = np.ascontiguousarray(column[order])
+    return taken if dtype is None else taken.astype(dtype, copy=False)
 
 
 def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, gt_format: str | None = None,
@@ -418,9 +423,10 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         labels=list(truth.labels), label_ids=truth.label_ids.astype(np.int64), images=list(truth.images),
         image_ids=truth.image_ids.astype(np.int64), widths=widths.astype(np.int64),
         heights=heights.astype(np.int64),
-        gt_image=gt_image[order], gt_label=gt_label[order], gt_box=np.ascontiguousarray(gt_box[order]),
-        gt_area=gt_area[order].astype(np.float64, copy=False), gt_crowd=gt_crowd[order].astype(bool, copy=False),
-        gt_difficult=gt_difficult[order].astype(bool, copy=False), gt_id=gt_id[order].astype(np.int64, copy=False),
+        gt_image=_taken_rows(gt_image, order), gt_label=_taken_rows(gt_label, order),
+        gt_box=_taken_rows(gt_box, order), gt_area=_taken_rows(gt_area, order, np.float64),
+        gt_crowd=_taken_rows(gt_crowd, order, bool), gt_difficult=_taken_rows(gt_difficult, order, bool),
+        gt_id=_taken_rows(gt_id, order, np.int64),
         dt_image=_taken_rows(dt_image, dt_order), dt_label=_taken_rows(dt_label, dt_order),
         dt_box=_taken_rows(dt_box, dt_order),
         dt_score=_taken_rows(dt_score, dt_order),

@@ -85,10 +85,11 @@ def rows_of(values, rows) -> np.ndarray:
     return values[rows] if hasattr(values, "shape") else np.asarray(values)[rows]
 
 
-def counts_of(values, minlength: int = 0, where: np.ndarray | None = None) -> np.ndarray:
+def counts_of(values, minlength: int = 0, where=None) -> np.ndarray:
     """``np.bincount(values[where], minlength=minlength)`` (non-negative integers, a list too; `where`: a flag
-    per value, None for all) counted a block at a time (`blocks_of`): a column kept on disk is never whole in
-    memory, nor are the rows `where` picks.
+    per value, or a function of (start, stop) giving the flags of those rows, None for all) counted a block
+    at a time (`blocks_of`): a column kept on disk is never whole in memory, nor are the rows `where` picks
+    (nor, given as a function, the flags).
 
     Examples
     --------
@@ -96,10 +97,13 @@ def counts_of(values, minlength: int = 0, where: np.ndarray | None = None) -> np
     [1, 0, 2, 0]
     >>> counts_of([2, 0, 2], where=np.array([True, True, False])).tolist()
     [1, 0, 1]
+    >>> counts_of([2, 0, 2], where=lambda start, stop: np.arange(start, stop) > 0).tolist()
+    [1, 0, 1]
     """
+    flags = where if where is None or callable(where) else lambda start, stop: where[start:stop]
     total = np.zeros(minlength, dtype=np.int64)
     for start, block in blocks_of(values):
-        block = index_array(block) if where is None else index_array(block)[where[start:start + len(block)]]
+        block = index_array(block) if flags is None else index_array(block)[flags(start, start + len(block))]
         counts = np.bincount(block, minlength=len(total))
         if len(counts) > len(total):
             total = np.concatenate([total, np.zeros(len(counts) - len(total), dtype=np.int64)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from evalsite.core.cluster import Cluster, Pieces, range_pieces
@@ -68,7 +70,8 @@ def detection_intervals(dt_image, dt_label, dt_score, dt_tp, gt_image, gt_label,
     when already drawn. With a Dask `cluster`, computed on its workers by label groups instead
     (`_on_cluster`): the same values."""
     if cluster is not None:
-        samples = _on_cluster(cluster, n_images, n_labels, dt_label, gt_label, np.asarray(dt_tp) > 0,
+        samples = _on_cluster(cluster, n_images, n_labels, dt_label, gt_label,
+                              lambda start, stop: np.asarray(dt_tp[start:stop]) > 0,
                               lambda group: _group_pieces((dt_image, dt_score, dt_tp), dt_label, gt_image, gt_label,
                                                           group, _voc_evidence_built, n_images, threshold),
                               _voc_group_samples)
@@ -92,7 +95,10 @@ def coco_intervals(evidence: CocoEvidence, n_images: int, n_labels: int, weights
         return _split(coco_resampled(evidence, n_images, n_labels, weights, threads, spare), n_labels)
     # the detections that are not false positives at every threshold (the others are summed once)
     packed = evidence.packed()  # (the flags as the driver keeps them: 2 bytes per detection)
-    flagged = (packed.tp | packed.ignored) != 0
+
+    def flagged(start: int, stop: int) -> np.ndarray:  # (a block at a time: the flags are on the driver's disk)
+        return (np.asarray(packed.tp[start:stop]) | np.asarray(packed.ignored[start:stop])) != 0
+
     samples = _on_cluster(cluster, n_images, n_labels, evidence.dt_label, evidence.gt_label, flagged,
                           lambda group: _group_pieces((packed.dt_image, packed.tp, packed.ignored), packed.dt_label,
                                                       packed.gt_image, packed.gt_label, group, _coco_evidence_built,
@@ -109,13 +115,14 @@ def label_groups(dt_label, gt_label, n_labels: int) -> tuple[list[tuple[int, int
     return chunk_bounds(sizes, TASK_ITEMS), sizes, objects
 
 
-def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_label, costly: np.ndarray, make,
-                work) -> list:
+def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_label,
+                costly: Callable[[int, int], np.ndarray], make, work) -> list:
     """`work(make(group), (group, rows), weights)` for groups of consecutive labels holding about TASK_ITEMS
     detections and objects each and, for a group holding more (a single large label), for blocks of
     resample rows, so that a task's working set stays about that of TASK_ITEMS items on all the resamples
     (a group's part is sent once for all its blocks); one Dask task each, the costliest first (a label's
-    time grows with its objects and its `costly` detections; the order changes no value); the values of
+    time grows with its objects and its `costly` detections, a function of (start, stop) giving those rows'
+    flags; the order changes no value); the values of
     each group (rows joined) in label order.
 
     Labels are independent, and so are resamples: a group's values are those labels' columns of one run

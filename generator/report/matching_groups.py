@@ -58,7 +58,7 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     n_images, n_labels = len(data.images), len(data.labels)
     # each group's evidence kept on disk as its value comes in (the largest first), joined in label order below
     groups, values = _each_group(cluster, data, _coco_group,
-                                 lambda group: _group_part(data, group, (n_images, n_labels)))
+                                 lambda group: _group_part(data, group, (n_images, n_labels)), back_in_pieces=True)
     by_group = {group: (summary, *(on_disk(column) for column in columns)) for group, (summary, *columns) in values}
     parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
@@ -93,7 +93,7 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     def part(group: tuple[int, int]) -> tuple:
         return _voc_part(data, group, iou_threshold, bits, points)
 
-    groups, values = _each_group(cluster, data, _voc_group, part, priority=0)
+    groups, values = _each_group(cluster, data, _voc_group, part, priority=0, back_in_pieces=True)
     metrics: dict[tuple[int, int], tuple | None] = {}
 
     def matchings():  # each group's matching taken as its task's value is in, its flags kept on disk
