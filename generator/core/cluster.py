@@ -42,7 +42,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before `ClusterError` (ex
 SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
 _SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
 _BACKGROUND = -1  # Dask priority of `run_tasks`' tasks
-PIECE_ROWS = 1 << 19  # rows of a piece of a part sent in `Pieces` (`range_pieces`)
+PIECE_ROWS = 1 << 19  # rows of a piece of a part sent in `Pieces` (`row_pieces`)
 BACK_BYTES = 1 << 24  # a task's array larger than this comes back a piece of this size at a time (`_taken_in_pieces`)
 _LOCAL = re.compile(r"local(?::(\d+))?")
 # glibc's threshold to give freed memory at the top of the heap back to the system (bytes): as Dask's nanny
@@ -286,19 +286,16 @@ class Pieces:
     pieces: Iterable[tuple]
 
 
-def range_pieces(values: Any, lo: int, hi: int, cut: Callable[[Any], tuple]) -> Iterator[tuple]:
-    """``cut(rows)`` of the rows (ascending) where lo <= `values` < hi, PIECE_ROWS at a time in order (one piece
-    at least, of no rows when there are none), found a block of `values` at a time (`blocks_of`): the pieces
-    of a label group's `Pieces` part, whose rows (8 bytes a detection: 32 MB for COCO's "person" at 200,000
-    images) are never all in memory at once."""
+def row_pieces(row_blocks: Iterable[Any], cut: Callable[[Any], tuple]) -> Iterator[tuple]:
+    """``cut(rows)`` of the rows of `row_blocks` (arrays of ascending rows, in order, as a block at a time finds
+    them: `evalsite.metrics.arrays.label_row_blocks`) PIECE_ROWS at a time (one piece at least, of no rows when
+    there are none): the pieces of a label group's `Pieces` part, whose rows (8 bytes a detection: 32 MB for
+    COCO's "person" at 200,000 images) are never all in memory at once."""
     import numpy as np
-
-    from evalsite.core.on_disk import blocks_of
 
     pending: list = []
     count, sent = 0, False
-    for start, block in blocks_of(values):
-        found = start + np.flatnonzero((block >= lo) & (block < hi))
+    for found in row_blocks:
         while len(found):
             taken, found = found[:PIECE_ROWS - count], found[PIECE_ROWS - count:]
             pending.append(taken)

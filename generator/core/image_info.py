@@ -42,7 +42,9 @@ class ImageChecks(Sequence[ImageInfo]):
 
     @classmethod
     def of(cls, infos: Iterable[ImageInfo]) -> ImageChecks:
-        """The checks `infos`, as columns."""
+        """The checks `infos`, as columns (itself when it is `ImageChecks` already: the reports take either)."""
+        if isinstance(infos, ImageChecks):
+            return infos
         infos = list(infos)
         code = {status: k for k, status in enumerate(STATUSES)}
         return cls(status=np.array([code[info.status] for info in infos], np.int8),

@@ -336,8 +336,21 @@ def rows_where(values, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     >>> rows_where(np.array([3, 1, 4, 1, 5]), lambda block: block < 4).tolist()
     [0, 1, 3]
     """
-    parts = [start + np.flatnonzero(test(block)) for start, block in blocks_of(values)]
+    parts = list(row_blocks_where(values, test))
     return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
+
+
+def row_blocks_where(values, test: Callable[[np.ndarray], np.ndarray]) -> Iterator[np.ndarray]:
+    """`rows_where`'s rows a block of `values` at a time, in order (one array of rows per block): for a
+    caller that uses them as they are found, never all at once.
+
+    Examples
+    --------
+    >>> [rows.tolist() for rows in row_blocks_where(np.array([3, 1, 4, 1, 5]), lambda block: block < 4)]
+    [[0, 1, 3]]
+    """
+    for start, block in blocks_of(values):
+        yield start + np.flatnonzero(test(block))
 
 
 def first_row_where(values, test: Callable[[np.ndarray], np.ndarray]) -> int:

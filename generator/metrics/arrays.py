@@ -17,6 +17,7 @@ from evalsite.core.on_disk import (
     DiskArrayWriter,
     blocks_of,
     is_ascending,
+    row_blocks_where,
     rows_where,
 )
 
@@ -150,7 +151,18 @@ def label_rows(labels, k0: int, k1: int) -> np.ndarray:
     >>> label_rows(np.array([2, 0, 1, 2]), 1, 3).tolist()
     [0, 2, 3]
     """
-    return rows_where(labels, lambda block: (block >= k0) & (block < k1))
+    return rows_where(labels, _in_labels(k0, k1))
+
+
+def label_row_blocks(labels, k0: int, k1: int) -> Iterator[np.ndarray]:
+    """`label_rows` a block of `labels` at a time (`row_blocks_where`), for a caller that sends them as they
+    are found (a label group's `Pieces`, `evalsite.core.cluster.row_pieces`)."""
+    return row_blocks_where(labels, _in_labels(k0, k1))
+
+
+def _in_labels(k0: int, k1: int):
+    """The test of a block of labels: which lie in k0..k1-1."""
+    return lambda block: (block >= k0) & (block < k1)
 
 
 def index_array(a) -> np.ndarray:

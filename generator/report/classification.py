@@ -7,7 +7,7 @@ import numpy as np
 from evalsite.core.classification_data import ClassificationInputs
 from evalsite.core.enums import ImageStatus, SuspectReason
 from evalsite.core.errors import Notice, listing
-from evalsite.core.image_info import ImageInfo
+from evalsite.core.image_info import ImageChecks, ImageInfo
 from evalsite.metrics.classification import (
     MAX_K,
     evaluate_classification,
@@ -42,6 +42,7 @@ def rankings(inputs: ClassificationInputs) -> tuple[np.ndarray, np.ndarray]:
 def build_classification_report(inputs: ClassificationInputs, infos: list[ImageInfo], task: TaskInfo,
                                 notices: list[Notice], with_intervals: bool = True) -> ClassificationReport:
     ranked, ranked_scores = rankings(inputs)
+    checks = ImageChecks.of(infos)
     labels = inputs.labels
     m = evaluate_classification(inputs.y_true, ranked, len(labels))
     name = labels.__getitem__
@@ -94,8 +95,8 @@ def build_classification_report(inputs: ClassificationInputs, infos: list[ImageI
         images=len(images), labels=list(labels),
         counts=[LabelCount(label, int(c)) for label, c in zip(labels, counts)],
         images_without_prediction=int((ranked[:, 0] < 0).sum()),  # no line, or a line without scores
-        images_missing=sum(1 for info in infos if info.status == ImageStatus.MISSING),
-        images_unreadable=sum(1 for info in infos if info.status == ImageStatus.UNREADABLE),
+        images_missing=checks.with_status(ImageStatus.MISSING),
+        images_unreadable=checks.with_status(ImageStatus.UNREADABLE),
         labels_only_predicted=only_predicted,
         small_set=len(images) < task.small_set_threshold,
     )

@@ -13,7 +13,7 @@ from evalsite.core.cluster import Cluster, current
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.enums import ErrorKind, ImageStatus, Rating
 from evalsite.core.errors import Notice
-from evalsite.core.image_info import ImageInfo
+from evalsite.core.image_info import ImageChecks, ImageInfo
 from evalsite.core.on_disk import DiskArrayWriter, on_disk
 from evalsite.core.parallel import Mailbox, SpareCore, forked, shared_array
 from evalsite.metrics.arrays import (
@@ -125,13 +125,13 @@ def build_detection_report(data: DetectionData, infos: list[ImageInfo], task: Ta
     before checking the images."""
     started = started or start_detection_report(data, with_intervals)
     try:
-        return _build(data, infos, task, notices, with_intervals, started)
+        return _build(data, ImageChecks.of(infos), task, notices, with_intervals, started)
     except BaseException:
         started.cancel()
         raise
 
 
-def _build(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], with_intervals: bool,
+def _build(data: DetectionData, infos: ImageChecks, task: TaskInfo, notices: list[Notice], with_intervals: bool,
            started: DetectionStart) -> DetectionReport:
     segmentation = data.gt_masks is not None
     if started.weights is not None:  # drawn here, early: the other process waits for them after COCO's evaluation
@@ -223,7 +223,7 @@ def _background_steps(data: DetectionData, weights: np.ndarray | None, voc_inter
             yield detection_intervals(*columns, n_images, n_labels, threshold, weights, threads=1)
 
 
-def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notices: list[Notice], ev,
+def _assemble(data: DetectionData, infos: ImageChecks, task: TaskInfo, notices: list[Notice], ev,
               evidence: DetEvidence, columns: tuple[np.ndarray, ...], made: tuple[BoxMistakes, ImageRows] | None,
               coco_future, weights: np.ndarray | None, intervals_future, coco_intervals_future,
               spare: SpareCore | None = None, cluster: Cluster | None = None) -> DetectionReport:
@@ -282,8 +282,8 @@ def _assemble(data: DetectionData, infos: list[ImageInfo], task: TaskInfo, notic
         counts=[DetLabelCount(labels[c], int(images_with[c]), int(n_gt[c]), int(predictions[c]))
                 for c in range(n_labels)],
         objects=int(counted.sum()), ignored_objects=int((~counted).sum()), predictions=len(data.dt_score),
-        images_missing=sum(i.status == ImageStatus.MISSING for i in infos),
-        images_unreadable=sum(i.status == ImageStatus.UNREADABLE for i in infos),
+        images_missing=infos.with_status(ImageStatus.MISSING),
+        images_unreadable=infos.with_status(ImageStatus.UNREADABLE),
         images_without_objects=len(data.images) - images_with_objects,
         small_set=len(data.images) < task.small_set_threshold,
     )

@@ -75,7 +75,7 @@ def image_rows(data: DetectionData, m: Matching, e: ErrorTypes, t: float, infos:
             sizes[i] = -1 if size is None else size
     return ImageRows(
         images=data.images, image_ids=data.image_ids, labels=data.labels, width=widths, height=heights,
-        checks=infos if isinstance(infos, ImageChecks) else ImageChecks.of(infos),
+        checks=ImageChecks.of(infos),
         objects=np.bincount(data.gt_image[g], minlength=n), predictions=np.bincount(data.dt_image[d], minlength=n),
         false_positives=np.bincount(data.dt_image[is_fp], minlength=n),
         missed=np.bincount(data.gt_image[is_fn], minlength=n),

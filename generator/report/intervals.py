@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, Pieces, range_pieces
+from evalsite.core.cluster import Cluster, Pieces, row_pieces
 from evalsite.core.parallel import SpareCore
-from evalsite.metrics.arrays import counts_of, index_array, rows_of
+from evalsite.metrics.arrays import counts_of, index_array, label_row_blocks, rows_of
 from evalsite.metrics.bootstrap import (
     RESAMPLES,
     SEED,
@@ -151,7 +151,7 @@ def _on_cluster(cluster: Cluster, n_images: int, n_labels: int, dt_label, gt_lab
 
 def _group_pieces(dt_columns: tuple, dt_label, gt_image, gt_label, group: tuple[int, int], build, *extra) -> Pieces:
     """Labels k0..k1-1's part of the evidence, renumbered from 0, sent to a worker as `Pieces`: fixed, the
-    objects' (image, label) and (k1 - k0, *extra); a block of detections at a time (`range_pieces`), their
+    objects' (image, label) and (k1 - k0, *extra); a block of detections at a time (`row_pieces`), their
     `dt_columns` with their label second (as `label_columns` and `label_evidence` cut them: the same
     arrays once joined). A large label's part (about 25 bytes per detection) is not whole on the driver."""
     k0, k1 = group
@@ -161,7 +161,8 @@ def _group_pieces(dt_columns: tuple, dt_label, gt_image, gt_label, group: tuple[
         first, *rest = (rows_of(column, rows) for column in dt_columns)
         return first, index_array(rows_of(dt_label, rows)) - k0, *rest
 
-    return Pieces(build, ((rows_of(gt_image, gt), gt_labels), k1 - k0, *extra), range_pieces(dt_label, k0, k1, cut))
+    return Pieces(build, ((rows_of(gt_image, gt), gt_labels), k1 - k0, *extra),
+                  row_pieces(label_row_blocks(dt_label, k0, k1), cut))
 
 
 def _voc_evidence_built(fixed: tuple, dt: tuple) -> tuple:

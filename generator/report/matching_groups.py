@@ -28,10 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from evalsite.core.cluster import Cluster, Pieces, each_task, range_pieces
+from evalsite.core.cluster import Cluster, Pieces, each_task, row_pieces
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.on_disk import DiskArray, on_disk
-from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_rows
+from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_row_blocks, label_rows
 from evalsite.metrics.coco import CocoEvidence, coco_match, counted_rows
 from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
@@ -176,12 +176,12 @@ def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.n
 
 def _detection_pieces(data: DetectionData, group: tuple[int, int], boxes: bool = True) -> Iterator[tuple]:
     """The columns of the detections of labels k0..k1-1 (image, label - k0, with `boxes` the box, score) a
-    block of rows at a time, the rows found as they are sent (`range_pieces`), for a group's part sent in
+    block of rows at a time, the rows found as they are sent (`row_pieces`), for a group's part sent in
     `Pieces`."""
     k0, k1 = group
-    return range_pieces(data.dt_label, k0, k1,
-                        lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
-                                      *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
+    return row_pieces(label_row_blocks(data.dt_label, k0, k1),
+                      lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
+                                    *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
 
 
 def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float, *extra) -> Pieces:
