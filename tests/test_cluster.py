@@ -432,6 +432,7 @@ def _gt_shards(manifest: Path, name: str, parts: list[dict]) -> Path:
 def test_ground_truth_shards_give_the_report_of_one_file(inputs, client, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import evalsite.formats.coco_ground_truth as coco_ground_truth
+    from evalsite.core.on_disk import DiskArray
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs["segmentation"]
@@ -458,7 +459,14 @@ def test_ground_truth_shards_give_the_report_of_one_file(inputs, client, tmp_pat
         raise AssertionError(f"the driver parsed {path}")
 
     monkeypatch.setattr(coco_ground_truth, "load_json", not_here)
+    # and their object columns are written to the driver's disk as they come in: joined there, in shard order
+    read, joined = coco_ground_truth._joined, []
+    monkeypatch.setattr(coco_ground_truth, "_joined", lambda *args: joined.append(read(*args)) or joined[-1])
     assert _report(sharded, tmp_path / "cluster.json", "--scheduler", client.scheduler.address) == one
+    [truth] = joined
+    assert all(isinstance(column, DiskArray) for column in (truth.gt_id, truth.gt_image, truth.gt_label, truth.gt_box,
+                                                             truth.gt_area, truth.gt_crowd, truth.gt_area_missing))
+    assert len(truth.gt_id) == len(gt["annotations"])
 
     # a shard whose categories differ
     part = json.loads((folder / "gt-shards" / "gt-1.json").read_text(encoding="utf-8"))
@@ -487,6 +495,7 @@ def test_one_ground_truth_file_is_parsed_by_a_worker(inputs, client, tmp_path: P
     """With a cluster one COCO ground-truth file is parsed by a worker (its JSON never whole on the driver),
     and by the driver only when no worker can read it: the report of one process either way."""
     import evalsite.formats.coco_ground_truth as coco_ground_truth
+    from evalsite.core.on_disk import DiskArray
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     manifest = inputs["segmentation"]
@@ -497,7 +506,13 @@ def test_one_ground_truth_file_is_parsed_by_a_worker(inputs, client, tmp_path: P
         raise AssertionError(f"the driver parsed {path}")
 
     monkeypatch.setattr(coco_ground_truth, "load_json", not_here)
+    # its object columns then wait on the driver's disk, checked and looked up there a block at a time
+    read, joined = coco_ground_truth._joined, []
+    monkeypatch.setattr(coco_ground_truth, "_joined", lambda *args: joined.append(read(*args)) or joined[-1])
     assert _report(manifest, tmp_path / "cluster.json", "--scheduler", client.scheduler.address) == one
+    [truth] = joined
+    assert all(isinstance(column, DiskArray) for column in (truth.gt_id, truth.gt_image, truth.gt_label, truth.gt_box,
+                                                             truth.gt_area, truth.gt_crowd, truth.gt_area_missing))
     parsed_here = []
 
     def counted(path, data=None):
@@ -512,7 +527,15 @@ def test_one_ground_truth_file_is_parsed_by_a_worker(inputs, client, tmp_path: P
     assert parsed_here == [manifest.parent / "ground_truth.json"]
 
 
-def test_ground_truth_shard_errors_name_the_shard(inputs, tmp_path: Path) -> None:
+def test_ground_truth_shard_errors_name_the_shard(inputs, client, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Errors in ground-truth shards name the shard and the record, in one process and with a cluster (whose
+    driver checks the object columns on its disk: here a few values at a time)."""
+    from evalsite.core import on_disk
+    from evalsite.formats import columns
+
+    monkeypatch.setattr(columns, "DUPLICATE_ROWS", 2)
+    monkeypatch.setattr(on_disk, "READ_BYTES", 24)
     manifest = inputs["detection"]
     folder = manifest.parent
     gt = json.loads((folder / "ground_truth.json").read_text(encoding="utf-8"))
@@ -545,9 +568,10 @@ def test_ground_truth_shard_errors_name_the_shard(inputs, tmp_path: Path) -> Non
         for old in (folder / "gt-bad").glob("*.json"):
             old.unlink()
         sharded = _gt_shards(manifest, "gt-bad", parts)
-        result = run("evaluate", sharded, "-o", tmp_path / "r.json")
-        assert_one_line_error(result, message)
-        assert not (tmp_path / "r.json").exists()
+        for spread in ((), ("--scheduler", client.scheduler.address)):
+            result = run("evaluate", sharded, "-o", tmp_path / "r.json", "-q", *spread)
+            assert_one_line_error(result, message)
+            assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("kind", ["detection", "segmentation"])

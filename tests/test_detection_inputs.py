@@ -835,6 +835,35 @@ def test_lookup_finds_each_value_as_a_dict_does(monkeypatch, check_rows: int) ->
             assert found.dtype == np.int64 and found.tolist() == expected
 
 
+@pytest.mark.parametrize("part_rows", [1, 3, 50, 1 << 21])
+def test_first_duplicate_of_ids_on_disk_is_that_of_all_ids(monkeypatch, part_rows: int) -> None:
+    """A cluster's ground-truth ids kept on disk are checked for repeats a range of values at a time: the same
+    earliest repeat (first index, index of its first repeat in file order) as the ids sorted whole, written
+    out here as a scan with a dict."""
+    from evalsite.core import on_disk
+    from evalsite.formats import columns
+    from evalsite.formats.columns import first_duplicate
+
+    monkeypatch.setattr(columns, "DUPLICATE_ROWS", part_rows)
+    monkeypatch.setattr(on_disk, "READ_BYTES", 56)
+
+    def scanned(values: np.ndarray) -> tuple[int, int] | None:
+        seen: dict[int, int] = {}
+        for j, v in enumerate(values.tolist()):
+            if v in seen:
+                return seen[v], j
+            seen[v] = j
+        return None
+
+    rng = np.random.default_rng(7)
+    cases = [np.arange(40), np.full(30, 9), rng.permutation(200), rng.integers(-10**15, 10**15, 300),
+             np.concatenate([rng.permutation(100), [3]]), rng.integers(0, 60, 120), np.array([5, 1, 5])]
+    for values in cases:
+        expected = scanned(values)
+        assert first_duplicate(values) == expected
+        assert first_duplicate(on_disk.DiskArray(values)) == expected
+
+
 def test_columns_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
     """With a cluster the joined prediction shards' boxes and scores stay on disk: grouped by image, they are
     the columns in memory grouped so (kept as they are when in order already)."""
@@ -854,9 +883,9 @@ def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
     """With a cluster the shards' boxes go to disk as the shards come in, in shard order whatever order their
     tasks end in: the boxes of their concatenation, each shard's let go once written; their scores and ids go
     to disk too, and join (`join`) into the columns of their concatenation, with its dtypes, on disk."""
-    from evalsite.core.on_disk import DiskArray
+    from evalsite.core.on_disk import ColumnsInOrder, DiskArray
     from evalsite.formats.parsed import ParsedPredictions
-    from evalsite.formats.shards import _ColumnsOnDisk, join
+    from evalsite.formats.shards import _BOXES, _kept_on_disk, join
 
     rng = np.random.default_rng(5)
     sizes = (2, 0, 3, 1, 4)
@@ -869,12 +898,12 @@ def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
                                   image_id=image_id.copy(), category_id=image_id % 7, locate=lambda i: ("x", None))
                 for k, (box, score, image_id) in enumerate(zip(boxes, scores, ids))]
 
-    shards, written = parts(), _ColumnsOnDisk()
+    shards, written = parts(), ColumnsInOrder(_BOXES)
     for k in (3, 1, 4, 0, 2):
-        assert written.taken(k, shards[k]) is shards[k]
+        assert _kept_on_disk(written, k, shards[k]) is shards[k]
         assert all(part.box is None for part in shards[:written.next]) and written.next <= 5
         assert isinstance(shards[k].score, DiskArray) or not len(shards[k].score)
-    joined = written.finish(len(shards))
+    joined = written.finish(len(shards))["box"]
     assert np.array_equal(np.asarray(joined), np.concatenate(boxes)) and all(p.box is None for p in shards)
     on_disk, in_memory = join(Path("p"), shards, joined), join(Path("p"), parts())
     for name in ("box", "score", "image_id", "category_id"):
@@ -883,7 +912,7 @@ def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
         assert np.array_equal(np.asarray(column), getattr(in_memory, name))
     assert all(part.score is None and part.image_id is None for part in shards)
     with pytest.raises(RuntimeError, match="not written"):
-        _ColumnsOnDisk().finish(1)
+        ColumnsInOrder(_BOXES).finish(1)
 
 
 def test_parallel_keeps_what_is_taken_of_each_value() -> None:

@@ -10,7 +10,8 @@ import pytest
 MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detection_confusion", "error_types",
            "detection", "cells", "coco"]
 OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured",  # the sparse confusion's views, the budget
-          "evalsite.core.joining", "evalsite.core.image_info", "evalsite.core.on_disk"]
+          "evalsite.core.joining", "evalsite.core.image_info", "evalsite.core.on_disk",
+          "evalsite.formats.columns"]
 
 
 @pytest.mark.parametrize("name", MODULES + OTHERS)

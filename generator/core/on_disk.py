@@ -224,6 +224,48 @@ class DiskArrayWriter:
         return out
 
 
+class ColumnsInOrder:
+    """Columns of parts that come in any order (a cluster's shards, as their tasks end) written to disk in the
+    parts' order as they come (`taken`: part k's columns are appended once parts 0..k-1's are, then set to None;
+    a part that comes early waits with its columns in memory), each into one file: their concatenation is on
+    disk as the parts come in, never in memory. `columns`: name -> (dtype, row shape) of each column taken.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> columns = ColumnsInOrder({"x": (np.int64, ())})
+    >>> parts = [SimpleNamespace(x=np.array([1, 2])), SimpleNamespace(x=np.array([3]))]
+    >>> later = columns.taken(1, parts[1]); first = columns.taken(0, parts[0])
+    >>> joined = columns.finish(2)["x"]
+    >>> type(joined).__name__, joined[0:3].tolist(), parts[1].x
+    ('DiskArray', [1, 2, 3], None)
+    """
+
+    def __init__(self, columns: dict[str, tuple[Any, tuple]]):
+        self.writers = {name: DiskArrayWriter(dtype, shape) for name, (dtype, shape) in columns.items()}
+        self.waiting: dict[int, Any] = {}
+        self.next = 0
+
+    def taken(self, k: int, part: Any) -> Any:
+        """`part` (the k-th), its columns written (or waiting for the parts before it); for `parallel`'s
+        `taken`."""
+        self.waiting[k] = part
+        while self.next in self.waiting:
+            ready = self.waiting.pop(self.next)
+            for name, writer in self.writers.items():
+                for _, block in blocks_of(getattr(ready, name)):  # (a column on disk: a block at a time)
+                    writer.append(block.reshape(-1, *writer.row_shape))
+                setattr(ready, name, None)
+            self.next += 1
+        return part
+
+    def finish(self, n: int) -> dict[str, np.ndarray | DiskArray]:
+        """Each column of the `n` parts joined (a `DiskArray`; in memory when empty)."""
+        if self.next != n:
+            raise RuntimeError(f"the columns of {n - self.next} part(s) were not written")
+        return {name: writer.finish() for name, writer in self.writers.items()}
+
+
 class StringsOnDisk(Sequence):
     """A list of strings (None too) kept on this machine's disk: their UTF-8 bytes one after another, where each
     ends and which are None (`DiskArray`s). ``s[k]`` reads string k, ``s[i:j]`` the list of strings i..j-1 (one

@@ -3,9 +3,10 @@ folder or glob pattern of such files, evalsite.formats.shards). The rules: evals
 
 Each file is read into columns on its own (`_read_file`: its JSON parsed, checked and let go), shards each by
 its own task; on a Dask cluster (``--scheduler``) a worker reads each shard, or the one file, so that the
-driver never holds the parsed JSON (it reads a file itself only when no worker could). The files' columns
-are then joined (`_joined`), where the ids are found across shards (an object of one shard may belong to an
-image of another, as in the files' concatenation).
+driver never holds the parsed JSON (it reads a file itself only when no worker could), and the objects'
+columns go to its disk as they come in (`ColumnsInOrder`). The files' columns are then joined (`_joined`),
+where the ids are checked and found across shards (an object of one shard may belong to an image of another,
+as in the files' concatenation), a block at a time for the columns on disk.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from evalsite.core.cluster import current, run_tasks
 from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
+from evalsite.core.on_disk import ColumnsInOrder, DiskArray, rows_where
 from evalsite.core.parallel import parallel
 from evalsite.formats.columns import (
     MISSING,
@@ -56,11 +58,30 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
         read = functools.partial(_file_task, images_root=images_root, declared=declared, segmentation=segmentation)
         # (its large columns taken back a piece at a time onto this machine's disk: docs/cluster.md, "Memory")
         part = run_tasks(cluster, read, [path], make=lambda file: file, priority=0, back_in_pieces=True)[0]
-        return _joined(path, [part], declared is not None)
+        return _joined(path, [part], declared is not None, _on_disk(part))
     if not files:
         raise InputError("no COCO .json file in this folder", path)
     read = functools.partial(_read_file, images_root=images_root, declared=declared, segmentation=segmentation)
-    return _joined(path, parallel(read, files, shard_size=1), declared is not None)
+    if current() is None:
+        return _joined(path, parallel(read, files, shard_size=1), declared is not None)
+    # With a cluster the shards' object columns are written to this machine's disk as they come in, in shard
+    # order: joined there, never whole in memory (about 60 bytes per object, 4.4 GB at 10 M images)
+    columns = ColumnsInOrder(_OBJECT_COLUMNS)
+    parts = parallel(read, files, shard_size=1, taken=columns.taken)
+    return _joined(path, parts, declared is not None, columns.finish(len(parts)))
+
+
+def _on_disk(part: _FileColumns) -> dict[str, np.ndarray | DiskArray]:
+    """The object columns of one file on this machine's disk (a column taken back in pieces, on disk already,
+    is copied a block at a time), the part's let go: checked and looked up there a block at a time."""
+    columns = ColumnsInOrder(_OBJECT_COLUMNS)
+    columns.taken(0, part)
+    return columns.finish(1)
+
+
+_OBJECT_COLUMNS = {"ann_ids": (np.int64, ()), "ann_image": (np.int64, ()), "ann_cat": (np.int64, ()),
+                   "box": (np.float64, (4,)), "area": (np.float64, ()), "missing_area": (np.bool_, ()),
+                   "crowd": (np.bool_, ())}
 
 
 @dataclass
@@ -83,6 +104,7 @@ class _FileColumns:
     missing_area: np.ndarray
     crowd: np.ndarray
     segm: list | None
+    n_objects: int  # (its object columns may be let go: `ColumnsInOrder`)
 
 
 def _file_task(path: Path, spec: Path, value: None, *, images_root: Path, declared: list[str] | None,
@@ -201,7 +223,8 @@ def _file_columns(data: object, path: Path, images_root: Path, declared: list[st
                                  "for every ground-truth object", *locate(i))
     return _FileColumns(file=path, categories=cats, labels=labels, label_ids=cat_ids[order], image_ids=ids,
                         images=file_names, widths=sizes[0], heights=sizes[1], ann_ids=ann_ids, ann_image=ann_image,
-                        ann_cat=ann_cat, box=box, area=area, missing_area=missing_area, crowd=crowd, segm=segm)
+                        ann_cat=ann_cat, box=box, area=area, missing_area=missing_area, crowd=crowd, segm=segm,
+                        n_objects=len(anns))
 
 
 class _Rows:
@@ -229,8 +252,12 @@ class _Rows:
         raise InputError(f"{what} {value} appears twice ({where})", file, record(j, value))
 
 
-def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGroundTruth:
-    """The files' columns as one ground truth: images in id order, objects in the files' order."""
+def _joined(path: Path, parts: list[_FileColumns], declared: bool,
+            joined: dict[str, np.ndarray | DiskArray] | None = None) -> ParsedGroundTruth:
+    """The files' columns as one ground truth: images in id order, objects in the files' order. `joined`: the
+    object columns joined already (on disk, `ColumnsInOrder`), the parts' let go. Columns on disk are checked
+    and looked up a block at a time."""
+    column = functools.partial(_column, parts, joined or {})
     first = parts[0]
     for part in parts[1:]:
         if part.categories != first.categories:
@@ -258,20 +285,20 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGrou
     widths = np.concatenate([p.widths for p in parts])[order]
     heights = np.concatenate([p.heights for p in parts])[order]
 
-    ann_rows = _Rows(files, [len(p.ann_ids) for p in parts])
-    ann_ids = _column(parts, "ann_ids")
+    ann_ids = column("ann_ids")
+    ann_rows = _Rows(files, [p.n_objects for p in parts])
     ann_rows.check_unique(ann_ids, "annotation id", "annotations", lambda j, value: f"annotation id {value}")
     locate = lambda i: (str(ann_rows(i)[0]), f"annotation id {ann_ids[i]}")  # noqa: E731
-    ann_image = _column(parts, "ann_image")
+    ann_image = column("ann_image")
     gt_image = lookup(image_ids, ann_image)
-    bad = np.flatnonzero(gt_image < 0)
+    bad = rows_where(gt_image, lambda block: block < 0)
     if len(bad):
         i = int(bad[0])
         raise InputError(f"image id {ann_image[i]} is not in 'images'{and_more(len(bad))}", *locate(i))
     del ann_image
-    ann_cat = _column(parts, "ann_cat")
+    ann_cat = column("ann_cat")
     gt_label = lookup(first.label_ids, ann_cat)
-    bad = np.flatnonzero(gt_label < 0)
+    bad = rows_where(gt_label, lambda block: block < 0)
     if len(bad):
         i = int(bad[0])
         raise InputError(f"category id {ann_cat[i]} is not in 'categories'{and_more(len(bad))}", *locate(i))
@@ -286,15 +313,17 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool) -> ParsedGrou
     return ParsedGroundTruth(
         file=path, fmt="coco", has_ids=True, image_ids=image_ids, images=images, widths=widths, heights=heights,
         labels=first.labels, label_ids=first.label_ids, gt_image=gt_image, gt_label=gt_label,
-        gt_box=_column(parts, "box"), gt_area=_column(parts, "area"), gt_crowd=_column(parts, "crowd"),
+        gt_box=column("box"), gt_area=column("area"), gt_crowd=column("crowd"),
         gt_difficult=np.zeros(len(ann_ids), dtype=bool), gt_id=ann_ids, locate=locate, declared=declared,
-        notices=notices, gt_segm=segm, gt_area_missing=_column(parts, "missing_area"))
+        notices=notices, gt_segm=segm, gt_area_missing=column("missing_area"))
 
 
-def _column(parts: list[_FileColumns], name: str) -> np.ndarray:
-    """The files' column `name` joined in order, each file's let go (set to None) as it is taken: one file's
-    as it is, not copied (with a cluster, the one file's columns as a worker sent them: about 60 bytes per
-    object, 88 MB at 200,000 COCO-like images, were held twice)."""
+def _column(parts: list[_FileColumns], joined: dict, name: str) -> np.ndarray | DiskArray:
+    """The files' column `name` joined in order (`joined`'s when there), each file's let go (set to None) as it
+    is taken: one file's as it is, not copied (with a cluster, the one file's columns as a worker sent them:
+    about 60 bytes per object, 88 MB at 200,000 COCO-like images, were held twice)."""
+    if name in joined:
+        return joined.pop(name)
     columns = [getattr(p, name) for p in parts]
     for p in parts:
         setattr(p, name, None)

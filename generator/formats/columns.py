@@ -144,8 +144,19 @@ def as_float(value: int | float) -> float:
         return float("inf") if value > 0 else float("-inf")
 
 
-def first_duplicate(values: np.ndarray) -> tuple[int, int] | None:
-    """(first index, index of its first repeat) of the earliest repeated value in file order, or None."""
+def first_duplicate(values: np.ndarray | DiskArray) -> tuple[int, int] | None:
+    """(first index, index of its first repeat) of the earliest repeated value in file order, or None. Values
+    on disk (`DiskArray`: a cluster's ground-truth columns) are looked at a range of values at a time
+    (`_first_duplicate_on_disk`), not whole.
+
+    Examples
+    --------
+    >>> first_duplicate(np.array([5, 3, 9, 3, 5])), first_duplicate(np.array([1, 2]))
+    ((1, 3), None)
+    """
+    if isinstance(values, DiskArray) and len(values) > DUPLICATE_ROWS:
+        return _first_duplicate_on_disk(values)
+    values = np.asarray(values)
     if len(values) < 2:
         return None
     order = np.argsort(values, kind="stable")
@@ -157,6 +168,34 @@ def first_duplicate(values: np.ndarray) -> tuple[int, int] | None:
     second = int(order[k + 1])
     first = int(order[np.searchsorted(ordered, ordered[k], side="left")])
     return first, second
+
+
+DUPLICATE_ROWS = 1 << 21  # values of a column on disk sorted at a time (`_first_duplicate_on_disk`)
+
+
+def _first_duplicate_on_disk(values: DiskArray) -> tuple[int, int] | None:
+    # The values split by range into parts of about DUPLICATE_ROWS each (edges from a sample of them), each
+    # part's values and rows written to disk in file order a block at a time: every repeat of a value is in
+    # its part, so the earliest repeat is the earliest of the parts' (a value repeated more than a part's
+    # rows makes its part that much larger).
+    n_parts = -(-len(values) // DUPLICATE_ROWS)
+    sample = np.sort(values[::max(1, len(values) // (64 * n_parts))])
+    edges = np.unique(sample[(np.arange(1, n_parts) * len(sample)) // n_parts])
+    parts = [(DiskArrayWriter(values.dtype), DiskArrayWriter(np.int64)) for _ in range(len(edges) + 1)]
+    for start, block in blocks_of(values):
+        which = np.searchsorted(edges, block, side="right")
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(parts) + 1))
+        for (kept, rows), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+            kept.append(block[order[lo:hi]])
+            rows.append(start + order[lo:hi])
+    found = None
+    for kept, rows in parts:
+        part_rows = np.asarray(rows.finish())
+        dup = first_duplicate(np.asarray(kept.finish()))
+        if dup is not None and (found is None or part_rows[dup[1]] < found[1]):
+            found = int(part_rows[dup[0]]), int(part_rows[dup[1]])
+    return found
 
 
 def lookup(sorted_keys: np.ndarray, values: np.ndarray | DiskArray) -> np.ndarray | DiskArray:

@@ -18,6 +18,7 @@ docs/inputs.md
 
 from __future__ import annotations
 
+import functools
 import glob
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 from evalsite.core.cluster import current
 from evalsite.core.errors import InputError
 from evalsite.core.joining import join_releasing
-from evalsite.core.on_disk import DiskArray, DiskArrayWriter, on_disk
+from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk
 from evalsite.core.parallel import parallel
 from evalsite.formats.parsed import ParsedPredictions
 
@@ -66,44 +67,25 @@ def read_shards(path: Path, files: list[Path], read: Callable[[Path], ParsedPred
                 progress: Callable[[int], None] | None = None) -> ParsedPredictions:
     """`read` of every shard (one task each: in parallel, or on a cluster's workers), joined into the
     predictions of their concatenation (`join`). With a Dask cluster each shard's long columns are written to
-    this machine's disk as the shards come in (`_ColumnsOnDisk`), so they are never all in memory (56 bytes per
+    this machine's disk as the shards come in (`ColumnsInOrder`), so they are never all in memory (56 bytes per
     detection: 0.9 GB at 200,000 COCO-like images), and the joined ones stay there (`DiskArray`)."""
     if current() is None:
         return join(path, parallel(read, files, progress, shard_size=1))
-    columns = _ColumnsOnDisk()
-    parts = parallel(read, files, progress, shard_size=1, taken=columns.taken)
-    return join(path, parts, columns.finish(len(parts)))
+    boxes = ColumnsInOrder(_BOXES)
+    parts = parallel(read, files, progress, shard_size=1, taken=functools.partial(_kept_on_disk, boxes))
+    return join(path, parts, boxes.finish(len(parts))["box"])
 
 
+def _kept_on_disk(boxes: ColumnsInOrder, k: int, part: ParsedPredictions) -> ParsedPredictions:
+    """Shard k's long columns on this machine's disk: its boxes into `boxes` (in shard order: one file), its
+    scores and ids each in a file of its own (joined by `join`, in np.concatenate's dtype)."""
+    for name in _KEPT_ON_DISK:
+        setattr(part, name, on_disk(getattr(part, name)))
+    return boxes.taken(k, part)
+
+
+_BOXES = {"box": (np.float64, (4,))}
 _KEPT_ON_DISK = ("score", "image_id", "category_id")  # (besides the boxes)
-
-
-class _ColumnsOnDisk:
-    """The prediction shards' long columns, written to disk as the shards come in (`taken`: the part is kept
-    with them so): the boxes in shard order into one file (a shard that ends early waits for the ones before
-    it); the scores and the image and category ids a shard's in a file of its own, joined by `join`
-    (`join_releasing`: on disk, np.concatenate's dtype)."""
-
-    def __init__(self) -> None:
-        self.writer = DiskArrayWriter(np.float64, (4,))
-        self.waiting: dict[int, ParsedPredictions] = {}
-        self.next = 0
-
-    def taken(self, k: int, part: ParsedPredictions) -> ParsedPredictions:
-        for name in _KEPT_ON_DISK:
-            setattr(part, name, on_disk(getattr(part, name)))
-        self.waiting[k] = part
-        while self.next in self.waiting:
-            ready = self.waiting.pop(self.next)
-            self.writer.append(ready.box.reshape(-1, 4))
-            ready.box = None
-            self.next += 1
-        return part
-
-    def finish(self, n: int) -> np.ndarray | DiskArray:
-        if self.next != n:
-            raise RuntimeError(f"the boxes of {n - self.next} shard(s) were not written")
-        return self.writer.finish()
 
 
 def _column(parts: list[ParsedPredictions], name: str, empty: np.ndarray) -> np.ndarray | None:
