@@ -575,3 +575,19 @@ def test_label_ranges_matched_apart_give_the_same_numbers_and_evidence(seed):
         assert np.array_equal(np.concatenate([e.dt_image for _, (_, e) in parts]), ev.dt_image)
         assert np.array_equal(np.concatenate([e.tp for _, (_, e) in parts], axis=1), ev.tp)
         assert np.array_equal(np.concatenate([e.ignored for _, (_, e) in parts], axis=1), ev.ignored)
+
+
+def test_counted_rows_are_those_area_all_does_not_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`counted_rows` (a block at a time, columns on disk too) gives the rows that `area_ignored`'s "all" range
+    counts, as pycocotools' areaRng [0, 1e10] and iscrowd decide them."""
+    from evalsite.core import on_disk
+    from evalsite.metrics.coco import area_ignored, counted_rows
+
+    monkeypatch.setattr(on_disk, "READ_BYTES", 24)  # 3 areas a block
+    rng = np.random.default_rng(11)
+    area = rng.choice([0.0, 5.5, 1e10, 1e10 + 1, 3e11], 50)
+    crowd = rng.random(50) < 0.3
+    expected = np.flatnonzero(~area_ignored(area, crowd)[0])
+    assert 0 < len(expected) < 50
+    for given in ((area, crowd), (on_disk.DiskArray(area), on_disk.DiskArray(crowd))):
+        assert counted_rows(*given).tolist() == expected.tolist()

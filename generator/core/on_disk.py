@@ -253,8 +253,7 @@ class ColumnsInOrder:
         while self.next in self.waiting:
             ready = self.waiting.pop(self.next)
             for name, writer in self.writers.items():
-                for _, block in blocks_of(getattr(ready, name)):  # (a column on disk: a block at a time)
-                    writer.append(block.reshape(-1, *writer.row_shape))
+                writer.append(np.asarray(getattr(ready, name)).reshape(-1, *writer.row_shape))
                 setattr(ready, name, None)
             self.next += 1
         return part

@@ -21,7 +21,7 @@ import numpy as np
 from evalsite.core.cluster import current, run_tasks
 from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
-from evalsite.core.on_disk import ColumnsInOrder, DiskArray, rows_where
+from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk, rows_where
 from evalsite.core.parallel import parallel
 from evalsite.formats.columns import (
     MISSING,
@@ -72,11 +72,13 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
 
 
 def _on_disk(part: _FileColumns) -> dict[str, np.ndarray | DiskArray]:
-    """The object columns of one file on this machine's disk (a column taken back in pieces, on disk already,
-    is copied a block at a time), the part's let go: checked and looked up there a block at a time."""
-    columns = ColumnsInOrder(_OBJECT_COLUMNS)
-    columns.taken(0, part)
-    return columns.finish(1)
+    """The object columns of one file on this machine's disk (those taken back in pieces are there already),
+    the part's let go: checked and looked up there a block at a time."""
+    columns = {}
+    for name in _OBJECT_COLUMNS:
+        columns[name] = on_disk(getattr(part, name))
+        setattr(part, name, None)
+    return columns
 
 
 _OBJECT_COLUMNS = {"ann_ids": (np.int64, ()), "ann_image": (np.int64, ()), "ann_cat": (np.int64, ()),

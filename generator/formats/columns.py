@@ -174,27 +174,24 @@ DUPLICATE_ROWS = 1 << 21  # values of a column on disk sorted at a time (`_first
 
 
 def _first_duplicate_on_disk(values: DiskArray) -> tuple[int, int] | None:
-    # The values split by range into parts of about DUPLICATE_ROWS each (edges from a sample of them), each
-    # part's values and rows written to disk in file order a block at a time: every repeat of a value is in
-    # its part, so the earliest repeat is the earliest of the parts' (a value repeated more than a part's
-    # rows makes its part that much larger).
+    # The values split by range into parts of about DUPLICATE_ROWS each (the bounds from a sample of them),
+    # each part's rows found a block at a time (`rows_where`) and its values sorted alone, as
+    # `evalsite.metrics.arrays.descending_parts` orders scores: every repeat of a value is in its part, so the
+    # earliest repeat is the earliest of the parts' (a value repeated more than a part's rows makes its part
+    # that much larger).
     n_parts = -(-len(values) // DUPLICATE_ROWS)
     sample = np.sort(values[::max(1, len(values) // (64 * n_parts))])
-    edges = np.unique(sample[(np.arange(1, n_parts) * len(sample)) // n_parts])
-    parts = [(DiskArrayWriter(values.dtype), DiskArrayWriter(np.int64)) for _ in range(len(edges) + 1)]
-    for start, block in blocks_of(values):
-        which = np.searchsorted(edges, block, side="right")
-        order = np.argsort(which, kind="stable")
-        bounds = np.searchsorted(which[order], np.arange(len(parts) + 1))
-        for (kept, rows), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
-            kept.append(block[order[lo:hi]])
-            rows.append(start + order[lo:hi])
+    bounds = np.unique(sample[(np.arange(1, n_parts) * len(sample)) // n_parts])
     found = None
-    for kept, rows in parts:
-        part_rows = np.asarray(rows.finish())
-        dup = first_duplicate(np.asarray(kept.finish()))
-        if dup is not None and (found is None or part_rows[dup[1]] < found[1]):
-            found = int(part_rows[dup[0]]), int(part_rows[dup[1]])
+    for lo, hi in zip([None, *bounds], [*bounds, None]):
+        def inside(block: np.ndarray, lo=lo, hi=hi) -> np.ndarray:
+            within = np.ones(len(block), bool) if lo is None else block >= lo
+            return within if hi is None else within & (block < hi)
+
+        rows = rows_where(values, inside)
+        dup = first_duplicate(values[rows])
+        if dup is not None and (found is None or rows[dup[1]] < found[1]):
+            found = int(rows[dup[0]]), int(rows[dup[1]])
     return found
 
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsite.core.boxes import box_columns, pair_iou_of
-from evalsite.core.on_disk import blocks_of
+from evalsite.core.on_disk import rows_where
 from evalsite.metrics.arrays import descending_order, rows_of
 from evalsite.metrics.coco_accumulate import CocoMatches, run_starts
 from evalsite.metrics.coco_params import AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, STAT_NAMES
@@ -234,7 +234,7 @@ def area_ignored(gt_area: np.ndarray, gt_crowd: np.ndarray) -> np.ndarray:
 
 def counted_rows(gt_area, gt_crowd) -> np.ndarray:
     """The rows (int64, ascending) of the ground truth that area "all" counts (`area_ignored`'s first range:
-    not crowd, its area inside), found a block at a time (`blocks_of`: columns kept on disk are not read
+    not crowd, its area inside), found a block at a time (`rows_where`: columns kept on disk are not read
     whole).
 
     Examples
@@ -243,9 +243,8 @@ def counted_rows(gt_area, gt_crowd) -> np.ndarray:
     [0]
     """
     lo, hi = AREA_RANGES[0]
-    parts = [start + np.flatnonzero(~(np.asarray(gt_crowd[start:start + len(area)], bool) | (area < lo) | (area > hi)))
-             for start, area in blocks_of(gt_area)]
-    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
+    inside = rows_where(gt_area, lambda area: ~((area < lo) | (area > hi)))
+    return inside[~np.asarray(gt_crowd[inside], bool)]
 
 
 # ------------------------------------------------------------------------------------------------ internals

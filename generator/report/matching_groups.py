@@ -85,7 +85,10 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     its rows' part of the whole); otherwise a second round of tasks takes them from the joined matching
     (`voc_label_metrics_on_cluster`). The driver merges the parts."""
     n_labels = len(data.labels)
-    counted = ~data.gt_difficult & ~data.gt_crowd
+
+    def counted(start: int, stop: int) -> np.ndarray:  # (a block at a time: the flags are on this machine's disk)
+        return ~np.asarray(data.gt_difficult[start:stop], bool) & ~np.asarray(data.gt_crowd[start:stop], bool)
+
     bits = bits_before_matching(counts_of(data.gt_label, minlength=n_labels, where=counted),
                                 counts_of(data.dt_label, minlength=n_labels))
     points = label_curve_points(n_labels, max_points)
@@ -130,7 +133,7 @@ def voc_label_metrics_on_cluster(cluster: Cluster, data: DetectionData, matching
 
     def part(group: tuple[int, int]) -> tuple:
         k0, k1 = group
-        d = _rows(data, group)[0]
+        d = label_rows(data.dt_label, k0, k1)
         return (matching.tp[d], matching.ignored[d], data.dt_label[d] - k0, data.dt_score[d], n_gt[k0:k1], bits,
                 points)
 
@@ -166,12 +169,6 @@ def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) ->
     total = np.cumsum(np.r_[0, sizes])
     specs = sorted(groups, key=lambda group: -(total[group[1]] - total[group[0]]))
     return groups, zip(specs, each_task(cluster, work, specs, make, **options))
-
-
-def _rows(data: DetectionData, group: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The detections and the objects of labels k0..k1-1, in file order."""
-    # (a block at a time: with a cluster the detections' labels are on this machine's disk)
-    return label_rows(data.dt_label, *group), label_rows(data.gt_label, *group)
 
 
 def _detection_pieces(data: DetectionData, group: tuple[int, int], boxes: bool = True) -> Iterator[tuple]:
