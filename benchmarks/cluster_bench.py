@@ -5,6 +5,7 @@ limit each, against the single-process path on the same inputs; time and peak me
   python benchmarks/cluster_bench.py --images 200000                 # evaluate, 2 workers of 2 GB (docs/cluster.md)
   python benchmarks/cluster_bench.py --images 20000 --command build  # the whole site
   python benchmarks/cluster_bench.py --images 2000 --no-single        # the cluster only
+  python benchmarks/cluster_bench.py --images 20000 --segm            # masks: a segmentation task
 
 **This benchmark depends on a file outside the repository**: the detection data come from the team's shared
 generator `make_coco.py` (by default ../shared/bench/make_coco.py beside the checkout; --shared DIR names
@@ -17,6 +18,7 @@ the N-image set. Into --data (default $TMPDIR/evalsite-bench-cluster) it writes,
   cocoN/images/                          one flat 640x480 JPEG, hard-linked under every image's name (the
                                          image checks, traits and pictures read real files; the disk holds one)
   cocoN/gt-shards/part-KKKK.json         with --gt-shards: the ground truth cut likewise (same categories in each)
+  cocoN-segm/                            with --segm: the same with make_coco's masks (dets_segm.json cut)
   cocoN/task.yaml                        predictions: shards/part-*.json; ground truth: gt.json, or with
                                          --gt-shards gt-shards/part-*.json (then read on the workers too)
 
@@ -49,14 +51,15 @@ MB = 1_000_000
 LINKS = 60_000
 
 
-def make_data(shared: Path, images: int, root: Path, shard_files: int, gt_shards: bool) -> Path:
+def make_data(shared: Path, images: int, root: Path, shard_files: int, gt_shards: bool, segm: bool = False) -> Path:
     """make_coco's set of `images` images, its detections (and with `gt_shards` its ground truth) cut into
-    shards, the images, the manifest."""
-    folder = root / f"coco{images}"
+    shards, the images, the manifest; `segm`: its masks too (a segmentation task)."""
+    folder = root / f"coco{images}{'-segm' if segm else ''}"
     if not (folder / "meta.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, str(shared / "bench" / "make_coco.py"), "--images", str(images), "--out",
-                        str(folder), "--jobs", str(os.cpu_count() or 1)], check=True, stdout=subprocess.DEVNULL)
+                        str(folder), "--jobs", str(os.cpu_count() or 1), *(["--segm"] if segm else [])], check=True,
+                       stdout=subprocess.DEVNULL)
     shards = folder / "shards"
     done = shards / f".done-{shard_files}"
     pictured = folder / "images" / ".done"
@@ -73,12 +76,13 @@ def make_data(shared: Path, images: int, root: Path, shard_files: int, gt_shards
             shutil.rmtree(shards, ignore_errors=True)
             shards.mkdir()
             shard_of = {image_id: k // shard_files for k, image_id in enumerate(ids)}
-            _cut(folder / "dets_bbox.json", shards, shard_of, -(-len(ids) // shard_files))
+            _cut(folder / ("dets_segm.json" if segm else "dets_bbox.json"), shards, shard_of,
+                 -(-len(ids) // shard_files))
             done.write_text("")
         _images(folder / "images", names)
         pictured.write_text("")
     manifest = folder / "task.yaml"
-    manifest.write_text("name: coco\ntype: detection\nimages: images\nlanguage: en\n"
+    manifest.write_text(f"name: coco\ntype: {'segmentation' if segm else 'detection'}\nimages: images\nlanguage: en\n"
                         f"ground_truth: {{format: coco, path: {'gt-shards/part-*.json' if gt_shards else 'gt.json'}}}\n"
                         "predictions: {format: coco, path: shards/part-*.json}\n", encoding="utf-8")
     return manifest
@@ -86,7 +90,7 @@ def make_data(shared: Path, images: int, root: Path, shard_files: int, gt_shards
 
 def _cut(source: Path, shards: Path, shard_of: dict[int, int], count: int) -> None:
     """Stream make_coco's one-line results list into `count` shard files by image (entries are flat objects but
-    for their bbox list, written compactly: they split at '},{')."""
+    for their bbox list, or their mask object before the score, written compactly: they split at '},{')."""
     outs = [open(shards / f"part-{k:04d}.json", "w", encoding="utf-8") for k in range(count)]
     first = [True] * count
     rest = ""
@@ -237,6 +241,8 @@ def main() -> None:
     ap.add_argument("--shard-files", type=int, default=5000, help="images per predictions shard file")
     ap.add_argument("--gt-shards", action="store_true",
                     help="the ground truth in shard files too (of --shard-files images), read on the workers")
+    ap.add_argument("--segm", action="store_true",
+                    help="a segmentation task: make_coco's masks too (ground-truth polygons, predicted RLE)")
     ap.add_argument("--no-single", action="store_true", help="skip the single-process run")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "evalsite-bench-cluster")
@@ -245,7 +251,7 @@ def main() -> None:
     if not (args.shared / "bench" / "make_coco.py").is_file():
         raise SystemExit(f"make_coco.py not found under {args.shared}/bench (give --shared DIR)")
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    manifest = make_data(args.shared, args.images, args.data, args.shard_files, args.gt_shards)
+    manifest = make_data(args.shared, args.images, args.data, args.shard_files, args.gt_shards, args.segm)
     out = args.data / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
@@ -262,6 +268,7 @@ def main() -> None:
         same = one.read_bytes() == two.read_bytes()
     meta = json.loads((manifest.parent / "meta.json").read_text(encoding="utf-8"))
     gt = "the ground truth in as many" if args.gt_shards else "one ground-truth file"
+    gt += ", with masks (segmentation)" if args.segm else ""
     print(f"\n{args.images:,} images, {meta['dets']:,} detections in {-(-args.images // args.shard_files)} shard "
           f"files, {gt}; `evalsite {args.command}`; {args.workers} workers x {args.memory_limit}, --shard-images "
           f"{args.shard_images}; {platform.machine()}, {os.cpu_count()} cores\n")

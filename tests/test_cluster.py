@@ -574,6 +574,95 @@ def test_ground_truth_shard_errors_name_the_shard(inputs, client, tmp_path: Path
             assert not (tmp_path / "r.json").exists()
 
 
+def _with_inputs(manifest: Path, name: str, ground_truth: str, predictions: str) -> Path:
+    text = manifest.read_text(encoding="utf-8")
+    for key, value in (("ground_truth", ground_truth), ("predictions", predictions)):
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"{key}:"))
+        text = text.replace(line, f"{key}: {value}")
+    (manifest.parent / name).write_text(text, encoding="utf-8")
+    return manifest.parent / name
+
+
+def test_masks_are_decoded_on_the_workers_onto_the_drivers_disk(inputs, client, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cluster a segmentation's masks as read (polygons, RLE) go to the driver's disk as they come in
+    from the tasks that read them, and back to the workers a part at a time to be decoded there, the decoded
+    masks taken back a piece at a time onto the driver's disk: the report of one process, for the ground truth
+    in one file (its objects not in image order: their masks reordered on disk) or in shards, and predictions
+    without boxes (their masks' boxes and areas taken); a bad mask is the error of one process."""
+    import evalsite.formats.mask_decoding as mask_decoding
+    from evalsite.core import cluster
+    from evalsite.core.on_disk import DiskArray
+    from evalsite.core.values_on_disk import ValuesOnDisk
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["segmentation"]
+    folder = manifest.parent / "masks-apart"
+    folder.mkdir()
+    gt = json.loads((manifest.parent / "ground_truth.json").read_text(encoding="utf-8"))
+    gt["annotations"] = gt["annotations"][::-1]  # (not in image order)
+    (folder / "gt.json").write_text(json.dumps(gt), encoding="utf-8")
+    halves = [gt["images"][::2], gt["images"][1::2]]
+    for k, images in enumerate(halves):
+        ids = {im["id"] for im in images}
+        (folder / f"gt-{k}.json").write_text(json.dumps(dict(gt, images=images, annotations=[
+            a for a in gt["annotations"] if a["image_id"] in ids])), encoding="utf-8")
+    results = json.loads((manifest.parent / "predictions.json").read_text(encoding="utf-8"))
+    assert all(isinstance(r["segmentation"], dict) for r in results)
+    for r in results[::2]:
+        r["segmentation"] = [[10.0, 10.0, 30.5, 10.0, 30.5, 25.0, 10.0, 20.0]]  # (polygons among the RLE)
+    unboxed = [{key: value for key, value in r.items() if key != "bbox"} for r in results]
+    cut = [0, len(unboxed) // 3, 2 * len(unboxed) // 3, len(unboxed)]
+    for k in range(3):
+        (folder / f"dt-{k}.json").write_text(json.dumps(unboxed[cut[k]:cut[k + 1]]), encoding="utf-8")
+    manifests = [_with_inputs(manifest, f"masks-{name}.yaml", gt_path, "{format: coco, path: masks-apart/dt-*.json}")
+                 for name, gt_path in (("one", "{format: coco, path: masks-apart/gt.json}"),
+                                       ("shards", "{format: coco, path: masks-apart/gt-*.json}"))]
+    alone = [_report(m, tmp_path / f"alone-{k}.json") for k, m in enumerate(manifests)]
+    assert alone[0] == alone[1] and alone[0]["metrics"]["coco"]["AP"] > 0
+
+    given, kept = [], []
+    decode, decoded_here = mask_decoding.decode_masks, mask_decoding._decoded
+
+    def spied(values, *args, **kwargs):
+        given.append(type(values))
+        decoded = decode(values, *args, **kwargs)
+        kept.append(decoded[0])
+        return decoded
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the driver decoded masks")
+
+    monkeypatch.setattr(mask_decoding, "decode_masks", spied)
+    monkeypatch.setattr(mask_decoding, "_decoded", not_here)
+    monkeypatch.setattr(cluster, "BACK_BYTES", 256)  # (the decoded masks' counts taken back in pieces)
+    import evalsite.formats.detection as detection
+    monkeypatch.setattr(detection, "decode_masks", spied)
+    for k, m in enumerate(manifests):
+        given.clear()
+        kept.clear()
+        assert _report(m, tmp_path / f"spread-{k}.json", "--scheduler", client.scheduler.address) == alone[k]
+        assert given == [ValuesOnDisk, ValuesOnDisk]  # the ground truth's masks, the predictions'
+        assert all(isinstance(masks.counts, DiskArray) and isinstance(masks.ptr, DiskArray) for masks in kept)
+
+    # a polygon too short in the first shard, a bad value in the last: as in one process, the last's error (the
+    # checks of every value come before the polygons are drawn), found by the driver when a part has failed
+    first = [dict(r) for r in unboxed[:cut[1]]]
+    first[0]["segmentation"] = [[1.0, 2.0, 3.0, 4.0]]
+    (folder / "dt-0.json").write_text(json.dumps(first), encoding="utf-8")
+    last = [dict(r) for r in unboxed[cut[2]:]]
+    last[1]["segmentation"] = [[1.0, 2.0, "x", 4.0, 5.0, 6.0]]
+    (folder / "dt-2.json").write_text(json.dumps(last), encoding="utf-8")
+    monkeypatch.setattr(mask_decoding, "_decoded", decoded_here)
+    for spread in ((), ("--scheduler", client.scheduler.address)):
+        result = run("evaluate", manifests[1], "-o", tmp_path / "r.json", "-q", *spread)
+        assert_one_line_error(result, f"{folder / 'dt-2.json'}, results entry 2: polygon 1 must be numbers")
+    (folder / "dt-2.json").write_text(json.dumps(unboxed[cut[2]:]), encoding="utf-8")
+    for spread in ((), ("--scheduler", client.scheduler.address)):
+        result = run("evaluate", manifests[1], "-o", tmp_path / "r.json", "-q", *spread)
+        assert_one_line_error(result, f"{folder / 'dt-0.json'}, results entry 1: bad polygon")
+
+
 @pytest.mark.parametrize("kind", ["detection", "segmentation"])
 def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str, Path], client, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch, kind: str) -> None:

@@ -864,6 +864,32 @@ def test_first_duplicate_of_ids_on_disk_is_that_of_all_ids(monkeypatch, part_row
         assert first_duplicate(on_disk.DiskArray(values)) == expected
 
 
+@pytest.mark.parametrize("hashed", ["hash", "length"])
+def test_first_repeated_name_is_that_of_a_dict_scan(monkeypatch, hashed: str) -> None:
+    """The ground truth's file names are checked for repeats by their hashes, the names of one hash compared as
+    strings: the earliest repeat of a scan with a dict, also when many names share a hash (here their length)."""
+    from evalsite.formats import columns
+    from evalsite.formats.columns import first_repeated_name
+
+    if hashed == "length":
+        monkeypatch.setattr(columns, "hash", len, raising=False)
+
+    def scanned(names: list[str]) -> tuple[int, int] | None:
+        seen: dict[str, int] = {}
+        for j, name in enumerate(names):
+            if name in seen:
+                return seen[name], j
+            seen[name] = j
+        return None
+
+    rng = np.random.default_rng(8)
+    cases = [[], ["a"], ["a", "a"], [f"{k}.jpg" for k in range(50)], ["x.jpg"] * 5,
+             [f"{int(k)}.jpg" for k in rng.integers(0, 40, 60)], [f"{k:03d}" for k in rng.permutation(300)] + ["150"],
+             ["ab", "ba", "ab", "ba"], ["ba", "ab", "cd", "ab", "ba"]]
+    for names in cases:
+        assert first_repeated_name(names) == scanned(names), names
+
+
 def test_columns_kept_on_disk_are_taken_in_image_order_as_in_memory() -> None:
     """With a cluster the joined prediction shards' boxes and scores stay on disk: grouped by image, they are
     the columns in memory grouped so (kept as they are when in order already)."""
@@ -884,6 +910,7 @@ def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
     tasks end in: the boxes of their concatenation, each shard's let go once written; their scores and ids go
     to disk too, and join (`join`) into the columns of their concatenation, with its dtypes, on disk."""
     from evalsite.core.on_disk import ColumnsInOrder, DiskArray
+    from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
     from evalsite.formats.parsed import ParsedPredictions
     from evalsite.formats.shards import _BOXES, _kept_on_disk, join
 
@@ -895,17 +922,21 @@ def test_shards_columns_written_to_disk_whatever_order_they_come_in() -> None:
 
     def parts() -> list[ParsedPredictions]:
         return [ParsedPredictions(file=Path(f"p{k}.json"), fmt="coco", box=box.copy(), score=score.copy(),
-                                  image_id=image_id.copy(), category_id=image_id % 7, locate=lambda i: ("x", None))
+                                  image_id=image_id.copy(), category_id=image_id % 7, locate=lambda i: ("x", None),
+                                  segm=[[[float(k), float(j), 3.0, 4.0, 5.0, 6.0]] for j in range(len(box))])
                 for k, (box, score, image_id) in enumerate(zip(boxes, scores, ids))]
 
-    shards, written = parts(), ColumnsInOrder(_BOXES)
+    shards, written, masks = parts(), ColumnsInOrder(_BOXES), ValuesOnDiskWriter()
     for k in (3, 1, 4, 0, 2):
-        assert _kept_on_disk(written, k, shards[k]) is shards[k]
+        assert _kept_on_disk(written, masks, k, shards[k]) is shards[k]
         assert all(part.box is None for part in shards[:written.next]) and written.next <= 5
         assert isinstance(shards[k].score, DiskArray) or not len(shards[k].score)
+        assert shards[k].segm is None  # (its masks as read pickled on disk)
     joined = written.finish(len(shards))["box"]
     assert np.array_equal(np.asarray(joined), np.concatenate(boxes)) and all(p.box is None for p in shards)
-    on_disk, in_memory = join(Path("p"), shards, joined), join(Path("p"), parts())
+    on_disk, in_memory = join(Path("p"), shards, joined, masks.finish(len(shards))), join(Path("p"), parts())
+    assert isinstance(on_disk.segm, ValuesOnDisk) and list(on_disk.segm) == in_memory.segm
+    assert on_disk.segm.starts().tolist() == np.cumsum([0, *sizes]).tolist()
     for name in ("box", "score", "image_id", "category_id"):
         column = getattr(on_disk, name)
         assert isinstance(column, DiskArray) and column.dtype == getattr(in_memory, name).dtype

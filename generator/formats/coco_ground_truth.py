@@ -23,6 +23,7 @@ from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk, rows_where
 from evalsite.core.parallel import parallel
+from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
 from evalsite.formats.columns import (
     MISSING,
     and_more,
@@ -32,6 +33,7 @@ from evalsite.formats.columns import (
     check_records,
     field_values,
     first_duplicate,
+    first_repeated_name,
     int_column,
     load_json,
     lookup,
@@ -58,7 +60,8 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
         read = functools.partial(_file_task, images_root=images_root, declared=declared, segmentation=segmentation)
         # (its large columns taken back a piece at a time onto this machine's disk: docs/cluster.md, "Memory")
         part = run_tasks(cluster, read, [path], make=lambda file: file, priority=0, back_in_pieces=True)[0]
-        return _joined(path, [part], declared is not None, _on_disk(part))
+        segm = None if part.segm is None else part.segm.kept_on_disk()
+        return _joined(path, [part], declared is not None, _on_disk(part), segm)
     if not files:
         raise InputError("no COCO .json file in this folder", path)
     read = functools.partial(_read_file, images_root=images_root, declared=declared, segmentation=segmentation)
@@ -66,9 +69,19 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
         return _joined(path, parallel(read, files, shard_size=1), declared is not None)
     # With a cluster the shards' object columns are written to this machine's disk as they come in, in shard
     # order: joined there, never whole in memory (about 60 bytes per object, 4.4 GB at 10 M images)
-    columns = ColumnsInOrder(_OBJECT_COLUMNS)
-    parts = parallel(read, files, shard_size=1, taken=columns.taken)
-    return _joined(path, parts, declared is not None, columns.finish(len(parts)))
+    columns, masks = ColumnsInOrder(_OBJECT_COLUMNS), ValuesOnDiskWriter()
+    parts = parallel(read, files, shard_size=1, taken=functools.partial(_kept_on_disk, columns, masks))
+    segm = masks.finish(len(parts)) if masks.added else None
+    return _joined(path, parts, declared is not None, columns.finish(len(parts)), segm)
+
+
+def _kept_on_disk(columns: ColumnsInOrder, masks: ValuesOnDiskWriter, k: int, part: _FileColumns) -> _FileColumns:
+    """Shard k's object columns into `columns`, its masks as read (segmentation) pickled into `masks`
+    (decoded on the workers a shard at a time: `decode_masks`)."""
+    if part.segm is not None:
+        masks.add(k, part.segm)
+        part.segm = None
+    return columns.taken(k, part)
 
 
 def _on_disk(part: _FileColumns) -> dict[str, np.ndarray | DiskArray]:
@@ -105,14 +118,18 @@ class _FileColumns:
     area: np.ndarray
     missing_area: np.ndarray
     crowd: np.ndarray
-    segm: list | None
+    segm: list | ValuesOnDisk | None  # (pickled in a task of a cluster: `_file_task`)
     n_objects: int  # (its object columns may be let go: `ColumnsInOrder`)
 
 
 def _file_task(path: Path, spec: Path, value: None, *, images_root: Path, declared: list[str] | None,
                segmentation: bool) -> _FileColumns:
-    """`_read_file` as a task of `run_tasks`."""
-    return _read_file(path, images_root, declared, segmentation)
+    """`_read_file` as a task of `run_tasks`, its masks as read pickled (`ValuesOnDisk`: one array of bytes,
+    taken back a piece at a time, not a Python object per value)."""
+    part = _read_file(path, images_root, declared, segmentation)
+    if part.segm is not None:
+        part.segm = ValuesOnDisk.of(part.segm)
+    return part
 
 
 def _read_file(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> _FileColumns:
@@ -255,10 +272,11 @@ class _Rows:
 
 
 def _joined(path: Path, parts: list[_FileColumns], declared: bool,
-            joined: dict[str, np.ndarray | DiskArray] | None = None) -> ParsedGroundTruth:
-    """The files' columns as one ground truth: images in id order, objects in the files' order. `joined`: the
-    object columns joined already (on disk, `ColumnsInOrder`), the parts' let go. Columns on disk are checked
-    and looked up a block at a time."""
+            joined: dict[str, np.ndarray | DiskArray] | None = None,
+            segm: ValuesOnDisk | None = None) -> ParsedGroundTruth:
+    """The files' columns as one ground truth: images in id order, objects in the files' order. `joined`,
+    `segm`: the object columns and the masks joined already (on disk, `ColumnsInOrder`, `ValuesOnDisk`), the
+    parts' let go. Columns on disk are checked and looked up a block at a time."""
     column = functools.partial(_column, parts, joined or {})
     first = parts[0]
     for part in parts[1:]:
@@ -271,19 +289,18 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool,
     ids = np.concatenate([p.image_ids for p in parts])
     image_rows.check_unique(ids, "image id", "images", lambda j, value: f"images entry {j + 1}")
     names = [name for p in parts for name in p.images]
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        # pycocotools keys images by id only (file_name is never read), but a report keys its pictures by file:
-        # two ids of one file would be one picture evaluated twice, each drawn with the other's boxes
-        j = seen.setdefault(name, i)
-        if j != i:
-            raise InputError(f"file_name {name!r} is also image id {ids[j]}: two images cannot be one file "
-                             "(pycocotools would evaluate the same picture twice); give each image its own "
-                             "file or remove the duplicate entry", image_rows(i)[0], f"image id {ids[i]}")
+    # pycocotools keys images by id only (file_name is never read), but a report keys its pictures by file:
+    # two ids of one file would be one picture evaluated twice, each drawn with the other's boxes
+    repeated = first_repeated_name(names)
+    if repeated is not None:
+        j, i = repeated
+        raise InputError(f"file_name {names[i]!r} is also image id {ids[j]}: two images cannot be one file "
+                         "(pycocotools would evaluate the same picture twice); give each image its own "
+                         "file or remove the duplicate entry", image_rows(i)[0], f"image id {ids[i]}")
     order = np.argsort(ids, kind="stable")
     image_ids = ids[order]
     images = [names[i] for i in order]
-    del names, seen
+    del names
     widths = np.concatenate([p.widths for p in parts])[order]
     heights = np.concatenate([p.heights for p in parts])[order]
 
@@ -305,7 +322,8 @@ def _joined(path: Path, parts: list[_FileColumns], declared: bool,
         i = int(bad[0])
         raise InputError(f"category id {ann_cat[i]} is not in 'categories'{and_more(len(bad))}", *locate(i))
     del ann_cat
-    segm = None if first.segm is None else [value for p in parts for value in p.segm]
+    if segm is None and first.segm is not None:
+        segm = [value for p in parts for value in p.segm]
     notices = []
     unknown_size = np.flatnonzero((widths == 0) | (heights == 0))
     if len(unknown_size):

@@ -111,8 +111,9 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.errors import InputError, listing
 from evalsite.core.files import inside, sniff_format
-from evalsite.core.on_disk import DiskArray, is_ascending, on_disk
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, blocks_of, is_ascending, on_disk
 from evalsite.core.parallel import ForkedCall, fork_call
+from evalsite.core.values_on_disk import ValuesOnDisk
 from evalsite.formats.coco import ResultsInParts, coco_predictions, start_results_in_parts
 from evalsite.formats.coco_ground_truth import coco_ground_truth
 from evalsite.formats.columns import check_finite, check_finite_boxes, clip_boxes
@@ -260,8 +261,19 @@ def _ground_truth_masks(truth: ParsedGroundTruth, halves: bool = True) -> tuple:
                                              truth.images, truth.locate, truth.file, "ground-truth", halves=halves)
     area = truth.gt_area
     if area is not None and truth.gt_area_missing is not None:
-        area = np.where(truth.gt_area_missing, mask_area, area)
+        area = _where(truth.gt_area_missing, mask_area, area)
     return masks, area, notices
+
+
+def _where(condition, yes, no) -> np.ndarray | DiskArray:
+    """``np.where(condition, yes, no)`` of columns; kept on disk, a block at a time when `no` is there."""
+    if not isinstance(no, DiskArray):
+        return np.where(condition, yes, no)
+    out = DiskArrayWriter(np.result_type(yes.dtype, no.dtype))
+    for start, block in blocks_of(no):
+        end = start + len(block)
+        out.append(np.where(condition[start:end], yes[start:end], block))
+    return out.finish()
 
 
 def _start_ground_truth_masks(truth: ParsedGroundTruth) -> ForkedCall | None:
@@ -270,8 +282,8 @@ def _start_ground_truth_masks(truth: ParsedGroundTruth) -> ForkedCall | None:
     or when this process may not fork (the caller decodes them itself). Started before the predictions are
     read, when this process is small: a fork copies its page tables, and its pages as either side writes
     them."""
-    if truth.gt_segm is None or len(truth.gt_segm) < SPLIT_MASKS:
-        return None
+    if truth.gt_segm is None or len(truth.gt_segm) < SPLIT_MASKS or isinstance(truth.gt_segm, ValuesOnDisk):
+        return None  # (values kept on disk, with a cluster: decoded by its workers)
     return fork_call(lambda: _ground_truth_masks(truth, halves=False))
 
 
@@ -393,7 +405,9 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         missing = np.flatnonzero(pred.box_missing)
         if not pred.box_missing[:1].all():
             dt_mask_area = None  # the first has a box: pycocotools' loadRes takes them as box results (w*h)
-        if len(missing):
+        if len(missing) and isinstance(dt_box, DiskArray):
+            dt_box = dt_box.with_rows(missing, np.asarray(dt_masks.bboxes()[missing]))
+        elif len(missing):
             dt_box = dt_box.copy()
             dt_box[missing] = dt_masks.bboxes()[missing]
     dt_box, keep, more = clip_boxes(dt_box, dt_image, widths, heights, pred.locate, truth.images,
@@ -406,7 +420,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         dt_box = _taken_rows(dt_box, keep)
         if dt_masks is not None:
             dt_masks = dt_masks.take(keep)
-            dt_mask_area = dt_mask_area[keep] if dt_mask_area is not None else None
+            dt_mask_area = _taken_rows(dt_mask_area, keep) if dt_mask_area is not None else None
     covered = truth.images  # a split (evalsite.formats.split, applied by the caller): only its images need a record
     if split is not None:
         real_ids = truth.image_ids if truth.fmt == "coco" else None
@@ -417,7 +431,7 @@ def read_detection(*, ground_truth: Path, predictions: Path, images_root: Path, 
         gt_masks = gt_masks.take(order)
     if dt_masks is not None and not isinstance(dt_order, slice):
         dt_masks = dt_masks.take(dt_order)
-        dt_mask_area = dt_mask_area[dt_order] if dt_mask_area is not None else None
+        dt_mask_area = _taken_rows(dt_mask_area, dt_order) if dt_mask_area is not None else None
 
     return DetectionData(
         labels=list(truth.labels), label_ids=truth.label_ids.astype(np.int64), images=list(truth.images),

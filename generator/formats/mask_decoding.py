@@ -4,16 +4,21 @@ uncompressed or compressed RLE) checked and decoded into a `MaskSet` (the rules:
 
 from __future__ import annotations
 
+import functools
 import mmap
+import pickle
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
+from evalsite.core.cluster import current, each_task
 from evalsite.core.errors import InputError, MaskError, Notice
 from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, blocks_of, rows_where
 from evalsite.core.parallel import fork_call
+from evalsite.core.values_on_disk import ValuesOnDisk
 from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
 
 NO_MASKS = "segmentation task, but the predictions have no masks"
@@ -59,13 +64,15 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
     when the first is RLE: compressed strings decode fast, and moving their counts, about 300 MB for 400,000
     predicted masks, between the processes and into one array took longer than decoding.) When either
     half fails, the whole is decoded here again, which raises the error the whole raises (the first bad
-    value in the order of the checks)."""
+    value in the order of the checks).
+
+    Values kept on disk (`ValuesOnDisk`: with a Dask cluster) are decoded a part at a time by the cluster's
+    workers instead (`_decoded_in_parts`), into masks kept on this machine's disk: the same masks, areas,
+    notices and errors."""
+    if isinstance(values, ValuesOnDisk):
+        return _decoded_in_parts(values, image, widths, heights, names, locate, file, kind, boxes)
     hs, ws = heights[image], widths[image]
-    unsized = np.flatnonzero((hs <= 0) | (ws <= 0))
-    if len(unsized):
-        i = int(unsized[0])
-        raise InputError(f"image {names[image[i]]!r} has no width/height: a segmentation task needs them to "
-                         f"decode masks{and_more(len(unsized))}", *locate(i))
+    _check_sized(np.flatnonzero((hs <= 0) | (ws <= 0)), names, image, locate)
     masks = None
     half = len(values) // 2
     if halves and len(values) >= SPLIT_MASKS and isinstance(values[0], dict):
@@ -85,23 +92,112 @@ def decode_masks(values: list, image: np.ndarray, widths: np.ndarray, heights: n
                 masks = MaskSet.concat([first, rest])
     if masks is None:
         masks = _decoded(values, hs, ws, names, image, locate, boxes)
-    hl, wl = hs.tolist(), ws.tolist()
     area = masks.areas().astype(np.float64)
-    notices = []
     empty = np.flatnonzero(area == 0)
-    _check_inside(values, empty, hl, wl, names, image, locate)
-    if len(empty):
-        shown = []
-        for i in empty[:EXAMPLES].tolist():
-            where, record = locate(i)
-            place = record if where == str(file) else f"{Path(where).name}, {record}"
-            shown.append(f"{place} in {names[image[i]]!r}")
-        more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
-        notices.append(Notice("mask_empty", str(file), None,
-                              f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
-                              f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
-                              f"e.g. {'; '.join(shown)}{more}"))
-    return masks, area, notices
+    _check_inside(values, empty, hs.tolist(), ws.tolist(), names, image, locate)
+    return masks, area, _empty_notices(empty, names, image, locate, file, kind)
+
+
+def _check_sized(unsized: np.ndarray, names: list[str], image, locate: Locator) -> None:
+    """The rows of masks whose image has no width/height (`unsized`) are an error naming the first."""
+    if len(unsized):
+        i = int(unsized[0])
+        raise InputError(f"image {names[int(image[i])]!r} has no width/height: a segmentation task needs them to "
+                         f"decode masks{and_more(len(unsized))}", *locate(i))
+
+
+def _empty_notices(empty: np.ndarray, names: list[str], image, locate: Locator, file: Path, kind: str
+                   ) -> list[Notice]:
+    """The notice of the masks without a pixel (rows `empty`), naming a few."""
+    if not len(empty):
+        return []
+    shown = []
+    for i in empty[:EXAMPLES].tolist():
+        where, record = locate(i)
+        place = record if where == str(file) else f"{Path(where).name}, {record}"
+        shown.append(f"{place} in {names[int(image[i])]!r}")
+    more = f"; and {len(empty) - EXAMPLES} more" if len(empty) > EXAMPLES else ""
+    return [Notice("mask_empty", str(file), None,
+                   f"{len(empty)} {kind} mask(s) without a pixel in their image (e.g. a polygon "
+                   f"too thin to cover a pixel, or an empty RLE), kept as empty masks (they match nothing), "
+                   f"e.g. {'; '.join(shown)}{more}")]
+
+
+def _decoded_in_parts(values: ValuesOnDisk, image, widths: np.ndarray, heights: np.ndarray, names: list[str],
+                      locate: Locator, file: Path, kind: str, boxes: bool) -> tuple[MaskSet, DiskArray, list[Notice]]:
+    """`decode_masks` of values kept on disk: each part decoded and checked by a task on the cluster's workers
+    (here, without one), its counts taken back a piece at a time onto this machine's disk and appended there
+    with its masks' offsets, sizes, areas (and boxes): neither the values nor the masks are ever all in this
+    process's memory. When any part fails (a bad value), every value is decoded here as `decode_masks` of a
+    list decodes them, for the error it raises: the first bad value in the order of its checks, as without a
+    cluster (that once, the values are all in memory)."""
+    _check_sized(rows_where(image, lambda block: (heights[block] <= 0) | (widths[block] <= 0)), names, image,
+                 locate)
+    starts = values.starts()
+
+    def make(k: int) -> tuple:
+        rows = np.asarray(image[int(starts[k]):int(starts[k + 1])])
+        return values.pickled(k), heights[rows], widths[rows]
+
+    work = functools.partial(_decoded_part, boxes=boxes)
+    cluster = current()
+    parts = range(values.n_parts)
+    decoded = each_task(cluster, work, parts, make, priority=0, back_in_pieces=True) if cluster is not None \
+        else (work(make(k), k, None) for k in parts)
+    dtype = MaskSet.counts_dtype(heights, widths)  # (as decoding them all: the counts fit the largest image's)
+    counts, ptr, nc, h, w = (DiskArrayWriter(dtype), *(DiskArrayWriter(np.int64) for _ in range(4)))
+    areas, area = DiskArrayWriter(np.int64), DiskArrayWriter(np.float64)
+    bboxes = DiskArrayWriter(np.float64, (4,))
+    ptr.append(np.zeros(1, np.int64))
+    empty: list[np.ndarray] = []
+    failed = False
+    try:
+        for k, part in zip(parts, decoded):
+            if part is None or not np.can_cast(part[0].dtype, dtype):
+                failed = True
+                break
+            part_counts, part_ptr, part_nc, part_h, part_w, part_areas, part_bboxes, part_empty = part
+            offset = counts.rows
+            for _, block in blocks_of(part_counts):
+                counts.append(block)
+            ptr.append(np.asarray(part_ptr[1:]) + offset)
+            for writer, column in ((nc, part_nc), (h, part_h), (w, part_w), (areas, part_areas)):
+                writer.append(column)
+            area.append(np.asarray(part_areas).astype(np.float64))
+            if boxes:
+                bboxes.append(part_bboxes)
+            empty.append(np.asarray(part_empty) + starts[k])
+            del part, part_counts
+    finally:
+        decoded.close()  # (the tasks left cancelled when one failed)
+    if failed:
+        return decode_masks(list(values), np.asarray(image), widths, heights, names, locate, file, kind, boxes,
+                            halves=False)
+    masks = MaskSet(counts.finish(), ptr.finish(), nc.finish(), h.finish(), w.finish(), checked=True)
+    masks._areas = areas.finish()
+    masks._bboxes = bboxes.finish() if boxes else None
+    rows = np.concatenate(empty) if empty else np.zeros(0, np.int64)
+    return masks, area.finish(), _empty_notices(rows, names, image, locate, file, kind)
+
+
+def _decoded_part(part: tuple, spec: int, value: None, *, boxes: bool) -> tuple | None:
+    """A task of `_decoded_in_parts`: part `spec`'s masks decoded and checked as `decode_masks` does (their
+    counts, offsets, sizes, areas, boxes when `boxes`, and which are empty); None when a value is bad (the
+    caller then finds the error as `decode_masks` of all of them raises it)."""
+    pickled, hs, ws = part
+    values = pickle.loads(pickled)
+    image, names = np.zeros(len(values), np.int64), [""]  # (errors are not named here: see the caller)
+    try:
+        masks = _decoded(values, hs, ws, names, image, _nowhere, boxes)
+        empty = np.flatnonzero(masks.areas() == 0)
+        _check_inside(values, empty, hs.tolist(), ws.tolist(), names, image, _nowhere)
+    except Exception:  # noqa: BLE001 - a bad value (or a failing worker): the caller decodes them all itself
+        return None
+    return masks.counts[:int(masks.ptr[-1])], masks.ptr, masks.nc, masks.h, masks.w, masks.areas(), masks._bboxes, empty
+
+
+def _nowhere(i: int) -> tuple[str, None]:
+    return "", None
 
 
 def _strings_in_halves(values: list, hs: np.ndarray, ws: np.ndarray, names: list[str], image: np.ndarray,

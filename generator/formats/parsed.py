@@ -3,6 +3,7 @@ assembles the two into a `DetectionData` (column arrays, as read: before matchin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,8 @@ class ParsedGroundTruth:
     locate: Locator
     declared: bool = False
     notices: list[Notice] = field(default_factory=list)
-    gt_segm: list | None = None  # segmentation tasks: the raw 'segmentation' values
+    # segmentation tasks: the raw 'segmentation' values (with a cluster, kept on disk: ValuesOnDisk)
+    gt_segm: Sequence | None = None
     gt_area_missing: np.ndarray | None = None  # (G,) bool: no 'area' given (then the mask's area is taken)
 
 
@@ -60,6 +62,6 @@ class ParsedPredictions:
     category_id_names: dict[int, str] | None = None  # id -> name where the predictions give both
     normalised: bool = False
     notices: list[Notice] = field(default_factory=list)
-    segm: list | None = None  # segmentation tasks: the raw 'segmentation' values
+    segm: Sequence | None = None  # segmentation tasks: the raw 'segmentation' values (likewise)
     box_missing: np.ndarray | None = None  # (D,) bool: no 'bbox' given (segmentation: the mask's box is taken)
     category_mapping: str | None = None  # Ultralytics' predictions.json: "index+1", "coco91" or "exact"

@@ -30,6 +30,7 @@ from evalsite.core.errors import InputError
 from evalsite.core.joining import join_releasing
 from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk
 from evalsite.core.parallel import parallel
+from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
 from evalsite.formats.parsed import ParsedPredictions
 
 PATTERN_CHARACTERS = "*?["
@@ -71,16 +72,22 @@ def read_shards(path: Path, files: list[Path], read: Callable[[Path], ParsedPred
     detection: 0.9 GB at 200,000 COCO-like images), and the joined ones stay there (`DiskArray`)."""
     if current() is None:
         return join(path, parallel(read, files, progress, shard_size=1))
-    boxes = ColumnsInOrder(_BOXES)
-    parts = parallel(read, files, progress, shard_size=1, taken=functools.partial(_kept_on_disk, boxes))
-    return join(path, parts, boxes.finish(len(parts))["box"])
+    boxes, masks = ColumnsInOrder(_BOXES), ValuesOnDiskWriter()
+    parts = parallel(read, files, progress, shard_size=1, taken=functools.partial(_kept_on_disk, boxes, masks))
+    segm = masks.finish(len(parts)) if masks.added else None
+    return join(path, parts, boxes.finish(len(parts))["box"], segm)
 
 
-def _kept_on_disk(boxes: ColumnsInOrder, k: int, part: ParsedPredictions) -> ParsedPredictions:
+def _kept_on_disk(boxes: ColumnsInOrder, masks: ValuesOnDiskWriter, k: int, part: ParsedPredictions
+                  ) -> ParsedPredictions:
     """Shard k's long columns on this machine's disk: its boxes into `boxes` (in shard order: one file), its
-    scores and ids each in a file of its own (joined by `join`, in np.concatenate's dtype)."""
+    scores and ids each in a file of its own (joined by `join`, in np.concatenate's dtype), its masks as read
+    (segmentation) pickled into `masks` (decoded on the workers a shard at a time: `decode_masks`)."""
     for name in _KEPT_ON_DISK:
         setattr(part, name, on_disk(getattr(part, name)))
+    if part.segm is not None:
+        masks.add(k, part.segm)
+        part.segm = None
     return boxes.taken(k, part)
 
 
@@ -111,11 +118,11 @@ def _merged(parts: list[ParsedPredictions], name: str, what: str) -> dict | None
     return out
 
 
-def join(path: Path, parts: list[ParsedPredictions], boxes: np.ndarray | DiskArray | None = None
-         ) -> ParsedPredictions:
+def join(path: Path, parts: list[ParsedPredictions], boxes: np.ndarray | DiskArray | None = None,
+         segm: ValuesOnDisk | None = None) -> ParsedPredictions:
     """The predictions of the shards `parts` (in order) as one reader would have read their concatenation:
     columns concatenated, image and category keys renumbered, each record still located in its shard.
-    `boxes`: their boxes joined already (`read_shards`), when the parts' are let go."""
+    `boxes`, `segm`: their boxes and masks joined already (`read_shards`), when the parts' are let go."""
     if not parts:
         return ParsedPredictions(file=path, fmt="jsonl", box=np.zeros((0, 4)), score=np.zeros(0),
                                  locate=lambda i: (str(path), None))
@@ -134,7 +141,7 @@ def join(path: Path, parts: list[ParsedPredictions], boxes: np.ndarray | DiskArr
         id_names=_merged(parts, "id_names", "image id"),
         category_id_names=_merged(parts, "category_id_names", "category id"),
         notices=[n for p in parts for n in p.notices], box_missing=_column(parts, "box_missing", np.zeros(0, bool)),
-        segm=None if parts[0].segm is None else [s for p in parts for s in (p.segm or [])])
+        segm=segm if segm is not None or parts[0].segm is None else [s for p in parts for s in (p.segm or [])])
     if parts[0].image_names is not None:  # JSONL: images and labels by name, renumbered over the shards
         names: list[str] = []
         records: list[str] = []

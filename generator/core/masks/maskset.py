@@ -13,6 +13,7 @@ import numpy as np
 
 from evalsite.core.errors import MaskError
 from evalsite.core.masks.rle import first_bad_counts, join_ascii, parse_rle_strings, rle_strings, validate_counts
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter
 
 # ------------------------------------------------------------------------------------------- properties
 
@@ -91,6 +92,7 @@ def _bboxes_of(c: np.ndarray, ptr: np.ndarray, nc: np.ndarray, h: np.ndarray, w:
 # ------------------------------------------------------------------------------------------- mask sets
 
 _CHUNK_COUNTS = 1 << 17  # counts handled per vectorised pass over a MaskSet (bounds the temporaries)
+_TAKE_MASKS = 1 << 14  # masks of a set kept on disk taken at a time (`MaskSet.take`)
 _CHUNK_CHARS = 1 << 18  # characters of compressed RLE decoded at once
 
 
@@ -279,6 +281,8 @@ class MaskSet:
         index = np.where(index < 0, index + n, index)
         if index.size == n and np.array_equal(index, np.arange(n)):
             return self
+        if isinstance(self.counts, DiskArray):
+            return self._taken_on_disk(index)
         plen = self.ptr[index + 1] - self.ptr[index]
         ptr = np.zeros(index.size + 1, dtype=np.int64)
         np.cumsum(plen, out=ptr[1:])
@@ -290,6 +294,30 @@ class MaskSet:
         res._areas = self._areas[index] if self._areas is not None else None
         res._bboxes = self._bboxes[index] if self._bboxes is not None else None
         return res
+
+    def _taken_on_disk(self, index: np.ndarray) -> MaskSet:
+        """`take` of a set kept on disk (`DiskArray`s: a cluster's driver, evalsite.core.detection_data) into a
+        set kept on disk, _TAKE_MASKS masks at a time: neither set is ever whole in memory."""
+        counts, ptr = DiskArrayWriter(self.counts.dtype), DiskArrayWriter(np.int64)
+        ptr.append(np.zeros(1, np.int64))
+        names = [name for name in ("nc", "h", "w", "_areas", "_bboxes") if getattr(self, name) is not None]
+        columns = {name: DiskArrayWriter(getattr(self, name).dtype, getattr(self, name).shape[1:]) for name in names}
+        for start in range(0, index.size, _TAKE_MASKS):
+            rows = index[start:start + _TAKE_MASKS]
+            first = np.asarray(self.ptr[rows])
+            plen = np.asarray(self.ptr[rows + 1]) - first
+            ends = np.cumsum(plen)
+            offset = counts.rows
+            if ends.size and ends[-1]:
+                counts.append(self.counts[np.arange(int(ends[-1])) + np.repeat(first - (ends - plen), plen)])
+            ptr.append(ends + offset)
+            for name, writer in columns.items():
+                writer.append(getattr(self, name)[rows])
+        out = MaskSet(counts.finish(), ptr.finish(), *(columns[name].finish() for name in ("nc", "h", "w")),
+                      checked=self._checked)
+        out._areas = columns["_areas"].finish() if "_areas" in columns else None
+        out._bboxes = columns["_bboxes"].finish() if "_bboxes" in columns else None
+        return out
 
     # properties ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,112 @@
+"""Python values kept pickled on this machine's disk a part at a time (docs/cluster.md, "Memory"): with a
+Dask cluster, a segmentation's masks as read (polygons or RLE, hundreds of bytes each as Python objects) go
+there as the workers send them, and go back to the workers a part at a time to be decoded
+(`evalsite.formats.mask_decoding.decode_masks`): the driver never holds them all."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evalsite.core.on_disk import DiskArrayWriter, on_disk
+
+PART_ROWS = 20_000  # values in one part of `ValuesOnDisk.of` (masks: a few MB pickled)
+
+
+@dataclass
+class ValuesOnDisk(Sequence):
+    """A list of values as parts, each one pickle in `data` (uint8: in memory where it was made, a
+    `DiskArray` once kept on disk): part k is ``data[offsets[k]:offsets[k] + lengths[k]]`` and holds
+    ``rows[k]`` values. ``v[i]`` and iteration unpickle whole parts (`part(k)`); `pickled(k)` is part k's
+    bytes, unpickled where they are used (on a worker).
+
+    Examples
+    --------
+    >>> v = ValuesOnDisk.of([[1], {"a": 2}, None], part_rows=2)
+    >>> len(v), v.n_parts, v.starts().tolist(), v[1], list(v)
+    (3, 2, [0, 2, 3], {'a': 2}, [[1], {'a': 2}, None])
+    """
+
+    data: Any  # np.ndarray | DiskArray of uint8
+    offsets: np.ndarray  # (parts,) int64
+    lengths: np.ndarray  # (parts,) int64
+    rows: np.ndarray  # (parts,) int64
+
+    @classmethod
+    def of(cls, values: list, part_rows: int = PART_ROWS) -> ValuesOnDisk:
+        """`values` pickled `part_rows` at a time, in memory (a worker's: taken back a piece at a time, the
+        pickles are one array of bytes, not a Python object per value)."""
+        blobs = [pickle.dumps(values[i:i + part_rows], pickle.HIGHEST_PROTOCOL)
+                 for i in range(0, max(1, len(values)), part_rows)]
+        lengths = np.fromiter(map(len, blobs), np.int64, len(blobs))
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        rows = np.array([len(values[i:i + part_rows]) for i in range(0, max(1, len(values)), part_rows)], np.int64)
+        return cls(np.frombuffer(b"".join(blobs), np.uint8), offsets, lengths, rows)
+
+    def kept_on_disk(self) -> ValuesOnDisk:
+        """These values with their pickles on this machine's disk (`DiskArray`)."""
+        return ValuesOnDisk(on_disk(self.data), self.offsets, self.lengths, self.rows)
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.rows)
+
+    def starts(self) -> np.ndarray:
+        """(parts + 1,) the first value of each part, and the number of values."""
+        return np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
+
+    def pickled(self, k: int) -> bytes:
+        start = int(self.offsets[k])
+        return np.asarray(self.data[start:start + int(self.lengths[k])]).tobytes()
+
+    def part(self, k: int) -> list:
+        return pickle.loads(self.pickled(k))
+
+    def __len__(self) -> int:
+        return int(self.rows.sum())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            raise TypeError("ValuesOnDisk: read a part at a time (part(k)), not a slice")
+        i = range(len(self))[i]
+        starts = self.starts()
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        return self.part(k)[i - int(starts[k])]
+
+    def __iter__(self) -> Iterator:
+        for k in range(self.n_parts):
+            yield from self.part(k)
+
+
+class ValuesOnDiskWriter:
+    """A `ValuesOnDisk` written a part at a time, the parts given in any order (`add(k, values)`: a cluster's
+    shards, as their tasks end), each pickled and written as it comes."""
+
+    def __init__(self) -> None:
+        self._data = DiskArrayWriter(np.uint8)
+        self._where: dict[int, tuple[int, int, int]] = {}
+
+    @property
+    def added(self) -> int:
+        """How many parts were added."""
+        return len(self._where)
+
+    def add(self, k: int, values: Sequence) -> None:
+        blob = pickle.dumps(list(values), pickle.HIGHEST_PROTOCOL)
+        self._where[k] = (self._data.rows, len(blob), len(values))
+        self._data.append(np.frombuffer(blob, np.uint8))
+
+    def finish(self, n: int) -> ValuesOnDisk:
+        """The values of parts 0..n-1 (each must have been added)."""
+        missing = [k for k in range(n) if k not in self._where]
+        if missing:
+            raise RuntimeError(f"the values of {len(missing)} part(s) were not written")
+        where = np.array([self._where[k] for k in range(n)], np.int64).reshape(n, 3)
+        return ValuesOnDisk(self._data.finish(), where[:, 0].copy(), where[:, 1].copy(), where[:, 2].copy())
+
+
+__all__ = ["PART_ROWS", "ValuesOnDisk", "ValuesOnDiskWriter"]

@@ -1,0 +1,140 @@
+"""Masks kept on disk a part at a time (with a cluster: evalsite.core.values_on_disk, docs/cluster.md "Memory"):
+`decode_masks` of values kept on disk gives the masks, areas, boxes, notices and errors of `decode_masks` of
+the list, whatever the parts; `MaskSet.take` of a set on disk gives the set `take` gives in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalsite.core.errors import InputError
+from evalsite.core.masks import maskset
+from evalsite.core.masks.maskset import MaskSet
+from evalsite.core.on_disk import DiskArray, on_disk
+from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
+from evalsite.formats import mask_decoding
+
+NAMES = ["a.jpg", "b.jpg", "c.jpg"]
+WIDTHS, HEIGHTS = np.array([64, 80, 50]), np.array([48, 40, 70])
+
+
+def _values(n: int = 97) -> tuple[list, np.ndarray]:
+    """Polygons, uncompressed and compressed RLE, and an empty polygon, on three images."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 3, n)
+    values: list = []
+    for k in range(n):
+        h, w = int(HEIGHTS[image[k]]), int(WIDTHS[image[k]])
+        if k % 7 == 3:
+            values.append({"size": [h, w], "counts": [5, 10, h * w - 15]})
+        elif k % 11 == 5:
+            values.append({"size": [h, w], "counts": "52203"})  # (pycocotools' string of [5, 10, ...]: below)
+        else:
+            x, y = (float(v) for v in rng.random(2) * 30)
+            values.append([[x, y, x + 9.5, y, x + 9.5, y + 12.25, x, y + 3]])
+    strings = MaskSet.from_counts([[5, 10, int(HEIGHTS[i] * WIDTHS[i]) - 15] for i in range(3)], HEIGHTS,
+                                  WIDTHS).strings()
+    for k in range(n):
+        if isinstance(values[k], dict) and isinstance(values[k]["counts"], str):
+            values[k]["counts"] = strings[image[k]]
+    values[10] = [[10.1, 10.1, 10.2, 10.1, 10.2, 10.2]]  # empty: named in the notice
+    values[60] = [[20.1, 20.1, 20.2, 20.1, 20.2, 20.2]]
+    return values, image
+
+
+def _decoded(values, image, boxes: bool = True):
+    locate = lambda i: ("gt.json", f"annotation {i}")  # noqa: E731
+    try:
+        masks, area, notices = mask_decoding.decode_masks(values, image, WIDTHS, HEIGHTS, NAMES, locate,
+                                                          Path("gt.json"), "ground-truth", boxes=boxes)
+    except InputError as exc:
+        return "error: " + exc.one_line()
+    columns = [masks.counts, masks.ptr, masks.nc, masks.h, masks.w, area, masks.areas()]
+    if boxes:
+        columns.append(masks.bboxes())
+    return [np.asarray(c).tolist() for c in columns] + [np.asarray(masks.counts).dtype.name,
+                                                         [str(x) for x in notices]]
+
+
+@pytest.mark.parametrize("part_rows", [1, 7, 50, 1000])
+def test_masks_decoded_a_part_at_a_time_are_those_of_the_list(part_rows: int) -> None:
+    values, image = _values()
+    whole = _decoded(values, image)
+    assert not isinstance(whole, str) and "2 ground-truth mask(s) without a pixel" in whole[-1][0]
+    kept = ValuesOnDisk.of(values, part_rows).kept_on_disk()
+    assert _decoded(kept, image) == whole
+    assert _decoded(kept, on_disk(image)) == whole  # (the rows' images on disk too, as a cluster's driver has them)
+    assert _decoded(kept, image, boxes=False) == _decoded(values, image, boxes=False)
+    masks, area, _ = mask_decoding.decode_masks(kept, image, WIDTHS, HEIGHTS, NAMES, lambda i: ("f", None),
+                                                Path("f"), "predicted")
+    assert all(isinstance(c, DiskArray) for c in (masks.counts, masks.ptr, masks.nc, masks.h, masks.w, area))
+
+
+def _bad(values: list, image: np.ndarray, k: int, value) -> list:
+    values = list(values)
+    values[k] = value
+    return values
+
+
+@pytest.mark.parametrize("part_rows", [1, 10, 1000])
+def test_a_bad_mask_in_a_part_is_the_error_of_the_list(part_rows: int) -> None:
+    values, image = _values()
+    h, w = int(HEIGHTS[image[80]]), int(WIDTHS[image[80]])
+    cases = [
+        _bad(values, image, 5, [[1, 2, "x", 4, 5, 6]]),
+        _bad(values, image, 80, {"size": [h, w], "counts": [5, 10, h * w]}),  # (counts not summing to h*w)
+        _bad(values, image, 80, {"size": [h + 1, w], "counts": [h * w]}),
+        _bad(values, image, 40, {"size": [h, w], "counts": "5~"}),
+        _bad(values, image, 30, [[500.0, 500.0, 510.0, 500.0, 510.0, 501.0]]),  # wholly outside its image
+        _bad(values, image, 95, 7),
+    ]
+    # a bad polygon early and a bad structure late: the list's checks find the structure first
+    cases.append(_bad(_bad(values, image, 2, [[1.0, 2.0, 3.0]]), image, 90, {"size": [h, w]}))
+    cases.append(_bad(_bad(values, image, 2, [[500.0, 500.0, 510.0, 500.0, 510.0, 501.0]]), image, 90,
+                      [[1.0, 2.0, 3.0, 4.0]]))
+    for bad in cases:
+        whole = _decoded(bad, image)
+        assert isinstance(whole, str) and whole.startswith("error: gt.json, annotation"), whole
+        assert _decoded(ValuesOnDisk.of(bad, part_rows).kept_on_disk(), image) == whole
+    unsized = WIDTHS.copy()
+    unsized[1] = 0
+    locate = lambda i: ("gt.json", f"annotation {i}")  # noqa: E731
+    errors = []
+    for given in (values, ValuesOnDisk.of(values, part_rows)):
+        with pytest.raises(InputError) as exc:
+            mask_decoding.decode_masks(given, image, unsized, HEIGHTS, NAMES, locate, Path("gt.json"), "gt")
+        errors.append(exc.value.one_line())
+    assert errors[0] == errors[1] and "'b.jpg' has no width/height" in errors[0]
+
+
+def test_values_written_in_any_order_are_read_in_part_order() -> None:
+    writer = ValuesOnDiskWriter()
+    parts = [[[1.5, 2]], [], [{"counts": "ab"}, None], [[3]]]
+    for k in (2, 0, 3, 1):
+        writer.add(k, parts[k])
+    assert writer.added == 4
+    kept = writer.finish(4)
+    assert isinstance(kept.data, DiskArray) and kept.starts().tolist() == [0, 1, 1, 3, 4]
+    assert list(kept) == [v for p in parts for v in p] and kept[1] == {"counts": "ab"} and kept[2] is None
+    assert kept.part(1) == []
+    with pytest.raises(RuntimeError):
+        ValuesOnDiskWriter().finish(1)
+
+
+def test_taking_masks_kept_on_disk_is_taking_them_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(maskset, "_TAKE_MASKS", 5)
+    values, image = _values()
+    masks, _, _ = mask_decoding.decode_masks(values, image, WIDTHS, HEIGHTS, NAMES, lambda i: ("f", None),
+                                             Path("f"), "gt", boxes=True)
+    kept, _, _ = mask_decoding.decode_masks(ValuesOnDisk.of(values, 13), image, WIDTHS, HEIGHTS, NAMES,
+                                            lambda i: ("f", None), Path("f"), "gt", boxes=True)
+    rng = np.random.default_rng(4)
+    for index in (rng.permutation(len(values)), np.sort(rng.choice(len(values), 40, replace=False)),
+                  rng.random(len(values)) < 0.5, np.array([3, 3, 90, 0]), np.zeros(0, np.int64)):
+        want, got = masks.take(index), kept.take(index)
+        assert isinstance(got.counts, DiskArray) or len(got.counts) == 0
+        for name in ("counts", "ptr", "nc", "h", "w", "_areas", "_bboxes"):
+            assert np.asarray(getattr(got, name)).tolist() == np.asarray(getattr(want, name)).tolist(), name
+        assert np.asarray(got.counts).dtype == want.counts.dtype
