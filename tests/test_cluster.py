@@ -676,6 +676,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     # the evidence and find the rows at t*.
     import evalsite.commands.evaluate as evaluate_command
     import evalsite.report.intervals as intervals
+    import evalsite.report.matching_groups as matching_groups
     from evalsite.core import cluster, on_disk
     from evalsite.core.detection_data import heavy_columns_on_disk
     from evalsite.core.image_info import ImageChecks
@@ -697,6 +698,7 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     monkeypatch.setattr(on_disk, "READ_BYTES", 56)  # 7 rows of a column, 1-2 boxes
     monkeypatch.setattr(arrays, "ORDER_ROWS", 5)  # the evidence ordered by ranges of about 5 scores
     monkeypatch.setattr(cluster, "PIECE_ROWS", 4)  # the groups' detections sent 4 at a time
+    monkeypatch.setattr(matching_groups, "MASK_PIECE_COUNTS", 40)  # and, with masks, 40 counts of them at most
     monkeypatch.setattr(cluster, "BACK_BYTES", 64)  # and their values' arrays taken back 64 bytes at a time
     with distributed.get_task_stream(client) as stream:  # and a few images per shard
         result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
@@ -876,3 +878,18 @@ def test_parts_sent_in_pieces_are_joined_on_the_worker(client, monkeypatch: pyte
     # each piece sent before the next is made (the last made ones: spec 13's, made again here)
     sending_phase = "".join(event[0] for event in events).rstrip("m")
     assert "mm" not in sending_phase and sending_phase.count("m") == len(pieces)
+
+
+def test_each_task_sends_a_few_tasks_ahead_of_the_value_awaited(client) -> None:
+    """`each_task` keeps _IN_FLIGHT tasks per worker thread sent ahead of the value it waits for, not all of
+    them: the workers hold a few parts at a time (a segmentation's label groups' masks, all sent at once,
+    outgrew 2 GB workers at 20,000 COCO-like images)."""
+    from evalsite.core.cluster import _IN_FLIGHT, Cluster, each_task
+
+    made: list[int] = []
+    tasks = each_task(Cluster(client, 1), _pieces_value, list(range(10)), lambda k: made.append(k) or k)
+    ahead = _IN_FLIGHT * sum(client.nthreads().values())
+    assert made == [] and ahead == 4  # (2 workers of one thread)
+    assert next(tasks) == 0 and made == list(range(ahead))
+    assert next(tasks) == 1 and made == list(range(ahead + 1))
+    assert list(tasks) == list(range(2, 10)) and made == list(range(10))

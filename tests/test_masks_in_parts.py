@@ -112,13 +112,13 @@ def test_a_bad_mask_in_a_part_is_the_error_of_the_list(part_rows: int) -> None:
 def test_values_written_in_any_order_are_read_in_part_order() -> None:
     writer = ValuesOnDiskWriter()
     parts = [[[1.5, 2]], [], [{"counts": "ab"}, None], [[3]]]
-    for k in (2, 0, 3, 1):
-        writer.add(k, parts[k])
+    for k in (2, 0, 3, 1):  # (part 2 pickled already, by a worker, in parts of one value)
+        writer.add(k, ValuesOnDisk.of(parts[k], 1) if k == 2 else parts[k])
     assert writer.added == 4
     kept = writer.finish(4)
-    assert isinstance(kept.data, DiskArray) and kept.starts().tolist() == [0, 1, 1, 3, 4]
+    assert isinstance(kept.data, DiskArray) and kept.starts().tolist() == [0, 1, 1, 2, 3, 4]
     assert list(kept) == [v for p in parts for v in p] and kept[1] == {"counts": "ab"} and kept[2] is None
-    assert kept.part(1) == []
+    assert kept.part(1) == [] and kept.part(3) == [None]
     with pytest.raises(RuntimeError):
         ValuesOnDiskWriter().finish(1)
 
@@ -138,3 +138,27 @@ def test_taking_masks_kept_on_disk_is_taking_them_in_memory(monkeypatch: pytest.
         for name in ("counts", "ptr", "nc", "h", "w", "_areas", "_bboxes"):
             assert np.asarray(getattr(got, name)).tolist() == np.asarray(getattr(want, name)).tolist(), name
         assert np.asarray(got.counts).dtype == want.counts.dtype
+
+
+def test_a_groups_masks_are_cut_by_their_counts_and_joined_whole() -> None:
+    """A label group's detections' masks go to a worker in pieces of at most MASK_PIECE_COUNTS counts (or one
+    mask), taken from the set on disk into memory; the worker's join of the pieces is the set of those rows."""
+    from evalsite.report import matching_groups
+
+    values, image = _values()
+    kept, _, _ = mask_decoding.decode_masks(ValuesOnDisk.of(values, 13), image, WIDTHS, HEIGHTS, NAMES,
+                                            lambda i: ("f", None), Path("f"), "gt")
+    rows = np.flatnonzero(np.arange(len(values)) % 3 != 1)
+    want = kept.piece(rows)
+    assert not isinstance(want.counts, DiskArray) and want._areas is None
+    for limit in (1, 40, 300, 10 ** 9):
+        pieces = list(matching_groups._by_counts(kept, rows, limit))
+        assert np.concatenate(pieces).tolist() == rows.tolist()
+        lengths = [int(np.diff(kept.piece(p).ptr).sum()) for p in pieces]
+        assert all(n <= limit or len(p) == 1 for n, p in zip(lengths, pieces)) and (limit > 300 or len(pieces) > 1)
+        columns = [matching_groups._mask_columns(kept.piece(p)) for p in pieces]
+        joined = matching_groups._joined_masks(tuple(np.concatenate(c) for c in zip(*columns)), True)
+        for name in ("counts", "ptr", "nc", "h", "w"):
+            assert getattr(joined, name).tolist() == getattr(want, name).tolist(), name
+        assert joined.areas().tolist() == kept.areas()[rows].tolist()
+    assert [p.tolist() for p in matching_groups._by_counts(kept, rows[:0], 40)] == [[]]

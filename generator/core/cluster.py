@@ -43,6 +43,7 @@ SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
 _SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
 _BACKGROUND = -1  # Dask priority of `run_tasks`' tasks
 PIECE_ROWS = 1 << 19  # rows of a piece of a part sent in `Pieces` (`row_pieces`)
+_IN_FLIGHT = 2  # tasks of `each_task` sent per worker thread ahead of the value awaited
 BACK_BYTES = 1 << 24  # a task's array larger than this comes back a piece of this size at a time (`_taken_in_pieces`)
 _LOCAL = re.compile(r"local(?::(\d+))?")
 # glibc's threshold to give freed memory at the top of the heap back to the system (bytes): as Dask's nanny
@@ -339,7 +340,10 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     its worker has no recipe to be made again there, so a spec whose task lost it is computed here instead, by
     the same call (with `value` computed here once); so is one whose part could not be sent, or whose task
     failed (an error of `work` itself is then raised here). `priority`: Dask's, by default below the per-image
-    shards; 0 for work that the driver waits for next. The tasks are all sent before the first value is yielded.
+    shards; 0 for work that the driver waits for next. The tasks are sent _IN_FLIGHT per worker thread ahead of
+    the value awaited (at least two), each part let go once its last task's value is in: the workers hold a few
+    parts at a time, not all of them (a segmentation's label groups' masks, sent at once, outgrew 2 GB workers
+    at 20,000 COCO-like images, whose lost parts were then done here).
     `back_in_pieces`: each value's large arrays are taken a piece at a time onto this machine's disk
     (`_taken_in_pieces`)."""
     distributed = _distributed()
@@ -381,18 +385,27 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
             part = _built(part.build, part.fixed, list(part.pieces))
         return work(part, spec, here[0])
 
-    futures = []
-    for spec in specs:
-        part = part_of(spec)
-        if part is None:
-            futures.append(None)
-        elif isinstance(part, Pieces):
-            futures.append(client.submit(_on_pieces, work, part.build, part.fixed, part.pieces, spec, value,
-                                         key=f"{work.__name__}-{uuid.uuid4()}", priority=priority))  # (its name)
-        else:
-            futures.append(client.submit(work, part, spec, value, pure=False, priority=priority))
+    futures: list = [None] * len(specs)  # (None: not sent, or its value taken)
+    last = {key(spec): k for k, spec in enumerate(specs)}  # the last spec of each part
+    window = max(2, _IN_FLIGHT * sum(client.nthreads().values()))
+    submitted = 0
+
+    def submit(upto: int) -> None:
+        nonlocal submitted
+        for k in range(submitted, min(upto, len(specs))):
+            spec = specs[k]
+            part = part_of(spec)
+            if isinstance(part, Pieces):
+                futures[k] = client.submit(_on_pieces, work, part.build, part.fixed, part.pieces, spec, value,
+                                           key=f"{work.__name__}-{uuid.uuid4()}", priority=priority)  # (its name)
+            elif part is not None:
+                futures[k] = client.submit(work, part, spec, value, pure=False, priority=priority)
+            submitted = k + 1
+
     try:
-        for k, (spec, future) in enumerate(zip(specs, futures)):
+        for k, spec in enumerate(specs):
+            submit(k + window)
+            future = futures[k]
             try:
                 if future is None:
                     raise ClusterError("not sent")
@@ -402,7 +415,9 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
                 result = done_here(spec)  # the work itself is then raised here, by the same code)
             if future is not None:  # (its value is here now)
                 client.cancel([future])
-                futures[k] = None
+                futures[k] = future = None
+            if last[key(spec)] == k:
+                sent.pop(key(spec), None)  # (its part let go on the workers)
             yield result
             del result
             # The values' received messages stay in reference cycles of Dask's comm layer until the cycle

@@ -23,7 +23,7 @@ from evalsite.core.collector import gc_paused
 from evalsite.core.errors import InputError, Notice, listing
 from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk, rows_where
 from evalsite.core.parallel import parallel
-from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
+from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter, values_pickled
 from evalsite.formats.columns import (
     MISSING,
     and_more,
@@ -70,7 +70,8 @@ def coco_ground_truth(path: Path, images_root: Path, declared: list[str] | None,
     # With a cluster the shards' object columns are written to this machine's disk as they come in, in shard
     # order: joined there, never whole in memory (about 60 bytes per object, 4.4 GB at 10 M images)
     columns, masks = ColumnsInOrder(_OBJECT_COLUMNS), ValuesOnDiskWriter()
-    parts = parallel(read, files, shard_size=1, taken=functools.partial(_kept_on_disk, columns, masks))
+    parts = parallel(functools.partial(values_pickled, read), files, shard_size=1,
+                     taken=functools.partial(_kept_on_disk, columns, masks))
     segm = masks.finish(len(parts)) if masks.added else None
     return _joined(path, parts, declared is not None, columns.finish(len(parts)), segm)
 
@@ -124,12 +125,10 @@ class _FileColumns:
 
 def _file_task(path: Path, spec: Path, value: None, *, images_root: Path, declared: list[str] | None,
                segmentation: bool) -> _FileColumns:
-    """`_read_file` as a task of `run_tasks`, its masks as read pickled (`ValuesOnDisk`: one array of bytes,
+    """`_read_file` as a task of `run_tasks`, its masks as read pickled (`values_pickled`: one array of bytes,
     taken back a piece at a time, not a Python object per value)."""
-    part = _read_file(path, images_root, declared, segmentation)
-    if part.segm is not None:
-        part.segm = ValuesOnDisk.of(part.segm)
-    return part
+    return values_pickled(functools.partial(_read_file, images_root=images_root, declared=declared,
+                                            segmentation=segmentation), path)
 
 
 def _read_file(path: Path, images_root: Path, declared: list[str] | None, segmentation: bool) -> _FileColumns:

@@ -30,7 +30,7 @@ from evalsite.core.errors import InputError
 from evalsite.core.joining import join_releasing
 from evalsite.core.on_disk import ColumnsInOrder, DiskArray, on_disk
 from evalsite.core.parallel import parallel
-from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter
+from evalsite.core.values_on_disk import ValuesOnDisk, ValuesOnDiskWriter, values_pickled
 from evalsite.formats.parsed import ParsedPredictions
 
 PATTERN_CHARACTERS = "*?["
@@ -73,7 +73,8 @@ def read_shards(path: Path, files: list[Path], read: Callable[[Path], ParsedPred
     if current() is None:
         return join(path, parallel(read, files, progress, shard_size=1))
     boxes, masks = ColumnsInOrder(_BOXES), ValuesOnDiskWriter()
-    parts = parallel(read, files, progress, shard_size=1, taken=functools.partial(_kept_on_disk, boxes, masks))
+    parts = parallel(functools.partial(values_pickled, read), files, progress, shard_size=1,
+                     taken=functools.partial(_kept_on_disk, boxes, masks))
     segm = masks.finish(len(parts)) if masks.added else None
     return join(path, parts, boxes.finish(len(parts))["box"], segm)
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from evalsite.core.cluster import Cluster, Pieces, each_task, row_pieces
 from evalsite.core.detection_data import DetectionData
+from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.on_disk import DiskArray, on_disk
 from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_row_blocks, label_rows
 from evalsite.metrics.coco import CocoEvidence, coco_match, counted_rows
@@ -172,13 +173,52 @@ def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) ->
 
 
 def _detection_pieces(data: DetectionData, group: tuple[int, int], boxes: bool = True) -> Iterator[tuple]:
-    """The columns of the detections of labels k0..k1-1 (image, label - k0, with `boxes` the box, score) a
-    block of rows at a time, the rows found as they are sent (`row_pieces`), for a group's part sent in
-    `Pieces`."""
+    """The columns of the detections of labels k0..k1-1 (image, label - k0, with `boxes` the box, score, and
+    with masks their `_mask_columns`) a block of rows at a time, the rows found as they are sent
+    (`row_pieces`), for a group's part sent in `Pieces`; with masks, the blocks cut further to hold at most
+    MASK_PIECE_COUNTS of the masks' counts (a block of 524,288 detections' masks takes hundreds of MB)."""
     k0, k1 = group
-    return row_pieces(label_row_blocks(data.dt_label, k0, k1),
-                      lambda rows: (data.dt_image[rows], data.dt_label[rows] - k0,
-                                    *((data.dt_box[rows],) if boxes else ()), data.dt_score[rows]))
+
+    def cut(rows: np.ndarray) -> tuple:
+        return (data.dt_image[rows], data.dt_label[rows] - k0, *((data.dt_box[rows],) if boxes else ()),
+                data.dt_score[rows])
+
+    blocks = label_row_blocks(data.dt_label, k0, k1)
+    if data.dt_masks is None:
+        return row_pieces(blocks, cut)
+    return (
+        (*cut(rows), *_mask_columns(data.dt_masks.piece(rows)))
+        for block in row_pieces(blocks, lambda rows: rows) for rows in _by_counts(data.dt_masks, block))
+
+
+MASK_PIECE_COUNTS = 1 << 22  # masks' counts in a piece of a label group's part (`_detection_pieces`): 16 MB
+
+
+def _by_counts(masks: MaskSet, rows: np.ndarray, limit: int | None = None) -> Iterator[np.ndarray]:
+    """`rows` cut into consecutive runs whose masks hold at most `limit` (MASK_PIECE_COUNTS) counts (a mask at
+    least; one run of no rows when there are none)."""
+    limit = limit or MASK_PIECE_COUNTS
+    ends = np.cumsum(np.asarray(masks.ptr[rows + 1]) - np.asarray(masks.ptr[rows]))
+    start = 0
+    while True:
+        below = (int(ends[start - 1]) if start else 0) + limit
+        stop = min(len(rows), max(start + 1, int(np.searchsorted(ends, below, side="right"))))
+        yield rows[start:stop]
+        start = stop
+        if start >= len(rows):
+            return
+
+
+def _mask_columns(masks) -> tuple:
+    """A piece of masks as columns that join by concatenation (`_joined_masks`): counts, each mask's length
+    with its padding, its number of counts, height and width."""
+    return masks.counts, np.diff(masks.ptr), masks.nc, masks.h, masks.w
+
+
+def _joined_masks(columns: tuple, checked: bool) -> MaskSet:
+    """The masks of the pieces' `_mask_columns` joined (on the worker)."""
+    counts, lengths, nc, h, w = columns
+    return MaskSet(counts, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), nc, h, w, checked=checked)
 
 
 def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float, *extra) -> Pieces:
@@ -187,14 +227,16 @@ def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float,
     k0, k1 = group
     g = label_rows(data.gt_label, k0, k1)
     gt = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g])
-    masks = None if data.gt_masks is None else (data.gt_masks.take(g),
-                                                data.dt_masks.take(label_rows(data.dt_label, k0, k1)))
+    # (the objects' masks whole, the detections' with their columns: `_detection_pieces`)
+    masks = None if data.gt_masks is None else (data.gt_masks.piece(g), data.dt_masks._checked)
     return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, group))
 
 
 def _voc_built(fixed: tuple, dt: tuple) -> tuple:
     """`_voc_part` made whole (on the worker)."""
     gt, tail, masks, extra = fixed
+    if masks is not None:
+        masks, dt = (masks[0], _joined_masks(dt[4:], masks[1])), dt[:4]
     return ((*gt, *dt, *tail), masks, *extra)
 
 
@@ -219,8 +261,8 @@ def _group_part(data: DetectionData, group: tuple[int, int], *extra) -> Pieces:
     gt = (data.gt_image[g], data.gt_label[g] - k0)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
-        fixed = (True, (*gt, data.gt_masks.take(g), data.gt_area[g], data.gt_crowd[g]),
-                 data.dt_masks.take(label_rows(data.dt_label, k0, k1)), (k1 - k0, hw), extra)
+        fixed = (True, (*gt, data.gt_masks.piece(g), data.gt_area[g], data.gt_crowd[g]), data.dt_masks._checked,
+                 (k1 - k0, hw), extra)
         return Pieces(_coco_built, fixed, _detection_pieces(data, group, boxes=False))
     fixed = (False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g]), None, (k1 - k0,), extra)
     return Pieces(_coco_built, fixed, _detection_pieces(data, group))
@@ -228,9 +270,9 @@ def _group_part(data: DetectionData, group: tuple[int, int], *extra) -> Pieces:
 
 def _coco_built(fixed: tuple, dt: tuple) -> tuple:
     """`_group_part` made whole (on the worker)."""
-    masks, gt, dt_masks, tail, extra = fixed
+    masks, gt, checked, tail, extra = fixed
     if masks:  # (image, label, masks, score)
-        dt = (*dt[:2], dt_masks, dt[2])
+        dt = (*dt[:2], _joined_masks(dt[3:], checked), dt[2])
     return (masks, (*gt, *dt, *tail), *extra)
 
 

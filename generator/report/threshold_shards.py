@@ -87,8 +87,8 @@ def _shard_data(data: DetectionData, i0: int, i1: int, d: np.ndarray, g: np.ndar
         gt_label=data.gt_label[g], gt_box=data.gt_box[g], gt_area=data.gt_area[g], gt_crowd=data.gt_crowd[g],
         gt_difficult=data.gt_difficult[g], gt_id=data.gt_id[g], dt_image=data.dt_image[d] - i0,
         dt_label=data.dt_label[d], dt_box=data.dt_box[d], dt_score=data.dt_score[d],
-        gt_masks=None if data.gt_masks is None else data.gt_masks.take(g),
-        dt_masks=None if data.dt_masks is None else data.dt_masks.take(d))
+        gt_masks=None if data.gt_masks is None else data.gt_masks.piece(g),
+        dt_masks=None if data.dt_masks is None else data.dt_masks.piece(d))
 
 
 def _shard_at_threshold(part: tuple, shard: tuple[int, int], _) -> tuple[Cells, BoxMistakes, ImageRows]:

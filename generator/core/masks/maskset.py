@@ -6,6 +6,7 @@ vectorised passes (in chunks, so the temporaries stay small). The one-mask `rle_
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Sequence
 
@@ -272,17 +273,34 @@ class MaskSet:
 
     def take(self, index) -> MaskSet:
         """The masks index[0], index[1], ... (an int array, or a bool array over the masks) as a new set;
-        this one when that is every mask in order."""
+        this one when that is every mask in order. Of a set kept on disk, a set kept on disk."""
+        index = self._index(index)
+        n = len(self)
+        if index.size == n and np.array_equal(index, np.arange(n)):
+            return self
+        if isinstance(self.counts, DiskArray):
+            return self._taken_on_disk(index)
+        return self._taken(index)
+
+    def piece(self, index) -> MaskSet:
+        """`take` into memory, also of a set kept on disk: a few masks, sent to a worker (its areas and boxes
+        left to be computed there)."""
+        index = self._index(index)
+        if not isinstance(self.counts, DiskArray):
+            return self._taken(index)
+        piece = copy.copy(self)
+        piece._areas = piece._bboxes = piece._extents = None
+        return piece._taken(index)
+
+    def _index(self, index) -> np.ndarray:
         index = np.asarray(index)
         index = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64).reshape(-1)
         n = len(self)
         if index.size and (index.min() < -n or index.max() >= n):
             raise IndexError(f"mask index out of range for {n} masks")
-        index = np.where(index < 0, index + n, index)
-        if index.size == n and np.array_equal(index, np.arange(n)):
-            return self
-        if isinstance(self.counts, DiskArray):
-            return self._taken_on_disk(index)
+        return np.where(index < 0, index + n, index)
+
+    def _taken(self, index: np.ndarray) -> MaskSet:
         plen = self.ptr[index + 1] - self.ptr[index]
         ptr = np.zeros(index.size + 1, dtype=np.int64)
         np.cumsum(plen, out=ptr[1:])
