@@ -881,15 +881,18 @@ def test_parts_sent_in_pieces_are_joined_on_the_worker(client, monkeypatch: pyte
 
 
 def test_each_task_sends_a_few_tasks_ahead_of_the_value_awaited(client) -> None:
-    """`each_task` keeps _IN_FLIGHT tasks per worker thread sent ahead of the value it waits for, not all of
-    them: the workers hold a few parts at a time (a segmentation's label groups' masks, all sent at once,
-    outgrew 2 GB workers at 20,000 COCO-like images)."""
-    from evalsite.core.cluster import _IN_FLIGHT, Cluster, each_task
+    """`each_task(ahead=N)` keeps N tasks per worker thread sent ahead of the value it waits for, not all of
+    them: the workers hold a few parts at a time (a segmentation's label groups with their masks, all sent at
+    once, outgrew 2 GB workers at 20,000 COCO-like images); without it, all are sent at once."""
+    from evalsite.core.cluster import Cluster, each_task
 
     made: list[int] = []
-    tasks = each_task(Cluster(client, 1), _pieces_value, list(range(10)), lambda k: made.append(k) or k)
-    ahead = _IN_FLIGHT * sum(client.nthreads().values())
-    assert made == [] and ahead == 4  # (2 workers of one thread)
-    assert next(tasks) == 0 and made == list(range(ahead))
-    assert next(tasks) == 1 and made == list(range(ahead + 1))
+    tasks = each_task(Cluster(client, 1), _pieces_value, list(range(10)), lambda k: made.append(k) or k, ahead=2)
+    assert made == []  # (2 workers of one thread: 4 tasks ahead)
+    assert next(tasks) == 0 and made == list(range(4))
+    assert next(tasks) == 1 and made == list(range(5))
     assert list(tasks) == list(range(2, 10)) and made == list(range(10))
+    made.clear()
+    tasks = each_task(Cluster(client, 1), _pieces_value, list(range(10)), lambda k: made.append(k) or k)
+    assert next(tasks) == 0 and made == list(range(10))
+    assert list(tasks) == list(range(1, 10))

@@ -43,7 +43,6 @@ SHARD_IMAGES = 1000  # images per Dask task by default (--shard-images)
 _SCATTER_TRIES = 3  # sending a part of `run_tasks` to a worker: tries before it is done here
 _BACKGROUND = -1  # Dask priority of `run_tasks`' tasks
 PIECE_ROWS = 1 << 19  # rows of a piece of a part sent in `Pieces` (`row_pieces`)
-_IN_FLIGHT = 2  # tasks of `each_task` sent per worker thread ahead of the value awaited
 BACK_BYTES = 1 << 24  # a task's array larger than this comes back a piece of this size at a time (`_taken_in_pieces`)
 _LOCAL = re.compile(r"local(?::(\d+))?")
 # glibc's threshold to give freed memory at the top of the heap back to the system (bytes): as Dask's nanny
@@ -330,7 +329,7 @@ def run_tasks(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
 
 def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[[Any], Any],
               common: tuple[Callable, tuple] | None = None, key: Callable[[Any], Any] = lambda spec: spec,
-              priority: int = _BACKGROUND, back_in_pieces: bool = False) -> Iterator:
+              priority: int = _BACKGROUND, back_in_pieces: bool = False, ahead: int | None = None) -> Iterator:
     """`work(make(key(spec)), spec, value)` of every spec, one Dask task each, yielded in spec order as each is
     in, where `value` is `common[0](*common[1])`, computed once on a worker as a task of its own (recomputed by
     Dask should the workers holding it die; None without `common`). A caller that keeps only what it takes of
@@ -340,10 +339,11 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
     its worker has no recipe to be made again there, so a spec whose task lost it is computed here instead, by
     the same call (with `value` computed here once); so is one whose part could not be sent, or whose task
     failed (an error of `work` itself is then raised here). `priority`: Dask's, by default below the per-image
-    shards; 0 for work that the driver waits for next. The tasks are sent _IN_FLIGHT per worker thread ahead of
-    the value awaited (at least two), each part let go once its last task's value is in: the workers hold a few
-    parts at a time, not all of them (a segmentation's label groups' masks, sent at once, outgrew 2 GB workers
-    at 20,000 COCO-like images, whose lost parts were then done here).
+    shards; 0 for work that the driver waits for next. The tasks are all sent before the first value is yielded,
+    or with `ahead`, that many per worker thread ahead of the value awaited (two at least): then the workers
+    hold a few parts at a time, not all of them (a segmentation's label groups with their masks, all sent at
+    once, outgrew 2 GB workers at 20,000 COCO-like images). Each part is let go once its last task's value
+    is in.
     `back_in_pieces`: each value's large arrays are taken a piece at a time onto this machine's disk
     (`_taken_in_pieces`)."""
     distributed = _distributed()
@@ -387,7 +387,7 @@ def each_task(cluster: Cluster, work: Callable, specs: Sequence, make: Callable[
 
     futures: list = [None] * len(specs)  # (None: not sent, or its value taken)
     last = {key(spec): k for k, spec in enumerate(specs)}  # the last spec of each part
-    window = max(2, _IN_FLIGHT * sum(client.nthreads().values()))
+    window = len(specs) if ahead is None else max(2, ahead * sum(client.nthreads().values()))
     submitted = 0
 
     def submit(upto: int) -> None:
