@@ -40,11 +40,11 @@ class ValuesOnDisk(Sequence):
     def of(cls, values: list, part_rows: int = PART_ROWS) -> ValuesOnDisk:
         """`values` pickled `part_rows` at a time, in memory (a worker's: taken back a piece at a time, the
         pickles are one array of bytes, not a Python object per value)."""
-        blobs = [pickle.dumps(values[i:i + part_rows], pickle.HIGHEST_PROTOCOL)
-                 for i in range(0, max(1, len(values)), part_rows)]
+        starts = range(0, max(1, len(values)), part_rows)
+        blobs = [pickle.dumps(values[i:i + part_rows], pickle.HIGHEST_PROTOCOL) for i in starts]
         lengths = np.fromiter(map(len, blobs), np.int64, len(blobs))
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        rows = np.array([len(values[i:i + part_rows]) for i in range(0, max(1, len(values)), part_rows)], np.int64)
+        rows = np.array([min(part_rows, len(values) - i) for i in starts], np.int64)
         return cls(np.frombuffer(b"".join(blobs), np.uint8), offsets, lengths, rows)
 
     def kept_on_disk(self) -> ValuesOnDisk:

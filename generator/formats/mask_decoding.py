@@ -14,9 +14,9 @@ import numpy as np
 
 from evalsite.core.cluster import current, each_task
 from evalsite.core.errors import InputError, MaskError, Notice
-from evalsite.core.masks.maskset import MaskSet
+from evalsite.core.masks.maskset import MaskSet, MaskSetWriter
 from evalsite.core.masks.polygons import rle_from_polygons, rle_from_polygons_many
-from evalsite.core.on_disk import DiskArray, DiskArrayWriter, blocks_of, rows_where
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, rows_where
 from evalsite.core.parallel import fork_call
 from evalsite.core.values_on_disk import ValuesOnDisk
 from evalsite.formats.columns import EXAMPLES, MISSING, Locator, and_more, short_repr
@@ -145,10 +145,7 @@ def _decoded_in_parts(values: ValuesOnDisk, image, widths: np.ndarray, heights: 
     decoded = each_task(cluster, work, parts, make, priority=0, back_in_pieces=True) if cluster is not None \
         else (work(make(k), k, None) for k in parts)
     dtype = MaskSet.counts_dtype(heights, widths)  # (as decoding them all: the counts fit the largest image's)
-    counts, ptr, nc, h, w = (DiskArrayWriter(dtype), *(DiskArrayWriter(np.int64) for _ in range(4)))
-    areas, area = DiskArrayWriter(np.int64), DiskArrayWriter(np.float64)
-    bboxes = DiskArrayWriter(np.float64, (4,))
-    ptr.append(np.zeros(1, np.int64))
+    out, area = MaskSetWriter(dtype, areas=True, bboxes=boxes), DiskArrayWriter(np.float64)
     empty: list[np.ndarray] = []
     failed = False
     try:
@@ -156,26 +153,18 @@ def _decoded_in_parts(values: ValuesOnDisk, image, widths: np.ndarray, heights: 
             if part is None or not np.can_cast(part[0].dtype, dtype):
                 failed = True
                 break
-            part_counts, part_ptr, part_nc, part_h, part_w, part_areas, part_bboxes, part_empty = part
-            offset = counts.rows
-            for _, block in blocks_of(part_counts):
-                counts.append(block)
-            ptr.append(np.asarray(part_ptr[1:]) + offset)
-            for writer, column in ((nc, part_nc), (h, part_h), (w, part_w), (areas, part_areas)):
-                writer.append(column)
-            area.append(np.asarray(part_areas).astype(np.float64))
-            if boxes:
-                bboxes.append(part_bboxes)
-            empty.append(np.asarray(part_empty) + starts[k])
-            del part, part_counts
+            masks = MaskSet(*part[:5], checked=True)
+            masks._areas, masks._bboxes = part[5:7]
+            out.append(masks)
+            area.append(np.asarray(masks._areas).astype(np.float64))
+            empty.append(np.asarray(part[7]) + starts[k])
+            del part, masks
     finally:
         decoded.close()  # (the tasks left cancelled when one failed)
     if failed:
         return decode_masks(list(values), np.asarray(image), widths, heights, names, locate, file, kind, boxes,
                             halves=False)
-    masks = MaskSet(counts.finish(), ptr.finish(), nc.finish(), h.finish(), w.finish(), checked=True)
-    masks._areas = areas.finish()
-    masks._bboxes = bboxes.finish() if boxes else None
+    masks = out.finish(checked=True)
     rows = np.concatenate(empty) if empty else np.zeros(0, np.int64)
     return masks, area.finish(), _empty_notices(rows, names, image, locate, file, kind)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from evalsite.core.errors import MaskError
 from evalsite.core.masks.rle import first_bad_counts, join_ascii, parse_rle_strings, rle_strings, validate_counts
-from evalsite.core.on_disk import DiskArray, DiskArrayWriter
+from evalsite.core.on_disk import DiskArray, DiskArrayWriter, blocks_of
 
 # ------------------------------------------------------------------------------------------- properties
 
@@ -316,26 +316,10 @@ class MaskSet:
     def _taken_on_disk(self, index: np.ndarray) -> MaskSet:
         """`take` of a set kept on disk (`DiskArray`s: a cluster's driver, evalsite.core.detection_data) into a
         set kept on disk, _TAKE_MASKS masks at a time: neither set is ever whole in memory."""
-        counts, ptr = DiskArrayWriter(self.counts.dtype), DiskArrayWriter(np.int64)
-        ptr.append(np.zeros(1, np.int64))
-        names = [name for name in ("nc", "h", "w", "_areas", "_bboxes") if getattr(self, name) is not None]
-        columns = {name: DiskArrayWriter(getattr(self, name).dtype, getattr(self, name).shape[1:]) for name in names}
+        out = MaskSetWriter(self.counts.dtype, areas=self._areas is not None, bboxes=self._bboxes is not None)
         for start in range(0, index.size, _TAKE_MASKS):
-            rows = index[start:start + _TAKE_MASKS]
-            first = np.asarray(self.ptr[rows])
-            plen = np.asarray(self.ptr[rows + 1]) - first
-            ends = np.cumsum(plen)
-            offset = counts.rows
-            if ends.size and ends[-1]:
-                counts.append(self.counts[np.arange(int(ends[-1])) + np.repeat(first - (ends - plen), plen)])
-            ptr.append(ends + offset)
-            for name, writer in columns.items():
-                writer.append(getattr(self, name)[rows])
-        out = MaskSet(counts.finish(), ptr.finish(), *(columns[name].finish() for name in ("nc", "h", "w")),
-                      checked=self._checked)
-        out._areas = columns["_areas"].finish() if "_areas" in columns else None
-        out._bboxes = columns["_bboxes"].finish() if "_bboxes" in columns else None
-        return out
+            out.append(self._taken(index[start:start + _TAKE_MASKS]))
+        return out.finish(self._checked)
 
     # properties ---------------------------------------------------------------------------------------
 
@@ -417,3 +401,36 @@ class MaskSet:
         s[r] = np.iinfo(np.int64).max
         return s, length, first, off
 
+
+class MaskSetWriter:
+    """A `MaskSet` kept on disk (`DiskArray`s), written a set at a time (`append`, then `finish`): masks taken a
+    piece at a time (`MaskSet.take` of a set on disk) or decoded a part at a time
+    (evalsite.formats.mask_decoding) are never all in memory. `dtype`: the counts'; `areas`, `bboxes`: the
+    sets' cached areas and boxes written too (every set appended has them then)."""
+
+    def __init__(self, dtype, areas: bool = False, bboxes: bool = False):
+        self.counts, self.ptr = DiskArrayWriter(dtype), DiskArrayWriter(np.int64)
+        self.ptr.append(np.zeros(1, np.int64))
+        self.columns = {name: DiskArrayWriter(np.int64) for name in ("nc", "h", "w")}
+        if areas:
+            self.columns["_areas"] = DiskArrayWriter(np.int64)
+        if bboxes:
+            self.columns["_bboxes"] = DiskArrayWriter(np.float64, (4,))
+
+    def append(self, masks: MaskSet) -> None:
+        """The masks of `masks` after those written (its counts, in memory or on disk, read a block at a time;
+        exactly `ptr[-1]` of them)."""
+        offset = self.counts.rows
+        for _, block in blocks_of(masks.counts):
+            self.counts.append(block)
+        self.ptr.append(np.asarray(masks.ptr[1:]) + offset)
+        for name, writer in self.columns.items():
+            writer.append(getattr(masks, name))
+
+    def finish(self, checked: bool) -> MaskSet:
+        """The set written (`checked`: its counts known to be valid)."""
+        nc, h, w = (self.columns[name].finish() for name in ("nc", "h", "w"))
+        out = MaskSet(self.counts.finish(), self.ptr.finish(), nc, h, w, checked=checked)
+        out._areas = self.columns["_areas"].finish() if "_areas" in self.columns else None
+        out._bboxes = self.columns["_bboxes"].finish() if "_bboxes" in self.columns else None
+        return out
