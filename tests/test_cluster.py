@@ -726,6 +726,54 @@ def test_coco_and_intervals_run_on_the_workers_by_label_groups(inputs: dict[str,
     assert [task for task in stream.data if task["key"].startswith("report_weights")]
 
 
+def test_a_label_groups_masks_go_to_its_tasks_by_windows_of_images(inputs: dict[str, Path], client, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # A segmentation's label group whose masks outgrow a task (here: those of any one image) is matched by
+    # windows of consecutive images, each task holding at most that many counts; the group's COCO matching is
+    # joined from its windows' on a worker and accumulated there, its VOC flags on the driver with AP and sweep
+    # from a second round: report.json is the single process's, byte for byte.
+    import evalsite.report.matching_groups as matching_groups
+    from evalsite.report.image_windows import image_windows
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["segmentation"]
+    assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
+    limits, held = [], []
+
+    def windows(data, groups):  # the counts of the fullest image, all labels, objects' and detections'
+        per_image = sum(np.bincount(np.asarray(image), weights=np.diff(np.asarray(masks.ptr)),
+                                    minlength=len(data.images)) for image, masks in
+                        ((data.dt_image, data.dt_masks), (data.gt_image, data.gt_masks)))
+        limits.append(int(per_image.max()))
+        return image_windows(data, groups, limits[-1])
+
+    def counted(make, gt_masks_at):  # the masks' counts of each window's part (objects' whole, detections' pieces)
+        def part(data, spec, *args):
+            made = make(data, spec, *args)
+            pieces = list(made.pieces)
+            gt_masks = made.fixed[gt_masks_at[0]][gt_masks_at[1]]
+            if spec[1] is not None:
+                held.append(len(gt_masks.counts) + sum(len(piece[-5]) for piece in pieces))
+            return cluster.Pieces(made.build, made.fixed, pieces)
+        return part
+
+    from evalsite.core import cluster
+
+    monkeypatch.setattr(matching_groups, "image_windows", windows)
+    monkeypatch.setattr(matching_groups, "_group_part", counted(matching_groups._group_part, (1, 2)))
+    monkeypatch.setattr(matching_groups, "_voc_part", counted(matching_groups._voc_part, (2, 0)))
+    with distributed.get_task_stream(client) as stream:
+        result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
+                     client.scheduler.address)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
+    limit = limits[0]
+    assert len(held) >= 6 and max(held) <= limit, (held, limit)
+    keys = [task["key"] for task in stream.data]
+    assert [key for key in keys if key.startswith("_coco_windows_group-")]  # (COCO: joined on a worker)
+    assert [key for key in keys if key.startswith("_label_metrics_group-")]  # (VOC: AP and sweep, 2nd round)
+
+
 def test_voc_ap_and_sweep_in_a_second_round_when_the_bits_are_not_known(inputs: dict[str, Path], client,
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:

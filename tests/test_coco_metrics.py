@@ -27,7 +27,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from evalsite.core.boxes import pair_iou
-from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate
+from evalsite.metrics.coco import STAT_NAMES, CocoResult, coco_evaluate, coco_match, evidence_of
+from evalsite.metrics.coco_accumulate import CocoMatches, join_image_ranges
 
 TOL = 1e-9
 
@@ -591,3 +592,38 @@ def test_counted_rows_are_those_area_all_does_not_ignore(monkeypatch: pytest.Mon
     assert 0 < len(expected) < 50
     for given in ((area, crowd), (on_disk.DiskArray(area), on_disk.DiskArray(crowd))):
         assert counted_rows(*given).tolist() == expected.tolist()
+
+
+def test_matchings_of_image_windows_join_into_the_matching_of_all_images():
+    """`join_image_ranges`: the matchings of consecutive windows of images, each matched on its own (as a
+    cluster's tasks match a segmentation's large label groups), join into the matching of all images: the same
+    arrays, evidence and numbers as one matching, bit for bit, and pycocotools' numbers."""
+    joined_cases = 0
+    for seed in range(400):
+        case = random_case(seed)
+        a = arrays(case)
+        whole, evidence = coco_match(**a)
+        n_images = len(case[0])
+        rng = np.random.default_rng(seed)
+        cuts = np.unique(np.r_[0, rng.integers(0, n_images + 1, int(rng.integers(1, 4))), n_images])
+        parts, scores, images = [], [], []
+        for i0, i1 in zip(cuts[:-1], cuts[1:]):
+            g = (a["gt_image"] >= i0) & (a["gt_image"] < i1)
+            d = (a["dt_image"] >= i0) & (a["dt_image"] < i1)
+            window = {k: (v[d] if k.startswith("dt_") else v[g]) if isinstance(v, np.ndarray) else v
+                      for k, v in a.items()}
+            matches, _ = coco_match(**window, keep_rows=True)
+            parts.append(matches)
+            scores.append(window["dt_score"][matches.det])
+            images.append(window["dt_image"][matches.det])
+        joined, order = join_image_ranges(CocoMatches.concatenated(parts), np.concatenate(scores))
+        joined_cases += len(parts) > 1
+        for name in ("label", "rank", "column_position", "code", "dt_out", "n_positive"):
+            assert np.array_equal(getattr(joined, name), getattr(whole, name)), (seed, name)
+        again = evidence_of(joined, np.concatenate(images)[order], evidence.gt_image, evidence.gt_label)
+        for name in ("dt_image", "dt_label", "tp", "ignored"):
+            assert np.array_equal(getattr(again, name), getattr(evidence, name)), (seed, name)
+        stats = joined.summary()[0]
+        assert np.array_equal(stats, whole.summary()[0]), seed
+        assert np.allclose(stats, pycoco(case).stats, rtol=0, atol=TOL), seed
+    assert joined_cases > 200

@@ -162,3 +162,40 @@ def test_a_groups_masks_are_cut_by_their_counts_and_joined_whole() -> None:
             assert getattr(joined, name).tolist() == getattr(want, name).tolist(), name
         assert joined.areas().tolist() == kept.areas()[rows].tolist()
     assert [p.tolist() for p in matching_groups._by_counts(kept, rows[:0], 40)] == [[]]
+
+
+
+def test_a_groups_windows_of_images_hold_at_most_the_limit_and_cover_its_rows() -> None:
+    # `image_windows`: the windows of a label group are runs of consecutive images whose masks, objects' and
+    # detections', hold at most the limit (an image at least), their rows those of their images; a group that
+    # fits, rows out of image order, or no masks: the group whole ([None]).
+    from types import SimpleNamespace
+
+    from evalsite.report.image_windows import Window, image_windows, window_rows
+
+    dt_image, dt_label = np.array([0, 0, 1, 2, 2, 2, 4, 5]), np.array([0, 1, 0, 0, 0, 1, 0, 0])
+    gt_image, gt_label = np.array([0, 2, 3, 5]), np.array([0, 0, 0, 1])
+    dt_counts, gt_counts = [4, 50, 6, 2, 2, 50, 10, 4], [2, 4, 8, 50]  # (even: no padding)
+
+    def masks(lengths: list[int]) -> MaskSet:  # masks of 1 x n pixels in runs of one
+        return MaskSet.from_counts([np.ones(n, np.int64) for n in lengths], 1, lengths)
+
+    data = SimpleNamespace(images=[f"{i}.jpg" for i in range(6)], dt_image=on_disk(dt_image), gt_image=gt_image,
+                           dt_label=dt_label, gt_label=gt_label, dt_masks=masks(dt_counts), gt_masks=masks(gt_counts))
+    # label 0's counts by image: 6, 6, 8, 8, 10, 4; label 1's: 50, 0, 50, 0, 0, 50
+    windows = image_windows(data, [(0, 1), (1, 2)], limit=14)
+    assert windows[(0, 1)] == [Window(0, 3, 0, 1, 4), Window(3, 6, 1, 2, 4), Window(6, 6, 2, 3, 4),
+                               Window(6, 8, 3, 4, 4)]
+    assert windows[(1, 2)] == [Window(0, 2, 0, 1, 5), Window(2, 3, 1, 1, 5), Window(3, 6, 1, 2, 5),
+                               Window(6, 7, 2, 3, 5), Window(7, 8, 3, 4, 5)]
+    for group, cut in windows.items():
+        rows = [window_rows(dt_label, group, window[:2]) for window in cut]
+        assert np.concatenate(rows).tolist() == np.flatnonzero(dt_label == group[0]).tolist()
+        objects = [window_rows(gt_label, group, window[2:4]) for window in cut]
+        assert np.concatenate(objects).tolist() == np.flatnonzero(gt_label == group[0]).tolist()
+        for found, held in zip(rows, objects):
+            images = set(dt_image[found]) | set(gt_image[held])
+            assert sum(dt_counts[r] for r in found) + sum(gt_counts[g] for g in held) <= 14 or len(images) == 1
+    assert image_windows(data, [(0, 1)], limit=42) == {(0, 1): [None]}  # (42 counts: all of label 0's)
+    for other in ({"dt_image": dt_image[::-1].copy()}, {"dt_masks": None}):
+        assert image_windows(SimpleNamespace(**{**vars(data), **other}), [(0, 1)], limit=14) == {(0, 1): [None]}

@@ -182,12 +182,14 @@ def coco_evaluate(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_la
 
 
 def coco_match(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label, dt_box, dt_score,
-               n_labels: int, dt_area=None, pair_iou_fn: PairIouFn | None = None
+               n_labels: int, dt_area=None, pair_iou_fn: PairIouFn | None = None, keep_rows: bool = False
                ) -> tuple[CocoMatches, CocoEvidence]:
     """COCO's matching of `coco_evaluate` (same arguments), before accumulation: the `CocoMatches` that
     accumulation needs and the `CocoEvidence`. Labels are independent: the matching of a range of labels
     (renumbered from 0, the images and the input order kept) is that part of the whole one
-    (`CocoMatches.label_summary`, `join_label_summaries`).
+    (`CocoMatches.label_summary`, `join_label_summaries`). So are images: the matchings of consecutive image
+    ranges, each with its ranked detections' rows kept (`keep_rows`: `CocoMatches.det`), join into the whole
+    one (`evalsite.metrics.coco_accumulate.join_image_ranges`).
     """
     K = int(n_labels)
     gt_image = np.asarray(gt_image, dtype=np.int64).reshape(-1)
@@ -216,8 +218,9 @@ def coco_match(gt_image, gt_label, gt_box, gt_area, gt_crowd, dt_image, dt_label
     dt_out = np.stack([(area < lo) | (area > hi) for lo, hi in AREA_RANGES])  # (A, n)
     n_positive = np.stack([np.bincount(gt_label[~ig], minlength=K) for ig in gt_ignored])  # (A, K)
     matches = CocoMatches(label=dets.label, rank=dets.rank, column_position=cand.column_position, code=code,
-                          dt_out=dt_out, n_positive=n_positive)
-    return matches, _evidence(dets, cand.column_position, code, dt_out, dt_image, gt_image, gt_label, gt_ignored)
+                          dt_out=dt_out, n_positive=n_positive, det=dets.det if keep_rows else None)
+    counted = ~gt_ignored[0]
+    return matches, evidence_of(matches, dt_image[dets.det], gt_image[counted], gt_label[counted])
 
 
 def coco_result(matches: CocoMatches, evidence: CocoEvidence) -> CocoResult:
@@ -420,14 +423,14 @@ def _match(cand: _Candidates, gt_crowd: np.ndarray, gt_ignored: np.ndarray, n_gt
     return code
 
 
-def _evidence(dets: _Detections, column_position: np.ndarray, code: np.ndarray, dt_out: np.ndarray,
-              dt_image: np.ndarray, gt_image: np.ndarray, gt_label: np.ndarray,
-              gt_ignored: np.ndarray) -> CocoEvidence:
-    """The matching of area "all", maxDets 100 (every ranked detection: the ranking keeps 100 already)."""
-    full = np.zeros((IOU_THRESHOLDS.size, dets.det.size), dtype=np.int8)
-    full[:, column_position] = code[0]
-    ignored = (full == 2) | ((full == 0) & dt_out[0][None, :])  # unmatched: ignored when out of range
+def evidence_of(matches: CocoMatches, dt_image: np.ndarray, gt_image: np.ndarray,
+                gt_label: np.ndarray) -> CocoEvidence:
+    """The `CocoEvidence` of a matching: its area "all", maxDets 100 entries (every ranked detection: the
+    ranking keeps 100 already). dt_image: each ranked detection's image, in the matching's order; gt_image,
+    gt_label: the objects that count in area "all" (`counted_rows`)."""
+    full = np.zeros((IOU_THRESHOLDS.size, matches.label.size), dtype=np.int8)
+    full[:, matches.column_position] = matches.code[0]
+    ignored = (full == 2) | ((full == 0) & matches.dt_out[0][None, :])  # unmatched: ignored when out of range
     keep = ~ignored.all(axis=0)
-    counted = ~gt_ignored[0]
-    return CocoEvidence(dt_image=dt_image[dets.det[keep]], dt_label=dets.label[keep], tp=(full == 1)[:, keep],
-                        ignored=ignored[:, keep], gt_image=gt_image[counted], gt_label=gt_label[counted])
+    return CocoEvidence(dt_image=dt_image[keep], dt_label=matches.label[keep], tp=(full == 1)[:, keep],
+                        ignored=ignored[:, keep], gt_image=gt_image, gt_label=gt_label)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsite.metrics.arrays import descending_order
 from evalsite.metrics.coco_params import AREA_NAMES, AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
 
 #: Bytes of the temporary arrays of one label group (about 100 KB per label: see `CocoMatches.groups`).
@@ -110,7 +111,8 @@ class CocoMatches:
     order (by label, then score, then image, then rank). column_position: (C,) ascending, the accumulation
     position of each column of `code` (A, T, C) int8 (0 unmatched, 1 true positive, 2 matched to an ignored
     ground truth). dt_out: (A, n) a detection's own area lies outside the range. n_positive: (A, K)
-    non-ignored ground truth per area range and label."""
+    non-ignored ground truth per area range and label. det: (n,) each ranked detection's row in the inputs,
+    when kept (`evalsite.metrics.coco.coco_match`'s `keep_rows`), else None."""
 
     label: np.ndarray
     rank: np.ndarray
@@ -118,11 +120,26 @@ class CocoMatches:
     code: np.ndarray
     dt_out: np.ndarray
     n_positive: np.ndarray
+    det: np.ndarray | None = None
 
     def __post_init__(self):
         K = self.n_positive.shape[1]
         self.label_start = np.searchsorted(self.label, np.arange(K + 1))
         self.column_start = np.searchsorted(self.label[self.column_position], np.arange(K + 1))
+
+    @classmethod
+    def concatenated(cls, parts: list[CocoMatches]) -> CocoMatches:
+        """The matchings `parts` (of the same labels) one after the other, as `join_image_ranges` takes them:
+        each part's detections after the previous ones', its columns' positions moved with them, `n_positive`
+        summed; not in accumulation order."""
+        offsets = np.cumsum([0] + [part.label.size for part in parts])
+        return cls(label=np.concatenate([part.label for part in parts]),
+                   rank=np.concatenate([part.rank for part in parts]),
+                   column_position=np.concatenate([part.column_position + offset
+                                                   for part, offset in zip(parts, offsets)]),
+                   code=np.concatenate([part.code for part in parts], axis=2),
+                   dt_out=np.concatenate([part.dt_out for part in parts], axis=1),
+                   n_positive=np.sum([part.n_positive for part in parts], axis=0))
 
     def groups(self) -> list[tuple[int, int]]:
         """Label ranges [k0, k1) whose accumulation arrays fit `LABEL_BUDGET` (about 12 arrays of
@@ -238,6 +255,29 @@ class CocoMatches:
         groups = [per_label[k0] for k0 in sorted(per_label)]
         return (np.concatenate([g[0] for g in groups]) if groups else np.full(K, -1.0),
                 np.concatenate([g[1] for g in groups]) if groups else np.full(K, -1.0))
+
+
+def join_image_ranges(matches: CocoMatches, score: np.ndarray) -> tuple[CocoMatches, np.ndarray]:
+    """The matching of the images of consecutive ranges from their matchings (each with the same labels, the
+    images and input order kept), concatenated in image order (`CocoMatches.concatenated`), with each ranked
+    detection's `score` in that concatenation: (the matching of them all, as `evalsite.metrics.coco.coco_match`
+    of all the images gives it, array for array; the order of its detections in the concatenation).
+
+    Each image is matched on its own, so only the accumulation order is to be made again: by label, then
+    score descending, then image, then rank inside the image. Among a label's equal scores the concatenation
+    is in that order already (ranges in image order, each range's detections in accumulation order), so a
+    stable sort by score, then by label, gives it; a column moves with its detection.
+    """
+    order = descending_order(score)
+    order = order[np.argsort(matches.label[order], kind="stable")]
+    position = np.empty(order.size, dtype=np.int64)
+    position[order] = np.arange(order.size)
+    column_position = position[matches.column_position]
+    by_column = np.argsort(column_position)  # (positions are distinct)
+    joined = CocoMatches(label=matches.label[order], rank=matches.rank[order],
+                         column_position=column_position[by_column], code=matches.code[:, :, by_column],
+                         dt_out=matches.dt_out[:, order], n_positive=matches.n_positive)
+    return joined, order
 
 
 @dataclass

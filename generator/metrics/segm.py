@@ -114,8 +114,10 @@ def coco_evaluate_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_imag
 
 
 def coco_match_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_image, dt_label, dt_counts,
-                    dt_score, n_labels: int, height_width) -> tuple[CocoMatches, CocoEvidence]:
-    """The matching of `coco_evaluate_segm` (same arguments), before accumulation (`coco_match`)."""
+                    dt_score, n_labels: int, height_width, keep_rows: bool = False
+                    ) -> tuple[CocoMatches, CocoEvidence]:
+    """The matching of `coco_evaluate_segm` (same arguments), before accumulation (`coco_match`, whose
+    `keep_rows` it takes)."""
     hw = np.asarray(height_width, dtype=np.int64).reshape(-1, 2)
     gt_image = np.asarray(gt_image, dtype=np.int64).reshape(-1)
     dt_image = np.asarray(dt_image, dtype=np.int64).reshape(-1)
@@ -143,4 +145,5 @@ def coco_match_segm(gt_image, gt_label, gt_counts, gt_area, gt_crowd, dt_image, 
     # coco_evaluate keeps the pairs with IoU >= this (its _candidate_pairs): lower ones need not be exact
     fn = mask_pair_iou_fn(dts, gts, gt_crowd, min_iou=min(float(IOU_THRESHOLDS.min()), 1 - 1e-10))
     return coco_match(gt_image, gt_label, gts.bboxes(), gt_area, gt_crowd, dt_image, dt_label, dts.bboxes(),
-                      dt_score, n_labels, dt_area=dts.areas().astype(np.float64), pair_iou_fn=fn)
+                      dt_score, n_labels, dt_area=dts.areas().astype(np.float64), pair_iou_fn=fn,
+                      keep_rows=keep_rows)

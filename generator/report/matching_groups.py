@@ -32,9 +32,9 @@ from evalsite.core.cluster import Cluster, Pieces, each_task, row_pieces
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.masks.maskset import MaskSet
 from evalsite.core.on_disk import DiskArray, on_disk
-from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_row_blocks, label_rows
-from evalsite.metrics.coco import CocoEvidence, coco_match, counted_rows
-from evalsite.metrics.coco_accumulate import CocoLabelSummary, join_label_summaries
+from evalsite.metrics.arrays import counts_of, gathered, held_indices, index_dtype, label_rows
+from evalsite.metrics.coco import CocoEvidence, coco_match, counted_rows, evidence_of
+from evalsite.metrics.coco_accumulate import CocoMatches, join_image_ranges, join_label_summaries
 from evalsite.metrics.detection import label_group_metrics
 from evalsite.metrics.mask_matching import pairing
 from evalsite.metrics.matching import Matching, join_group_flags, match_detections
@@ -48,6 +48,7 @@ from evalsite.metrics.operating_point import (
     labels_in_mean,
 )
 from evalsite.metrics.segm import coco_match_segm
+from evalsite.report.image_windows import image_windows, window_row_blocks, window_rows
 from evalsite.report.intervals import label_groups
 
 
@@ -59,8 +60,22 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     n_images, n_labels = len(data.images), len(data.labels)
     # each group's evidence kept on disk as its value comes in (the largest first), joined in label order below
     groups, values = _each_group(cluster, data, _coco_group,
-                                 lambda group: _group_part(data, group, (n_images, n_labels)), back_in_pieces=True)
-    by_group = {group: (summary, *(on_disk(column) for column in columns)) for group, (summary, *columns) in values}
+                                 lambda spec: _group_part(data, spec, (n_images, n_labels)), windows=True,
+                                 back_in_pieces=True)
+    by_group, windows = {}, {}
+    for (group, window), value in values:
+        if window is None:
+            by_group[group] = value
+        else:  # (a window's matching, on disk: the group's is joined from them below, on a worker)
+            windows.setdefault(group, []).append((window, value))
+    if windows:
+        joined = sorted(windows, key=lambda group: -len(windows[group]))
+        by_group.update(zip(joined, each_task(cluster, _coco_windows_group, joined,
+                                              lambda group: _windows_part(windows[group], (n_images, n_labels)),
+                                              back_in_pieces=True)))
+        windows.clear()
+    by_group = {group: (summary, *(on_disk(column) for column in columns))
+                for group, (summary, *columns) in by_group.items()}
     parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = counted_rows(data.gt_area, data.gt_crowd)
@@ -94,20 +109,26 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
                                 counts_of(data.dt_label, minlength=n_labels))
     points = label_curve_points(n_labels, max_points)
 
-    def part(group: tuple[int, int]) -> tuple:
-        return _voc_part(data, group, iou_threshold, bits, points)
+    def part(spec: tuple) -> tuple:  # (a window's task leaves its group's AP and sweep to a second round)
+        return _voc_part(data, spec, iou_threshold, None if spec[1] else bits, points)
 
-    groups, values = _each_group(cluster, data, _voc_group, part, priority=0, back_in_pieces=True)
+    groups, values = _each_group(cluster, data, _voc_group, part, windows=True, priority=0, back_in_pieces=True)
     metrics: dict[tuple[int, int], tuple | None] = {}
+    windows: dict[tuple[int, int], list] = {}
 
     def matchings():  # each group's matching taken as its task's value is in, its flags kept on disk
-        for group, (matching, group_metrics) in values:
-            metrics[group] = _grid_on_disk(group_metrics)
-            yield group, matching
+        for (group, window), (matching, group_metrics) in values:
+            if window is None:
+                metrics[group] = _grid_on_disk(group_metrics)
+                yield group, matching
+                continue
+            windows.setdefault(group, []).append((window, matching))
+            if len(windows[group]) == window.of:  # (its windows' rows, in image order, are the group's in order)
+                yield group, _joined_windows([m for _, m in sorted(windows.pop(group))])
 
     # (the flags on this machine's disk, 2 bytes per detection, placed at their rows a block of labels at a time)
     matching = join_group_flags(matchings(), groups, data.dt_label, data.gt_label, n_labels, iou_threshold)
-    if bits is None:
+    if bits is None or len(metrics) < len(groups):
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
 
@@ -157,33 +178,55 @@ def _label_metrics_group(part: tuple, group: tuple[int, int], _) -> tuple:
 
 
 def _by_groups(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, list]:
-    """(the label groups, `work`'s value of each) in label order, the largest groups sent first."""
-    groups, values = _each_group(cluster, data, work, make, **options)
-    by_group = dict(values)
+    """(the label groups, `work`'s value of each) in label order, the largest groups sent first; `make` of a
+    group."""
+    groups, values = _each_group(cluster, data, work, lambda spec: make(spec[0]), **options)
+    by_group = {group: value for (group, _), value in values}
     return groups, [by_group[group] for group in groups]
 
 
-def _each_group(cluster: Cluster, data: DetectionData, work, make, **options) -> tuple[list, Iterator]:
-    """(the label groups in label order, (group, `work`'s value) of each as it comes in), the largest groups
-    sent and taken first (`each_task`)."""
+MASK_TASKS_AHEAD = 2  # tasks sent per worker thread ahead of the value awaited, with masks (`each_task`'s `ahead`)
+
+
+def _each_group(cluster: Cluster, data: DetectionData, work, make, windows: bool = False,
+                **options) -> tuple[list, Iterator]:
+    """(the label groups in label order, ((group, window), `work`'s value) of each spec as it comes in), the
+    largest groups sent and taken first (`each_task`); `make` of a spec (group, window). A spec's window is
+    None: its whole group; with `windows`, a segmentation's group whose masks outgrow a task is sent as
+    windows of images instead (`image_windows`), and a few tasks at a time (MASK_TASKS_AHEAD)."""
     groups, sizes, _ = label_groups(data.dt_label, data.gt_label, len(data.labels))
     total = np.cumsum(np.r_[0, sizes])
-    specs = sorted(groups, key=lambda group: -(total[group[1]] - total[group[0]]))
+    cut = image_windows(data, groups) if windows else {group: [None] for group in groups}
+    specs = [(group, window) for group in sorted(groups, key=lambda group: -(total[group[1]] - total[group[0]]))
+             for window in cut[group]]
+    if windows and data.dt_masks is not None:
+        options.setdefault("ahead", MASK_TASKS_AHEAD)
     return groups, zip(specs, each_task(cluster, work, specs, make, **options))
 
 
-def _detection_pieces(data: DetectionData, group: tuple[int, int], boxes: bool = True) -> Iterator[tuple]:
+def _joined_windows(matchings: list[Matching]) -> Matching:
+    """A label group's VOC matching (in `Matching.which_count`'s form) from its windows', in image order: their
+    flags one after the other (the group's rows are its windows' rows in that order), its counted objects'
+    too, `n_gt` summed (its flags kept on this machine's disk)."""
+    return replace(matchings[0], tp=DiskArray.joined([m.tp for m in matchings]),
+                   ignored=DiskArray.joined([m.ignored for m in matchings]),
+                   gt_counted=np.concatenate([np.asarray(m.gt_counted) for m in matchings]),
+                   n_gt=np.sum([m.n_gt for m in matchings], axis=0))
+
+
+def _detection_pieces(data: DetectionData, spec: tuple, boxes: bool = True) -> Iterator[tuple]:
     """The columns of the detections of labels k0..k1-1 (image, label - k0, with `boxes` the box, score, and
-    with masks their `_mask_columns`) a block of rows at a time, the rows found as they are sent
-    (`row_pieces`), for a group's part sent in `Pieces`; with masks, the blocks cut further to hold at most
-    MASK_PIECE_COUNTS of the masks' counts (a block of 524,288 detections' masks takes hundreds of MB)."""
-    k0, k1 = group
+    with masks their `_mask_columns`) of a spec ((k0, k1), its window or None), a block of rows at a time, the
+    rows found as they are sent (`row_pieces`), for a group's part sent in `Pieces`; with masks, the blocks cut
+    further to hold at most MASK_PIECE_COUNTS of the masks' counts (a block of 524,288 detections' masks takes
+    hundreds of MB)."""
+    (k0, k1), window = spec
 
     def cut(rows: np.ndarray) -> tuple:
         return (data.dt_image[rows], data.dt_label[rows] - k0, *((data.dt_box[rows],) if boxes else ()),
                 data.dt_score[rows])
 
-    blocks = label_row_blocks(data.dt_label, k0, k1)
+    blocks = window_row_blocks(data.dt_label, (k0, k1), window and window[:2])
     if data.dt_masks is None:
         return row_pieces(blocks, cut)
     return (
@@ -221,15 +264,16 @@ def _joined_masks(columns: tuple, checked: bool) -> MaskSet:
     return MaskSet(counts, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), nc, h, w, checked=checked)
 
 
-def _voc_part(data: DetectionData, group: tuple[int, int], iou_threshold: float, *extra) -> Pieces:
-    """((the arguments of `match_detections` for labels k0..k1-1, renumbered from 0), their masks (objects',
-    detections') or None, *extra) as `Pieces`, the detections' columns a block at a time."""
-    k0, k1 = group
-    g = label_rows(data.gt_label, k0, k1)
+def _voc_part(data: DetectionData, spec: tuple, iou_threshold: float, *extra) -> Pieces:
+    """((the arguments of `match_detections` for labels k0..k1-1, renumbered from 0, of a spec's rows: (k0, k1),
+    its window or None), their masks (objects', detections') or None, *extra) as `Pieces`, the detections'
+    columns a block at a time."""
+    (k0, k1), window = spec
+    g = window_rows(data.gt_label, (k0, k1), window and window[2:4])
     gt = (data.gt_image[g], data.gt_label[g] - k0, data.gt_box[g], data.gt_difficult[g], data.gt_crowd[g])
     # (the objects' masks whole, the detections' with their columns: `_detection_pieces`)
     masks = None if data.gt_masks is None else (data.gt_masks.piece(g), data.dt_masks._checked)
-    return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, group))
+    return Pieces(_voc_built, (gt, (k1 - k0, iou_threshold), masks, extra), _detection_pieces(data, spec))
 
 
 def _voc_built(fixed: tuple, dt: tuple) -> tuple:
@@ -253,19 +297,20 @@ def _voc_group(part: tuple, group: tuple[int, int], _) -> tuple[Matching, tuple 
     return matching.which_count(), metrics
 
 
-def _group_part(data: DetectionData, group: tuple[int, int], *extra) -> Pieces:
+def _group_part(data: DetectionData, spec: tuple, *extra) -> Pieces:
     """(whether masks are matched, the arguments of `coco_match` (or `coco_match_segm`) for labels k0..k1-1,
-    renumbered from 0, *extra) as `Pieces`, the detections' columns a block at a time."""
-    k0, k1 = group
-    g = label_rows(data.gt_label, k0, k1)
+    renumbered from 0, of a spec's rows ((k0, k1), its window or None), *extra) as `Pieces`, the detections'
+    columns a block at a time."""
+    (k0, k1), window = spec
+    g = window_rows(data.gt_label, (k0, k1), window and window[2:4])
     gt = (data.gt_image[g], data.gt_label[g] - k0)
     if data.gt_masks is not None:
         hw = np.stack([data.heights, data.widths], axis=1)
         fixed = (True, (*gt, data.gt_masks.piece(g), data.gt_area[g], data.gt_crowd[g]), data.dt_masks._checked,
                  (k1 - k0, hw), extra)
-        return Pieces(_coco_built, fixed, _detection_pieces(data, group, boxes=False))
+        return Pieces(_coco_built, fixed, _detection_pieces(data, spec, boxes=False))
     fixed = (False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g]), None, (k1 - k0,), extra)
-    return Pieces(_coco_built, fixed, _detection_pieces(data, group))
+    return Pieces(_coco_built, fixed, _detection_pieces(data, spec))
 
 
 def _coco_built(fixed: tuple, dt: tuple) -> tuple:
@@ -276,12 +321,60 @@ def _coco_built(fixed: tuple, dt: tuple) -> tuple:
     return (masks, (*gt, *dt, *tail), *extra)
 
 
-def _coco_group(part: tuple[bool, tuple, tuple[int, int]], group: tuple[int, int], _) -> tuple[CocoLabelSummary, ...]:
-    """A task of `coco_on_cluster`: one label group's matching, its `label_summary` and the detections'
-    columns of its evidence (labels from 0), the flags packed (`CocoEvidence.packed`), the indices as the
-    report holds them (`held_indices`, of the whole's numbers of images and labels)."""
+def _coco_group(part: tuple[bool, tuple, tuple[int, int]], spec: tuple, _) -> tuple:
+    """A task of `coco_on_cluster`: one label group's matching, its `_summary_columns`; of a window of its
+    images, the matching's `_window_columns` instead."""
     masks, args, (n_images, n_labels) = part
-    matches, evidence = (coco_match_segm if masks else coco_match)(*args)
+    if spec[1] is not None:
+        matches, _ = coco_match_segm(*args, keep_rows=True)
+        return _window_columns(matches, args[8], args[5], n_images)
+    return _summary_columns(*(coco_match_segm if masks else coco_match)(*args), n_images, n_labels)
+
+
+def _summary_columns(matches: CocoMatches, evidence: CocoEvidence, n_images: int, n_labels: int) -> tuple:
+    """A label group's `label_summary` and the detections' columns of its evidence (labels from 0), the flags
+    packed (`CocoEvidence.packed`), the indices as the report holds them (`held_indices`, of the whole's
+    numbers of images and labels)."""
     evidence = evidence.packed()
     return (matches.label_summary(), held_indices(evidence.dt_image, n_images),
             held_indices(evidence.dt_label, n_labels), evidence.tp, evidence.ignored)
+
+
+def _window_columns(matches: CocoMatches, dt_score: np.ndarray, dt_image: np.ndarray, n_images: int) -> tuple:
+    """A window's COCO matching (with its rows kept) as columns that join by concatenation (`_windows_part`):
+    its ranked detections' label, rank, score, image, areas out of range (n, A); its columns' positions,
+    codes (C, A, T); its positives (1, A, K)."""
+    return (matches.label.astype(np.int32), matches.rank.astype(np.int8), dt_score[matches.det],
+            held_indices(dt_image[matches.det], n_images), matches.dt_out.T, matches.column_position,
+            matches.code.transpose(2, 0, 1), matches.n_positive[None])
+
+
+def _windows_part(windows: list[tuple], sizes: tuple[int, int]) -> Pieces:
+    """A label group's windows' `_window_columns` (on this machine's disk) as `Pieces`, one window a piece, in
+    image order, its columns' positions counted from the group's first detection."""
+    def pieces() -> Iterator[tuple]:
+        start = 0
+        for _, columns in sorted(windows, key=lambda item: item[0]):
+            label, rank, score, image, out, position, code, positives = (np.asarray(c) for c in columns)
+            yield label, rank, score, image, out, position + start, code, positives
+            start += len(label)
+
+    return Pieces(_windows_built, sizes, pieces())
+
+
+def _windows_built(sizes: tuple[int, int], columns: tuple) -> tuple:
+    """`_windows_part` made whole (on the worker): the group's matching, as one matching of all its images
+    gives it (`join_image_ranges`), and its detections' images in its order."""
+    label, rank, score, image, out, position, code, positives = columns
+    matches = CocoMatches(label=label.astype(np.int64), rank=rank.astype(np.int64), column_position=position,
+                          code=code.transpose(1, 2, 0), dt_out=out.T, n_positive=positives.sum(axis=0))
+    joined, order = join_image_ranges(matches, score)
+    return joined, image[order], sizes
+
+
+def _coco_windows_group(part: tuple, group: tuple[int, int], _) -> tuple:
+    """A task of `coco_on_cluster`: a label group's matching joined from its windows' (`_windows_built`), its
+    `_summary_columns`."""
+    matches, image, (n_images, n_labels) = part
+    empty = np.zeros(0, np.int64)
+    return _summary_columns(matches, evidence_of(matches, image, empty, empty), n_images, n_labels)
