@@ -206,16 +206,17 @@ def run_cluster(manifest: Path, command: str, out: Path, workers: int, memory_li
         scheduler = subprocess.Popen([dask, "scheduler", "--scheduler-file", str(file), "--port", "0",
                                       "--dashboard-address", ":0"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=env)
-        nanny = None
+        nanny = log = None
         try:
             for _ in range(300):
                 if file.is_file() and file.stat().st_size:
                     break
                 time.sleep(0.1)
             address = json.loads(file.read_text())["address"]
+            log = open(Path(tmp) / "workers.log", "w")  # (the nannies' log: their restarts of workers)
             nanny = subprocess.Popen([dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1",
                                       "--memory-limit", memory_limit, "--no-dashboard"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=log, env=env)
             with distributed.Client(address, timeout=30) as client:
                 client.wait_for_workers(workers, timeout=60)
                 target = out if command == "build" else out.with_suffix(".json")
@@ -228,7 +229,13 @@ def run_cluster(manifest: Path, command: str, out: Path, workers: int, memory_li
                 if p is not None:
                     p.terminate()
                     p.wait(timeout=60)
-    return {"driver": driver, "workers": [peak for _, peak in peaks.values()], "scheduler_mb": sched_peak}
+            if log is not None:
+                log.close()
+        # a worker that dies (over its memory limit, say) is restarted by its nanny ("Restarting worker"): its
+        # peak is then lost with it, and its tasks run again elsewhere (or on the driver, for a lost part)
+        restarts = (Path(tmp) / "workers.log").read_text(errors="replace").count("Restarting worker")
+    return {"driver": driver, "workers": [peak for _, peak in peaks.values()], "scheduler_mb": sched_peak,
+            "worker_restarts": restarts}
 
 
 def main() -> None:
@@ -279,6 +286,8 @@ def main() -> None:
     for k, peak in enumerate(c["workers"]):
         print(f"| cluster | worker {k + 1} | | | {peak:.0f} | |")
     print(f"| cluster | scheduler | | | {c['scheduler_mb']:.0f} | |")
+    print(f"\nworkers restarted over their memory limit: {c['worker_restarts']} (a restarted worker's peak is lost "
+          "with it)\n")
     if "single" in rows:
         s = rows["single"]["driver"]
         print(f"| single process | evalsite | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_mb']:.0f} | "

@@ -70,9 +70,10 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
             windows.setdefault(group, []).append((window, value))
     if windows:
         joined = sorted(windows, key=lambda group: -len(windows[group]))
+        # (a few at a time: each is its group's matching, about 60 bytes per detection)
         by_group.update(zip(joined, each_task(cluster, _coco_windows_group, joined,
                                               lambda group: _windows_part(windows[group], (n_images, n_labels)),
-                                              back_in_pieces=True)))
+                                              back_in_pieces=True, ahead=MASK_TASKS_AHEAD)))
         windows.clear()
     by_group = {group: (summary, *(on_disk(column) for column in columns))
                 for group, (summary, *columns) in by_group.items()}
