@@ -305,10 +305,9 @@ def _group_part(data: DetectionData, spec: tuple, *extra) -> Pieces:
     (k0, k1), window = spec
     g = window_rows(data.gt_label, (k0, k1), window and window[2:4])
     gt = (data.gt_image[g], data.gt_label[g] - k0)
-    if data.gt_masks is not None:
-        hw = np.stack([data.heights, data.widths], axis=1)
+    if data.gt_masks is not None:  # (no image sizes: `_by_part_images` takes them from the masks)
         fixed = (True, (*gt, data.gt_masks.piece(g), data.gt_area[g], data.gt_crowd[g]), data.dt_masks._checked,
-                 (k1 - k0, hw), extra)
+                 (k1 - k0,), extra)
         return Pieces(_coco_built, fixed, _detection_pieces(data, spec, boxes=False))
     fixed = (False, (*gt, data.gt_box[g], data.gt_area[g], data.gt_crowd[g]), None, (k1 - k0,), extra)
     return Pieces(_coco_built, fixed, _detection_pieces(data, spec))
@@ -326,10 +325,29 @@ def _coco_group(part: tuple[bool, tuple, tuple[int, int]], spec: tuple, _) -> tu
     """A task of `coco_on_cluster`: one label group's matching, its `_summary_columns`; of a window of its
     images, the matching's `_window_columns` instead."""
     masks, args, (n_images, n_labels) = part
+    if not masks:
+        return _summary_columns(*coco_match(*args), n_images, n_labels)
+    args, images = _by_part_images(args)
+    matches, evidence = coco_match_segm(*args, keep_rows=spec[1] is not None)
     if spec[1] is not None:
-        matches, _ = coco_match_segm(*args, keep_rows=True)
-        return _window_columns(matches, args[8], args[5], n_images)
-    return _summary_columns(*(coco_match_segm if masks else coco_match)(*args), n_images, n_labels)
+        return _window_columns(matches, args[8], images[args[5]], n_images)
+    return _summary_columns(matches, replace(evidence, dt_image=images[evidence.dt_image]), n_images, n_labels)
+
+
+def _by_part_images(args: tuple) -> tuple[tuple, np.ndarray]:
+    """The arguments of `coco_match_segm` (but its image sizes) with the images renumbered 0..m-1 in order over
+    those of the part's rows, and their sizes taken from their masks (decoded and checked against them on the
+    way in, `evalsite.formats.mask_decoding`); and the images' numbers. A part carries no array over all the
+    images (16 bytes an image: 160 MB at 10 M images, for each group and each window of one); the order of
+    the images, hence every tie, is kept."""
+    gt_image, gt_label, gt_masks, gt_area, gt_crowd, dt_image, dt_label, dt_masks, dt_score, n_labels = args
+    images, at = np.unique(np.concatenate([gt_image, dt_image]).astype(np.int64), return_inverse=True)
+    at = at.reshape(-1)
+    sizes = np.zeros((len(images), 2), np.int64)
+    for masks, rows in ((gt_masks, at[:len(gt_image)]), (dt_masks, at[len(gt_image):])):
+        sizes[rows, 0], sizes[rows, 1] = masks.h, masks.w
+    return (at[:len(gt_image)], gt_label, gt_masks, gt_area, gt_crowd, at[len(gt_image):], dt_label, dt_masks,
+            dt_score, n_labels, sizes), images
 
 
 def _summary_columns(matches: CocoMatches, evidence: CocoEvidence, n_images: int, n_labels: int) -> tuple:
