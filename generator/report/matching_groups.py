@@ -65,18 +65,17 @@ def coco_on_cluster(cluster: Cluster, data: DetectionData) -> tuple[np.ndarray, 
     by_group, windows = {}, {}
     for (group, window), value in values:
         if window is None:
-            by_group[group] = value
+            by_group[group] = _kept_on_disk(value)
         else:  # (a window's matching, on disk: the group's is joined from them below, on a worker)
-            windows.setdefault(group, []).append((window, value))
+            windows.setdefault(group, []).append((window, tuple(on_disk(column) for column in value)))
     if windows:
         joined = sorted(windows, key=lambda group: -len(windows[group]))
         # (a few at a time: each is its group's matching, about 60 bytes per detection)
-        by_group.update(zip(joined, each_task(cluster, _coco_windows_group, joined,
-                                              lambda group: _windows_part(windows[group], (n_images, n_labels)),
-                                              back_in_pieces=True, ahead=MASK_TASKS_AHEAD)))
-        windows.clear()
-    by_group = {group: (summary, *(on_disk(column) for column in columns))
-                for group, (summary, *columns) in by_group.items()}
+        for group, value in zip(joined, each_task(cluster, _coco_windows_group, joined,
+                                                  lambda group: _windows_part(windows[group], (n_images, n_labels)),
+                                                  back_in_pieces=True, ahead=MASK_TASKS_AHEAD)):
+            by_group[group] = _kept_on_disk(value)
+            del windows[group]
     parts = [by_group.pop(group) for group in groups]
     stats, per_label_ap, _ = join_label_summaries([summary for summary, *_ in parts])
     counted = counted_rows(data.gt_area, data.gt_crowd)
@@ -132,6 +131,13 @@ def voc_on_cluster(cluster: Cluster, data: DetectionData, iou_threshold: float, 
     if bits is None or len(metrics) < len(groups):
         return (matching, *voc_label_metrics_on_cluster(cluster, data, matching, max_points))
     return (matching, *_joined_label_metrics([metrics[group] for group in groups], matching, data, max_points))
+
+
+def _kept_on_disk(value: tuple) -> tuple:
+    """A COCO group's value (`_summary_columns`) with its evidence columns on this machine's disk as it comes in
+    (those under 16 MB come back into memory: `each_task`'s `back_in_pieces`)."""
+    summary, *columns = value
+    return (summary, *(on_disk(column) for column in columns))
 
 
 def _grid_on_disk(group_metrics: tuple | None) -> tuple | None:
