@@ -27,9 +27,11 @@ Then it starts a real cluster as a user would, `dask scheduler` and `dask worker
 task.yaml --scheduler tcp://...` and, unless --no-single, the same command without it. Peak RSS: the
 driver's from os.wait4, each worker's from /proc/<pid>/status VmHWM (read through the scheduler just
 before the end), the scheduler's likewise. Temporary files: the peak size of the files without a name each
-evalsite process holds open (its on-disk columns), from /proc/<pid>/fd twice a second (Linux). The two
-report.json files must be byte-identical (exit 1
-otherwise). A markdown table is printed; --json FILE keeps the numbers.
+evalsite process holds open (its on-disk columns), from /proc/<pid>/fd twice a second (Linux). Workers that
+died and were restarted by their nanny (over their memory limit, say) are counted from the nannies' log: a
+restarted worker's peak is lost with it, and a part lost with it is done on the driver. The two
+report.json files must be byte-identical (exit 1 otherwise). A markdown table is printed; --json FILE keeps
+the numbers.
 """
 
 from __future__ import annotations
@@ -286,13 +288,13 @@ def main() -> None:
     for k, peak in enumerate(c["workers"]):
         print(f"| cluster | worker {k + 1} | | | {peak:.0f} | |")
     print(f"| cluster | scheduler | | | {c['scheduler_mb']:.0f} | |")
-    print(f"\nworkers restarted over their memory limit: {c['worker_restarts']} (a restarted worker's peak is lost "
-          "with it)\n")
     if "single" in rows:
         s = rows["single"]["driver"]
         print(f"| single process | evalsite | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_mb']:.0f} | "
               f"{s['temp_disk_mb']:.0f} |")
-        print(f"\nreport.json identical: {'yes' if same else 'NO'}")
+    print(f"\nworkers restarted by their nanny: {c['worker_restarts']} (a restarted worker's peak is lost with it)")
+    if "single" in rows:
+        print(f"report.json identical: {'yes' if same else 'NO'}")
     if args.json:
         args.json.write_text(json.dumps({"images": args.images, "args": {k: str(v) for k, v in vars(args).items()},
                                          "rows": rows, "identical": same}, indent=1), encoding="utf-8")
