@@ -774,6 +774,45 @@ def test_a_label_groups_masks_go_to_its_tasks_by_windows_of_images(inputs: dict[
     assert [key for key in keys if key.startswith("_label_metrics_group-")]  # (VOC: AP and sweep, 2nd round)
 
 
+class KillAtTasks(distributed.WorkerPlugin):
+    """Ends its worker's process when a task whose key starts with one of `prefixes` starts, once per prefix
+    (a marker file per prefix says it happened)."""
+
+    def __init__(self, folder: str, prefixes: tuple[str, ...]):
+        self.folder, self.prefixes = folder, prefixes
+
+    def transition(self, key, start, finish, **kwargs):
+        name = key if isinstance(key, str) else str(key[0]) if isinstance(key, tuple) else str(key)
+        for prefix in self.prefixes:
+            marker = Path(self.folder) / f"killed-{prefix}"
+            if finish == "executing" and name.startswith(prefix) and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os._exit(1)
+
+
+def test_workers_killed_in_the_windows_tasks_change_nothing(inputs: dict[str, Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker dies in a window's COCO task, in the task that joins a group's windows, and in a window's VOC
+    # task: each lost part is done again (on the driver: a scattered part has no recipe), and the report is
+    # the single process's, byte for byte.
+    import evalsite.report.matching_groups as matching_groups
+    from evalsite.report.image_windows import image_windows
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
+    manifest = inputs["segmentation"]
+    assert run("evaluate", manifest, "-o", tmp_path / "alone.json", "--quiet").exit_code == 0
+    monkeypatch.setattr(matching_groups, "image_windows", lambda data, groups: image_windows(data, groups, 1))
+    prefixes = ("_voc_group-", "_coco_group-", "_coco_windows_group-")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        c.register_plugin(KillAtTasks(str(tmp_path), prefixes))
+        result = run("evaluate", manifest, "-o", tmp_path / "spread.json", "--quiet", "--scheduler",
+                     c.scheduler.address)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("killed-*")) == sorted(f"killed-{p}" for p in prefixes)
+    assert (tmp_path / "alone.json").read_bytes() == (tmp_path / "spread.json").read_bytes()
+
+
 def test_voc_ap_and_sweep_in_a_second_round_when_the_bits_are_not_known(inputs: dict[str, Path], client,
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
