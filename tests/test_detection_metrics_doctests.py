@@ -11,7 +11,7 @@ MODULES = ["arrays", "pairs", "matching", "voc_ap", "operating_point", "detectio
            "detection", "cells", "coco"]
 OTHERS = ["evalsite.report.confusion", "evalsite.render.pictured",  # the sparse confusion's views, the budget
           "evalsite.core.joining", "evalsite.core.image_info", "evalsite.core.on_disk",
-          "evalsite.formats.columns", "evalsite.core.values_on_disk", "evalsite.report.image_windows"]
+          "evalsite.formats.columns", "evalsite.core.values_on_disk"]
 
 
 @pytest.mark.parametrize("name", MODULES + OTHERS)

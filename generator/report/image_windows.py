@@ -19,6 +19,7 @@ import numpy as np
 from evalsite.core.detection_data import DetectionData
 from evalsite.core.on_disk import is_ascending
 from evalsite.metrics.arrays import counts_of, label_row_blocks
+from evalsite.metrics.pairs import chunk_bounds
 
 MASK_WINDOW_COUNTS = 1 << 25  # masks' counts (objects' and detections') of a window's task: 128 MB
 
@@ -51,36 +52,21 @@ def image_windows(data: DetectionData, groups: list[tuple[int, int]], limit: int
     for group in groups:
         per_image = (_counts_per_image(data.dt_masks, data.dt_image, data.dt_label, group, n_images)
                      + _counts_per_image(data.gt_masks, data.gt_image, data.gt_label, group, n_images))
-        cuts = _cuts(np.cumsum(per_image), limit)
-        out[group] = whole[group] if len(cuts) <= 2 else [
-            Window(int(dt_start[i0]), int(dt_start[i1]), int(gt_start[i0]), int(gt_start[i1]), len(cuts) - 1)
-            for i0, i1 in zip(cuts[:-1], cuts[1:])]
+        bounds = chunk_bounds(per_image, limit)  # (one range when they fit)
+        out[group] = whole[group] if len(bounds) == 1 else [
+            Window(int(dt_start[i0]), int(dt_start[i1]), int(gt_start[i0]), int(gt_start[i1]), len(bounds))
+            for i0, i1 in bounds]
     return out
 
 
 def _counts_per_image(masks, image, labels, group: tuple[int, int], n_images: int) -> np.ndarray:
     """(n_images,) the counts of the masks of labels k0..k1-1 in each image, found a block of rows at a time."""
-    out = np.zeros(n_images)
+    out = np.zeros(n_images, np.int64)
     for rows in label_row_blocks(labels, *group):
         if rows.size:
             out += np.bincount(np.asarray(image[rows]), minlength=n_images,
-                               weights=np.asarray(masks.ptr[rows + 1]) - np.asarray(masks.ptr[rows]))
+                               weights=np.asarray(masks.ptr[rows + 1]) - np.asarray(masks.ptr[rows])).astype(np.int64)
     return out
-
-
-def _cuts(ends: np.ndarray, limit: int) -> list[int]:
-    """The image boundaries 0 = i_0 < i_1 < ... = len(ends) of windows whose counts (`ends`: cumulative per image)
-    stay within `limit`, an image at least each.
-
-    >>> _cuts(np.cumsum([5, 5, 5, 20, 1]), 10)
-    [0, 2, 3, 4, 5]
-    """
-    cuts, start = [0], 0
-    while start < len(ends):
-        below = (ends[start - 1] if start else 0) + limit
-        start = min(len(ends), max(start + 1, int(np.searchsorted(ends, below, side="right"))))
-        cuts.append(start)
-    return cuts
 
 
 def window_rows(labels, group: tuple[int, int], rows: tuple[int, int] | None) -> np.ndarray:

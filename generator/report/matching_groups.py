@@ -47,6 +47,7 @@ from evalsite.metrics.operating_point import (
     label_curve_points,
     labels_in_mean,
 )
+from evalsite.metrics.pairs import chunk_bounds
 from evalsite.metrics.segm import coco_match_segm
 from evalsite.report.image_windows import image_windows, window_row_blocks, window_rows
 from evalsite.report.intervals import label_groups
@@ -246,17 +247,9 @@ MASK_PIECE_COUNTS = 1 << 22  # masks' counts in a piece of a label group's part 
 
 def _by_counts(masks: MaskSet, rows: np.ndarray, limit: int | None = None) -> Iterator[np.ndarray]:
     """`rows` cut into consecutive runs whose masks hold at most `limit` (MASK_PIECE_COUNTS) counts (a mask at
-    least; one run of no rows when there are none)."""
-    limit = limit or MASK_PIECE_COUNTS
-    ends = np.cumsum(np.asarray(masks.ptr[rows + 1]) - np.asarray(masks.ptr[rows]))
-    start = 0
-    while True:
-        below = (int(ends[start - 1]) if start else 0) + limit
-        stop = min(len(rows), max(start + 1, int(np.searchsorted(ends, below, side="right"))))
-        yield rows[start:stop]
-        start = stop
-        if start >= len(rows):
-            return
+    least; one run of no rows when there are none: `chunk_bounds`)."""
+    lengths = np.asarray(masks.ptr[rows + 1]) - np.asarray(masks.ptr[rows])
+    return (rows[a:b] for a, b in chunk_bounds(lengths, limit or MASK_PIECE_COUNTS))
 
 
 def _mask_columns(masks) -> tuple:
